@@ -1,0 +1,464 @@
+"""The audit log: one record per tool call, in SQLite in the state dir, durable before it returns.
+
+DESIGN *Audit log* and *Crash safety*: every call is recorded whatever its end; an order or a
+cancel is first recorded as `pending` (committed) and then finished with its outcome, so that a
+server killed in between leaves a record the next run can complete (`pending()`). Nothing secret
+is ever written: `AuditLog(path, secrets=(key, secret))` redacts every record first.
+
+`AuditStore` is the small interface the guard uses; `AuditLog` is its SQLite implementation
+(another store, Redis or Postgres, would implement the same five methods).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from binance_mcp.state import StateError, connect, migrate, write_transaction
+
+AUDIT_DB_NAME = "audit.sqlite3"
+REDACTED = "[redacted]"
+
+
+class Decision(StrEnum):
+    """What the guard decided (a different vocabulary from the refusal kinds, DESIGN *Audit log*)."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    HIDDEN = "hidden"
+    RATE_LIMITED = "rate_limited"
+    APPROVAL_REQUIRED = "approval_required"
+    APPROVED = "approved"
+    DECLINED = "declined"
+    INVALID_ARGUMENTS = "invalid_arguments"
+    DRY_RUN = "dry_run"
+
+
+class Outcome(StrEnum):
+    """What became of the call: `refused` when nothing was sent, `pending` while in flight."""
+
+    REFUSED = "refused"
+    PENDING = "pending"
+    OK = "ok"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+class ApprovedVia(StrEnum):
+    ELICITATION = "elicitation"
+    CLI = "cli"
+
+
+DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+APPROVED_VIA: tuple[str, ...] = tuple(a.value for a in ApprovedVia)
+
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def iso_utc(moment: datetime) -> str:
+    """`moment` as the log writes times: UTC, milliseconds, `Z` (2026-11-25T14:30:00.123Z).
+    A naive datetime is taken to be UTC already."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def now_iso() -> str:
+    """The current time in the log's format."""
+    return iso_utc(datetime.now(UTC))
+
+
+def audit_path(state_dir: Path) -> Path:
+    """Where the audit database lives inside a state dir."""
+    return Path(state_dir) / AUDIT_DB_NAME
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditRecord:
+    """One tool call. `network`, `base_url`, `tool`, `decision` and `outcome` are required; the
+    rest default to empty. `id` is given by the store (None before the record is written)."""
+
+    time: str = field(default_factory=now_iso)
+    session: str = ""
+    client: str = ""
+    network: str
+    base_url: str
+    tool: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    decision: str
+    approved_via: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    outcome: str
+    order_id: int | None = None
+    client_order_id: str | None = None
+    latency_ms: float | None = None
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        # StrEnum members are str; keep the plain value so records compare and serialise simply.
+        for name in ("decision", "outcome", "approved_via"):
+            value = getattr(self, name)
+            if isinstance(value, StrEnum):
+                object.__setattr__(self, name, value.value)
+
+    def validate(self) -> None:
+        """Raise `ValueError` naming the field if a value is outside DESIGN's vocabulary or the
+        time is not in the log's format. The store calls it before writing (reading stays
+        lenient, so an older CLI can still show records a newer server wrote)."""
+        if not isinstance(self.time, str) or not _TIME_RE.match(self.time):
+            raise ValueError(
+                f"audit time {self.time!r} is not UTC ISO 8601 with ms (2026-11-25T14:30:00.123Z)"
+            )
+        _check(self.decision, DECISIONS, "decision")
+        _check(self.outcome, OUTCOMES, "outcome")
+        if self.approved_via is not None:
+            _check(self.approved_via, APPROVED_VIA, "approved_via")
+        for name in ("network", "base_url", "tool"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ValueError(f"audit {name} must be a non-empty string")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict, `id` first."""
+        data = dataclasses.asdict(self)
+        return {"id": data.pop("id"), **data}
+
+
+def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown audit {what} {value!r}; expected one of: {', '.join(allowed)}")
+
+
+# --- secrets -----------------------------------------------------------------------------------
+
+
+def _secrets(secrets: Iterable[str | None]) -> tuple[str, ...]:
+    # An empty string would be "contained" in every value: ignore it (an unset key is no secret).
+    return tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+
+
+def _redact_value(value: Any, secrets: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        return REDACTED if any(s in value for s in secrets) else value
+    if isinstance(value, Mapping):
+        return {_redact_value(str(k), secrets): _redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redact_value(v, secrets) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN and infinities are not JSON
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return _redact_value(str(value), secrets)  # Decimal, enums, anything else: as its text
+
+
+def redact(arguments: Mapping[str, Any], secrets: Iterable[str]) -> dict[str, Any]:
+    """A copy of `arguments` in which every string value (and key) containing one of `secrets`
+    is `"[redacted]"`, at any depth. Values that are not JSON types are turned into their text
+    (`Decimal("0.01")` → `"0.01"`), so the result is always JSON-serialisable."""
+    return _redact_value(dict(arguments), _secrets(secrets))
+
+
+def redact_text(text: str | None, secrets: Iterable[str]) -> str | None:
+    """`text` with every occurrence of a secret replaced by `"[redacted]"` (for free-text fields
+    such as `reason`, where the rest of the sentence is worth keeping)."""
+    if text is None:
+        return None
+    for secret in _secrets(secrets):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, Unicode kept: the same arguments always give the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> str:
+    return str(value)  # Decimal("0.01") → "0.01"; anything else non-JSON as its text
+
+
+# --- the store ---------------------------------------------------------------------------------
+
+
+class AuditStore(Protocol):
+    """What the guard needs from an audit log; `AuditLog` is the SQLite one."""
+
+    def append(self, record: AuditRecord) -> int: ...
+
+    def begin_pending(self, record: AuditRecord) -> int: ...
+
+    def finish(
+        self,
+        record_id: int,
+        *,
+        outcome: str,
+        decision: str | None = None,
+        reason: str | None = None,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        latency_ms: float | None = None,
+    ) -> None: ...
+
+    def pending(self, network: str, base_url: str) -> list[AuditRecord]: ...
+
+    def query(
+        self,
+        *,
+        tool: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]: ...
+
+    def close(self) -> None: ...
+
+
+_MIGRATIONS: tuple[str, ...] = (
+    # version 1
+    """
+    CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        time TEXT NOT NULL,
+        session TEXT NOT NULL,
+        client TEXT NOT NULL,
+        network TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        approved_via TEXT,
+        reason TEXT,
+        rule TEXT,
+        outcome TEXT NOT NULL,
+        order_id INTEGER,
+        client_order_id TEXT,
+        latency_ms REAL
+    );
+    CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+    CREATE INDEX IF NOT EXISTS audit_tool ON audit (tool);
+    CREATE INDEX IF NOT EXISTS audit_decision ON audit (decision);
+    CREATE INDEX IF NOT EXISTS audit_outcome ON audit (outcome);
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = (
+    "id",
+    "time",
+    "session",
+    "client",
+    "network",
+    "base_url",
+    "tool",
+    "arguments",
+    "decision",
+    "approved_via",
+    "reason",
+    "rule",
+    "outcome",
+    "order_id",
+    "client_order_id",
+    "latency_ms",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit"
+_INSERT = f"INSERT INTO audit ({', '.join(_COLUMNS[1:])}) VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})"
+
+
+class AuditLog:
+    """The SQLite audit log at `path` (created, with its schema, if missing).
+
+    Thread safe: one connection, every use under one lock (SQLite takes one writer at a time
+    anyway, and each call is a few hundred microseconds plus the fsync). Other processes read it
+    at the same time through WAL. Every method that writes has committed, with `synchronous=FULL`,
+    before it returns. Each record's arguments, reason and other text fields are redacted of
+    `secrets` before they are written. A record outside the vocabulary raises `ValueError`; a
+    failed write (disk full, lock held over 5 s) raises `sqlite3.Error`: fail the call then.
+    """
+
+    def __init__(self, path: Path, *, secrets: Iterable[str | None] = ()) -> None:
+        self.path = Path(path)
+        self._secrets = _secrets(secrets)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = connect(self.path, check_same_thread=False)
+        try:
+            migrate(self._conn, _MIGRATIONS, name=f"audit log {self.path}")
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # writing
+
+    def append(self, record: AuditRecord) -> int:
+        """Write `record`; committed (on disk) when this returns. Returns its id."""
+        row = self._row(record)
+        with self._locked() as conn, write_transaction(conn):
+            cursor = conn.execute(_INSERT, row)
+            return int(cursor.lastrowid or 0)
+
+    def begin_pending(self, record: AuditRecord) -> int:
+        """Write `record` with outcome `pending` before an order or cancel leaves; returns its id,
+        for `finish`."""
+        return self.append(dataclasses.replace(record, outcome=Outcome.PENDING.value))
+
+    def finish(
+        self,
+        record_id: int,
+        *,
+        outcome: str,
+        decision: str | None = None,
+        reason: str | None = None,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        latency_ms: float | None = None,
+    ) -> None:
+        """Give a `pending` record its outcome; a field passed as None keeps its value.
+
+        Raises `KeyError` for an unknown id and `ValueError` for a record that is not pending
+        (finished twice, e.g. by two recoveries), or for an outcome that is `pending` or unknown.
+        """
+        _check(outcome, OUTCOMES, "outcome")
+        if outcome == Outcome.PENDING:
+            raise ValueError("finish() needs a final outcome, not 'pending'")
+        if decision is not None:
+            _check(decision, DECISIONS, "decision")
+        values = (
+            str(outcome),
+            None if decision is None else str(decision),
+            redact_text(reason, self._secrets),
+            order_id,
+            redact_text(client_order_id, self._secrets),
+            latency_ms,
+            record_id,
+        )
+        with self._locked() as conn, write_transaction(conn):
+            cursor = conn.execute(
+                "UPDATE audit SET outcome = ?, decision = COALESCE(?, decision),"
+                " reason = COALESCE(?, reason), order_id = COALESCE(?, order_id),"
+                " client_order_id = COALESCE(?, client_order_id), latency_ms = COALESCE(?, latency_ms)"
+                " WHERE id = ? AND outcome = 'pending'",
+                values,
+            )
+            if cursor.rowcount == 1:
+                return
+            found = conn.execute("SELECT outcome FROM audit WHERE id = ?", (record_id,)).fetchone()
+        if found is None:
+            raise KeyError(f"no audit record {record_id}")
+        raise ValueError(f"audit record {record_id} is not pending (outcome {found[0]!r})")
+
+    # reading
+
+    def pending(self, network: str, base_url: str) -> list[AuditRecord]:
+        """Records still `pending` on this network and base URL (exact match), oldest first:
+        orders or cancels whose fate a crash left unknown."""
+        sql = f"{_SELECT} WHERE outcome = 'pending' AND network = ? AND base_url = ? ORDER BY time, id"
+        return self._fetch(sql, (network, base_url))
+
+    def query(
+        self,
+        *,
+        tool: str | None = None,
+        decision: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[AuditRecord]:
+        """Records matching every filter given, oldest first. `since` is inclusive (a naive
+        datetime is UTC); `limit` keeps the newest N, still returned oldest first."""
+        where: list[str] = []
+        params: list[Any] = []
+        if tool is not None:
+            where.append("tool = ?")
+            params.append(tool)
+        if decision is not None:
+            _check(decision, DECISIONS, "decision")
+            where.append("decision = ?")
+            params.append(str(decision))
+        if since is not None:
+            where.append("time >= ?")
+            params.append(iso_utc(since))
+        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
+        if limit is None:
+            return self._fetch(f"{sql} ORDER BY time, id", params)
+        if limit < 0:
+            raise ValueError("limit must be 0 or more")
+        newest = self._fetch(f"{sql} ORDER BY time DESC, id DESC LIMIT ?", [*params, limit])
+        return newest[::-1]
+
+    def close(self) -> None:
+        """Close the connection; later calls raise `StateError`. Closing twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # internals
+
+    def _row(self, record: AuditRecord) -> tuple[Any, ...]:
+        record.validate()
+        s = self._secrets
+        arguments: Any = record.arguments
+        if arguments is None:
+            arguments = {}
+        elif not isinstance(arguments, Mapping):  # malformed raw input is still recorded
+            arguments = {"value": arguments}
+        text = canonical_json(redact(arguments, s))
+        if any(secret in text for secret in s):  # e.g. a secret split by JSON escaping
+            text = canonical_json({REDACTED: REDACTED})
+        return (
+            record.time,
+            redact_text(record.session, s) or "",
+            redact_text(record.client, s) or "",
+            record.network,
+            record.base_url,
+            record.tool,
+            text,
+            record.decision,
+            record.approved_via,
+            redact_text(record.reason, s),
+            redact_text(record.rule, s),
+            record.outcome,
+            record.order_id,
+            redact_text(record.client_order_id, s),
+            record.latency_ms,
+        )
+
+    def _fetch(self, sql: str, params: Iterable[Any]) -> list[AuditRecord]:
+        with self._locked() as conn:
+            rows = conn.execute(sql, tuple(params)).fetchall()
+        return [_record(row) for row in rows]
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, held under the log's lock."""
+        with self._lock:
+            if self._conn is None:
+                raise StateError(f"audit log {self.path} is closed")
+            yield self._conn
+
+
+def _record(row: tuple[Any, ...]) -> AuditRecord:
+    data = dict(zip(_COLUMNS, row, strict=True))
+    try:
+        arguments = json.loads(data["arguments"])
+    except (TypeError, ValueError):
+        arguments = {"value": data["arguments"]}
+    data["arguments"] = arguments if isinstance(arguments, dict) else {"value": arguments}
+    return AuditRecord(**data)

@@ -1,0 +1,114 @@
+"""`binance-mcp`: run the server (stdio), or one of the subcommands for people.
+
+Exit status: 0 done, 1 the thing checked is wrong, 2 bad usage or configuration. A bad start-up
+setting stops the server before the transport opens, with one line naming it, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from binance_mcp import __version__
+from binance_mcp.logs import LEVELS
+
+SUBCOMMANDS = ("policy", "audit")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="binance-mcp",
+        description="MCP server for Binance Spot with a policy guard built in. "
+        "Run it with a network flag; MCP clients talk to it over stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"binance-mcp {__version__}")
+    network = parser.add_mutually_exclusive_group()
+    for name, text in (
+        ("testnet", "Binance Spot Testnet (play money)"),
+        ("demo", "Binance Spot demo trading"),
+        ("mainnet", "the real exchange: real money"),
+    ):
+        network.add_argument(f"--{name}", dest="network", action="store_const", const=name, help=text)
+    parser.add_argument(
+        "--policy", metavar="FILE", help="policy file (default: $BINANCE_MCP_POLICY or the bundled default)"
+    )
+    parser.add_argument("--base-url", metavar="URL", help="REST root override, e.g. http://127.0.0.1:9000")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="send orders to Binance's test-order endpoint only"
+    )
+    parser.add_argument(
+        "--state-dir",
+        dest="global_state_dir",
+        metavar="DIR",
+        help="audit log and state (default: user state dir)",
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", type=str.upper, choices=LEVELS, help="stderr log level"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from binance_mcp.commands import audit, policy
+
+    policy.add_parser(commands)
+    audit.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if getattr(args, "global_state_dir", None) and not getattr(args, "state_dir", None):
+        args.state_dir = args.global_state_dir
+    if args.command == "policy":
+        from binance_mcp.commands import policy
+
+        return policy.run(args)
+    if args.command == "audit":
+        from binance_mcp.commands import audit
+
+        return audit.run(args)
+    return serve(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from binance_mcp.config import ConfigError, build_config
+    from binance_mcp.logs import configure_logging
+    from binance_mcp.policy.model import PolicyError
+
+    try:
+        config = build_config(
+            network_flag=args.network,
+            base_url_flag=args.base_url,
+            policy_flag=args.policy,
+            state_dir_flag=args.global_state_dir,
+            dry_run=args.dry_run,
+            log_level=args.log_level,
+        )
+    except ConfigError as exc:
+        print(f"binance-mcp: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level, config.secrets)
+
+    from binance_mcp.server import build_app
+
+    try:
+        app = build_app(config)
+    except PolicyError as exc:
+        for error in exc.errors:
+            print(f"binance-mcp: policy: {error}", file=sys.stderr)
+        print("binance-mcp: the server does not start on an invalid policy", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"binance-mcp: cannot use the state directory: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    try:
+        app.server.run("stdio")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.audit.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Start-up configuration: which network, which REST root, which keys, where state lives.
+
+Flags win over environment variables, which win over a `.env` file in the working directory.
+Everything is checked here, before any transport opens, so that a bad value stops the server
+with one line naming it (exit 2) instead of a traceback later. Mainnet is never a default.
+
+python-dotenv is read directly rather than through pydantic-settings: six variables do not need
+it, and its import costs more than the whole budget the cold-start benchmark leaves us.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ENV_API_KEY = "BINANCE_API_KEY"
+ENV_API_SECRET = "BINANCE_API_SECRET"
+ENV_NETWORK = "BINANCE_NETWORK"
+ENV_BASE_URL = "BINANCE_BASE_URL"
+ENV_POLICY = "BINANCE_MCP_POLICY"
+ENV_STATE_DIR = "BINANCE_MCP_STATE_DIR"
+
+CHOOSE_NETWORK_HINT = "no Binance network chosen: pass --testnet, --demo or --mainnet (or set BINANCE_NETWORK=testnet|demo|mainnet)"
+
+
+class Network(StrEnum):
+    TESTNET = "testnet"
+    DEMO = "demo"
+    MAINNET = "mainnet"
+
+    @property
+    def default_base_url(self) -> str:
+        """The REST root, without `/api`: requests go to `{root}/api/v3/...` and `{root}/sapi/v1/...`."""
+        return _DEFAULT_ROOTS[self]
+
+
+_DEFAULT_ROOTS = {
+    Network.TESTNET: "https://testnet.binance.vision",
+    Network.DEMO: "https://demo-api.binance.com",
+    Network.MAINNET: "https://api.binance.com",
+}
+
+
+class ConfigError(ValueError):
+    """A start-up setting is wrong; the message is one line naming the setting and the value."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The API key and secret. `repr` never shows them, so they cannot leak through a log line."""
+
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Credentials(api_key='***', api_secret='***')"
+
+    @property
+    def secrets(self) -> tuple[str, str]:
+        return (self.api_key, self.api_secret)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    network: Network
+    base_url: str
+    credentials: Credentials | None = field(repr=False)
+    policy_path: Path | None = None
+    state_dir: Path | None = None
+    watch_policy: bool = False
+    dry_run: bool = False
+    allow_withdrawal_keys: bool = False
+    log_level: str = "WARNING"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.credentials.secrets if self.credentials else ()
+
+
+def read_environment(cwd: Path | None = None) -> dict[str, str]:
+    """The process environment over the `.env` file of the working directory (the environment wins)."""
+    env_file = (cwd or Path.cwd()) / ".env"
+    merged: dict[str, str] = {}
+    if env_file.is_file():
+        from dotenv import dotenv_values
+
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def parse_network(value: str, source: str) -> Network:
+    try:
+        return Network(value.strip().lower())
+    except ValueError:
+        raise ConfigError(f"{source}: unknown network {value!r}; use testnet, demo or mainnet") from None
+
+
+def normalise_base_url(value: str, source: str) -> str:
+    """Check a REST root override and strip a trailing slash or a trailing `/api`."""
+    url = value.strip().rstrip("/")
+    if url.endswith("/api"):
+        url = url[: -len("/api")]
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{source}: {value!r} is not an http(s) URL, e.g. http://127.0.0.1:9000")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{source}: {value!r} must not carry a query or fragment")
+    return url
+
+
+def load_credentials(env: Mapping[str, str]) -> Credentials | None:
+    key = env.get(ENV_API_KEY, "").strip()
+    secret = env.get(ENV_API_SECRET, "").strip()
+    if not key and not secret:
+        return None
+    if not key or not secret:
+        missing = ENV_API_KEY if not key else ENV_API_SECRET
+        raise ConfigError(f"{missing} is not set: set both {ENV_API_KEY} and {ENV_API_SECRET}, or neither")
+    return Credentials(api_key=key, api_secret=secret)
+
+
+def build_config(
+    *,
+    network_flag: str | None,
+    base_url_flag: str | None = None,
+    policy_flag: str | None = None,
+    state_dir_flag: str | None = None,
+    watch_policy: bool = False,
+    dry_run: bool = False,
+    allow_withdrawal_keys: bool = False,
+    log_level: str = "WARNING",
+    env: Mapping[str, str] | None = None,
+) -> ServerConfig:
+    """Merge flags and environment into a checked `ServerConfig`, or raise `ConfigError`."""
+    env = read_environment() if env is None else env
+    if network_flag:
+        network = parse_network(network_flag, "--" + network_flag)
+    elif env.get(ENV_NETWORK, "").strip():
+        network = parse_network(env[ENV_NETWORK], ENV_NETWORK)
+    else:
+        raise ConfigError(CHOOSE_NETWORK_HINT)
+
+    if base_url_flag:
+        base_url = normalise_base_url(base_url_flag, "--base-url")
+    elif env.get(ENV_BASE_URL, "").strip():
+        base_url = normalise_base_url(env[ENV_BASE_URL], ENV_BASE_URL)
+    else:
+        base_url = network.default_base_url
+
+    policy_value = policy_flag or env.get(ENV_POLICY, "").strip() or None
+    policy_path = Path(policy_value).expanduser() if policy_value else None
+    if policy_path is not None and not policy_path.is_file():
+        source = "--policy" if policy_flag else ENV_POLICY
+        raise ConfigError(f"{source}: no policy file at {policy_path}")
+
+    state_value = state_dir_flag or env.get(ENV_STATE_DIR, "").strip() or None
+    return ServerConfig(
+        network=network,
+        base_url=base_url,
+        credentials=load_credentials(env),
+        policy_path=policy_path,
+        state_dir=Path(state_value).expanduser() if state_value else None,
+        watch_policy=watch_policy,
+        dry_run=dry_run,
+        allow_withdrawal_keys=allow_withdrawal_keys,
+        log_level=log_level,
+    )

@@ -1,0 +1,273 @@
+"""The tools' input models: flat snake_case arguments, checked at the edge, explained in plain words.
+
+Each model forbids unknown arguments (a `leverage` on a spot order must not vanish silently) and
+publishes the JSON Schema that tools/list shows. Quantities and prices are decimal strings; a JSON
+number is accepted and read through its shortest text (`0.1`, never `0.1000000000000000055`).
+`describe_validation_error` turns pydantic's errors into one sentence naming field and problem.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
+CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
+MAX_DECIMAL_DIGITS = 30
+DAY_MS = 24 * 60 * 60 * 1000
+
+KLINE_INTERVALS = (
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
+)  # fmt: skip
+KlineInterval = Literal[
+    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
+]
+OrderSide = Literal["BUY", "SELL"]
+OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+TimeInForce = Literal["GTC", "IOC", "FOK"]
+
+
+def _symbol(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a string such as BTCUSDT")
+    symbol = value.strip().upper()
+    if not SYMBOL_PATTERN.match(symbol):
+        raise ValueError(f"{value!r} is not a Binance Spot symbol: use letters and digits only, e.g. BTCUSDT")
+    return symbol
+
+
+def _upper(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def _positive_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError('must be a decimal number written as a string, e.g. "0.01"')
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a decimal number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    if number <= 0:
+        raise ValueError(f"must be greater than 0 (got {text})")
+    if len(number.as_tuple().digits) > MAX_DECIMAL_DIGITS:
+        raise ValueError(f"{text} has more than {MAX_DECIMAL_DIGITS} digits")
+    return number
+
+
+def decimal_text(number: Decimal) -> str:
+    """Plain notation without exponent or trailing zeros: what Binance and the agent read."""
+    text = format(number, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _client_order_id(value: Any) -> Any:
+    if not isinstance(value, str) or not CLIENT_ORDER_ID_PATTERN.match(value):
+        raise ValueError("use 1 to 36 characters from A-Z, a-z, 0-9, '_' and '-'")
+    return value
+
+
+def new_client_order_id() -> str:
+    """`bmcp_` and 22 random URL-safe characters: 27 characters from [A-Za-z0-9_-]."""
+    return "bmcp_" + secrets.token_urlsafe(16)
+
+
+Symbol = Annotated[
+    str,
+    BeforeValidator(_symbol),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9]{2,20}$", "description": "e.g. BTCUSDT"}),
+]
+PositiveDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_positive_decimal),
+    PlainSerializer(decimal_text, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "description": 'a decimal string, e.g. "0.01"'}
+    ),
+]
+ClientOrderId = Annotated[
+    str,
+    BeforeValidator(_client_order_id),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,36}$"}),
+]
+TimestampMs = Annotated[int, Field(ge=0, le=10**14, description="milliseconds since the Unix epoch, UTC")]
+
+
+class ToolInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SymbolInput(ToolInput):
+    symbol: Symbol = Field(description="Trading pair, e.g. BTCUSDT")
+
+
+class OrderBookInput(SymbolInput):
+    limit: int = Field(100, ge=1, le=5000, description="Price levels per side, 1 to 5000")
+
+
+def _check_window(start_time: int | None, end_time: int | None) -> None:
+    if start_time is not None and end_time is not None and end_time < start_time:
+        raise ValueError("end_time: must not be before start_time")
+
+
+class KlinesInput(SymbolInput):
+    interval: KlineInterval = Field(description="Candle length: " + ", ".join(KLINE_INTERVALS))
+    limit: int = Field(100, ge=1, le=1000, description="Number of candles, 1 to 1000")
+    start_time: TimestampMs | None = None
+    end_time: TimestampMs | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> KlinesInput:
+        _check_window(self.start_time, self.end_time)
+        return self
+
+
+class NoInput(ToolInput):
+    pass
+
+
+class OpenOrdersInput(ToolInput):
+    symbol: Symbol | None = Field(None, description="Trading pair; leave out for every symbol")
+
+
+class OrderHistoryInput(SymbolInput):
+    limit: int = Field(100, ge=1, le=1000, description="Number of orders, 1 to 1000, most recent")
+    start_time: TimestampMs | None = None
+    end_time: TimestampMs | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> OrderHistoryInput:
+        _check_window(self.start_time, self.end_time)
+        if (
+            self.start_time is not None
+            and self.end_time is not None
+            and self.end_time - self.start_time > DAY_MS
+        ):
+            raise ValueError("end_time: Binance allows at most 24 hours between start_time and end_time")
+        return self
+
+
+_TYPE_NEEDS = {
+    "LIMIT": {"price"},
+    "LIMIT_MAKER": {"price"},
+    "STOP_LOSS_LIMIT": {"price", "stop_price"},
+    "TAKE_PROFIT_LIMIT": {"price", "stop_price"},
+    "MARKET": set(),
+}
+_TAKES_TIME_IN_FORCE = {"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
+
+
+class PlaceOrderInput(SymbolInput):
+    side: Annotated[OrderSide, BeforeValidator(_upper)] = Field(description="BUY or SELL")
+    type: Annotated[OrderType, BeforeValidator(_upper)] = Field(
+        description="LIMIT, MARKET, LIMIT_MAKER, STOP_LOSS_LIMIT or TAKE_PROFIT_LIMIT"
+    )
+    quantity: PositiveDecimal | None = Field(None, description='Amount of the base asset, e.g. "0.01" BTC')
+    quote_quantity: PositiveDecimal | None = Field(
+        None, description='MARKET only: amount of the quote asset to spend or receive, e.g. "100" USDT'
+    )
+    price: PositiveDecimal | None = Field(None, description="Limit price in the quote asset")
+    stop_price: PositiveDecimal | None = Field(
+        None, description="Trigger price for STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT"
+    )
+    time_in_force: Annotated[TimeInForce, BeforeValidator(_upper)] | None = Field(
+        None, description="GTC (default), IOC or FOK; for LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT"
+    )
+    client_order_id: ClientOrderId | None = Field(
+        None, description="Your id for the order (1-36 of A-Za-z0-9_-); generated when left out"
+    )
+
+    @model_validator(mode="after")
+    def _fits_the_type(self) -> PlaceOrderInput:
+        kind = self.type
+        if kind == "MARKET":
+            if (self.quantity is None) == (self.quote_quantity is None):
+                raise ValueError("quantity: a MARKET order takes exactly one of quantity or quote_quantity")
+        else:
+            if self.quantity is None:
+                raise ValueError(f"quantity: a {kind} order needs a quantity")
+            if self.quote_quantity is not None:
+                raise ValueError("quote_quantity: only MARKET orders take a quote_quantity")
+        for needed in _TYPE_NEEDS[kind]:
+            if getattr(self, needed) is None:
+                raise ValueError(f"{needed}: a {kind} order needs a {needed}")
+        for optional in ("price", "stop_price"):
+            if optional not in _TYPE_NEEDS[kind] and getattr(self, optional) is not None:
+                raise ValueError(f"{optional}: a {kind} order takes no {optional}")
+        if kind not in _TAKES_TIME_IN_FORCE and self.time_in_force is not None:
+            raise ValueError(f"time_in_force: a {kind} order takes no time_in_force")
+        return self
+
+
+class CancelOrderInput(SymbolInput):
+    order_id: int | None = Field(None, ge=1, description="Binance's order id")
+    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
+
+    @model_validator(mode="after")
+    def _one_id(self) -> CancelOrderInput:
+        if self.order_id is None and self.client_order_id is None:
+            raise ValueError("order_id: give order_id or client_order_id")
+        return self
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> tuple[str | None, str]:
+    """The first field at fault and one sentence for every problem, in plain words."""
+    allowed = ", ".join(model.model_fields) or "no arguments"
+    problems: list[str] = []
+    first_field: str | None = None
+    unknown = [str(err["loc"][0]) for err in exc.errors() if err["type"] == "extra_forbidden" and err["loc"]]
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        noun = "argument" if len(unknown) == 1 else "arguments"
+        problems.append(f"unknown {noun} {names}: this tool takes {allowed}")
+        first_field = unknown[0]
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden":
+            continue
+        field_name, sentence = _sentence(err)
+        first_field = first_field or field_name
+        problems.append(sentence)
+    return first_field, "; ".join(problems)
+
+
+def _sentence(err: Any) -> tuple[str | None, str]:
+    loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
+    field_name = loc[0] if loc else None
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    given = err.get("input")
+    if kind == "value_error":
+        message = str(ctx.get("error", err["msg"]))
+        if field_name is None and ": " in message:  # model-level checks name their field first
+            field_name, message = message.split(": ", 1)
+        return field_name, f"{field_name}: {message}" if field_name else message
+    if kind == "missing":
+        return field_name, f"{field_name}: required"
+    if kind == "literal_error":
+        return field_name, f"{field_name}: must be one of {ctx.get('expected', '')} (got {given!r})"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return field_name, f"{field_name}: must be a whole number (got {given!r})"
+    if kind in ("greater_than_equal", "greater_than"):
+        return field_name, f"{field_name}: must be at least {ctx.get('ge', ctx.get('gt'))} (got {given!r})"
+    if kind in ("less_than_equal", "less_than"):
+        return field_name, f"{field_name}: must be at most {ctx.get('le', ctx.get('lt'))} (got {given!r})"
+    if kind in ("string_type", "bool_type", "model_type", "dict_type"):
+        return field_name, f"{field_name}: has the wrong type (got {type(given).__name__})"
+    return field_name, f"{field_name}: {err['msg'].lower()}"

@@ -1,0 +1,173 @@
+"""The tools' result models: the output schemas tools/list publishes, and the shapes results take.
+
+Prices and quantities stay decimal strings as Binance sends them; names are snake_case like the
+inputs. Lists carry their full `count` and `truncated` (see `binance_mcp.results`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Price(BaseModel):
+    symbol: str
+    price: str
+
+
+class OrderBook(BaseModel):
+    symbol: str
+    last_update_id: int
+    bids: list[list[str]] = Field(description="[price, quantity], best (highest) first")
+    asks: list[list[str]] = Field(description="[price, quantity], best (lowest) first")
+    bid_count: int
+    ask_count: int
+    truncated: bool = False
+
+
+class Kline(BaseModel):
+    open_time: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: str
+    close_time: int
+    quote_volume: str
+    trades: int
+
+
+class Klines(BaseModel):
+    symbol: str
+    interval: str
+    klines: list[Kline]
+    count: int
+    truncated: bool = False
+
+
+class Ticker24h(BaseModel):
+    symbol: str
+    last_price: str
+    price_change: str
+    price_change_percent: str
+    weighted_avg_price: str
+    open_price: str
+    high_price: str
+    low_price: str
+    volume: str
+    quote_volume: str
+    bid_price: str | None = None
+    ask_price: str | None = None
+    open_time: int
+    close_time: int
+    trades: int
+
+
+class Balance(BaseModel):
+    asset: str
+    free: str
+    locked: str
+
+
+class AccountInfo(BaseModel):
+    account_type: str | None = None
+    can_trade: bool | None = None
+    can_withdraw: bool | None = None
+    can_deposit: bool | None = None
+    permissions: list[str] = []
+    commission_rates: dict[str, str] | None = None
+    balances: list[Balance] = Field(description="Non-zero balances only")
+    count: int
+    truncated: bool = False
+
+
+class Order(BaseModel):
+    symbol: str
+    order_id: int
+    client_order_id: str
+    side: str = ""
+    type: str = ""
+    status: str = ""
+    price: str | None = None
+    quantity: str | None = None
+    executed_quantity: str | None = None
+    cumulative_quote_quantity: str | None = None
+    stop_price: str | None = None
+    time_in_force: str | None = None
+    time: int | None = None
+    update_time: int | None = None
+
+
+class Orders(BaseModel):
+    symbol: str | None
+    orders: list[Order]
+    count: int
+    truncated: bool = False
+
+
+class Fill(BaseModel):
+    price: str
+    quantity: str
+    commission: str
+    commission_asset: str
+
+
+class PlacedOrder(Order):
+    network: str
+    fills: list[Fill] = []
+    simulated: bool = False
+    commission: dict[str, Any] | None = Field(
+        None, description="Dry run only: what the order would have paid"
+    )
+    recovered: bool = Field(
+        False, description="True when the answer was lost and the order was found by its id"
+    )
+
+
+class CancelledOrder(Order):
+    network: str
+
+
+class CancelledOrders(BaseModel):
+    symbol: str
+    network: str
+    cancelled: list[Order]
+    count: int
+    message: str
+    truncated: bool = False
+
+
+def order_from_binance(raw: dict[str, Any]) -> dict[str, Any]:
+    """Binance's order object (any of its variants) in our names; absent fields stay absent."""
+    mapping = {
+        "symbol": "symbol",
+        "orderId": "order_id",
+        "clientOrderId": "client_order_id",
+        "side": "side",
+        "type": "type",
+        "status": "status",
+        "price": "price",
+        "origQty": "quantity",
+        "executedQty": "executed_quantity",
+        "cummulativeQuoteQty": "cumulative_quote_quantity",
+        "stopPrice": "stop_price",
+        "timeInForce": "time_in_force",
+        "time": "time",
+        "updateTime": "update_time",
+    }
+    shaped = {ours: raw[theirs] for theirs, ours in mapping.items() if raw.get(theirs) is not None}
+    if "transactTime" in raw and "time" not in shaped:
+        shaped["time"] = raw["transactTime"]
+    if "origClientOrderId" in raw:  # a cancel report: clientOrderId is the cancel's own id
+        shaped["client_order_id"] = raw["origClientOrderId"]
+    if "stop_price" in shaped and _is_zero(shaped["stop_price"]):
+        del shaped["stop_price"]
+    return shaped
+
+
+def _is_zero(value: str) -> bool:
+    try:
+        return float(value) == 0.0
+    except ValueError:
+        return False
