@@ -1,0 +1,282 @@
+"""Account and matching state: prices, balances (free/locked), orders, and the simple matching engine.
+
+Matching is against one "current price" per symbol with unlimited liquidity: MARKET orders and crossing
+LIMIT orders fill fully at that price (taker), other LIMIT orders rest and lock balance, and `set_price`
+fills resting LIMIT orders it crosses (maker, at their limit price) and triggers stop / take-profit orders.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import string
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .data import DEFAULT_BALANCES, DEFAULT_PRICES, EIGHT, symbol_specs
+from .errors import (
+    DUPLICATE_ORDER,
+    INSUFFICIENT_BALANCE,
+    UNKNOWN_ORDER,
+    WOULD_TAKE,
+    WOULD_TRIGGER,
+    error,
+    rejected,
+    rejected_cancel,
+)
+from .filters import ALGO_TYPES, check_filters, market_quantity
+from .order_request import NewOrder
+from .orders import Fill, Order
+
+_ID_CHARS = string.ascii_letters + string.digits
+ZERO = Decimal(0)
+
+
+def new_client_id() -> str:
+    """A 22-character alphanumeric id like Binance generates (e.g. "6gCrw2kRUAF9CvJDGP16IP")."""
+    return "".join(random.choices(_ID_CHARS, k=22))
+
+
+@dataclass
+class Balance:
+    free: Decimal = ZERO
+    locked: Decimal = ZERO
+
+
+class Exchange:
+    """All mutable exchange state, guarded by one re-entrant lock. `clock()` returns server time in ms."""
+
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.symbols: dict[str, dict[str, Any]] = symbol_specs()
+        self.prices: dict[str, Decimal] = {s: Decimal(p) for s, p in DEFAULT_PRICES.items()}
+        self.price_set_at: dict[str, int] = dict.fromkeys(self.prices, clock())
+        self.balances: dict[str, Balance] = {a: Balance(Decimal(f)) for a, f in DEFAULT_BALANCES.items()}
+        self.orders: list[Order] = []
+        self.commission_rate = Decimal("0.001")
+        self.update_id = 1027024
+        self.account_update_time = clock()
+        self._next_order_id = 1
+        self._next_trade_id = 1
+
+    # ------------------------------------------------------------------------------------ prices, balances
+    def price(self, symbol: str) -> Decimal:
+        with self.lock:
+            return self.prices[symbol]
+
+    def set_price(self, symbol: str, price: Decimal) -> None:
+        """Move the price; resting orders it crosses fill and stop orders it reaches trigger."""
+        with self.lock:
+            if symbol not in self.symbols:
+                raise KeyError(symbol)
+            self.prices[symbol] = price
+            self.price_set_at[symbol] = self.clock()
+            self.update_id += 1
+            for order in self.open_orders(symbol, copy_out=False):
+                self._on_price(order, price)
+
+    def balance(self, asset: str) -> Balance:
+        with self.lock:
+            b = self.balances.get(asset, Balance())
+            return Balance(b.free, b.locked)
+
+    def set_balance(self, asset: str, free: Decimal) -> None:
+        with self.lock:
+            self.balances.setdefault(asset, Balance()).free = free
+            self.account_update_time = self.clock()
+
+    def _bal(self, asset: str) -> Balance:
+        return self.balances.setdefault(asset, Balance())
+
+    # ----------------------------------------------------------------------------------------------- queries
+    def open_orders(self, symbol: str | None = None, copy_out: bool = True) -> list[Order]:
+        with self.lock:
+            found = [o for o in self.orders if o.is_open and (symbol is None or o.symbol == symbol)]
+            return copy.deepcopy(found) if copy_out else found
+
+    def all_orders(self) -> list[Order]:
+        with self.lock:
+            return copy.deepcopy(self.orders)
+
+    def find(self, symbol: str, order_id: int | None, client_id: str | None) -> Order | None:
+        """Look up by orderId (preferred) or the most recent order with that clientOrderId."""
+        with self.lock:
+            if order_id is not None:
+                return next((o for o in self.orders if o.order_id == order_id and o.symbol == symbol), None)
+            matches = [o for o in self.orders if o.symbol == symbol and o.client_order_id == client_id]
+            return matches[-1] if matches else None
+
+    def validate(self, order: NewOrder) -> None:
+        """Filter checks only, as POST /api/v3/order/test does (no matching-engine rules)."""
+        with self.lock:
+            open_orders = self.open_orders(order.symbol, copy_out=False)
+            algo = sum(1 for o in open_orders if o.type in ALGO_TYPES)
+            check_filters(
+                order, self.symbols[order.symbol], self.prices[order.symbol], len(open_orders), algo
+            )
+
+    # ---------------------------------------------------------------------------------------------- placing
+    def place(self, req: NewOrder) -> Order:
+        """Validate, run the matching-engine checks (-2010) and execute a new order; returns a copy."""
+        with self.lock:
+            self.validate(req)
+            spec = self.symbols[req.symbol]
+            base, quote = spec["baseAsset"], spec["quoteAsset"]
+            ref = self.prices[req.symbol]
+            if req.client_order_id and any(
+                o.client_order_id == req.client_order_id for o in self.open_orders(req.symbol, copy_out=False)
+            ):
+                raise rejected(DUPLICATE_ORDER)
+            qty = market_quantity(req, spec, ref) if req.type == "MARKET" else req.quantity
+            assert qty is not None
+            if req.iceberg_qty is not None and req.iceberg_qty > qty:
+                raise rejected("IcebergQty exceeds QTY.")
+            now = self.clock()
+            order = Order(
+                symbol=req.symbol,
+                order_id=self._next_order_id,
+                client_order_id=req.client_order_id or new_client_id(),
+                side=req.side,
+                type=req.type,
+                time_in_force=req.time_in_force or "GTC",
+                price=req.price or ZERO,
+                orig_qty=qty,
+                orig_quote_order_qty=req.quote_order_qty or ZERO,
+                stop_price=req.stop_price or ZERO,
+                iceberg_qty=req.iceberg_qty or ZERO,
+                time=now,
+                update_time=now,
+                stp_mode=req.stp_mode,
+            )
+            crosses = req.price is not None and (
+                (req.side == "BUY" and req.price >= ref) or (req.side == "SELL" and req.price <= ref)
+            )
+            if req.type == "LIMIT_MAKER" and crosses:
+                raise rejected(WOULD_TAKE)
+            if req.type in ALGO_TYPES and req.stop_price is not None and self._triggered(order, ref):
+                raise rejected(WOULD_TRIGGER)
+            cost_price = req.price or req.stop_price or ref
+            self._require(
+                base if req.side == "SELL" else quote, qty if req.side == "SELL" else qty * cost_price
+            )
+
+            self._next_order_id += 1
+            self.orders.append(order)
+            self.update_id += 1
+            if req.type == "MARKET" or (req.type == "LIMIT" and crosses):
+                order.working_time = now
+                self._fill(order, ref)
+            elif req.type == "LIMIT" and order.time_in_force in ("IOC", "FOK"):
+                order.working_time = now
+                order.status = "EXPIRED"
+                order.expiry_reason = (
+                    "UNFILLED_IOC_QUANTITY_EXPIRED"
+                    if order.time_in_force == "IOC"
+                    else "UNFILLED_FOK_ORDER_EXPIRED"
+                )
+            else:
+                if req.type in ("LIMIT", "LIMIT_MAKER"):
+                    order.working_time = now
+                self._lock(order, base, quote, qty * cost_price)
+            return copy.deepcopy(order)
+
+    def _require(self, asset: str, amount: Decimal) -> None:
+        if self._bal(asset).free < amount:
+            raise rejected(INSUFFICIENT_BALANCE)
+
+    def _lock(self, order: Order, base: str, quote: str, quote_amount: Decimal) -> None:
+        asset, amount = (quote, quote_amount) if order.side == "BUY" else (base, order.orig_qty)
+        bal = self._bal(asset)
+        bal.free -= amount
+        bal.locked += amount
+        order.locked_asset, order.locked_amount = asset, amount
+        self.account_update_time = self.clock()
+
+    def _unlock(self, order: Order) -> None:
+        if order.locked_asset is not None:
+            bal = self._bal(order.locked_asset)
+            bal.locked -= order.locked_amount
+            bal.free += order.locked_amount
+            order.locked_asset, order.locked_amount = None, ZERO
+
+    def _fill(self, order: Order, price: Decimal) -> None:
+        """Fill the remaining quantity at `price`: move balances, charge commission (maker = taker rate)."""
+        spec = self.symbols[order.symbol]
+        base, quote = spec["baseAsset"], spec["quoteAsset"]
+        self._unlock(order)
+        qty = order.orig_qty - order.executed_qty
+        quote_amount = (qty * price).quantize(EIGHT)
+        if order.side == "BUY":
+            commission, commission_asset = (qty * self.commission_rate).quantize(EIGHT), base
+            self._bal(quote).free -= quote_amount
+            self._bal(base).free += qty - commission
+        else:
+            commission, commission_asset = (quote_amount * self.commission_rate).quantize(EIGHT), quote
+            self._bal(base).free -= qty
+            self._bal(quote).free += quote_amount - commission
+        order.fills.append(Fill(price, qty, commission, commission_asset, self._next_trade_id))
+        self._next_trade_id += 1
+        order.executed_qty += qty
+        order.cummulative_quote_qty += quote_amount
+        order.status = "FILLED"
+        order.update_time = self.clock()
+        if order.working_time == -1:
+            order.working_time = order.update_time
+        self.account_update_time = order.update_time
+
+    # ------------------------------------------------------------------------------------------ price moves
+    @staticmethod
+    def _triggered(order: Order, price: Decimal) -> bool:
+        stop = order.stop_price
+        # STOP_LOSS BUY and TAKE_PROFIT SELL trigger as the price rises to the stop, the others as it falls
+        above = order.type.startswith("STOP_LOSS") == (order.side == "BUY")
+        return price >= stop if above else price <= stop
+
+    def _on_price(self, order: Order, price: Decimal) -> None:
+        if order.type in ALGO_TYPES and order.working_time == -1:
+            if order.stop_price == 0 or not self._triggered(order, price):
+                return
+            order.working_time = self.clock()
+            if order.type in ("STOP_LOSS", "TAKE_PROFIT"):
+                self._fill(order, price)
+                return
+        if order.price and (
+            (order.side == "BUY" and order.price >= price) or (order.side == "SELL" and order.price <= price)
+        ):
+            self._fill(order, order.price)
+
+    # --------------------------------------------------------------------------------------------- cancels
+    def cancel(
+        self, symbol: str, order_id: int | None, client_id: str | None, restriction: str | None = None
+    ) -> Order:
+        """Cancel one open order (-2011 if unknown / not open / restriction not met); returns a copy."""
+        with self.lock:
+            order = self.find(symbol, order_id, client_id)
+            if order is None or not order.is_open:
+                raise error(UNKNOWN_ORDER)
+            if order_id is not None and client_id is not None and order.client_order_id != client_id:
+                raise error(UNKNOWN_ORDER)
+            if restriction is not None and order.status != restriction.removeprefix("ONLY_"):
+                raise rejected_cancel("Order was not canceled due to cancel restrictions.")
+            self._cancel(order)
+            return copy.deepcopy(order)
+
+    def cancel_all(self, symbol: str) -> list[Order]:
+        with self.lock:
+            open_orders = self.open_orders(symbol, copy_out=False)
+            if not open_orders:
+                raise error(UNKNOWN_ORDER)
+            for order in open_orders:
+                self._cancel(order)
+            return copy.deepcopy(open_orders)
+
+    def _cancel(self, order: Order) -> None:
+        self._unlock(order)
+        order.status = "CANCELED"
+        order.update_time = self.clock()
+        self.update_id += 1
+        self.account_update_time = order.update_time
