@@ -1,0 +1,250 @@
+"""`binance-mcp policy check | explain | schema`: the policy file, for the people who write it.
+
+`check` validates files and prints every problem with its place (exit 1), or a one-line summary
+per valid file; `explain` shows, per tool, what an agent may do on a network; `schema` prints the
+JSON Schema that editors use through a policy's `$schema`. Exit status: 0 done, 1 a policy is
+invalid, 2 bad usage (a file that cannot be read, an unknown option). Nothing here touches the
+network or the state dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from binance_mcp.policy.engine import ExplainRow, PolicyEngine
+from binance_mcp.policy.model import (
+    NETWORKS,
+    Constraints,
+    Policy,
+    PolicyError,
+    load_policy_file,
+    policy_json_schema,
+)
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+PROG = "binance-mcp policy"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `policy` and its subcommands on the main CLI's subparsers; `args.handler` is `run`."""
+    parser = subparsers.add_parser(
+        "policy",
+        help="check, explain or describe a policy file",
+        description="Check, explain or describe a policy file.",
+    )
+    _add_subcommands(parser)
+
+
+def _add_subcommands(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(handler=run)
+    commands = parser.add_subparsers(dest="policy_command", metavar="{check,explain,schema}", required=True)
+
+    check = commands.add_parser(
+        "check",
+        help="validate policy files",
+        description="Validate policy files: every error with its place (exit 1), else a one-line summary each.",
+    )
+    check.add_argument("files", nargs="+", metavar="FILE", help="a policy file (JSON)")
+
+    explain = commands.add_parser(
+        "explain",
+        help="what each tool may do",
+        description="Per tool: visible or hidden, the decision, the deciding rule, rate limit, approval.",
+    )
+    explain.add_argument("file", metavar="FILE", help="a policy file (JSON)")
+    explain.add_argument(
+        "--network", choices=NETWORKS, default="testnet", help="the network to explain for (default: testnet)"
+    )
+    explain.add_argument("--agent", metavar="NAME", help="explain for this agent (its token name)")
+
+    commands.add_parser(
+        "schema",
+        help="print the policy file's JSON Schema",
+        description="Print the policy file's JSON Schema (policies/policy.schema.json).",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A parser for `policy`'s own arguments (`check FILE...`, `explain FILE`, `schema`)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Check, explain or describe a policy file.")
+    _add_subcommands(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `policy` with the arguments that follow it, e.g. `main(["check", "policy.json"])`."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed `policy` command; returns the exit status."""
+    command = getattr(args, "policy_command", None)
+    if command == "check":
+        return check(args.files)
+    if command == "explain":
+        return explain(args.file, args.network, args.agent)
+    if command == "schema":
+        sys.stdout.write(schema_text())
+        return EXIT_OK
+    print(f"{PROG}: choose check, explain or schema", file=sys.stderr)
+    return EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check(files: Sequence[str], out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Validate each file; 2 if one cannot be read, else 1 if one is invalid, else 0."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    status = EXIT_OK
+    for file in files:
+        try:
+            policy = load_policy_file(file)
+        except PolicyError as exc:
+            for line in exc.errors:
+                print(f"{file}: {line}", file=err)
+            status = max(status, EXIT_INVALID)
+        except OSError as exc:
+            print(f"{PROG}: {file}: {_os_problem(exc)}", file=err)
+            status = EXIT_USAGE
+        else:
+            print(f"{file}: valid — {summary(policy)}", file=out)
+    return status
+
+
+def _os_problem(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a policy file"
+    if isinstance(exc, PermissionError):
+        return "cannot be read (permission denied)"
+    return f"cannot be read ({exc.strerror or exc.__class__.__name__})"
+
+
+def summary(policy: Policy) -> str:
+    """`default deny, 10 tools visible, 3 need approval, 0 rate-limited` (top level, any network)."""
+    engine = PolicyEngine(policy)
+    visible = engine.visible_tools()
+    decisions = [engine.decide(tool, None, network) for tool in visible for network in NETWORKS]
+    approval = {d.tool for d in decisions if d.needs_approval or d.approve_above_notional is not None}
+    limited = {d.tool for d in decisions if d.rate_limit is not None}
+    text = (
+        f"default {policy.default}, {len(visible)} tool{'s' if len(visible) != 1 else ''} visible, "
+        f"{len(approval)} need{'s' if len(approval) == 1 else ''} approval, {len(limited)} rate-limited"
+    )
+    if policy.agents:
+        text += f"; agents: {', '.join(policy.agents)}"
+    return text
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def explain(file: str, network: str, agent: str | None, out: TextIO | None = None) -> int:
+    """Print what each tool may do under a policy, as an aligned table."""
+    out = out or sys.stdout
+    try:
+        policy = load_policy_file(file)
+    except PolicyError as exc:
+        for line in exc.errors:
+            print(f"{file}: {line}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        print(f"{PROG}: {file}: {_os_problem(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    engine = PolicyEngine(policy)
+    out.write(render_explain(file, engine, network, agent))
+    return EXIT_OK
+
+
+_HEADERS = (
+    "TOOL",
+    "RISK",
+    "VISIBLE",
+    "DECISION",
+    "RULE",
+    "RATE LIMIT",
+    "APPROVAL",
+    "DRY RUN",
+    "NETWORKS",
+    "REASON",
+)
+
+
+def render_explain(source: str, engine: PolicyEngine, network: str, agent: str | None = None) -> str:
+    """The `policy explain` text: a heading, one aligned row per tool, then constraints and budgets."""
+    policy = engine.policy
+    who = f" for agent {agent}" if agent else ""
+    lines = [f"{source} on {network}{who}: default {policy.default}"]
+    if agent and agent not in policy.agents:
+        lines.append(f"(the policy has no entry for agent {agent}: the top-level rules decide)")
+    lines.append("")
+    rows = engine.explain(network, agent)
+    table = [_HEADERS, *(_cells(row) for row in rows)]
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(_HEADERS) - 1)]
+    for cells in table:
+        line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False))
+        lines.append(f"{line}  {cells[-1]}".rstrip())
+    notes = [
+        f"{row.tool} constraints ({row.decision.constraints_path}): {_constraints_text(row.constraints)}"
+        for row in rows
+        if row.visible and row.constraints is not None and row.action != "deny"
+    ]
+    notes += [
+        f"budget ({budget.path}): {budget.daily_notional} {budget.asset} of orders per UTC day, per network"
+        for asset in policy.budgets.daily_notional
+        if (budget := engine.budget(asset)) is not None
+    ]
+    if policy.agents and not agent:
+        notes.append(f"agents with rules of their own: {', '.join(policy.agents)} (see --agent NAME)")
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def _cells(row: ExplainRow) -> tuple[str, ...]:
+    limit = row.rate_limit
+    networks = (", ".join(row.networks) if row.networks else "all") if row.visible else "-"
+    return (
+        row.tool,
+        row.risk,
+        "yes" if row.visible else "hidden",
+        row.action,
+        row.rule_path,
+        f"{limit.max} per {limit.window}s per {limit.scope}" if limit else "-",
+        row.approval or "-",
+        "yes" if row.dry_run else "-",
+        networks,
+        row.reason or "",
+    )
+
+
+def _constraints_text(constraints: Constraints | None) -> str:
+    if constraints is None:
+        return "none"
+    parts = []
+    for field, value in constraints.model_dump(exclude_none=True).items():
+        parts.append(f"{field} {', '.join(value) if isinstance(value, tuple) else value}")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def schema_text() -> str:
+    """The JSON Schema as committed in policies/policy.schema.json (`policy schema > that file` updates it)."""
+    return json.dumps(policy_json_schema(), indent=2, ensure_ascii=False) + "\n"

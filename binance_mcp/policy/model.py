@@ -1,0 +1,549 @@
+"""The policy file's shape: strict pydantic models, and the functions that read a file into them.
+
+Strict, because a policy that says something the guard would not do is worse than none: every
+field is known, every tool name and glob must name a real tool, amounts are exact decimals (never
+read through a float), and a rule that cannot mean anything (`approve_above_notional` on a deny
+rule, `max_notional` on a tool that places no order) is an error naming its place. A `Policy`
+is immutable once built; `engine.py` decides with it, `loading.py` turns text and errors into
+readable lines.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from fnmatch import fnmatchcase
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+from binance_mcp.policy.loading import (
+    PolicyError,
+    Problem,
+    format_problems,
+    problems_from_validation,
+    read_json,
+)
+from binance_mcp.tools.names import SYMBOL_TOOLS, TOOL_NAMES, ToolName
+
+__all__ = [
+    "BUNDLED_POLICIES",
+    "NETWORKS",
+    "ORDER_ONLY_FIELDS",
+    "Action",
+    "AgentPolicy",
+    "Budgets",
+    "Constraints",
+    "DefaultAction",
+    "Network",
+    "OrderType",
+    "Policy",
+    "PolicyError",
+    "RateLimit",
+    "Rule",
+    "Scope",
+    "Side",
+    "bundled_policy_path",
+    "is_glob",
+    "load_policy_file",
+    "parse_policy",
+    "policy_json_schema",
+    "tools_matching",
+]
+
+Action = Literal["allow", "deny", "require_approval"]
+DefaultAction = Literal["allow", "deny"]
+Network = Literal["testnet", "mainnet", "demo"]
+Scope = Literal["session", "agent", "global"]
+Side = Literal["BUY", "SELL"]
+OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+
+NETWORKS: tuple[str, ...] = ("testnet", "mainnet", "demo")
+
+ORDER_ONLY_FIELDS: tuple[str, ...] = ("approve_above_notional", "dry_run")
+"""Rule fields that only mean something for place_order (besides the constraints other than symbols)."""
+
+_ORDER_ONLY_CONSTRAINTS = (
+    "sides",
+    "order_types",
+    "max_quantity",
+    "max_notional",
+    "max_price_deviation_pct",
+    "max_open_orders",
+)
+
+# --------------------------------------------------------------------------- tool names and globs
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_glob(pattern: str) -> bool:
+    """Whether a rule key or hide entry is a glob (`get_*`) rather than a tool name."""
+    return not _GLOB_CHARS.isdisjoint(pattern)
+
+
+@lru_cache(maxsize=4096)
+def tools_matching(pattern: str) -> tuple[str, ...]:
+    """The tools a name or glob stands for, in the tool list's order (case-sensitive, like the names)."""
+    if is_glob(pattern):
+        return tuple(tool for tool in TOOL_NAMES if fnmatchcase(tool, pattern))
+    return (pattern,) if pattern in TOOL_NAMES else ()
+
+
+def _unknown_tool(name: str) -> str:
+    suggestion = difflib.get_close_matches(name, TOOL_NAMES, n=1, cutoff=0.6)
+    if suggestion:
+        return f"did you mean {suggestion[0]}?"
+    return "the tools are " + ", ".join(TOOL_NAMES)
+
+
+def _check_rule_key(key: str) -> str:
+    if tools_matching(key):
+        return key
+    if is_glob(key):
+        raise PydanticCustomError("policy", "matches no tool")
+    raise PydanticCustomError("policy", "unknown tool; {hint}", {"hint": _unknown_tool(key)})
+
+
+def _check_hide_entry(entry: str) -> str:
+    if tools_matching(entry):
+        return entry
+    if is_glob(entry):
+        raise PydanticCustomError("policy", '"{entry}" matches no tool', {"entry": entry})
+    hint = _unknown_tool(entry)
+    raise PydanticCustomError("policy", 'unknown tool "{entry}"; {hint}', {"entry": entry, "hint": hint})
+
+
+_TOOL_PATTERN_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"enum": list(TOOL_NAMES)},
+        {"type": "string", "pattern": r"[*?\[]", "description": "a glob such as get_* that matches a tool"},
+    ]
+}
+
+RuleKey = Annotated[str, AfterValidator(_check_rule_key)]
+HideEntry = Annotated[
+    str,
+    AfterValidator(_check_hide_entry),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"enum": [*TOOL_NAMES, "*"]},
+                {"type": "string", "pattern": r"[*?\[]", "description": "a glob such as cancel_* or *"},
+            ]
+        }
+    ),
+]
+
+# --------------------------------------------------------------------------- names and symbols
+
+_AGENT_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
+_ASSET = re.compile(r"[A-Z0-9]{2,20}")
+
+
+def _check_agent_name(name: str) -> str:
+    if not _AGENT_NAME.fullmatch(name):
+        raise PydanticCustomError(
+            "policy", 'an agent name is 1 to 64 letters, digits, "_" or "-" (the name of its token)'
+        )
+    return name
+
+
+def _symbol(value: Any) -> str:
+    if isinstance(value, str) and _SYMBOL.fullmatch(value.upper()):
+        return value.upper()
+    raise PydanticCustomError(
+        "policy",
+        "{value} is not a symbol (2 to 20 letters and digits, like BTCUSDT)",
+        {"value": json.dumps(value) if isinstance(value, str) else "this"},
+    )
+
+
+def _check_asset(name: str) -> str:
+    if not _ASSET.fullmatch(name):
+        raise PydanticCustomError("policy", "not an asset (2 to 20 capital letters and digits, like USDT)")
+    return name
+
+
+def _unique(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise PydanticCustomError("policy", "lists {value} twice", {"value": f'"{value}"'})
+        seen.add(value)
+    return values
+
+
+_T = TypeVar("_T")
+UniqueList = Annotated[
+    tuple[_T, ...], Field(min_length=1, json_schema_extra={"uniqueItems": True}), AfterValidator(_unique)
+]
+"""A non-empty list without repeats (a tuple, so that a policy stays immutable)."""
+
+
+def _one_line(text: str) -> str:
+    if "\n" in text or "\r" in text:
+        raise PydanticCustomError("policy", "must be one line")
+    return text
+
+
+AgentName = Annotated[
+    str,
+    AfterValidator(_check_agent_name),
+]
+Symbol = Annotated[
+    str,
+    BeforeValidator(_symbol),
+    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9]{2,20}$", "description": "e.g. BTCUSDT"}),
+]
+Asset = Annotated[str, AfterValidator(_check_asset)]
+Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_one_line)]
+
+# --------------------------------------------------------------------------- exact decimals
+
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def _to_decimal(value: Any) -> Decimal:
+    """A JSON number (already a Decimal or int when read by loading.py) or a decimal string, exactly."""
+    number: Decimal | None = None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, float):  # only from Python callers: the shortest repr is what they wrote
+        number = Decimal(repr(value))
+    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
+        number = Decimal(value)
+    if number is None or not number.is_finite():
+        raise PydanticCustomError("policy", "not a decimal")
+    return number
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise PydanticCustomError("policy", "must be greater than 0")
+    return value
+
+
+def _not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise PydanticCustomError("policy", "must not be negative")
+    return value
+
+
+def _decimal_schema(minimum: str) -> dict[str, Any]:
+    bound = {"exclusiveMinimum": 0} if minimum == "exclusive" else {"minimum": 0}
+    return {
+        "anyOf": [
+            {"type": "number", **bound},
+            {"type": "string", "pattern": f"^{_DECIMAL_TEXT.pattern}$"},
+        ]
+    }
+
+
+PositiveDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_to_decimal),
+    AfterValidator(_positive),
+    WithJsonSchema(_decimal_schema("exclusive")),
+]
+NonNegativeDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_to_decimal),
+    AfterValidator(_not_negative),
+    WithJsonSchema(_decimal_schema("inclusive")),
+]
+
+# --------------------------------------------------------------------------- the models
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError("policy", "must not be null; leave the field out instead")
+        return value
+
+
+class RateLimit(_Strict):
+    """At most `max` calls per `window` seconds, counted per MCP session, per agent or for everyone."""
+
+    max: StrictInt = Field(ge=1, description="Calls allowed per window.")
+    window: PositiveDecimal = Field(description="The window in seconds, e.g. 60 or 0.5.")
+    scope: Scope = Field(
+        default="session",
+        description="Who shares the count: each MCP session (default), each agent, or everyone.",
+    )
+
+    @property
+    def window_seconds(self) -> float:
+        """The window as a float, for rate-limiting libraries."""
+        return float(self.window)
+
+
+class Constraints(_Strict):
+    """Bounds that every call must keep; only place_order takes bounds other than `symbols`."""
+
+    symbols: UniqueList[Symbol] | None = Field(
+        default=None, description="The symbols the tool may be called with (upper-cased)."
+    )
+    sides: UniqueList[Side] | None = Field(default=None, description="Order sides allowed.")
+    order_types: UniqueList[OrderType] | None = Field(default=None, description="Order types allowed.")
+    max_quantity: PositiveDecimal | None = Field(
+        default=None, description="Largest order quantity, in the base asset."
+    )
+    max_notional: PositiveDecimal | None = Field(
+        default=None, description="Largest order notional (price × quantity), in the quote asset."
+    )
+    max_price_deviation_pct: PositiveDecimal | None = Field(
+        default=None,
+        description="Largest distance of a limit price from the current price, in percent of it.",
+    )
+    max_open_orders: StrictInt | None = Field(
+        default=None, ge=0, description="Bound on the account's open orders, counted before this order."
+    )
+
+
+class Rule(_Strict):
+    """What a tool, or every tool a glob matches, may do; `action` is required (nothing is allowed by omission)."""
+
+    action: Action = Field(description="allow, deny, or require_approval (a human approves each call).")
+    reason: Reason | None = Field(default=None, description="One line shown to the agent.")
+    rate_limit: RateLimit | None = Field(
+        default=None, description="At most `max` calls per `window` seconds."
+    )
+    networks: UniqueList[Network] | None = Field(
+        default=None,
+        description="Where the tool may run at all; elsewhere it is denied. Left out: everywhere.",
+    )
+    constraints: Constraints | None = Field(default=None, description="Bounds that every call must keep.")
+    approve_above_notional: NonNegativeDecimal | None = Field(
+        default=None,
+        description="With action allow, on place_order: orders above this notional need a human's approval.",
+    )
+    approval_ttl: StrictInt = Field(
+        default=600,
+        ge=1,
+        le=86400,
+        description="Seconds an out-of-band approval stays usable (with require_approval or approve_above_notional).",
+    )
+    dry_run: StrictBool = Field(
+        default=False,
+        description="place_order only: send orders to the test endpoint, results marked simulated.",
+    )
+
+
+_RuleMap = Annotated[
+    dict[RuleKey, Rule],
+    Field(json_schema_extra={"propertyNames": _TOOL_PATTERN_SCHEMA}),
+]
+
+
+class AgentPolicy(_Strict):
+    """One agent (its HTTP token's name): its rules win over the top-level ones; its hide adds to the top-level hide."""
+
+    hide: tuple[HideEntry, ...] = Field(default=(), description="More tools this agent does not see.")
+    rules: _RuleMap = Field(default_factory=dict, description="Rules looked up before the top-level rules.")
+
+
+class Budgets(_Strict):
+    """Money the orders of one UTC day may add up to, per network."""
+
+    daily_notional: dict[Asset, NonNegativeDecimal] = Field(
+        default_factory=dict,
+        description="Per quote asset (e.g. USDT): the sum of order notionals allowed per UTC day.",
+        json_schema_extra={"propertyNames": {"pattern": f"^{_ASSET.pattern}$"}},
+    )
+
+
+class Policy(_Strict):
+    """A binance-mcp policy: which tools an agent sees, and what each may do."""
+
+    model_config = ConfigDict(title="binance-mcp policy")
+
+    schema_: str | None = Field(
+        default=None,
+        alias="$schema",
+        title="$schema",
+        description="The JSON Schema, for editors (./policy.schema.json).",
+    )
+    version: Literal["1"] = Field(description='The policy format: "1".')
+    default: DefaultAction = Field(
+        default="deny", description="What happens to a tool that no rule names (left out: deny)."
+    )
+    hide: tuple[HideEntry, ...] = Field(
+        default=(),
+        description='Tools (names or globs, "*" for all) that vanish from the tool list; calls get "Unknown tool".',
+    )
+    rules: _RuleMap = Field(
+        default_factory=dict,
+        description="Keyed by tool name or glob: the exact name wins, then the longest glob, then the first written.",
+    )
+    agents: dict[AgentName, AgentPolicy] = Field(
+        default_factory=dict,
+        description="Per agent (HTTP token name, or local): more hidden tools and rules that win.",
+        json_schema_extra={"propertyNames": {"pattern": "^[A-Za-z0-9_-]{1,64}$"}},
+    )
+    budgets: Budgets = Field(default_factory=Budgets, description="Daily limits in money.")
+
+    @model_validator(mode="after")
+    def _rules_make_sense(self, info: ValidationInfo) -> Policy:
+        if isinstance(info.context, Mapping) and info.context.get(_CHECKED_BY_PARSER):
+            return self  # parse_policy already checked the raw file, with places
+        problems = policy_problems(self.model_dump(by_alias=True, exclude_unset=True))
+        if problems:
+            raise PydanticCustomError(
+                "policy_rules", "{problems}", {"problems": "; ".join(format_problems(problems))}
+            )
+        return self
+
+
+# --------------------------------------------------------------------------- checks across fields
+
+_CHECKED_BY_PARSER = "binance_mcp.policy.checked"
+
+
+def policy_problems(data: Mapping[str, Any]) -> list[Problem]:
+    """Rules that cannot mean anything, found in raw policy data (parsed JSON, unvalidated).
+
+    Kept apart from the field validators because these checks need the rule's key and its other
+    fields, and because on raw data they report every problem at its place even when other parts
+    of the file are malformed. Anything malformed is left to the field validators.
+    """
+    problems: list[Problem] = []
+    problems += _rules_problems(data.get("rules"), ("rules",))
+    agents = data.get("agents")
+    if isinstance(agents, Mapping):
+        for name, agent in agents.items():
+            if isinstance(agent, Mapping):
+                problems += _rules_problems(agent.get("rules"), ("agents", name, "rules"))
+    return problems
+
+
+def _rules_problems(rules: Any, loc: tuple[str, ...]) -> Iterable[Problem]:
+    if not isinstance(rules, Mapping):
+        return
+    for key, rule in rules.items():
+        if isinstance(key, str) and isinstance(rule, Mapping):
+            yield from _rule_problems(key, rule, (*loc, key))
+
+
+def _rule_problems(key: str, rule: Mapping[str, Any], loc: tuple[str, ...]) -> Iterable[Problem]:
+    action = rule.get("action")
+    tools = tools_matching(key)
+    if action == "deny":
+        for field in rule:
+            if field not in ("action", "reason") and field in Rule.model_fields:
+                yield Problem((*loc, field), "a deny rule takes only a reason")
+        return
+    if "approve_above_notional" in rule and action == "require_approval":
+        yield Problem(
+            (*loc, "approve_above_notional"),
+            'only a rule with action "allow" takes approve_above_notional (this one asks for every call)',
+        )
+    if "approval_ttl" in rule and action == "allow" and "approve_above_notional" not in rule:
+        yield Problem(
+            (*loc, "approval_ttl"),
+            "only with action require_approval or approve_above_notional: this rule never asks for approval",
+        )
+    if not tools:
+        return  # an unknown key: its own error says so
+    for_orders = ToolName.PLACE_ORDER in tools
+    for field in ORDER_ONLY_FIELDS:
+        if field in rule and not for_orders:
+            yield Problem((*loc, field), f"only place_order takes {field}")
+    constraints = rule.get("constraints")
+    if isinstance(constraints, Mapping):
+        for field in _ORDER_ONLY_CONSTRAINTS:
+            if field in constraints and not for_orders:
+                yield Problem((*loc, "constraints", field), f"only place_order takes {field}")
+        if "symbols" in constraints and SYMBOL_TOOLS.isdisjoint(tools):
+            yield Problem((*loc, "constraints", "symbols"), f"{', '.join(tools)} takes no symbol")
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    """A policy from JSON text; PolicyError lists every problem, each with its place."""
+    data, problems = read_json(text, source)
+    problems += policy_problems(data)
+    policy: Policy | None = None
+    try:
+        policy = Policy.model_validate(data, context={_CHECKED_BY_PARSER: True})
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, Policy)
+    if problems or policy is None:
+        raise PolicyError(format_problems(problems, data), source)
+    return policy
+
+
+def load_policy_file(path: str | Path) -> Policy:
+    """A policy from a file. A missing or unreadable file raises OSError; a bad policy PolicyError."""
+    path = Path(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PolicyError(["(top): not UTF-8 text"], str(path)) from None
+    return parse_policy(text, str(path))
+
+
+BUNDLED_POLICIES: tuple[str, ...] = ("default", "read-only", "testnet-trader", "policylayer-recommended")
+
+
+def bundled_policy_path(name: str) -> Path:
+    """The path of a policy shipped in binance_mcp/policies/ (`default` or `default.json`)."""
+    filename = name if name.endswith(".json") else f"{name}.json"
+    path = Path(str(resources.files("binance_mcp").joinpath("policies", filename)))
+    if not path.is_file():
+        raise FileNotFoundError(f"no bundled policy {name!r}; there are {', '.join(BUNDLED_POLICIES)}")
+    return path
+
+
+# --------------------------------------------------------------------------- JSON Schema
+
+
+class _SchemaGenerator(GenerateJsonSchema):
+    """Pydantic's generator, minus the `null` it would allow for optional fields (the models refuse it)."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if json_schema.get("default", ...) is None:
+            del json_schema["default"]
+        return json_schema
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The policy file's JSON Schema, generated from the models (committed as policies/policy.schema.json)."""
+    schema = Policy.model_json_schema(by_alias=True, mode="validation", schema_generator=_SchemaGenerator)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
