@@ -14,9 +14,22 @@ from binance_mcp import __version__
 from binance_mcp.logs import LEVELS
 
 SUBCOMMANDS = ("policy", "audit")
+OPTIONS_WITH_VALUES = ("--policy", "--base-url", "--state-dir", "--log-level")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def names_a_subcommand(argv: Sequence[str]) -> bool:
+    """Whether the first positional word is a subcommand (skipping the values of server options)."""
+    words = iter(argv)
+    for word in words:
+        if word in OPTIONS_WITH_VALUES:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word in SUBCOMMANDS
+    return False
+
+
+def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
+    """The subcommands' parsers are built only when one is asked for: the server starts without them."""
     parser = argparse.ArgumentParser(
         prog="binance-mcp",
         description="MCP server for Binance Spot with a policy guard built in. "
@@ -46,17 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="WARNING", type=str.upper, choices=LEVELS, help="stderr log level"
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from binance_mcp.commands import audit, policy
+    if with_subcommands:
+        commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+        from binance_mcp.commands import audit, policy
 
-    policy.add_parser(commands)
-    audit.add_parser(commands)
+        policy.add_parser(commands)
+        audit.add_parser(commands)
+    else:
+        parser.set_defaults(command=None)
+        parser.epilog = f"subcommands: {', '.join(SUBCOMMANDS)} (binance-mcp COMMAND --help)"
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    wants_help = any(word in ("-h", "--help") for word in words)
+    args = build_parser(with_subcommands=wants_help or names_a_subcommand(words)).parse_args(words)
     if getattr(args, "global_state_dir", None) and not getattr(args, "state_dir", None):
         args.state_dir = args.global_state_dir
     if args.command == "policy":
@@ -106,7 +124,7 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        app.audit.close()
+        app.close()
     return 0
 
 

@@ -21,8 +21,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import platformdirs
-
 ENV_STATE_DIR = "BINANCE_MCP_STATE_DIR"
 APP_NAME = "binance-mcp"
 BUSY_TIMEOUT_MS = 5000
@@ -45,6 +43,8 @@ def resolve_state_dir(explicit: str | Path | None, *, create: bool = True) -> Pa
     elif os.environ.get(ENV_STATE_DIR):
         path = Path(os.environ[ENV_STATE_DIR]).expanduser()
     else:
+        import platformdirs  # only here: the server starts without it when a state dir is given
+
         path = Path(platformdirs.user_state_dir(APP_NAME))
     if not create:
         return path

@@ -88,7 +88,9 @@ def json_lines(text: str) -> list[dict]:
 
 
 def test_state_dir_precedence_and_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state.platformdirs, "user_state_dir", lambda app: str(tmp_path / "platform" / app))
+    import platformdirs
+
+    monkeypatch.setattr(platformdirs, "user_state_dir", lambda app: str(tmp_path / "platform" / app))
     monkeypatch.delenv("BINANCE_MCP_STATE_DIR", raising=False)
     default = resolve_state_dir(None)
     assert default == tmp_path / "platform" / "binance-mcp"

@@ -111,7 +111,8 @@ TimestampMs = Annotated[int, Field(ge=0, le=10**14, description="milliseconds si
 
 
 class ToolInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: built on the first call, not at start-up (tools/list uses tools/schemas.json)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SymbolInput(ToolInput):

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class Price(BaseModel):
+class Result(BaseModel):
+    # Built on first use: start-up publishes the precomputed schemas (tools/schemas.json) instead.
+    model_config = ConfigDict(defer_build=True)
+
+
+class Price(Result):
     symbol: str
     price: str
 
 
-class OrderBook(BaseModel):
+class OrderBook(Result):
     symbol: str
     last_update_id: int
     bids: list[list[str]] = Field(description="[price, quantity], best (highest) first")
@@ -26,7 +31,7 @@ class OrderBook(BaseModel):
     truncated: bool = False
 
 
-class Kline(BaseModel):
+class Kline(Result):
     open_time: int
     open: str
     high: str
@@ -38,7 +43,7 @@ class Kline(BaseModel):
     trades: int
 
 
-class Klines(BaseModel):
+class Klines(Result):
     symbol: str
     interval: str
     klines: list[Kline]
@@ -46,7 +51,7 @@ class Klines(BaseModel):
     truncated: bool = False
 
 
-class Ticker24h(BaseModel):
+class Ticker24h(Result):
     symbol: str
     last_price: str
     price_change: str
@@ -64,13 +69,13 @@ class Ticker24h(BaseModel):
     trades: int
 
 
-class Balance(BaseModel):
+class Balance(Result):
     asset: str
     free: str
     locked: str
 
 
-class AccountInfo(BaseModel):
+class AccountInfo(Result):
     account_type: str | None = None
     can_trade: bool | None = None
     can_withdraw: bool | None = None
@@ -82,7 +87,7 @@ class AccountInfo(BaseModel):
     truncated: bool = False
 
 
-class Order(BaseModel):
+class Order(Result):
     symbol: str
     order_id: int
     client_order_id: str
@@ -99,14 +104,14 @@ class Order(BaseModel):
     update_time: int | None = None
 
 
-class Orders(BaseModel):
+class Orders(Result):
     symbol: str | None
     orders: list[Order]
     count: int
     truncated: bool = False
 
 
-class Fill(BaseModel):
+class Fill(Result):
     price: str
     quantity: str
     commission: str
@@ -129,7 +134,7 @@ class CancelledOrder(Order):
     network: str
 
 
-class CancelledOrders(BaseModel):
+class CancelledOrders(Result):
     symbol: str
     network: str
     cancelled: list[Order]

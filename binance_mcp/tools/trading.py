@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
-from binance_mcp.exchange.filters import SymbolRules, check_order
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
@@ -29,6 +28,9 @@ from binance_mcp.tools.inputs import (
 )
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.spec import CallContext, ToolSpec
+
+if TYPE_CHECKING:
+    from binance_mcp.exchange.filters import SymbolRules
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ def with_client_order_id(args: PlaceOrderInput) -> PlaceOrderInput:
 
 async def quote_order(args: PlaceOrderInput, call: CallContext) -> OrderQuote:
     """The symbol's rules and current price, fetched together, and the order's notional in the quote asset."""
+    from binance_mcp.exchange.filters import SymbolRules
+
     found: dict[str, Any] = {}
 
     async def fetch_rules() -> None:
@@ -121,6 +125,8 @@ def describe_order(args: PlaceOrderInput, quote: OrderQuote | None, network: str
 
 
 async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
+    from binance_mcp.exchange.filters import check_order
+
     quote = await quote_order(args, call)
     violation = check_order(
         quote.rules,

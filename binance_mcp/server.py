@@ -1,0 +1,143 @@
+"""The MCP server: the ten tools, each wrapped by the guard, registered on the SDK's MCPServer.
+
+The SDK validates a tool's typed parameters before any decorator could run, and drops unknown
+arguments silently. So each tool is registered with an argument model that accepts anything and
+hands the raw arguments to the guard, while tools/list still publishes the tool's own input
+model as its `inputSchema`. Hidden tools are filtered out of tools/list by a middleware that sees
+who is asking (per-agent hiding comes with HTTP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import ListToolsResult, ToolAnnotations
+from pydantic import ConfigDict
+
+from binance_mcp import __version__
+from binance_mcp.config import ServerConfig
+from binance_mcp.exchange.client import ExchangeClient
+from binance_mcp.policy.engine import PolicyEngine
+from binance_mcp.policy.guard import Guard
+from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
+from binance_mcp.state import resolve_state_dir
+from binance_mcp.tools import catalog
+
+if TYPE_CHECKING:
+    from binance_mcp.audit import AuditLog
+
+INSTRUCTIONS = (
+    "Binance Spot market data, account and trading tools. Every call passes the user's policy: a "
+    "refused call explains why in `reason`, names the deciding `rule`, and sends nothing. Amounts are "
+    "decimal strings. Results of place_order say which network (testnet, demo, mainnet) the order is on."
+)
+
+
+class RawArguments(ArgModelBase):
+    """Accepts any arguments and hands them, untouched, to the guarded handler as `arguments`."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+def sdk_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
+    """The SDK's registration of a guarded tool, from its catalogue entry: nothing to build."""
+    return Tool(
+        fn=guard.guarded(name),
+        name=name,
+        title=entry["title"],
+        description=entry["description"],
+        parameters=entry["input_schema"],
+        fn_metadata=FuncMetadata(arg_model=RawArguments, output_schema=entry["output_schema"]),
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=ToolAnnotations.model_validate(entry["annotations"]),
+    )
+
+
+def hide_from_list(guard: Guard) -> Any:
+    """Server middleware: tools/list shows only what the policy lets this caller see."""
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        result = await call_next(ctx)
+        if ctx.method == "tools/list" and isinstance(result, ListToolsResult):
+            agent = guard.identify_request(ctx).agent
+            result = result.model_copy(
+                update={"tools": [t for t in result.tools if guard.is_visible(t.name, agent)]}
+            )
+        return result
+
+    return middleware
+
+
+@dataclass
+class App:
+    """A built server and the parts tests and the CLI reach for."""
+
+    server: MCPServer
+    guard: Guard
+    exchange: ExchangeClient
+    state_dir: Path
+    policy_path: Path
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.guard.audit
+
+    def close(self) -> None:
+        self.guard.close()
+
+
+def audit_opener(path: Path, secrets: tuple[str, ...]) -> Callable[[], AuditLog]:
+    def open_audit_log() -> AuditLog:
+        from binance_mcp.audit import AuditLog
+
+        return AuditLog(path, secrets=secrets)
+
+    return open_audit_log
+
+
+def load_policy(config: ServerConfig) -> tuple[Policy, Path]:
+    path = config.policy_path or bundled_policy_path("default")
+    return load_policy_file(path), path
+
+
+def build_app(config: ServerConfig, *, policy: Policy | None = None) -> App:
+    """Everything the server needs, checked, without contacting Binance."""
+    if policy is None:
+        policy, policy_path = load_policy(config)
+    else:
+        policy_path = config.policy_path or Path("<given>")
+    state_dir = resolve_state_dir(config.state_dir)
+    exchange = ExchangeClient(config.base_url, config.credentials)
+    guard = Guard(
+        engine=PolicyEngine(policy),
+        exchange=exchange,
+        audit=audit_opener(state_dir / "audit.sqlite3", config.secrets),
+        network=config.network,
+        dry_run=config.dry_run,
+    )
+    server = MCPServer(
+        "binance-mcp",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        tools=[sdk_tool(name, entry, guard) for name, entry in catalog.load().items()],
+        middleware=[hide_from_list(guard)],
+        log_level=config.log_level,  # type: ignore[arg-type]
+    )
+    return App(
+        server=server,
+        guard=guard,
+        exchange=exchange,
+        state_dir=state_dir,
+        policy_path=policy_path,
+    )

@@ -1,0 +1,96 @@
+"""Shared fixtures: a local Binance-compatible exchange, and the server built against it.
+
+Tests talk to the server the way a client does: through the SDK's `mcp.Client`, in-process.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from binance_mcp.config import build_config
+from binance_mcp.server import App, build_app
+from tests.fake_binance import FakeBinance
+
+API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+API_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+ALLOW_ALL = {"version": "1", "default": "allow"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBinance]:
+    with FakeBinance(api_key=API_KEY, api_secret=API_SECRET) as exchange:
+        yield exchange
+
+
+def write_policy(directory: Path, policy: dict[str, Any]) -> Path:
+    path = directory / "policy.json"
+    path.write_text(json.dumps(policy))
+    return path
+
+
+def make_app(
+    tmp_path: Path,
+    base_url: str,
+    *,
+    policy: dict[str, Any] | None = None,
+    credentials: bool = True,
+    network: str = "testnet",
+    dry_run: bool = False,
+) -> App:
+    env = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET} if credentials else {}
+    config = build_config(
+        network_flag=network,
+        base_url_flag=base_url,
+        policy_flag=str(write_policy(tmp_path, policy or ALLOW_ALL)),
+        state_dir_flag=str(tmp_path / "state"),
+        dry_run=dry_run,
+        env=env,
+    )
+    return build_app(config)
+
+
+@pytest.fixture
+def app(tmp_path: Path, fake: FakeBinance) -> Iterator[App]:
+    built = make_app(tmp_path, fake.base_url)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+async def client(app: App) -> AsyncIterator[Client]:
+    async with Client(app.server) as connected:
+        yield connected
+
+
+# -- cassettes (vcrpy through pytest-recording) ------------------------------------------------
+
+VOLATILE_PARAMETERS = frozenset({"signature", "timestamp", "recvWindow"})
+
+
+def binance_parameters(request: Any) -> dict[str, list[str]]:
+    """A request's parameters from query and body, without those that change on every call."""
+    from urllib.parse import parse_qs, urlsplit
+
+    body = request.body.decode() if isinstance(request.body, bytes) else (request.body or "")
+    found = parse_qs(urlsplit(request.uri).query) | parse_qs(body)
+    return {key: sorted(values) for key, values in found.items() if key not in VOLATILE_PARAMETERS}
+
+
+def match_binance_parameters(recorded: Any, replayed: Any) -> None:
+    if binance_parameters(recorded) != binance_parameters(replayed):
+        raise AssertionError(f"{binance_parameters(recorded)} != {binance_parameters(replayed)}")
+
+
+def pytest_recording_configure(config: Any, vcr: Any) -> None:
+    vcr.register_matcher("binance_parameters", match_binance_parameters)
