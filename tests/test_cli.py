@@ -16,7 +16,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
 
-COMMAND = shutil.which("binance-mcp") or str(Path(sys.executable).with_name("binance-mcp"))
+# The command installed beside this interpreter (the project's venv), else the one on PATH.
+_BESIDE = Path(sys.executable).with_name("binance-mcp")
+COMMAND = str(_BESIDE) if _BESIDE.exists() else (shutil.which("binance-mcp") or "binance-mcp")
 
 
 def run_cli(
