@@ -130,12 +130,12 @@ def test_json_numbers_are_read_exactly_never_through_a_float() -> None:
 
 def test_decimal_strings_and_integers_are_accepted() -> None:
     text = policy_text(
-        rules={"get_price": {"action": "allow", "rate_limit": {"max": 5, "window": "0.5"}}},
+        rules={"get_price": {"action": "allow", "rate_limit": {"max": 5, "window": 60}}},
         budgets={"daily_notional": {"USDT": 5000, "BTC": "0.25"}},
     )
     policy = parse_policy(text)
     rate_limit = policy.rules["get_price"].rate_limit
-    assert rate_limit is not None and rate_limit.window == Decimal("0.5") and rate_limit.window_seconds == 0.5
+    assert rate_limit is not None and rate_limit.window == 60 and rate_limit.window_seconds == 60.0
     assert policy.budgets.daily_notional == {"USDT": Decimal(5000), "BTC": Decimal("0.25")}
 
 
@@ -183,7 +183,12 @@ INVALID: list[tuple[str, str, str]] = [
     (
         policy_text(rules={"get_price": {"action": "allow", "rate_limit": {"max": 5, "window": 0}}}),
         "rules.get_price.rate_limit.window",
-        "must be greater than 0",
+        "must be at least 1",
+    ),
+    (
+        policy_text(rules={"get_price": {"action": "allow", "rate_limit": {"max": 5, "window": "0.5"}}}),
+        "rules.get_price.rate_limit.window",
+        "whole number",
     ),
     (
         policy_text(

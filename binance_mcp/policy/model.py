@@ -295,7 +295,9 @@ class RateLimit(_Strict):
     """At most `max` calls per `window` seconds, counted per MCP session, per agent or for everyone."""
 
     max: StrictInt = Field(ge=1, description="Calls allowed per window.")
-    window: PositiveDecimal = Field(description="The window in seconds, e.g. 60 or 0.5.")
+    # Whole seconds: the `limits` library counts windows in seconds, and a policy must mean
+    # exactly what it says.
+    window: StrictInt = Field(ge=1, description="The window in whole seconds, e.g. 60.")
     scope: Scope = Field(
         default="session",
         description="Who shares the count: each MCP session (default), each agent, or everyone.",
