@@ -46,6 +46,7 @@ def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--policy", metavar="FILE", help="policy file (default: $BINANCE_MCP_POLICY or the bundled default)"
     )
+    parser.add_argument("--watch", action="store_true", help="reload the policy file when it changes")
     parser.add_argument("--base-url", metavar="URL", help="REST root override, e.g. http://127.0.0.1:9000")
     parser.add_argument(
         "--dry-run", action="store_true", help="send orders to Binance's test-order endpoint only"
@@ -99,6 +100,7 @@ def serve(args: argparse.Namespace) -> int:
             base_url_flag=args.base_url,
             policy_flag=args.policy,
             state_dir_flag=args.global_state_dir,
+            watch_policy=args.watch,
             dry_run=args.dry_run,
             log_level=args.log_level,
         )
@@ -119,8 +121,13 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"binance-mcp: cannot use the state directory: {exc.strerror or exc}", file=sys.stderr)
         return 2
+    if args.watch and config.policy_path is None:
+        print("binance-mcp: --watch needs a policy file (--policy or BINANCE_MCP_POLICY)", file=sys.stderr)
+        return 2
     try:
-        app.server.run("stdio")
+        import anyio
+
+        anyio.run(app.serve_stdio)
     except KeyboardInterrupt:
         pass
     finally:

@@ -9,16 +9,22 @@ who is asking (per-agent hiding comes with HTTP).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.shared.subscriptions import ToolsListChanged
 from mcp_types import ListToolsResult, ToolAnnotations
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ConfigDict
 
 from binance_mcp import __version__
@@ -27,11 +33,14 @@ from binance_mcp.exchange.client import ExchangeClient
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.guard import Guard
 from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
+from binance_mcp.policy.reload import PolicyWatcher
 from binance_mcp.state import resolve_state_dir
 from binance_mcp.tools import catalog
 
 if TYPE_CHECKING:
     from binance_mcp.audit import AuditLog
+
+logger = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
     "Binance Spot market data, account and trading tools. Every call passes the user's policy: a "
@@ -64,10 +73,50 @@ def sdk_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
     )
 
 
-def hide_from_list(guard: Guard) -> Any:
+class ToolListNotifier:
+    """Sends `notifications/tools/list_changed` to every client that can receive it.
+
+    2025-era clients get it on their connection: the latest session object of each connection is
+    remembered (mcp 2.3 makes a new one per request, all writing to the same connection).
+    2026-era clients get it only through `subscriptions/listen`, fed by the subscription bus.
+    """
+
+    def __init__(self) -> None:
+        self.bus = InMemorySubscriptionBus()
+        self._legacy_sessions: dict[str, Any] = {}
+
+    def note(self, ctx: ServerRequestContext[Any, Any], caller_session: str) -> None:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            self._legacy_sessions[caller_session] = ctx.session
+
+    async def notify(self) -> None:
+        await self.bus.publish(ToolsListChanged())
+        for key, session in list(self._legacy_sessions.items()):
+            try:
+                await session.send_tool_list_changed()
+            except Exception:  # the connection is gone: forget it
+                logger.debug("could not notify session %s; dropping it", key)
+                self._legacy_sessions.pop(key, None)
+
+
+class BinanceMCPServer(MCPServer):
+    """MCPServer that tells 2025-era stdio clients its tool list can change (`--watch`)."""
+
+    async def run_stdio_async(self) -> None:
+        from mcp.server.stdio import stdio_server
+
+        lowlevel = self._lowlevel_server  # the SDK's public run() has no way to pass these options
+        options = lowlevel.create_initialization_options(NotificationOptions(tools_changed=True))
+        async with stdio_server() as (read_stream, write_stream):
+            await lowlevel.run(read_stream, write_stream, options)
+
+
+def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
     """Server middleware: tools/list shows only what the policy lets this caller see."""
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.request_id is not None:
+            notifier.note(ctx, guard.identify_request(ctx).session)
         result = await call_next(ctx)
         if ctx.method == "tools/list" and isinstance(result, ListToolsResult):
             agent = guard.identify_request(ctx).agent
@@ -84,6 +133,8 @@ class App:
     """A built server and the parts tests and the CLI reach for."""
 
     server: MCPServer
+    watcher: PolicyWatcher | None
+    notifier: ToolListNotifier
     guard: Guard
     exchange: ExchangeClient
     state_dir: Path
@@ -95,6 +146,13 @@ class App:
 
     def close(self) -> None:
         self.guard.close()
+
+    async def serve_stdio(self) -> None:
+        async with anyio.create_task_group() as group:
+            if self.watcher is not None:
+                group.start_soon(self.watcher.run)
+            await self.server.run_stdio_async()
+            group.cancel_scope.cancel()
 
 
 def audit_opener(path: Path, secrets: tuple[str, ...]) -> Callable[[], AuditLog]:
@@ -126,16 +184,23 @@ def build_app(config: ServerConfig, *, policy: Policy | None = None) -> App:
         network=config.network,
         dry_run=config.dry_run,
     )
-    server = MCPServer(
+    notifier = ToolListNotifier()
+    server = BinanceMCPServer(
         "binance-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         tools=[sdk_tool(name, entry, guard) for name, entry in catalog.load().items()],
-        middleware=[hide_from_list(guard)],
+        middleware=[hide_from_list(guard, notifier)],
+        subscriptions=notifier.bus,
         log_level=config.log_level,  # type: ignore[arg-type]
     )
+    watcher = None
+    if config.watch_policy and config.policy_path is not None:
+        watcher = PolicyWatcher(config.policy_path, guard.install, notifier.notify)
     return App(
         server=server,
+        watcher=watcher,
+        notifier=notifier,
         guard=guard,
         exchange=exchange,
         state_dir=state_dir,

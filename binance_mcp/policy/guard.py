@@ -15,7 +15,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -93,6 +93,8 @@ class Guard:
         self.dry_run = dry_run
         self.session_id = uuid.uuid4().hex[:12]  # over stdio: this process is the connection
         self._specs: dict[str, ToolSpec] | None = None
+        # Set by the HTTP transport: who an HTTP request's headers belong to.
+        self.agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None
 
     # -- the decorator ---------------------------------------------------------------------------
 
@@ -127,6 +129,14 @@ class Guard:
         if self._audit is not None:
             self._audit.close()
 
+    def install(self, engine: PolicyEngine) -> frozenset[str]:
+        """Put a new policy in force; returns the tools whose visibility changed for any agent."""
+        old, self.engine = self.engine, engine
+        agents = {None, *old.agent_names, *engine.agent_names}
+        return frozenset().union(
+            *(old.hidden_tools(agent) ^ engine.hidden_tools(agent) for agent in agents)  # type: ignore[arg-type]
+        )
+
     def is_visible(self, tool: str, agent: str | None) -> bool:
         try:
             return not self.engine.is_hidden(tool, agent)
@@ -138,14 +148,22 @@ class Guard:
         return self.identify_request(ctx.request_context if ctx is not None else None)
 
     def identify_request(self, request: ServerRequestContext[Any, Any] | None) -> Caller:
-        """The caller of one request: over HTTP the session is the `Mcp-Session-Id` header."""
-        session, client = self.session_id, "unknown"
+        """The caller of one request.
+
+        Over HTTP the agent is whoever `agent_resolver` says the request's headers belong to (the
+        bearer token's name, `local` for the anonymous loopback caller), and the session is the
+        `Mcp-Session-Id` header; a 2026-era request has no session, and its agent stands in.
+        Over stdio there are no headers: no agent, and this process is the session.
+        """
+        session, client, agent = self.session_id, "unknown", None
         if request is not None:
-            headers = getattr(request.request, "headers", None) or {}
-            session = headers.get("mcp-session-id") or self.session_id
+            headers = getattr(request.request, "headers", None)
+            if headers is not None:
+                agent = self.agent_resolver(headers) if self.agent_resolver is not None else None
+                session = headers.get("mcp-session-id") or (f"agent:{agent}" if agent else self.session_id)
             with contextlib.suppress(AttributeError):
                 client = request.session.client_params.client_info.name or client  # type: ignore[union-attr]
-        return Caller(agent=None, session=session, client=client)
+        return Caller(agent=agent, session=session, client=client)
 
     # -- the pipeline ----------------------------------------------------------------------------
 
