@@ -7,14 +7,18 @@ setting stops the server before the transport opens, with one line naming it, ne
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from binance_mcp import __version__
 from binance_mcp.logs import LEVELS
 
-SUBCOMMANDS = ("policy", "audit")
-OPTIONS_WITH_VALUES = ("--policy", "--base-url", "--state-dir", "--log-level")
+# Each subcommand is a module of binance_mcp.commands with `add_parser(subparsers)` and `run(args) -> int`.
+SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor")
+OPTIONS_WITH_VALUES = (
+    "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
+)  # fmt: skip
 
 
 def names_a_subcommand(argv: Sequence[str]) -> bool:
@@ -60,12 +64,22 @@ def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="WARNING", type=str.upper, choices=LEVELS, help="stderr log level"
     )
+    parser.add_argument(
+        "--allow-withdrawal-keys",
+        action="store_true",
+        help="on mainnet, accept API keys that can withdraw (refused by default)",
+    )
+    transport = parser.add_argument_group("HTTP transport")
+    transport.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
+    transport.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
+    transport.add_argument("--port", type=int, default=8765, help="HTTP: port (default 8765)")
+    transport.add_argument(
+        "--allow-origin", action="append", default=[], metavar="URL", help="HTTP: an extra allowed Origin"
+    )
     if with_subcommands:
         commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-        from binance_mcp.commands import audit, policy
-
-        policy.add_parser(commands)
-        audit.add_parser(commands)
+        for name in SUBCOMMANDS:
+            importlib.import_module(f"binance_mcp.commands.{name}").add_parser(commands)
     else:
         parser.set_defaults(command=None)
         parser.epilog = f"subcommands: {', '.join(SUBCOMMANDS)} (binance-mcp COMMAND --help)"
@@ -78,14 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(with_subcommands=wants_help or names_a_subcommand(words)).parse_args(words)
     if getattr(args, "global_state_dir", None) and not getattr(args, "state_dir", None):
         args.state_dir = args.global_state_dir
-    if args.command == "policy":
-        from binance_mcp.commands import policy
-
-        return policy.run(args)
-    if args.command == "audit":
-        from binance_mcp.commands import audit
-
-        return audit.run(args)
+    if args.command is not None:
+        return importlib.import_module(f"binance_mcp.commands.{args.command}").run(args)
     return serve(args)
 
 
@@ -102,10 +110,17 @@ def serve(args: argparse.Namespace) -> int:
             state_dir_flag=args.global_state_dir,
             watch_policy=args.watch,
             dry_run=args.dry_run,
+            allow_withdrawal_keys=args.allow_withdrawal_keys,
             log_level=args.log_level,
         )
     except ConfigError as exc:
         print(f"binance-mcp: {exc}", file=sys.stderr)
+        return 2
+    if config.watch_policy and config.policy_path is None:
+        print("binance-mcp: --watch needs a policy file (--policy or BINANCE_MCP_POLICY)", file=sys.stderr)
+        return 2
+    if args.transport == "http":  # served by binance_mcp.http (issue #6)
+        print("binance-mcp: --transport http is not available in this build", file=sys.stderr)
         return 2
     configure_logging(config.log_level, config.secrets)
 
@@ -120,9 +135,6 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     except OSError as exc:
         print(f"binance-mcp: cannot use the state directory: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    if args.watch and config.policy_path is None:
-        print("binance-mcp: --watch needs a policy file (--policy or BINANCE_MCP_POLICY)", file=sys.stderr)
         return 2
     try:
         import anyio
