@@ -21,18 +21,18 @@ OPTIONS_WITH_VALUES = (
 )  # fmt: skip
 
 
-def names_a_subcommand(argv: Sequence[str]) -> bool:
-    """Whether the first positional word is a subcommand (skipping the values of server options)."""
+def named_subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand the first positional word names, if any (skipping the values of server options)."""
     words = iter(argv)
     for word in words:
         if word in OPTIONS_WITH_VALUES:
             next(words, None)
         elif not word.startswith("-"):
-            return word in SUBCOMMANDS
-    return False
+            return word if word in SUBCOMMANDS else None
+    return None
 
 
-def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
+def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentParser:
     """The subcommands' parsers are built only when one is asked for: the server starts without them."""
     parser = argparse.ArgumentParser(
         prog="binance-mcp",
@@ -76,9 +76,9 @@ def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
     transport.add_argument(
         "--allow-origin", action="append", default=[], metavar="URL", help="HTTP: an extra allowed Origin"
     )
-    if with_subcommands:
+    if subcommands:
         commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-        for name in SUBCOMMANDS:
+        for name in subcommands:
             importlib.import_module(f"binance_mcp.commands.{name}").add_parser(commands)
     else:
         parser.set_defaults(command=None)
@@ -88,8 +88,14 @@ def build_parser(with_subcommands: bool = True) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    wants_help = any(word in ("-h", "--help") for word in words)
-    args = build_parser(with_subcommands=wants_help or names_a_subcommand(words)).parse_args(words)
+    command = named_subcommand(words)
+    if command is not None:
+        subcommands: Sequence[str] = (command,)
+    elif any(word in ("-h", "--help") for word in words):
+        subcommands = SUBCOMMANDS
+    else:
+        subcommands = ()
+    args = build_parser(subcommands).parse_args(words)
     if getattr(args, "global_state_dir", None) and not getattr(args, "state_dir", None):
         args.state_dir = args.global_state_dir
     if args.command is not None:

@@ -23,7 +23,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
-from mcp_types import ListToolsResult, ToolAnnotations
+from mcp_types import ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ConfigDict
 
@@ -100,15 +100,24 @@ class ToolListNotifier:
 
 
 class BinanceMCPServer(MCPServer):
-    """MCPServer that tells 2025-era stdio clients its tool list can change (`--watch`)."""
+    """MCPServer that tells 2025-era clients their tool list can change (`--watch`).
 
-    async def run_stdio_async(self) -> None:
-        from mcp.server.stdio import stdio_server
+    The SDK declares `tools.listChanged: false` unless the low-level server's initialization
+    options say otherwise, and no public parameter sets them; every transport (stdio, HTTP, the
+    in-process client) asks `create_initialization_options()`, so its default is set here.
+    """
 
-        lowlevel = self._lowlevel_server  # the SDK's public run() has no way to pass these options
-        options = lowlevel.create_initialization_options(NotificationOptions(tools_changed=True))
-        async with stdio_server() as (read_stream, write_stream):
-            await lowlevel.run(read_stream, write_stream, options)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lowlevel = self._lowlevel_server
+        create = lowlevel.create_initialization_options
+
+        def with_tools_changed(
+            notification_options: NotificationOptions | None = None, *rest: Any, **named: Any
+        ):
+            return create(notification_options or NotificationOptions(tools_changed=True), *rest, **named)
+
+        lowlevel.create_initialization_options = with_tools_changed  # type: ignore[method-assign]
 
 
 def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
@@ -118,11 +127,10 @@ def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
         if ctx.request_id is not None:
             notifier.note(ctx, guard.identify_request(ctx).session)
         result = await call_next(ctx)
-        if ctx.method == "tools/list" and isinstance(result, ListToolsResult):
+        if ctx.method == "tools/list" and isinstance(result, dict) and isinstance(result.get("tools"), list):
             agent = guard.identify_request(ctx).agent
-            result = result.model_copy(
-                update={"tools": [t for t in result.tools if guard.is_visible(t.name, agent)]}
-            )
+            visible = [tool for tool in result["tools"] if guard.is_visible(str(tool.get("name")), agent)]
+            result = {**result, "tools": visible}
         return result
 
     return middleware
