@@ -225,6 +225,9 @@ class AuditStore(Protocol):
     def close(self) -> None: ...
 
 
+# Two indexes only: every index is written on every call (the audit log is on each call's hot
+# path). `--tool` and `--decision` filter a time-ordered scan; crash recovery reads a partial index
+# that only pending records enter.
 _MIGRATIONS: tuple[str, ...] = (
     # version 1
     """
@@ -247,9 +250,7 @@ _MIGRATIONS: tuple[str, ...] = (
         latency_ms REAL
     );
     CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
-    CREATE INDEX IF NOT EXISTS audit_tool ON audit (tool);
-    CREATE INDEX IF NOT EXISTS audit_decision ON audit (decision);
-    CREATE INDEX IF NOT EXISTS audit_outcome ON audit (outcome);
+    CREATE INDEX IF NOT EXISTS audit_pending ON audit (network, base_url) WHERE outcome = 'pending';
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -276,13 +277,24 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit"
 _INSERT = f"INSERT INTO audit ({', '.join(_COLUMNS[1:])}) VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})"
 
 
+_FINISH = (
+    "UPDATE audit SET outcome = ?, decision = COALESCE(?, decision),"
+    " reason = COALESCE(?, reason), order_id = COALESCE(?, order_id),"
+    " client_order_id = COALESCE(?, client_order_id), latency_ms = COALESCE(?, latency_ms)"
+    " WHERE id = ? AND outcome = 'pending'"
+)
+
+
 class AuditLog:
     """The SQLite audit log at `path` (created, with its schema, if missing).
 
     Thread safe: one connection, every use under one lock (SQLite takes one writer at a time
-    anyway, and each call is a few hundred microseconds plus the fsync). Other processes read it
-    at the same time through WAL. Every method that writes has committed, with `synchronous=FULL`,
-    before it returns. Each record's arguments, reason and other text fields are redacted of
+    anyway). Other processes read it at the same time through WAL. Every method that writes has
+    committed before it returns. Durability is chosen per record: what money depends on (a
+    `pending` order, its outcome, any record naming a client order id) is written with
+    `synchronous=FULL`, so it survives even a power loss; other records (reads, refusals) with
+    `synchronous=NORMAL`, which in WAL mode survives a killed process but may lose the last
+    records to a power loss — and costs ~50 µs instead of ~350 µs per call. Each record's arguments, reason and other text fields are redacted of
     `secrets` before they are written. A record outside the vocabulary raises `ValueError`; a
     failed write (disk full, lock held over 5 s) raises `sqlite3.Error`: fail the call then.
     """
@@ -291,6 +303,7 @@ class AuditLog:
         self.path = Path(path)
         self._secrets = _secrets(secrets)
         self._lock = threading.Lock()
+        self._full_sync = True  # what state.connect sets
         self._conn: sqlite3.Connection | None = connect(self.path, check_same_thread=False)
         try:
             migrate(self._conn, _MIGRATIONS, name=f"audit log {self.path}")
@@ -298,6 +311,12 @@ class AuditLog:
             self._conn.close()
             self._conn = None
             raise
+
+    def _synchronous(self, conn: sqlite3.Connection, *, full: bool) -> None:
+        """Durability for the next transaction: a connection-level pragma, switched only on change."""
+        if self._full_sync != full:
+            conn.execute("PRAGMA synchronous = FULL" if full else "PRAGMA synchronous = NORMAL")
+            self._full_sync = full
 
     def __enter__(self) -> AuditLog:
         return self
@@ -308,10 +327,12 @@ class AuditLog:
     # writing
 
     def append(self, record: AuditRecord) -> int:
-        """Write `record`; committed (on disk) when this returns. Returns its id."""
+        """Write `record`; committed when this returns. Returns its id."""
         row = self._row(record)
-        with self._locked() as conn, write_transaction(conn):
-            cursor = conn.execute(_INSERT, row)
+        durable = record.outcome == Outcome.PENDING or record.client_order_id is not None
+        with self._locked() as conn:
+            self._synchronous(conn, full=durable)
+            cursor = conn.execute(_INSERT, row)  # one statement: SQLite commits it atomically
             return int(cursor.lastrowid or 0)
 
     def begin_pending(self, record: AuditRecord) -> int:
@@ -349,17 +370,13 @@ class AuditLog:
             latency_ms,
             record_id,
         )
-        with self._locked() as conn, write_transaction(conn):
-            cursor = conn.execute(
-                "UPDATE audit SET outcome = ?, decision = COALESCE(?, decision),"
-                " reason = COALESCE(?, reason), order_id = COALESCE(?, order_id),"
-                " client_order_id = COALESCE(?, client_order_id), latency_ms = COALESCE(?, latency_ms)"
-                " WHERE id = ? AND outcome = 'pending'",
-                values,
-            )
-            if cursor.rowcount == 1:
-                return
-            found = conn.execute("SELECT outcome FROM audit WHERE id = ?", (record_id,)).fetchone()
+        with self._locked() as conn:
+            self._synchronous(conn, full=True)
+            with write_transaction(conn):
+                cursor = conn.execute(_FINISH, values)
+                if cursor.rowcount == 1:
+                    return
+                found = conn.execute("SELECT outcome FROM audit WHERE id = ?", (record_id,)).fetchone()
         if found is None:
             raise KeyError(f"no audit record {record_id}")
         raise ValueError(f"audit record {record_id} is not pending (outcome {found[0]!r})")

@@ -61,11 +61,14 @@ def _cut(structured: dict[str, Any], list_keys: Sequence[str], keep: int) -> dic
 
 
 def success_result(output: ToolOutput) -> CallToolResult:
-    structured = fit(output.structured, output.list_keys)
-    summary = output.summary
-    if structured.get("truncated"):
-        summary += " (truncated to fit the result size limit: ask for fewer entries to see them all)"
+    structured, summary = output.structured, output.summary
+    text = dumps(structured)
+    if len(text) > STRUCTURED_BUDGET:
+        structured = fit(structured, output.list_keys)
+        text = dumps(structured)
+        if structured.get("truncated"):
+            summary += " (truncated to fit the result size limit: ask for fewer entries to see them all)"
     return CallToolResult(
-        content=[TextContent(type="text", text=f"{summary}\n{dumps(structured)}")],
+        content=[TextContent(type="text", text=f"{summary}\n{text}")],
         structured_content=structured,
     )
