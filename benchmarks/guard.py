@@ -40,6 +40,7 @@ from binance_mcp.server import build_app  # noqa: E402
 from binance_mcp.tools.inputs import SymbolInput  # noqa: E402
 from binance_mcp.tools.market import get_price  # noqa: E402
 from binance_mcp.tools.names import TOOL_NAMES  # noqa: E402
+from binance_mcp.tools.outputs import Price  # noqa: E402
 from binance_mcp.tools.spec import CallContext  # noqa: E402
 from tests.fake_binance import FakeBinance  # noqa: E402
 
@@ -104,14 +105,14 @@ def bench_decisions(count: int) -> None:
 
 
 def bare_server(exchange: ExchangeClient) -> MCPServer:
-    """The same exchange call and result shaping as binance-mcp's get_price, with no guard."""
+    """The same exchange call, result shaping and output schema as binance-mcp's get_price, no guard."""
     server = MCPServer("bare")
     context = CallContext(exchange=exchange, network=Network.TESTNET)
 
     @server.tool()
-    async def get_price_tool(symbol: str) -> dict[str, Any]:
+    async def get_price_tool(symbol: str) -> Price:  # the same output schema, so clients validate alike
         output = await get_price(SymbolInput(symbol=symbol), context)
-        return output.structured
+        return Price(**output.structured)
 
     return server
 
