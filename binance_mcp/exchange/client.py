@@ -1,14 +1,25 @@
-"""The exchange layer: Binance Spot REST through python-binance, off the event loop.
+"""The exchange layer: Binance Spot REST through python-binance, off the event loop, with retries.
 
 python-binance's `Client` is blocking and keeps the last response on the instance, so each worker
-thread gets its own `Client` (its own keep-alive HTTP session) and reads response headers inside
-the same worker call. python-binance costs about 0.35 s to import, so it is imported on the first
-call, never at start-up, and the constructor's ping is off: starting contacts nobody.
+thread gets its own `Client` (its own keep-alive HTTP session, reused call after call) and reads
+response headers inside the same worker call. python-binance costs about 0.35 s to import, so it
+is imported on the first call, never at start-up, and the constructor's ping is off: starting
+contacts nobody.
 
 Its `testnet=`/`demo=` switches would win over `API_URL`, so both stay off and the REST root of
 the chosen network (or the `--base-url` override) is set on `API_URL` / `MARGIN_API_URL`.
 
-This module knows nothing of policies; errors leave it as `ExchangeError`,
+Reliability (DESIGN *The exchange layer*, binance-api.md §2, §4, §8):
+- reads are retried on connection errors, timeouts, 5xx and 429 (`retry`);
+- an order or a cancel is sent once: after an ambiguous failure the caller looks it up with
+  `find_order`, by client order id, instead of resending;
+- a 418 stops every call until the ban ends, a 429's Retry-After holds every call back too
+  (`ExchangePaused`);
+- a -1021 resyncs the clock offset from `/api/v3/time` and the request goes once more;
+- used weight and order counts are tracked against exchangeInfo's limits, and a request waits
+  for the next window rather than break one (`limits`).
+
+This module knows nothing of policies; errors leave it as `ExchangeError` (and its subclasses),
 `ExchangeUnavailable` or `MissingCredentials`, never as a library's exception.
 """
 
@@ -19,20 +30,38 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import anyio
 import anyio.to_thread
 
 from binance_mcp.config import Credentials
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable, MissingCredentials
+from binance_mcp.exchange.clock import INVALID_TIMESTAMP, offset_ms, server_now_ms
+from binance_mcp.exchange.errors import (
+    ExchangeError,
+    ExchangePaused,
+    ExchangeUnavailable,
+    LimitReached,
+    MissingCredentials,
+)
+from binance_mcp.exchange.weights import new_orders, request_weight
+
+if TYPE_CHECKING:  # imported on first use: the server must start fast (see the cold-start benchmark)
+    from binance_mcp.exchange.limits import UsageTracker
+    from binance_mcp.exchange.retry import RetryPolicy
 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_MESSAGE = 300
+ORDER_DOES_NOT_EXIST = -2013
+# An order in one of these states will not change any more (a cancel has happened or never will).
+FINAL_STATUSES = frozenset({"CANCELED", "FILLED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"})
 
 
 @dataclass(frozen=True)
 class Timeouts:
+    """Seconds to wait for a connection, and for each read of the answer."""
+
     connect: float = 5.0
     read: float = 10.0
 
@@ -47,8 +76,24 @@ class WeightUsage:
     updated_at: float = 0.0
 
 
+@dataclass(frozen=True)
+class OrderLookup:
+    """What looking an order up found: the order (None if never found) and why it is not settled.
+
+    `missing` is True when Binance's last answer was that it does not know the order (-2013).
+    """
+
+    order: dict[str, Any] | None
+    settled: bool
+    detail: str
+    missing: bool = False
+
+
 class ExchangeClient:
-    """One account on one REST root. Every public method is a coroutine that runs in a worker thread."""
+    """One account on one REST root. Every public method is a coroutine that runs in a worker thread.
+
+    `timeouts` and `retry` may be replaced at any time; the next request uses them.
+    """
 
     def __init__(
         self,
@@ -56,20 +101,47 @@ class ExchangeClient:
         credentials: Credentials | None,
         *,
         timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
         symbol_cache_ttl: float = 300.0,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
-        self._timeouts = timeouts or Timeouts()
+        self.timeouts = timeouts or Timeouts()
+        self._retry = retry
         self._local = threading.local()
         self._symbol_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._symbol_cache_ttl = symbol_cache_ttl
         self.timestamp_offset_ms = 0
         self.usage = WeightUsage()
+        self._limits: UsageTracker | None = None
+        self._limits_asked = False
+        self._pause: ExchangePaused | None = None
 
     @property
     def has_credentials(self) -> bool:
         return self._credentials is not None
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The bounds of retries and waits; may be replaced, the next request uses the new one."""
+        if self._retry is None:
+            from binance_mcp.exchange.retry import RetryPolicy
+
+            self._retry = RetryPolicy()
+        return self._retry
+
+    @retry.setter
+    def retry(self, policy: RetryPolicy) -> None:
+        self._retry = policy
+
+    @property
+    def limits(self) -> UsageTracker:
+        """Used weight and order counts against Binance's limits (see `limits`)."""
+        if self._limits is None:
+            from binance_mcp.exchange.limits import UsageTracker
+
+            self._limits = UsageTracker()
+        return self._limits
 
     # -- market data (no keys) -------------------------------------------------------------------
 
@@ -100,14 +172,21 @@ class ExchangeClient:
         return int(answer["serverTime"])
 
     async def get_symbol_info(self, symbol: str) -> dict[str, Any]:
-        """The symbol's exchangeInfo entry (filters, assets), cached for `symbol_cache_ttl` seconds."""
+        """The symbol's exchangeInfo entry (filters, assets), cached for `symbol_cache_ttl` seconds.
+
+        The answer's `rateLimits` become the limits the server tracks (see `limits`).
+        """
         cached = self._symbol_cache.get(symbol)
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._symbol_cache_ttl:
             return cached[1]
-        info = await self._call("get_exchange_info_for", signed=False, symbol=symbol)
-        self._symbol_cache[symbol] = (now, info)
-        return info
+        answer = await self._call("exchange_info", signed=False, symbol=symbol)
+        self._take_rate_limits(answer)
+        for entry in answer.get("symbols", []):
+            if entry.get("symbol") == symbol:
+                self._symbol_cache[symbol] = (now, entry)
+                return entry
+        raise ExchangeError(400, -1121, "Invalid symbol.")
 
     # -- account (keys) --------------------------------------------------------------------------
 
@@ -134,59 +213,232 @@ class ExchangeClient:
     async def get_api_restrictions(self) -> dict[str, Any]:
         return await self._call("get_account_api_permissions", signed=True)
 
+    async def find_order(
+        self,
+        symbol: str,
+        *,
+        client_order_id: str | None = None,
+        order_id: int | None = None,
+        settled: Callable[[dict[str, Any]], bool] | None = None,
+        tries: int | None = None,
+    ) -> OrderLookup:
+        """Look an order up after an ambiguous failure: a few tries with backoff, never raising.
+
+        Tries again while the order is not found (-2013: it may not be visible yet), while the
+        lookup itself fails, or while `settled(order)` is False (a cancel that has not shown yet).
+        Stops at once on a ban or a rate limit: those will not end within a lookup's wait.
+        """
+        policy = self.retry
+        tries = max(1, tries if tries is not None else policy.lookups)
+        found: dict[str, Any] | None = None
+        detail, missing = "not looked up", False
+        for attempt in range(1, tries + 1):
+            if attempt > 1:
+                await anyio.sleep(policy.lookup_backoff(attempt - 1))
+            try:
+                order = await self.get_order(symbol, client_order_id, order_id)
+            except (ExchangePaused, LimitReached) as exc:
+                return OrderLookup(found, False, exc.sentence())
+            except ExchangeError as exc:
+                missing = exc.code == ORDER_DOES_NOT_EXIST
+                detail = "Binance does not know the order" if missing else exc.sentence()
+                continue
+            except ExchangeUnavailable as exc:
+                detail, missing = exc.message, False
+                continue
+            found, missing = order, False
+            if settled is None or settled(order):
+                return OrderLookup(order, True, "found")
+            detail = f"the order is still {order.get('status')}"
+        logger.warning(
+            "order %s on %s: %d lookups did not settle it: %s",
+            client_order_id or order_id,
+            symbol,
+            tries,
+            detail,
+        )
+        return OrderLookup(found, False, detail, missing=missing and found is None)
+
     # -- trading (keys) --------------------------------------------------------------------------
 
     async def place_order(self, params: dict[str, Any]) -> dict[str, Any]:
-        return await self._call("create_order", signed=True, **params)
+        """Sent once (see `find_order` for an ambiguous failure); a -1021 resyncs and sends once more."""
+        if not self.limits.from_exchange and not self._limits_asked and params.get("symbol"):
+            await self._load_rate_limits(str(params["symbol"]))
+        return await self._write("create_order", **params)
 
     async def test_order(self, params: dict[str, Any]) -> dict[str, Any]:
+        # The test endpoint executes nothing: it is retried like a read.
         return await self._call("create_test_order", signed=True, computeCommissionRates="true", **params)
 
     async def cancel_order(
         self, symbol: str, order_id: int | None, client_order_id: str | None
     ) -> dict[str, Any]:
-        return await self._call(
-            "cancel_order", signed=True, symbol=symbol, orderId=order_id, origClientOrderId=client_order_id
+        return await self._write(
+            "cancel_order", symbol=symbol, orderId=order_id, origClientOrderId=client_order_id
         )
 
     async def cancel_all_orders(self, symbol: str) -> list[dict[str, Any]]:
-        return await self._call("cancel_all_open_orders", signed=True, symbol=symbol)
+        return await self._write("cancel_all_open_orders", symbol=symbol)
+
+    # -- clock -----------------------------------------------------------------------------------
+
+    async def resync_clock(self) -> int:
+        """Set `timestamp_offset_ms` from `/api/v3/time`; returns it."""
+        answer = await self._call("get_server_time", signed=False)
+        self.timestamp_offset_ms = offset_ms(int(answer["serverTime"]), time.time())
+        logger.info("clock resynced with Binance: offset %d ms", self.timestamp_offset_ms)
+        return self.timestamp_offset_ms
 
     # -- plumbing --------------------------------------------------------------------------------
 
     async def _call(self, method: str, *, signed: bool, **params: Any) -> Any:
+        """A read: retried on transient failures, within the policy's bounds."""
         if signed and self._credentials is None:
             raise MissingCredentials(method)
-        clean = {key: value for key, value in params.items() if value is not None}
-        return await anyio.to_thread.run_sync(self._call_in_thread, method, clean)
+        from binance_mcp.exchange.retry import read_with_retries
 
-    def _call_in_thread(self, method: str, params: dict[str, Any]) -> Any:
+        clean = {key: value for key, value in params.items() if value is not None}
+        return await read_with_retries(self.retry, self._attempt, method, clean, signed)
+
+    async def _write(self, method: str, **params: Any) -> Any:
+        """An order or a cancel: never retried after it may have executed."""
+        if self._credentials is None:
+            raise MissingCredentials(method)
+        clean = {key: value for key, value in params.items() if value is not None}
+        return await self._attempt(method, clean, True)
+
+    async def _attempt(self, method: str, params: dict[str, Any], signed: bool) -> Any:
+        """One request; after a -1021 (rejected before it executed), a clock resync and one more."""
+        try:
+            return await self._send(method, params)
+        except ExchangeError as exc:
+            if not signed or exc.code != INVALID_TIMESTAMP:
+                raise
+            rejected = exc
+        try:
+            await self.resync_clock()
+        except (ExchangeError, ExchangeUnavailable) as exc:
+            logger.warning("could not resync the clock after -1021: %s", getattr(exc, "message", exc))
+            raise rejected from None
+        return await self._send(method, params)
+
+    async def _send(self, method: str, params: dict[str, Any]) -> Any:
+        await self._clearance(request_weight(method, params), new_orders(method))
+        seen: dict[str, str] = {}
+        try:
+            return await anyio.to_thread.run_sync(self._call_in_thread, method, params, seen)
+        except ExchangeError as exc:
+            self._pause_after(exc)
+            raise
+        finally:
+            if seen:
+                self._take_usage(seen)
+
+    async def _clearance(self, weight: int, orders: int) -> None:
+        """Wait until a request may go: no ban or Retry-After running, and room under every limit."""
+        policy = self.retry
+        while True:
+            pause = self._pause
+            if pause is not None:
+                left = pause.until - time.time()
+                if left > policy.max_pause:
+                    raise ExchangePaused(pause.status or 418, pause.code, pause.message, until=pause.until)
+                if left > 0:
+                    await anyio.sleep(left)
+                    continue
+                self._pause = None
+            now = server_now_ms(self.timestamp_offset_ms)
+            wait = self.limits.wait_for(weight, orders, now)
+            if wait is None:
+                self.limits.add(weight, orders, now)
+                return
+            if wait.seconds > policy.max_pause:
+                raise LimitReached(wait.limit.describe(), wait.used, wait.seconds, policy.max_pause)
+            logger.info("waiting %.2f s for Binance's limit of %s", wait.seconds, wait.limit.describe())
+            await anyio.sleep(wait.seconds)
+
+    def _pause_after(self, exc: ExchangeError) -> None:
+        """A 418 bans every call until it ends; a 429 with Retry-After holds them back that long."""
+        from binance_mcp.exchange.limits import ban_end
+
+        if exc.status == 418:
+            until = ban_end(exc.message, exc.retry_after, time.time(), self.timestamp_offset_ms)
+            paused = ExchangePaused(418, exc.code, exc.message, until=until, from_response=True)
+            if self._pause is None or self._pause.until < until:
+                self._pause = paused
+            logger.warning("%s", paused.sentence())
+            raise paused from None
+        if exc.status == 429 and exc.retry_after:
+            until = time.time() + exc.retry_after
+            if self._pause is None or self._pause.until < until:
+                self._pause = ExchangePaused(429, exc.code, exc.message, until=until)
+
+    def _take_usage(self, seen: dict[str, str]) -> None:
+        self.limits.observe(seen, server_now_ms(self.timestamp_offset_ms))
+        usage = self.usage
+        for header, attribute in (
+            ("x-mbx-used-weight-1m", "used_weight_1m"),
+            ("x-mbx-order-count-10s", "order_count_10s"),
+            ("x-mbx-order-count-1d", "order_count_1d"),
+        ):
+            if header in seen:
+                setattr(usage, attribute, _int_or_none(seen[header]))
+        usage.updated_at = time.monotonic()
+
+    def _take_rate_limits(self, answer: Any) -> None:
+        from binance_mcp.exchange.limits import parse_rate_limits
+
+        limits = parse_rate_limits(answer.get("rateLimits") if isinstance(answer, dict) else None)
+        if limits is not None and (not self.limits.from_exchange or limits != self.limits.limits):
+            self.limits.set_limits(limits)
+
+    async def _load_rate_limits(self, symbol: str) -> None:
+        """exchangeInfo's rateLimits, once, lazily; the documented defaults stay if it cannot be read."""
+        self._limits_asked = True
+        try:
+            self._take_rate_limits(await self._call("exchange_info", signed=False, symbol=symbol))
+        except (ExchangeError, ExchangeUnavailable) as exc:
+            logger.warning("could not read Binance's rate limits; using the documented ones (%s)", exc)
+
+    def _call_in_thread(self, method: str, params: dict[str, Any], seen: dict[str, str]) -> Any:
         import requests
         from binance.exceptions import BinanceAPIException, BinanceRequestException
 
+        from binance_mcp.exchange.limits import parse_retry_after
+
         client = self._thread_client()
         client.timestamp_offset = self.timestamp_offset_ms
+        client._requests_params["timeout"] = (self.timeouts.connect, self.timeouts.read)
         call: Callable[..., Any] = (
-            self._exchange_info_for(client) if method == "get_exchange_info_for" else getattr(client, method)
+            self._exchange_info(client) if method == "exchange_info" else getattr(client, method)
         )
         try:
             result = call(**params)
         except BinanceAPIException as exc:
-            self._note_usage(client)
+            headers = getattr(exc.response, "headers", None) or {}
+            _copy_mbx_headers(headers, seen)
             message = str(exc.message or "")[:MAX_ERROR_MESSAGE]
-            raise ExchangeError(exc.status_code, exc.code or None, message) from None
-        except BinanceRequestException as exc:
             raise ExchangeError(
-                None, None, f"unreadable answer: {str(exc.message)[:MAX_ERROR_MESSAGE]}"
+                exc.status_code,
+                exc.code or None,
+                message,
+                retry_after=parse_retry_after(headers.get("Retry-After")),
+            ) from None
+        except BinanceRequestException as exc:
+            _copy_mbx_headers(getattr(client.response, "headers", None) or {}, seen)
+            raise ExchangeUnavailable(
+                f"Binance at {self.base_url} sent an unreadable answer: {str(exc.message)[:MAX_ERROR_MESSAGE]}",
+                sent=True,
             ) from None
         except requests.exceptions.ConnectTimeout:
             raise ExchangeUnavailable(
-                f"could not connect to Binance at {self.base_url} within {self._timeouts.connect:g} s",
+                f"could not connect to Binance at {self.base_url} within {self.timeouts.connect:g} s",
                 sent=False,
             ) from None
         except requests.exceptions.ReadTimeout:
             raise ExchangeUnavailable(
-                f"Binance at {self.base_url} did not answer within {self._timeouts.read:g} s", sent=True
+                f"Binance at {self.base_url} did not answer within {self.timeouts.read:g} s", sent=True
             ) from None
         except requests.exceptions.ConnectionError as exc:
             raise ExchangeUnavailable(
@@ -196,7 +448,7 @@ class ExchangeClient:
             raise ExchangeUnavailable(
                 f"request to Binance at {self.base_url} failed ({type(exc).__name__})", sent=True
             ) from None
-        self._note_usage(client)
+        _copy_mbx_headers(client.response.headers, seen)
         return result
 
     def _thread_client(self) -> Any:
@@ -208,7 +460,7 @@ class ExchangeClient:
             client = Client(
                 api_key=creds.api_key if creds else None,
                 api_secret=creds.api_secret if creds else None,
-                requests_params={"timeout": (self._timeouts.connect, self._timeouts.read)},
+                requests_params={"timeout": (self.timeouts.connect, self.timeouts.read)},
                 ping=False,
             )
             client.API_URL = f"{self.base_url}/api"
@@ -217,29 +469,18 @@ class ExchangeClient:
         return client
 
     @staticmethod
-    def _exchange_info_for(client: Any) -> Callable[..., Any]:
+    def _exchange_info(client: Any) -> Callable[..., Any]:
         def fetch(symbol: str) -> dict[str, Any]:
-            answer = client._get("exchangeInfo", data={"symbol": symbol}, version=client.PRIVATE_API_VERSION)
-            for entry in answer.get("symbols", []):
-                if entry.get("symbol") == symbol:
-                    return entry
-            raise ExchangeError(400, -1121, "Invalid symbol.")
+            return client._get("exchangeInfo", data={"symbol": symbol}, version=client.PRIVATE_API_VERSION)
 
         return fetch
 
-    def _note_usage(self, client: Any) -> None:
-        response = getattr(client, "response", None)
-        if response is None:
-            return
-        headers = response.headers
-        usage = self.usage
-        if (weight := headers.get("x-mbx-used-weight-1m")) is not None:
-            usage.used_weight_1m = _int_or_none(weight)
-        if (count := headers.get("x-mbx-order-count-10s")) is not None:
-            usage.order_count_10s = _int_or_none(count)
-        if (count := headers.get("x-mbx-order-count-1d")) is not None:
-            usage.order_count_1d = _int_or_none(count)
-        usage.updated_at = time.monotonic()
+
+def _copy_mbx_headers(headers: Any, seen: dict[str, str]) -> None:
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith("x-mbx-"):
+            seen[lower] = value
 
 
 def _int_or_none(value: str) -> int | None:

@@ -127,7 +127,7 @@ def describe_order(args: PlaceOrderInput, quote: OrderQuote | None, network: str
 async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     from binance_mcp.exchange.filters import check_order
 
-    quote = await quote_order(args, call)
+    quote = call.quote or await quote_order(args, call)
     violation = check_order(
         quote.rules,
         side=args.side,
@@ -202,18 +202,17 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
 
 
 async def _find_after_ambiguous_failure(args: PlaceOrderInput, call: CallContext, what_happened: str) -> dict:
-    """The answer was lost: look the order up by its client order id instead of sending it again."""
+    """The answer was lost: look the order up by its client order id (a few tries with backoff)
+    instead of sending it again. Found: it is the answer. Still unknown: a refusal naming the id."""
     client_order_id = args.client_order_id or ""
     logger.warning("order %s: outcome unknown (%s); looking it up", client_order_id, what_happened)
-    try:
-        return await call.exchange.get_order(args.symbol, client_order_id)
-    except (ExchangeError, ExchangeUnavailable) as exc:
-        detail = exc.sentence() if isinstance(exc, ExchangeError) else exc.message
-        logger.warning("order %s: lookup failed: %s", client_order_id, detail)
+    lookup = await call.exchange.find_order(args.symbol, client_order_id=client_order_id)
+    if lookup.order is not None:
+        return lookup.order
     raise Refusal(
         RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the order may or may not have been placed ({what_happened}); it was not sent again. "
-        f"Check it on Binance by its client order id {client_order_id} before trying again",
+        f"the order may or may not have been placed ({what_happened}; then: {lookup.detail}); it was "
+        f"not sent again. Check it on Binance by its client order id {client_order_id} before trying again",
         client_order_id=client_order_id,
     )
 
@@ -226,7 +225,9 @@ async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
         ambiguous = exc.sent if isinstance(exc, ExchangeUnavailable) else exc.outcome_unknown
         if not ambiguous:
             raise
-        raw = await _check_cancel(args, call)
+        raw = await _check_cancel(
+            args, call, exc.message if isinstance(exc, ExchangeUnavailable) else exc.sentence()
+        )
     cancelled = outputs.CancelledOrder(**outputs.order_from_binance(raw), network=call.network)
     summary = (
         f"Cancelled {cancelled.side} {cancelled.type} order {cancelled.order_id} "
@@ -240,20 +241,47 @@ async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
     )
 
 
-async def _check_cancel(args: CancelOrderInput, call: CallContext) -> dict:
-    """A cancel whose answer was lost: the order's status says whether it happened."""
+async def _check_cancel(args: CancelOrderInput, call: CallContext, what_happened: str) -> dict:
+    """A cancel whose answer was lost: the order's status, looked up a few times, says whether it happened.
+
+    CANCELED: the cancel is done. Another final status (FILLED, EXPIRED): it cannot happen any more,
+    an error. Still open or not found: unknown, and the cancel is not sent again.
+    """
+    from binance_mcp.exchange.client import FINAL_STATUSES
+
     ident = args.client_order_id or str(args.order_id)
-    try:
-        order = await call.exchange.get_order(args.symbol, args.client_order_id, args.order_id)
-    except (ExchangeError, ExchangeUnavailable):
-        order = None
-    if order is not None and order.get("status") == "CANCELED":
+    logger.warning("cancel of %s: outcome unknown (%s); looking the order up", ident, what_happened)
+    lookup = await call.exchange.find_order(
+        args.symbol,
+        client_order_id=args.client_order_id,
+        order_id=args.order_id,
+        settled=lambda order: order.get("status") in FINAL_STATUSES,
+    )
+    order = lookup.order or {}
+    status = order.get("status")
+    if status == "CANCELED":
         return order
+    if lookup.settled:
+        raise ExchangeError(
+            None,
+            None,
+            f"order {ident} on {args.symbol} is {status}, so it was not cancelled ({what_happened})",
+        )
     raise Refusal(
         RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the cancel of order {ident} on {args.symbol} may or may not have happened; check the order on Binance",
-        client_order_id=args.client_order_id or (order or {}).get("clientOrderId"),
+        f"the cancel of order {ident} on {args.symbol} may or may not have happened ({what_happened}; "
+        f"then: {lookup.detail}); it was not sent again. Check the order on Binance",
+        client_order_id=args.client_order_id or order.get("clientOrderId"),
     )
+
+
+def describe_cancel(args: CancelOrderInput, quote: object, network: str) -> str:
+    which = f"order {args.order_id}" if args.order_id is not None else f"order {args.client_order_id}"
+    return f"Cancel {which} on {args.symbol} on {network.upper()}"
+
+
+def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
+    return f"Cancel ALL open orders on {args.symbol} on {network.upper()}"
 
 
 async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
@@ -299,6 +327,8 @@ TRADING_TOOLS = (
         risk=Risk.FINANCIAL,
         run=place_order,
         prepare=with_client_order_id,
+        quote=quote_order,
+        describe=describe_order,
     ),
     ToolSpec(
         name=ToolName.CANCEL_ORDER,
@@ -308,6 +338,7 @@ TRADING_TOOLS = (
         output_model=outputs.CancelledOrder,
         risk=Risk.DESTRUCTIVE,
         run=cancel_order,
+        describe=describe_cancel,
     ),
     ToolSpec(
         name=ToolName.CANCEL_ALL_ORDERS,
@@ -317,5 +348,6 @@ TRADING_TOOLS = (
         output_model=outputs.CancelledOrders,
         risk=Risk.DESTRUCTIVE,
         run=cancel_all_orders,
+        describe=describe_cancel_all,
     ),
 )

@@ -1,0 +1,168 @@
+"""Crash recovery: complete the `pending` audit records a killed run left behind, from the exchange.
+
+DESIGN *Crash safety*: an order's intent is committed as a `pending` audit record before it
+leaves, and gets its outcome afterwards. A server killed in between leaves the record pending.
+Before this run's first order (the guard awaits `PendingRecovery` under its account lock), each
+pending record of the same network AND base URL is looked up on the exchange by client order id
+and finished: `ok` with the order id when the order is there, `unknown` when Binance does not know
+it. A pending record on another network or base URL is never looked up here: a testnet order
+means nothing to mainnet. Records whose lookup failed (Binance unreachable, a ban) stay pending
+and are tried again before the next order.
+
+Only records written before this process started are touched, so an order of this run that is
+in flight (or whose outcome is being written) is never mistaken for a crashed one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import anyio.to_thread
+
+from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable, MissingCredentials
+
+if TYPE_CHECKING:
+    from binance_mcp.audit import AuditRecord, AuditStore
+    from binance_mcp.exchange.client import ExchangeClient
+
+logger = logging.getLogger(__name__)
+
+PLACE_ORDER = "place_order"
+CANCEL_ORDER = "cancel_order"
+
+
+class RecoveryReport:
+    """What one recovery pass did: audit record ids by the outcome they were given."""
+
+    def __init__(self) -> None:
+        self.ok: list[int] = []
+        self.error: list[int] = []
+        self.unknown: list[int] = []
+        self.still_pending: list[int] = []
+
+    @property
+    def completed(self) -> int:
+        return len(self.ok) + len(self.error) + len(self.unknown)
+
+
+class _Verdict(NamedTuple):
+    outcome: str | None  # None: leave it pending, try again later
+    reason: str
+    order_id: int | None = None
+
+
+class PendingRecovery:
+    """Awaitable hook: finishes the pending records of earlier runs, then costs nothing.
+
+    `audit` opens (or returns) the audit store; it is called only when a recovery runs.
+    """
+
+    def __init__(
+        self,
+        audit: Callable[[], AuditStore],
+        exchange: ExchangeClient,
+        network: str,
+        *,
+        started: str | None = None,
+    ) -> None:
+        self._audit = audit
+        self._exchange = exchange
+        self._network = str(network)
+        # The audit log's time format (its module is imported on the first call, not at start-up).
+        self._started = started or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self.done = False
+        self.reports: list[RecoveryReport] = []
+
+    async def __call__(self) -> RecoveryReport | None:
+        if self.done:
+            return None
+        try:
+            report = await self.recover()
+        except Exception:  # never stop an order because the previous run's records could not be read
+            logger.exception("crash recovery failed; it will be tried again before the next order")
+            return None
+        self.reports.append(report)
+        self.done = not report.still_pending
+        return report
+
+    async def recover(self) -> RecoveryReport:
+        audit = self._audit()
+        records = await anyio.to_thread.run_sync(audit.pending, self._network, self._exchange.base_url)
+        report = RecoveryReport()
+        for record in records:
+            if record.id is None or record.time > self._started:
+                continue  # this run's own order, in flight
+            verdict = await self._look_up(record)
+            if verdict.outcome is None:
+                report.still_pending.append(record.id)
+                logger.warning("audit record %d stays pending: %s", record.id, verdict.reason)
+                continue
+            try:
+                await anyio.to_thread.run_sync(lambda r=record, v=verdict: self._finish(audit, r, v))
+            except (KeyError, ValueError) as exc:  # finished meanwhile (e.g. by another process)
+                logger.info("audit record %d was not completed: %s", record.id, exc)
+                continue
+            getattr(report, verdict.outcome).append(record.id)
+            logger.warning(
+                "completed audit record %d (%s) left pending by an earlier run: %s — %s",
+                record.id,
+                record.tool,
+                verdict.outcome,
+                verdict.reason,
+            )
+        return report
+
+    @staticmethod
+    def _finish(audit: AuditStore, record: AuditRecord, verdict: _Verdict) -> None:
+        assert record.id is not None and verdict.outcome is not None
+        audit.finish(record.id, outcome=verdict.outcome, reason=verdict.reason, order_id=verdict.order_id)
+
+    async def _look_up(self, record: AuditRecord) -> _Verdict:
+        arguments: dict[str, Any] = record.arguments or {}
+        symbol = arguments.get("symbol")
+        if record.tool not in (PLACE_ORDER, CANCEL_ORDER) or not isinstance(symbol, str):
+            return _Verdict(
+                "unknown",
+                f"the server stopped while this {record.tool} call was in flight; "
+                "its outcome cannot be looked up: check the account on Binance",
+            )
+        client_order_id = record.client_order_id or arguments.get("client_order_id")
+        order_id = arguments.get("order_id") if record.tool == CANCEL_ORDER else None
+        if not client_order_id and order_id is None:
+            return _Verdict("unknown", "the server stopped mid-call and the order has no id to look up")
+        ident = client_order_id or str(order_id)
+        try:
+            lookup = await self._exchange.find_order(
+                symbol, client_order_id=client_order_id, order_id=order_id, tries=2
+            )
+        except (ExchangeError, ExchangeUnavailable, MissingCredentials) as exc:
+            return _Verdict(None, f"could not look order {ident} up: {exc}")
+        order = lookup.order
+        if order is None:
+            if not lookup.missing:
+                return _Verdict(None, f"could not look order {ident} up: {lookup.detail}")
+            return _Verdict(
+                "unknown",
+                f"the server stopped while this call was in flight; after the restart Binance does "
+                f"not know order {ident} on {symbol}: most likely it never arrived, check it on Binance",
+            )
+        found_id = order.get("orderId")
+        status = order.get("status")
+        if record.tool == PLACE_ORDER:
+            return _Verdict(
+                "ok",
+                f"completed after a restart: order {ident} found on Binance by its client order id (status {status})",
+                found_id,
+            )
+        if status == "CANCELED":
+            return _Verdict(
+                "ok", f"completed after a restart: order {ident} is CANCELED on Binance", found_id
+            )
+        return _Verdict(
+            "error",
+            f"completed after a restart: order {ident} is {status} on Binance, so the cancel did not happen",
+            found_id,
+        )

@@ -1,0 +1,265 @@
+"""Crash safety: an order in flight when the server dies is completed from the exchange on restart.
+
+A real `binance-mcp` process is SIGKILLed while its order sleeps inside the exchange, then started
+again on the same state dir: before its first order it finds the earlier one by client order id,
+completes its `pending` audit record (`ok`, with the order id), and nothing is sent twice. The
+in-process tests cover the other endings (`unknown`, a cancel, records of another network or base
+URL left alone, a recovery that has to wait for the exchange) and the per-account order lock.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from binance_mcp.audit import AuditLog, AuditRecord, audit_path
+from binance_mcp.server import App
+from tests.conftest import ALLOW_ALL, API_KEY, API_SECRET, make_app, write_policy
+from tests.fake_binance import Delay, FakeBinance, Status
+
+pytestmark = pytest.mark.anyio
+
+_BESIDE = Path(sys.executable).with_name("binance-mcp")
+COMMAND = str(_BESIDE) if _BESIDE.exists() else "binance-mcp"
+LIMIT_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "50000"}
+
+
+async def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not condition():
+            await anyio.sleep(0.02)
+
+
+def posts(fake: FakeBinance) -> list:
+    return [r for r in fake.requests if r.method == "POST" and r.path == "/api/v3/order"]
+
+
+def lookups(fake: FakeBinance) -> list:
+    return [r for r in fake.requests if r.method == "GET" and r.path == "/api/v3/order"]
+
+
+# -- a real process, killed ------------------------------------------------------------------------
+
+
+def server_process(tmp_path: Path, fake: FakeBinance, pid_file: Path) -> StdioServerParameters:
+    """`binance-mcp` over stdio, started through `sh` so that its pid (kept by `exec`) is known."""
+    return StdioServerParameters(
+        command="sh",
+        args=[
+            "-c",
+            'echo $$ > "$0"; exec "$@"',
+            str(pid_file),
+            COMMAND,
+            "--testnet",
+            "--base-url",
+            fake.base_url,
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--policy",
+            str(write_policy(tmp_path, ALLOW_ALL)),
+        ],
+        env={
+            "BINANCE_API_KEY": API_KEY,
+            "BINANCE_API_SECRET": API_SECRET,
+            "PATH": os.environ.get("PATH", ""),
+        },
+        cwd=str(tmp_path),
+    )
+
+
+async def test_a_server_killed_mid_order_completes_it_on_restart_and_sends_nothing_twice(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    pid_file = tmp_path / "server.pid"
+    params = server_process(tmp_path, fake, pid_file)
+    fake.inject(Delay(2.0), method="POST", path="/api/v3/order")  # the order executes 2 s after it arrives
+    answers: list[Any] = []
+
+    async def order(client: Client) -> None:
+        try:
+            answers.append(await client.call_tool("place_order", LIMIT_BUY | {"client_order_id": "crash-1"}))
+        except Exception as exc:  # the server died under the call
+            answers.append(exc)
+
+    with anyio.fail_after(20):
+        try:
+            async with (
+                Client(stdio_client(params), mode="legacy") as client,
+                anyio.create_task_group() as group,
+            ):
+                group.start_soon(order, client)
+                await wait_until(lambda: fake.faults.pending() == 0)  # the POST is inside the exchange
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                await wait_until(lambda: answers)
+        except Exception:  # the transport of a killed server ends with an error: expected
+            pass
+    assert isinstance(answers[0], Exception), answers  # no answer came
+
+    with AuditLog(audit_path(tmp_path / "state")) as audit:
+        [pending] = audit.pending("testnet", fake.base_url)
+    assert (pending.tool, pending.client_order_id) == ("place_order", "crash-1")
+    await wait_until(lambda: fake.orders)  # the exchange executed it after the server died
+    [executed] = fake.orders
+
+    with anyio.fail_after(20):
+        async with Client(stdio_client(params), mode="legacy") as client:
+            assert not (await client.call_tool("get_price", {"symbol": "BTCUSDT"})).is_error
+            assert lookups(fake) == []  # a read does not trigger the recovery; an order does
+            result = await client.call_tool("place_order", LIMIT_BUY | {"client_order_id": "after-1"})
+            assert not result.is_error, result.content[0].text
+
+    with AuditLog(audit_path(tmp_path / "state")) as audit:
+        records = {r.client_order_id: r for r in audit.query(tool="place_order")}
+        assert audit.pending("testnet", fake.base_url) == []
+    assert (records["crash-1"].outcome, records["crash-1"].order_id) == ("ok", executed.order_id)
+    assert "restart" in records["crash-1"].reason
+    assert records["after-1"].outcome == "ok"
+    [lookup] = lookups(fake)
+    assert lookup.params["origClientOrderId"] == "crash-1"
+    assert lookup.time_ms < posts(fake)[-1].time_ms  # completed before the next order left
+    assert [p.params["newClientOrderId"] for p in posts(fake)] == ["crash-1", "after-1"]
+    assert sorted(o.client_order_id for o in fake.orders) == ["after-1", "crash-1"]
+
+
+# -- in process ------------------------------------------------------------------------------------
+
+
+def direct_binance(fake: FakeBinance) -> Any:
+    from binance.client import Client as BinanceClient
+
+    client = BinanceClient(API_KEY, API_SECRET, ping=False)
+    client.API_URL = f"{fake.base_url}/api"
+    return client
+
+
+def left_pending(state_dir: Path, *records: dict[str, Any]) -> list[int]:
+    """Pending records as a killed earlier run leaves them."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with AuditLog(audit_path(state_dir), secrets=(API_KEY, API_SECRET)) as audit:
+        return [
+            audit.begin_pending(
+                AuditRecord(
+                    session="earlier",
+                    client="test",
+                    decision="allowed",
+                    outcome="pending",
+                    **({"network": "testnet", "tool": "place_order"} | record),
+                )
+            )
+            for record in records
+        ]
+
+
+async def test_pending_records_of_this_network_and_base_url_are_completed_before_the_first_order(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    binance = direct_binance(fake)
+
+    def resting_buy(client_order_id: str, price: str) -> dict[str, Any]:
+        return binance.create_order(
+            symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price=price,
+            newClientOrderId=client_order_id,
+        )  # fmt: skip
+
+    resting_buy("was-placed", "50000")
+    cancelled = resting_buy("to-cancel", "49000")
+    binance.cancel_order(symbol="BTCUSDT", orderId=cancelled["orderId"])
+    still_open = resting_buy("not-cancelled", "48000")
+
+    def order_by(client_order_id: str, **changes: Any) -> dict[str, Any]:
+        arguments = {"symbol": "BTCUSDT", "client_order_id": client_order_id}
+        return {
+            "base_url": fake.base_url,
+            "arguments": arguments,
+            "client_order_id": client_order_id,
+        } | changes
+
+    def cancel_of(**ids: Any) -> dict[str, Any]:
+        return {"base_url": fake.base_url, "tool": "cancel_order", "arguments": {"symbol": "BTCUSDT"} | ids}
+
+    placed, never, cancel, no_cancel, mainnet, elsewhere, other_tool = left_pending(
+        tmp_path / "state",
+        order_by("was-placed"),
+        order_by("never-arrived"),
+        cancel_of(order_id=cancelled["orderId"]),
+        cancel_of(client_order_id="not-cancelled"),
+        order_by("was-placed", network="mainnet"),
+        order_by("was-placed", base_url="http://127.0.0.1:9"),
+        {"base_url": fake.base_url, "tool": "cancel_all_orders", "arguments": {"symbol": "BTCUSDT"}},
+    )
+    fake.clear_requests()
+    app = make_app(tmp_path, fake.base_url)
+    app.exchange.retry = fast_lookups(app)
+    async with Client(app.server) as client:
+        assert not (await client.call_tool("get_account_info", {})).is_error
+        assert lookups(fake) == []
+        result = await client.call_tool("place_order", LIMIT_BUY)
+        assert not result.is_error, result.content[0].text
+        first_post = posts(fake)[0]
+        assert all(r.time_ms <= first_post.time_ms for r in lookups(fake))
+        looked_up = len(lookups(fake))
+        assert not (await client.call_tool("place_order", LIMIT_BUY)).is_error
+        assert len(lookups(fake)) == looked_up  # once per process
+    records = {r.id: r for r in app.audit.query()}
+    app.close()
+    assert (records[placed].outcome, records[placed].order_id) == ("ok", fake.orders[0].order_id)
+    assert records[never].outcome == "unknown" and "never-arrived" in records[never].reason
+    assert (records[cancel].outcome, records[cancel].order_id) == ("ok", cancelled["orderId"])
+    assert (records[no_cancel].outcome, records[no_cancel].order_id) == ("error", still_open["orderId"])
+    assert "NEW" in records[no_cancel].reason
+    assert records[other_tool].outcome == "unknown"
+    assert records[mainnet].outcome == "pending" and records[elsewhere].outcome == "pending"
+
+
+def fast_lookups(app: App) -> Any:
+    from dataclasses import replace
+
+    return replace(app.exchange.retry, first_wait=0.01, longest_wait=0.02, first_lookup_wait=0.01)
+
+
+async def test_records_whose_lookup_fails_stay_pending_and_are_tried_before_the_next_order(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    direct_binance(fake).create_order(
+        symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.01", newClientOrderId="filled-1"
+    )
+    [record] = left_pending(
+        tmp_path / "state",
+        {"base_url": fake.base_url, "arguments": {"symbol": "BTCUSDT"}, "client_order_id": "filled-1"},
+    )
+    app = make_app(tmp_path, fake.base_url)
+    app.exchange.retry = fast_lookups(app)
+    fake.inject(Status(503, -1001, "Internal error"), method="GET", path="/api/v3/order", times=1000)
+    async with Client(app.server) as client:
+        first = await client.call_tool("place_order", LIMIT_BUY)
+        assert not first.is_error, first.content[0].text  # the recovery's trouble does not stop the order
+        assert app.audit.query()[0].outcome == "pending"
+        fake.clear_faults()
+        assert not (await client.call_tool("place_order", LIMIT_BUY)).is_error
+    done = {r.id: r for r in app.audit.query()}[record]
+    app.close()
+    assert (done.outcome, done.order_id) == ("ok", fake.orders[0].order_id)
+
+
+async def test_orders_of_one_account_go_one_at_a_time(tmp_path: Path, fake: FakeBinance) -> None:
+    app = make_app(tmp_path, fake.base_url)
+    fake.inject(Delay(0.3), method="POST", path="/api/v3/order")
+    async with Client(app.server) as client, anyio.create_task_group() as group:
+        for index in range(3):
+            group.start_soon(
+                client.call_tool, "place_order", LIMIT_BUY | {"client_order_id": f"lock-{index}"}
+            )
+    app.close()
+    first, *others = sorted(posts(fake), key=lambda r: r.time_ms)
+    assert isinstance(first.fault, Delay)
+    assert all(other.time_ms >= first.time_ms + 290 for other in others)  # none left while the first was out
+    assert len(fake.orders) == 3
