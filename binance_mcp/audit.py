@@ -209,6 +209,7 @@ class AuditStore(Protocol):
         order_id: int | None = None,
         client_order_id: str | None = None,
         latency_ms: float | None = None,
+        durable: bool = True,
     ) -> None: ...
 
     def pending(self, network: str, base_url: str) -> list[AuditRecord]: ...
@@ -350,8 +351,12 @@ class AuditLog:
         order_id: int | None = None,
         client_order_id: str | None = None,
         latency_ms: float | None = None,
+        durable: bool = True,
     ) -> None:
         """Give a `pending` record its outcome; a field passed as None keeps its value.
+
+        `durable=False` skips the fsync (synchronous=NORMAL): safe for an outcome, since a record
+        a power loss leaves `pending` is completed by crash recovery from the exchange.
 
         Raises `KeyError` for an unknown id and `ValueError` for a record that is not pending
         (finished twice, e.g. by two recoveries), or for an outcome that is `pending` or unknown.
@@ -371,7 +376,7 @@ class AuditLog:
             record_id,
         )
         with self._locked() as conn:
-            self._synchronous(conn, full=True)
+            self._synchronous(conn, full=durable)
             with write_transaction(conn):
                 cursor = conn.execute(_FINISH, values)
                 if cursor.rowcount == 1:

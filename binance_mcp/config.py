@@ -23,6 +23,8 @@ ENV_NETWORK = "BINANCE_NETWORK"
 ENV_BASE_URL = "BINANCE_BASE_URL"
 ENV_POLICY = "BINANCE_MCP_POLICY"
 ENV_STATE_DIR = "BINANCE_MCP_STATE_DIR"
+ENV_CONNECT_TIMEOUT = "BINANCE_MCP_CONNECT_TIMEOUT"
+ENV_READ_TIMEOUT = "BINANCE_MCP_READ_TIMEOUT"
 
 CHOOSE_NETWORK_HINT = "no Binance network chosen: pass --testnet, --demo or --mainnet (or set BINANCE_NETWORK=testnet|demo|mainnet)"
 
@@ -75,6 +77,8 @@ class ServerConfig:
     dry_run: bool = False
     allow_withdrawal_keys: bool = False
     log_level: str = "WARNING"
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -113,6 +117,18 @@ def normalise_base_url(value: str, source: str) -> str:
     return url
 
 
+def parse_seconds(value: str | float | None, source: str, default: float) -> float:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{source}: {value!r} is not a number of seconds") from None
+    if not 0 < seconds <= 300:
+        raise ConfigError(f"{source}: must be a number of seconds above 0 and at most 300 (got {value})")
+    return seconds
+
+
 def load_credentials(env: Mapping[str, str]) -> Credentials | None:
     key = env.get(ENV_API_KEY, "").strip()
     secret = env.get(ENV_API_SECRET, "").strip()
@@ -134,6 +150,8 @@ def build_config(
     dry_run: bool = False,
     allow_withdrawal_keys: bool = False,
     log_level: str = "WARNING",
+    connect_timeout_flag: float | None = None,
+    read_timeout_flag: float | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ServerConfig:
     """Merge flags and environment into a checked `ServerConfig`, or raise `ConfigError`."""
@@ -169,4 +187,14 @@ def build_config(
         dry_run=dry_run,
         allow_withdrawal_keys=allow_withdrawal_keys,
         log_level=log_level,
+        connect_timeout=(
+            parse_seconds(connect_timeout_flag, "--connect-timeout", 5.0)
+            if connect_timeout_flag is not None
+            else parse_seconds(env.get(ENV_CONNECT_TIMEOUT), ENV_CONNECT_TIMEOUT, 5.0)
+        ),
+        read_timeout=(
+            parse_seconds(read_timeout_flag, "--read-timeout", 10.0)
+            if read_timeout_flag is not None
+            else parse_seconds(env.get(ENV_READ_TIMEOUT), ENV_READ_TIMEOUT, 10.0)
+        ),
     )

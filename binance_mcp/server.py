@@ -19,6 +19,7 @@ import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.resolve import build_resolver_plans, find_resolved_parameters
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.server.subscriptions import InMemorySubscriptionBus
@@ -29,11 +30,13 @@ from pydantic import ConfigDict
 
 from binance_mcp import __version__
 from binance_mcp.config import ServerConfig
-from binance_mcp.exchange.client import ExchangeClient
+from binance_mcp.exchange.client import ExchangeClient, Timeouts
+from binance_mcp.policy.approval import ApprovalDesk
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.guard import Guard
 from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
 from binance_mcp.policy.reload import PolicyWatcher
+from binance_mcp.recovery import PendingRecovery
 from binance_mcp.state import resolve_state_dir
 from binance_mcp.tools import catalog
 
@@ -59,9 +62,15 @@ class RawArguments(ArgModelBase):
 
 
 def sdk_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
-    """The SDK's registration of a guarded tool, from its catalogue entry: nothing to build."""
+    """The SDK's registration of a guarded tool, from its catalogue entry: no model to build.
+
+    The handler's `approval` parameter is filled by the guard's screening resolver, which is how
+    a call can ask the human (elicitation) on both protocol eras.
+    """
+    handler = guard.guarded(name)
+    resolved = find_resolved_parameters(handler)
     return Tool(
-        fn=guard.guarded(name),
+        fn=handler,
         name=name,
         title=entry["title"],
         description=entry["description"],
@@ -69,6 +78,8 @@ def sdk_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
         fn_metadata=FuncMetadata(arg_model=RawArguments, output_schema=entry["output_schema"]),
         is_async=True,
         context_kwarg="ctx",
+        resolved_params=resolved,
+        resolver_plans=build_resolver_plans(resolved, {"arguments"}),
         annotations=ToolAnnotations.model_validate(entry["annotations"]),
     )
 
@@ -163,6 +174,24 @@ class App:
             group.cancel_scope.cancel()
 
 
+def approvals_opener(state_dir: Path) -> Callable[[], Any]:
+    def open_approvals() -> Any:
+        from binance_mcp.approvals import open_approval_store
+
+        return open_approval_store(state_dir)
+
+    return open_approvals
+
+
+def budgets_opener(state_dir: Path) -> Callable[[], Any]:
+    def open_budgets() -> Any:
+        from binance_mcp.budgets import open_budget_store
+
+        return open_budget_store(state_dir)
+
+    return open_budgets
+
+
 def audit_opener(path: Path, secrets: tuple[str, ...]) -> Callable[[], AuditLog]:
     def open_audit_log() -> AuditLog:
         from binance_mcp.audit import AuditLog
@@ -184,14 +213,22 @@ def build_app(config: ServerConfig, *, policy: Policy | None = None) -> App:
     else:
         policy_path = config.policy_path or Path("<given>")
     state_dir = resolve_state_dir(config.state_dir)
-    exchange = ExchangeClient(config.base_url, config.credentials)
+    exchange = ExchangeClient(
+        config.base_url,
+        config.credentials,
+        timeouts=Timeouts(connect=config.connect_timeout, read=config.read_timeout),
+    )
     guard = Guard(
         engine=PolicyEngine(policy),
         exchange=exchange,
         audit=audit_opener(state_dir / "audit.sqlite3", config.secrets),
         network=config.network,
         dry_run=config.dry_run,
+        allow_withdrawal_keys=config.allow_withdrawal_keys,
+        approvals=ApprovalDesk(approvals_opener(state_dir)),
+        budgets=budgets_opener(state_dir),
     )
+    guard.recover_pending = PendingRecovery(lambda: guard.audit, exchange, config.network)  # crash safety
     notifier = ToolListNotifier()
     server = BinanceMCPServer(
         "binance-mcp",

@@ -17,6 +17,43 @@ from typing import Any
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 
 
+def refusal_schema() -> dict[str, Any]:
+    """The structured content of a refusal (binance_mcp.refusals), as JSON Schema."""
+    from binance_mcp.refusals import RefusalKind
+
+    return {
+        "title": "Refusal",
+        "type": "object",
+        "properties": {
+            "error": {"enum": [kind.value for kind in RefusalKind]},
+            "tool": {"type": "string"},
+            "reason": {"type": "string"},
+            "rule": {"type": ["string", "null"]},
+            "retry_after_s": {"type": "number"},
+            "approval_id": {"type": "string"},
+            "code": {"type": "integer"},
+            "field": {"type": "string"},
+            "client_order_id": {"type": "string"},
+        },
+        "required": ["error", "tool", "reason", "rule"],
+    }
+
+
+def output_schema(result: dict[str, Any]) -> dict[str, Any]:
+    """A tool's result or a refusal. Clients on the TypeScript SDK check `structuredContent`
+    against the output schema even when `isError` is true, so a refusal must fit it too."""
+    result = dict(result)
+    definitions = result.pop("$defs", None)
+    schema: dict[str, Any] = {
+        "title": f"{result.get('title', 'Result')}OrRefusal",
+        "type": "object",
+        "anyOf": [result, refusal_schema()],
+    }
+    if definitions:
+        schema["$defs"] = definitions
+    return schema
+
+
 def generate() -> dict[str, dict[str, Any]]:
     from binance_mcp.tools import ALL_TOOLS
 
@@ -27,7 +64,7 @@ def generate() -> dict[str, dict[str, Any]]:
             "risk": spec.risk.value,
             "annotations": spec.annotations.model_dump(mode="json", by_alias=True, exclude_none=True),
             "input_schema": spec.input_model.model_json_schema(),
-            "output_schema": spec.output_model.model_json_schema(),
+            "output_schema": output_schema(spec.output_model.model_json_schema()),
         }
         for spec in ALL_TOOLS
     }

@@ -38,6 +38,7 @@ class CallContext:
     network: Network
     dry_run: bool = False
     about_to_send: Callable[[], Awaitable[None]] = _nothing_to_do
+    quote: Any = None  # the order as the guard priced it (OrderQuote), so the tool need not again
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class ToolSpec:
     run: Callable[[Any, CallContext], Awaitable[ToolOutput]]
     # Fills what the server decides for the caller before the call is audited (a client order id).
     prepare: Callable[[Any], Any] | None = None
+    # Orders: how to price one (rules, current price, notional), for limits that speak in money.
+    quote: Callable[[Any, CallContext], Awaitable[Any]] | None = None
+    # The call in words for the human asked to approve it, from the validated arguments.
+    describe: Callable[[Any, Any, str], str] | None = None
 
     @property
     def needs_credentials(self) -> bool:

@@ -1,0 +1,641 @@
+"""Human approval, out of band and in the client: approvals and nonces in SQLite in the state dir.
+
+DESIGN *Approval*. When the client cannot ask the human, the guard refuses the call with an
+approval id (`request`); a human runs `binance-mcp approvals approve ID` (`approve`); the next
+call that matches — same tool, network, base URL, agent and canonical arguments — within the
+rule's `approval_ttl` seconds of the approval is allowed, once (`take`, the only way an approval
+lets a call through, marks it used in the same transaction). Nothing the model can send approves a
+call: ids are random (never derived from the arguments) and only `approve` — the CLI, run by a
+person — turns one into an approval.
+
+When the client can ask (elicitation), each question is bound to a single-use nonce
+(`new_nonce` / `spend_nonce`): a replayed round finds its nonce spent and runs nothing.
+
+`canonical_arguments` is what "same arguments" means: sorted keys, symbol and enum words
+upper-cased, decimals normalised (`"0.010"` = `"0.01"` = `0.01`), nulls dropped, a generated client
+order id left out and a caller's kept.
+
+`ApprovalStore` is the small interface the guard and the CLI use; `SqliteApprovalStore` is the
+embedded one (Redis would implement the same methods with transactions).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Protocol
+
+from binance_mcp.state import StateError, connect, migrate, write_transaction
+
+__all__ = [
+    "APPROVALS_DB_NAME",
+    "DEFAULT_APPROVAL_TTL_S",
+    "DEFAULT_NONCE_TTL_S",
+    "PENDING_LIFETIME_S",
+    "Approval",
+    "ApprovalAlreadyDecided",
+    "ApprovalError",
+    "ApprovalExpired",
+    "ApprovalStore",
+    "SqliteApprovalStore",
+    "UnknownApproval",
+    "approvals_path",
+    "canonical_arguments",
+    "normalise_approval_id",
+    "open_approval_store",
+]
+
+APPROVALS_DB_NAME = "approvals.sqlite3"
+DEFAULT_APPROVAL_TTL_S = 600
+DEFAULT_NONCE_TTL_S = 300
+PENDING_LIFETIME_S = 24 * 3600
+"""A request nobody decided within a day can no longer be approved (the agent has moved on)."""
+KEEP_DECIDED_S = 7 * 24 * 3600
+"""Decided, used and expired approvals, and spent or expired nonces, are deleted after a week."""
+
+PENDING = "pending"
+APPROVED = "approved"
+DENIED = "denied"
+USED = "used"
+EXPIRED = "expired"  # shown, never stored: an approval past its time
+
+# Crockford's base32: no I, L, O or U, so an id read aloud or typed from a screen survives.
+_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_ID_PATTERN = re.compile(r"APR-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}")
+_TYPO = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+DECIMAL_FIELDS = frozenset({"quantity", "quote_quantity", "price", "stop_price"})
+UPPER_FIELDS = frozenset({"symbol", "side", "type", "time_in_force"})
+CLIENT_ORDER_ID = "client_order_id"
+
+
+# --------------------------------------------------------------------------- canonical arguments
+
+
+def canonical_arguments(arguments: Mapping[str, Any], *, drop_client_order_id: bool) -> str:
+    """The arguments as canonical JSON: the key two calls must share for one approval to cover both.
+
+    - keys sorted, no spaces; a value of None is the same as leaving the argument out;
+    - `symbol`, `side`, `type`, `time_in_force` stripped and upper-cased (the tools read them so);
+    - `quantity`, `quote_quantity`, `price`, `stop_price`, and any Decimal or float anywhere, as
+      plain decimal text without trailing zeros (`"0.010"`, `"0.01"`, `0.01`, `Decimal("1E-2")` all
+      give `"0.01"`); other strings are kept as written (a client order id `"0010"` stays `"0010"`);
+    - `client_order_id` left out when `drop_client_order_id` (the server generated it: each retry
+      gets a new one) and kept when the caller gave it (it names a different order).
+    """
+    data = {key: value for key, value in arguments.items() if value is not None}
+    if drop_client_order_id:
+        data.pop(CLIENT_ORDER_ID, None)
+    canonical = {key: _canonical_value(key, value) for key, value in data.items()}
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical_value(key: str | None, value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal | float):
+        return _decimal_text(value)
+    if key in DECIMAL_FIELDS and isinstance(value, int | str):
+        return _decimal_text(value)
+    if key in UPPER_FIELDS and isinstance(value, str):
+        return value.strip().upper()
+    if isinstance(value, Mapping):
+        return {str(k): _canonical_value(str(k), v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_canonical_value(None, v) for v in value]
+    return value
+
+
+def _decimal_text(value: Decimal | float | int | str) -> Any:
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
+    except InvalidOperation:
+        return value  # not a number: kept as written, so it still only matches itself
+    if not number.is_finite():
+        return str(value)
+    text = format(number.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+# --------------------------------------------------------------------------- values
+
+
+class ApprovalError(Exception):
+    """An approval cannot be decided as asked; the message is one line for the CLI."""
+
+
+class UnknownApproval(ApprovalError, KeyError):
+    """No approval has this id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ApprovalAlreadyDecided(ApprovalError):
+    """The approval was already approved or denied (or used)."""
+
+
+class ApprovalExpired(ApprovalError):
+    """The request waited longer than `PENDING_LIFETIME_S` and can no longer be decided."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One request for a human's approval, and what became of it."""
+
+    id: str
+    tool: str
+    network: str
+    base_url: str
+    agent: str
+    """The agent (HTTP token name); "" for none (stdio)."""
+    arguments_key: str
+    question: str
+    status: str
+    """As stored: `pending`, `approved`, `denied` or `used`; see `status_at` for `expired`."""
+    ttl_s: int
+    created_at: datetime
+    decided_at: datetime | None = None
+    decided_via: str | None = None
+    used_at: datetime | None = None
+
+    def expires_at(self) -> datetime | None:
+        """When an approved approval stops allowing a call (None unless approved)."""
+        if self.status != APPROVED or self.decided_at is None:
+            return None
+        return self.decided_at + timedelta(seconds=self.ttl_s)
+
+    def status_at(self, now: datetime | None = None) -> str:
+        """The status a person should see: an unused approval past its ttl, or a request nobody
+        decided within `PENDING_LIFETIME_S`, reads `expired`."""
+        moment = _utc(now)
+        expires_at = self.expires_at()
+        if expires_at is not None and moment > expires_at:
+            return EXPIRED
+        if self.status == PENDING and moment - self.created_at > timedelta(seconds=PENDING_LIFETIME_S):
+            return EXPIRED
+        return self.status
+
+    def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
+        """JSON-ready, times in ISO 8601 UTC, `status` as `status_at(now)`."""
+        return {
+            "id": self.id,
+            "status": self.status_at(now),
+            "tool": self.tool,
+            "network": self.network,
+            "base_url": self.base_url,
+            "agent": self.agent or None,
+            "question": self.question,
+            "arguments": self.arguments_key,
+            "ttl_s": self.ttl_s,
+            "created_at": _iso(self.created_at),
+            "decided_at": _iso_or_none(self.decided_at),
+            "decided_via": self.decided_via,
+            "used_at": _iso_or_none(self.used_at),
+        }
+
+
+def normalise_approval_id(text: str) -> str:
+    """An id as a person may type it (`apr-7kq2-xm9d`, `7KQ2XM9D`, an O for a 0) in its stored
+    form `apr-7KQ2-XM9D`; text that cannot be an id comes back stripped, to match nothing."""
+    raw = text.strip().upper().replace(" ", "")
+    if raw.startswith("APR"):
+        raw = raw[3:]
+    body = raw.replace("-", "").translate(_TYPO)
+    candidate = f"APR-{body[:4]}-{body[4:]}"
+    if len(body) == 8 and _ID_PATTERN.fullmatch(candidate):
+        return "apr-" + candidate[4:]
+    return text.strip()
+
+
+def _new_id() -> str:
+    body = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    return f"apr-{body[:4]}-{body[4:]}"
+
+
+# --------------------------------------------------------------------------- the interface
+
+
+class ApprovalStore(Protocol):
+    """What the guard and `binance-mcp approvals` need; `SqliteApprovalStore` is the embedded one."""
+
+    def request(
+        self,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        question: str,
+        ttl_s: int = DEFAULT_APPROVAL_TTL_S,
+        now: datetime | None = None,
+    ) -> Approval: ...
+
+    def approve(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval: ...
+
+    def deny(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval: ...
+
+    def get(self, approval_id: str) -> Approval | None: ...
+
+    def list(self, include_decided: bool = False, now: datetime | None = None) -> builtins.list[Approval]: ...
+
+    def take(
+        self,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        now: datetime | None = None,
+    ) -> Approval | None: ...
+
+    def new_nonce(
+        self,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        ttl_s: int = DEFAULT_NONCE_TTL_S,
+        now: datetime | None = None,
+    ) -> str: ...
+
+    def spend_nonce(
+        self,
+        nonce: str,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        now: datetime | None = None,
+    ) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- SQLite
+
+_MIGRATIONS: tuple[str, ...] = (
+    # version 1
+    """
+    CREATE TABLE IF NOT EXISTS approvals (
+        id TEXT PRIMARY KEY,
+        tool TEXT NOT NULL,
+        network TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        arguments_key TEXT NOT NULL,
+        question TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'used')),
+        ttl_s INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_via TEXT,
+        used_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS approvals_call
+        ON approvals (tool, network, base_url, agent, arguments_key, status);
+    CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, created_at);
+    CREATE TABLE IF NOT EXISTS nonces (
+        nonce TEXT PRIMARY KEY,
+        tool TEXT NOT NULL,
+        network TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        arguments_key TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        spent_at TEXT
+    );
+    """,
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_COLUMNS = (
+    "id",
+    "tool",
+    "network",
+    "base_url",
+    "agent",
+    "arguments_key",
+    "question",
+    "status",
+    "ttl_s",
+    "created_at",
+    "decided_at",
+    "decided_via",
+    "used_at",
+)
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM approvals"
+_CALL_MATCH = "tool = ? AND network = ? AND base_url = ? AND agent = ? AND arguments_key = ?"
+
+
+def approvals_path(state_dir: Path) -> Path:
+    """Where the approvals database lives inside a state dir."""
+    return Path(state_dir) / APPROVALS_DB_NAME
+
+
+class SqliteApprovalStore:
+    """Approvals and nonces in the SQLite database at `path` (created with its schema if missing).
+
+    Thread safe (one connection under one lock); the server and the CLI share the file across
+    processes, each decision one `BEGIN IMMEDIATE` transaction, committed before returning.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = connect(self.path, check_same_thread=False)
+        try:
+            migrate(self._conn, _MIGRATIONS, name=f"approvals {self.path}")
+        except BaseException:
+            self._conn.close()
+            self._conn = None
+            raise
+
+    def __enter__(self) -> SqliteApprovalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # the out-of-band flow
+
+    def request(
+        self,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        question: str,
+        ttl_s: int = DEFAULT_APPROVAL_TTL_S,
+        now: datetime | None = None,
+    ) -> Approval:
+        """A pending approval for this call, for a human to decide. While one identical call is
+        already pending, that same approval is returned instead of a second one."""
+        if ttl_s < 1:
+            raise ValueError("ttl_s must be at least 1 second")
+        moment = _utc(now)
+        call = (tool, network, _base(base_url), agent or "", arguments_key)
+        with self._locked() as conn, write_transaction(conn):
+            self._prune(conn, moment)
+            oldest_alive = _iso(moment - timedelta(seconds=PENDING_LIFETIME_S))
+            row = conn.execute(
+                f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'pending' AND created_at >= ?"
+                " ORDER BY created_at DESC LIMIT 1",
+                (*call, oldest_alive),
+            ).fetchone()
+            if row is not None:
+                if row[_COLUMNS.index("ttl_s")] != ttl_s or row[_COLUMNS.index("question")] != question:
+                    conn.execute(
+                        "UPDATE approvals SET ttl_s = ?, question = ? WHERE id = ?", (ttl_s, question, row[0])
+                    )
+                found = self._row(conn, row[0])
+                assert found is not None
+                return found
+            while True:
+                approval_id = _new_id()
+                try:
+                    conn.execute(
+                        "INSERT INTO approvals (id, tool, network, base_url, agent, arguments_key, question,"
+                        " status, ttl_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                        (approval_id, *call, question, ttl_s, _iso(moment)),
+                    )
+                except sqlite3.IntegrityError:  # 2^40 ids: a collision is rare, never fatal
+                    continue
+                break
+            created = self._row(conn, approval_id)
+        assert created is not None
+        return created
+
+    def approve(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval:
+        """A human approves: the next matching call within `ttl_s` seconds from now is allowed.
+        Raises `UnknownApproval`, `ApprovalAlreadyDecided` or `ApprovalExpired`."""
+        return self._decide(approval_id, APPROVED, via, _utc(now))
+
+    def deny(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval:
+        """A human denies: the approval never allows a call. Same errors as `approve`."""
+        return self._decide(approval_id, DENIED, via, _utc(now))
+
+    def get(self, approval_id: str) -> Approval | None:
+        """The approval with this id (as typed by a person, see `normalise_approval_id`), or None."""
+        with self._locked() as conn:
+            return self._row(conn, normalise_approval_id(approval_id))
+
+    def take(
+        self,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        now: datetime | None = None,
+    ) -> Approval | None:
+        """The only way an approval allows a call: an approved, unused approval for exactly this
+        tool, network, base URL, agent and canonical arguments, approved no more than its `ttl_s`
+        seconds ago. It is marked used in the same transaction, so it allows one call, once, even
+        with two takers at the same moment in two processes. None when there is none."""
+        moment = _utc(now)
+        call = (tool, network, _base(base_url), agent or "", arguments_key)
+        with self._locked() as conn, write_transaction(conn):
+            rows = conn.execute(
+                f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'approved' ORDER BY decided_at, id", call
+            ).fetchall()
+            for row in rows:
+                approval = _approval(row)
+                if approval.decided_at is None or approval.decided_at > moment:
+                    continue  # approved "in the future" by an injected clock: not yet valid
+                if moment - approval.decided_at > timedelta(seconds=approval.ttl_s):
+                    continue
+                stamp = _iso(moment)
+                cursor = conn.execute(
+                    "UPDATE approvals SET status = 'used', used_at = ? WHERE id = ? AND status = 'approved'",
+                    (stamp, approval.id),
+                )
+                if cursor.rowcount == 1:
+                    return replace(approval, status=USED, used_at=moment)
+        return None
+
+    # the elicitation flow
+
+    def new_nonce(
+        self,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        ttl_s: int = DEFAULT_NONCE_TTL_S,
+        now: datetime | None = None,
+    ) -> str:
+        """A single-use nonce bound to this call, valid for `ttl_s` seconds (32 random bytes)."""
+        if ttl_s < 1:
+            raise ValueError("ttl_s must be at least 1 second")
+        moment = _utc(now)
+        nonce = secrets.token_urlsafe(32)
+        with self._locked() as conn, write_transaction(conn):
+            self._prune(conn, moment)
+            conn.execute(
+                "INSERT INTO nonces (nonce, tool, network, base_url, agent, arguments_key, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    nonce,
+                    tool,
+                    network,
+                    _base(base_url),
+                    agent or "",
+                    arguments_key,
+                    _iso(moment),
+                    _iso(moment + timedelta(seconds=ttl_s)),
+                ),
+            )
+        return nonce
+
+    def spend_nonce(
+        self,
+        nonce: str,
+        *,
+        tool: str,
+        network: str,
+        base_url: str,
+        agent: str | None,
+        arguments_key: str,
+        now: datetime | None = None,
+    ) -> bool:
+        """True exactly once: for the call the nonce was made for, before it expires. A nonce
+        offered with another call is not spent (that call gets False; the right one still can)."""
+        moment = _utc(now)
+        stamp = _iso(moment)
+        call = (tool, network, _base(base_url), agent or "", arguments_key)
+        with self._locked() as conn, write_transaction(conn):
+            cursor = conn.execute(
+                f"UPDATE nonces SET spent_at = ? WHERE nonce = ? AND {_CALL_MATCH}"
+                " AND spent_at IS NULL AND expires_at >= ? AND created_at <= ?",
+                (stamp, nonce, *call, stamp, stamp),
+            )
+            return cursor.rowcount == 1
+
+    # listing
+
+    def list(self, include_decided: bool = False, now: datetime | None = None) -> builtins.list[Approval]:
+        """Approvals waiting for a human (pending, not expired), oldest first; with
+        `include_decided`, every approval still kept (decided ones are deleted after a week)."""
+        moment = _utc(now)
+        with self._locked() as conn:
+            if include_decided:
+                rows = conn.execute(f"{_SELECT} ORDER BY created_at, id").fetchall()
+            else:
+                oldest_alive = _iso(moment - timedelta(seconds=PENDING_LIFETIME_S))
+                rows = conn.execute(
+                    f"{_SELECT} WHERE status = 'pending' AND created_at >= ? ORDER BY created_at, id",
+                    (oldest_alive,),
+                ).fetchall()
+        return [_approval(row) for row in rows]
+
+    def close(self) -> None:
+        """Close the connection; later calls raise `StateError`. Closing twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # internals
+
+    def _decide(self, approval_id: str, status: str, via: str, moment: datetime) -> Approval:
+        wanted = normalise_approval_id(approval_id)
+        with self._locked() as conn, write_transaction(conn):
+            approval = self._row(conn, wanted)
+            if approval is None:
+                raise UnknownApproval(f"no approval {approval_id.strip()}")
+            if approval.status != PENDING:
+                when = f" at {_iso(approval.decided_at)}" if approval.decided_at else ""
+                raise ApprovalAlreadyDecided(f"{approval.id} was already {approval.status}{when}")
+            if approval.status_at(moment) == EXPIRED:
+                raise ApprovalExpired(
+                    f"{approval.id} was asked at {_iso(approval.created_at)}, more than "
+                    f"{PENDING_LIFETIME_S // 3600} h ago; it can no longer be decided (the agent can ask again)"
+                )
+            conn.execute(
+                "UPDATE approvals SET status = ?, decided_at = ?, decided_via = ? WHERE id = ? AND status = 'pending'",
+                (status, _iso(moment), via, approval.id),
+            )
+        return replace(approval, status=status, decided_at=moment, decided_via=via)
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, approval_id: str) -> Approval | None:
+        row = conn.execute(f"{_SELECT} WHERE id = ?", (approval_id,)).fetchone()
+        return None if row is None else _approval(row)
+
+    @staticmethod
+    def _prune(conn: sqlite3.Connection, moment: datetime) -> None:
+        cutoff = _iso(moment - timedelta(seconds=KEEP_DECIDED_S))
+        conn.execute("DELETE FROM approvals WHERE created_at < ?", (cutoff,))
+        conn.execute("DELETE FROM nonces WHERE expires_at < ?", (cutoff,))
+
+    @contextmanager
+    def _locked(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._conn is None:
+                raise StateError(f"approvals {self.path} is closed")
+            yield self._conn
+
+
+def open_approval_store(state_dir: Path) -> SqliteApprovalStore:
+    """The approval store of a state dir (`approvals.sqlite3`)."""
+    return SqliteApprovalStore(approvals_path(state_dir))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _utc(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    # Fixed width (microseconds, Z) so that text order is time order in SQL comparisons.
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return None if moment is None else _iso(moment)
+
+
+def _parse(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _approval(row: tuple[Any, ...]) -> Approval:
+    data: dict[str, Any] = dict(zip(_COLUMNS, row, strict=True))
+    for name in ("created_at", "decided_at", "used_at"):
+        data[name] = _parse(data[name])
+    return Approval(**data)
+
+
+def _base(base_url: str) -> str:
+    return base_url.rstrip("/")

@@ -1,0 +1,230 @@
+"""`binance-mcp approvals`: the human's side of out-of-band approval, from another terminal.
+
+    binance-mcp approvals [list] [--decided] [--json] [--state-dir DIR]
+    binance-mcp approvals approve ID [--state-dir DIR]
+    binance-mcp approvals deny ID [--state-dir DIR]
+
+A call that needs approval and cannot ask in the client is refused with an approval id; the
+person at this terminal reads the question (rendered by the server from the validated call, never
+written by the model), and approves or denies it. An approval lets one matching call through
+within the rule's `approval_ttl`. This command is the only thing that approves: nothing the model
+sends can. Exit status: 0 done, 1 an unknown or already decided id, 2 bad usage or state.
+`list` only reads: it creates no state dir and no database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from binance_mcp.approvals import (
+    Approval,
+    ApprovalError,
+    approvals_path,
+    normalise_approval_id,
+    open_approval_store,
+)
+from binance_mcp.state import StateError, resolve_state_dir
+
+PROG = "binance-mcp approvals"
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+_STATE_DIR_HELP = "the state dir (default: $BINANCE_MCP_STATE_DIR, else the platform's user state dir)"
+
+# (header, widest it may get); the last column (the question) is not cut.
+_COLUMNS: tuple[tuple[str, int], ...] = (
+    ("ID", 13),
+    ("AGE", 5),
+    ("STATUS", 8),
+    ("TOOL", 17),
+    ("NETWORK", 7),
+    ("AGENT", 20),
+    ("QUESTION", 0),
+)
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `approvals` on the top-level parser's subparsers (`parser.add_subparsers()`)."""
+    parser = subparsers.add_parser(
+        "approvals",
+        help="list, approve or deny calls waiting for a human",
+        description="List, approve or deny calls waiting for a human's approval.",
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Every option defaults to SUPPRESS: the same option given at another level (a top-level
+    # --state-dir, `approvals --json list`) is not overwritten by a lower parser's default.
+    def state_dir(target: argparse.ArgumentParser) -> None:
+        target.add_argument("--state-dir", metavar="DIR", default=argparse.SUPPRESS, help=_STATE_DIR_HELP)
+
+    def listing(target: argparse.ArgumentParser) -> None:
+        target.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="one JSON object a line"
+        )
+        target.add_argument(
+            "--decided",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="also approved, denied, used and expired approvals (kept a week)",
+        )
+
+    state_dir(parser)
+    listing(parser)
+    commands = parser.add_subparsers(dest="approvals_command", metavar="{list,approve,deny}")
+    shown = commands.add_parser(
+        "list",
+        help="approvals waiting for a human (the default)",
+        description="Approvals waiting for a human.",
+    )
+    listing(shown)
+    state_dir(shown)
+    for verb, text in (
+        ("approve", "allow the next matching call, once, within the rule's approval_ttl"),
+        ("deny", "refuse it: the approval never allows a call"),
+    ):
+        sub = commands.add_parser(verb, help=text, description=f"{verb.capitalize()} an approval: {text}.")
+        sub.add_argument("id", metavar="ID", help="the approval id, e.g. apr-7KQ2-XM9D")
+        state_dir(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`binance-mcp approvals` on its own: `argv` is what follows the subcommand name."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="List, approve or deny calls waiting for a human."
+    )
+    _add_arguments(parser)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    return run(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed `approvals` command; returns the exit status."""
+    try:
+        command = getattr(args, "approvals_command", None) or "list"
+        if command == "list":
+            return _list(args)
+        return _decide(args, approve=command == "approve")
+    except StateError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except sqlite3.Error as exc:
+        _error(f"cannot read the approvals: {exc}")
+        return EXIT_USAGE
+    except BrokenPipeError:  # `binance-mcp approvals | head`
+        return EXIT_OK
+
+
+def _list(args: argparse.Namespace) -> int:
+    as_json = bool(getattr(args, "json", False))
+    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    path = approvals_path(state_dir)
+    if not path.is_file():
+        print(f"no approvals yet in {state_dir}", file=sys.stderr if as_json else sys.stdout)
+        return EXIT_OK
+    now = datetime.now(UTC)
+    with open_approval_store(state_dir) as store:
+        approvals = store.list(include_decided=bool(getattr(args, "decided", False)), now=now)
+    if as_json:
+        for approval in approvals:
+            print(_safe(json.dumps(approval.to_dict(now), ensure_ascii=False)))
+    elif approvals:
+        print(format_table(approvals, now))
+    else:
+        print(f"no approvals waiting in {state_dir}")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _decide(args: argparse.Namespace, *, approve: bool) -> int:
+    wanted = normalise_approval_id(args.id)
+    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    if not approvals_path(state_dir).is_file():
+        _error(f"no approval {args.id.strip()} in {state_dir} (no approvals yet)")
+        return EXIT_REFUSED
+    with open_approval_store(state_dir) as store:
+        try:
+            approval = store.approve(wanted, via="cli") if approve else store.deny(wanted, via="cli")
+        except ApprovalError as exc:
+            _error(str(exc))
+            return EXIT_REFUSED
+    where = f"{approval.tool} on {approval.network}" + (
+        f" for agent {approval.agent}" if approval.agent else ""
+    )
+    if approve:
+        print(
+            f"approved {approval.id} ({where}): {_safe(approval.question)}\n"
+            f"the next matching call within {approval.ttl_s} s runs, once"
+        )
+    else:
+        print(f"denied {approval.id} ({where}): {_safe(approval.question)}")
+    return EXIT_OK
+
+
+# --- output --------------------------------------------------------------------------------------
+
+
+def age_text(seconds: float) -> str:
+    """A short age: `45s`, `12m`, `3h`, `2d`."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def format_table(approvals: Sequence[Approval], now: datetime) -> str:
+    """The approvals as an aligned table, oldest first."""
+    rows = [
+        [
+            approval.id,
+            age_text((now - approval.created_at).total_seconds()),
+            approval.status_at(now),
+            approval.tool,
+            approval.network,
+            approval.agent or "-",
+            approval.question,
+        ]
+        for approval in approvals
+    ]
+    rows = [
+        [_shorten(_safe(cell), cap) for cell, (_, cap) in zip(row, _COLUMNS, strict=True)] for row in rows
+    ]
+    headers = [header for header, _ in _COLUMNS]
+    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
+    lines = []
+    for row in [headers, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if width <= 0 or len(text) <= width else text[: width - 1] + "…"
+
+
+def _safe(text: str) -> str:
+    """Control and format characters made visible: nothing shown may rewrite the terminal."""
+    return "".join(json.dumps(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {_safe(message)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
