@@ -18,6 +18,7 @@ from binance_mcp.logs import LEVELS
 SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
+    "--connect-timeout", "--read-timeout",
 )  # fmt: skip
 
 
@@ -69,6 +70,12 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
         action="store_true",
         help="on mainnet, accept API keys that can withdraw (refused by default)",
     )
+    parser.add_argument(
+        "--connect-timeout", type=float, metavar="S", help="seconds to connect to Binance (default 5)"
+    )
+    parser.add_argument(
+        "--read-timeout", type=float, metavar="S", help="seconds to wait for Binance's answer (default 10)"
+    )
     transport = parser.add_argument_group("HTTP transport")
     transport.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     transport.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
@@ -118,6 +125,8 @@ def serve(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             allow_withdrawal_keys=args.allow_withdrawal_keys,
             log_level=args.log_level,
+            connect_timeout_flag=args.connect_timeout,
+            read_timeout_flag=args.read_timeout,
         )
     except ConfigError as exc:
         print(f"binance-mcp: {exc}", file=sys.stderr)
@@ -125,9 +134,15 @@ def serve(args: argparse.Namespace) -> int:
     if config.watch_policy and config.policy_path is None:
         print("binance-mcp: --watch needs a policy file (--policy or BINANCE_MCP_POLICY)", file=sys.stderr)
         return 2
-    if args.transport == "http":  # served by binance_mcp.http (issue #6)
-        print("binance-mcp: --transport http is not available in this build", file=sys.stderr)
-        return 2
+    http = None
+    if args.transport == "http":  # checked and bound before anything starts (binance_mcp.http)
+        from binance_mcp.http.settings import HttpSetupError, prepare_http
+
+        try:
+            http = prepare_http(args.host, args.port, args.allow_origin, config.state_dir)
+        except HttpSetupError as exc:
+            print(f"binance-mcp: {exc}", file=sys.stderr)
+            return 2
     configure_logging(config.log_level, config.secrets)
 
     from binance_mcp.server import build_app
@@ -145,7 +160,12 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import anyio
 
-        anyio.run(app.serve_stdio)
+        if http is None:
+            anyio.run(app.serve_stdio)
+        else:
+            from binance_mcp.http.serve import serve_http
+
+            anyio.run(serve_http, app, http)
     except KeyboardInterrupt:
         pass
     finally:

@@ -1,0 +1,90 @@
+"""The ASGI app: the SDK's streamable HTTP app at `/mcp`, `/healthz`, and the layers around them.
+
+    DrainMiddleware                  503 once SIGTERM came; counts requests in flight
+      /healthz                       200 {"status": "ok", "version": ...}, no token needed
+      /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
+              BearerAuth             401 missing, unknown or revoked token; names the agent
+                AgentLimits          429 too many calls in flight or sessions for this agent
+                  the SDK's app      413 body too large; MCP itself
+      anything else                  404
+
+The guard learns the agent through its `agent_resolver` hook, set here: the same tools, guard,
+audit log and state as over stdio, with the agent as the audit record's client, its own policy
+rules and hidden tools, and its own rate-limit keys.
+"""
+
+from __future__ import annotations
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from binance_mcp import __version__
+from binance_mcp.http.auth import BearerAuth, agent_from_headers
+from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
+from binance_mcp.http.limits import AgentLimits, Limits
+from binance_mcp.http.origins import OriginCheck
+from binance_mcp.http.responses import json_response
+from binance_mcp.server import App
+from binance_mcp.tokens import TokenStore
+
+MCP_PATH = "/mcp"
+
+
+class Router:
+    """`/mcp` through its layers, `/healthz`, 404 otherwise; lifespan events go to the SDK's app."""
+
+    def __init__(self, *, mcp: ASGIApp, sdk: ASGIApp, drain: Drain) -> None:
+        self.mcp = mcp
+        self.sdk = sdk
+        self.drain = drain
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.sdk(scope, receive, send)  # starts and stops the SDK's session manager
+        elif scope["type"] != "http":
+            return
+        elif scope["path"] == MCP_PATH:
+            await self.mcp(scope, receive, send)
+        elif scope["path"] == HEALTH_PATH:
+            await self.health(scope, receive, send)
+        else:
+            await json_response(404, {"error": "not found"})(scope, receive, send)
+
+    async def health(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await json_response(405, {"error": "method not allowed"}, headers={"Allow": "GET"})(
+                scope, receive, send
+            )
+            return
+        stopping = self.drain.draining
+        body = {"status": "stopping" if stopping else "ok", "version": __version__}
+        await json_response(503 if stopping else 200, body)(scope, receive, send)
+
+
+def build_http_app(
+    app: App,
+    *,
+    security: TransportSecuritySettings,
+    tokens: TokenStore | None,
+    limits: Limits | None = None,
+    drain: Drain | None = None,
+) -> DrainMiddleware:
+    """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`."""
+    limits = limits or Limits()
+    drain = drain or Drain()
+    app.guard.agent_resolver = agent_from_headers
+    sdk = app.server.streamable_http_app(
+        streamable_http_path=MCP_PATH,
+        transport_security=security,
+        max_request_body_size=limits.max_body_bytes,
+        session_idle_timeout=limits.session_idle_timeout_s,
+        max_sessions=limits.max_sessions,
+    )
+    manager = app.server.session_manager
+
+    def is_open(session_id: str) -> bool:
+        # mcp 2.3 keeps its open sessions here; sessions that expire leave it on their own.
+        return session_id in getattr(manager, "_server_instances", {session_id: None})
+
+    mcp = OriginCheck(BearerAuth(AgentLimits(sdk, limits=limits, is_open=is_open), tokens=tokens), security)
+    return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain), drain)

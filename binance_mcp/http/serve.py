@@ -1,0 +1,95 @@
+"""Run the HTTP transport under uvicorn until SIGTERM, then drain (see `draining`).
+
+The policy watcher (`--watch`) runs beside it, as over stdio. uvicorn is told nothing about
+logging (our stderr handler, with secrets scrubbed, stays in charge) and keeps no access log.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import anyio
+import uvicorn
+
+from binance_mcp.http.app import build_http_app
+from binance_mcp.http.draining import Drain, DrainingServer
+from binance_mcp.http.origins import is_loopback
+from binance_mcp.http.settings import HttpSettings
+from binance_mcp.server import App
+
+AFTER_DRAIN_S = 1
+"""After draining, how long uvicorn waits for what is left (open listening streams) before cutting it."""
+
+
+def announce(settings: HttpSettings) -> None:
+    """Two lines on stderr once the server is up: who may use it, and where it is."""
+    if settings.tokens is None:
+        print(
+            f"binance-mcp: warning: no token in {settings.tokens_file}, so anyone on this machine can use this "
+            "server (as agent 'local'); `binance-mcp tokens add NAME` and a restart make it require one",
+            file=sys.stderr,
+        )
+    else:
+        print("binance-mcp: every request needs Authorization: Bearer <token>", file=sys.stderr)
+        if not is_loopback(settings.host):
+            print(
+                f"binance-mcp: warning: plain HTTP on {settings.host}: tokens and calls travel unencrypted; "
+                "put a TLS-terminating proxy in front when the network is not yours",
+                file=sys.stderr,
+            )
+    print(f"binance-mcp: serving MCP over streamable HTTP at {settings.url}", file=sys.stderr, flush=True)
+
+
+class HttpService:
+    """One server: `run()` until SIGTERM/SIGINT (or `stop()`, the same thing), then drain and return."""
+
+    def __init__(
+        self, app: App, settings: HttpSettings, *, on_ready: Callable[[], None] | None = None
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.drain = Drain()
+        asgi = build_http_app(
+            app, security=settings.security, tokens=settings.tokens, limits=settings.limits, drain=self.drain
+        )
+        config = uvicorn.Config(
+            asgi,
+            lifespan="on",
+            ws="none",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=AFTER_DRAIN_S,
+        )
+        self.ready = anyio.Event()
+
+        def ready() -> None:
+            (on_ready or (lambda: announce(settings)))()
+            self.ready.set()
+
+        self.server = DrainingServer(config, self.drain, on_ready=ready)
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    def stop(self) -> None:
+        """Begin draining, as SIGTERM does."""
+        self.drain.begin()
+
+    async def run(self) -> None:
+        try:
+            async with anyio.create_task_group() as group:
+                if self.app.watcher is not None:
+                    group.start_soon(self.app.watcher.run)
+                await self.server.serve(sockets=[self.settings.sock])
+                group.cancel_scope.cancel()
+        finally:
+            self.settings.close()
+
+
+async def serve_http(app: App, settings: HttpSettings) -> None:
+    """`binance-mcp --transport http`: serve until SIGTERM, drain, return (the CLI then exits 0)."""
+    await HttpService(app, settings).run()

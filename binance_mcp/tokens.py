@@ -1,0 +1,166 @@
+"""Bearer tokens for the HTTP transport: one per agent, only a hash kept, in the state dir.
+
+A token is 256 random bits (`secrets.token_urlsafe(32)`), shown once by `binance-mcp tokens add`
+and never stored: `tokens.sqlite3` keeps its SHA-256, the agent's name and when it was made. A
+salted slow hash would buy nothing here: the token is not a password a person chose, and guessing
+a 256-bit value is hopeless, so one SHA-256 is enough and keeps a check at about a microsecond.
+
+The running server checks every request against the store (`agent_for`), so a revoke from the CLI
+ends a token at once. It stays cheap by asking SQLite whether anyone committed since the last look
+(`PRAGMA data_version`, no disk read) and reloading the few rows only when someone did. The hash of
+the presented token is compared with every stored one by `hmac.compare_digest`, without stopping at
+a match, so how long a check takes says nothing about which token, if any, came close.
+
+`TokenStore` is the small interface a Redis-backed store would implement for several replicas.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from binance_mcp.audit import now_iso
+from binance_mcp.state import connect, migrate, write_transaction
+
+TOKENS_DB_NAME = "tokens.sqlite3"
+TOKEN_PREFIX = "bmcp_"
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+LOCAL_AGENT = "local"
+"""The anonymous loopback caller's agent name, when the server started with no token."""
+
+_MIGRATIONS = (
+    """
+    CREATE TABLE IF NOT EXISTS tokens (
+        name TEXT PRIMARY KEY,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created TEXT NOT NULL
+    );
+    """,
+)
+
+
+class TokenError(Exception):
+    """A token operation that cannot be done; the message is one line for a person."""
+
+
+class TokenExists(TokenError):
+    pass
+
+
+class UnknownToken(TokenError):
+    pass
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What `tokens list` shows: never the token, never its hash."""
+
+    name: str
+    created: str
+
+
+def tokens_path(state_dir: Path) -> Path:
+    return Path(state_dir) / TOKENS_DB_NAME
+
+
+def check_name(name: str) -> str:
+    """The agent name, or `ValueError` saying what a name may be."""
+    if not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"agent name {name!r}: use 1–64 of A-Z a-z 0-9 _ -")
+    if name == LOCAL_AGENT:
+        raise ValueError(f"agent name {name!r} is kept for the anonymous loopback caller")
+    return name
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+class TokenStore:
+    """Tokens in `tokens.sqlite3`; safe to share between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn = connect(self.path, check_same_thread=False)
+        self._lock = threading.Lock()
+        try:
+            migrate(self._conn, _MIGRATIONS, name=str(self.path))
+        except BaseException:
+            self._conn.close()
+            raise
+        self._version: int | None = None
+        self._digests: tuple[tuple[str, str], ...] = ()  # (sha256 hex, agent name)
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> TokenStore:
+        return cls(tokens_path(state_dir))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> TokenStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- for people (the CLI) ---------------------------------------------------------------------
+
+    def add(self, name: str) -> str:
+        """Make a token for agent `name` and return it; only its hash is kept."""
+        check_name(name)
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        try:
+            with self._lock, write_transaction(self._conn):
+                self._conn.execute(
+                    "INSERT INTO tokens (name, token_sha256, created) VALUES (?, ?, ?)",
+                    (name, digest(token), now_iso()),
+                )
+                self._version = None  # data_version notices other connections' commits, not ours
+        except sqlite3.IntegrityError:
+            raise TokenExists(f"agent {name!r} already has a token (revoke it first)") from None
+        return token
+
+    def revoke(self, name: str) -> None:
+        with self._lock, write_transaction(self._conn):
+            gone = self._conn.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount
+            self._version = None
+        if not gone:
+            raise UnknownToken(f"no token for agent {name!r}")
+
+    def list(self) -> list[TokenInfo]:
+        with self._lock:
+            rows = self._conn.execute("SELECT name, created FROM tokens ORDER BY created, name").fetchall()
+        return [TokenInfo(name=name, created=created) for name, created in rows]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM tokens").fetchone()[0])
+
+    # -- for the server, once per request ---------------------------------------------------------
+
+    def agent_for(self, token: str) -> str | None:
+        """The agent whose token this is, or None (unknown or revoked), as the store is right now."""
+        presented = digest(token).encode()
+        with self._lock:
+            self._refresh()
+            digests = self._digests
+        found = None
+        for stored, name in digests:
+            if hmac.compare_digest(stored.encode(), presented):
+                found = name
+        return found
+
+    def _refresh(self) -> None:
+        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        if version != self._version:
+            rows = self._conn.execute("SELECT token_sha256, name FROM tokens").fetchall()
+            self._digests = tuple((str(d), str(n)) for d, n in rows)
+            self._version = version
