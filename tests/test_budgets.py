@@ -205,7 +205,8 @@ def test_two_processes_share_one_budget(tmp_path: Path) -> None:
     ]
     for racer in racers:
         assert racer.stdout is not None
-        assert racer.stdout.readline().strip() == "ready"
+        if racer.stdout.readline().strip() != "ready":
+            pytest.fail(f"a racer did not start: {racer.communicate(timeout=30)[1]}")
     go.touch()
     won = []
     for racer in racers:
