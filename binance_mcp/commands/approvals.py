@@ -18,7 +18,6 @@ import argparse
 import json
 import sqlite3
 import sys
-import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ from binance_mcp.approvals import (
     normalise_approval_id,
     open_approval_store,
 )
+from binance_mcp.commands.table import aligned, safe, shorten
 from binance_mcp.state import StateError, resolve_state_dir
 
 PROG = "binance-mcp approvals"
@@ -141,7 +141,7 @@ def _list(args: argparse.Namespace) -> int:
         approvals = store.list(include_decided=bool(getattr(args, "decided", False)), now=now)
     if as_json:
         for approval in approvals:
-            print(_safe(json.dumps(approval.to_dict(now), ensure_ascii=False)))
+            print(safe(json.dumps(approval.to_dict(now), ensure_ascii=False)))
     elif approvals:
         print(format_table(approvals, now))
     else:
@@ -167,11 +167,11 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     )
     if approve:
         print(
-            f"approved {approval.id} ({where}): {_safe(approval.question)}\n"
+            f"approved {approval.id} ({where}): {safe(approval.question)}\n"
             f"the next matching call within {approval.ttl_s} s runs, once"
         )
     else:
-        print(f"denied {approval.id} ({where}): {_safe(approval.question)}")
+        print(f"denied {approval.id} ({where}): {safe(approval.question)}")
     return EXIT_OK
 
 
@@ -201,29 +201,13 @@ def format_table(approvals: Sequence[Approval], now: datetime) -> str:
         ]
         for approval in approvals
     ]
-    rows = [
-        [_shorten(_safe(cell), cap) for cell, (_, cap) in zip(row, _COLUMNS, strict=True)] for row in rows
-    ]
+    rows = [[shorten(safe(cell), cap) for cell, (_, cap) in zip(row, _COLUMNS, strict=True)] for row in rows]
     headers = [header for header, _ in _COLUMNS]
-    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if width <= 0 or len(text) <= width else text[: width - 1] + "…"
-
-
-def _safe(text: str) -> str:
-    """Control and format characters made visible: nothing shown may rewrite the terminal."""
-    return "".join(json.dumps(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    return aligned(headers, rows)
 
 
 def _error(message: str) -> None:
-    print(f"{PROG}: error: {_safe(message)}", file=sys.stderr)
+    print(f"{PROG}: error: {safe(message)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,11 @@ import os
 import re
 import sqlite3
 import sys
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from binance_mcp.audit import DECISIONS, AuditLog, AuditRecord, audit_path, canonical_json
+from binance_mcp.commands.table import aligned, safe, shorten
 from binance_mcp.state import StateError, resolve_state_dir
 
 PROG = "binance-mcp audit"
@@ -175,15 +175,9 @@ def main(argv: list[str]) -> int:
 # --- output --------------------------------------------------------------------------------------
 
 
-def _safe(text: str) -> str:
-    """Control and format characters (ANSI escapes, bidi overrides) made visible: the arguments
-    came from a model and must not be able to rewrite the operator's terminal."""
-    return "".join(json.dumps(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
-
-
 def _json_line(record: AuditRecord) -> str:
     # json escapes C0 controls itself; _safe catches DEL, C1 and format characters as \uXXXX.
-    return _safe(json.dumps(record.to_dict(), ensure_ascii=False))
+    return safe(json.dumps(record.to_dict(), ensure_ascii=False))
 
 
 def _arguments_text(arguments: dict[str, Any]) -> str:
@@ -197,23 +191,14 @@ def _arguments_text(arguments: dict[str, Any]) -> str:
 
 def _cell(record: AuditRecord, column: str) -> str:
     value: Any = _arguments_text(record.arguments) if column == "arguments" else getattr(record, column)
-    return _safe(str(value)) if value not in (None, "") else "-"
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return safe(str(value)) if value not in (None, "") else "-"
 
 
 def format_table(records: list[AuditRecord]) -> str:
     """The records as an aligned table, one line each, long cells shortened with `…`."""
-    rows = [[_shorten(_cell(r, col), cap) for col, _, cap in _COLUMNS] for r in records]
+    rows = [[shorten(_cell(r, col), cap) for col, _, cap in _COLUMNS] for r in records]
     headers = [header for _, header, _ in _COLUMNS]
-    widths = [max(len(headers[i]), *(len(row[i]) for row in rows)) for i in range(len(headers))]
-    lines = []
-    for row in [headers, *rows]:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return aligned(headers, rows)
 
 
 def _error(message: str) -> None:
