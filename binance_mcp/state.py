@@ -16,11 +16,14 @@ small interface of its own (so that Redis can replace it later); what they share
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 ENV_STATE_DIR = "BINANCE_MCP_STATE_DIR"
 APP_NAME = "binance-mcp"
@@ -74,6 +77,8 @@ def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection
     A connection is used by one thread at a time: pass `check_same_thread=False` only when the
     caller serialises every use with its own lock (as `AuditLog` does).
     """
+    import sqlite3  # here, not at import: the server answers tools/list before any store opens
+
     path = Path(path)
     try:
         if not path.exists():
@@ -106,6 +111,8 @@ def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection
 def _switch_to_wal(conn: sqlite3.Connection) -> str:
     """`PRAGMA journal_mode = WAL`, retried: when two processes open a new database at once, the
     switch can fail with "database is locked" at once, without waiting on the busy timeout."""
+    import sqlite3
+
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     while True:
         try:
@@ -164,6 +171,8 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str], *, name: str = 
 
 
 def _statements(script: str) -> list[str]:
+    import sqlite3
+
     # executescript() would COMMIT our transaction first; split into complete statements instead.
     statements: list[str] = []
     buffer = ""

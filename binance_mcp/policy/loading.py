@@ -10,7 +10,6 @@ is not something a person should have to read. This module knows nothing of the 
 
 from __future__ import annotations
 
-import difflib
 import json
 import types
 import typing
@@ -165,7 +164,9 @@ def problems_from_validation(exc: ValidationError, root: type[BaseModel]) -> lis
         if kind == "extra_forbidden":
             *parent, name = loc
             message = f'unknown field "{name}"'
-            suggestion = difflib.get_close_matches(str(name), _field_names_at(root, tuple(parent)), n=1)
+            from difflib import get_close_matches  # only when there is a typo to suggest for
+
+            suggestion = get_close_matches(str(name), _field_names_at(root, tuple(parent)), n=1)
             if suggestion:
                 message += f"; did you mean {suggestion[0]}?"
             problems.append(Problem(tuple(parent), message, loc))

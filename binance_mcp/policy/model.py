@@ -10,7 +10,6 @@ readable lines.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -112,7 +111,9 @@ def tools_matching(pattern: str) -> tuple[str, ...]:
 
 
 def _unknown_tool(name: str) -> str:
-    suggestion = difflib.get_close_matches(name, TOOL_NAMES, n=1, cutoff=0.6)
+    from difflib import get_close_matches  # only when there is a typo to suggest for
+
+    suggestion = get_close_matches(name, TOOL_NAMES, n=1, cutoff=0.6)
     if suggestion:
         return f"did you mean {suggestion[0]}?"
     return "the tools are " + ", ".join(TOOL_NAMES)
