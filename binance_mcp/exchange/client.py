@@ -465,6 +465,7 @@ class ExchangeClient:
             )
             client.API_URL = f"{self.base_url}/api"
             client.MARGIN_API_URL = f"{self.base_url}/sapi"
+            _close_unused_loop(client)
             self._local.client = client
         return client
 
@@ -474,6 +475,18 @@ class ExchangeClient:
             return client._get("exchangeInfo", data={"symbol": symbol}, version=client.PRIVATE_API_VERSION)
 
         return fetch
+
+
+def _close_unused_loop(client: Any) -> None:
+    """python-binance's constructor makes an asyncio loop for this worker thread, which its REST
+    calls never use; left open, the garbage collector reports it at exit ("Invalid file
+    descriptor" from BaseEventLoop.__del__). Close it now."""
+    import asyncio
+
+    loop = getattr(client, "loop", None)
+    if isinstance(loop, asyncio.AbstractEventLoop) and not loop.is_running() and not loop.is_closed():
+        loop.close()
+        asyncio.set_event_loop(None)
 
 
 def _copy_mbx_headers(headers: Any, seen: dict[str, str]) -> None:
