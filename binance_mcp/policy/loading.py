@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import types
 import typing
+import unicodedata
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -115,10 +116,16 @@ def format_problems(problems: Iterable[Problem], data: Any = None) -> list[str]:
 
     lines: list[str] = []
     for _, (loc, message, _) in sorted(enumerate(problems), key=position):
-        line = f"{format_place(loc)}: {message}"
+        line = _one_line(f"{format_place(loc)}: {message}")
         if line not in lines:
             lines.append(line)
     return lines
+
+
+def _one_line(text: str) -> str:
+    """A policy's own keys and values appear in its errors: control characters (a newline in a
+    key) are shown escaped, so that every error stays one line."""
+    return "".join(json.dumps(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
 
 
 def _document_order(data: Any) -> dict[Loc, int]:
