@@ -424,3 +424,27 @@ async def test_a_new_user_with_the_bundled_testnet_trader_policy(tmp_path: Path,
         assert "328 left" in after_restart.structured_content["reason"]
     again.close()
     assert len(orders_sent(fake)) == 6
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_the_default_policy_asks_before_a_cancel(tmp_path: Path, fake: FakeBinance, mode: str) -> None:
+    from binance_mcp.policy.model import bundled_policy_path
+
+    default = json.loads(bundled_policy_path("default").read_text())
+    (tmp_path / "setup").mkdir()
+    allow_all = make_app(tmp_path / "setup", fake.base_url)
+    async with Client(allow_all.server) as client:
+        placed = (await client.call_tool("place_order", BTC_LIMIT | {"price": "60000"})).structured_content
+    allow_all.close()
+    app = make_app(tmp_path, fake.base_url, policy=default)
+    asked: list[str] = []
+    async with Client(app.server, mode=mode, elicitation_callback=answering("accept", asked=asked)) as client:
+        cancelled = await client.call_tool(
+            "cancel_order", {"symbol": "BTCUSDT", "order_id": placed["order_id"]}
+        )
+    app.close()
+    assert not cancelled.is_error, cancelled.content[0].text
+    assert asked and asked[0].startswith(
+        f"Cancel order {placed['order_id']} on BTCUSDT on TESTNET — approve?"
+    )
+    assert fake.open_orders("BTCUSDT") == []
