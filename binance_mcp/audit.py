@@ -214,6 +214,10 @@ class AuditStore(Protocol):
 
     def pending(self, network: str, base_url: str) -> list[AuditRecord]: ...
 
+    def sent_with_client_order_id(
+        self, client_order_id: str, network: str, base_url: str
+    ) -> list[AuditRecord]: ...
+
     def query(
         self,
         *,
@@ -252,6 +256,11 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
     CREATE INDEX IF NOT EXISTS audit_pending ON audit (network, base_url) WHERE outcome = 'pending';
+    """,
+    # version 2: find the orders a client order id was used for (a reused id could place a second
+    # order once the first is filled); only records that carry an id enter the index.
+    """
+    CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -387,6 +396,17 @@ class AuditLog:
         raise ValueError(f"audit record {record_id} is not pending (outcome {found[0]!r})")
 
     # reading
+
+    def sent_with_client_order_id(
+        self, client_order_id: str, network: str, base_url: str
+    ) -> list[AuditRecord]:
+        """Calls that sent (or may have sent) a request carrying this client order id, on this
+        network and base URL: outcome pending, ok or unknown, dry runs aside. Oldest first."""
+        sql = (
+            f"{_SELECT} WHERE client_order_id = ? AND network = ? AND base_url = ?"
+            " AND outcome IN ('pending', 'ok', 'unknown') AND decision != 'dry_run' ORDER BY time, id"
+        )
+        return self._fetch(sql, (client_order_id, network, base_url))
 
     def pending(self, network: str, base_url: str) -> list[AuditRecord]:
         """Records still `pending` on this network and base URL (exact match), oldest first:

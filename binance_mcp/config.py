@@ -170,6 +170,13 @@ def build_config(
     else:
         base_url = network.default_base_url
 
+    host = urlsplit(base_url).hostname or ""
+    if network is not Network.MAINNET and host.endswith(".binance.com") and host.startswith("api"):
+        raise ConfigError(
+            f"{network.value} was chosen but the REST root {base_url} is the real exchange: use --mainnet "
+            f"for real money, or a {network.value} URL"
+        )
+
     policy_value = policy_flag or env.get(ENV_POLICY, "").strip() or None
     policy_path = Path(policy_value).expanduser() if policy_value else None
     if policy_path is not None and not policy_path.is_file():

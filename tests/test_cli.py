@@ -52,6 +52,11 @@ def test_without_a_network_it_exits_2_saying_how_to_choose(tmp_path: Path) -> No
         ([], {"BINANCE_NETWORK": "moonnet"}, "BINANCE_NETWORK: unknown network 'moonnet'"),
         (["--testnet"], {"BINANCE_API_KEY": "only-a-key"}, "BINANCE_API_SECRET is not set"),
         (["--testnet", "--policy", "/nonexistent/policy.json"], {}, "--policy: no policy file at"),
+        (
+            ["--testnet"],
+            {"BINANCE_BASE_URL": "https://api.binance.com"},
+            "is the real exchange: use --mainnet",
+        ),
     ],
 )
 def test_bad_configuration_is_one_line_and_exit_2(

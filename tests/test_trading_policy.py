@@ -448,3 +448,41 @@ async def test_the_default_policy_asks_before_a_cancel(tmp_path: Path, fake: Fak
         f"Cancel order {placed['order_id']} on BTCUSDT on TESTNET — approve?"
     )
     assert fake.open_orders("BTCUSDT") == []
+
+
+async def test_a_client_order_id_already_used_is_refused_not_sent_twice(build, fake: FakeBinance) -> None:
+    app = build(policy({"action": "allow"}))
+    market = {
+        "symbol": "BTCUSDT",
+        "side": "BUY",
+        "type": "MARKET",
+        "quantity": "0.001",
+        "client_order_id": "mine-7",
+    }
+    async with Client(app.server) as client:
+        first = await client.call_tool("place_order", market)
+        assert not first.is_error and first.structured_content["status"] == "FILLED"
+        # the first order is filled, so Binance itself would accept the id again: a second order
+        retry = await client.call_tool("place_order", market)
+    content = retry.structured_content
+    assert content["error"] == "invalid_arguments" and content["field"] == "client_order_id"
+    assert "mine-7 was already used" in content["reason"] and "Nothing was sent" in content["reason"]
+    assert len(orders_sent(fake)) == 1
+
+
+def test_a_2026_request_cannot_pick_its_own_session_for_rate_limits(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    from types import SimpleNamespace
+
+    app = make_app(tmp_path, fake.base_url)
+    app.guard.agent_resolver = lambda headers: "alice"
+
+    def caller(protocol: str, session_id: str) -> Any:
+        request = SimpleNamespace(headers={"mcp-session-id": session_id})
+        context = SimpleNamespace(request=request, protocol_version=protocol, session=None)
+        return app.guard.identify_request(context)  # type: ignore[arg-type]
+
+    assert caller("2026-07-28", "a").session == caller("2026-07-28", "b").session == "agent:alice"
+    assert caller("2025-11-25", "a").session == "a"  # a 2025-era session is the transport's own
+    app.close()

@@ -240,7 +240,11 @@ class Guard:
             headers = getattr(request.request, "headers", None)
             if headers is not None:
                 agent = self.agent_resolver(headers) if self.agent_resolver is not None else None
-                session = headers.get("mcp-session-id") or (f"agent:{agent}" if agent else self.session_id)
+                # A 2026-era request has no session: its Mcp-Session-Id header is the client's own
+                # words (a fresh one per call would be a fresh rate-limit bucket), so the agent stands in.
+                sessionless = request.protocol_version in MODERN_PROTOCOL_VERSIONS
+                given = None if sessionless else headers.get("mcp-session-id")
+                session = given or (f"agent:{agent}" if agent else self.session_id)
             with contextlib.suppress(AttributeError):
                 client = request.session.client_params.client_info.name or client  # type: ignore[union-attr]
         return Caller(agent=agent, session=session, client=client)
@@ -564,6 +568,8 @@ class Guard:
         if dry_run and spec.sends_order:
             call.decision = "dry_run"
         if spec.sends_order and not dry_run:
+            if spec.prepare is not None and call.client_order_id and not call.generated_client_order_id:
+                await self._refuse_a_used_client_order_id(call)
             if (
                 decision is not None
                 and decision.constraints is not None
@@ -618,6 +624,28 @@ class Guard:
         call.order_id = output.order_id or None
         call.client_order_id = output.client_order_id or call.client_order_id
         return success_result(output)
+
+    async def _refuse_a_used_client_order_id(self, call: _Call) -> None:
+        """Binance accepts a client order id again once its first order is no longer open, so an
+        agent that "safely" retries with its own id after a lost answer could place a second order.
+        An id this server already sent an order with is refused (under the account lock)."""
+        client_order_id = call.client_order_id or ""
+        earlier = await anyio.to_thread.run_sync(
+            lambda: self.audit.sent_with_client_order_id(
+                client_order_id, self.network.value, self.exchange.base_url
+            )
+        )
+        if earlier:
+            first = earlier[0]
+            order = f", order id {first.order_id}" if first.order_id else ""
+            raise Refusal(
+                RefusalKind.INVALID_ARGUMENTS,
+                f"client_order_id {client_order_id} was already used for an order on {self.network.value.upper()} "
+                f"({first.time}, outcome {first.outcome}{order}); sending it again could place a second order "
+                "once the first is filled. Nothing was sent: use a new id, or look the order up with "
+                "get_order_history or get_open_orders",
+                field="client_order_id",
+            )
 
     def _dry_run(self, decision: Decision | None) -> bool:
         return self.dry_run or (decision is not None and decision.dry_run)
@@ -691,16 +719,25 @@ class Guard:
         recovery from the exchange."""
         try:
             if call.pending_id is not None:
-                self.audit.finish(
-                    call.pending_id,
-                    outcome=call.outcome,
-                    decision=call.decision,
-                    reason=call.reason,
-                    order_id=call.order_id,
-                    client_order_id=call.client_order_id,
-                    latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
-                    durable=False,
-                )
+                try:
+                    self.audit.finish(
+                        call.pending_id,
+                        outcome=call.outcome,
+                        decision=call.decision,
+                        reason=call.reason,
+                        order_id=call.order_id,
+                        client_order_id=call.client_order_id,
+                        latency_ms=round((time.perf_counter() - call.started) * 1000, 3),
+                        durable=False,
+                    )
+                except ValueError:
+                    # Another server on this state dir took the record for a crashed one and
+                    # completed it meanwhile: the real outcome is written as a record of its own.
+                    logger.warning(
+                        "audit record %s was completed elsewhere; recording the outcome again",
+                        call.pending_id,
+                    )
+                    self.audit.append(self._record(call))
             else:
                 self.audit.append(self._record(call))
         except Exception:
