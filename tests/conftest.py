@@ -75,6 +75,21 @@ def app(tmp_path: Path, fake: FakeBinance) -> Iterator[App]:
 
 
 @pytest.fixture
+def build(tmp_path: Path, fake: FakeBinance) -> Iterator[Any]:
+    """`build(policy, **make_app options)`: a server on the fake exchange, closed after the test."""
+    apps: list[App] = []
+
+    def factory(policy: dict[str, Any], **kwargs: Any) -> App:
+        app = make_app(tmp_path, fake.base_url, policy=policy, **kwargs)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        app.close()
+
+
+@pytest.fixture
 async def client(app: App) -> AsyncIterator[Client]:
     async with Client(app.server) as connected:
         yield connected

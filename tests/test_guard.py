@@ -25,20 +25,6 @@ def last_record(app: App) -> Any:
     return app.audit.query()[-1]
 
 
-@pytest.fixture
-def build(tmp_path: Path, fake: FakeBinance):
-    apps: list[App] = []
-
-    def factory(policy: dict[str, Any], **kwargs: Any) -> App:
-        app = make_app(tmp_path, fake.base_url, policy=policy, **kwargs)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.close()
-
-
 async def test_a_rule_with_a_reason_denies_and_says_why(build, fake: FakeBinance) -> None:
     app = build(
         {

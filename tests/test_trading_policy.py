@@ -32,20 +32,6 @@ def policy(rule: dict[str, Any], **top: Any) -> dict[str, Any]:
     return {"version": "1", "default": "allow", "rules": {"place_order": rule}, **top}
 
 
-@pytest.fixture
-def build(tmp_path: Path, fake: FakeBinance):
-    apps: list[App] = []
-
-    def factory(policy_dict: dict[str, Any], **kwargs: Any) -> App:
-        app = make_app(tmp_path, fake.base_url, policy=policy_dict, **kwargs)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.close()
-
-
 # -- constraints: at, just under and just over each bound -------------------------------------------
 
 
