@@ -11,11 +11,10 @@ the tool's. Anything that goes wrong inside the guard denies the call: it fails 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -373,22 +372,12 @@ class Guard:
 
         spec = admission.call.spec
         assert spec.quote is not None
-        try:
+        with _nothing_sent_yet("pricing the order"):
             return await spec.quote(admission.args, CallContext(exchange=self.exchange, network=self.network))
-        except ExchangeError as exc:
-            raise _exchange_refusal(exc) from None
-        except ExchangeUnavailable as exc:
-            raise Refusal(RefusalKind.EXCHANGE_ERROR, f"{exc.message}; nothing was sent") from None
 
     async def _count_open_orders(self) -> int:
-        try:
+        with _nothing_sent_yet("max_open_orders"):
             return len(await self.exchange.get_open_orders(None))
-        except MissingCredentials:
-            raise Refusal(RefusalKind.EXCHANGE_ERROR, _missing_keys_sentence("max_open_orders")) from None
-        except ExchangeError as exc:
-            raise _exchange_refusal(exc) from None
-        except ExchangeUnavailable as exc:
-            raise Refusal(RefusalKind.EXCHANGE_ERROR, f"{exc.message}; nothing was sent") from None
 
     async def _check_budget(self, admission: Admission, *, reserve: bool) -> None:
         """Before asking anyone: does the order fit today's budget? Right before sending: reserve it."""
@@ -754,25 +743,16 @@ def _now() -> str:
 
 
 def _bounded(arguments: Any) -> dict[str, Any]:
-    """Raw arguments as the audit log keeps them: JSON-safe and never huge."""
+    """Raw arguments as the audit log keeps them: JSON-safe and never huge (serialised once)."""
     if not isinstance(arguments, dict):
         return {"_raw": repr(arguments)[:MAX_AUDITED_RAW_ARGUMENTS]}
-    text = dumps(arguments) if _jsonable(arguments) else repr(arguments)
-    if len(text) <= MAX_AUDITED_RAW_ARGUMENTS:
-        return arguments if _jsonable(arguments) else {"_raw": text}
-    return {"_raw": text[:MAX_AUDITED_RAW_ARGUMENTS], "_truncated": True}
-
-
-def _jsonable(value: Any) -> bool:
     try:
-        json.dumps(value)
+        text, jsonable = dumps(arguments), True
     except (TypeError, ValueError):
-        return False
-    return True
-
-
-def secrets_of(values: Iterable[str]) -> tuple[str, ...]:
-    return tuple(v for v in values if v)
+        text, jsonable = repr(arguments), False
+    if len(text) <= MAX_AUDITED_RAW_ARGUMENTS:
+        return arguments if jsonable else {"_raw": text}
+    return {"_raw": text[:MAX_AUDITED_RAW_ARGUMENTS], "_truncated": True}
 
 
 def _no_store(kind: str) -> Callable[[], Any]:
@@ -780,6 +760,19 @@ def _no_store(kind: str) -> Callable[[], Any]:
         raise RuntimeError(f"this guard was built without a {kind} store")
 
     return refuse
+
+
+@contextlib.contextmanager
+def _nothing_sent_yet(what: str) -> Iterator[None]:
+    """Exchange failures while screening a call (before anything that changes the account)."""
+    try:
+        yield
+    except MissingCredentials:
+        raise Refusal(RefusalKind.EXCHANGE_ERROR, _missing_keys_sentence(what)) from None
+    except ExchangeError as exc:
+        raise _exchange_refusal(exc) from None
+    except ExchangeUnavailable as exc:
+        raise Refusal(RefusalKind.EXCHANGE_ERROR, f"{exc.message}; nothing was sent") from None
 
 
 def _exchange_refusal(exc: ExchangeError) -> Refusal:
