@@ -31,20 +31,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from common import paired_summary, percentile  # noqa: E402
+from local_exchange import KEY, SECRET, allow_all_app, announce_roomy_limits  # noqa: E402
 
-from binance_mcp.config import Network, build_config  # noqa: E402
+from binance_mcp.config import Network  # noqa: E402
 from binance_mcp.exchange.client import ExchangeClient  # noqa: E402
 from binance_mcp.policy.engine import PolicyEngine  # noqa: E402
 from binance_mcp.policy.model import parse_policy  # noqa: E402
-from binance_mcp.server import build_app  # noqa: E402
 from binance_mcp.tools.inputs import SymbolInput  # noqa: E402
 from binance_mcp.tools.market import get_price  # noqa: E402
 from binance_mcp.tools.names import TOOL_NAMES  # noqa: E402
 from binance_mcp.tools.outputs import Price  # noqa: E402
 from binance_mcp.tools.spec import CallContext  # noqa: E402
-from tests.fake_binance import FakeBinance, public_api  # noqa: E402
-
-KEY, SECRET = "bench-key", "bench-secret"
+from tests.fake_binance import FakeBinance  # noqa: E402
 
 
 def thirty_rule_policy() -> dict[str, Any]:
@@ -127,23 +125,11 @@ async def timed_batch(client: Client, tool: str, calls: int) -> float:
 
 
 async def bench_calls(pairs: int, calls: int) -> None:
-    # Thousands of calls a minute exceed Binance's 6000 request weight per minute, and the exchange
-    # layer would (rightly) wait for the next window: advertise a roomy limit and measure the calls.
-    public_api.RATE_LIMITS = [dict(entry, limit=10**9) for entry in public_api.RATE_LIMITS]
+    announce_roomy_limits()
     with FakeBinance(api_key=KEY, api_secret=SECRET) as fake, tempfile.TemporaryDirectory() as tmp:
-        policy = Path(tmp) / "policy.json"
-        policy.write_text(json.dumps({"version": "1", "default": "allow"}))
-        config = build_config(
-            network_flag="testnet",
-            base_url_flag=fake.base_url,
-            policy_flag=str(policy),
-            state_dir_flag=str(Path(tmp) / "state"),
-            env={"BINANCE_API_KEY": KEY, "BINANCE_API_SECRET": SECRET},
-        )
-        app = build_app(config)
+        app = await allow_all_app(fake, Path(tmp))
         bare_exchange = ExchangeClient(fake.base_url, None)
-        for exchange in (app.exchange, bare_exchange):
-            await exchange.get_symbol_info("BTCUSDT")  # reads the exchange's rate limits once
+        await bare_exchange.get_symbol_info("BTCUSDT")  # reads the exchange's rate limits once
         bare = bare_server(bare_exchange)
         guarded_ms: list[float] = []
         bare_ms: list[float] = []

@@ -17,7 +17,6 @@ paired ratios of batch medians. Goal: added p50 < 1 ms per call (a Binance round
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -35,12 +34,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from common import percentile  # noqa: E402
+from local_exchange import KEY, SECRET, allow_all_app, announce_roomy_limits  # noqa: E402
 
-from binance_mcp.config import build_config  # noqa: E402
-from binance_mcp.server import build_app  # noqa: E402
-from tests.fake_binance import FakeBinance, public_api  # noqa: E402
+from tests.fake_binance import FakeBinance  # noqa: E402
 
-KEY, SECRET = "bench-key", "bench-secret"
 ORDER = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
 
 Call = Callable[[], Awaitable[None]]
@@ -91,22 +88,10 @@ async def compare(
 
 
 async def main(pairs: int, calls: int) -> None:
-    # The test exchange announces 50 orders per 10 s; this benchmark sends far more, and the server
-    # would (rightly) wait for the next window. Measure the calls, not that wait.
-    public_api.RATE_LIMITS = [dict(entry, limit=10**9) for entry in public_api.RATE_LIMITS]
+    announce_roomy_limits()
     with FakeBinance(api_key=KEY, api_secret=SECRET) as fake, tempfile.TemporaryDirectory() as tmp:
         fake.set_balance("USDT", "1000000000")
-        policy = Path(tmp) / "policy.json"
-        policy.write_text(json.dumps({"version": "1", "default": "allow"}))
-        config = build_config(
-            network_flag="testnet",
-            base_url_flag=fake.base_url,
-            policy_flag=str(policy),
-            state_dir_flag=str(Path(tmp) / "state"),
-            env={"BINANCE_API_KEY": KEY, "BINANCE_API_SECRET": SECRET},
-        )
-        app = build_app(config)
-        await app.exchange.get_symbol_info("BTCUSDT")  # the exchange's (roomy) rate limits, read once
+        app = await allow_all_app(fake, Path(tmp))
         binance = direct_client(fake.base_url)
 
         async with Client(app.server) as mcp:
