@@ -43,6 +43,7 @@ class Decision(StrEnum):
     DECLINED = "declined"
     INVALID_ARGUMENTS = "invalid_arguments"
     DRY_RUN = "dry_run"
+    NOT_CONFIGURED = "not_configured"
 
 
 class Outcome(StrEnum):

@@ -9,7 +9,7 @@ never from what the model wrote. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -61,3 +61,97 @@ class Order:
     @property
     def pending(self) -> tuple[Leg, ...]:
         return tuple(leg for leg in self.legs if leg.pending)
+
+
+def describe(order: Order, notional: Decimal | None, quote_asset: str, network: str) -> str:
+    """The order in one line, from validated values only: what a human is asked to approve.
+
+    `BUY 0.01 BTCUSDT LIMIT at 65000 (≈650 USDT) on TESTNET`; a list names every leg:
+    `OCO SELL 0.01 BTCUSDT: LIMIT_MAKER at 70000 / STOP_LOSS_LIMIT at 60000 (stop 60500), ≈700 USDT
+    on TESTNET`. The value is rounded up, so a value above a limit never reads as equal to it.
+    """
+    from binance_mcp.tools.inputs import decimal_text
+
+    def leg_words(leg: Leg, with_side: bool) -> str:
+        words = [leg.side] if with_side else []
+        if leg.quantity is not None:
+            words.append(decimal_text(leg.quantity))
+        if with_side:
+            words.append(order.symbol)
+        if leg.quote_quantity is not None:
+            words.append(f"for {decimal_text(leg.quote_quantity)} {quote_asset}")
+        words.append(leg.type)
+        if leg.price is not None:
+            words.append(f"at {decimal_text(leg.price)}")
+        if leg.stop_price is not None:
+            words.append(f"(stop {decimal_text(leg.stop_price)})")
+        if leg.trailing_delta is not None:
+            words.append(f"(trailing {leg.trailing_delta} BIPS)")
+        return " ".join(words)
+
+    value = f"≈{decimal_text(rounded_up(notional))} {quote_asset}" if notional is not None else None
+    if order.kind == "ORDER":
+        text = leg_words(order.legs[0], with_side=True)
+        if value is not None and order.legs[0].quote_quantity is None:
+            text += f" ({value})"
+    else:
+        sides = {leg.side for leg in order.legs}
+        quantities = {leg.quantity for leg in order.legs}
+        if len(sides) == 1 and len(quantities) == 1 and order.kind == "OCO":
+            head = f"OCO {order.legs[0].side} {decimal_text(order.legs[0].quantity or Decimal(0))} {order.symbol}"
+            legs = " / ".join(leg_words(replace(leg, quantity=None), with_side=False) for leg in order.legs)
+        else:
+            head = f"{order.kind} {order.symbol}"
+            legs = " / ".join(f"{leg.role} {leg_words(leg, with_side=True)}" for leg in order.legs)
+        text = f"{head}: {legs}" + (f", {value}" if value is not None else "")
+    return f"{text} on {network.upper()}"
+
+
+def rounded_up(value: Decimal | None, places: str = "0.01") -> Decimal:
+    """Shown values round up: 200.0003 reads ≈200.01, never ≈200."""
+    from decimal import ROUND_CEILING
+
+    if value is None:
+        return Decimal(0)
+    return value.quantize(Decimal(places), rounding=ROUND_CEILING)
+
+
+def mismatch(leg: Leg, symbol: str, found: dict) -> str | None:  # type: ignore[type-arg]
+    """How an order Binance returned (looked up by client order id) differs from the one sent, or
+    None when symbol, side, type, quantity and price all match: only then is it ours."""
+    differences = []
+    sent = {
+        "symbol": symbol,
+        "side": leg.side,
+        "type": leg.type,
+        "quantity": leg.quantity,
+        "quote quantity": leg.quote_quantity,
+        "price": leg.price,
+        "stop price": leg.stop_price,
+    }
+    seen = {
+        "symbol": found.get("symbol"),
+        "side": found.get("side"),
+        "type": found.get("type"),
+        "quantity": _decimal(found.get("origQty")),
+        "quote quantity": _decimal(found.get("origQuoteOrderQty")),
+        "price": _decimal(found.get("price")),
+        "stop price": _decimal(found.get("stopPrice")),
+    }
+    for name, mine in sent.items():
+        theirs = seen[name]
+        if mine is None:
+            continue  # not given: Binance fills it in (a MARKET order's executed quantity)
+        if theirs is None or theirs != mine:
+            differences.append(f"{name} {theirs} instead of {mine}")
+    return "; ".join(differences) or None
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return number if number != 0 else None

@@ -66,11 +66,13 @@ class PendingRecovery:
         exchange: ExchangeClient,
         network: str,
         *,
+        account: str | None = None,
         started: str | None = None,
     ) -> None:
         self._audit = audit
         self._exchange = exchange
         self._network = str(network)
+        self._account = account or exchange.base_url
         # The audit log's time format (its module is imported on the first call, not at start-up).
         self._started = started or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         self.done = False
@@ -90,7 +92,7 @@ class PendingRecovery:
 
     async def recover(self) -> RecoveryReport:
         audit = self._audit()
-        records = await anyio.to_thread.run_sync(audit.pending, self._network, self._exchange.base_url)
+        records = await anyio.to_thread.run_sync(audit.pending, self._network, self._account)
         report = RecoveryReport()
         for record in records:
             if record.id is None or record.time > self._started:
@@ -152,6 +154,14 @@ class PendingRecovery:
         found_id = order.get("orderId")
         status = order.get("status")
         if record.tool == PLACE_ORDER:
+            different = _not_the_order_sent(record, order)
+            if different is not None:
+                return _Verdict(
+                    "unknown",
+                    f"the server stopped while this order was in flight; after the restart Binance has an "
+                    f"order with client order id {ident}, but not this one ({different}): check the "
+                    "account on Binance",
+                )
             return _Verdict(
                 "ok",
                 f"completed after a restart: order {ident} found on Binance by its client order id (status {status})",
@@ -166,3 +176,19 @@ class PendingRecovery:
             f"completed after a restart: order {ident} is {status} on Binance, so the cancel did not happen",
             found_id,
         )
+
+
+def _not_the_order_sent(record: AuditRecord, found: dict[str, Any]) -> str | None:
+    """How the order found differs from the one the record says was sent (None: it is ours)."""
+    from binance_mcp.orders import mismatch
+    from binance_mcp.tools import SPECS
+
+    spec = SPECS[record.tool]
+    try:
+        args = spec.input_model.model_validate(record.arguments or {})
+    except ValueError:
+        return "the record's arguments could not be read back"
+    if spec.order is None:
+        return None
+    order = spec.order(args)
+    return mismatch(order.legs[0], order.symbol, found)

@@ -22,6 +22,7 @@ class RefusalKind(StrEnum):
     INVALID_ARGUMENTS = "invalid_arguments"
     EXCHANGE_ERROR = "exchange_error"
     ORDER_STATUS_UNKNOWN = "order_status_unknown"
+    NOT_CONFIGURED = "not_configured"
 
 
 # The audit log speaks of decisions, refusals of kinds: two vocabularies, one mapping.
@@ -33,7 +34,22 @@ AUDIT_DECISION = {
     RefusalKind.INVALID_ARGUMENTS: "invalid_arguments",
     RefusalKind.EXCHANGE_ERROR: "allowed",
     RefusalKind.ORDER_STATUS_UNKNOWN: "allowed",
+    RefusalKind.NOT_CONFIGURED: "not_configured",
 }
+
+OPTIONAL_FIELDS = (
+    "field",
+    "code",
+    "retry_after_s",
+    "approval_id",
+    "expires_at",
+    "client_order_id",
+    "limit",
+    "value",
+    "unit",
+    "scope",
+    "no_approval_max",
+)
 
 
 @dataclass
@@ -48,6 +64,15 @@ class Refusal(Exception):
     retry_after_s: float | None = None
     approval_id: str | None = None
     client_order_id: str | None = None
+    limit: str | None = None
+    """The bound that refused the call, as the policy writes it ("1000"), with `value` (what the
+    call came to), `unit` (USDT, calls, orders) and `scope` (account, session, agent, global)."""
+    value: str | None = None
+    unit: str | None = None
+    scope: str | None = None
+    no_approval_max: str | None = None
+    """approval_required: the largest notional that needs no human."""
+    expires_at: str | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.reason)
@@ -59,7 +84,7 @@ class Refusal(Exception):
             "reason": self.reason,
             "rule": self.rule,
         }
-        for key in ("field", "code", "retry_after_s", "approval_id", "client_order_id"):
+        for key in OPTIONAL_FIELDS:
             value = getattr(self, key)
             if value is not None:
                 content[key] = value

@@ -1,47 +1,40 @@
-"""The MCP server: the ten tools, each wrapped by the guard, registered on the SDK's MCPServer.
+"""The MCP server: the tools of the catalogue, each wrapped by the guard, on the SDK's MCPServer.
 
-The SDK validates a tool's typed parameters before any decorator could run, and drops unknown
-arguments silently. So each tool is registered with an argument model that accepts anything and
-hands the raw arguments to the guard, while tools/list still publishes the tool's own input
-model as its `inputSchema`. Hidden tools are filtered out of tools/list by a middleware that sees
-who is asking (per-agent hiding comes with HTTP).
+Each tool handler in `binance_mcp.tools` wears `@guarded(...)` on its definition; here every one
+is registered with the guard's stages around it (`binance_mcp.sdk` holds how that is done with
+the SDK). Hidden tools are filtered out of tools/list by a middleware that sees who is asking.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.resolve import build_resolver_plans, find_resolved_parameters
 from mcp.server.mcpserver.tools import Tool
-from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.subscriptions import ToolsListChanged
-from mcp_types import ToolAnnotations
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import ConfigDict
 
 from binance_mcp import __version__
 from binance_mcp.config import ServerConfig
 from binance_mcp.exchange.client import ExchangeClient, Timeouts
-from binance_mcp.policy.approval import ApprovalDesk
-from binance_mcp.policy.engine import PolicyEngine
-from binance_mcp.policy.guard import Guard
+from binance_mcp.guard import Guard
+from binance_mcp.guard.build import build_guard
 from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
 from binance_mcp.policy.reload import PolicyWatcher
-from binance_mcp.recovery import PendingRecovery
+from binance_mcp.sdk import ServerWithListChanged, guarded_handler, sdk_tool
 from binance_mcp.state import resolve_state_dir
 from binance_mcp.tools import catalog
 
 if TYPE_CHECKING:
-    from binance_mcp.audit import AuditLog
+    from binance_mcp.audit import AuditStore
+    from binance_mcp.tools.spec import ToolSpec
 
 logger = logging.getLogger(__name__)
 
@@ -50,38 +43,6 @@ INSTRUCTIONS = (
     "refused call explains why in `reason`, names the deciding `rule`, and sends nothing. Amounts are "
     "decimal strings. Results of place_order say which network (testnet, demo, mainnet) the order is on."
 )
-
-
-class RawArguments(ArgModelBase):
-    """Accepts any arguments and hands them, untouched, to the guarded handler as `arguments`."""
-
-    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
-
-    def model_dump_one_level(self) -> dict[str, Any]:
-        return {"arguments": dict(self.model_extra or {})}
-
-
-def sdk_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
-    """The SDK's registration of a guarded tool, from its catalogue entry: no model to build.
-
-    The handler's `approval` parameter is filled by the guard's screening resolver, which is how
-    a call can ask the human (elicitation) on both protocol eras.
-    """
-    handler = guard.guarded(name)
-    resolved = find_resolved_parameters(handler)
-    return Tool(
-        fn=handler,
-        name=name,
-        title=entry["title"],
-        description=entry["description"],
-        parameters=entry["input_schema"],
-        fn_metadata=FuncMetadata(arg_model=RawArguments, output_schema=entry["output_schema"]),
-        is_async=True,
-        context_kwarg="ctx",
-        resolved_params=resolved,
-        resolver_plans=build_resolver_plans(resolved, {"arguments"}),
-        annotations=ToolAnnotations.model_validate(entry["annotations"]),
-    )
 
 
 class ToolListNotifier:
@@ -110,36 +71,15 @@ class ToolListNotifier:
                 self._legacy_sessions.pop(key, None)
 
 
-class BinanceMCPServer(MCPServer):
-    """MCPServer that tells 2025-era clients their tool list can change (`--watch`).
-
-    The SDK declares `tools.listChanged: false` unless the low-level server's initialization
-    options say otherwise, and no public parameter sets them; every transport (stdio, HTTP, the
-    in-process client) asks `create_initialization_options()`, so its default is set here.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        lowlevel = self._lowlevel_server
-        create = lowlevel.create_initialization_options
-
-        def with_tools_changed(
-            notification_options: NotificationOptions | None = None, *rest: Any, **named: Any
-        ):
-            return create(notification_options or NotificationOptions(tools_changed=True), *rest, **named)
-
-        lowlevel.create_initialization_options = with_tools_changed  # type: ignore[method-assign]
-
-
 def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
     """Server middleware: tools/list shows only what the policy lets this caller see."""
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.request_id is not None:
-            notifier.note(ctx, guard.identify_request(ctx).session)
+            notifier.note(ctx, guard.identify(ctx).session)
         result = await call_next(ctx)
         if ctx.method == "tools/list" and isinstance(result, dict) and isinstance(result.get("tools"), list):
-            agent = guard.identify_request(ctx).agent
+            agent = guard.identify(ctx).agent
             visible = [tool for tool in result["tools"] if guard.is_visible(str(tool.get("name")), agent)]
             result = {**result, "tools": visible}
         return result
@@ -160,7 +100,7 @@ class App:
     policy_path: Path
 
     @property
-    def audit(self) -> AuditLog:
+    def audit(self) -> AuditStore:
         return self.guard.audit
 
     def close(self) -> None:
@@ -174,39 +114,45 @@ class App:
             group.cancel_scope.cancel()
 
 
-def approvals_opener(state_dir: Path) -> Callable[[], Any]:
-    def open_approvals() -> Any:
-        from binance_mcp.approvals import open_approval_store
-
-        return open_approval_store(state_dir)
-
-    return open_approvals
-
-
-def budgets_opener(state_dir: Path) -> Callable[[], Any]:
-    def open_budgets() -> Any:
-        from binance_mcp.budgets import open_budget_store
-
-        return open_budget_store(state_dir)
-
-    return open_budgets
-
-
-def audit_opener(path: Path, secrets: tuple[str, ...]) -> Callable[[], AuditLog]:
-    def open_audit_log() -> AuditLog:
-        from binance_mcp.audit import AuditLog
-
-        return AuditLog(path, secrets=secrets)
-
-    return open_audit_log
-
-
 def load_policy(config: ServerConfig) -> tuple[Policy, Path]:
     path = config.policy_path or bundled_policy_path("default")
     return load_policy_file(path), path
 
 
-def build_app(config: ServerConfig, *, policy: Policy | None = None) -> App:
+def guarded_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
+    """One catalogue entry registered on the SDK, its handler wrapped by the guard.
+
+    The tool's implementation (its `@guarded` spec in `binance_mcp.tools`) is looked up on the
+    first call, so start-up imports none of the tool modules.
+    """
+    from binance_mcp.guard.approve import ApprovalForm
+    from binance_mcp.guard.call import Asking
+
+    async def screen(arguments: dict[str, Any], ctx: Any) -> Any:
+        return await guard.screen(tool_spec(name), arguments, ctx)
+
+    handler = guarded_handler(
+        name,
+        screen,
+        guard.finish,
+        ApprovalForm,
+        lambda concluded: concluded.elicit if isinstance(concluded, Asking) else None,
+    )
+    return sdk_tool(name, entry, handler)
+
+
+def tool_spec(name: str) -> ToolSpec:
+    from binance_mcp.tools import SPECS
+
+    return SPECS[name]
+
+
+def build_app(
+    config: ServerConfig,
+    *,
+    policy: Policy | None = None,
+    agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None,
+) -> App:
     """Everything the server needs, checked, without contacting Binance."""
     if policy is None:
         policy, policy_path = load_policy(config)
@@ -218,23 +164,13 @@ def build_app(config: ServerConfig, *, policy: Policy | None = None) -> App:
         config.credentials,
         timeouts=Timeouts(connect=config.connect_timeout, read=config.read_timeout),
     )
-    guard = Guard(
-        engine=PolicyEngine(policy),
-        exchange=exchange,
-        audit=audit_opener(state_dir / "audit.sqlite3", config.secrets),
-        network=config.network,
-        dry_run=config.dry_run,
-        allow_withdrawal_keys=config.allow_withdrawal_keys,
-        approvals=ApprovalDesk(approvals_opener(state_dir)),
-        budgets=budgets_opener(state_dir),
-    )
-    guard.recover_pending = PendingRecovery(lambda: guard.audit, exchange, config.network)  # crash safety
+    guard = build_guard(config, policy, exchange, state_dir, agent_resolver=agent_resolver)
     notifier = ToolListNotifier()
-    server = BinanceMCPServer(
+    server = ServerWithListChanged(
         "binance-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
-        tools=[sdk_tool(name, entry, guard) for name, entry in catalog.load().items()],
+        tools=[guarded_tool(name, entry, guard) for name, entry in catalog.load().items()],
         middleware=[hide_from_list(guard, notifier)],
         subscriptions=notifier.bus,
         log_level=config.log_level,  # type: ignore[arg-type]

@@ -176,7 +176,14 @@ async def test_pending_records_of_this_network_and_base_url_are_completed_before
     still_open = resting_buy("not-cancelled", "48000")
 
     def order_by(client_order_id: str, **changes: Any) -> dict[str, Any]:
-        arguments = {"symbol": "BTCUSDT", "client_order_id": client_order_id}
+        arguments = {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": "0.01",
+            "price": "50000",
+        }
+        arguments["client_order_id"] = client_order_id
         return {
             "base_url": fake.base_url,
             "arguments": arguments,
@@ -234,7 +241,11 @@ async def test_records_whose_lookup_fails_stay_pending_and_are_tried_before_the_
     )
     [record] = left_pending(
         tmp_path / "state",
-        {"base_url": fake.base_url, "arguments": {"symbol": "BTCUSDT"}, "client_order_id": "filled-1"},
+        {
+            "base_url": fake.base_url,
+            "arguments": {"symbol": "BTCUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.01"},
+            "client_order_id": "filled-1",
+        },
     )
     app = make_app(tmp_path, fake.base_url)
     app.exchange.retry = fast_lookups(app)
@@ -263,3 +274,36 @@ async def test_orders_of_one_account_go_one_at_a_time(tmp_path: Path, fake: Fake
     assert isinstance(first.fault, Delay)
     assert all(other.time_ms >= first.time_ms + 290 for other in others)  # none left while the first was out
     assert len(fake.orders) == 3
+
+
+async def test_an_order_found_by_its_id_counts_only_if_it_is_the_order_that_was_sent(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """Issue #7: after a crash, an order with the record's client order id but another side, type,
+    quantity or price is not "ours": the record ends `unknown`, naming the mismatch."""
+    direct_binance(fake).create_order(
+        symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.5", newClientOrderId="reused-id"
+    )
+    [record] = left_pending(
+        tmp_path / "state",
+        {
+            "base_url": fake.base_url,
+            "arguments": {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "quantity": "0.01",
+                "price": "60000",
+            },
+            "client_order_id": "reused-id",
+        },
+    )
+    app = make_app(tmp_path, fake.base_url)
+    app.exchange.retry = fast_lookups(app)
+    async with Client(app.server) as client:
+        assert not (await client.call_tool("place_order", LIMIT_BUY)).is_error
+    done = {r.id: r for r in app.audit.query()}[record]
+    app.close()
+    assert done.outcome == "unknown" and done.order_id is None
+    assert "side SELL instead of BUY" in (done.reason or "")
+    assert "type MARKET instead of LIMIT" in (done.reason or "")

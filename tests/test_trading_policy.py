@@ -462,12 +462,11 @@ def test_a_2026_request_cannot_pick_its_own_session_for_rate_limits(
     from types import SimpleNamespace
 
     app = make_app(tmp_path, fake.base_url)
-    app.guard.agent_resolver = lambda headers: "alice"
 
     def caller(protocol: str, session_id: str) -> Any:
-        request = SimpleNamespace(headers={"mcp-session-id": session_id})
+        request = SimpleNamespace(headers={"mcp-session-id": session_id, "x-binance-mcp-agent": "alice"})
         context = SimpleNamespace(request=request, protocol_version=protocol, session=None)
-        return app.guard.identify_request(context)  # type: ignore[arg-type]
+        return app.guard.identify(context)  # type: ignore[arg-type]
 
     assert caller("2026-07-28", "a").session == caller("2026-07-28", "b").session == "agent:alice"
     assert caller("2025-11-25", "a").session == "a"  # a 2025-era session is the transport's own

@@ -19,11 +19,12 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from binance_mcp import __version__
-from binance_mcp.http.auth import BearerAuth, agent_from_headers
+from binance_mcp.http.auth import BearerAuth
 from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
 from binance_mcp.http.limits import AgentLimits, Limits
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
+from binance_mcp.sdk import open_http_sessions
 from binance_mcp.server import App
 from binance_mcp.tokens import TokenStore
 
@@ -72,7 +73,6 @@ def build_http_app(
     """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`."""
     limits = limits or Limits()
     drain = drain or Drain()
-    app.guard.agent_resolver = agent_from_headers
     sdk = app.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=security,
@@ -84,7 +84,8 @@ def build_http_app(
 
     def is_open(session_id: str) -> bool:
         # mcp 2.3 keeps its open sessions here; sessions that expire leave it on their own.
-        return session_id in getattr(manager, "_server_instances", {session_id: None})
+        sessions = open_http_sessions(manager)
+        return session_id in sessions if sessions is not None else True
 
     mcp = OriginCheck(BearerAuth(AgentLimits(sdk, limits=limits, is_open=is_open), tokens=tokens), security)
     return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain), drain)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -89,6 +90,25 @@ class ApprovalDesk:
             self._store.close()
 
     # -- out of band (the CLI) -------------------------------------------------------------------
+
+    async def find_cli_approval(self, identity: CallIdentity) -> Approval | None:
+        """An approval a human gave for exactly this call and that is still usable, NOT spent: the
+        guard spends it at dispatch, once the call has been decided again."""
+
+        def find() -> Approval | None:
+            now = datetime.now(UTC)
+            wanted = (identity.tool, identity.network, identity.base_url.rstrip("/"), identity.agent or "")
+            for approval in self.store.list(include_decided=True, now=now):
+                found = (approval.tool, approval.network, approval.base_url, approval.agent)
+                if (
+                    found == wanted
+                    and approval.arguments_key == identity.arguments_key
+                    and approval.status_at(now) == "approved"
+                ):
+                    return approval
+            return None
+
+        return await anyio.to_thread.run_sync(find)
 
     async def take_cli_approval(self, identity: CallIdentity) -> Approval | None:
         """An approval a human gave at the CLI for exactly this call, spent by taking it."""

@@ -1,7 +1,8 @@
-"""The ten tools. `ALL_TOOLS` (in tools/list order) is loaded on first use, not at start-up.
+"""The tools. Each handler wears `@guarded(...)`; `ALL_TOOLS` (in tools/list order) and `SPECS`
+(by name) are loaded on first use, not at start-up.
 
 Start-up registers the tools from `catalog.json` (names, descriptions, annotations, schemas), so
-that a client's first tools/list does not wait for twenty pydantic models to be built; the tool
+that a client's first tools/list does not wait for the pydantic models to be built; the tool
 implementations are imported by the first call.
 """
 
@@ -11,17 +12,21 @@ if TYPE_CHECKING:
     from binance_mcp.tools.spec import CallContext, ToolSpec
 
     ALL_TOOLS: tuple[ToolSpec, ...]
+    SPECS: dict[str, ToolSpec]
 
-__all__ = ["ALL_TOOLS", "CallContext", "ToolSpec"]
+__all__ = ["ALL_TOOLS", "SPECS", "CallContext", "ToolSpec"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "ALL_TOOLS":
         from binance_mcp.tools.account import ACCOUNT_TOOLS
         from binance_mcp.tools.market import MARKET_TOOLS
+        from binance_mcp.tools.spec import spec_of
         from binance_mcp.tools.trading import TRADING_TOOLS
 
-        value = MARKET_TOOLS + ACCOUNT_TOOLS + TRADING_TOOLS
+        value: Any = tuple(spec_of(handler) for handler in MARKET_TOOLS + ACCOUNT_TOOLS + TRADING_TOOLS)
+    elif name == "SPECS":
+        value = {spec.name.value: spec for spec in __getattr__("ALL_TOOLS")}
     elif name in ("CallContext", "ToolSpec"):
         from binance_mcp.tools import spec
 

@@ -8,7 +8,7 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import NoInput, OpenOrdersInput, OrderHistoryInput
 from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.spec import CallContext, guarded
 
 
 def _non_zero(balance: dict[str, str]) -> bool:
@@ -18,6 +18,14 @@ def _non_zero(balance: dict[str, str]) -> bool:
         return True  # show what we cannot read rather than hide it
 
 
+@guarded(
+    ToolName.GET_ACCOUNT_INFO,
+    title="Get account info",
+    description="The account's non-zero balances (free and locked), trading permissions and commission rates.",
+    inputs=NoInput,
+    output=outputs.AccountInfo,
+    risk=Risk.ACCOUNT,
+)
 async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_account()
     balances = [
@@ -43,6 +51,14 @@ async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
     return ToolOutput(info.model_dump(), summary, list_keys=("balances",))
 
 
+@guarded(
+    ToolName.GET_OPEN_ORDERS,
+    title="Get open orders",
+    description="Orders still open (NEW or PARTIALLY_FILLED) on one symbol, or on all symbols.",
+    inputs=OpenOrdersInput,
+    output=outputs.Orders,
+    risk=Risk.ACCOUNT,
+)
 async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_open_orders(args.symbol)
     orders = [outputs.order_from_binance(order) for order in raw]
@@ -51,6 +67,15 @@ async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutpu
     return ToolOutput(result.model_dump(), f"{len(orders)} open orders on {where}", list_keys=("orders",))
 
 
+@guarded(
+    ToolName.GET_ORDER_HISTORY,
+    title="Get order history",
+    description="The account's orders on a symbol (open, filled, cancelled), oldest first: the most recent "
+    "`limit` (default 100), or those between start_time and end_time (at most 24 hours apart).",
+    inputs=OrderHistoryInput,
+    output=outputs.Orders,
+    risk=Risk.ACCOUNT,
+)
 async def get_order_history(args: OrderHistoryInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_all_orders(args.symbol, args.limit, args.start_time, args.end_time)
     orders = [outputs.order_from_binance(order) for order in raw]
@@ -60,34 +85,7 @@ async def get_order_history(args: OrderHistoryInput, call: CallContext) -> ToolO
 
 
 ACCOUNT_TOOLS = (
-    ToolSpec(
-        name=ToolName.GET_ACCOUNT_INFO,
-        title="Get account info",
-        description="The account's non-zero balances (free and locked), trading permissions and commission rates.",
-        input_model=NoInput,
-        output_model=outputs.AccountInfo,
-        risk=Risk.ACCOUNT,
-        run=get_account_info,
-    ),
-    ToolSpec(
-        name=ToolName.GET_OPEN_ORDERS,
-        title="Get open orders",
-        description="Orders still open (NEW or PARTIALLY_FILLED) on one symbol, or on all symbols.",
-        input_model=OpenOrdersInput,
-        output_model=outputs.Orders,
-        risk=Risk.ACCOUNT,
-        run=get_open_orders,
-    ),
-    ToolSpec(
-        name=ToolName.GET_ORDER_HISTORY,
-        title="Get order history",
-        description=(
-            "The account's orders on a symbol (open, filled, cancelled), oldest first: the most recent "
-            "`limit` (default 100), or those between start_time and end_time (at most 24 hours apart)."
-        ),
-        input_model=OrderHistoryInput,
-        output_model=outputs.Orders,
-        risk=Risk.ACCOUNT,
-        run=get_order_history,
-    ),
+    get_account_info,
+    get_open_orders,
+    get_order_history,
 )

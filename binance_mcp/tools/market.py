@@ -6,9 +6,17 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput
 from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.spec import CallContext, guarded
 
 
+@guarded(
+    ToolName.GET_PRICE,
+    title="Get price",
+    description="Latest price of a Binance Spot symbol, e.g. BTCUSDT.",
+    inputs=SymbolInput,
+    output=outputs.Price,
+    risk=Risk.READ,
+)
 async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_price(args.symbol)
     price = outputs.Price(symbol=raw["symbol"], price=raw["price"])
@@ -17,6 +25,14 @@ async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
     )
 
 
+@guarded(
+    ToolName.GET_ORDERBOOK,
+    title="Get order book",
+    description="Bids and asks of a symbol, best first, up to `limit` levels per side (default 100).",
+    inputs=OrderBookInput,
+    output=outputs.OrderBook,
+    risk=Risk.READ,
+)
 async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_orderbook(args.symbol, args.limit)
     bids, asks = raw.get("bids", []), raw.get("asks", [])
@@ -36,6 +52,15 @@ async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
     return ToolOutput(book.model_dump(), summary, list_keys=("bids", "asks"))
 
 
+@guarded(
+    ToolName.GET_KLINES,
+    title="Get candles",
+    description="Candlesticks (OHLCV) of a symbol for an interval, oldest first; the most recent `limit` "
+    "(default 100) unless start_time/end_time (ms since epoch, UTC) say otherwise.",
+    inputs=KlinesInput,
+    output=outputs.Klines,
+    risk=Risk.READ,
+)
 async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_klines(
         args.symbol, args.interval, args.limit, args.start_time, args.end_time
@@ -61,6 +86,14 @@ async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
     return ToolOutput(result.model_dump(), summary, list_keys=("klines",))
 
 
+@guarded(
+    ToolName.GET_24HR_TICKER,
+    title="Get 24h ticker",
+    description="24-hour rolling statistics of a symbol: last price, change, high, low, volume.",
+    inputs=SymbolInput,
+    output=outputs.Ticker24h,
+    risk=Risk.READ,
+)
 async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_24hr_ticker(args.symbol)
     ticker = outputs.Ticker24h(
@@ -88,43 +121,8 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
 
 
 MARKET_TOOLS = (
-    ToolSpec(
-        name=ToolName.GET_PRICE,
-        title="Get price",
-        description="Latest price of a Binance Spot symbol, e.g. BTCUSDT.",
-        input_model=SymbolInput,
-        output_model=outputs.Price,
-        risk=Risk.READ,
-        run=get_price,
-    ),
-    ToolSpec(
-        name=ToolName.GET_ORDERBOOK,
-        title="Get order book",
-        description="Bids and asks of a symbol, best first, up to `limit` levels per side (default 100).",
-        input_model=OrderBookInput,
-        output_model=outputs.OrderBook,
-        risk=Risk.READ,
-        run=get_orderbook,
-    ),
-    ToolSpec(
-        name=ToolName.GET_KLINES,
-        title="Get candles",
-        description=(
-            "Candlesticks (OHLCV) of a symbol for an interval, oldest first; the most recent `limit` "
-            "(default 100) unless start_time/end_time (ms since epoch, UTC) say otherwise."
-        ),
-        input_model=KlinesInput,
-        output_model=outputs.Klines,
-        risk=Risk.READ,
-        run=get_klines,
-    ),
-    ToolSpec(
-        name=ToolName.GET_24HR_TICKER,
-        title="Get 24h ticker",
-        description="24-hour rolling statistics of a symbol: last price, change, high, low, volume.",
-        input_model=SymbolInput,
-        output_model=outputs.Ticker24h,
-        risk=Risk.READ,
-        run=get_24hr_ticker,
-    ),
+    get_price,
+    get_orderbook,
+    get_klines,
+    get_24hr_ticker,
 )

@@ -176,3 +176,17 @@ def _is_zero(value: str) -> bool:
         return float(value) == 0.0
     except ValueError:
         return False
+
+
+def commission_rates(answer: dict[str, Any]) -> dict[str, Any]:
+    """Binance's commission rates (the test-order answer) with snake_case keys, like every other result."""
+
+    def snake(key: str) -> str:
+        return "".join(f"_{char.lower()}" if char.isupper() else char for char in key)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {snake(str(key)): convert(item) for key, item in value.items()}
+        return value
+
+    return dict(convert(answer))

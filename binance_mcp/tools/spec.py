@@ -1,14 +1,17 @@
-"""What a tool is: an input model, a declared risk, MCP annotations, one exchange call, a shaped result.
+"""What a tool is, and `@guarded`, the decorator every tool handler wears on its definition.
 
-Tools are declarative so that the guard can wrap every one the same way, knowing nothing of
-Binance beyond what a tool declares here.
+A tool is declarative: an input model, a declared risk, MCP annotations, one exchange call, a
+shaped result, and for a tool that places orders, the `order` hook that says which order its
+arguments describe (the guard checks, values and describes that, never the raw arguments).
+`@guarded(...)` only attaches this spec to the handler; the guard (`binance_mcp.guard`) wraps the
+marked handlers when the server registers them, so `tools/` never imports the guard's stages.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
@@ -18,6 +21,8 @@ from binance_mcp.tools.names import Risk, ToolName
 if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.guard.call import Market
+    from binance_mcp.orders import Order
     from binance_mcp.results import ToolOutput
 
 
@@ -30,15 +35,20 @@ class CallContext:
     """What a tool body may know of the call beyond its arguments.
 
     A tool that changes the account awaits `about_to_send()` immediately before the request that
-    changes it: that is where the guard commits the `pending` audit record (crash safety), so that
-    a failure before it is known to have sent nothing.
+    changes it: that is where the guard makes the `pending` audit record durable (crash safety),
+    so that a failure before it is known to have sent nothing. `order` and `market` are the order
+    as the guard checked and valued it, and the market it was valued against.
     """
 
     exchange: ExchangeClient
     network: Network
     dry_run: bool = False
     about_to_send: Callable[[], Awaitable[None]] = _nothing_to_do
-    quote: Any = None  # the order as the guard priced it (OrderQuote), so the tool need not again
+    order: Order | None = None
+    market: Market | None = None
+
+
+Run = Callable[[Any, CallContext], Awaitable["ToolOutput"]]
 
 
 @dataclass(frozen=True)
@@ -49,12 +59,12 @@ class ToolSpec:
     input_model: type[BaseModel]
     output_model: type[BaseModel]
     risk: Risk
-    run: Callable[[Any, CallContext], Awaitable[ToolOutput]]
+    run: Run
     # Fills what the server decides for the caller before the call is audited (a client order id).
     prepare: Callable[[Any], Any] | None = None
-    # Orders: how to price one (rules, current price, notional), for limits that speak in money.
-    quote: Callable[[Any, CallContext], Awaitable[Any]] | None = None
-    # The call in words for the human asked to approve it, from the validated arguments.
+    # Tools that place orders: the order the validated arguments describe.
+    order: Callable[[Any], Order] | None = None
+    # Other calls a human may be asked about, in words, from the validated arguments.
     describe: Callable[[Any, Any, str], str] | None = None
 
     @property
@@ -63,7 +73,8 @@ class ToolSpec:
 
     @property
     def sends_order(self) -> bool:
-        """Orders and cancels: audited as `pending` before they leave (crash safety)."""
+        """Tools that change the account (orders, cancels): audited `pending` before they leave,
+        one at a time per account, decided again at dispatch."""
         return self.risk in (Risk.FINANCIAL, Risk.DESTRUCTIVE)
 
     @property
@@ -76,3 +87,46 @@ class ToolSpec:
             idempotent_hint=read_only or self.risk is Risk.DESTRUCTIVE,
             open_world_hint=True,
         )
+
+
+F = TypeVar("F", bound=Run)
+
+
+def guarded(
+    name: ToolName,
+    *,
+    title: str,
+    description: str,
+    risk: Risk,
+    inputs: type[BaseModel],
+    output: type[BaseModel],
+    prepare: Callable[[Any], Any] | None = None,
+    order: Callable[[Any], Order] | None = None,
+    describe: Callable[[Any, Any, str], str] | None = None,
+) -> Callable[[F], F]:
+    """Mark a tool handler: every call to it passes the guard's stages first."""
+
+    def mark(run: F) -> F:
+        run.tool_spec = ToolSpec(  # type: ignore[attr-defined]
+            name=name,
+            title=title,
+            description=description,
+            input_model=inputs,
+            output_model=output,
+            risk=risk,
+            run=run,
+            prepare=prepare,
+            order=order,
+            describe=describe,
+        )
+        return run
+
+    return mark
+
+
+def spec_of(handler: Run) -> ToolSpec:
+    """The spec `@guarded` attached to a handler."""
+    spec = getattr(handler, "tool_spec", None)
+    if not isinstance(spec, ToolSpec):
+        raise TypeError(f"{getattr(handler, '__name__', handler)!r} is not a @guarded tool handler")
+    return spec

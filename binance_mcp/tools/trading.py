@@ -9,13 +9,10 @@ Before it is sent, it is checked against the symbol's exchangeInfo filters, so t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
-
-import anyio
+from typing import Any
 
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.orders import Leg, Order, describe, mismatch
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
@@ -27,28 +24,13 @@ from binance_mcp.tools.inputs import (
     new_client_order_id,
 )
 from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.spec import CallContext, ToolSpec
-
-if TYPE_CHECKING:
-    from binance_mcp.exchange.filters import SymbolRules
+from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.valuation import value_order
 
 logger = logging.getLogger(__name__)
 
 NO_OPEN_ORDERS = -2011
 ORDER_DOES_NOT_EXIST = -2013
-
-
-@dataclass(frozen=True)
-class OrderQuote:
-    """An order priced before it is sent: what the policy's money limits are checked against."""
-
-    rules: SymbolRules
-    reference_price: Decimal
-    notional: Decimal | None
-
-    @property
-    def quote_asset(self) -> str:
-        return self.rules.quote_asset
 
 
 def with_client_order_id(args: PlaceOrderInput) -> PlaceOrderInput:
@@ -57,32 +39,17 @@ def with_client_order_id(args: PlaceOrderInput) -> PlaceOrderInput:
     return args.model_copy(update={"client_order_id": new_client_order_id()})
 
 
-async def quote_order(args: PlaceOrderInput, call: CallContext) -> OrderQuote:
-    """The symbol's rules and current price, fetched together, and the order's notional in the quote asset."""
-    from binance_mcp.exchange.filters import SymbolRules
-
-    found: dict[str, Any] = {}
-
-    async def fetch_rules() -> None:
-        found["rules"] = SymbolRules.from_exchange_info(await call.exchange.get_symbol_info(args.symbol))
-
-    async def fetch_price() -> None:
-        found["price"] = Decimal((await call.exchange.get_price(args.symbol))["price"])
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(fetch_rules)
-            group.start_soon(fetch_price)
-    except BaseExceptionGroup as failed:  # report the exchange's error, not the task group's wrapper
-        raise failed.exceptions[0] from None
-    reference: Decimal = found["price"]
-    if args.quote_quantity is not None:
-        notional: Decimal | None = args.quote_quantity
-    elif args.quantity is not None:
-        notional = args.quantity * (args.price if args.price is not None else reference)
-    else:
-        notional = None
-    return OrderQuote(rules=found["rules"], reference_price=reference, notional=notional)
+def order_of(args: PlaceOrderInput) -> Order:
+    """The order a place_order call describes: one leg."""
+    leg = Leg(
+        side=args.side,
+        type=args.type,
+        quantity=args.quantity,
+        quote_quantity=args.quote_quantity,
+        price=args.price,
+        stop_price=args.stop_price,
+    )
+    return Order(symbol=args.symbol, kind="ORDER", legs=(leg,), client_order_id=args.client_order_id)
 
 
 def order_params(args: PlaceOrderInput) -> dict[str, Any]:
@@ -107,45 +74,35 @@ def order_params(args: PlaceOrderInput) -> dict[str, Any]:
     return params
 
 
-def describe_order(args: PlaceOrderInput, quote: OrderQuote | None, network: str) -> str:
-    """The order in one line, from the validated arguments: "BUY 0.01 BTCUSDT LIMIT at 65000 (≈650 USDT)"."""
-    amount = decimal_text(args.quantity) if args.quantity is not None else None
-    what = f"{args.side} {amount} {args.symbol}" if amount else f"{args.side} {args.symbol} for"
-    if args.quote_quantity is not None:
-        asset = quote.quote_asset if quote else "quote asset"
-        what += f" {decimal_text(args.quote_quantity)} {asset}"
-    what += f" {args.type}"
-    if args.price is not None:
-        what += f" at {decimal_text(args.price)}"
-    if args.stop_price is not None:
-        what += f" (stop {decimal_text(args.stop_price)})"
-    if quote is not None and quote.notional is not None and args.quote_quantity is None:
-        what += f" (≈{decimal_text(quote.notional.quantize(Decimal('0.01')))} {quote.quote_asset})"
-    return f"{what} on {network.upper()}"
+def describe_cancel(args: CancelOrderInput, quote: object, network: str) -> str:
+    which = f"order {args.order_id}" if args.order_id is not None else f"order {args.client_order_id}"
+    return f"Cancel {which} on {args.symbol} on {network.upper()}"
 
 
+def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
+    return f"Cancel ALL open orders on {args.symbol} on {network.upper()}"
+
+
+@guarded(
+    ToolName.PLACE_ORDER,
+    title="Place order",
+    description="Place a Binance Spot order. LIMIT needs quantity and price; MARKET takes quantity or "
+    "quote_quantity; LIMIT_MAKER needs quantity and price; STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT "
+    "need quantity, price and stop_price. Amounts are decimal strings. The order is checked "
+    "against the symbol's filters and the policy before anything is sent.",
+    inputs=PlaceOrderInput,
+    output=outputs.PlacedOrder,
+    risk=Risk.FINANCIAL,
+    prepare=with_client_order_id,
+    order=order_of,
+)
 async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
-    from binance_mcp.exchange.filters import check_order
-
-    quote = call.quote or await quote_order(args, call)
-    violation = check_order(
-        quote.rules,
-        side=args.side,
-        order_type=args.type,
-        quantity=args.quantity,
-        quote_quantity=args.quote_quantity,
-        price=args.price,
-        stop_price=args.stop_price,
-        reference_price=quote.reference_price,
-    )
-    if violation is not None:
-        raise Refusal(
-            RefusalKind.INVALID_ARGUMENTS,
-            f"{violation.message}; nothing was sent",
-            field=violation.field,
-        )
+    """Send the order the guard checked against the symbol's filters and the policy."""
+    assert call.order is not None and call.market is not None, "the guard validates an order first"
+    quote_asset = call.market.rules.quote_asset
     params = order_params(args)
-    description = describe_order(args, quote, call.network)
+    value = value_order(call.order, call.market.price, quote_asset)
+    description = describe(call.order, value.notional, quote_asset, call.network)
     if call.dry_run:
         commission = await call.exchange.test_order(params)
         placed = outputs.PlacedOrder(
@@ -159,7 +116,7 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
             quantity=decimal_text(args.quantity) if args.quantity is not None else None,
             network=call.network,
             simulated=True,
-            commission=commission or None,
+            commission=outputs.commission_rates(commission) if commission else None,
         )
         return ToolOutput(
             placed.model_dump(exclude_none=True),
@@ -174,11 +131,11 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     except ExchangeUnavailable as exc:
         if not exc.sent:
             raise
-        raw, recovered = await _find_after_ambiguous_failure(args, call, exc.message), True
+        raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.message), True
     except ExchangeError as exc:
         if not exc.outcome_unknown:
             raise
-        raw, recovered = await _find_after_ambiguous_failure(args, call, exc.sentence()), True
+        raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.sentence()), True
 
     shaped = outputs.order_from_binance(raw)
     for key, value in (("side", args.side), ("type", args.type), ("status", "NEW")):
@@ -201,22 +158,37 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     )
 
 
-async def _find_after_ambiguous_failure(args: PlaceOrderInput, call: CallContext, what_happened: str) -> dict:
+async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_happened: str) -> dict:
     """The answer was lost: look the order up by its client order id (a few tries with backoff)
-    instead of sending it again. Found: it is the answer. Still unknown: a refusal naming the id."""
-    client_order_id = args.client_order_id or ""
+    instead of sending it again. Found and the same order (symbol, side, type, quantity, price):
+    it is the answer. Found but another order, or still unknown: a refusal naming the id."""
+    client_order_id = order.client_order_id or ""
     logger.warning("order %s: outcome unknown (%s); looking it up", client_order_id, what_happened)
-    lookup = await call.exchange.find_order(args.symbol, client_order_id=client_order_id)
+    lookup = await call.exchange.find_order(order.symbol, client_order_id=client_order_id)
     if lookup.order is not None:
-        return lookup.order
+        different = mismatch(order.legs[0], order.symbol, lookup.order)
+        if different is None:
+            return lookup.order
+        detail = f"an order with client order id {client_order_id} exists but is not this one ({different})"
+    else:
+        detail = lookup.detail
     raise Refusal(
         RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the order may or may not have been placed ({what_happened}; then: {lookup.detail}); it was "
-        f"not sent again. Check it on Binance by its client order id {client_order_id} before trying again",
+        f"the order may or may not have been placed ({what_happened}; then: {detail}); it was not sent "
+        f"again. Check it on Binance by its client order id {client_order_id} before trying again",
         client_order_id=client_order_id,
     )
 
 
+@guarded(
+    ToolName.CANCEL_ORDER,
+    title="Cancel order",
+    description="Cancel one open order by order_id or client_order_id.",
+    inputs=CancelOrderInput,
+    output=outputs.CancelledOrder,
+    risk=Risk.DESTRUCTIVE,
+    describe=describe_cancel,
+)
 async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
     await call.about_to_send()
     try:
@@ -275,15 +247,15 @@ async def _check_cancel(args: CancelOrderInput, call: CallContext, what_happened
     )
 
 
-def describe_cancel(args: CancelOrderInput, quote: object, network: str) -> str:
-    which = f"order {args.order_id}" if args.order_id is not None else f"order {args.client_order_id}"
-    return f"Cancel {which} on {args.symbol} on {network.upper()}"
-
-
-def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
-    return f"Cancel ALL open orders on {args.symbol} on {network.upper()}"
-
-
+@guarded(
+    ToolName.CANCEL_ALL_ORDERS,
+    title="Cancel all orders",
+    description="Cancel every open order on a symbol. Says so when there were none.",
+    inputs=SymbolInput,
+    output=outputs.CancelledOrders,
+    risk=Risk.DESTRUCTIVE,
+    describe=describe_cancel_all,
+)
 async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
     await call.about_to_send()
     try:
@@ -313,41 +285,7 @@ async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
 
 
 TRADING_TOOLS = (
-    ToolSpec(
-        name=ToolName.PLACE_ORDER,
-        title="Place order",
-        description=(
-            "Place a Binance Spot order. LIMIT needs quantity and price; MARKET takes quantity or "
-            "quote_quantity; LIMIT_MAKER needs quantity and price; STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT "
-            "need quantity, price and stop_price. Amounts are decimal strings. The order is checked "
-            "against the symbol's filters and the policy before anything is sent."
-        ),
-        input_model=PlaceOrderInput,
-        output_model=outputs.PlacedOrder,
-        risk=Risk.FINANCIAL,
-        run=place_order,
-        prepare=with_client_order_id,
-        quote=quote_order,
-        describe=describe_order,
-    ),
-    ToolSpec(
-        name=ToolName.CANCEL_ORDER,
-        title="Cancel order",
-        description="Cancel one open order by order_id or client_order_id.",
-        input_model=CancelOrderInput,
-        output_model=outputs.CancelledOrder,
-        risk=Risk.DESTRUCTIVE,
-        run=cancel_order,
-        describe=describe_cancel,
-    ),
-    ToolSpec(
-        name=ToolName.CANCEL_ALL_ORDERS,
-        title="Cancel all orders",
-        description="Cancel every open order on a symbol. Says so when there were none.",
-        input_model=SymbolInput,
-        output_model=outputs.CancelledOrders,
-        risk=Risk.DESTRUCTIVE,
-        run=cancel_all_orders,
-        describe=describe_cancel_all,
-    ),
+    place_order,
+    cancel_order,
+    cancel_all_orders,
 )

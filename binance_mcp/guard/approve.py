@@ -1,0 +1,191 @@
+"""Stage 6, approve: a human's yes, where the policy asks for one, from someone allowed to give it.
+
+Who may answer (`approvers`): `elicitation`, the calling MCP client asks its own user; `operator`,
+a human through `binance-mcp approvals` (or the approvals page). Over stdio the client is the
+user's own application, so both may; over HTTP the client is the agent's own code, so only an
+operator may, unless the policy says otherwise. The question is rendered from the validated call,
+never from what the model wrote.
+
+- An operator's approval for exactly this call is looked up here and spent at dispatch, under
+  the account lock, once the call has been decided again: a call refused then keeps it unspent.
+- 2025 era, elicitation: asked mid-call, at most five minutes.
+- 2026 era, elicitation: the question travels as an `input_required` round (`Asking`), bound to
+  a single-use nonce; `take_answer` reads the human's answer in the final round.
+- Otherwise: `approval_required` with an approval id an operator can approve.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.mcpserver.resolve import Elicit
+
+from binance_mcp.guard.call import Admitted, Asking
+from binance_mcp.policy.approval import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
+from binance_mcp.refusals import Refusal, RefusalKind
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import Context
+
+    from binance_mcp.guard.call import Decided
+    from binance_mcp.guard.services import Services
+
+__all__ = ["ApprovalForm", "approve", "approvers", "question", "take_answer"]
+
+logger = logging.getLogger(__name__)
+
+ELICITATION = "elicitation"
+OPERATOR = "operator"
+
+
+def approvers(decided: Decided, services: Services) -> frozenset[str]:
+    """Who may approve this call: the policy's `approvals.via` for the agent, else the transport's default."""
+    caller = decided.request.caller
+    chosen = getattr(services.engine, "approvers", None)
+    if chosen is not None:
+        return frozenset(chosen(caller.agent, caller.transport))
+    return frozenset({ELICITATION, OPERATOR}) if caller.transport == "stdio" else frozenset({OPERATOR})
+
+
+def identity_of(decided: Decided, services: Services) -> CallIdentity:
+    from binance_mcp.approvals import canonical_arguments
+
+    parsed = decided.parsed
+    return CallIdentity(
+        tool=decided.request.spec.name,
+        network=services.network.value,
+        base_url=services.account,
+        agent=decided.request.caller.agent,
+        arguments_key=canonical_arguments(
+            parsed.arguments, drop_client_order_id=parsed.generated_client_order_id
+        ),
+    )
+
+
+def question(decided: Decided, services: Services) -> str:
+    """The call in words, from validated values only, ending in "— approve?"."""
+    from binance_mcp.orders import describe
+
+    validated = decided.validated
+    spec = validated.request.spec
+    network = services.network.value
+    if validated.order is not None and validated.valuation is not None:
+        what = describe(
+            validated.order, validated.valuation.notional, validated.valuation.quote_asset, network
+        )
+    elif spec.describe is not None:
+        what = spec.describe(validated.parsed.args, None, network)
+    else:
+        shown = ", ".join(f"{key}={value}" for key, value in validated.parsed.arguments.items())
+        what = f"{spec.name}({shown}) on {network.upper()}"
+    return f"{what} — approve?"
+
+
+async def approve(decided: Decided, services: Services, ctx: Context | None) -> Admitted | Asking:
+    if not decided.needs_approval:
+        return Admitted(decided)
+    request = decided.request
+    rule = decided.approval_rule
+    identity = identity_of(decided, services)
+    via = approvers(decided, services)
+    shown = decided.validated.valuation.notional if decided.validated.valuation is not None else None
+    if OPERATOR in via and await services.approvals.find_cli_approval(identity) is not None:
+        return Admitted(decided, approved_via="cli", identity=identity, approved_notional=shown)
+    asked = question(decided, services)
+    if ELICITATION in via and request.can_elicit and ctx is not None:
+        if not request.modern:  # 2025 era: ask mid-call
+            answer = await ask_now(ctx, asked)
+            if answer != "accept":
+                raise Refusal(RefusalKind.APPROVAL_DECLINED, declined_sentence(answer), rule=rule)
+            return Admitted(decided, approved_via=ELICITATION, identity=identity, approved_notional=shown)
+        return await open_question(decided, services, identity, asked)
+    if OPERATOR not in via:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}), and the policy lets only "
+            "the client's user approve it, but this client cannot ask its user (no elicitation). "
+            "Nothing was sent",
+            rule=rule,
+        )
+    ttl = decided.decision.approval_ttl
+    approval = await services.approvals.request_cli_approval(identity, asked, ttl)
+    raise Refusal(
+        RefusalKind.APPROVAL_REQUIRED,
+        f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}). Nothing was sent. "
+        f"A human approves it with: binance-mcp approvals approve {approval.id} — then call again with "
+        f"the same arguments within {ttl} s of the approval",
+        rule=rule,
+        approval_id=approval.id,
+        no_approval_max=_text(decided.decision.approve_above_notional),
+    )
+
+
+async def open_question(decided: Decided, services: Services, identity: CallIdentity, asked: str) -> Asking:
+    request = decided.request
+    parsed = decided.parsed
+    generated = parsed.client_order_id if parsed.generated_client_order_id else None
+    opened = await services.approvals.question_for(identity, asked, generated, continuing=request.continuing)
+    if opened is None:
+        raise Refusal(
+            RefusalKind.APPROVAL_DECLINED,
+            f"no answer within {int(QUESTION_TIMEOUT_S / 60)} minutes; nothing was sent",
+            rule=decided.approval_rule,
+        )
+    return Asking(decided, identity, opened, Elicit(opened.question, ApprovalForm))
+
+
+async def take_answer(asking: Asking, approval: Any, services: Services) -> Admitted:
+    """2026 era, the final round: accept (with the form saying yes) lets the call through, once."""
+    rule = asking.decided.approval_rule
+    data = getattr(approval, "data", None)
+    accepted = getattr(approval, "action", None) == "accept" and isinstance(data, ApprovalForm)
+    if not accepted or not data.approve:
+        services.approvals.close_question(asking.identity)
+        answer = "declined" if accepted else str(getattr(approval, "action", "error"))
+        raise Refusal(RefusalKind.APPROVAL_DECLINED, declined_sentence(answer), rule=rule)
+    if not await services.approvals.spend(asking.identity, asking.question):
+        raise Refusal(
+            RefusalKind.APPROVAL_DECLINED,
+            "this approval was already used; an approval lets exactly one call through",
+            rule=rule,
+        )
+    valuation = asking.decided.validated.valuation
+    return Admitted(
+        asking.decided,
+        approved_via=ELICITATION,
+        identity=asking.identity,
+        approved_notional=valuation.notional if valuation is not None else None,
+    )
+
+
+def declined_sentence(answer: str) -> str:
+    why = {
+        "decline": "the human declined",
+        "declined": "the human answered no",
+        "cancel": "the human cancelled the question",
+        "timeout": f"no answer within {int(QUESTION_TIMEOUT_S / 60)} minutes",
+    }.get(answer, "the question could not be answered")
+    return f"{why}; nothing was sent"
+
+
+async def ask_now(ctx: Context, asked: str) -> str:
+    """2025 era: ask the human mid-call and wait at most five minutes. Returns accept/declined/…"""
+    try:
+        with anyio.fail_after(QUESTION_TIMEOUT_S):
+            result = await ctx.elicit(asked, ApprovalForm)
+    except TimeoutError:
+        return "timeout"
+    except Exception:
+        logger.exception("asking the human failed")
+        return "error"
+    if result.action != "accept":
+        return result.action
+    return "accept" if getattr(result.data, "approve", False) else "declined"
+
+
+def _text(value: Any) -> str | None:
+    from binance_mcp.tools.inputs import decimal_text
+
+    return decimal_text(value) if value is not None else None

@@ -1,0 +1,175 @@
+"""The values one tool call becomes on its way through the guard, one per stage, all frozen.
+
+    Request ─hide─▶ Request ─parse─▶ Parsed ─validate─▶ Validated ─decide─▶ Decided
+      ─rate limit─▶ Decided ─approve─▶ Admitted (or Asking, while a 2026-era client asks its human)
+      ─dispatch─▶ Ended ─record─▶ the audit log
+
+Each stage takes one value and returns the next, or raises a `Refusal`. Nothing is filled in
+later from elsewhere: a value carries the one before it, so the record stage can say how far a
+refused call got and what it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver.resolve import Elicit
+    from mcp_types import CallToolResult
+    from pydantic import BaseModel
+
+    from binance_mcp.exchange.filters import SymbolRules
+    from binance_mcp.guard.approve import ApprovalForm
+    from binance_mcp.orders import Order
+    from binance_mcp.policy.approval import CallIdentity, OpenQuestion
+    from binance_mcp.policy.engine import Decision
+    from binance_mcp.tools.spec import ToolSpec
+    from binance_mcp.valuation import Valuation
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who calls. `agent` is the HTTP token's name (`local` for the anonymous loopback caller,
+    None over stdio); `client` is what the audit log shows; `authenticated` says whether the name
+    was proven (a bearer token) or only declared (a stdio client's `clientInfo.name`)."""
+
+    agent: str | None
+    session: str
+    client: str
+    transport: str  # "stdio" | "http"
+    authenticated: bool = False
+
+
+@dataclass(frozen=True)
+class Request:
+    """A `tools/call` as it arrived: the tool, the caller, the raw arguments, bounded for the audit."""
+
+    spec: ToolSpec
+    caller: Caller
+    raw: Any
+    audited_arguments: dict[str, Any]
+    started: float
+    continuing: bool = False  # a later round of a 2026-era call that asked its human
+    can_elicit: bool = False
+    modern: bool = False  # the 2026-07-28 protocol era (input_required rounds)
+
+    @property
+    def request(self) -> Request:
+        return self
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The arguments read into the tool's input model; `arguments` is their audited form."""
+
+    request: Request
+    args: BaseModel
+    arguments: dict[str, Any]
+    client_order_id: str | None
+    generated_client_order_id: bool
+
+
+@dataclass(frozen=True)
+class Market:
+    """A symbol's exchange rules and its price now, fetched together."""
+
+    rules: SymbolRules
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class Validated:
+    """Everything that can be known about the call before the policy is asked: for an order, the
+    order itself, its market and its value."""
+
+    parsed: Parsed
+    order: Order | None = None
+    market: Market | None = None
+    valuation: Valuation | None = None
+
+    @property
+    def request(self) -> Request:
+        return self.parsed.request
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What the policy in force said: allowed (perhaps with a human's approval), and how."""
+
+    validated: Validated
+    decision: Decision
+    approval_rule: str | None  # set when a human must approve, the policy path that asks for it
+    dry_run: bool
+
+    @property
+    def request(self) -> Request:
+        return self.validated.request
+
+    @property
+    def parsed(self) -> Parsed:
+        return self.validated.parsed
+
+    @property
+    def needs_approval(self) -> bool:
+        return self.approval_rule is not None
+
+
+@dataclass(frozen=True)
+class Asking:
+    """2026 era: the question is out to the client's human; the answer comes in a later round."""
+
+    decided: Decided
+    identity: CallIdentity
+    question: OpenQuestion
+    elicit: Elicit[ApprovalForm]
+
+    @property
+    def request(self) -> Request:
+        return self.decided.request
+
+    @property
+    def parsed(self) -> Parsed:
+        return self.decided.parsed
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """Allowed to go ahead. `approved_via` says who approved it when a human had to: `elicitation`
+    (the client's human, already answered) or `operator` (an approval to be spent at dispatch)."""
+
+    decided: Decided
+    approved_via: str | None = None
+    approved_by: str | None = None
+    identity: CallIdentity | None = None
+    approved_notional: Decimal | None = None  # what the human was shown
+
+    @property
+    def request(self) -> Request:
+        return self.decided.request
+
+    @property
+    def parsed(self) -> Parsed:
+        return self.decided.parsed
+
+
+Reached = Request | Parsed | Validated | Decided | Asking | Admitted
+
+
+@dataclass(frozen=True)
+class Ended:
+    """How a call ended: the result the agent gets and what its audit record says."""
+
+    reached: Reached
+    result: CallToolResult
+    decision: str
+    outcome: str
+    reason: str | None = None
+    rule: str | None = None
+    order_id: int | None = None
+    client_order_id: str | None = None
+    approved_via: str | None = None
+    approved_by: str | None = None
+    pending_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)

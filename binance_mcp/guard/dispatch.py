@@ -1,0 +1,161 @@
+"""Stage 7, dispatch: send the call, and for an order, do it once and on a fresh decision.
+
+An order or a cancel goes under the account lock: crash recovery of an earlier run's pending
+records first; then the call is decided again with what is true now (the policy in force, a
+fresh price and value, the open orders, the client order id, the approval threshold and the
+budget) whenever anything may have changed since it was screened: it waited for a human or for
+the lock, or the policy was reloaded. Anything that changed against it refuses the call, saying
+what changed, and an operator's approval is spent only after that. Then the budget is reserved,
+the `pending` audit record is made durable, and the tool sends its one request.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from binance_mcp.guard.budget import reserve_budget, settle_budget
+from binance_mcp.guard.call import Admitted, Ended
+from binance_mcp.guard.decide import check_constraints, decide
+from binance_mcp.guard.endings import in_flight, refused, succeeded
+from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
+from binance_mcp.guard.record import audit_record
+from binance_mcp.guard.validate import refuse_a_used_client_order_id, validate
+from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.results import success_result
+
+if TYPE_CHECKING:
+    from binance_mcp.guard.services import Services
+
+logger = logging.getLogger(__name__)
+
+APPROVED_VALUE_TOLERANCE = Decimal("0.01")
+"""An approved order is sent only while its value is at most 1 % above what the human was shown."""
+
+
+async def dispatch(admitted: Admitted, services: Services) -> Ended:
+    if not admitted.request.spec.sends_order:
+        return await send(admitted, services)
+    async with services.lock.held() as waited:
+        await services.recover_pending()
+        try:
+            admitted = await decide_again(admitted, services, waited=waited)
+            if admitted.approved_via == "cli":
+                await spend_operator_approval(admitted, services)
+            parsed = admitted.decided.parsed
+            dry_run = admitted.decided.dry_run
+            places_order = admitted.decided.validated.order is not None
+            if places_order and not dry_run and parsed.client_order_id and not parsed.generated_client_order_id:
+                await refuse_a_used_client_order_id(parsed.client_order_id, services)
+            reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
+        except Refusal as refusal:
+            return refused(admitted, refusal)
+        return await send(admitted, services, reservation)
+
+
+async def decide_again(admitted: Admitted, services: Services, *, waited: bool) -> Admitted:
+    """The call as the policy and the market see it now; refuses what changed against it."""
+    decided = admitted.decided
+    request = decided.request
+    now = services.engine.decide(request.spec.name, request.caller.agent, services.network.value)
+    stale = waited or admitted.approved_via is not None or now != decided.decision
+    if not stale:
+        # nothing waited: only the account may have changed (another call's order went out)
+        await check_constraints(decided.validated, decided.decision, services)
+        return admitted
+    try:
+        validated = await validate(decided.parsed, services)
+        fresh = await decide(validated, services)
+    except Refusal as refusal:
+        refusal.reason = f"changed while this call waited: {refusal.reason}"
+        raise
+    if fresh.needs_approval and admitted.approved_via is None:
+        raise Refusal(
+            RefusalKind.APPROVAL_REQUIRED,
+            f"changed while this call waited: it now needs a human's approval ({fresh.approval_rule}); "
+            "nothing was sent: call again to ask for it",
+            rule=fresh.approval_rule,
+        )
+    shown, value = admitted.approved_notional, fresh.validated.valuation
+    if shown is not None and value is not None and value.notional > shown * (1 + APPROVED_VALUE_TOLERANCE):
+        from binance_mcp.tools.inputs import decimal_text
+
+        raise Refusal(
+            RefusalKind.APPROVAL_DECLINED,
+            f"changed while the human decided: the order's value rose from ≈{decimal_text(shown)} to "
+            f"≈{decimal_text(value.notional)} {value.quote_asset}, more than the approval covers; nothing "
+            "was sent and the approval is not spent",
+            rule=fresh.approval_rule,
+        )
+    return Admitted(
+        fresh,
+        approved_via=admitted.approved_via,
+        approved_by=admitted.approved_by,
+        identity=admitted.identity,
+        approved_notional=admitted.approved_notional,
+    )
+
+
+async def spend_operator_approval(admitted: Admitted, services: Services) -> None:
+    assert admitted.identity is not None
+    if await services.approvals.take_cli_approval(admitted.identity) is None:
+        raise Refusal(
+            RefusalKind.APPROVAL_DECLINED,
+            "the approval for this call was used by another call or withdrawn meanwhile; nothing was sent",
+            rule=admitted.decided.approval_rule,
+        )
+
+
+async def send(admitted: Admitted, services: Services, reservation: str | None = None) -> Ended:
+    """The tool's one exchange call, with the `pending` record made durable right before it."""
+    from binance_mcp.tools.spec import CallContext
+
+    decided = admitted.decided
+    spec = decided.request.spec
+    validated = decided.validated
+    sent = False
+    pending_id: int | None = None
+
+    async def about_to_send() -> None:
+        nonlocal sent, pending_id
+        if spec.sends_order and not decided.dry_run:
+            pending_id = await services.audit.write_durable(audit_record(in_flight(admitted), services))
+        sent = True
+
+    context = CallContext(
+        exchange=services.exchange,
+        network=services.network,
+        dry_run=decided.dry_run,
+        about_to_send=about_to_send,
+        order=validated.order,
+        market=validated.market,
+    )
+    try:
+        output = await spec.run(decided.parsed.args, context)
+    except Refusal as refusal:
+        settle_budget(services, reservation, spent=sent and refusal.kind is RefusalKind.ORDER_STATUS_UNKNOWN)
+        return refused(admitted, refusal, pending_id=pending_id)
+    except EXCHANGE_FAILURES as exc:
+        unknown = may_have_executed(exc, sent=sent)
+        settle_budget(services, reservation, spent=unknown)
+        refusal = refusal_for(exc, spec.name, sent=sent)
+        return refused(admitted, refusal, pending_id=pending_id, outcome="unknown" if unknown else "error")
+    except Exception:
+        logger.exception("%s failed after the guard let it through", spec.name)
+        settle_budget(services, reservation, spent=sent)
+        refusal = Refusal(
+            RefusalKind.EXCHANGE_ERROR,
+            f"{spec.name} failed inside the server; see the server log"
+            + ("; the outcome is unknown: check it on Binance" if sent else ""),
+            client_order_id=decided.parsed.client_order_id,
+        )
+        return refused(admitted, refusal, pending_id=pending_id, outcome="unknown" if sent else "error")
+    settle_budget(services, reservation, spent=True)
+    return succeeded(
+        admitted,
+        success_result(output),
+        order_id=output.order_id or None,
+        client_order_id=output.client_order_id,
+        pending_id=pending_id,
+    )

@@ -1,0 +1,77 @@
+"""What the stages work with: the policy in force, the exchange, the stores, the account lock.
+
+Built once by `build_guard` and passed to every stage. The policy is the one mutable thing (a
+reload puts a new engine in force); a stage reads it once per use, so a call decided again at
+dispatch is decided by the policy in force then.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from binance_mcp.config import Network
+    from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.guard.keys import KeyCheck
+    from binance_mcp.guard.lock import AccountLock
+    from binance_mcp.guard.record import AuditWriter
+    from binance_mcp.policy.approval import ApprovalDesk
+    from binance_mcp.policy.engine import PolicyEngine
+    from binance_mcp.policy.ratelimit import RateLimiter
+
+
+class PolicyInForce:
+    """The engine of the policy in force, swapped whole by a reload."""
+
+    def __init__(self, engine: PolicyEngine) -> None:
+        self.engine = engine
+
+    def install(self, engine: PolicyEngine) -> frozenset[str]:
+        """Put a new policy in force; returns the tools whose visibility changed for any agent."""
+        old, self.engine = self.engine, engine
+        agents: set[str | None] = {None, *old.agent_names, *engine.agent_names}
+        return frozenset().union(*(old.hidden_tools(agent) ^ engine.hidden_tools(agent) for agent in agents))  # type: ignore[arg-type]
+
+
+class LazyStore:
+    """A store opened on first use: answering tools/list needs no database."""
+
+    def __init__(self, open_store: Callable[[], Any]) -> None:
+        self._open = open_store
+        self._store: Any = None
+
+    def get(self) -> Any:
+        if self._store is None:
+            self._store = self._open()
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+@dataclass(frozen=True)
+class Services:
+    policy: PolicyInForce
+    exchange: ExchangeClient
+    network: Network
+    account: str
+    """The state key of the account (network and key fingerprint): what budgets, approvals,
+    client order ids and pending orders are kept under."""
+    audit: AuditWriter
+    budgets: LazyStore
+    approvals: ApprovalDesk
+    limiter: RateLimiter
+    lock: AccountLock
+    keys: KeyCheck
+    recover_pending: Callable[[], Awaitable[object]]
+    dry_run: bool = False
+    agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def engine(self) -> PolicyEngine:
+        return self.policy.engine

@@ -1,0 +1,117 @@
+"""Stage 3, validate: everything about a call that can be known before the policy is asked.
+
+API keys present (and, on mainnet, unable to withdraw); for an order, the order itself (the
+tool's `order` hook), its symbol's exchange rules and price, every leg against the exchange's
+filters (tick, step, min/max quantity, notional, price band, quote precision, trigger
+direction), the order's value (`binance_mcp.valuation`), and a caller's client order id never
+used before. A call that fails here is refused before any human is asked or budget touched.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from binance_mcp.guard.call import Market, Validated
+from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.refusals import Refusal, RefusalKind
+
+if TYPE_CHECKING:
+    from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.guard.call import Parsed
+    from binance_mcp.guard.services import Services
+    from binance_mcp.orders import Order
+
+
+async def validate(parsed: Parsed, services: Services) -> Validated:
+    request = parsed.request
+    spec = request.spec
+    if services.engine.decide(spec.name, request.caller.agent, services.network.value).action == "deny":
+        return Validated(parsed)  # refused by `decide` next: nothing to ask the exchange about
+    await services.keys.check(spec)
+    if spec.order is None:
+        return Validated(parsed)
+    order = spec.order(parsed.args)
+    market = await fetch_market(services.exchange, order.symbol)
+    check_filters(order, market)
+    if parsed.client_order_id and not parsed.generated_client_order_id:
+        await refuse_a_used_client_order_id(parsed.client_order_id, services)
+    return Validated(parsed, order=order, market=market, valuation=value_of(order, market))
+
+
+def value_of(order: Order, market: Market) -> Any:
+    from binance_mcp.valuation import value_order
+
+    return value_order(order, market.price, market.rules.quote_asset)
+
+
+async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
+    """The symbol's rules and current price, fetched together (both are public and cached)."""
+    from binance_mcp.exchange.filters import SymbolRules
+
+    found: dict[str, Any] = {}
+
+    async def fetch_rules() -> None:
+        found["rules"] = SymbolRules.from_exchange_info(await exchange.get_symbol_info(symbol))
+
+    async def fetch_price() -> None:
+        found["price"] = Decimal((await exchange.get_price(symbol))["price"])
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(fetch_rules)
+            group.start_soon(fetch_price)
+    except BaseExceptionGroup as failed:  # the exchange's error, not the task group's wrapper
+        first = failed.exceptions[0]
+        if isinstance(first, EXCHANGE_FAILURES):
+            raise refusal_for(first, f"pricing the {symbol} order") from None
+        raise first from None
+    return Market(rules=found["rules"], price=found["price"])
+
+
+def check_filters(order: Order, market: Market) -> None:
+    """Every leg against the symbol's exchange filters: the first broken one refuses the call."""
+    from binance_mcp.exchange.filters import check_order
+
+    for leg in order.legs:
+        violation = check_order(
+            market.rules,
+            side=leg.side,
+            order_type=leg.type,
+            quantity=leg.quantity,
+            quote_quantity=leg.quote_quantity,
+            price=leg.price,
+            stop_price=leg.stop_price,
+            reference_price=market.price,
+        )
+        if violation is not None:
+            where = "" if leg.role == "order" else f"{leg.role} leg: "
+            raise Refusal(
+                RefusalKind.INVALID_ARGUMENTS,
+                f"{where}{violation.message}; nothing was sent",
+                field=violation.field if leg.role == "order" else f"{leg.role}_{violation.field}",
+            )
+
+
+async def refuse_a_used_client_order_id(client_order_id: str, services: Services) -> None:
+    """Binance accepts a client order id again once its first order is no longer open, so an agent
+    that "safely" retries with its own id after a lost answer could place a second order. An id
+    this server already sent an order with is refused. Checked here, before anyone is asked, and
+    again under the account lock at dispatch."""
+    network = services.network.value
+    earlier = await services.audit.read(
+        lambda store: store.sent_with_client_order_id(client_order_id, network, services.account)
+    )
+    if earlier:
+        first = earlier[0]
+        order = f", order id {first.order_id}" if first.order_id else ""
+        raise Refusal(
+            RefusalKind.INVALID_ARGUMENTS,
+            f"client_order_id {client_order_id} was already used for an order on {network.upper()} "
+            f"({first.time}, outcome {first.outcome}{order}); sending it again could place a second order "
+            "once the first is filled. Nothing was sent: use a new id, or look the order up with "
+            "get_order_history or get_open_orders",
+            field="client_order_id",
+        )

@@ -1,0 +1,121 @@
+"""Every use of the MCP SDK's internals, in one place, pinned by `tests/test_sdk_contract.py`.
+
+mcp 2.3 validates a tool's typed parameters before any decorator could run and drops unknown
+arguments silently, so each tool is registered with an argument model that accepts anything and
+hands the raw arguments to the guard, while tools/list still publishes the tool's own input
+schema. Asking a human (elicitation) works on both protocol eras only from a parameter resolver
+(`Annotated[ElicitationResult[...], Resolve(fn)]`) that the SDK runs before the handler body: the
+guard's screening is that resolver. The SDK declares `tools.listChanged: false` unless the
+low-level server's initialization options say otherwise, with no public parameter for it. And
+the HTTP session manager keeps its open sessions in a private dict. If mcp changes any of these,
+the contract tests fail loudly; the dependency is pinned `mcp>=2.3,<2.4`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Annotated, Any
+
+from mcp.server.elicitation import ElicitationResult
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.resolve import Resolve, build_resolver_plans, find_resolved_parameters
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, ConfigDict
+
+Screen = Callable[[dict[str, Any], Context], Awaitable[Any]]
+Finish = Callable[[Any, Any], Awaitable[CallToolResult]]
+
+
+class RawArguments(ArgModelBase):
+    """Accepts any arguments and hands them, untouched, to the guarded handler as `arguments`."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.model_extra or {})}
+
+
+# The resolver and the handler body run in the same task, one after the other: this carries what
+# screening concluded from one to the other within one request.
+_SCREENED: ContextVar[Any] = ContextVar("binance_mcp_screened", default=None)
+
+
+def guarded_handler(
+    name: str, screen: Screen, finish: Finish, answer_form: type[BaseModel], elicit_of: Callable[[Any], Any]
+) -> Callable[..., Awaitable[CallToolResult]]:
+    """A handler whose `approval` parameter is filled by `screen`, run by the SDK as a resolver.
+
+    `screen` returns what it concluded; when `elicit_of(concluded)` is not None, that Elicit is
+    what the SDK asks the client's human (2026 era: an input_required round). The body hands the
+    conclusion and the human's answer to `finish`.
+    """
+
+    async def resolve(arguments: dict[str, Any], ctx: Context) -> Any:
+        concluded = await screen(arguments, ctx)
+        _SCREENED.set(concluded)
+        elicit = elicit_of(concluded)
+        return elicit if elicit is not None else concluded
+
+    async def handler(arguments: dict[str, Any], ctx: Context, approval: Any) -> CallToolResult:
+        concluded = _SCREENED.get()
+        _SCREENED.set(None)
+        if concluded is None:  # never expected: the SDK runs the resolver first; screen anyway
+            concluded = await screen(arguments, ctx)
+        return await finish(concluded, approval)
+
+    handler.__name__ = name
+    handler.__annotations__ = {
+        "arguments": dict[str, Any],
+        "ctx": Context,
+        "approval": Annotated[ElicitationResult[answer_form], Resolve(resolve)],  # type: ignore[valid-type]
+        "return": CallToolResult,
+    }
+    return handler
+
+
+def sdk_tool(name: str, entry: dict[str, Any], handler: Callable[..., Awaitable[CallToolResult]]) -> Tool:
+    """The SDK's registration of a guarded handler, from its catalogue entry: no model to build."""
+    resolved = find_resolved_parameters(handler)
+    return Tool(
+        fn=handler,
+        name=name,
+        title=entry["title"],
+        description=entry["description"],
+        parameters=entry["input_schema"],
+        fn_metadata=FuncMetadata(arg_model=RawArguments, output_schema=entry["output_schema"]),
+        is_async=True,
+        context_kwarg="ctx",
+        resolved_params=resolved,
+        resolver_plans=build_resolver_plans(resolved, {"arguments"}),
+        annotations=ToolAnnotations.model_validate(entry["annotations"]),
+    )
+
+
+class ServerWithListChanged(MCPServer):
+    """MCPServer that tells 2025-era clients their tool list can change (`--watch`).
+
+    Every transport (stdio, HTTP, the in-process client) asks the low-level server's
+    `create_initialization_options()`, so its default is set here.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lowlevel = self._lowlevel_server
+        create = lowlevel.create_initialization_options
+
+        def with_tools_changed(
+            notification_options: NotificationOptions | None = None, *rest: Any, **named: Any
+        ):  # type: ignore[no-untyped-def]
+            return create(notification_options or NotificationOptions(tools_changed=True), *rest, **named)
+
+        lowlevel.create_initialization_options = with_tools_changed  # type: ignore[method-assign]
+
+
+def open_http_sessions(manager: Any) -> dict[str, Any] | None:
+    """The session manager's open sessions (mcp 2.3 keeps them in a private dict), or None."""
+    sessions = getattr(manager, "_server_instances", None)
+    return sessions if isinstance(sessions, dict) else None
