@@ -46,7 +46,12 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
             parsed = admitted.decided.parsed
             dry_run = admitted.decided.dry_run
             places_order = admitted.decided.validated.order is not None
-            if places_order and not dry_run and parsed.client_order_id and not parsed.generated_client_order_id:
+            if (
+                places_order
+                and not dry_run
+                and parsed.client_order_id
+                and not parsed.generated_client_order_id
+            ):
                 await refuse_a_used_client_order_id(parsed.client_order_id, services)
             reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
         except Refusal as refusal:

@@ -160,7 +160,9 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
 
     request = ended.reached.request
     reached = ended.reached
-    parsed = reached if isinstance(reached, Parsed) else None if isinstance(reached, Request) else reached.parsed
+    parsed = (
+        reached if isinstance(reached, Parsed) else None if isinstance(reached, Request) else reached.parsed
+    )
     arguments = parsed.arguments if parsed is not None else request.audited_arguments
     caller = request.caller
     return AuditRecord(

@@ -1,0 +1,348 @@
+"""The guard as a pipeline (issue #7): its stages in order, everything checkable checked before a
+human is asked, orders valued as the most they can trade, and a decision taken again at dispatch.
+
+Each test here reproduces a defect found against the guard before the pipeline, through the
+official MCP client.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp_types import ElicitResult
+
+from binance_mcp.approvals import open_approval_store
+from binance_mcp.budgets import open_budget_store
+from binance_mcp.guard import STAGES
+from binance_mcp.orders import Leg, Order
+from binance_mcp.policy.engine import PolicyEngine
+from binance_mcp.policy.model import parse_policy
+from binance_mcp.valuation import value_leg, value_order
+from tests.fake_binance import FakeBinance, Status
+from tests.test_crash_recovery import direct_binance
+
+pytestmark = pytest.mark.anyio
+
+BTC_LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "65000"}
+MARKET_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+
+
+def orders_sent(fake: FakeBinance) -> list[Any]:
+    return [r for r in fake.requests if r.method == "POST" and r.path == "/api/v3/order"]
+
+
+def asking(asked: list[str], before_answer: Any = None, approve: bool = True) -> Any:
+    async def callback(context: Any, params: Any) -> ElicitResult:
+        asked.append(params.message)
+        if before_answer is not None:
+            before_answer()
+        return ElicitResult(action="accept", content={"approve": approve})
+
+    return callback
+
+
+# -- the stages, in order ----------------------------------------------------------------------
+
+
+def test_the_stages_run_in_one_written_order_each_in_its_own_module() -> None:
+    names = [stage.name for stage in STAGES]
+    assert names == ["hide", "parse", "validate", "decide", "rate_limit", "approve", "dispatch", "record"]
+    for name in names:
+        module = importlib.import_module(f"binance_mcp.guard.{name.replace('rate_limit', 'ratelimit')}")
+        assert (module.__doc__ and module.__doc__.startswith("Stage")) or name == "record"
+
+
+# -- everything checkable, before anyone is asked ----------------------------------------------
+
+APPROVAL_AND_BUDGET = {
+    "version": "1",
+    "default": "allow",
+    "rules": {"place_order": {"action": "require_approval"}},
+    "budgets": {"daily_notional": {"USDT": "100000"}},
+}
+
+
+@pytest.mark.parametrize(
+    ("order", "credentials", "kind", "words"),
+    [
+        (BTC_LIMIT | {"price": "60000.005"}, True, "invalid_arguments", "tick size"),
+        (BTC_LIMIT | {"price": "400000"}, True, "invalid_arguments", "price"),
+        (BTC_LIMIT | {"quantity": "30000000"}, True, "invalid_arguments", "quantity"),
+        (BTC_LIMIT, False, "not_configured", "BINANCE_API_KEY"),
+    ],
+    ids=["tick", "price-band", "max-quantity", "no-keys"],
+)
+async def test_an_order_that_cannot_be_placed_is_refused_before_a_human_is_asked(
+    build, fake: FakeBinance, tmp_path: Path, order: dict, credentials: bool, kind: str, words: str
+) -> None:
+    app = build(APPROVAL_AND_BUDGET, credentials=credentials)
+    asked: list[str] = []
+    async with Client(app.server, elicitation_callback=asking(asked)) as client:
+        result = await client.call_tool("place_order", order)
+    assert result.is_error and result.structured_content["error"] == kind, result.content[0].text
+    assert words in result.structured_content["reason"]
+    assert asked == []
+    assert orders_sent(fake) == []
+    with open_approval_store(app.state_dir) as approvals:
+        assert approvals.list(include_decided=True) == []
+    with open_budget_store(app.state_dir) as budgets:
+        assert budgets.spent_today("testnet", app.exchange.base_url, "USDT") == 0
+
+
+async def test_a_reused_client_order_id_is_refused_before_a_human_is_asked(build, fake: FakeBinance) -> None:
+    app = build(APPROVAL_AND_BUDGET)
+    asked: list[str] = []
+    async with Client(app.server, elicitation_callback=asking(asked)) as client:
+        first = await client.call_tool("place_order", BTC_LIMIT | {"client_order_id": "mine-1"})
+        assert not first.is_error, first.content[0].text
+        again = await client.call_tool(
+            "place_order", BTC_LIMIT | {"price": "64000", "client_order_id": "mine-1"}
+        )
+    assert again.structured_content["error"] == "invalid_arguments"
+    assert again.structured_content["field"] == "client_order_id"
+    assert len(asked) == 1  # the first order only
+    assert len(orders_sent(fake)) == 1
+
+
+async def test_an_order_over_the_budget_is_refused_before_a_human_is_asked(build, fake: FakeBinance) -> None:
+    app = build(APPROVAL_AND_BUDGET | {"budgets": {"daily_notional": {"USDT": "500"}}})
+    asked: list[str] = []
+    async with Client(app.server, elicitation_callback=asking(asked)) as client:
+        result = await client.call_tool("place_order", BTC_LIMIT)
+    assert result.structured_content["rule"] == "budgets.daily_notional.USDT"
+    assert result.structured_content["limit"] == "500" and result.structured_content["unit"] == "USDT"
+    assert asked == []
+
+
+# -- value: the most an order can cost or bring ------------------------------------------------
+
+
+async def test_a_marketable_sell_is_valued_at_the_market_not_its_limit_price(
+    build, fake: FakeBinance
+) -> None:
+    fake.set_price("BTCUSDT", "65000.00")
+    app = build(
+        {
+            "version": "1",
+            "default": "allow",
+            "rules": {"place_order": {"action": "allow", "constraints": {"max_notional": "100"}}},
+        }
+    )
+    sell = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0075", "price": "13000"}
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", sell)
+    assert result.structured_content["error"] == "policy_denied", result.content[0].text
+    assert "487.5" in result.structured_content["reason"]
+    assert orders_sent(fake) == []
+
+
+MARKET = Decimal("65000")
+
+
+@pytest.mark.parametrize(
+    ("leg", "value"),
+    [
+        (Leg("BUY", "LIMIT", Decimal("0.01"), price=Decimal("60000")), "600"),
+        (Leg("BUY", "LIMIT", Decimal("0.01"), price=Decimal("70000")), "700"),
+        (Leg("SELL", "LIMIT", Decimal("0.01"), price=Decimal("70000")), "700"),
+        (Leg("SELL", "LIMIT", Decimal("0.01"), price=Decimal("13000")), "650"),
+        (Leg("SELL", "LIMIT_MAKER", Decimal("0.01"), price=Decimal("13000")), "650"),
+        (Leg("BUY", "MARKET", Decimal("0.01")), "650"),
+        (Leg("SELL", "MARKET", Decimal("0.01")), "650"),
+        (Leg("BUY", "MARKET", quote_quantity=Decimal("123")), "123"),
+        (
+            Leg(
+                "BUY", "STOP_LOSS_LIMIT", Decimal("0.01"), price=Decimal("66000"), stop_price=Decimal("65900")
+            ),
+            "660",
+        ),
+        (
+            Leg(
+                "SELL",
+                "STOP_LOSS_LIMIT",
+                Decimal("0.01"),
+                price=Decimal("60000"),
+                stop_price=Decimal("60500"),
+            ),
+            "650",
+        ),
+        (
+            Leg(
+                "SELL",
+                "TAKE_PROFIT_LIMIT",
+                Decimal("0.01"),
+                price=Decimal("70000"),
+                stop_price=Decimal("70100"),
+            ),
+            "701",
+        ),
+        (Leg("SELL", "STOP_LOSS", Decimal("0.01"), stop_price=Decimal("60000")), "650"),
+        (Leg("SELL", "TAKE_PROFIT", Decimal("0.01"), stop_price=Decimal("70000")), "700"),
+        (Leg("SELL", "STOP_LOSS", Decimal("0.01"), trailing_delta=100), "650"),
+    ],
+)
+def test_each_row_of_the_valuation_table(leg: Leg, value: str) -> None:
+    assert value_leg(leg, MARKET)[0] == Decimal(value)
+
+
+def test_order_lists_are_valued_by_what_can_execute() -> None:
+    above = Leg("SELL", "LIMIT_MAKER", Decimal("0.01"), price=Decimal("70000"), role="above")
+    below = Leg(
+        "SELL",
+        "STOP_LOSS_LIMIT",
+        Decimal("0.01"),
+        price=Decimal("60000"),
+        stop_price=Decimal("60500"),
+        role="below",
+    )
+    working = Leg("BUY", "LIMIT", Decimal("0.01"), price=Decimal("64000"), role="working")
+    assert value_order(Order("BTCUSDT", "OCO", (above, below)), MARKET, "USDT").notional == Decimal("700")
+    pending = Leg("SELL", "LIMIT_MAKER", Decimal("0.01"), price=Decimal("70000"), role="pending")
+    assert value_order(Order("BTCUSDT", "OTO", (working, pending)), MARKET, "USDT").notional == Decimal(
+        "1340"
+    )
+    otoco = (
+        working,
+        Leg(**{**above.__dict__, "role": "pending_above"}),
+        Leg(**{**below.__dict__, "role": "pending_below"}),
+    )
+    assert value_order(Order("BTCUSDT", "OTOCO", otoco), MARKET, "USDT").notional == Decimal("1340")
+
+
+# -- decided again at send time -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_policy_reloaded_while_the_human_decides_refuses_the_order(
+    build, fake: FakeBinance, mode: str
+) -> None:
+    app = build(
+        {"version": "1", "default": "allow", "rules": {"place_order": {"action": "require_approval"}}}
+    )
+    denying = PolicyEngine(
+        parse_policy(
+            json.dumps(
+                {
+                    "version": "1",
+                    "default": "allow",
+                    "rules": {"place_order": {"action": "deny", "reason": "stop trading"}},
+                }
+            )
+        )
+    )
+    asked: list[str] = []
+    async with Client(
+        app.server, mode=mode, elicitation_callback=asking(asked, lambda: app.guard.install(denying))
+    ) as client:
+        result = await client.call_tool("place_order", BTC_LIMIT)
+    assert len(asked) == 1
+    assert result.is_error and result.structured_content["error"] == "policy_denied", result.content[0].text
+    assert "stop trading" in result.structured_content["reason"]
+    assert orders_sent(fake) == []
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_price_move_while_the_human_decides_refuses_the_order(
+    build, fake: FakeBinance, mode: str
+) -> None:
+    fake.set_price("BTCUSDT", "65000.00")
+    app = build(
+        {
+            "version": "1",
+            "default": "allow",
+            "rules": {
+                "place_order": {
+                    "action": "require_approval",
+                    "constraints": {"max_notional": "1000"},
+                }
+            },
+        }
+    )
+    asked: list[str] = []
+    async with Client(
+        app.server,
+        mode=mode,
+        elicitation_callback=asking(asked, lambda: fake.set_price("BTCUSDT", "650000.00")),
+    ) as client:
+        result = await client.call_tool("place_order", MARKET_BUY)
+    assert len(asked) == 1 and "≈650 USDT" in asked[0]
+    assert result.is_error, result.content[0].text
+    assert "max_notional" in result.structured_content["reason"] + str(result.structured_content["rule"])
+    assert orders_sent(fake) == []
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_budget_spent_while_the_human_decides_refuses_the_order(
+    build, fake: FakeBinance, mode: str
+) -> None:
+    fake.set_price("BTCUSDT", "65000.00")
+    app = build(APPROVAL_AND_BUDGET | {"budgets": {"daily_notional": {"USDT": "1000"}}})
+
+    def spend_elsewhere() -> None:
+        with open_budget_store(app.state_dir) as budgets:
+            held = budgets.reserve(
+                network="testnet",
+                base_url=app.exchange.base_url,
+                asset="USDT",
+                amount=Decimal("900"),
+                limit=Decimal("1000"),
+            )
+            budgets.keep(held.id)
+
+    asked: list[str] = []
+    async with Client(app.server, mode=mode, elicitation_callback=asking(asked, spend_elsewhere)) as client:
+        result = await client.call_tool("place_order", BTC_LIMIT)
+    assert len(asked) == 1
+    assert result.structured_content["rule"] == "budgets.daily_notional.USDT", result.content[0].text
+    assert orders_sent(fake) == []
+
+
+async def test_an_operator_approval_is_spent_only_by_the_call_that_is_sent(build, fake: FakeBinance) -> None:
+    allow = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "require_approval"}}}
+    app = build(allow)
+    capped = allow | {
+        "rules": {"place_order": {"action": "require_approval", "constraints": {"max_notional": "100"}}}
+    }
+    async with Client(app.server) as client:  # no elicitation: an operator approves
+        first = await client.call_tool("place_order", BTC_LIMIT)
+        approval_id = first.structured_content["approval_id"]
+        with open_approval_store(app.state_dir) as approvals:
+            approvals.approve(approval_id)
+        app.guard.install(PolicyEngine(parse_policy(json.dumps(capped))))
+        refused = await client.call_tool("place_order", BTC_LIMIT)
+        assert refused.structured_content["error"] == "policy_denied", refused.content[0].text
+        with open_approval_store(app.state_dir) as approvals:
+            assert approvals.get(approval_id).status == "approved"  # not spent
+        app.guard.install(PolicyEngine(parse_policy(json.dumps(allow))))
+        placed = await client.call_tool("place_order", BTC_LIMIT)
+    assert not placed.is_error, placed.content[0].text
+    assert len(orders_sent(fake)) == 1
+    with open_approval_store(app.state_dir) as approvals:
+        assert approvals.get(approval_id).status == "used"
+
+
+# -- recovery that matches the order ------------------------------------------------------------
+
+
+async def test_an_order_found_after_a_lost_answer_must_be_the_order_sent(build, fake: FakeBinance) -> None:
+    direct_binance(fake).create_order(
+        symbol="BTCUSDT", side="SELL", type="MARKET", quantity="0.5", newClientOrderId="older-sell"
+    )
+    app = build({"version": "1", "default": "allow"})
+    app.exchange.retry = replace(
+        app.exchange.retry, first_wait=0.01, longest_wait=0.02, first_lookup_wait=0.01
+    )
+    fake.inject(Status(503, -1001, "Internal error"), method="POST", path="/api/v3/order")
+    bid = BTC_LIMIT | {"price": "60000", "client_order_id": "older-sell"}
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", bid)
+    assert result.structured_content["error"] == "order_status_unknown", result.content[0].text
+    assert "side SELL instead of BUY" in result.structured_content["reason"]
+    assert result.structured_content["client_order_id"] == "older-sell"
