@@ -4,9 +4,10 @@ Both are npm packages, run with `npx` at pinned versions (`.ci/run` installs Nod
 distribution when it is missing; without `npx` these tests are skipped, saying so).
 
 - `@modelcontextprotocol/conformance` 0.1.10 (it runs on Node 18 and 20; 0.1.16 needs Node 22)
-  against `binance-mcp --transport http`. Every server scenario of the suite is listed here, either
-  as one that applies to any server, which must pass, or as not applicable, with the reason (the
-  test is reported as skipped with it). A scenario the suite adds is a failure until it is sorted.
+  against `binance-mcp --transport http`. Every server scenario of the suite is listed here, in
+  one place: either as one that applies to any server, which must pass, or in `NOT_APPLICABLE`
+  with the reason (they are not run, and not reported as skipped tests). A scenario the suite
+  adds is a failure until it is sorted.
 - `@modelcontextprotocol/inspector` 0.15.0 (the last release that does not ask for Node 22, and
   works on 18 and 20) in `--cli` mode, spawning `binance-mcp --testnet`: tools/list and tools/call.
 """
@@ -111,11 +112,6 @@ def test_conformance_scenario_passes(scenario: str, http_server: Server, tmp_pat
     summary = re.search(r"Passed: (\d+)/(\d+), (\d+) failed", done.stdout)
     assert done.returncode == 0 and summary, done.stdout + done.stderr
     assert summary.group(1) == summary.group(2) and summary.group(3) == "0", done.stdout
-
-
-@pytest.mark.parametrize("scenario", sorted(NOT_APPLICABLE))
-def test_conformance_scenario_not_applicable(scenario: str) -> None:
-    pytest.skip(f"conformance {scenario}: not applicable: {NOT_APPLICABLE[scenario]}")
 
 
 # -- the Inspector, over stdio -------------------------------------------------------------------

@@ -191,12 +191,21 @@ def test_max_open_orders_counts_orders_before_this_one(open_orders: int, ok: boo
     if not ok:
         assert violation is not None
         assert violation.rule == path_of("max_open_orders")
-        assert violation.reason == f"{open_orders} orders are open, max_open_orders is 3"
+        assert (
+            violation.reason
+            == f"{open_orders} orders are open on this account (all symbols), max_open_orders is 3"
+        )
 
 
 def test_max_open_orders_sentence_for_one_and_zero() -> None:
-    assert refused({"max_open_orders": 1}, open_orders=1)[1] == "1 order is open, max_open_orders is 1"
-    assert refused({"max_open_orders": 0}, open_orders=0)[1] == "0 orders are open, max_open_orders is 0"
+    assert (
+        refused({"max_open_orders": 1}, open_orders=1)[1]
+        == "1 order is open on this account (all symbols), max_open_orders is 1"
+    )
+    assert (
+        refused({"max_open_orders": 0}, open_orders=0)[1]
+        == "0 orders are open on this account (all symbols), max_open_orders is 0"
+    )
 
 
 def test_max_open_orders_without_a_count_fails_closed() -> None:

@@ -140,6 +140,8 @@ async def test_a_marketable_sell_is_valued_at_the_market_not_its_limit_price(
         result = await client.call_tool("place_order", sell)
     assert result.structured_content["error"] == "policy_denied", result.content[0].text
     assert "487.5" in result.structured_content["reason"]
+    refusal = result.structured_content
+    assert (refusal["limit"], refusal["value"], refusal["unit"]) == ("100", "487.5", "USDT")
     assert orders_sent(fake) == []
 
 
@@ -346,3 +348,25 @@ async def test_an_order_found_after_a_lost_answer_must_be_the_order_sent(build, 
     assert result.structured_content["error"] == "order_status_unknown", result.content[0].text
     assert "side SELL instead of BUY" in result.structured_content["reason"]
     assert result.structured_content["client_order_id"] == "older-sell"
+
+
+async def test_approval_required_says_what_needs_no_human_and_when_the_request_expires(
+    build, fake: FakeBinance
+) -> None:
+    fake.set_price("BTCUSDT", "65000.00")
+    app = build(
+        {
+            "version": "1",
+            "default": "allow",
+            "rules": {"place_order": {"action": "allow", "approve_above_notional": "200"}},
+        }
+    )
+    async with Client(app.server) as client:
+        result = await client.call_tool(
+            "place_order", BTC_LIMIT | {"quantity": "0.00308", "price": "64935.16"}
+        )
+    refusal = result.structured_content
+    assert refusal["error"] == "approval_required", result.content[0].text
+    assert refusal["no_approval_max"] == "200" and refusal["expires_at"].endswith("Z")
+    assert "≈200.01 USDT" in refusal["reason"]  # 200.0002928, never "≈200"
+    assert "Orders up to 200 USDT go ahead without a human" in refusal["reason"]

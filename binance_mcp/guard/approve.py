@@ -111,14 +111,22 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
         )
     ttl = decided.decision.approval_ttl
     approval = await services.approvals.request_cli_approval(identity, asked, ttl)
+    expires_at = pending_expiry(approval)
+    no_human = decided.decision.approve_above_notional
+    up_to = (
+        f" Orders up to {_text(no_human)} {decided.validated.valuation.quote_asset} go ahead without a human."
+        if no_human is not None and decided.validated.valuation is not None
+        else ""
+    )
     raise Refusal(
         RefusalKind.APPROVAL_REQUIRED,
         f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}). Nothing was sent. "
-        f"A human approves it with: binance-mcp approvals approve {approval.id} — then call again with "
-        f"the same arguments within {ttl} s of the approval",
+        f"A human approves it with: binance-mcp approvals approve {approval.id} (the request expires at "
+        f"{expires_at}) — then call again with the same arguments within {ttl} s of the approval.{up_to}",
         rule=rule,
         approval_id=approval.id,
-        no_approval_max=_text(decided.decision.approve_above_notional),
+        expires_at=expires_at,
+        no_approval_max=_text(no_human),
     )
 
 
@@ -183,6 +191,16 @@ async def ask_now(ctx: Context, asked: str) -> str:
     if result.action != "accept":
         return result.action
     return "accept" if getattr(result.data, "approve", False) else "declined"
+
+
+def pending_expiry(approval: Any) -> str:
+    """When a request nobody decided stops being approvable."""
+    from datetime import timedelta
+
+    from binance_mcp.approvals import PENDING_LIFETIME_S
+
+    moment = approval.created_at + timedelta(seconds=PENDING_LIFETIME_S)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _text(value: Any) -> str | None:

@@ -67,7 +67,15 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
             open_orders=open_orders,
         )
         if violation is not None:
-            raise Refusal(RefusalKind.POLICY_DENIED, violation.reason, rule=violation.rule)
+            raise Refusal(
+                RefusalKind.POLICY_DENIED,
+                violation.reason,
+                rule=violation.rule,
+                limit=violation.limit,
+                value=violation.value,
+                unit=violation.unit,
+                scope=violation.scope,
+            )
 
 
 async def count_open_orders(services: Services) -> int:

@@ -56,6 +56,12 @@ class ConstraintViolation:
     rule: str
     reason: str
     bound: str
+    limit: str | None = None
+    """The bound as the policy writes it, and what the call came to, in `unit`; `scope` says what
+    a count is over (`account` for max_open_orders)."""
+    value: str | None = None
+    unit: str | None = None
+    scope: str | None = None
 
 
 def check_constraints(
@@ -90,8 +96,24 @@ def check_constraints(
         _exact(reference_price, "reference_price"),
     )
 
-    def broken(bound: str, reason: str) -> ConstraintViolation:
-        return ConstraintViolation(rule=path_of(bound), reason=reason, bound=bound)
+    def broken(
+        bound: str,
+        reason: str,
+        *,
+        limit: Decimal | int | None = None,
+        value: Decimal | int | None = None,
+        unit: str | None = None,
+        scope: str | None = None,
+    ) -> ConstraintViolation:
+        return ConstraintViolation(
+            rule=path_of(bound),
+            reason=reason,
+            bound=bound,
+            limit=_text(Decimal(limit)) if limit is not None else None,
+            value=_text(Decimal(value)) if value is not None else None,
+            unit=unit,
+            scope=scope,
+        )
 
     if constraints.symbols is not None:
         allowed = _listed(constraints.symbols)
@@ -125,7 +147,11 @@ def check_constraints(
         if quantity is not None:
             if quantity > limit:
                 return broken(
-                    "max_quantity", f"quantity {_text(quantity)} exceeds max_quantity {_text(limit)}"
+                    "max_quantity",
+                    f"quantity {_text(quantity)} exceeds max_quantity {_text(limit)}",
+                    limit=limit,
+                    value=quantity,
+                    unit="base asset",
                 )
         elif notional is not None and reference_price is not None and reference_price > 0:
             estimate = notional / reference_price
@@ -134,6 +160,9 @@ def check_constraints(
                     "max_quantity",
                     f"quantity ≈{_shown(estimate, limit)} ({_text(notional)}{unit} at the current price "
                     f"{_text(reference_price)}) exceeds max_quantity {_text(limit)}",
+                    limit=limit,
+                    value=estimate,
+                    unit="base asset",
                 )
         else:
             return broken(
@@ -150,7 +179,11 @@ def check_constraints(
             )
         if notional > limit:
             return broken(
-                "max_notional", f"notional {_text(notional)}{unit} exceeds max_notional {_text(limit)}{unit}"
+                "max_notional",
+                f"notional {_text(notional)}{unit} exceeds max_notional {_text(limit)}{unit}",
+                limit=limit,
+                value=notional,
+                unit=quote_asset,
             )
 
     if constraints.max_price_deviation_pct is not None and price is not None:
@@ -167,6 +200,9 @@ def check_constraints(
                 "max_price_deviation_pct",
                 f"price {_text(price)} is {_shown(deviation, limit)}% from the current price "
                 f"{_text(reference_price)}, over max_price_deviation_pct {_text(limit)}",
+                limit=limit,
+                value=deviation,
+                unit="%",
             )
 
     if constraints.max_open_orders is not None:
@@ -179,7 +215,14 @@ def check_constraints(
             )
         if open_orders >= limit_count:
             verb = "order is" if open_orders == 1 else "orders are"
-            return broken("max_open_orders", f"{open_orders} {verb} open, max_open_orders is {limit_count}")
+            return broken(
+                "max_open_orders",
+                f"{open_orders} {verb} open on this account (all symbols), max_open_orders is {limit_count}",
+                limit=limit_count,
+                value=open_orders,
+                unit="open orders",
+                scope="account",
+            )
 
     return None
 
