@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +27,10 @@ from binance_mcp.config import ServerConfig
 from binance_mcp.exchange.client import ExchangeClient, Timeouts
 from binance_mcp.guard import Guard
 from binance_mcp.guard.build import build_guard
+from binance_mcp.guard.call import Caller
 from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
 from binance_mcp.policy.reload import PolicyWatcher
+from binance_mcp.results import dumps
 from binance_mcp.sdk import ServerWithListChanged, guarded_handler, sdk_tool
 from binance_mcp.state import resolve_state_dir
 from binance_mcp.tools import catalog
@@ -40,8 +43,11 @@ logger = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
     "Binance Spot market data, account and trading tools. Every call passes the user's policy: a "
-    "refused call explains why in `reason`, names the deciding `rule`, and sends nothing. Amounts are "
-    "decimal strings. Results of place_order say which network (testnet, demo, mainnet) the order is on."
+    "refused call explains why in `reason`, names the deciding `rule` and the bound it hit (`limit`, "
+    "`value`, `unit`), and sends nothing. Before trading, call get_limits (what you may do, the largest "
+    "order that needs no human, budgets and rate limits left) and get_symbol_info (tick size, step size, "
+    "min notional, the price band): then your orders fit on the first try. Amounts are decimal strings. "
+    "Results of place_order say which network (testnet, demo, mainnet) the order is on."
 )
 
 
@@ -71,16 +77,43 @@ class ToolListNotifier:
                 self._legacy_sessions.pop(key, None)
 
 
+# The caller of the request being served, for handlers the SDK gives no context (a static resource).
+CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("binance_mcp_caller", default=None)
+
+LIMITS_URI = "binance-mcp://limits"
+
+
+def add_limits_resource(server: MCPServer, guard: Guard) -> None:
+    """`binance-mcp://limits`: what `get_limits` answers, for clients that read resources."""
+
+    @server.resource(
+        LIMITS_URI,
+        name="limits",
+        title="What this agent may do",
+        description="The calling agent's limits on this server now: the same content as the get_limits tool.",
+        mime_type="application/json",
+    )
+    async def limits() -> str:
+        caller = CURRENT_CALLER.get() or guard.identify(None)
+        return dumps(await guard.limits(caller))
+
+
 def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
     """Server middleware: tools/list shows only what the policy lets this caller see."""
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        caller = guard.identify(ctx)
         if ctx.request_id is not None:
-            notifier.note(ctx, guard.identify(ctx).session)
-        result = await call_next(ctx)
+            notifier.note(ctx, caller.session)
+        token = CURRENT_CALLER.set(caller)
+        try:
+            result = await call_next(ctx)
+        finally:
+            CURRENT_CALLER.reset(token)
         if ctx.method == "tools/list" and isinstance(result, dict) and isinstance(result.get("tools"), list):
-            agent = guard.identify(ctx).agent
-            visible = [tool for tool in result["tools"] if guard.is_visible(str(tool.get("name")), agent)]
+            visible = [
+                tool for tool in result["tools"] if guard.is_visible(str(tool.get("name")), caller.agent)
+            ]
             result = {**result, "tools": visible}
         return result
 
@@ -175,6 +208,7 @@ def build_app(
         subscriptions=notifier.bus,
         log_level=config.log_level,  # type: ignore[arg-type]
     )
+    add_limits_resource(server, guard)
     watcher = None
     if config.watch_policy and config.policy_path is not None:
         watcher = PolicyWatcher(config.policy_path, guard.install, notifier.notify)

@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
 
@@ -100,7 +101,7 @@ async def test_over_stdio_a_client_lists_and_calls_the_tools(tmp_path: Path, fak
     )
     async with Client(stdio_client(params), mode="legacy") as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
-        assert len(tools) == 10
+        assert len(tools) == len(TOOL_NAMES)
         price = await client.call_tool("get_price", {"symbol": "ethusdt"})
         assert price.structured_content == {"symbol": "ETHUSDT", "price": "3333.33000000"}
         account = await client.call_tool("get_account_info", {})

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
 from tests.test_cli import COMMAND
@@ -126,7 +127,7 @@ def test_the_inspector_lists_the_tools_over_stdio(tmp_path: Path, fake_exchange:
     done = inspect(tmp_path, fake_exchange, "tools/list")
     assert done.returncode == 0, done.stderr
     tools = {tool["name"]: tool for tool in json.loads(done.stdout)["tools"]}
-    assert len(tools) == 10 and tools["get_price"]["annotations"]["readOnlyHint"] is True
+    assert len(tools) == len(TOOL_NAMES) and tools["get_price"]["annotations"]["readOnlyHint"] is True
     assert tools["place_order"]["inputSchema"]["additionalProperties"] is False
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from binance_mcp.budgets import open_budget_store
 from binance_mcp.commands import doctor
+from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
 
@@ -97,9 +98,9 @@ def test_a_working_testnet_setup_passes_without_printing_a_secret(tmp_path: Path
     assert re.fullmatch(r"ok    clock: this machine is (in step with|\d+ ms (behind|ahead of)) the server's time \(±\d+ ms\)", found["clock"])  # fmt: skip
     assert found["API keys"] == "ok    API keys: accepted (account type SPOT, can trade: yes)"
     assert found["key permissions"].startswith("skip  key permissions: checked on mainnet only")
-    assert found["tools"] == "info  tools: 9 of 10 visible on testnet"
+    assert found["tools"] == f"info  tools: {len(TOOL_NAMES) - 1} of {len(TOOL_NAMES)} visible on testnet"
     assert found["allowed"] == (
-        "info  allowed: get_price, get_orderbook, get_klines, get_24hr_ticker, get_account_info, "
+        "info  allowed: get_price, get_orderbook, get_klines, get_24hr_ticker, get_symbol_info, get_limits, get_account_info, "
         "get_open_orders, get_order_history"
     )
     assert found["need approval"] == "info  need approval: place_order (above 50)"

@@ -39,6 +39,7 @@ from binance_mcp.http.settings import prepare_http
 from binance_mcp.refusals import RefusalKind
 from binance_mcp.tokens import TokenStore
 from binance_mcp.tools import catalog
+from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET, make_app
 from tests.fake_binance import FakeBinance
 from tests.test_cli import COMMAND
@@ -486,6 +487,6 @@ def test_malformed_requests_over_http_crash_nothing(http_target: HttpTarget) -> 
         probe = http_target.http.post(
             http_target.url, json=MODERN_LIST, headers=MODERN | bearer(http_target.token)
         )
-        assert probe.status_code == 200 and len(probe.json()["result"]["tools"]) == 10
+        assert probe.status_code == 200 and len(probe.json()["result"]["tools"]) == len(TOOL_NAMES)
 
     one()

@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 
 from binance_mcp.server import App
+from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import make_app
 from tests.fake_binance import FakeBinance
 
@@ -92,7 +93,7 @@ async def test_hidden_tools_vanish_and_answer_exactly_like_unknown_ones(
         hidden = await client.call_tool("cancel_order", {"symbol": "BTCUSDT", "order_id": 1})
         unknown = await client.call_tool("no_such_tool", {"symbol": "BTCUSDT"})
         glob_hidden = await client.call_tool("get_klines", {"symbol": "BTCUSDT", "interval": "1m"})
-    assert "cancel_order" not in names and "get_klines" not in names and len(names) == 8
+    assert "cancel_order" not in names and "get_klines" not in names and len(names) == len(TOOL_NAMES) - 2
     assert hidden.is_error and hidden.content[0].text == "Unknown tool: cancel_order"
     assert hidden.structured_content is None and unknown.structured_content is None
     assert hidden.model_dump(exclude={"content"}) == unknown.model_dump(exclude={"content"})
@@ -171,7 +172,7 @@ async def test_the_guard_fails_closed(build, fake: FakeBinance) -> None:
     assert "engine exploded" not in result.content[0].text
     assert fake.requests == []
     assert last_record(app).decision == "denied"
-    assert len(listed.tools) == 10  # visibility still decided by the (working) hide list
+    assert len(listed.tools) == len(TOOL_NAMES)  # visibility still decided by the (working) hide list
 
 
 async def test_the_policylayer_example_as_a_new_user_sees_it(tmp_path: Path, fake: FakeBinance) -> None:
@@ -183,7 +184,7 @@ async def test_the_policylayer_example_as_a_new_user_sees_it(tmp_path: Path, fak
         price = await client.call_tool("get_price", {"symbol": "BTCUSDT"})
         cancel = await client.call_tool("cancel_order", {"symbol": "BTCUSDT", "order_id": 1})
     app.close()
-    assert len(names) == 9 and "cancel_order" not in names
+    assert len(names) == len(TOOL_NAMES) - 1 and "cancel_order" not in names
     assert (
         price.structured_content["error"] == "policy_denied" and price.structured_content["rule"] == "default"
     )
@@ -215,7 +216,7 @@ async def test_watch_reloads_the_policy_and_notifies_a_legacy_client(
             notified.set()
 
     async with Client(app.server, mode="legacy", message_handler=on_message) as client:
-        assert len((await client.list_tools()).tools) == 10
+        assert len((await client.list_tools()).tools) == len(TOOL_NAMES)
         assert client.server_capabilities.tools.list_changed is True
 
         policy_path.write_text(json.dumps({"version": "1", "default": "allow", "hide": ["place_order"]}))
@@ -223,13 +224,13 @@ async def test_watch_reloads_the_policy_and_notifies_a_legacy_client(
         with anyio.fail_after(5):
             await notified.wait()
         names = {tool.name for tool in (await client.list_tools(cache_mode="bypass")).tools}
-        assert "place_order" not in names and len(names) == 9
+        assert "place_order" not in names and len(names) == len(TOOL_NAMES) - 1
 
         # an invalid file is refused: the policy in force stays, and nobody is told of a change
         policy_path.write_text(json.dumps({"version": "1", "default": "perhaps"}))
         assert await watcher.check() is False
         names = {tool.name for tool in (await client.list_tools(cache_mode="bypass")).tools}
-        assert "place_order" not in names and len(names) == 9
+        assert "place_order" not in names and len(names) == len(TOOL_NAMES) - 1
         hidden = await client.call_tool("place_order", MARKET_ORDER)
         assert hidden.content[0].text == "Unknown tool: place_order"
     app.close()

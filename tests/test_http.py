@@ -29,6 +29,7 @@ from binance_mcp.http.serve import HttpService
 from binance_mcp.http.settings import prepare_http
 from binance_mcp.server import App
 from binance_mcp.tokens import TokenStore
+from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import make_app
 from tests.fake_binance import Delay, FakeBinance
 
@@ -273,7 +274,7 @@ async def test_one_agents_rule_refuses_what_another_agent_may_do(
         assert refused.structured_content["error"] == "policy_denied"
         assert refused.structured_content["rule"] == "agents.bob.rules.place_order"
         assert refused.structured_content["reason"] == "research only"
-        assert "cancel_all_orders" in alice_tools and len(alice_tools) == 10
+        assert "cancel_all_orders" in alice_tools and len(alice_tools) == len(TOOL_NAMES)
         assert alice_tools - bob_tools == {"cancel_all_orders"}
         assert hidden.is_error and "Unknown tool" in hidden.content[0].text
         orders = [r for r in fake.requests if r.method == "POST" and r.path == "/api/v3/order"]

@@ -25,6 +25,8 @@ TOOL_NAMES = {
     "get_orderbook",
     "get_klines",
     "get_24hr_ticker",
+    "get_symbol_info",
+    "get_limits",
     "get_account_info",
     "get_open_orders",
     "get_order_history",
@@ -43,7 +45,7 @@ def assert_no_secret(result) -> None:
     assert API_KEY not in text and API_SECRET not in text
 
 
-async def test_lists_the_ten_tools_with_schemas_and_annotations(client: Client) -> None:
+async def test_lists_the_tools_with_schemas_and_annotations(client: Client) -> None:
     tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert set(tools) == TOOL_NAMES
     for tool in tools.values():

@@ -641,3 +641,33 @@ def _check_band(
         f"price {_plain(price)} is {comparison} the current price {_fixed(reference, places)}{for_side} "
         f"({name} allows {allowed})",
     )
+
+
+def price_band(rules: SymbolRules, side: str, reference: Decimal) -> tuple[Decimal, Decimal] | None:
+    """The lowest and highest limit price the exchange accepts now for `side`, on the tick grid:
+    PRICE_FILTER's bounds and the percent-price bands around `reference`, intersected."""
+    low, high = _ZERO, None
+    if rules.price_filter:
+        low = rules.price_filter.min_price
+        high = rules.price_filter.max_price or None
+    bands = []
+    if rules.percent_price_by_side:
+        rule = rules.percent_price_by_side
+        bands.append(
+            (rule.bid_multiplier_down, rule.bid_multiplier_up)
+            if side == "BUY"
+            else (rule.ask_multiplier_down, rule.ask_multiplier_up)
+        )
+    if rules.percent_price:
+        bands.append((rules.percent_price.multiplier_down, rules.percent_price.multiplier_up))
+    for down, up in bands:
+        if down:
+            low = max(low, reference * down)
+        if up:
+            high = reference * up if high is None else min(high, reference * up)
+    if high is None:
+        return None
+    tick = rules.price_filter.tick_size if rules.price_filter else _ZERO
+    if tick:
+        low, high = _ceil_to(low, tick), _floor_to(high, tick)
+    return low.normalize(), high.normalize()

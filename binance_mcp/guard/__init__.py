@@ -125,6 +125,12 @@ class Guard:
         self.services.audit.flush()
         return self.services.audit.store
 
+    async def limits(self, caller: Caller) -> dict[str, Any]:
+        """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""
+        from binance_mcp.guard.limits_report import limits_report
+
+        return await limits_report(self.services, caller)
+
     def close(self) -> None:
         self.services.audit.close()
         self.services.budgets.close()

@@ -29,10 +29,10 @@ from binance_mcp.refusals import Refusal, RefusalKind
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
-    from binance_mcp.guard.call import Decided
+    from binance_mcp.guard.call import Caller, Decided
     from binance_mcp.guard.services import Services
 
-__all__ = ["ApprovalForm", "approve", "approvers", "question", "take_answer"]
+__all__ = ["ApprovalForm", "approve", "approvers", "approvers_for", "question", "take_answer"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +41,12 @@ OPERATOR = "operator"
 
 
 def approvers(decided: Decided, services: Services) -> frozenset[str]:
-    """Who may approve this call: the policy's `approvals.via` for the agent, else the transport's default."""
-    caller = decided.request.caller
+    return approvers_for(services, decided.request.caller)
+
+
+def approvers_for(services: Services, caller: Caller) -> frozenset[str]:
+    """Who may approve a call of this caller: the policy's `approvals.via` for the agent, else the
+    transport's default (stdio: both; HTTP: operators only)."""
     chosen = getattr(services.engine, "approvers", None)
     if chosen is not None:
         return frozenset(chosen(caller.agent, caller.transport))

@@ -20,6 +20,7 @@ from binance_mcp.guard.call import Admitted, Ended
 from binance_mcp.guard.decide import check_constraints, decide
 from binance_mcp.guard.endings import in_flight, refused, succeeded
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
+from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.record import audit_record
 from binance_mcp.guard.validate import refuse_a_used_client_order_id, validate
 from binance_mcp.refusals import Refusal, RefusalKind
@@ -35,7 +36,7 @@ APPROVED_VALUE_TOLERANCE = Decimal("0.01")
 
 
 async def dispatch(admitted: Admitted, services: Services) -> Ended:
-    if not admitted.request.spec.sends_order:
+    if not admitted.request.spec.changes_account:
         return await send(admitted, services)
     async with services.lock.held() as waited:
         await services.recover_pending()
@@ -124,7 +125,7 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
 
     async def about_to_send() -> None:
         nonlocal sent, pending_id
-        if spec.sends_order and not decided.dry_run:
+        if spec.changes_account and not decided.dry_run:
             pending_id = await services.audit.write_durable(audit_record(in_flight(admitted), services))
         sent = True
 
@@ -135,6 +136,7 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
         about_to_send=about_to_send,
         order=validated.order,
         market=validated.market,
+        report_limits=lambda: limits_report(services, decided.request.caller),
     )
     try:
         output = await spec.run(decided.parsed.args, context)

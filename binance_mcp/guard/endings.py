@@ -25,7 +25,7 @@ def passed_decision(reached: Reached) -> str:
     if isinstance(reached, Admitted):
         if reached.approved_via is not None:
             return "approved"
-        if reached.decided.dry_run and reached.request.spec.sends_order:
+        if reached.decided.dry_run and reached.request.spec.changes_account:
             return "dry_run"
     return "allowed"
 

@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING
 from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Decided
+    from binance_mcp.guard.call import Caller, Decided
     from binance_mcp.guard.services import Services
 
 
-def holder(decided: Decided, scope: str) -> str:
-    caller = decided.request.caller
-    return {"global": "*", "agent": caller.agent or "local"}.get(scope, caller.session)
+def counter_key(caller: Caller, scope: str, rule_path: str | None) -> str:
+    """Whose calls a limit counts: this session's, this agent's, or everyone's, under one rule."""
+    holder = {"global": "*", "agent": caller.agent or "local"}.get(scope, caller.session)
+    return f"{scope}:{holder}:{rule_path}"
 
 
 def rate_limit(decided: Decided, services: Services) -> Decided:
@@ -27,7 +28,7 @@ def rate_limit(decided: Decided, services: Services) -> Decided:
     if decision.rate_limit is None or decided.request.continuing:
         return decided
     limit = decision.rate_limit
-    key = f"{limit.scope}:{holder(decided, limit.scope)}:{decision.rate_limit_path}"
+    key = counter_key(decided.request.caller, limit.scope, decision.rate_limit_path)
     wait = services.limiter.hit(key, int(limit.max), float(limit.window))
     if wait is not None:
         raise Refusal(

@@ -49,3 +49,9 @@ class RateLimiter:
             return None
         reset_at, _remaining = strategy.get_window_stats(item, key)
         return max(0.001, round(reset_at - time.time(), 3))
+
+    def left(self, key: str, max_calls: int, window_s: float) -> int:
+        """How many more calls `key` may make in the current window (counts nothing)."""
+        strategy = self._ready()
+        _reset_at, remaining = strategy.get_window_stats(self._item(max_calls, window_s), key)
+        return int(remaining)

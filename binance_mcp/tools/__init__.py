@@ -20,11 +20,13 @@ __all__ = ["ALL_TOOLS", "SPECS", "CallContext", "ToolSpec"]
 def __getattr__(name: str) -> Any:
     if name == "ALL_TOOLS":
         from binance_mcp.tools.account import ACCOUNT_TOOLS
+        from binance_mcp.tools.agent_limits import AGENT_LIMIT_TOOLS
         from binance_mcp.tools.market import MARKET_TOOLS
         from binance_mcp.tools.spec import spec_of
         from binance_mcp.tools.trading import TRADING_TOOLS
 
-        value: Any = tuple(spec_of(handler) for handler in MARKET_TOOLS + ACCOUNT_TOOLS + TRADING_TOOLS)
+        handlers = MARKET_TOOLS + AGENT_LIMIT_TOOLS + ACCOUNT_TOOLS + TRADING_TOOLS
+        value: Any = tuple(spec_of(handler) for handler in handlers)
     elif name == "SPECS":
         value = {spec.name.value: spec for spec in __getattr__("ALL_TOOLS")}
     elif name in ("CallContext", "ToolSpec"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput
+from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput, decimal_text
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.spec import CallContext, guarded
 
@@ -120,9 +120,77 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     return ToolOutput(ticker.model_dump(), summary)
 
 
+@guarded(
+    ToolName.GET_SYMBOL_INFO,
+    title="Get symbol rules",
+    description=(
+        "A symbol's trading rules from Binance: tick size, step size, min/max quantity (also for "
+        "MARKET), min/max notional, the price band a limit price must be in right now, quote precision "
+        "and the order types it takes. Read it before sizing an order: every place_order is checked "
+        "against these rules."
+    ),
+    inputs=SymbolInput,
+    output=outputs.SymbolInfo,
+    risk=Risk.READ,
+)
+async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
+    from decimal import Decimal
+
+    from binance_mcp.exchange.filters import SymbolRules, price_band
+
+    rules = SymbolRules.from_exchange_info(await call.exchange.get_symbol_info(args.symbol))
+    price = Decimal((await call.exchange.get_price(args.symbol))["price"])
+
+    def text(value: Decimal | None) -> str | None:
+        return decimal_text(value) if value is not None else None
+
+    def band(side: str) -> outputs.PriceBand | None:
+        found = price_band(rules, side, price)
+        return (
+            outputs.PriceBand(lowest=decimal_text(found[0]), highest=decimal_text(found[1]))
+            if found
+            else None
+        )
+
+    lot, market_lot, notional = rules.lot_size, rules.market_lot_size, rules.notional
+    min_notional = (
+        notional.min_notional
+        if notional
+        else (rules.min_notional.min_notional if rules.min_notional else None)
+    )
+    info = outputs.SymbolInfo(
+        symbol=rules.symbol,
+        status=rules.status,
+        base_asset=rules.base_asset,
+        quote_asset=rules.quote_asset,
+        tick_size=text(rules.price_filter.tick_size if rules.price_filter else None),
+        step_size=text(lot.step_size if lot else None),
+        min_quantity=text(lot.min_qty if lot else None),
+        max_quantity=text(lot.max_qty if lot else None),
+        market_min_quantity=text(market_lot.min_qty if market_lot else None),
+        market_max_quantity=text(market_lot.max_qty if market_lot else None),
+        market_step_size=text(market_lot.step_size if market_lot else None),
+        min_notional=text(min_notional),
+        max_notional=text(notional.max_notional if notional else None),
+        buy_price_band=band("BUY"),
+        sell_price_band=band("SELL"),
+        current_price=decimal_text(price),
+        quote_precision=rules.quote_asset_precision,
+        base_precision=rules.base_asset_precision,
+        order_types=list(rules.order_types),
+        quote_quantity_market_allowed=rules.quote_order_qty_market_allowed,
+    )
+    summary = (
+        f"{info.symbol} ({info.status}): tick {info.tick_size}, step {info.step_size}, quantity "
+        f"{info.min_quantity}–{info.max_quantity}, min notional {info.min_notional} {info.quote_asset}"
+    )
+    return ToolOutput(info.model_dump(exclude_none=True), summary)
+
+
 MARKET_TOOLS = (
     get_price,
     get_orderbook,
     get_klines,
     get_24hr_ticker,
+    get_symbol_info,
 )

@@ -8,6 +8,8 @@ class ToolName(StrEnum):
     GET_ORDERBOOK = "get_orderbook"
     GET_KLINES = "get_klines"
     GET_24HR_TICKER = "get_24hr_ticker"
+    GET_SYMBOL_INFO = "get_symbol_info"
+    GET_LIMITS = "get_limits"
     GET_ACCOUNT_INFO = "get_account_info"
     GET_OPEN_ORDERS = "get_open_orders"
     GET_ORDER_HISTORY = "get_order_history"
@@ -32,6 +34,8 @@ TOOL_RISK: dict[str, Risk] = {
     ToolName.GET_ORDERBOOK: Risk.READ,
     ToolName.GET_KLINES: Risk.READ,
     ToolName.GET_24HR_TICKER: Risk.READ,
+    ToolName.GET_SYMBOL_INFO: Risk.READ,
+    ToolName.GET_LIMITS: Risk.READ,
     ToolName.GET_ACCOUNT_INFO: Risk.ACCOUNT,
     ToolName.GET_OPEN_ORDERS: Risk.ACCOUNT,
     ToolName.GET_ORDER_HISTORY: Risk.ACCOUNT,
@@ -41,4 +45,4 @@ TOOL_RISK: dict[str, Risk] = {
 }
 
 # Tools that take a `symbol` argument (optional for get_open_orders), for policy `symbols` constraints.
-SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {ToolName.GET_ACCOUNT_INFO}
+SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {ToolName.GET_ACCOUNT_INFO, ToolName.GET_LIMITS}

@@ -190,3 +190,49 @@ def commission_rates(answer: dict[str, Any]) -> dict[str, Any]:
         return value
 
     return dict(convert(answer))
+
+
+class PriceBand(Result):
+    lowest: str
+    highest: str
+
+
+class SymbolInfo(Result):
+    symbol: str
+    status: str
+    base_asset: str
+    quote_asset: str
+    tick_size: str | None = Field(None, description="Prices must be a multiple of this")
+    step_size: str | None = Field(None, description="Quantities must be a multiple of this")
+    min_quantity: str | None = None
+    max_quantity: str | None = None
+    market_min_quantity: str | None = Field(None, description="MARKET orders by quantity")
+    market_max_quantity: str | None = None
+    market_step_size: str | None = None
+    min_notional: str | None = Field(None, description="price × quantity at least this, in the quote asset")
+    max_notional: str | None = None
+    buy_price_band: PriceBand | None = Field(None, description="Limit prices a BUY may have right now")
+    sell_price_band: PriceBand | None = Field(None, description="Limit prices a SELL may have right now")
+    current_price: str
+    quote_precision: int = Field(description="Decimal places a quote_quantity may have")
+    base_precision: int
+    order_types: list[str]
+    quote_quantity_market_allowed: bool
+
+
+class Limits(Result):
+    agent: str | None = Field(None, description="The agent (HTTP token name); null over stdio")
+    network: str
+    transport: str
+    dry_run: bool
+    tools: list[dict[str, Any]] = Field(
+        description="Each visible tool: decision allow | deny | approval, reason, rule"
+    )
+    orders: dict[str, Any] | None = Field(
+        None,
+        description="place_order's constraints, no_approval_max (the largest value needing no human), "
+        "max_open_orders with its scope and open_now",
+    )
+    budgets: list[dict[str, Any]] = Field(description="Per quote asset: limit, spent, left, resets_at")
+    rate_limits: list[dict[str, Any]] = Field(description="Per tool: max, window_s, scope, left")
+    approvers: list[str] = Field(description="Who may approve: elicitation (the client's user), operator")

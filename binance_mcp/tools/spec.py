@@ -46,6 +46,7 @@ class CallContext:
     about_to_send: Callable[[], Awaitable[None]] = _nothing_to_do
     order: Order | None = None
     market: Market | None = None
+    report_limits: Callable[[], Awaitable[dict[str, Any]]] | None = None  # get_limits: the guard's view
 
 
 Run = Callable[[Any, CallContext], Awaitable["ToolOutput"]]
@@ -72,7 +73,7 @@ class ToolSpec:
         return self.risk is not Risk.READ
 
     @property
-    def sends_order(self) -> bool:
+    def changes_account(self) -> bool:
         """Tools that change the account (orders, cancels): audited `pending` before they leave,
         one at a time per account, decided again at dispatch."""
         return self.risk in (Risk.FINANCIAL, Risk.DESTRUCTIVE)
