@@ -163,7 +163,7 @@ class Guard:
     # -- the pipeline ----------------------------------------------------------------------------
 
     def request(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Request:
-        from binance_mcp.policy.approval import client_can_elicit
+        from binance_mcp.guard.approval_desk import client_can_elicit
 
         started = time.perf_counter()
         modern = False

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from binance_mcp.exchange.filters import SymbolRules
     from binance_mcp.guard.approve import ApprovalForm
     from binance_mcp.orders import Order
-    from binance_mcp.policy.approval import CallIdentity, OpenQuestion
+    from binance_mcp.guard.approval_desk import CallIdentity, OpenQuestion
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec
     from binance_mcp.valuation import Valuation

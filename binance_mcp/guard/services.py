@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from binance_mcp.guard.keys import KeyCheck
     from binance_mcp.guard.lock import AccountLock
     from binance_mcp.guard.record import AuditWriter
-    from binance_mcp.policy.approval import ApprovalDesk
+    from binance_mcp.guard.approval_desk import ApprovalDesk
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.policy.ratelimit import RateLimiter
 

@@ -1,4 +1,4 @@
-"""Human approval: where a call the policy allows only with a human's yes waits for one.
+"""The approval desk: where a call the policy allows only with a human's yes waits for one.
 
 Two ways to ask, chosen by what the client can do:
 
