@@ -37,6 +37,7 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from binance_mcp.decimals import DecimalOutOfRange, DecimalTextError, parse_decimal
 from binance_mcp.policy.loading import (
     PolicyError,
     Problem,
@@ -224,23 +225,21 @@ Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_one
 
 # --------------------------------------------------------------------------- exact decimals
 
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")  # for the JSON Schema
 
 
 def _to_decimal(value: Any) -> Decimal:
-    """A JSON number (already a Decimal or int when read by loading.py) or a decimal string, exactly."""
-    number: Decimal | None = None
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = Decimal(value)
-    elif isinstance(value, float):  # only from Python callers: the shortest repr is what they wrote
-        number = Decimal(repr(value))
-    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
-        number = Decimal(value)
-    if number is None or not number.is_finite():
+    """A JSON number (already a Decimal or int when read by loading.py) or a decimal string, exactly,
+    and bounded like every other decimal (binance_mcp/decimals.py): at most 20 digits either side
+    of the point, so `1e-999999999` is refused before anything writes it out."""
+    if not isinstance(value, Decimal | int | float | str) or isinstance(value, bool):
         raise PydanticCustomError("policy", "not a decimal")
-    return number
+    try:
+        return parse_decimal(value)
+    except DecimalOutOfRange as exc:
+        raise PydanticCustomError("policy", "{problem}", {"problem": str(exc)}) from None
+    except DecimalTextError:
+        raise PydanticCustomError("policy", "not a decimal") from None
 
 
 def _positive(value: Decimal) -> Decimal:

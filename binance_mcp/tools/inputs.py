@@ -4,13 +4,14 @@ Each model forbids unknown arguments (a `leverage` on a spot order must not vani
 publishes the JSON Schema that tools/list shows. Quantities and prices are decimal strings; a JSON
 number is accepted and read through its shortest text (`0.1`, never `0.1000000000000000055`).
 `describe_validation_error` turns pydantic's errors into one sentence naming field and problem.
+Decimal text is read and written by binance_mcp/decimals.py (`decimal_text` is re-exported here).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -24,9 +25,10 @@ from pydantic import (
     model_validator,
 )
 
+from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
+
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-MAX_DECIMAL_DIGITS = 30
 DAY_MS = 24 * 60 * 60 * 1000
 
 KLINE_INTERVALS = (
@@ -54,28 +56,14 @@ def _upper(value: Any) -> Any:
 
 
 def _positive_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError('must be a decimal number written as a string, e.g. "0.01"')
-    text = repr(value) if isinstance(value, float) else str(value).strip()
+    """A positive decimal, bounded before anything is formatted (see binance_mcp/decimals.py)."""
     try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+        number = parse_decimal(value)
+    except DecimalTextError as exc:
+        raise ValueError(str(exc)) from None
     if number <= 0:
-        raise ValueError(f"must be greater than 0 (got {text})")
-    if len(number.as_tuple().digits) > MAX_DECIMAL_DIGITS:
-        raise ValueError(f"{text} has more than {MAX_DECIMAL_DIGITS} digits")
+        raise ValueError(f"must be greater than 0 (got {decimal_text(number)})")
     return number
-
-
-def decimal_text(number: Decimal) -> str:
-    """Plain notation without exponent or trailing zeros: what Binance and the agent read."""
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
 
 
 def _client_order_id(value: Any) -> Any:
