@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,6 +27,7 @@ from pydantic import (
 )
 
 from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
+from binance_mcp.tools.bounds import check_raw_arguments
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
@@ -66,6 +68,12 @@ def _positive_decimal(value: Any) -> Decimal:
     return number
 
 
+def _int64(value: int) -> int:
+    if not -(2**63) <= value < 2**63:  # "999…9" as text is read as a whole number; Binance's ids are 64-bit
+        raise ValueError("must be at most 19 digits (Binance's ids are 64-bit numbers)")
+    return value
+
+
 def _client_order_id(value: Any) -> Any:
     if not isinstance(value, str) or not CLIENT_ORDER_ID_PATTERN.match(value):
         raise ValueError("use 1 to 36 characters from A-Z, a-z, 0-9, '_' and '-'")
@@ -101,6 +109,16 @@ TimestampMs = Annotated[int, Field(ge=0, le=10**14, description="milliseconds si
 class ToolInput(BaseModel):
     # defer_build: built on the first call, not at start-up (tools/list uses tools/schemas.json)
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _within_bounds(cls, data: Any) -> Any:
+        """The raw arguments' bounds (tools/bounds.py), before any field is read. The guard's parse
+        stage checks them first too; here they also hold for any other caller of the models."""
+        problem = check_raw_arguments(data) if isinstance(data, dict) else None
+        if problem is not None:
+            raise ValueError(problem.message)
+        return data
 
 
 class SymbolInput(ToolInput):
@@ -206,7 +224,9 @@ class PlaceOrderInput(SymbolInput):
 
 
 class CancelOrderInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Binance's order id")
+    order_id: Annotated[int, Field(ge=1), AfterValidator(_int64)] | None = Field(
+        None, description="Binance's order id"
+    )
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
 
     @model_validator(mode="after")
