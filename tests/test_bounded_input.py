@@ -214,7 +214,8 @@ def test_a_refused_call_still_gets_its_audit_record(arguments: dict[str, Any], a
     result = allow_all.call("get_price", arguments)
     assert_refused(result, "symbol" if "extra" not in arguments else "extra")
     record = allow_all.app.audit.query()[-1]
-    assert (record.tool, record.outcome) == ("get_price", "invalid_arguments")
+    assert (record.tool, record.outcome) == ("get_price", "refused")
+    assert record.reason is not None and record.reason.startswith("symbol: ")
 
 
 # -- the pure functions, timed -------------------------------------------------------------------
@@ -304,4 +305,5 @@ def test_an_ordinary_refusal_is_audited(allow_all: Server) -> None:
     """The control for the test above: the same check passes for a refusal the audit can store."""
     assert_refused(allow_all.call("get_price", {"symbol": "BTC-USDT"}), "symbol")
     record = allow_all.app.audit.query()[-1]
-    assert (record.tool, record.outcome) == ("get_price", "invalid_arguments")
+    assert (record.tool, record.outcome) == ("get_price", "refused")
+    assert record.reason is not None and record.reason.startswith("symbol: ")
