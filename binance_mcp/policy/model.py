@@ -41,9 +41,11 @@ from binance_mcp.decimals import DecimalOutOfRange, DecimalTextError, parse_deci
 from binance_mcp.policy.loading import (
     PolicyError,
     Problem,
+    decode_policy_text,
     format_problems,
     problems_from_validation,
     read_json,
+    read_policy_bytes,
 )
 from binance_mcp.tools.names import SYMBOL_TOOLS, TOOL_NAMES, ToolName
 
@@ -508,13 +510,12 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 def load_policy_file(path: str | Path) -> Policy:
     """A policy from a file. A missing or unreadable file raises OSError; a bad policy PolicyError."""
-    path = Path(path)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PolicyError(["(top): not UTF-8 text"], str(path)) from None
-    return parse_policy(text, str(path))
+    return parse_policy_bytes(read_policy_bytes(path), str(path))
+
+
+def parse_policy_bytes(raw: bytes, source: str = "<policy>") -> Policy:
+    """A policy from a file's bytes (UTF-8, a byte-order mark allowed); PolicyError otherwise."""
+    return parse_policy(decode_policy_text(raw, source), source)
 
 
 BUNDLED_POLICIES: tuple[str, ...] = ("default", "read-only", "testnet-trader", "policylayer-recommended")
