@@ -167,7 +167,14 @@ async def test_the_exchange_would_refuse_what_the_server_refuses_first(
         assert precise.is_error and precise.structured_content["error"] == "invalid_arguments"
         assert "at most 8 (quoteAssetPrecision): use 10.12345678" in precise.content[0].text
 
-        assert len(orders_sent(fake)) == before  # neither reached the exchange
+        huge = await client.call_tool(
+            "place_order", {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quote_quantity": "1e25"}
+        )  # Binance: -1100, more than 20 digits before the point
+        assert huge.is_error and huge.structured_content["error"] == "invalid_arguments"
+        assert huge.structured_content["field"] == "quote_quantity"
+        assert "is too large: at most 20 digits before the decimal point" in huge.content[0].text
+
+        assert len(orders_sent(fake)) == before  # none reached the exchange
         placed = await client.call_tool("place_order", {**stop_now, "stop_price": "66000", "price": "66100"})
         assert not placed.is_error, placed.content
     app.close()
