@@ -138,6 +138,25 @@ def test_policy_check_says_in_one_line_why_a_file_cannot_be_read(name: str, tmp_
     assert problem in done.stderr
 
 
+@pytest.mark.parametrize("name", ["integer-of-5000-digits", "lone-surrogate-in-hide", "nested-100000-deep"])
+def test_policy_explain_refuses_the_same_way(name: str, tmp_path: Path) -> None:
+    text, place, problem = BAD_FILES[name]
+    path = tmp_path / f"{name}.json"
+    path.write_bytes(text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
+    done = subprocess.run(
+        [COMMAND, "policy", "explain", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"{path}: {place}") and problem in done.stderr
+
+
 # -- under --watch, with a running server ---------------------------------------------------------
 
 

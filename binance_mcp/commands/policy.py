@@ -185,6 +185,9 @@ def explain(given: str, network: str, agent: str | None, out: TextIO | None = No
     except OSError as exc:
         print(f"{PROG}: {file}: {_os_problem(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a defect, not the file's fault: still one line, never a traceback
+        print(f"{PROG}: {file}: cannot be explained ({_one_line(exc)})", file=sys.stderr)
+        return EXIT_INVALID
     engine = PolicyEngine(policy)
     out.write(render_explain(file, engine, network, agent))
     return EXIT_OK
