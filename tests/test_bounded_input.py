@@ -146,7 +146,7 @@ def assert_refused(result: Any, name: str, kinds: tuple[str, ...] = ("invalid_ar
     assert result.is_error, text[:300]
     assert isinstance(result.structured_content, dict), text[:300]
     assert result.structured_content.get("error") in kinds, text[:300]
-    assert len(text) < 2_000, f"an answer of {len(text)} characters echoes the input"
+    assert len(text) < 1_000, f"an answer of {len(text)} characters echoes the input"
     if result.structured_content["error"] == "invalid_arguments":
         assert name in text, text[:300]
 
@@ -249,6 +249,13 @@ def test_pathological_arguments_are_refused_in_well_under_a_millisecond(argument
         return
     assert problem is not None
     assert problem.message.count("\n") == 0 and len(problem.message) < 300
+
+
+def test_a_hundred_unknown_arguments_are_named_briefly(allow_all: Server) -> None:
+    arguments = {**GOOD["get_price"], **{f"unknown_{i:03d}_" + "x" * 50: 1 for i in range(99)}}
+    result = allow_all.call("get_price", arguments)
+    assert_refused(result, "unknown_000_")
+    assert "and 94 more" in result.content[0].text
 
 
 def test_ordinary_arguments_pass_the_bounds() -> None:

@@ -243,7 +243,9 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> t
     first_field: str | None = None
     unknown = [str(err["loc"][0]) for err in exc.errors() if err["type"] == "extra_forbidden" and err["loc"]]
     if unknown:
-        names = ", ".join(repr(name) for name in unknown)
+        names = ", ".join(_shown(name) for name in unknown[:5])
+        if len(unknown) > 5:
+            names += f" and {len(unknown) - 5} more"
         noun = "argument" if len(unknown) == 1 else "arguments"
         problems.append(f"unknown {noun} {names}: this tool takes {allowed}")
         first_field = unknown[0]
@@ -254,6 +256,12 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> t
         first_field = first_field or field_name
         problems.append(sentence)
     return first_field, "; ".join(problems)
+
+
+def _shown(given: Any) -> str:
+    """A refused value as quoted back: whole when short, cut when long (never the whole input echoed)."""
+    text = repr(given)
+    return text if len(text) <= 40 else f"{text[:36]}…"
 
 
 def _sentence(err: Any) -> tuple[str | None, str]:
@@ -270,13 +278,19 @@ def _sentence(err: Any) -> tuple[str | None, str]:
     if kind == "missing":
         return field_name, f"{field_name}: required"
     if kind == "literal_error":
-        return field_name, f"{field_name}: must be one of {ctx.get('expected', '')} (got {given!r})"
+        return field_name, f"{field_name}: must be one of {ctx.get('expected', '')} (got {_shown(given)})"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return field_name, f"{field_name}: must be a whole number (got {given!r})"
+        return field_name, f"{field_name}: must be a whole number (got {_shown(given)})"
     if kind in ("greater_than_equal", "greater_than"):
-        return field_name, f"{field_name}: must be at least {ctx.get('ge', ctx.get('gt'))} (got {given!r})"
+        return (
+            field_name,
+            f"{field_name}: must be at least {ctx.get('ge', ctx.get('gt'))} (got {_shown(given)})",
+        )
     if kind in ("less_than_equal", "less_than"):
-        return field_name, f"{field_name}: must be at most {ctx.get('le', ctx.get('lt'))} (got {given!r})"
+        return (
+            field_name,
+            f"{field_name}: must be at most {ctx.get('le', ctx.get('lt'))} (got {_shown(given)})",
+        )
     if kind in ("string_type", "bool_type", "model_type", "dict_type"):
         return field_name, f"{field_name}: has the wrong type (got {type(given).__name__})"
     return field_name, f"{field_name}: {err['msg'].lower()}"
