@@ -31,10 +31,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
 from binance_mcp.state import StateError, connect, migrate, write_transaction
 
 __all__ = [
@@ -118,13 +119,11 @@ def _canonical_value(key: str | None, value: Any) -> Any:
 
 def _decimal_text(value: Decimal | float | int | str) -> Any:
     try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
-    except InvalidOperation:
-        return value  # not a number: kept as written, so it still only matches itself
-    if not number.is_finite():
-        return str(value)
-    text = format(number.normalize(), "f")
-    return "0" if text in ("-0", "0") else text
+        number = parse_decimal(value)
+    except DecimalTextError:
+        # not a bounded, finite number: kept as written (a Decimal as its text), so it only matches itself
+        return value if isinstance(value, str | int | float) else str(value)
+    return decimal_text(number)
 
 
 # --------------------------------------------------------------------------- values

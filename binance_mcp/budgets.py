@@ -28,6 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.state import StateError, connect, migrate, write_transaction
 
 __all__ = [
@@ -77,10 +78,7 @@ def _iso_z(moment: datetime) -> str:
 
 def _amount_text(amount: Decimal) -> str:
     """Exact, plain text: no exponent, no trailing zeros (`"100"`, `"0.5"`)."""
-    text = format(amount, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
+    return decimal_text(amount)
 
 
 @dataclass(frozen=True)

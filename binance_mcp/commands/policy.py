@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from binance_mcp.policy.engine import ExplainRow, PolicyEngine
+from binance_mcp.policy.loading import NotARegularFile
 from binance_mcp.policy.model import (
     NETWORKS,
     Constraints,
@@ -110,9 +111,11 @@ def check(files: Sequence[str], out: TextIO | None = None, err: TextIO | None = 
     out = out or sys.stdout
     err = err or sys.stderr
     status = EXIT_OK
-    for file in files:
+    for given in files:
+        file = shown_path(given)
         try:
-            policy = load_policy_file(file)
+            policy = load_policy_file(given)
+            text = summary(policy)
         except PolicyError as exc:
             for line in exc.errors:
                 print(f"{file}: {line}", file=err)
@@ -120,12 +123,27 @@ def check(files: Sequence[str], out: TextIO | None = None, err: TextIO | None = 
         except OSError as exc:
             print(f"{PROG}: {file}: {_os_problem(exc)}", file=err)
             status = EXIT_USAGE
+        except Exception as exc:  # a defect, not the file's fault: still one line, never a traceback
+            print(f"{PROG}: {file}: cannot be checked ({_one_line(exc)})", file=err)
+            status = max(status, EXIT_INVALID)
         else:
-            print(f"{file}: valid — {summary(policy)}", file=out)
+            print(f"{file}: valid — {text}", file=out)
     return status
 
 
+def shown_path(path: str) -> str:
+    """A path as it can be printed: bytes that are not UTF-8 (kept by Python as surrogates) escaped."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"[:300]
+    return " ".join(text.encode("utf-8", "backslashreplace").decode("utf-8").split())
+
+
 def _os_problem(exc: OSError) -> str:
+    if isinstance(exc, NotARegularFile):
+        return "is not a regular file (a FIFO, socket or device), not a policy file"
     if isinstance(exc, FileNotFoundError):
         return "no such file"
     if isinstance(exc, IsADirectoryError):
@@ -154,11 +172,12 @@ def summary(policy: Policy) -> str:
 # --------------------------------------------------------------------------- explain
 
 
-def explain(file: str, network: str, agent: str | None, out: TextIO | None = None) -> int:
+def explain(given: str, network: str, agent: str | None, out: TextIO | None = None) -> int:
     """Print what each tool may do under a policy, as an aligned table."""
     out = out or sys.stdout
+    file = shown_path(given)
     try:
-        policy = load_policy_file(file)
+        policy = load_policy_file(given)
     except PolicyError as exc:
         for line in exc.errors:
             print(f"{file}: {line}", file=sys.stderr)
@@ -166,6 +185,9 @@ def explain(file: str, network: str, agent: str | None, out: TextIO | None = Non
     except OSError as exc:
         print(f"{PROG}: {file}: {_os_problem(exc)}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:  # a defect, not the file's fault: still one line, never a traceback
+        print(f"{PROG}: {file}: cannot be explained ({_one_line(exc)})", file=sys.stderr)
+        return EXIT_INVALID
     engine = PolicyEngine(policy)
     out.write(render_explain(file, engine, network, agent))
     return EXIT_OK

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalException, localcontext
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
+
 __all__ = [
     "FilterViolation",
     "LotSizeFilter",
@@ -27,6 +29,7 @@ __all__ = [
     "SymbolRules",
     "check_order",
     "decimal_places",
+    "stop_must_be_above",
 ]
 
 _ZERO = Decimal(0)
@@ -207,7 +210,9 @@ class SymbolRules:
             order_types=order_types,
             quote_order_qty_market_allowed=symbol_info.get("quoteOrderQtyMarketAllowed") is True,
             base_asset_precision=int(symbol_info.get("baseAssetPrecision", 8)),
-            quote_asset_precision=int(symbol_info.get("quoteAssetPrecision", 8)),
+            quote_asset_precision=int(
+                symbol_info.get("quoteAssetPrecision", symbol_info.get("quotePrecision", 8))
+            ),
             price_filter=price_filter,
             lot_size=lot("LOT_SIZE"),
             market_lot_size=lot("MARKET_LOT_SIZE"),
@@ -238,12 +243,7 @@ def decimal_places(step: Decimal) -> int:
 
 def _plain(value: Decimal) -> str:
     """A user's value as they would write it: no exponent, no trailing zeros (2E+6 → 2000000)."""
-    if value.is_finite() and value and not -40 <= value.adjusted() <= 40:
-        return str(value)  # 1E+999999 stays short rather than a million digits
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    return decimal_text(value)
 
 
 def _fixed(value: Decimal, places: int) -> str:
@@ -309,9 +309,12 @@ def check_order(
             _check_order_type(rules, order_type),
             _check_quote_quantity(rules, order_type, quote_quantity),
             _check_positive(values),
+            _check_quote_precision(rules, quote_quantity),
             _check_price_filter(rules, "price", price),
             _check_price_filter(rules, "stop_price", stop_price),
+            _check_trigger(rules, side, order_type, stop_price, reference_price),
             _check_lot_sizes(rules, order_type, quantity),
+            _check_quote_quantity_size(rules, quote_quantity, reference_price),
             _check_notionals(
                 rules, side, order_type, quantity, quote_quantity, price, stop_price, reference_price
             ),
@@ -367,6 +370,86 @@ def _check_quote_quantity(
             f"quote_quantity {shown} is not allowed on {rules.symbol} (quoteOrderQtyMarketAllowed is false): "
             "give quantity instead",
         )
+
+
+def _check_quote_precision(rules: SymbolRules, quote_quantity: Decimal | None) -> Iterable[FilterViolation]:
+    """quoteOrderQty is an amount of the quote asset: no more decimals than quoteAssetPrecision (-1111)."""
+    if quote_quantity is None or not _plausible(quote_quantity):
+        return
+    places = rules.quote_asset_precision
+    if decimal_places(quote_quantity) > places:
+        unit = Decimal(1).scaleb(-places)
+        floored = _floor_to(quote_quantity, unit)
+        fix = f": use {_fixed(floored, places)}" if floored > 0 else f": use at least {_fixed(unit, places)}"
+        yield FilterViolation(
+            "QUOTE_PRECISION",
+            "quote_quantity",
+            f"quote_quantity {_plain(quote_quantity)} has more decimals than {rules.quote_asset} takes on "
+            f"{rules.symbol}: at most {places} (quoteAssetPrecision){fix}",
+        )
+
+
+def _check_quote_quantity_size(
+    rules: SymbolRules, quote_quantity: Decimal | None, reference: Decimal | None
+) -> Iterable[FilterViolation]:
+    """A MARKET order by quote_quantity buys or sells about quote_quantity / price of the base asset:
+    that amount must not exceed the symbol's maximum quantity (MARKET_LOT_SIZE, else LOT_SIZE)."""
+    if quote_quantity is None or reference is None:
+        return
+    for name, rule in (("MARKET_LOT_SIZE", rules.market_lot_size), ("LOT_SIZE", rules.lot_size)):
+        if rule is None or not rule.max_qty:
+            continue
+        implied = quote_quantity / reference
+        if implied > rule.max_qty:
+            price_places = decimal_places(rules.price_filter.tick_size) if rules.price_filter else 0
+            most = _floor_to(rule.max_qty * reference, Decimal(1).scaleb(-rules.quote_asset_precision))
+            yield FilterViolation(
+                name,
+                "quote_quantity",
+                f"quote_quantity {_plain(quote_quantity)} {rules.quote_asset} is about "
+                f"{_plain(implied.quantize(Decimal(1).scaleb(-8)))} {rules.base_asset} at the current price "
+                f"{_fixed(reference, price_places)}, above the maximum {_plain(rule.max_qty)} ({name}): "
+                f"use a quote_quantity of at most {_plain(most)} {rules.quote_asset}",
+            )
+            return
+
+
+# STOP_LOSS BUY and TAKE_PROFIT SELL trigger as the price rises to the stop, so their stop must be above
+# the last price; STOP_LOSS SELL and TAKE_PROFIT BUY trigger as it falls, so below (Binance's rest-api.md,
+# "Trigger order price rules against market price"). Otherwise: -2010 "Order would trigger immediately."
+_TRIGGERED_TYPES = ("STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT")
+
+
+def stop_must_be_above(side: str, order_type: str) -> bool:
+    """True when the order's stop price must lie above the last price, False when below."""
+    return order_type.startswith("STOP_LOSS") == (side == "BUY")
+
+
+def _check_trigger(
+    rules: SymbolRules, side: str, order_type: str, stop_price: Decimal | None, reference: Decimal | None
+) -> Iterable[FilterViolation]:
+    if order_type not in _TRIGGERED_TYPES or stop_price is None or reference is None:
+        return
+    above = stop_must_be_above(side, order_type)
+    if (stop_price > reference) if above else (stop_price < reference):
+        return
+    tick = rules.price_filter.tick_size if rules.price_filter else _ZERO
+    places = decimal_places(tick)
+    if tick:
+        nearest = _floor_to(reference, tick) + tick if above else _ceil_to(reference, tick) - tick
+    else:
+        nearest = None
+    moves = "rises" if above else "falls"
+    where = "above" if above else "below"
+    fix = f"a stop_price {where} {_fixed(reference, places)}"
+    if nearest is not None and nearest > 0:
+        fix += f" (e.g. {_fixed(nearest, places)})"
+    yield FilterViolation(
+        "TRIGGER_DIRECTION",
+        "stop_price",
+        f"stop_price {_plain(stop_price)} would trigger at once: a {side} {order_type} triggers when the "
+        f"price {moves} to its stop, and the last price is {_fixed(reference, places)}: use {fix}",
+    )
 
 
 def _check_positive(values: Mapping[str, Decimal | None]) -> Iterable[FilterViolation]:

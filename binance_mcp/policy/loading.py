@@ -6,11 +6,21 @@ silently keep the last). Pydantic's errors are rewritten as `place: problem` lin
 `rules.place_order.constraints.max_notional: not a decimal`, because a validation library's dump
 is not something a person should have to read. This module knows nothing of the policy's fields;
 `model.py` uses it.
+
+Every way a file can be bad ends as PolicyError (a line per problem, with its place) or OSError
+(the file cannot be read), never as another exception: the file is opened without blocking and
+must be a regular file (a FIFO swapped in under `--watch` would otherwise hang the server), at
+most 1 MiB; JSON nested deeper than 32 levels, integers of more than 40 digits (Python refuses to
+read those of more than 4300) and text with lone surrogates (which cannot be printed or logged)
+are refused before any validation sees them.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 import types
 import typing
 import unicodedata
@@ -19,6 +29,10 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
+
+MAX_POLICY_BYTES = 1024 * 1024
+MAX_POLICY_DEPTH = 32
+MAX_INTEGER_DIGITS = 40
 
 Loc = tuple[str | int, ...]
 """A place in the policy: dict keys and list indexes from the top, e.g. `("hide", 2)`."""
@@ -43,6 +57,49 @@ class PolicyError(Exception):
         super().__init__(f"{source}: invalid policy ({count} error{'s' if count != 1 else ''}):\n{lines}")
 
 
+class NotARegularFile(OSError):
+    """The policy path names a FIFO, a socket or a device: nothing that holds a policy."""
+
+
+def read_policy_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a policy file, read without blocking and bounded.
+
+    OSError when it cannot be read (missing, a directory, not a regular file, no permission, a
+    symlink loop); PolicyError when it is larger than MAX_POLICY_BYTES.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a policy file", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(errno.EINVAL, "is not a regular file (a FIFO, socket or device)", str(path))
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_POLICY_BYTES:
+            chunk = os.read(fd, MAX_POLICY_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > MAX_POLICY_BYTES:
+        raise PolicyError(
+            [f"(top): the file is larger than {MAX_POLICY_BYTES // 1024} KiB (a policy is a few kilobytes)"],
+            str(path),
+        )
+    return b"".join(chunks)
+
+
+def decode_policy_text(raw: bytes, source: str = "<policy>") -> str:
+    """UTF-8 text (a byte-order mark allowed), or PolicyError."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PolicyError(["(top): not UTF-8 text"], source) from None
+
+
 class _Object(dict[str, Any]):
     """A JSON object that remembers the keys it was given more than once."""
 
@@ -61,22 +118,112 @@ def _object_from_pairs(pairs: list[tuple[str, Any]]) -> _Object:
     return obj
 
 
+class _OversizedInteger:
+    """An integer literal too long to be a policy value, kept as its digit count (never converted)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _integer(text: str) -> int | _OversizedInteger:
+    digits = len(text.lstrip("-"))
+    return _OversizedInteger(digits) if digits > MAX_INTEGER_DIGITS else int(text)
+
+
 def read_json(text: str, source: str = "<policy>") -> tuple[Any, list[Problem]]:
-    """Parse policy text exactly; a syntax error raises PolicyError, duplicate keys are problems."""
+    """Parse policy text exactly; a syntax error or unreadable content raises PolicyError (every
+    such problem with its place), duplicate keys are returned as problems."""
     try:
         data = json.loads(
             text,
             parse_float=Decimal,
+            parse_int=_integer,
             parse_constant=Decimal,  # NaN and Infinity: rejected later as "not a decimal"
             object_pairs_hook=_object_from_pairs,
         )
     except json.JSONDecodeError as exc:
         raise PolicyError(
-            [f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})"], source
+            [_one_line(f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})")], source
+        ) from None
+    except RecursionError:
+        raise PolicyError(
+            [f"{_deep_place(text)}: nested too deeply (at most {MAX_POLICY_DEPTH} levels)"], source
         ) from None
     if not isinstance(data, dict):
         raise PolicyError(["(top): a policy is a JSON object, {...}"], source)
+    unreadable = _unreadable_values(data)
+    if unreadable:
+        raise PolicyError(format_problems(unreadable), source)
     return data, list(_duplicate_keys(data, ()))
+
+
+def _deep_place(text: str) -> str:
+    """`line L, column C` where the nesting first goes deeper than MAX_POLICY_DEPTH (strings skipped)."""
+    depth = 0
+    in_string = escaped = False
+    line, column = 1, 0
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_POLICY_DEPTH:
+                return f"line {line}, column {column}"
+        elif char in "]}":
+            depth -= 1
+    return "(top)"
+
+
+def _unreadable_values(data: Any) -> list[Problem]:
+    """Values no policy can hold, found without recursion: nesting deeper than MAX_POLICY_DEPTH,
+    integers of more than MAX_INTEGER_DIGITS digits, text (values or keys) with lone surrogates."""
+    problems: list[Problem] = []
+    stack: list[tuple[Loc, Any]] = [((), data)]
+    while stack and len(problems) < 20:
+        loc, value = stack.pop()
+        if isinstance(value, dict | list):
+            if len(loc) >= MAX_POLICY_DEPTH:
+                problems.append(Problem(loc, f"nested too deeply (at most {MAX_POLICY_DEPTH} levels)"))
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            children: list[tuple[Loc, Any]] = []
+            for key, item in items:
+                surrogate = _lone_surrogate(key) if isinstance(key, str) else None
+                if surrogate:
+                    problems.append(
+                        Problem(loc, f"a key contains {surrogate}, a lone surrogate: not valid Unicode text")
+                    )
+                    continue
+                children.append(((*loc, key), item))
+            stack.extend(reversed(children))
+        elif isinstance(value, _OversizedInteger):
+            problems.append(
+                Problem(loc, f"a number of {value.digits} digits is too large (at most {MAX_INTEGER_DIGITS})")
+            )
+        elif isinstance(value, str) and (surrogate := _lone_surrogate(value)):
+            problems.append(Problem(loc, f"contains {surrogate}, a lone surrogate: not valid Unicode text"))
+    return problems
+
+
+def _lone_surrogate(text: str) -> str | None:
+    """The first lone surrogate in `text`, escaped (`\\ud800`), or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"\\u{ord(text[exc.start]):04x}"
+    return None
 
 
 def _duplicate_keys(value: Any, loc: Loc) -> Iterable[Problem]:
@@ -124,8 +271,8 @@ def format_problems(problems: Iterable[Problem], data: Any = None) -> list[str]:
 
 def _one_line(text: str) -> str:
     """A policy's own keys and values appear in its errors: control characters (a newline in a
-    key) are shown escaped, so that every error stays one line."""
-    return "".join(json.dumps(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    key) and lone surrogates are shown escaped, so that every error stays one printable line."""
+    return "".join(json.dumps(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf", "Cs") else c for c in text)
 
 
 def _document_order(data: Any) -> dict[Loc, int]:

@@ -37,12 +37,15 @@ from pydantic import (
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from binance_mcp.decimals import DecimalOutOfRange, DecimalTextError, parse_decimal
 from binance_mcp.policy.loading import (
     PolicyError,
     Problem,
+    decode_policy_text,
     format_problems,
     problems_from_validation,
     read_json,
+    read_policy_bytes,
 )
 from binance_mcp.tools.names import SYMBOL_TOOLS, TOOL_NAMES, ToolName
 
@@ -224,23 +227,21 @@ Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_one
 
 # --------------------------------------------------------------------------- exact decimals
 
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")  # for the JSON Schema
 
 
 def _to_decimal(value: Any) -> Decimal:
-    """A JSON number (already a Decimal or int when read by loading.py) or a decimal string, exactly."""
-    number: Decimal | None = None
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int) and not isinstance(value, bool):
-        number = Decimal(value)
-    elif isinstance(value, float):  # only from Python callers: the shortest repr is what they wrote
-        number = Decimal(repr(value))
-    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value):
-        number = Decimal(value)
-    if number is None or not number.is_finite():
+    """A JSON number (already a Decimal or int when read by loading.py) or a decimal string, exactly,
+    and bounded like every other decimal (binance_mcp/decimals.py): at most 20 digits either side
+    of the point, so `1e-999999999` is refused before anything writes it out."""
+    if not isinstance(value, Decimal | int | float | str) or isinstance(value, bool):
         raise PydanticCustomError("policy", "not a decimal")
-    return number
+    try:
+        return parse_decimal(value)
+    except DecimalOutOfRange as exc:
+        raise PydanticCustomError("policy", "{problem}", {"problem": str(exc)}) from None
+    except DecimalTextError:
+        raise PydanticCustomError("policy", "not a decimal") from None
 
 
 def _positive(value: Decimal) -> Decimal:
@@ -509,13 +510,12 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 def load_policy_file(path: str | Path) -> Policy:
     """A policy from a file. A missing or unreadable file raises OSError; a bad policy PolicyError."""
-    path = Path(path)
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PolicyError(["(top): not UTF-8 text"], str(path)) from None
-    return parse_policy(text, str(path))
+    return parse_policy_bytes(read_policy_bytes(path), str(path))
+
+
+def parse_policy_bytes(raw: bytes, source: str = "<policy>") -> Policy:
+    """A policy from a file's bytes (UTF-8, a byte-order mark allowed); PolicyError otherwise."""
+    return parse_policy(decode_policy_text(raw, source), source)
 
 
 BUNDLED_POLICIES: tuple[str, ...] = ("default", "read-only", "testnet-trader", "policylayer-recommended")

@@ -1,8 +1,14 @@
 """`--watch`: reload the policy when its file changes, and tell clients when their tool list did.
 
-The file is polled (its size, mtime and a hash of its bytes) rather than watched through inotify:
-one stat per half second costs nothing and works on every platform and file system. A new file
-that does not validate is refused: its errors are logged and the old policy stays in force.
+The file is polled (a hash of its bytes, read once per poll without blocking, at most 1 MiB)
+rather than watched through inotify: one small read per half second costs nothing, works on every
+platform and file system, and follows a symlink swapped to point elsewhere. The bytes that were
+hashed are the bytes that are parsed, in a worker thread, so a large file never stalls other calls.
+
+A changed file that cannot be used is refused whatever is wrong with it (invalid, unreadable, a
+directory or a FIFO, a partial write, a defect in the parser): each problem is logged as one line
+with its place, the old policy stays in force, and the watcher keeps polling. Nothing a file holds
+can end the watcher, and so the server.
 
 Clients hear `notifications/tools/list_changed` when the visible tools change: 2025-era clients
 on their connection (the server declares `tools.listChanged` for them), 2026-era clients through
@@ -17,21 +23,38 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 
 from binance_mcp.policy.engine import PolicyEngine
-from binance_mcp.policy.model import PolicyError, load_policy_file
+from binance_mcp.policy.loading import PolicyError, read_policy_bytes
+from binance_mcp.policy.model import parse_policy_bytes
 
 logger = logging.getLogger(__name__)
 
-Fingerprint = tuple[int, int, str] | None
+Fingerprint = str | None
+"""The sha256 of the file's bytes, `error:<reason>` when it cannot be read, or None before the first look."""
+
+
+def _read(path: Path) -> tuple[Fingerprint, bytes | None, str | None]:
+    """(fingerprint, bytes, why unreadable): never raises for a file's sake."""
+    try:
+        raw = read_policy_bytes(path)
+    except PolicyError as exc:  # too large
+        reason = "; ".join(exc.errors)
+        return f"error:{reason}", None, reason
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return f"error:{reason}", None, reason
+    return hashlib.sha256(raw).hexdigest(), raw, None
 
 
 def fingerprint(path: Path) -> Fingerprint:
-    try:
-        stat = path.stat()
-        return (stat.st_size, stat.st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
-    except OSError:
-        return None
+    """What identifies the file's current content (or why it cannot be read)."""
+    return _read(path)[0]
+
+
+def _printable(text: str) -> str:
+    return " ".join(text.encode("utf-8", "backslashreplace").decode("utf-8").split())
 
 
 class PolicyWatcher:
@@ -51,32 +74,42 @@ class PolicyWatcher:
         self._seen = fingerprint(path)
 
     async def run(self) -> None:
+        """Poll forever. A failure of one poll is logged and the next poll comes as usual."""
         while True:
             await anyio.sleep(self._interval_s)
-            await self.check()
+            try:
+                await self.check()
+            except Exception as exc:  # a defect, not the file's fault: the watcher must not die of it
+                logger.error(
+                    "policy %s: reloading failed (%s); the policy in force stays",
+                    _printable(str(self.path)),
+                    _printable(f"{type(exc).__name__}: {exc}"[:300]),
+                )
 
     async def check(self) -> bool:
         """Reload if the file changed. True when a new policy was put in force."""
-        current = fingerprint(self.path)
+        shown = _printable(str(self.path))
+        current, raw, unreadable = await anyio.to_thread.run_sync(_read, self.path)
         if current == self._seen:
             return False
         self._seen = current
-        if current is None:
-            logger.error("policy file %s cannot be read; the policy in force stays", self.path)
+        if raw is None:
+            logger.error("policy file %s cannot be read (%s); the policy in force stays", shown, unreadable)
             return False
         try:
-            engine = PolicyEngine(load_policy_file(self.path))
+            engine = await anyio.to_thread.run_sync(_engine, raw, str(self.path))
         except PolicyError as exc:
             for error in exc.errors:
-                logger.error("policy %s: %s", self.path, error)
-            logger.error("the changed policy %s is invalid; the policy in force stays", self.path)
-            return False
-        except OSError as exc:
-            logger.error("policy file %s cannot be read (%s); the policy in force stays", self.path, exc)
+                logger.error("policy %s: %s", shown, _printable(error))
+            logger.error("the changed policy %s is invalid; the policy in force stays", shown)
             return False
         changed_visibility = self._install(engine)
-        logger.warning("policy %s reloaded", self.path)
+        logger.warning("policy %s reloaded", shown)
         if changed_visibility:
             logger.info("visible tools changed: %s", ", ".join(sorted(changed_visibility)))
             await self._tools_changed()
         return True
+
+
+def _engine(raw: bytes, source: str) -> PolicyEngine:
+    return PolicyEngine(parse_policy_bytes(raw, source))

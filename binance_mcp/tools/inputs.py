@@ -4,16 +4,18 @@ Each model forbids unknown arguments (a `leverage` on a spot order must not vani
 publishes the JSON Schema that tools/list shows. Quantities and prices are decimal strings; a JSON
 number is accepted and read through its shortest text (`0.1`, never `0.1000000000000000055`).
 `describe_validation_error` turns pydantic's errors into one sentence naming field and problem.
+Decimal text is read and written by binance_mcp/decimals.py (`decimal_text` is re-exported here).
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,9 +26,11 @@ from pydantic import (
     model_validator,
 )
 
+from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
+from binance_mcp.tools.bounds import check_raw_arguments
+
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
-MAX_DECIMAL_DIGITS = 30
 DAY_MS = 24 * 60 * 60 * 1000
 
 KLINE_INTERVALS = (
@@ -54,28 +58,20 @@ def _upper(value: Any) -> Any:
 
 
 def _positive_decimal(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError('must be a decimal number written as a string, e.g. "0.01"')
-    text = repr(value) if isinstance(value, float) else str(value).strip()
+    """A positive decimal, bounded before anything is formatted (see binance_mcp/decimals.py)."""
     try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number") from None
-    if not number.is_finite():
-        raise ValueError(f"{value!r} is not a finite number")
+        number = parse_decimal(value)
+    except DecimalTextError as exc:
+        raise ValueError(str(exc)) from None
     if number <= 0:
-        raise ValueError(f"must be greater than 0 (got {text})")
-    if len(number.as_tuple().digits) > MAX_DECIMAL_DIGITS:
-        raise ValueError(f"{text} has more than {MAX_DECIMAL_DIGITS} digits")
+        raise ValueError(f"must be greater than 0 (got {decimal_text(number)})")
     return number
 
 
-def decimal_text(number: Decimal) -> str:
-    """Plain notation without exponent or trailing zeros: what Binance and the agent read."""
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+def _int64(value: int) -> int:
+    if not -(2**63) <= value < 2**63:  # "999…9" as text is read as a whole number; Binance's ids are 64-bit
+        raise ValueError("must be at most 19 digits (Binance's ids are 64-bit numbers)")
+    return value
 
 
 def _client_order_id(value: Any) -> Any:
@@ -113,6 +109,16 @@ TimestampMs = Annotated[int, Field(ge=0, le=10**14, description="milliseconds si
 class ToolInput(BaseModel):
     # defer_build: built on the first call, not at start-up (tools/list uses tools/schemas.json)
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _within_bounds(cls, data: Any) -> Any:
+        """The raw arguments' bounds (tools/bounds.py), before any field is read. The guard's parse
+        stage checks them first too; here they also hold for any other caller of the models."""
+        problem = check_raw_arguments(data) if isinstance(data, dict) else None
+        if problem is not None:
+            raise ValueError(problem.message)
+        return data
 
 
 class SymbolInput(ToolInput):
@@ -218,7 +224,9 @@ class PlaceOrderInput(SymbolInput):
 
 
 class CancelOrderInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Binance's order id")
+    order_id: Annotated[int, Field(ge=1), AfterValidator(_int64)] | None = Field(
+        None, description="Binance's order id"
+    )
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
 
     @model_validator(mode="after")
@@ -235,7 +243,9 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> t
     first_field: str | None = None
     unknown = [str(err["loc"][0]) for err in exc.errors() if err["type"] == "extra_forbidden" and err["loc"]]
     if unknown:
-        names = ", ".join(repr(name) for name in unknown)
+        names = ", ".join(_shown(name) for name in unknown[:5])
+        if len(unknown) > 5:
+            names += f" and {len(unknown) - 5} more"
         noun = "argument" if len(unknown) == 1 else "arguments"
         problems.append(f"unknown {noun} {names}: this tool takes {allowed}")
         first_field = unknown[0]
@@ -246,6 +256,12 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> t
         first_field = first_field or field_name
         problems.append(sentence)
     return first_field, "; ".join(problems)
+
+
+def _shown(given: Any) -> str:
+    """A refused value as quoted back: whole when short, cut when long (never the whole input echoed)."""
+    text = repr(given)
+    return text if len(text) <= 40 else f"{text[:36]}…"
 
 
 def _sentence(err: Any) -> tuple[str | None, str]:
@@ -262,13 +278,19 @@ def _sentence(err: Any) -> tuple[str | None, str]:
     if kind == "missing":
         return field_name, f"{field_name}: required"
     if kind == "literal_error":
-        return field_name, f"{field_name}: must be one of {ctx.get('expected', '')} (got {given!r})"
+        return field_name, f"{field_name}: must be one of {ctx.get('expected', '')} (got {_shown(given)})"
     if kind in ("int_type", "int_parsing", "int_from_float"):
-        return field_name, f"{field_name}: must be a whole number (got {given!r})"
+        return field_name, f"{field_name}: must be a whole number (got {_shown(given)})"
     if kind in ("greater_than_equal", "greater_than"):
-        return field_name, f"{field_name}: must be at least {ctx.get('ge', ctx.get('gt'))} (got {given!r})"
+        return (
+            field_name,
+            f"{field_name}: must be at least {ctx.get('ge', ctx.get('gt'))} (got {_shown(given)})",
+        )
     if kind in ("less_than_equal", "less_than"):
-        return field_name, f"{field_name}: must be at most {ctx.get('le', ctx.get('lt'))} (got {given!r})"
+        return (
+            field_name,
+            f"{field_name}: must be at most {ctx.get('le', ctx.get('lt'))} (got {_shown(given)})",
+        )
     if kind in ("string_type", "bool_type", "model_type", "dict_type"):
         return field_name, f"{field_name}: has the wrong type (got {type(given).__name__})"
     return field_name, f"{field_name}: {err['msg'].lower()}"
