@@ -27,7 +27,7 @@ from binance_mcp.guard.endings import GUARD_FAILED, refused
 from binance_mcp.guard.hide import Hidden, hide, is_visible
 from binance_mcp.guard.parse import parse
 from binance_mcp.guard.ratelimit import rate_limit
-from binance_mcp.guard.record import audit_record, bounded_arguments, record
+from binance_mcp.guard.record import audit_record, record
 from binance_mcp.guard.services import Services
 from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
@@ -175,7 +175,6 @@ class Guard:
             spec=spec,
             caller=self.identify(ctx.request_context if ctx is not None else None),
             raw=raw,
-            audited_arguments=bounded_arguments(raw),
             started=started,
             continuing=ctx is not None and ctx.request_state is not None,
             can_elicit=ctx is not None and client_can_elicit(ctx.client_capabilities),

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.mcpserver.resolve import Elicit
 
-from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
+from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:

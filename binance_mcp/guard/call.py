@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -21,9 +22,9 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from binance_mcp.exchange.filters import SymbolRules
+    from binance_mcp.guard.approval_desk import CallIdentity, OpenQuestion
     from binance_mcp.guard.approve import ApprovalForm
     from binance_mcp.orders import Order
-    from binance_mcp.guard.approval_desk import CallIdentity, OpenQuestion
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec
     from binance_mcp.valuation import Valuation
@@ -49,7 +50,6 @@ class Request:
     spec: ToolSpec
     caller: Caller
     raw: Any
-    audited_arguments: dict[str, Any]
     started: float
     continuing: bool = False  # a later round of a 2026-era call that asked its human
     can_elicit: bool = False
@@ -58,6 +58,13 @@ class Request:
     @property
     def request(self) -> Request:
         return self
+
+    @cached_property
+    def audited_arguments(self) -> dict[str, Any]:
+        """The raw arguments as the audit keeps them, for a call refused before they were parsed."""
+        from binance_mcp.guard.record import bounded_arguments
+
+        return bounded_arguments(self.raw)
 
 
 @dataclass(frozen=True)

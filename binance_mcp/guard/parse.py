@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from binance_mcp.guard.call import Parsed
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.tools.bounds import check_raw_arguments
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Request
@@ -23,8 +24,9 @@ def parse(request: Request) -> Parsed:
     from binance_mcp.tools.inputs import describe_validation_error
 
     spec = request.spec
-    if not isinstance(request.raw, dict):
-        raise Refusal(RefusalKind.INVALID_ARGUMENTS, "arguments must be a JSON object")
+    problem = check_raw_arguments(request.raw)
+    if problem is not None:
+        raise Refusal(RefusalKind.INVALID_ARGUMENTS, problem.message, field=problem.field)
     try:
         args = spec.input_model.model_validate(request.raw)
     except ValidationError as exc:

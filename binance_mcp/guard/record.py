@@ -47,7 +47,14 @@ def utc_now_text() -> str:
 
 
 def bounded_arguments(arguments: Any) -> dict[str, Any]:
-    """Raw arguments as the audit keeps them: JSON, at most `MAX_AUDITED_ARGUMENTS` characters."""
+    """Raw arguments as the audit keeps them: JSON, at most `MAX_AUDITED_ARGUMENTS` characters.
+    Arguments out of bounds (a 5,000-digit integer, a lone surrogate) are never serialised: the
+    record keeps the sentence that refused them."""
+    from binance_mcp.tools.bounds import check_raw_arguments
+
+    problem = check_raw_arguments(arguments)
+    if problem is not None:
+        return {"_refused": problem.message[:MAX_AUDITED_ARGUMENTS]}
     if not isinstance(arguments, dict):
         return {"_raw": repr(arguments)[:MAX_AUDITED_ARGUMENTS], "_truncated": True}
     try:

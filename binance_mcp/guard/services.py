@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.guard.approval_desk import ApprovalDesk
     from binance_mcp.guard.keys import KeyCheck
     from binance_mcp.guard.lock import AccountLock
     from binance_mcp.guard.record import AuditWriter
-    from binance_mcp.guard.approval_desk import ApprovalDesk
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.policy.ratelimit import RateLimiter
 

@@ -27,7 +27,6 @@ from pydantic import (
 )
 
 from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
-from binance_mcp.tools.bounds import check_raw_arguments
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
@@ -109,16 +108,6 @@ TimestampMs = Annotated[int, Field(ge=0, le=10**14, description="milliseconds si
 class ToolInput(BaseModel):
     # defer_build: built on the first call, not at start-up (tools/list uses tools/schemas.json)
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _within_bounds(cls, data: Any) -> Any:
-        """The raw arguments' bounds (tools/bounds.py), before any field is read. The guard's parse
-        stage checks them first too; here they also hold for any other caller of the models."""
-        problem = check_raw_arguments(data) if isinstance(data, dict) else None
-        if problem is not None:
-            raise ValueError(problem.message)
-        return data
 
 
 class SymbolInput(ToolInput):
