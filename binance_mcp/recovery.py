@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio.to_thread
 
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable, MissingCredentials
+from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
     from binance_mcp.audit import AuditRecord, AuditStore
@@ -73,8 +73,7 @@ class PendingRecovery:
         self._exchange = exchange
         self._network = str(network)
         self._account = account or exchange.base_url
-        # The audit log's time format (its module is imported on the first call, not at start-up).
-        self._started = started or datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        self._started = started or utc_now_text()
         self.done = False
         self.reports: list[RecoveryReport] = []
 

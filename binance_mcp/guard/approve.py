@@ -202,9 +202,9 @@ def pending_expiry(approval: Any) -> str:
     from datetime import timedelta
 
     from binance_mcp.approvals import PENDING_LIFETIME_S
+    from binance_mcp.timestamps import utc_seconds_text
 
-    moment = approval.created_at + timedelta(seconds=PENDING_LIFETIME_S)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_seconds_text(approval.created_at + timedelta(seconds=PENDING_LIFETIME_S))
 
 
 def _text(value: Any) -> str | None:

@@ -18,6 +18,7 @@ from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import counter_key
+from binance_mcp.timestamps import utc_seconds_text
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller
@@ -77,7 +78,7 @@ async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
         "dry_run": services.dry_run,
         "tools": tools,
         "orders": orders,
-        "budgets": [budget | {"resets_at": _iso(day_resets_at(now))} for budget in budgets],
+        "budgets": [budget | {"resets_at": utc_seconds_text(day_resets_at(now))} for budget in budgets],
         "rate_limits": rate_limits,
         "approvers": sorted(approvers_for(services, caller)),
     }
@@ -140,7 +141,3 @@ async def _budgets(services: Services) -> list[dict[str, Any]]:
             }
         )
     return found
-
-
-def _iso(moment: Any) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")

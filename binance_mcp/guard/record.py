@@ -23,10 +23,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.results import dumps
+from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
     from binance_mcp.audit import AuditRecord, AuditStore
@@ -39,11 +39,6 @@ MAX_AUDITED_ARGUMENTS = 2_000
 """Characters of a call's raw arguments the audit keeps; more is cut, with a marker, never dropped."""
 
 _STOP = object()
-
-
-def utc_now_text() -> str:
-    """The one timestamp format of the audit log and of everything compared with it."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def bounded_arguments(arguments: Any) -> dict[str, Any]:
