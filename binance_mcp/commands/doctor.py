@@ -36,7 +36,7 @@ import anyio
 
 from binance_mcp.audit import redact_text
 from binance_mcp.config import ConfigError, ServerConfig, build_config
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
 from binance_mcp.tools.names import TOOL_RISK, Risk
 
@@ -271,10 +271,10 @@ async def _check_base_url_and_clock(exchange: ExchangeClient, report: Report) ->
         await exchange.get_server_time()
         wall_before, started = time.time(), time.perf_counter()
         server_ms = await exchange.get_server_time()
-    except ExchangeUnavailable as exc:
-        report.add(FAIL, "base URL", exc.message)
-    except ExchangeError as exc:
+    except BinanceRejected as exc:
         report.add(FAIL, "base URL", f"{exchange.base_url} answered GET /api/v3/time with {exc.sentence()}")
+    except ExchangeFailure as exc:
+        report.add(FAIL, "base URL", exc.message)
     except Exception as exc:  # an answer that is not Binance's (HTML, garbage): still one line
         report.add(
             FAIL, "base URL", f"{exchange.base_url} did not answer like Binance ({type(exc).__name__})"
@@ -341,9 +341,9 @@ async def _check_keys(
     corrected = "; checked with the clock corrected" if clock_corrected else ""
     try:
         account = await exchange.get_account()
-    except ExchangeError as exc:
-        report.add(FAIL, "API keys", f"Binance refused them: {exc.sentence()}{corrected}")
-    except ExchangeUnavailable as exc:
+    except BinanceRejected as exc:
+        report.add(FAIL, "API keys", f"Binance refused them: {_without_doctor(exc.sentence())}{corrected}")
+    except ExchangeFailure as exc:
         report.add(FAIL, "API keys", f"not checked: {exc.message}")
     except Exception as exc:
         report.add(FAIL, "API keys", f"not checked: unexpected {type(exc).__name__}")
@@ -381,10 +381,10 @@ async def _check_permissions(
         return
     try:
         restrictions = await exchange.get_api_restrictions()
-    except ExchangeError as exc:
-        report.add(FAIL, "key permissions", unchecked_sentence(exc.sentence()))
+    except BinanceRejected as exc:
+        report.add(FAIL, "key permissions", unchecked_sentence(_without_doctor(exc.sentence())))
         return
-    except ExchangeUnavailable as exc:
+    except ExchangeFailure as exc:
         report.add(FAIL, "key permissions", unchecked_sentence(exc.message))
         return
     except Exception as exc:
@@ -488,6 +488,13 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
             }
     except Exception:  # a summary, not a check: the state dir line says what is wrong with it
         return {}
+
+
+def _without_doctor(sentence: str) -> str:
+    """An error's next step, minus "run binance-mcp doctor": this is doctor."""
+    for tail in (", and run `binance-mcp doctor`", ", then run `binance-mcp doctor`"):
+        sentence = sentence.replace(tail, "")
+    return sentence
 
 
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
