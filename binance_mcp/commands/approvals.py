@@ -30,7 +30,8 @@ from binance_mcp.approvals import (
     open_approval_store,
 )
 from binance_mcp.commands.table import aligned, safe, shorten
-from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.state import StateError
+from binance_mcp.state_dir import usable_state_dir
 
 PROG = "binance-mcp approvals"
 
@@ -131,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     path = approvals_path(state_dir)
     if not path.is_file():
         print(f"no approvals yet in {state_dir}", file=sys.stderr if as_json else sys.stdout)
@@ -152,7 +153,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     wanted = normalise_approval_id(args.id)
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     if not approvals_path(state_dir).is_file():
         _error(f"no approval {args.id.strip()} in {state_dir} (no approvals yet)")
         return EXIT_REFUSED
@@ -165,13 +166,14 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
     where = f"{approval.tool} on {approval.network}" + (
         f" for agent {approval.agent}" if approval.agent else ""
     )
+    typed = safe(args.id.strip())  # as typed: the store reads an O as a 0, the person need not know
     if approve:
         print(
-            f"approved {approval.id} ({where}): {safe(approval.question)}\n"
+            f"approved {typed} ({where}): {safe(approval.question)}\n"
             f"the next matching call within {approval.ttl_s} s runs, once"
         )
     else:
-        print(f"denied {approval.id} ({where}): {safe(approval.question)}")
+        print(f"denied {typed} ({where}): {safe(approval.question)}")
     return EXIT_OK
 
 

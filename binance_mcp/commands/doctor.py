@@ -23,7 +23,6 @@ contains the API key or secret: every line is redacted of both before it is writ
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -499,20 +498,18 @@ def _without_doctor(sentence: str) -> str:
 
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
     from binance_mcp.state import StateError, resolve_state_dir
+    from binance_mcp.state_dir import state_dir_problem
 
     try:
         path = resolve_state_dir(config.state_dir, create=False)
     except StateError as exc:
         report.add(FAIL, "state dir", str(exc))
         return
-    if not path.exists():
+    problem = state_dir_problem(path)
+    if problem is not None:
+        report.add(FAIL, "state dir", problem)
+    elif not path.exists():
         report.add(OK, "state dir", f"{path} does not exist yet; the server creates it on start")
-    elif not path.is_dir():
-        report.add(FAIL, "state dir", f"{path} is not a directory")
-    elif not os.access(path, os.W_OK | os.X_OK):
-        report.add(
-            FAIL, "state dir", f"{path} is not writable: the audit log, approvals and budgets live there"
-        )
     else:
         found = [name for name in _STATE_FILES if (Path(path) / name).is_file()]
         report.add(OK, "state dir", f"{path} is writable" + (f" ({', '.join(found)})" if found else ""))
