@@ -26,7 +26,6 @@ from binance_mcp.approvals import (
     Approval,
     ApprovalError,
     approvals_path,
-    normalise_approval_id,
     open_approval_store,
 )
 from binance_mcp.commands.table import aligned, safe, shorten
@@ -152,14 +151,14 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
-    wanted = normalise_approval_id(args.id)
     state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     if not approvals_path(state_dir).is_file():
         _error(f"no approval {args.id.strip()} in {state_dir} (no approvals yet)")
         return EXIT_REFUSED
     with open_approval_store(state_dir) as store:
         try:
-            approval = store.approve(wanted, via="cli") if approve else store.deny(wanted, via="cli")
+            # the store reads the id as a person may type it, and its errors echo it as typed
+            approval = store.approve(args.id, via="cli") if approve else store.deny(args.id, via="cli")
         except ApprovalError as exc:
             _error(str(exc))
             return EXIT_REFUSED
