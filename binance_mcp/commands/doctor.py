@@ -348,7 +348,7 @@ async def _check_keys(
         report.add(FAIL, "API keys", f"not checked: unexpected {type(exc).__name__}")
     else:
         can_trade = account.get("canTrade")
-        trade_text = {True: "yes", False: "no"}.get(can_trade, "unknown")
+        trade_text = "yes" if can_trade is True else "no" if can_trade is False else "unknown"
         detail = (
             f"accepted (account type {account.get('accountType', '?')}, can trade: {trade_text}{corrected})"
         )
