@@ -11,6 +11,7 @@ import pytest
 from mcp import Client
 
 from binance_mcp.config import build_config
+from binance_mcp.exchange.client import Timeouts
 from binance_mcp.exchange.errors import (
     BinanceRejected,
     ExchangeError,
@@ -20,6 +21,7 @@ from binance_mcp.exchange.errors import (
     LimitReached,
     MissingCredentials,
 )
+from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.server import build_app
 from tests.conftest import ALLOW_ALL, API_KEY, API_SECRET, make_app, write_policy
 from tests.fake_binance import FakeBinance
@@ -162,6 +164,29 @@ async def test_a_refused_port_names_the_rest_root_base_url_and_doctor(tmp_path: 
     assert "could not connect to Binance at http://127.0.0.1:9: connection refused" in reason
     assert "The REST root in use is http://127.0.0.1:9" in reason
     assert "--base-url" in reason and "`binance-mcp doctor`" in reason
+
+
+@pytest.mark.parametrize(
+    ("root", "words"),
+    [
+        ("http://no-such-host.invalid", "could not resolve the host of http://no-such-host.invalid"),
+        ("https://{fake}", "the TLS connection to https://{fake} failed (it does not speak TLS there"),
+    ],
+    ids=["dns", "tls"],
+)
+async def test_dns_and_tls_failures_name_the_rest_root(
+    tmp_path: Path, fake: FakeBinance, root: str, words: str
+) -> None:
+    where = fake.base_url.removeprefix("http://")
+    app = make_app(tmp_path, root.format(fake=where))
+    app.exchange.retry = RetryPolicy(attempts=1)
+    app.exchange.timeouts = Timeouts(connect=2.0, read=2.0)
+    try:
+        content = await call(app, "get_price", {"symbol": "BTCUSDT"})
+    finally:
+        app.close()
+    assert words.format(fake=where) in content["reason"]
+    assert "nothing was sent" in content["reason"] and "--base-url" in content["reason"]
 
 
 async def test_missing_keys_say_nothing_was_sent_and_how_to_check(tmp_path: Path, fake: FakeBinance) -> None:
