@@ -20,6 +20,7 @@ from binance_mcp.exchange.errors import (
     ExchangeUnavailable,
     LimitReached,
     MissingCredentials,
+    missing_keys_sentence,
 )
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.server import build_app
@@ -200,14 +201,22 @@ async def test_missing_keys_say_nothing_was_sent_and_how_to_check(tmp_path: Path
     assert not [r for r in fake.requests if r.path == "/api/v3/account"]
 
 
-@pytest.mark.xfail(strict=True, reason="the refusal kind not_configured is added by the lead (refusals.py)")
-async def test_missing_keys_are_not_an_exchange_error(tmp_path: Path, fake: FakeBinance) -> None:
+@pytest.mark.xfail(strict=True, reason="the lead wires not_configured into refusals.py and the guard")
+@pytest.mark.parametrize("tool", ["get_account_info", "place_order"])
+async def test_missing_keys_are_not_an_exchange_error(tmp_path: Path, fake: FakeBinance, tool: str) -> None:
     app = make_app(tmp_path, fake.base_url, credentials=False)
+    args = (
+        {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+        if tool == "place_order"
+        else {}
+    )
     try:
-        content = await call(app, "get_account_info", {})
+        content = await call(app, tool, args)
     finally:
         app.close()
     assert content["error"] == "not_configured"
+    assert content["reason"] == missing_keys_sentence(tool)
+    assert "nothing was sent to Binance" in content["reason"] and "`binance-mcp doctor`" in content["reason"]
 
 
 async def test_debug_logs_each_request_with_weight_and_time_and_no_secret(
