@@ -249,7 +249,7 @@ class ExchangeClient:
                 return OrderLookup(found, False, exc.sentence())
             except ExchangeFailure as exc:
                 missing = exc.code == ORDER_DOES_NOT_EXIST
-                detail = "Binance does not know the order" if missing else _short(exc)
+                detail = "Binance does not know the order" if missing else exc.summary()
                 continue
             found, missing = order, False
             if settled is None or settled(order):
@@ -586,11 +586,6 @@ def _tls_reason(exc: Exception) -> str:
     return "handshake failed"
 
 
-def _short(exc: ExchangeFailure) -> str:
-    """A failure without its next step: for the details of a lookup, where the step is not the agent's."""
-    return ExchangeFailure.sentence(exc)
-
-
 def _log_request(
     method: str, params: dict[str, Any], weight: int, started: float, failure: ExchangeFailure | None
 ) -> None:
@@ -598,7 +593,7 @@ def _log_request(
     if not logger.isEnabledFor(logging.DEBUG):
         return
     elapsed_ms = (time.perf_counter() - started) * 1000
-    outcome = "ok" if failure is None else ExchangeFailure.sentence(failure)
+    outcome = "ok" if failure is None else failure.summary()
     shown = {key: value for key, value in params.items() if key not in ("signature", "timestamp")}
     logger.debug("exchange %s %s weight %d: %s in %.0f ms", method, shown, weight, outcome, elapsed_ms)
 

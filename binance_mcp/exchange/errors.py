@@ -4,7 +4,8 @@ Every failure of the exchange layer is an `ExchangeFailure`, and each says wheth
 may have executed (`may_have_executed`), so a caller needs one `except` and one question, never a
 list of classes:
 
-    ExchangeFailure                 status, code, message, retry_after, may_have_executed, sentence()
+    ExchangeFailure                 status, code, message, retry_after, may_have_executed,
+    │                               summary() (what happened), sentence() (and what to do)
     ├── BinanceRejected             Binance answered with an error (its HTTP status, code, message)
     │   └── ExchangePaused          a 418 ban or a 429's Retry-After is running: nothing is sent
     ├── LimitReached                Binance's request-weight or order limit is used up here: not sent
@@ -68,10 +69,16 @@ class ExchangeFailure(Exception):
         """The old name of `may_have_executed`."""
         return self.may_have_executed
 
-    def sentence(self) -> str:
+    def summary(self) -> str:
+        """What happened, without the next step: `Binance error -1121 (HTTP 400): Invalid symbol.`,
+        or the message alone when no answer carried a code or status (for logs and lookups)."""
         code = f" {self.code}" if self.code is not None else ""
         status = f" (HTTP {self.status})" if self.status is not None else ""
         return f"Binance error{code}{status}: {self.message}" if code or status else self.message
+
+    def sentence(self) -> str:
+        """What happened and what to do: the text of the refusal the agent reads."""
+        return self.summary()
 
 
 ExchangeError = ExchangeFailure  # the old name of the root
@@ -97,7 +104,7 @@ class BinanceRejected(ExchangeFailure):
         self.next_step = next_step
 
     def sentence(self) -> str:
-        text = super().sentence()
+        text = self.summary()
         if self.retry_after and self.status == 429:
             text += f"; Binance asks for no request in the next {self.retry_after:g} s"
         if self.may_have_executed:

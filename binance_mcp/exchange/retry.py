@@ -78,7 +78,7 @@ def pause_after(policy: RetryPolicy, exc: BaseException | None, attempt: int) ->
 
 
 def _describe(exc: BaseException | None) -> str:
-    return ExchangeFailure.sentence(exc) if isinstance(exc, ExchangeFailure) else repr(exc)
+    return exc.summary() if isinstance(exc, ExchangeFailure) else repr(exc)
 
 
 def _log(state: RetryCallState, done: int) -> None:
