@@ -565,12 +565,14 @@ class SqliteApprovalStore:
             approval = self._row(conn, wanted)
             if approval is None:
                 raise UnknownApproval(f"no approval {approval_id.strip()}")
+            typed = approval_id.strip()  # echoed as typed, not as normalised (O → 0)
             if approval.status != PENDING:
-                when = f" at {_iso(approval.decided_at)}" if approval.decided_at else ""
-                raise ApprovalAlreadyDecided(f"{approval.id} was already {approval.status}{when}")
+                at = approval.used_at if approval.status == USED and approval.used_at else approval.decided_at
+                when = f" at {_iso(at)}" if at else ""
+                raise ApprovalAlreadyDecided(f"{typed} was already {approval.status}{when}")
             if approval.status_at(moment) == EXPIRED:
                 raise ApprovalExpired(
-                    f"{approval.id} was asked at {_iso(approval.created_at)}, more than "
+                    f"{typed} was asked at {_iso(approval.created_at)}, more than "
                     f"{PENDING_LIFETIME_S // 3600} h ago; it can no longer be decided (the agent can ask again)"
                 )
             conn.execute(

@@ -22,15 +22,39 @@ OPTIONS_WITH_VALUES = (
 )  # fmt: skip
 
 
-def named_subcommand(argv: Sequence[str]) -> str | None:
-    """The subcommand the first positional word names, if any (skipping the values of server options)."""
+def first_word(argv: Sequence[str]) -> str | None:
+    """The first positional word, if any (skipping the values of server options)."""
     words = iter(argv)
     for word in words:
-        if word in OPTIONS_WITH_VALUES:
+        if _takes_a_value(word):
             next(words, None)
         elif not word.startswith("-"):
-            return word if word in SUBCOMMANDS else None
+            return word
     return None
+
+
+def _takes_a_value(word: str) -> bool:
+    """An option followed by its value: `--policy`, or a prefix argparse accepts for it (`--pol`)."""
+    if word in OPTIONS_WITH_VALUES:
+        return True
+    if not word.startswith("--") or "=" in word or len(word) < 3:
+        return False
+    return sum(option.startswith(word) for option in OPTIONS_WITH_VALUES) == 1
+
+
+def named_subcommand(argv: Sequence[str]) -> str | None:
+    """The subcommand the first positional word names, if any."""
+    word = first_word(argv)
+    return word if word in SUBCOMMANDS else None
+
+
+def unknown_command_line(word: str) -> str:
+    """`unknown command 'polcy'; did you mean policy?` (the server itself takes no positional word)."""
+    import difflib
+
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"binance-mcp: unknown command {word!r}{hint} (commands: {', '.join(SUBCOMMANDS)})"
 
 
 def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentParser:
@@ -96,6 +120,10 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     command = named_subcommand(words)
+    stray = first_word(words) if command is None else None
+    if stray is not None:
+        print(unknown_command_line(stray), file=sys.stderr)
+        return 2
     if command is not None:
         subcommands: Sequence[str] = (command,)
     elif any(word in ("-h", "--help") for word in words):
@@ -131,6 +159,14 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"binance-mcp: {exc}", file=sys.stderr)
         return 2
+    from binance_mcp.state import StateError
+    from binance_mcp.state_dir import usable_state_dir
+
+    try:
+        usable_state_dir(config.state_dir, create=False)
+    except StateError as exc:
+        print(f"binance-mcp: {exc}", file=sys.stderr)
+        return 2
     if config.watch_policy and config.policy_path is None:
         print("binance-mcp: --watch needs a policy file (--policy or BINANCE_MCP_POLICY)", file=sys.stderr)
         return 2
@@ -153,6 +189,9 @@ def serve(args: argparse.Namespace) -> int:
         for error in exc.errors:
             print(f"binance-mcp: policy: {error}", file=sys.stderr)
         print("binance-mcp: the server does not start on an invalid policy", file=sys.stderr)
+        return 2
+    except StateError as exc:
+        print(f"binance-mcp: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"binance-mcp: cannot use the state directory: {exc.strerror or exc}", file=sys.stderr)

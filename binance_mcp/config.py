@@ -179,9 +179,14 @@ def build_config(
 
     policy_value = policy_flag or env.get(ENV_POLICY, "").strip() or None
     policy_path = Path(policy_value).expanduser() if policy_value else None
-    if policy_path is not None and not policy_path.is_file():
-        source = "--policy" if policy_flag else ENV_POLICY
-        raise ConfigError(f"{source}: no policy file at {policy_path}")
+    if policy_value and policy_path is not None and not policy_path.is_file():
+        from binance_mcp.bundled_policies import bundled_policy, where_they_are
+
+        bundled = bundled_policy(policy_value)
+        if bundled is None:
+            source = "--policy" if policy_flag else ENV_POLICY
+            raise ConfigError(f"{source}: no policy file at {policy_path}; {where_they_are()}")
+        policy_path = bundled
 
     state_value = state_dir_flag or env.get(ENV_STATE_DIR, "").strip() or None
     return ServerConfig(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable, MissingCredentials
+from binance_mcp.exchange.errors import ExchangeFailure, MissingCredentials
 
 __all__ = [
     "WITHDRAWAL_KEYS_REFUSED",
@@ -70,10 +70,8 @@ async def withdrawal_refusal(exchange: PermissionsSource, network: str) -> str |
         restrictions = await exchange.get_api_restrictions()
     except MissingCredentials:
         return None
-    except ExchangeError as exc:
+    except ExchangeFailure as exc:
         return unchecked_sentence(exc.sentence())
-    except ExchangeUnavailable as exc:
-        return unchecked_sentence(exc.message)
     except Exception as exc:  # anything else: still refuse, never let it through unchecked
         return unchecked_sentence(f"unexpected {type(exc).__name__}")
     if not isinstance(restrictions, Mapping):

@@ -85,7 +85,7 @@ def test_approve_then_the_matching_call_is_allowed_once(tmp_path: Path) -> None:
     done = approvals("approve", approval_id.lower(), "--state-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"approved {approval_id} (place_order on testnet for agent bob): {QUESTION}",
+        f"approved {approval_id.lower()} (place_order on testnet for agent bob): {QUESTION}",  # as typed
         "the next matching call within 600 s runs, once",
     ]
     with open_approval_store(tmp_path) as store:

@@ -219,7 +219,10 @@ def test_subprocess_a_missing_file_is_bad_usage_in_one_line(tmp_path: Path) -> N
     for command in ("check", "explain"):
         result = run_subprocess(command, str(missing))
         assert result.returncode == 2
-        assert result.stderr == f"binance-mcp policy: {missing}: no such file\n"
+        assert result.stderr.startswith(
+            f"binance-mcp policy: {missing}: no such file; the bundled policies ("
+        )
+        assert len(result.stderr.splitlines()) == 1
         assert result.stdout == ""
 
 

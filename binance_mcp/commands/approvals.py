@@ -26,11 +26,11 @@ from binance_mcp.approvals import (
     Approval,
     ApprovalError,
     approvals_path,
-    normalise_approval_id,
     open_approval_store,
 )
 from binance_mcp.commands.table import aligned, safe, shorten
-from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.state import StateError
+from binance_mcp.state_dir import usable_state_dir
 
 PROG = "binance-mcp approvals"
 
@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     path = approvals_path(state_dir)
     if not path.is_file():
         print(f"no approvals yet in {state_dir}", file=sys.stderr if as_json else sys.stdout)
@@ -151,27 +151,28 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, *, approve: bool) -> int:
-    wanted = normalise_approval_id(args.id)
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     if not approvals_path(state_dir).is_file():
         _error(f"no approval {args.id.strip()} in {state_dir} (no approvals yet)")
         return EXIT_REFUSED
     with open_approval_store(state_dir) as store:
         try:
-            approval = store.approve(wanted, via="cli") if approve else store.deny(wanted, via="cli")
+            # the store reads the id as a person may type it, and its errors echo it as typed
+            approval = store.approve(args.id, via="cli") if approve else store.deny(args.id, via="cli")
         except ApprovalError as exc:
             _error(str(exc))
             return EXIT_REFUSED
     where = f"{approval.tool} on {approval.network}" + (
         f" for agent {approval.agent}" if approval.agent else ""
     )
+    typed = safe(args.id.strip())  # as typed: the store reads an O as a 0, the person need not know
     if approve:
         print(
-            f"approved {approval.id} ({where}): {safe(approval.question)}\n"
+            f"approved {typed} ({where}): {safe(approval.question)}\n"
             f"the next matching call within {approval.ttl_s} s runs, once"
         )
     else:
-        print(f"denied {approval.id} ({where}): {safe(approval.question)}")
+        print(f"denied {typed} ({where}): {safe(approval.question)}")
     return EXIT_OK
 
 

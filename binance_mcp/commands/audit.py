@@ -20,7 +20,8 @@ from typing import Any
 
 from binance_mcp.audit import DECISIONS, AuditLog, AuditRecord, audit_path, canonical_json
 from binance_mcp.commands.table import aligned, safe, shorten
-from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.state import StateError
+from binance_mcp.state_dir import usable_state_dir
 
 PROG = "binance-mcp audit"
 
@@ -140,7 +141,7 @@ def _run(args: argparse.Namespace) -> int:
     decision = None if args.decision is None else _parse_decision(args.decision)
     since = None if args.since is None else parse_since(args.since)
     limit = None if args.limit is None else _parse_limit(args.limit)
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     path = audit_path(state_dir)
     if not path.is_file():
         # With --json, stdout stays valid JSON lines (empty); the note goes to stderr.

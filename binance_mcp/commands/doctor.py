@@ -23,7 +23,6 @@ contains the API key or secret: every line is redacted of both before it is writ
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ import anyio
 
 from binance_mcp.audit import redact_text
 from binance_mcp.config import ConfigError, ServerConfig, build_config
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
 from binance_mcp.tools.names import TOOL_RISK, Risk
 
@@ -271,10 +270,10 @@ async def _check_base_url_and_clock(exchange: ExchangeClient, report: Report) ->
         await exchange.get_server_time()
         wall_before, started = time.time(), time.perf_counter()
         server_ms = await exchange.get_server_time()
-    except ExchangeUnavailable as exc:
-        report.add(FAIL, "base URL", exc.message)
-    except ExchangeError as exc:
+    except BinanceRejected as exc:
         report.add(FAIL, "base URL", f"{exchange.base_url} answered GET /api/v3/time with {exc.sentence()}")
+    except ExchangeFailure as exc:
+        report.add(FAIL, "base URL", exc.message)
     except Exception as exc:  # an answer that is not Binance's (HTML, garbage): still one line
         report.add(
             FAIL, "base URL", f"{exchange.base_url} did not answer like Binance ({type(exc).__name__})"
@@ -341,15 +340,15 @@ async def _check_keys(
     corrected = "; checked with the clock corrected" if clock_corrected else ""
     try:
         account = await exchange.get_account()
-    except ExchangeError as exc:
-        report.add(FAIL, "API keys", f"Binance refused them: {exc.sentence()}{corrected}")
-    except ExchangeUnavailable as exc:
+    except BinanceRejected as exc:
+        report.add(FAIL, "API keys", f"Binance refused them: {_without_doctor(exc.sentence())}{corrected}")
+    except ExchangeFailure as exc:
         report.add(FAIL, "API keys", f"not checked: {exc.message}")
     except Exception as exc:
         report.add(FAIL, "API keys", f"not checked: unexpected {type(exc).__name__}")
     else:
         can_trade = account.get("canTrade")
-        trade_text = {True: "yes", False: "no"}.get(can_trade, "unknown")
+        trade_text = "yes" if can_trade is True else "no" if can_trade is False else "unknown"
         detail = (
             f"accepted (account type {account.get('accountType', '?')}, can trade: {trade_text}{corrected})"
         )
@@ -381,10 +380,10 @@ async def _check_permissions(
         return
     try:
         restrictions = await exchange.get_api_restrictions()
-    except ExchangeError as exc:
-        report.add(FAIL, "key permissions", unchecked_sentence(exc.sentence()))
+    except BinanceRejected as exc:
+        report.add(FAIL, "key permissions", unchecked_sentence(_without_doctor(exc.sentence())))
         return
-    except ExchangeUnavailable as exc:
+    except ExchangeFailure as exc:
         report.add(FAIL, "key permissions", unchecked_sentence(exc.message))
         return
     except Exception as exc:
@@ -490,22 +489,27 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
         return {}
 
 
+def _without_doctor(sentence: str) -> str:
+    """An error's next step, minus "run binance-mcp doctor": this is doctor."""
+    for tail in (", and run `binance-mcp doctor`", ", then run `binance-mcp doctor`"):
+        sentence = sentence.replace(tail, "")
+    return sentence
+
+
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
     from binance_mcp.state import StateError, resolve_state_dir
+    from binance_mcp.state_dir import state_dir_problem
 
     try:
         path = resolve_state_dir(config.state_dir, create=False)
     except StateError as exc:
         report.add(FAIL, "state dir", str(exc))
         return
-    if not path.exists():
+    problem = state_dir_problem(path)
+    if problem is not None:
+        report.add(FAIL, "state dir", problem)
+    elif not path.exists():
         report.add(OK, "state dir", f"{path} does not exist yet; the server creates it on start")
-    elif not path.is_dir():
-        report.add(FAIL, "state dir", f"{path} is not a directory")
-    elif not os.access(path, os.W_OK | os.X_OK):
-        report.add(
-            FAIL, "state dir", f"{path} is not writable: the audit log, approvals and budgets live there"
-        )
     else:
         found = [name for name in _STATE_FILES if (Path(path) / name).is_file()]
         report.add(OK, "state dir", f"{path} is writable" + (f" ({', '.join(found)})" if found else ""))

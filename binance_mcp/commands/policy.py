@@ -1,10 +1,12 @@
-"""`binance-mcp policy check | explain | schema`: the policy file, for the people who write it.
+"""`binance-mcp policy check | explain | schema | list`: the policy file, for the people who write it.
 
 `check` validates files and prints every problem with its place (exit 1), or a one-line summary
-per valid file; `explain` shows, per tool, what an agent may do on a network; `schema` prints the
-JSON Schema that editors use through a policy's `$schema`. Exit status: 0 done, 1 a policy is
-invalid, 2 bad usage (a file that cannot be read, an unknown option). Nothing here touches the
-network or the state dir.
+per valid file (the JSON Schema lying beside the policies is recognised and skipped, with a note);
+`explain` shows, per tool, what an agent may do on a network; `schema` prints the JSON Schema that
+editors use through a policy's `$schema`; `list` names the bundled policies and what each is for.
+A bundled policy may be named instead of a file (`policy explain read-only`). Exit status: 0 done,
+1 a policy is invalid, 2 bad usage (a file that cannot be read, an unknown option). Nothing here
+touches the network or the state dir.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
+from binance_mcp.bundled_policies import BUNDLED_DIR, PURPOSES, bundled_policy, where_they_are
 from binance_mcp.policy.engine import ExplainRow, PolicyEngine
 from binance_mcp.policy.loading import NotARegularFile
 from binance_mcp.policy.model import (
@@ -45,21 +49,25 @@ def add_parser(subparsers: Any) -> None:
 
 def _add_subcommands(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=run)
-    commands = parser.add_subparsers(dest="policy_command", metavar="{check,explain,schema}", required=True)
+    commands = parser.add_subparsers(
+        dest="policy_command", metavar="{check,explain,schema,list}", required=True
+    )
 
     check = commands.add_parser(
         "check",
         help="validate policy files",
         description="Validate policy files: every error with its place (exit 1), else a one-line summary each.",
     )
-    check.add_argument("files", nargs="+", metavar="FILE", help="a policy file (JSON)")
+    check.add_argument(
+        "files", nargs="+", metavar="FILE", help="a policy file (JSON), or a bundled policy's name"
+    )
 
     explain = commands.add_parser(
         "explain",
         help="what each tool may do",
         description="Per tool: visible or hidden, the decision, the deciding rule, rate limit, approval.",
     )
-    explain.add_argument("file", metavar="FILE", help="a policy file (JSON)")
+    explain.add_argument("file", metavar="FILE", help="a policy file (JSON), or a bundled policy's name")
     explain.add_argument(
         "--network", choices=NETWORKS, default="testnet", help="the network to explain for (default: testnet)"
     )
@@ -69,6 +77,11 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
         "schema",
         help="print the policy file's JSON Schema",
         description="Print the policy file's JSON Schema (policies/policy.schema.json).",
+    )
+    commands.add_parser(
+        "list",
+        help="the bundled policies and what each is for",
+        description="The policies shipped with binance-mcp: pass one by name, e.g. --policy read-only.",
     )
 
 
@@ -99,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     if command == "schema":
         sys.stdout.write(schema_text())
         return EXIT_OK
-    print(f"{PROG}: choose check, explain or schema", file=sys.stderr)
+    if command == "list":
+        sys.stdout.write(bundled_list())
+        return EXIT_OK
+    print(f"{PROG}: choose check, explain, schema or list", file=sys.stderr)
     return EXIT_USAGE
 
 
@@ -113,15 +129,18 @@ def check(files: Sequence[str], out: TextIO | None = None, err: TextIO | None = 
     status = EXIT_OK
     for given in files:
         file = shown_path(given)
+        if is_json_schema(given):
+            print(f"{file}: skipped — the policy files' JSON Schema, not a policy", file=out)
+            continue
         try:
-            policy = load_policy_file(given)
+            policy = load_policy_file(_resolve(given))
             text = summary(policy)
         except PolicyError as exc:
             for line in exc.errors:
                 print(f"{file}: {line}", file=err)
             status = max(status, EXIT_INVALID)
         except OSError as exc:
-            print(f"{PROG}: {file}: {_os_problem(exc)}", file=err)
+            print(f"{PROG}: {file}: {_os_problem(exc)}{_bundled_hint(exc)}", file=err)
             status = EXIT_USAGE
         except Exception as exc:  # a defect, not the file's fault: still one line, never a traceback
             print(f"{PROG}: {file}: cannot be checked ({_one_line(exc)})", file=err)
@@ -139,6 +158,33 @@ def shown_path(path: str) -> str:
 def _one_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"[:300]
     return " ".join(text.encode("utf-8", "backslashreplace").decode("utf-8").split())
+
+
+def _resolve(file: str) -> str:
+    """A file as given, or the bundled policy it names when no such file exists (`read-only`)."""
+    if Path(file).exists():
+        return file
+    bundled = bundled_policy(file)
+    return str(bundled) if bundled is not None else file
+
+
+def _bundled_hint(exc: OSError) -> str:
+    return f"; {where_they_are()}" if isinstance(exc, FileNotFoundError) else ""
+
+
+def is_json_schema(file: str) -> bool:
+    """Is `file` a JSON Schema (such as policies/policy.schema.json) rather than a policy?"""
+    path = Path(file)
+    try:
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            return False
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError):
+        return False
+    marker = document.get("$schema") if isinstance(document, dict) else None
+    return isinstance(marker, str) and marker.startswith(
+        ("https://json-schema.org/", "http://json-schema.org/")
+    )
 
 
 def _os_problem(exc: OSError) -> str:
@@ -177,13 +223,13 @@ def explain(given: str, network: str, agent: str | None, out: TextIO | None = No
     out = out or sys.stdout
     file = shown_path(given)
     try:
-        policy = load_policy_file(given)
+        policy = load_policy_file(_resolve(given))
     except PolicyError as exc:
         for line in exc.errors:
             print(f"{file}: {line}", file=sys.stderr)
         return EXIT_INVALID
     except OSError as exc:
-        print(f"{PROG}: {file}: {_os_problem(exc)}", file=sys.stderr)
+        print(f"{PROG}: {file}: {_os_problem(exc)}{_bundled_hint(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # a defect, not the file's fault: still one line, never a traceback
         print(f"{PROG}: {file}: cannot be explained ({_one_line(exc)})", file=sys.stderr)
@@ -262,6 +308,17 @@ def _constraints_text(constraints: Constraints | None) -> str:
     for field, value in constraints.model_dump(exclude_none=True).items():
         parts.append(f"{field} {', '.join(value) if isinstance(value, tuple) else value}")
     return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- list
+
+
+def bundled_list() -> str:
+    """`policy list`: each bundled policy's name and what it is for, then where the files are."""
+    width = max(len(name) for name in PURPOSES)
+    lines = [f"{name.ljust(width)}  {purpose}" for name, purpose in PURPOSES.items()]
+    lines += ["", f"in {BUNDLED_DIR}; use one with --policy NAME, e.g. --policy read-only"]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- schema

@@ -17,7 +17,8 @@ import sqlite3
 import sys
 from typing import Any
 
-from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.state import StateError
+from binance_mcp.state_dir import usable_state_dir
 from binance_mcp.tokens import TokenError, TokenStore, check_name, tokens_path
 
 PROG = "binance-mcp tokens"
@@ -83,7 +84,7 @@ def _add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None))
+    state_dir = usable_state_dir(getattr(args, "state_dir", None))
     with TokenStore.in_state_dir(state_dir) as store:
         token = store.add(name)
     print(f"token for agent {name} (shown once; only its hash is kept in {tokens_path(state_dir)}):")
@@ -92,7 +93,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     path = tokens_path(state_dir)
     if not path.is_file():
         print(f"no tokens yet in {state_dir}", file=sys.stderr if args.json else sys.stdout)
@@ -113,7 +114,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
+    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
     path = tokens_path(state_dir)
     if not path.is_file():
         raise TokenError(f"no token for agent {args.name!r} (no tokens in {state_dir})")

@@ -19,8 +19,11 @@ Reliability (DESIGN *The exchange layer*, binance-api.md §2, §4, §8):
 - used weight and order counts are tracked against exchangeInfo's limits, and a request waits
   for the next window rather than break one (`limits`).
 
-This module knows nothing of policies; errors leave it as `ExchangeError` (and its subclasses),
-`ExchangeUnavailable` or `MissingCredentials`, never as a library's exception.
+This module knows nothing of policies; every error leaves it as an `ExchangeFailure` (errors.py:
+`BinanceRejected` with Binance's code, message and the next step; `ExchangePaused`,
+`LimitReached`, `ExchangeUnavailable`, `MissingCredentials`), never as a library's exception.
+At DEBUG, each request is logged with its weight, its time and its outcome (never a key or secret:
+python-binance signs inside the worker, the parameters logged carry none).
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ import anyio.to_thread
 from binance_mcp.config import Credentials
 from binance_mcp.exchange.clock import INVALID_TIMESTAMP, offset_ms, server_now_ms
 from binance_mcp.exchange.errors import (
-    ExchangeError,
+    BinanceRejected,
+    ExchangeFailure,
     ExchangePaused,
     ExchangeUnavailable,
     LimitReached,
@@ -54,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ERROR_MESSAGE = 300
 ORDER_DOES_NOT_EXIST = -2013
+INVALID_SYMBOL = -1121
 # An order in one of these states will not change any more (a cancel has happened or never will).
 FINAL_STATUSES = frozenset({"CANCELED", "FILLED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"})
 
@@ -111,6 +116,7 @@ class ExchangeClient:
         self._local = threading.local()
         self._symbol_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._symbol_cache_ttl = symbol_cache_ttl
+        self._all_symbols: tuple[float, tuple[str, ...]] | None = None
         self.timestamp_offset_ms = 0
         self.usage = WeightUsage()
         self._limits: UsageTracker | None = None
@@ -186,7 +192,9 @@ class ExchangeClient:
             if entry.get("symbol") == symbol:
                 self._symbol_cache[symbol] = (now, entry)
                 return entry
-        raise ExchangeError(400, -1121, "Invalid symbol.")
+        rejected = BinanceRejected(400, INVALID_SYMBOL, "Invalid symbol.")
+        await self._advise_on_symbol(rejected, {"symbol": symbol})
+        raise rejected
 
     # -- account (keys) --------------------------------------------------------------------------
 
@@ -237,14 +245,11 @@ class ExchangeClient:
                 await anyio.sleep(policy.lookup_backoff(attempt - 1))
             try:
                 order = await self.get_order(symbol, client_order_id, order_id)
-            except (ExchangePaused, LimitReached) as exc:
+            except (ExchangePaused, LimitReached, MissingCredentials) as exc:
                 return OrderLookup(found, False, exc.sentence())
-            except ExchangeError as exc:
+            except ExchangeFailure as exc:
                 missing = exc.code == ORDER_DOES_NOT_EXIST
-                detail = "Binance does not know the order" if missing else exc.sentence()
-                continue
-            except ExchangeUnavailable as exc:
-                detail, missing = exc.message, False
+                detail = "Binance does not know the order" if missing else exc.summary()
                 continue
             found, missing = order, False
             if settled is None or settled(order):
@@ -312,28 +317,66 @@ class ExchangeClient:
         """One request; after a -1021 (rejected before it executed), a clock resync and one more."""
         try:
             return await self._send(method, params)
-        except ExchangeError as exc:
+        except BinanceRejected as exc:
             if not signed or exc.code != INVALID_TIMESTAMP:
                 raise
             rejected = exc
         try:
             await self.resync_clock()
-        except (ExchangeError, ExchangeUnavailable) as exc:
-            logger.warning("could not resync the clock after -1021: %s", getattr(exc, "message", exc))
+        except ExchangeFailure as exc:
+            logger.warning("could not resync the clock after -1021: %s", exc.message)
             raise rejected from None
         return await self._send(method, params)
 
     async def _send(self, method: str, params: dict[str, Any]) -> Any:
-        await self._clearance(request_weight(method, params), new_orders(method))
+        weight = request_weight(method, params)
+        await self._clearance(weight, new_orders(method))
         seen: dict[str, str] = {}
+        started = time.perf_counter()
         try:
-            return await anyio.to_thread.run_sync(self._call_in_thread, method, params, seen)
-        except ExchangeError as exc:
+            answer = await anyio.to_thread.run_sync(self._call_in_thread, method, params, seen)
+        except BinanceRejected as exc:
+            _log_request(method, params, weight, started, exc)
+            if exc.code == INVALID_SYMBOL:
+                await self._advise_on_symbol(exc, params)
             self._pause_after(exc)
+            raise
+        except ExchangeFailure as exc:
+            _log_request(method, params, weight, started, exc)
             raise
         finally:
             if seen:
                 self._take_usage(seen)
+        _log_request(method, params, weight, started, None)
+        return answer
+
+    async def _advise_on_symbol(self, exc: BinanceRejected, params: dict[str, Any]) -> None:
+        """A -1121's next step names the symbol and, when one is close, the symbols meant."""
+        from binance_mcp.exchange.advice import did_you_mean, next_step
+
+        symbol = params.get("symbol")
+        if not isinstance(symbol, str):
+            return
+        known = await self._known_symbols()
+        suggestion = did_you_mean(symbol, known) if known else None
+        exc.next_step = next_step(exc.code, exc.message, params, self.base_url, suggestion=suggestion)
+
+    async def _known_symbols(self) -> tuple[str, ...]:
+        """Every symbol of exchangeInfo (weight 20), cached like a symbol's entry; empty if unreadable."""
+        now = time.monotonic()
+        if self._all_symbols is not None and now - self._all_symbols[0] < self._symbol_cache_ttl:
+            return self._all_symbols[1]
+        try:
+            answer = await self._send("exchange_info", {})
+        except ExchangeFailure as exc:
+            logger.info("could not read exchangeInfo's symbols for a suggestion: %s", exc.message)
+            return ()
+        entries = answer.get("symbols", []) if isinstance(answer, dict) else []
+        names = tuple(
+            str(entry["symbol"]) for entry in entries if isinstance(entry, dict) and "symbol" in entry
+        )
+        self._all_symbols = (now, names)
+        return names
 
     async def _clearance(self, weight: int, orders: int) -> None:
         """Wait until a request may go: no ban or Retry-After running, and room under every limit."""
@@ -358,7 +401,7 @@ class ExchangeClient:
             logger.info("waiting %.2f s for Binance's limit of %s", wait.seconds, wait.limit.describe())
             await anyio.sleep(wait.seconds)
 
-    def _pause_after(self, exc: ExchangeError) -> None:
+    def _pause_after(self, exc: BinanceRejected) -> None:
         """A 418 bans every call until it ends; a 429 with Retry-After holds them back that long."""
         from binance_mcp.exchange.limits import ban_end
 
@@ -398,13 +441,16 @@ class ExchangeClient:
         self._limits_asked = True
         try:
             self._take_rate_limits(await self._call("exchange_info", signed=False, symbol=symbol))
-        except (ExchangeError, ExchangeUnavailable) as exc:
-            logger.warning("could not read Binance's rate limits; using the documented ones (%s)", exc)
+        except ExchangeFailure as exc:
+            logger.warning(
+                "could not read Binance's rate limits; using the documented ones (%s)", exc.message
+            )
 
     def _call_in_thread(self, method: str, params: dict[str, Any], seen: dict[str, str]) -> Any:
         import requests
         from binance.exceptions import BinanceAPIException, BinanceRequestException
 
+        from binance_mcp.exchange.advice import connection_step, next_step
         from binance_mcp.exchange.limits import parse_retry_after
 
         client = self._thread_client()
@@ -413,40 +459,55 @@ class ExchangeClient:
         call: Callable[..., Any] = (
             self._exchange_info(client) if method == "exchange_info" else getattr(client, method)
         )
+        base = self.base_url
         try:
             result = call(**params)
         except BinanceAPIException as exc:
             headers = getattr(exc.response, "headers", None) or {}
             _copy_mbx_headers(headers, seen)
             message = str(exc.message or "")[:MAX_ERROR_MESSAGE]
-            raise ExchangeError(
+            code = exc.code or None
+            raise BinanceRejected(
                 exc.status_code,
-                exc.code or None,
+                code,
                 message,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
+                next_step=next_step(code, message, params, base),
             ) from None
         except BinanceRequestException as exc:
             _copy_mbx_headers(getattr(client.response, "headers", None) or {}, seen)
             raise ExchangeUnavailable(
-                f"Binance at {self.base_url} sent an unreadable answer: {str(exc.message)[:MAX_ERROR_MESSAGE]}",
+                f"Binance at {base} sent an unreadable answer: {str(exc.message)[:MAX_ERROR_MESSAGE]}",
                 sent=True,
+                next_step=connection_step(base),
             ) from None
         except requests.exceptions.ConnectTimeout:
             raise ExchangeUnavailable(
-                f"could not connect to Binance at {self.base_url} within {self.timeouts.connect:g} s",
+                f"could not connect to Binance at {base} within {self.timeouts.connect:g} s",
                 sent=False,
+                next_step=connection_step(base),
             ) from None
         except requests.exceptions.ReadTimeout:
             raise ExchangeUnavailable(
-                f"Binance at {self.base_url} did not answer within {self.timeouts.read:g} s", sent=True
+                f"Binance at {base} did not answer within {self.timeouts.read:g} s",
+                sent=True,
+                next_step=connection_step(base),
+            ) from None
+        except requests.exceptions.SSLError as exc:
+            raise ExchangeUnavailable(
+                f"the TLS connection to {base} failed ({_tls_reason(exc)})",
+                sent=False,
+                next_step=connection_step(base),
             ) from None
         except requests.exceptions.ConnectionError as exc:
             raise ExchangeUnavailable(
-                _describe_connection_error(exc, self.base_url), sent=_maybe_sent(exc)
+                _describe_connection_error(exc, base), sent=_maybe_sent(exc), next_step=connection_step(base)
             ) from None
         except requests.exceptions.RequestException as exc:
             raise ExchangeUnavailable(
-                f"request to Binance at {self.base_url} failed ({type(exc).__name__})", sent=True
+                f"request to Binance at {base} failed ({type(exc).__name__})",
+                sent=True,
+                next_step=connection_step(base),
             ) from None
         _copy_mbx_headers(client.response.headers, seen)
         return result
@@ -471,8 +532,12 @@ class ExchangeClient:
 
     @staticmethod
     def _exchange_info(client: Any) -> Callable[..., Any]:
-        def fetch(symbol: str) -> dict[str, Any]:
-            return client._get("exchangeInfo", data={"symbol": symbol}, version=client.PRIVATE_API_VERSION)
+        def fetch(symbol: str | None = None) -> dict[str, Any]:
+            data = {"symbol": symbol} if symbol else {}
+            answer: dict[str, Any] = client._get(
+                "exchangeInfo", data=data, version=client.PRIVATE_API_VERSION
+            )
+            return answer
 
         return fetch
 
@@ -510,6 +575,27 @@ def _maybe_sent(exc: Exception) -> bool:
         marker in text
         for marker in ("NewConnectionError", "NameResolutionError", "Connection refused", "Failed to resolve")
     )
+
+
+def _tls_reason(exc: Exception) -> str:
+    text = repr(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "its certificate could not be verified"
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        return "it does not speak TLS there: is the URL http://?"
+    return "handshake failed"
+
+
+def _log_request(
+    method: str, params: dict[str, Any], weight: int, started: float, failure: ExchangeFailure | None
+) -> None:
+    """At DEBUG: each request to Binance, its weight, how long it took and how it ended."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    outcome = "ok" if failure is None else failure.summary()
+    shown = {key: value for key, value in params.items() if key not in ("signature", "timestamp")}
+    logger.debug("exchange %s %s weight %d: %s in %.0f ms", method, shown, weight, outcome, elapsed_ms)
 
 
 def _describe_connection_error(exc: Exception, base_url: str) -> str:

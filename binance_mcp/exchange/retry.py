@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
-from binance_mcp.exchange.errors import ExchangeError, ExchangePaused, ExchangeUnavailable, LimitReached
+from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure, ExchangePaused, ExchangeUnavailable
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying, RetryCallState
@@ -59,13 +59,11 @@ def is_transient(exc: BaseException, policy: RetryPolicy) -> bool:
     """Would the same read succeed if tried again a little later?"""
     if isinstance(exc, ExchangeUnavailable):
         return True
-    if isinstance(exc, LimitReached):
-        return False
     if isinstance(exc, ExchangePaused):
         return exc.from_response and exc.seconds_left() <= policy.max_pause
-    if isinstance(exc, ExchangeError):
+    if isinstance(exc, BinanceRejected):
         return exc.status is None or exc.status >= 500 or exc.status == 429
-    return False
+    return False  # a limit reached here, missing keys, anything else: the same read would fail again
 
 
 def pause_after(policy: RetryPolicy, exc: BaseException | None, attempt: int) -> float:
@@ -74,13 +72,13 @@ def pause_after(policy: RetryPolicy, exc: BaseException | None, attempt: int) ->
     backoff = policy.backoff(attempt)
     if isinstance(exc, ExchangePaused):
         return max(exc.seconds_left(), backoff)
-    if isinstance(exc, ExchangeError) and exc.retry_after is not None:
+    if isinstance(exc, ExchangeFailure) and exc.retry_after is not None:
         return max(exc.retry_after, backoff)
     return backoff
 
 
 def _describe(exc: BaseException | None) -> str:
-    return exc.sentence() if isinstance(exc, ExchangeError) else str(getattr(exc, "message", repr(exc)))
+    return exc.summary() if isinstance(exc, ExchangeFailure) else repr(exc)
 
 
 def _log(state: RetryCallState, done: int) -> None:

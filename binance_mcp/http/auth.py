@@ -61,7 +61,7 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         if self.tokens is None:
-            agent: str | None = LOCAL_AGENT
+            agent = LOCAL_AGENT
         else:
             token = bearer_token(scope)
             if token is None:
@@ -70,15 +70,16 @@ class BearerAuth:
                 )
                 return
             try:
-                agent = self.tokens.agent_for(token)
+                found = self.tokens.agent_for(token)
             except Exception:  # the store cannot be read: refuse rather than guess
                 logger.exception("could not check a bearer token")
                 response = jsonrpc_error(503, "the server cannot check tokens right now", code=INTERNAL_ERROR)
                 await response(scope, receive, send)
                 return
-            if agent is None:
+            if found is None:
                 await _unauthorized("invalid_token", "unknown or revoked token")(scope, receive, send)
                 return
+            agent = found
         headers = [(k, v) for k, v in scope["headers"] if k != _AGENT_HEADER_RAW]
         headers.append((_AGENT_HEADER_RAW, agent.encode("latin-1")))
         user = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))

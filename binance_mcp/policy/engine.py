@@ -276,10 +276,9 @@ def _from_rule(tool: str, network: str, path: str, rule: Rule) -> Decision:
     if rule.action == "deny":
         reason = rule.reason or f"the policy denies {tool}"
         return Decision(tool, network, "deny", path, reason, rule=rule)
+    allowed_because: str | None = rule.reason
     if rule.action == "require_approval":
-        reason = rule.reason or f"{tool} needs a human's approval"
-    else:
-        reason = rule.reason
+        allowed_because = rule.reason or f"{tool} needs a human's approval"
     for_orders = tool == ToolName.PLACE_ORDER
     constraints = rule.constraints
     if constraints is not None and not for_orders:
@@ -291,7 +290,7 @@ def _from_rule(tool: str, network: str, path: str, rule: Rule) -> Decision:
         network,
         rule.action,
         path,
-        reason,
+        allowed_because,
         rule=rule,
         rate_limit=rule.rate_limit,
         rate_limit_path=f"{path}.rate_limit" if rule.rate_limit is not None else None,
