@@ -1,0 +1,1 @@
+"""Where binance-mcp keeps shared state: one database base, the stores on it, the account lock."""
