@@ -26,7 +26,7 @@ from binance_mcp.state import StateError, connect, migrate, write_transaction
 if TYPE_CHECKING:
     import sqlite3
 
-__all__ = ["Cursor", "Database", "Migrations", "Session", "SqliteDatabase", "StoreConflict"]
+__all__ = ["Cursor", "Database", "Migrations", "Rows", "Session", "SqliteDatabase", "StoreConflict"]
 
 Migrations = Mapping[str, Sequence[str]]
 """Schema steps per dialect (`"sqlite"`, `"postgresql"`): step N is the script `steps[N - 1]`."""
@@ -63,6 +63,22 @@ class Database(Protocol):
     def statement(self, sql: str, params: Sequence[Any] = (), *, durable: bool = True) -> Cursor: ...
 
     def close(self) -> None: ...
+
+
+class Rows:
+    """A statement's rows and row count, read while the connection was held."""
+
+    __slots__ = ("_rows", "rowcount")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self._rows = rows
+        self.rowcount = rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
 
 
 class _SqliteSession:
@@ -122,10 +138,13 @@ class SqliteDatabase:
                 yield _SqliteSession(conn)
 
     def statement(self, sql: str, params: Sequence[Any] = (), *, durable: bool = True) -> Cursor:
-        """One write statement, atomic on its own (autocommit): cheaper than a transaction."""
+        """One write statement, atomic on its own (autocommit): cheaper than a transaction. Its
+        rows (`RETURNING …`) are read before the lock is let go."""
         with self._locked() as conn:
             self._synchronous(conn, full=durable)
-            return _SqliteSession(conn).execute(sql, params)
+            cursor = _SqliteSession(conn).execute(sql, params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return Rows(rows, cursor.rowcount)
 
     def data_version(self) -> int:
         """Changes when another connection committed (SQLite's `PRAGMA data_version`, no disk read)."""
