@@ -1,4 +1,8 @@
-"""Bearer tokens for the HTTP transport: one per agent, only a hash kept, in the state dir.
+"""Bearer tokens for the HTTP transport: one per agent or operator, only a hash kept, in the state dir.
+
+Two kinds, never interchangeable: an `agent` token calls tools on `/mcp` and can approve nothing;
+an `operator` token (`binance-mcp tokens add NAME --operator`) signs a human in to the approvals
+page and can call no tool. Agents and operators share one namespace of names.
 
 A token is 256 random bits (`secrets.token_urlsafe(32)`), shown once by `binance-mcp tokens add`
 and never stored: `tokens.sqlite3` keeps its SHA-256, the agent's name and when it was made. A
@@ -33,6 +37,9 @@ TOKEN_PREFIX = "bmcp_"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 LOCAL_AGENT = "local"
 """The anonymous loopback caller's agent name, when the server started with no token."""
+AGENT = "agent"
+OPERATOR = "operator"
+KINDS = (AGENT, OPERATOR)
 
 _MIGRATIONS = (
     """
@@ -41,6 +48,10 @@ _MIGRATIONS = (
         token_sha256 TEXT NOT NULL UNIQUE,
         created TEXT NOT NULL
     );
+    """,
+    # version 2: operators (humans who approve) are not agents
+    """
+    ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent' CHECK (kind IN ('agent', 'operator'));
     """,
 )
 
@@ -63,6 +74,19 @@ class TokenInfo:
 
     name: str
     created: str
+    kind: str = AGENT
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    """Whose a presented token is: a name and its kind (`agent` or `operator`)."""
+
+    name: str
+    kind: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind == OPERATOR
 
 
 def tokens_path(state_dir: Path) -> Path:
@@ -95,7 +119,7 @@ class TokenStore:
             self._conn.close()
             raise
         self._version: int | None = None
-        self._digests: tuple[tuple[str, str], ...] = ()  # (sha256 hex, agent name)
+        self._digests: tuple[tuple[str, str, str], ...] = ()  # (sha256 hex, name, kind)
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> TokenStore:
@@ -113,19 +137,21 @@ class TokenStore:
 
     # -- for people (the CLI) ---------------------------------------------------------------------
 
-    def add(self, name: str) -> str:
-        """Make a token for agent `name` and return it; only its hash is kept."""
+    def add(self, name: str, *, operator: bool = False) -> str:
+        """Make a token for agent `name` (an operator's with `operator`) and return it; only its
+        hash is kept."""
         check_name(name)
+        kind = OPERATOR if operator else AGENT
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         try:
             with self._lock, write_transaction(self._conn):
                 self._conn.execute(
-                    "INSERT INTO tokens (name, token_sha256, created) VALUES (?, ?, ?)",
-                    (name, digest(token), now_iso()),
+                    "INSERT INTO tokens (name, token_sha256, created, kind) VALUES (?, ?, ?, ?)",
+                    (name, digest(token), now_iso(), kind),
                 )
                 self._version = None  # data_version notices other connections' commits, not ours
         except sqlite3.IntegrityError:
-            raise TokenExists(f"agent {name!r} already has a token (revoke it first)") from None
+            raise TokenExists(f"{name!r} already has a token (revoke it first)") from None
         return token
 
     def revoke(self, name: str) -> None:
@@ -133,34 +159,51 @@ class TokenStore:
             gone = self._conn.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount
             self._version = None
         if not gone:
-            raise UnknownToken(f"no token for agent {name!r}")
+            raise UnknownToken(f"no token for {name!r}")
 
     def list(self) -> list[TokenInfo]:
         with self._lock:
-            rows = self._conn.execute("SELECT name, created FROM tokens ORDER BY created, name").fetchall()
-        return [TokenInfo(name=name, created=created) for name, created in rows]
+            rows = self._conn.execute(
+                "SELECT name, created, kind FROM tokens ORDER BY created, name"
+            ).fetchall()
+        return [TokenInfo(name=name, created=created, kind=kind) for name, created, kind in rows]
 
-    def count(self) -> int:
+    def count(self, kind: str | None = None) -> int:
+        """How many tokens there are (of one kind, `agent` or `operator`, when given)."""
         with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM tokens").fetchone()[0])
+            if kind is None:
+                return int(self._conn.execute("SELECT count(*) FROM tokens").fetchone()[0])
+            return int(
+                self._conn.execute("SELECT count(*) FROM tokens WHERE kind = ?", (kind,)).fetchone()[0]
+            )
 
     # -- for the server, once per request ---------------------------------------------------------
 
-    def agent_for(self, token: str) -> str | None:
-        """The agent whose token this is, or None (unknown or revoked), as the store is right now."""
+    def holder(self, token: str) -> TokenHolder | None:
+        """Whose token this is (name and kind), or None (unknown or revoked), as the store is right now."""
         presented = digest(token).encode()
         with self._lock:
             self._refresh()
             digests = self._digests
         found = None
-        for stored, name in digests:
+        for stored, name, kind in digests:
             if hmac.compare_digest(stored.encode(), presented):
-                found = name
+                found = TokenHolder(name, kind)
         return found
+
+    def agent_for(self, token: str) -> str | None:
+        """The agent whose token this is, or None (unknown, revoked, or an operator's token)."""
+        found = self.holder(token)
+        return found.name if found is not None and found.kind == AGENT else None
+
+    def operator_for(self, token: str) -> str | None:
+        """The operator whose token this is, or None (unknown, revoked, or an agent's token)."""
+        found = self.holder(token)
+        return found.name if found is not None and found.kind == OPERATOR else None
 
     def _refresh(self) -> None:
         version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
         if version != self._version:
-            rows = self._conn.execute("SELECT token_sha256, name FROM tokens").fetchall()
-            self._digests = tuple((str(d), str(n)) for d, n in rows)
+            rows = self._conn.execute("SELECT token_sha256, name, kind FROM tokens").fetchall()
+            self._digests = tuple((str(d), str(n), str(k)) for d, n, k in rows)
             self._version = version
