@@ -58,6 +58,7 @@ class Outcome(StrEnum):
 class ApprovedVia(StrEnum):
     ELICITATION = "elicitation"
     CLI = "cli"
+    PAGE = "page"  # the approvals page (HTTP /approvals or `binance-mcp console`)
 
 
 DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
@@ -99,6 +100,9 @@ class AuditRecord:
     arguments: dict[str, Any] = field(default_factory=dict)
     decision: str
     approved_via: str | None = None
+    approved_by: str | None = None
+    """Who approved: an operator token's name, `cli:<user>` at the CLI; None when nobody did
+    (or the client's user did, by elicitation)."""
     reason: str | None = None
     rule: str | None = None
     outcome: str
@@ -262,6 +266,10 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
     """,
+    # version 3: which operator approved
+    """
+    ALTER TABLE audit ADD COLUMN approved_by TEXT;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -282,6 +290,7 @@ _COLUMNS = (
     "order_id",
     "client_order_id",
     "latency_ms",
+    "approved_by",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit"
 _INSERT = f"INSERT INTO audit ({', '.join(_COLUMNS[1:])}) VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})"
@@ -480,6 +489,7 @@ class AuditLog:
             record.order_id,
             redact_text(record.client_order_id, s),
             record.latency_ms,
+            redact_text(record.approved_by, s),
         )
 
     def _fetch(self, sql: str, params: Iterable[Any]) -> list[AuditRecord]:
