@@ -188,6 +188,9 @@ class Approval:
     """Who decided: the operator token's name, or `cli:<user>` at the CLI."""
     revoked_at: datetime | None = None
     revoked_by: str | None = None
+    fresh: bool = field(default=False, compare=False)
+    """True only on what `request` returns when it made a new request (not one already pending):
+    the moment to notify a human (`binance_mcp.notify.announce_pending`). Never stored."""
 
     @property
     def client_order_id(self) -> str | None:
@@ -531,7 +534,7 @@ class SqliteApprovalStore:
                 break
             created = self._row(conn, approval_id)
         assert created is not None
-        return created
+        return replace(created, fresh=True)
 
     def approve(
         self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None

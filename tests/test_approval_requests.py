@@ -136,6 +136,7 @@ def test_a_pending_request_expires_after_pending_ttl(store: SqliteApprovalStore)
         **CALL, question=QUESTION, details=details(), pending_ttl_s=900, now=T0 + timedelta(minutes=10)
     )
     assert again.id == asked.id and again.expires_at == asked.expires_at
+    assert asked.fresh and not again.fresh  # only a new request is news for a human
     assert [a.id for a in store.list(now=T0 + timedelta(seconds=899))] == [asked.id]
     late = T0 + timedelta(seconds=900)
     assert store.list(now=late) == []
