@@ -60,6 +60,7 @@ class Outcome(StrEnum):
 class ApprovedVia(StrEnum):
     ELICITATION = "elicitation"
     CLI = "cli"
+    PAGE = "page"  # the approvals page (HTTP /approvals or `binance-mcp console`)
 
 
 DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
@@ -101,6 +102,9 @@ class AuditRecord:
     arguments: dict[str, Any] = field(default_factory=dict)
     decision: str
     approved_via: str | None = None
+    approved_by: str | None = None
+    """Who approved: an operator token's name, `cli:<user>` at the CLI; None when nobody did
+    (or the client's user did, by elicitation)."""
     reason: str | None = None
     rule: str | None = None
     outcome: str
@@ -278,7 +282,11 @@ _MIGRATIONS = {
         """
         CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
         """,
-        # version 3: the account a record acted for, and the owner and lease of a pending record.
+        # version 3: which operator approved
+        """
+        ALTER TABLE audit ADD COLUMN approved_by TEXT;
+        """,
+        # version 4: the account a record acted for, and the owner and lease of a pending record.
         """
         ALTER TABLE audit ADD COLUMN account TEXT NOT NULL DEFAULT '';
         ALTER TABLE audit ADD COLUMN owner TEXT;
@@ -305,6 +313,7 @@ _MIGRATIONS = {
             order_id BIGINT,
             client_order_id TEXT,
             latency_ms DOUBLE PRECISION,
+            approved_by TEXT,
             account TEXT NOT NULL DEFAULT '',
             owner TEXT,
             lease_until TEXT
@@ -335,6 +344,7 @@ _COLUMNS = (
     "order_id",
     "client_order_id",
     "latency_ms",
+    "approved_by",
     "account",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit"
@@ -574,6 +584,7 @@ class AuditLog:
             record.order_id,
             redact_text(record.client_order_id, s),
             record.latency_ms,
+            redact_text(record.approved_by, s),
             record.account or "",
         )
 

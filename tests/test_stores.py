@@ -228,7 +228,13 @@ def test_postgres_state_without_redis_refuses_a_policy_with_global_limits(tmp_pa
     policy = tmp_path / "p.json"
     limit = {"max": 3, "window": 60, "scope": "agent"}
     policy.write_text(
-        json.dumps({"version": "1", "default": "allow", "rules": {"get_price": {"rate_limit": limit}}})
+        json.dumps(
+            {
+                "version": "1",
+                "default": "allow",
+                "rules": {"get_price": {"action": "allow", "rate_limit": limit}},
+            }
+        )
     )
     binary = Path(sys.executable).with_name("binance-mcp")
     run = subprocess.run(
@@ -248,3 +254,47 @@ def test_postgres_state_without_redis_refuses_a_policy_with_global_limits(tmp_pa
     assert run.returncode == 2
     assert "add --rate-limit-url redis://" in run.stderr and "rules.get_price.rate_limit" in run.stderr
     assert "Traceback" not in run.stderr and "pw" not in run.stderr
+
+
+def test_an_approval_given_once_lets_exactly_one_call_through_across_replicas(state: Any) -> None:
+    replicas = [state.approvals() for _ in range(3)]
+    call = {
+        "tool": "place_order",
+        "account": ACCOUNT,
+        "agent": "bot",
+        "arguments_key": '{"symbol":"BTCUSDT"}',
+    }
+    asked = replicas[0].request(**call, question="BUY 0.01 BTCUSDT — approve?")
+    assert replicas[1].request(**call, question="BUY 0.01 BTCUSDT — approve?").id == asked.id  # one request
+    replicas[2].approve(asked.id, by="cli:alice")
+    taken: list[Any] = []
+
+    def take(store: Any) -> None:
+        taken.append(store.take(**call))
+
+    threads = [threading.Thread(target=take, args=(store,)) for store in replicas for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [t.id for t in taken if t is not None] == [asked.id]
+    # the same call for another account is another approval
+    assert replicas[0].take(**(call | {"account": str(AccountKey.of("mainnet", "key-a"))})) is None
+    nonce = replicas[0].new_nonce(**call)
+    assert [replicas[1].spend_nonce(nonce, **call), replicas[2].spend_nonce(nonce, **call)] == [True, False]
+    for store in replicas:
+        store.close()
+
+
+def test_a_revoked_token_ends_at_once_on_every_replica(state: Any) -> None:
+    cli, first, second = state.tokens(), state.tokens(), state.tokens()
+    token = cli.add("bot")
+    assert first.agent_for(token) == "bot" and second.agent_for(token) == "bot"
+    from binance_mcp.tokens import TokenExists
+
+    with pytest.raises(TokenExists):
+        cli.add("bot")
+    cli.revoke("bot")
+    assert first.agent_for(token) is None and second.agent_for(token) is None
+    for store in (cli, first, second):
+        store.close()

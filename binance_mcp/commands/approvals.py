@@ -3,18 +3,23 @@
     binance-mcp approvals [list] [--decided] [--json] [--state-dir DIR]
     binance-mcp approvals approve ID [--state-dir DIR]
     binance-mcp approvals deny ID [--state-dir DIR]
+    binance-mcp approvals revoke ID [--state-dir DIR]
 
-A call that needs approval and cannot ask in the client is refused with an approval id; the
-person at this terminal reads the question (rendered by the server from the validated call, never
-written by the model), and approves or denies it. An approval lets one matching call through
-within the rule's `approval_ttl`. This command is the only thing that approves: nothing the model
-sends can. Exit status: 0 done, 1 an unknown or already decided id, 2 bad usage or state.
+A call that needs approval and may not ask in the client is refused with an approval id; the
+person at this terminal (an operator, recorded as `cli:<user>`) reads the order (rendered by the
+server from the validated call, never written by the model: client order id, agent, notional,
+when the request expires), and approves or denies it. An approval lets one matching call through
+within the `approval_ttl` in force when it is used; `revoke` (or `deny`) withdraws it until then.
+This command and the approvals page are the only things that approve: nothing the model sends can.
+An unknown id names the state dir looked in: the server may keep its state in another one.
+Exit status: 0 done, 1 an unknown or already decided id, 2 bad usage or state.
 `list` only reads: it creates no state dir and no database.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sqlite3
 import sys
@@ -23,8 +28,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from binance_mcp.approvals import (
+    APPROVED,
+    PENDING,
     Approval,
     ApprovalError,
+    UnknownApproval,
     approvals_path,
     normalise_approval_id,
     open_approval_store,
@@ -44,10 +52,14 @@ _STATE_DIR_HELP = "the state dir (default: $BINANCE_MCP_STATE_DIR, else the plat
 _COLUMNS: tuple[tuple[str, int], ...] = (
     ("ID", 13),
     ("AGE", 5),
+    ("EXPIRES", 7),
     ("STATUS", 8),
     ("TOOL", 17),
     ("NETWORK", 7),
     ("AGENT", 20),
+    ("CLIENT-ORDER-ID", 36),
+    ("NOTIONAL", 24),
+    ("BY", 24),
     ("QUESTION", 0),
 )
 
@@ -82,7 +94,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     state_dir(parser)
     listing(parser)
-    commands = parser.add_subparsers(dest="approvals_command", metavar="{list,approve,deny}")
+    commands = parser.add_subparsers(dest="approvals_command", metavar="{list,approve,deny,revoke}")
     shown = commands.add_parser(
         "list",
         help="approvals waiting for a human (the default)",
@@ -91,8 +103,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     listing(shown)
     state_dir(shown)
     for verb, text in (
-        ("approve", "allow the next matching call, once, within the rule's approval_ttl"),
-        ("deny", "refuse it: the approval never allows a call"),
+        ("approve", "allow the next matching call, once, within the approval_ttl in force then"),
+        ("deny", "refuse it: the approval never allows a call (withdraws it if approved, not yet used)"),
+        ("revoke", "withdraw an approval not yet used (or deny a request still waiting)"),
     ):
         sub = commands.add_parser(verb, help=text, description=f"{verb.capitalize()} an approval: {text}.")
         sub.add_argument("id", metavar="ID", help="the approval id, e.g. apr-7KQ2-XM9D")
@@ -118,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         command = getattr(args, "approvals_command", None) or "list"
         if command == "list":
             return _list(args)
-        return _decide(args, approve=command == "approve")
+        return _decide(args, command)
     except StateError as exc:
         _error(str(exc))
         return EXIT_USAGE
@@ -150,28 +163,61 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _decide(args: argparse.Namespace, *, approve: bool) -> int:
+def cli_operator() -> str:
+    """Who decides at this terminal: `cli:<login name>`."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name (a container with an unnamed uid)
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def unknown_id_message(approval_id: str, state_dir: object) -> str:
+    """An id this state does not know: say where we looked, and that the server may look elsewhere."""
+    return (
+        f"no approval {approval_id.strip()} in {state_dir}; the server that asked may keep its state "
+        "in another dir: run the command its refusal gave, or add --state-dir DIR "
+        "(the server's --state-dir or BINANCE_MCP_STATE_DIR)"
+    )
+
+
+def _decide(args: argparse.Namespace, command: str) -> int:
     wanted = normalise_approval_id(args.id)
     state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
     if not approvals_path(state_dir).is_file():
-        _error(f"no approval {args.id.strip()} in {state_dir} (no approvals yet)")
+        _error(unknown_id_message(args.id, state_dir) + " (there are no approvals in this one yet)")
         return EXIT_REFUSED
+    by = cli_operator()
     with open_approval_store(state_dir) as store:
         try:
-            approval = store.approve(wanted, via="cli") if approve else store.deny(wanted, via="cli")
+            if command == "approve":
+                approval = store.approve(wanted, via="cli", by=by)
+            elif command == "revoke":
+                approval = store.revoke(wanted, via="cli", by=by)
+            else:
+                approval = store.deny(wanted, via="cli", by=by)
+        except UnknownApproval:
+            _error(unknown_id_message(args.id, state_dir))
+            return EXIT_REFUSED
         except ApprovalError as exc:
             _error(str(exc))
             return EXIT_REFUSED
     where = f"{approval.tool} on {approval.network}" + (
         f" for agent {approval.agent}" if approval.agent else ""
     )
-    if approve:
+    if approval.client_order_id:
+        where += f", client order id {approval.client_order_id}"
+    question = safe(approval.question)
+    if approval.status == APPROVED:
         print(
-            f"approved {approval.id} ({where}): {safe(approval.question)}\n"
-            f"the next matching call within {approval.ttl_s} s runs, once"
+            f"approved {approval.id} ({where}) as {by}: {question}\n"
+            f"the next matching call within its approval_ttl ({approval.ttl_s} s now) runs, once; "
+            f"`binance-mcp approvals revoke {approval.id}` withdraws it until then"
         )
+    elif approval.status == "revoked":
+        print(f"withdrew the approval {approval.id} ({where}): {question}; it will not allow a call")
     else:
-        print(f"denied {approval.id} ({where}): {safe(approval.question)}")
+        print(f"denied {approval.id} ({where}): {question}")
     return EXIT_OK
 
 
@@ -187,16 +233,31 @@ def age_text(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def expires_text(approval: Approval, now: datetime) -> str:
+    """How long until a waiting request expires, or an approval stops being usable; `-` otherwise."""
+    status = approval.status_at(now)
+    if status == PENDING and approval.expires_at is not None:
+        return age_text((approval.expires_at - now).total_seconds())
+    until = approval.usable_until()
+    if status == APPROVED and until is not None:
+        return age_text((until - now).total_seconds())
+    return "-"
+
+
 def format_table(approvals: Sequence[Approval], now: datetime) -> str:
     """The approvals as an aligned table, oldest first."""
     rows = [
         [
             approval.id,
             age_text((now - approval.created_at).total_seconds()),
+            expires_text(approval, now),
             approval.status_at(now),
             approval.tool,
             approval.network,
             approval.agent or "-",
+            approval.client_order_id or "-",
+            approval.notional or "-",
+            approval.revoked_by or approval.decided_by or "-",
             approval.question,
         ]
         for approval in approvals

@@ -1,10 +1,11 @@
 """`binance-mcp tokens add | list | revoke`: the HTTP transport's bearer tokens, one per agent.
 
-    binance-mcp tokens add NAME [--state-dir DIR]      # the token, once, alone on stdout's last line
-    binance-mcp tokens list [--json] [--state-dir DIR] # names and creation times, never tokens
+    binance-mcp tokens add NAME [--operator] [--state-dir DIR]  # the token, once, alone on stdout's last line
+    binance-mcp tokens list [--json] [--state-dir DIR] # names, kinds and creation times, never tokens
     binance-mcp tokens revoke NAME [--state-dir DIR]   # ends it at once, running server included
 
-Only a hash is kept (`binance_mcp.tokens`). Exit status: 0 done, 1 the name already has a token
+An agent's token calls tools; an operator's (`--operator`) signs a human in to the approvals page
+and calls no tool. Only a hash is kept (`binance_mcp.tokens`). Exit status: 0 done, 1 the name already has a token
 (add) or has none (revoke), 2 bad usage or an unusable state dir. `list` only reads: a missing state
 dir or database is reported, never created.
 """
@@ -38,7 +39,12 @@ def add_parser(subparsers: Any) -> None:
     add = commands.add_parser(
         "add", help="make a token for an agent", description="Make a token for agent NAME; it is shown once."
     )
-    add.add_argument("name", metavar="NAME", help="the agent: 1–64 of A-Z a-z 0-9 _ -")
+    add.add_argument("name", metavar="NAME", help="the agent or operator: 1–64 of A-Z a-z 0-9 _ -")
+    add.add_argument(
+        "--operator",
+        action="store_true",
+        help="a token for a human who approves on the approvals page (it cannot call tools)",
+    )
     listing = commands.add_parser(
         "list", help="agents with a token", description="Agents with a token and when it was made."
     )
@@ -84,9 +90,11 @@ def _add(args: argparse.Namespace) -> int:
         _error(str(exc))
         return EXIT_USAGE
     state_dir = resolve_state_dir(getattr(args, "state_dir", None))
+    operator = bool(getattr(args, "operator", False))
     with TokenStore.in_state_dir(state_dir) as store:
-        token = store.add(name)
-    print(f"token for agent {name} (shown once; only its hash is kept in {tokens_path(state_dir)}):")
+        token = store.add(name, operator=operator)
+    kind = "operator" if operator else "agent"
+    print(f"token for {kind} {name} (shown once; only its hash is kept in {tokens_path(state_dir)}):")
     print(token)
     return EXIT_OK
 
@@ -101,12 +109,12 @@ def _list(args: argparse.Namespace) -> int:
         tokens = store.list()
     if args.json:
         for info in tokens:
-            print(json.dumps({"name": info.name, "created": info.created}))
+            print(json.dumps({"name": info.name, "kind": info.kind, "created": info.created}))
     elif tokens:
         width = max(len("NAME"), *(len(info.name) for info in tokens))
-        print(f"{'NAME'.ljust(width)}  CREATED")
+        print(f"{'NAME'.ljust(width)}  {'KIND'.ljust(8)}  CREATED")
         for info in tokens:
-            print(f"{info.name.ljust(width)}  {info.created}")
+            print(f"{info.name.ljust(width)}  {info.kind.ljust(8)}  {info.created}")
     else:
         print(f"no tokens in {state_dir}")
     return EXIT_OK
