@@ -298,3 +298,39 @@ def test_a_revoked_token_ends_at_once_on_every_replica(state: Any) -> None:
     assert first.agent_for(token) is None and second.agent_for(token) is None
     for store in (cli, first, second):
         store.close()
+
+
+def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_path: Path) -> None:
+    """Through the `binance-mcp` entry point: a token, an approval given once at the CLI against
+    the URL and taken by a "replica", and the audit log, all in PostgreSQL; no state dir touched."""
+    binary = str(Path(sys.executable).with_name("binance-mcp"))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BINANCE_MCP_STATE_DIR": str(tmp_path / "unused")}
+
+    def cli(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([binary, *argv], capture_output=True, text=True, timeout=60, env=env, check=False)
+
+    added = cli("tokens", "add", "bot", "--state-url", postgres_url)
+    assert added.returncode == 0, added.stderr
+    token = added.stdout.split()[-1]
+    listed = cli("--state-url", postgres_url, "tokens", "list")
+    assert listed.returncode == 0 and "bot" in listed.stdout and token not in listed.stdout
+
+    replica = PostgresState(postgres_url)
+    try:
+        approvals, audit = replica.approvals(), replica.audit()
+        call = {"tool": "place_order", "account": ACCOUNT, "agent": "bot", "arguments_key": "{}"}
+        asked = approvals.request(**call, question="BUY 0.01 BTCUSDT — approve?")
+        waiting = cli("approvals", "list", "--state-url", postgres_url)
+        assert waiting.returncode == 0 and asked.id in waiting.stdout
+        approved = cli("approvals", "approve", asked.id, "--state-url", postgres_url)
+        assert approved.returncode == 0, approved.stderr
+        assert approvals.take(**call) is not None and approvals.take(**call) is None
+        audit.append(pending_record(outcome="ok"))
+        shown = cli("audit", "--json", "--state-url", postgres_url)
+        assert shown.returncode == 0 and '"client_order_id": "cid-1"' in shown.stdout
+        assert replica.tokens().agent_for(token) == "bot"
+    finally:
+        replica.close()
+    assert not (tmp_path / "unused").exists()
+    bad = cli("audit", "--state-url", "mysql://x/y")
+    assert bad.returncode == 2 and "--state-url" in bad.stderr and "Traceback" not in bad.stderr

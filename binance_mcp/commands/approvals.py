@@ -33,12 +33,12 @@ from binance_mcp.approvals import (
     Approval,
     ApprovalError,
     UnknownApproval,
-    approvals_path,
     normalise_approval_id,
-    open_approval_store,
 )
+from binance_mcp.commands.state_url import add_state_url, state_store
 from binance_mcp.commands.table import aligned, safe, shorten
-from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.config import ConfigError
+from binance_mcp.state import StateError
 
 PROG = "binance-mcp approvals"
 
@@ -80,6 +80,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     # --state-dir, `approvals --json list`) is not overwritten by a lower parser's default.
     def state_dir(target: argparse.ArgumentParser) -> None:
         target.add_argument("--state-dir", metavar="DIR", default=argparse.SUPPRESS, help=_STATE_DIR_HELP)
+        add_state_url(target)
 
     def listing(target: argparse.ArgumentParser) -> None:
         target.add_argument(
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         if command == "list":
             return _list(args)
         return _decide(args, command)
-    except StateError as exc:
+    except (StateError, ConfigError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except sqlite3.Error as exc:
@@ -144,13 +145,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
-    path = approvals_path(state_dir)
-    if not path.is_file():
-        print(f"no approvals yet in {state_dir}", file=sys.stderr if as_json else sys.stdout)
-        return EXIT_OK
     now = datetime.now(UTC)
-    with open_approval_store(state_dir) as store:
+    with state_store(args, "approvals") as (store, state_dir):
+        if store is None:
+            print(f"no approvals yet in {state_dir}", file=sys.stderr if as_json else sys.stdout)
+            return EXIT_OK
         approvals = store.list(include_decided=bool(getattr(args, "decided", False)), now=now)
     if as_json:
         for approval in approvals:
@@ -183,12 +182,11 @@ def unknown_id_message(approval_id: str, state_dir: object) -> str:
 
 def _decide(args: argparse.Namespace, command: str) -> int:
     wanted = normalise_approval_id(args.id)
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
-    if not approvals_path(state_dir).is_file():
-        _error(unknown_id_message(args.id, state_dir) + " (there are no approvals in this one yet)")
-        return EXIT_REFUSED
     by = cli_operator()
-    with open_approval_store(state_dir) as store:
+    with state_store(args, "approvals") as (store, state_dir):
+        if store is None:
+            _error(unknown_id_message(args.id, state_dir) + " (there are no approvals in this one yet)")
+            return EXIT_REFUSED
         try:
             if command == "approve":
                 approval = store.approve(wanted, via="cli", by=by)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 
 from binance_mcp.audit import redact_text
+from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
@@ -101,6 +102,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="the state dir (default: $BINANCE_MCP_STATE_DIR, else the platform's user state dir)",
     )
+    add_state_url(parser)
     parser.add_argument(
         "--allow-withdrawal-keys",
         action="store_true",
@@ -128,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             base_url_flag=getattr(args, "base_url", None),
             policy_flag=getattr(args, "policy", None),
             state_dir_flag=getattr(args, "state_dir", None),
+            state_url_flag=getattr(args, "state_url", None),
             allow_withdrawal_keys=bool(getattr(args, "allow_withdrawal_keys", False)),
         )
     except ConfigError as exc:
@@ -481,6 +484,11 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
 
     account = str(AccountKey.of(config.network, config.credentials.api_key if config.credentials else None))
     try:
+        if config.state_url:
+            from binance_mcp.stores import PostgresState
+
+            with PostgresState(config.state_url) as state, state.budgets() as budgets:
+                return {asset: budgets.spent_today(account, asset) for asset in assets}
         path = budgets_path(resolve_state_dir(config.state_dir, create=False))
         if not path.is_file():
             return {}
@@ -492,6 +500,16 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
 
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
     from binance_mcp.state import StateError, resolve_state_dir
+
+    if config.state_url:
+        from binance_mcp.stores import PostgresState
+
+        try:
+            with PostgresState(config.state_url) as state:
+                report.add(OK, "state", f"{state.describe()} answers")
+        except StateError as exc:
+            report.add(FAIL, "state", str(exc))
+        return
 
     try:
         path = resolve_state_dir(config.state_dir, create=False)

@@ -18,8 +18,10 @@ import sqlite3
 import sys
 from typing import Any
 
-from binance_mcp.state import StateError, resolve_state_dir
-from binance_mcp.tokens import TokenError, TokenStore, check_name, tokens_path
+from binance_mcp.commands.state_url import add_state_url, state_store
+from binance_mcp.config import ConfigError
+from binance_mcp.state import StateError
+from binance_mcp.tokens import TokenError, check_name
 
 PROG = "binance-mcp tokens"
 EXIT_OK = 0
@@ -66,6 +68,7 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="the state dir (default: $BINANCE_MCP_STATE_DIR, else the platform's user state dir)",
     )
+    add_state_url(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     except TokenError as exc:
         _error(str(exc))
         return EXIT_WRONG
-    except (StateError, sqlite3.Error) as exc:
+    except (StateError, ConfigError, sqlite3.Error) as exc:
         _error(str(exc))
         return EXIT_USAGE
 
@@ -89,23 +92,21 @@ def _add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None))
     operator = bool(getattr(args, "operator", False))
-    with TokenStore.in_state_dir(state_dir) as store:
+    with state_store(args, "tokens", create=True) as (store, where):
         token = store.add(name, operator=operator)
+        kept = where if store.path is None else str(store.path)
     kind = "operator" if operator else "agent"
-    print(f"token for {kind} {name} (shown once; only its hash is kept in {tokens_path(state_dir)}):")
+    print(f"token for {kind} {name} (shown once; only its hash is kept in {kept}):")
     print(token)
     return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
-    path = tokens_path(state_dir)
-    if not path.is_file():
-        print(f"no tokens yet in {state_dir}", file=sys.stderr if args.json else sys.stdout)
-        return EXIT_OK
-    with TokenStore(path) as store:
+    with state_store(args, "tokens") as (store, state_dir):
+        if store is None:
+            print(f"no tokens yet in {state_dir}", file=sys.stderr if args.json else sys.stdout)
+            return EXIT_OK
         tokens = store.list()
     if args.json:
         for info in tokens:
@@ -121,11 +122,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    state_dir = resolve_state_dir(getattr(args, "state_dir", None), create=False)
-    path = tokens_path(state_dir)
-    if not path.is_file():
-        raise TokenError(f"no token for agent {args.name!r} (no tokens in {state_dir})")
-    with TokenStore(path) as store:
+    with state_store(args, "tokens") as (store, state_dir):
+        if store is None:
+            raise TokenError(f"no token for agent {args.name!r} (no tokens in {state_dir})")
         store.revoke(args.name)
     print(f"revoked the token of agent {args.name}")
     return EXIT_OK
