@@ -307,7 +307,9 @@ def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_pa
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BINANCE_MCP_STATE_DIR": str(tmp_path / "unused")}
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([binary, *argv], capture_output=True, text=True, timeout=60, env=env, check=False)
+        return subprocess.run(
+            [binary, *argv], capture_output=True, text=True, timeout=60, env=env, check=False
+        )
 
     added = cli("tokens", "add", "bot", "--state-url", postgres_url)
     assert added.returncode == 0, added.stderr
