@@ -21,9 +21,10 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["ANONYMOUS", "AccountKey", "key_fingerprint", "normalise_rest_root"]
+__all__ = ["ANONYMOUS", "AccountKey", "account_of", "key_fingerprint", "network_of", "normalise_rest_root"]
 
 ANONYMOUS = "anonymous"
 FINGERPRINT_HEX = 16
@@ -61,6 +62,12 @@ class AccountKey:
 
     def __str__(self) -> str:
         return f"{self.network}:{self.fingerprint}"
+
+
+def account_of(config: Any) -> str:
+    """The stored account key of a `ServerConfig`: its network and its API key's fingerprint."""
+    credentials = getattr(config, "credentials", None)
+    return str(AccountKey.of(config.network, credentials.api_key if credentials is not None else None))
 
 
 def network_of(account: str) -> str:

@@ -167,3 +167,71 @@ async def test_a_cancelled_waiter_does_not_keep_the_lock(tmp_path: Path) -> None
     assert time.monotonic() - started < 5
     lock.close()
     other.close()
+
+
+_HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    import anyio
+    from binance_mcp.stores.account_lock import FileAccountLock
+
+    async def main() -> None:
+        async with FileAccountLock(Path(sys.argv[1])).held("testnet:abc"):
+            print("held", flush=True)
+            time.sleep(60)
+
+    anyio.run(main)
+    """
+)
+
+
+async def test_a_killed_holder_never_leaves_the_lock_held(tmp_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        lock = FileAccountLock(tmp_path)
+        with anyio.move_on_after(0.3) as waited:
+            async with lock.held("testnet:abc"):
+                pass
+        assert waited.cancelled_caught  # held by the other process
+        holder.kill()
+        holder.wait()
+        with anyio.fail_after(5):  # the kernel released it with the process
+            async with lock.held("testnet:abc"):
+                pass
+        lock.close()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+async def test_leases_are_renewed_while_the_owner_lives(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from binance_mcp.audit import AuditLog, AuditRecord
+    from binance_mcp.stores.lease import keep_leases
+
+    log = AuditLog(tmp_path / "audit.sqlite3", lease_s=0.6)
+    other = AuditLog(tmp_path / "audit.sqlite3", owner="elsewhere/1/x")
+    log.begin_pending(
+        AuditRecord(
+            network="testnet",
+            base_url="x",
+            tool="place_order",
+            decision="allowed",
+            outcome="pending",
+            account="a",
+        )
+    )
+    async with anyio.create_task_group() as group:
+        group.start_soon(keep_leases, log)
+        await anyio.sleep(1.5)  # more than twice the lease: only renewals keep it alive
+        assert other.orphaned_pending("a", datetime.now(UTC)) == []
+        group.cancel_scope.cancel()
+    await anyio.sleep(0.8)
+    assert len(other.orphaned_pending("a", datetime.now(UTC))) == 1  # the owner stopped renewing
+    log.close()
+    other.close()

@@ -336,3 +336,25 @@ def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_pa
     assert not (tmp_path / "unused").exists()
     bad = cli("audit", "--state-url", "mysql://x/y")
     assert bad.returncode == 2 and "--state-url" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_cancelled_wait_for_the_postgres_lock_leaves_it_free(postgres_url: str) -> None:
+    from binance_mcp.stores.account_lock import PostgresAccountLock
+
+    async def scenario() -> None:
+        holder, waiter = PostgresAccountLock(postgres_url), PostgresAccountLock(postgres_url)
+        async with holder.held("testnet:abc"):
+            with anyio.move_on_after(0.3) as waited:
+                async with waiter.held("testnet:abc"):
+                    pass
+            assert waited.cancelled_caught
+        with anyio.fail_after(5):
+            async with waiter.held("testnet:abc"), anyio.create_task_group():
+                pass
+        with anyio.fail_after(5):
+            async with holder.held("testnet:abc"):
+                pass
+        holder.close()
+        waiter.close()
+
+    anyio.run(scenario)

@@ -7,8 +7,8 @@ state dir each holding an in-process lock placed three orders under one client o
 - `FileAccountLock` (SQLite state, the state dir): an `fcntl.flock` on `locks/<account>.lock` in the
   state dir. The kernel releases it when the holder dies, so a crash never leaves it held. It is
   taken in a worker thread (the event loop never blocks on another process), behind an in-process
-  `anyio.Lock` per account, so the tasks of one process queue fairly and only one thread per process
-  waits on the file.
+  `anyio.Lock` per account, so the tasks of one process queue fairly (FIFO) and only one thread per
+  process waits on the file. A cancelled wait gives the lock back as soon as its thread gets it.
 - `PostgresAccountLock` (PostgreSQL state): `pg_advisory_lock` on a connection kept for that
   account; the server releases it if the connection drops.
 
@@ -53,14 +53,51 @@ class _Queues:
         return lock
 
 
+class _Attempt:
+    """One wait for a lock file, shared by the waiting task and its worker thread: a waiter
+    cancelled while the thread still blocks marks it abandoned, and the thread, once it gets the
+    lock, lets go of it at once."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.guard = threading.Lock()
+        self.abandoned = False
+        self.taken = False
+
+    def take(self) -> None:
+        import fcntl
+
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        with self.guard:
+            if self.abandoned:
+                self._let_go()
+            else:
+                self.taken = True
+
+    def abandon(self) -> None:
+        with self.guard:
+            self.abandoned = True
+            if self.taken:
+                self._let_go()
+
+    def _let_go(self) -> None:
+        import fcntl
+
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
 class FileAccountLock:
-    """`fcntl.flock` on a file per account under `state_dir/locks` (created 0o700)."""
+    """`fcntl.flock` on a file per account under `state_dir/locks` (created 0o700).
+
+    Each wait opens the file anew (a lock belongs to an open file, so an abandoned wait can never
+    hand its lock to the next one); waiting may be cancelled (`anyio.move_on_after`) without ever
+    leaving the lock held.
+    """
 
     def __init__(self, state_dir: Path) -> None:
         self.directory = Path(state_dir) / "locks"
         self._queues = _Queues()
-        self._files: dict[str, int] = {}
-        self._guard = threading.Lock()
 
     def path_for(self, account: str) -> Path:
         """The lock file of `account` (its text made safe for a file name)."""
@@ -71,29 +108,24 @@ class FileAccountLock:
         import fcntl
 
         async with self._queues.of(account):
-            fd = self._fd(account)
+            attempt = _Attempt(self._open(account))
             try:
-                # Shielded: a cancelled waiter still takes the lock, and gives it back below.
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX)
+                await anyio.to_thread.run_sync(attempt.take, abandon_on_cancel=True)
+            except BaseException:
+                attempt.abandon()
+                raise
+            try:
                 yield
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                fcntl.flock(attempt.fd, fcntl.LOCK_UN)
+                os.close(attempt.fd)
 
     def close(self) -> None:
-        with self._guard:
-            for fd in self._files.values():
-                os.close(fd)
-            self._files.clear()
+        """Nothing stays open between uses."""
 
-    def _fd(self, account: str) -> int:
-        with self._guard:
-            fd = self._files.get(account)
-            if fd is None:
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self.path_for(account), os.O_RDWR | os.O_CREAT, 0o600)
-                self._files[account] = fd
-            return fd
+    def _open(self, account: str) -> int:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return os.open(self.path_for(account), os.O_RDWR | os.O_CREAT, 0o600)
 
 
 def advisory_key(account: str) -> int:
@@ -116,19 +148,34 @@ class PostgresAccountLock:
     async def held(self, account: str) -> AsyncIterator[None]:
         key = advisory_key(account)
         async with self._queues.of(account):
-            locked = False
+            conn = await anyio.to_thread.run_sync(self._connection, account)
+            state = {"abandoned": False, "taken": False}
+            guard = threading.Lock()
+
+            def take() -> None:
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                with guard:
+                    if state["abandoned"]:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                    else:
+                        state["taken"] = True
+
             try:
-                with anyio.CancelScope(shield=True):  # a cancelled waiter still locks, then unlocks below
-                    conn = await anyio.to_thread.run_sync(self._connection, account)
-                    await anyio.to_thread.run_sync(
-                        lambda: conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-                    )
-                    locked = True
+                await anyio.to_thread.run_sync(take, abandon_on_cancel=True)
+            except BaseException:
+                with guard:
+                    state["abandoned"] = True
+                    taken = state["taken"]
+                if taken:
+                    await anyio.to_thread.run_sync(self._unlock, account, key)
+                else:
+                    conn.cancel()  # the server stops waiting; the thread's query fails
+                raise
+            try:
                 yield
             finally:
-                if locked:
-                    with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(self._unlock, account, key)
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(self._unlock, account, key)
 
     def close(self) -> None:
         with self._guard:
