@@ -102,27 +102,15 @@ def postgres_server() -> Iterator[PostgresServer]:
         base.chmod(0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
     port = free_port()
-    run = {"check": True, "capture_output": True, "text": True, "cwd": base}
-    subprocess.run(
-        [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        **run,  # type: ignore[arg-type]
-    )
+
+    def run(*argv: str) -> None:
+        done = subprocess.run([*prefix, *argv], capture_output=True, text=True, cwd=base, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(argv[0]).name} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    subprocess.run(
-        [
-            *prefix,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-l",
-            str(base / "log"),
-            "-w",
-            "start",
-        ],
-        **run,  # type: ignore[arg-type]
-    )
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
     try:
         wait_for_port(port)
         yield PostgresServer(port)

@@ -320,7 +320,12 @@ def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_pa
     replica = PostgresState(postgres_url)
     try:
         approvals, audit = replica.approvals(), replica.audit()
-        call = {"tool": "place_order", "account": ACCOUNT, "agent": "bot", "arguments_key": "{}"}
+        call: dict[str, Any] = {
+            "tool": "place_order",
+            "account": ACCOUNT,
+            "agent": "bot",
+            "arguments_key": "{}",
+        }
         asked = approvals.request(**call, question="BUY 0.01 BTCUSDT — approve?")
         waiting = cli("approvals", "list", "--state-url", postgres_url)
         assert waiting.returncode == 0 and asked.id in waiting.stdout

@@ -37,7 +37,11 @@ class StoreConflict(Exception):
 
 
 class Cursor(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def description(self) -> Any: ...
 
     def fetchone(self) -> Any: ...
 
@@ -62,6 +66,8 @@ class Database(Protocol):
 
     def statement(self, sql: str, params: Sequence[Any] = (), *, durable: bool = True) -> Cursor: ...
 
+    def data_version(self) -> int: ...
+
     def close(self) -> None: ...
 
 
@@ -69,6 +75,7 @@ class Rows:
     """A statement's rows and row count, read while the connection was held."""
 
     __slots__ = ("_rows", "rowcount")
+    description = None
 
     def __init__(self, rows: list[Any], rowcount: int) -> None:
         self._rows = rows
