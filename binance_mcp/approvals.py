@@ -1,12 +1,15 @@
 """Human approval, out of band and in the client: approvals and nonces in SQLite in the state dir.
 
-DESIGN *Approval*. When the client cannot ask the human, the guard refuses the call with an
-approval id (`request`); a human runs `binance-mcp approvals approve ID` (`approve`); the next
-call that matches — same tool, network, base URL, agent and canonical arguments — within the
-rule's `approval_ttl` seconds of the approval is allowed, once (`take`, the only way an approval
-lets a call through, marks it used in the same transaction). Nothing the model can send approves a
-call: ids are random (never derived from the arguments) and only `approve` — the CLI, run by a
-person — turns one into an approval.
+DESIGN *Approval*. When the client may not or cannot ask the human, the guard refuses the call
+with an approval id (`request`, which keeps the order's rendered details and when the request
+expires: `pending_ttl`, an hour by default); an operator approves it with `binance-mcp approvals
+approve ID` or on the approvals page (`approve`, which records who: `cli:<user>` or the operator
+token's name); the next call that matches — same tool, network, base URL, agent and canonical
+arguments — within the `approval_ttl` in force at that moment is allowed, once (`take`, the only
+way an approval lets a call through, marks it used in the same transaction). Until then the
+approval can be withdrawn (`revoke`, or `deny` after `approve`). Nothing the model can send
+approves a call: ids are random (never derived from the arguments) and only `approve` — run by a
+person — turns one into an approval. `approve_command` is the exact command to tell that person.
 
 When the client can ask (elicitation), each question is bound to a single-use nonce
 (`new_nonce` / `spend_nonce`): a replayed round finds its nonce spent and runs nothing.
@@ -25,23 +28,23 @@ import builtins
 import json
 import re
 import secrets
-import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from binance_mcp.account import network_of
 from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
-from binance_mcp.state import StateError, connect, migrate, write_transaction
+from binance_mcp.stores.sqlite import Database, Session, SqliteDatabase
 
 __all__ = [
     "APPROVALS_DB_NAME",
     "DEFAULT_APPROVAL_TTL_S",
     "DEFAULT_NONCE_TTL_S",
+    "DEFAULT_PENDING_TTL_S",
     "PENDING_LIFETIME_S",
     "Approval",
     "ApprovalAlreadyDecided",
@@ -51,6 +54,7 @@ __all__ = [
     "SqliteApprovalStore",
     "UnknownApproval",
     "approvals_path",
+    "approve_command",
     "canonical_arguments",
     "normalise_approval_id",
     "open_approval_store",
@@ -59,16 +63,18 @@ __all__ = [
 APPROVALS_DB_NAME = "approvals.sqlite3"
 DEFAULT_APPROVAL_TTL_S = 600
 DEFAULT_NONCE_TTL_S = 300
-PENDING_LIFETIME_S = 24 * 3600
-"""A request nobody decided within a day can no longer be approved (the agent has moved on)."""
+DEFAULT_PENDING_TTL_S = 3600
+"""A request nobody decided within this many seconds expires (the policy's `approvals.pending_ttl`)."""
+PENDING_LIFETIME_S = DEFAULT_PENDING_TTL_S
 KEEP_DECIDED_S = 7 * 24 * 3600
 """Decided, used and expired approvals, and spent or expired nonces, are deleted after a week."""
 
 PENDING = "pending"
 APPROVED = "approved"
 DENIED = "denied"
+REVOKED = "revoked"  # approved, then withdrawn before it was used
 USED = "used"
-EXPIRED = "expired"  # shown, never stored: an approval past its time
+EXPIRED = "expired"  # shown, never stored: a request or an approval past its time
 
 # Crockford's base32: no I, L, O or U, so an id read aloud or typed from a screen survives.
 _ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -145,7 +151,7 @@ class ApprovalAlreadyDecided(ApprovalError):
 
 
 class ApprovalExpired(ApprovalError):
-    """The request waited longer than `PENDING_LIFETIME_S` and can no longer be decided."""
+    """The request waited past its `expires_at` and can no longer be decided."""
 
 
 @dataclass(frozen=True)
@@ -163,27 +169,56 @@ class Approval:
     status: str
     """As stored: `pending`, `approved`, `denied` or `used`; see `status_at` for `expired`."""
     ttl_s: int
+    """The `approval_ttl` when it was asked; `take` applies the one in force when it is used."""
     created_at: datetime
     decided_at: datetime | None = None
     decided_via: str | None = None
+    """How it was decided: `cli` or `page`."""
     used_at: datetime | None = None
+    expires_at: datetime | None = None
+    """When the request stops waiting for a human (`created_at` + the policy's `pending_ttl`)."""
+    details: Mapping[str, str] = field(default_factory=dict)
+    """The call as a human should see it, rendered from the validated order: side, quantity,
+    symbol, type, price, notional, how it was valued, network, agent, client order id
+    (`binance_mcp.approval_details`); {} for a request made without them."""
+    decided_by: str | None = None
+    """Who decided: the operator token's name, or `cli:<user>` at the CLI."""
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    fresh: bool = field(default=False, compare=False)
+    """True only on what `request` returns when it made a new request (not one already pending):
+    the moment to notify a human (`binance_mcp.notify.announce_pending`). Never stored."""
 
-    def expires_at(self) -> datetime | None:
-        """When an approved approval stops allowing a call (None unless approved)."""
+    @property
+    def client_order_id(self) -> str | None:
+        return self.details.get("client_order_id") or None
+
+    @property
+    def notional(self) -> str | None:
+        return self.details.get("notional") or None
+
+    def usable_until(self, ttl_s: int | None = None) -> datetime | None:
+        """When an approved approval stops allowing a call (None unless approved), with the ttl in
+        force (`ttl_s`) or else the one it was asked with."""
         if self.status != APPROVED or self.decided_at is None:
             return None
-        return self.decided_at + timedelta(seconds=self.ttl_s)
+        return self.decided_at + timedelta(seconds=self.ttl_s if ttl_s is None else ttl_s)
 
     def status_at(self, now: datetime | None = None) -> str:
         """The status a person should see: an unused approval past its ttl, or a request nobody
-        decided within `PENDING_LIFETIME_S`, reads `expired`."""
+        decided before its `expires_at`, reads `expired`."""
         moment = _utc(now)
-        expires_at = self.expires_at()
-        if expires_at is not None and moment > expires_at:
+        usable_until = self.usable_until()
+        if usable_until is not None and moment > usable_until:
             return EXPIRED
-        if self.status == PENDING and moment - self.created_at > timedelta(seconds=PENDING_LIFETIME_S):
+        if self.status == PENDING and self.pending_expired(moment):
             return EXPIRED
         return self.status
+
+    def pending_expired(self, now: datetime | None = None) -> bool:
+        """Whether the request has waited past its `expires_at`."""
+        deadline = self.expires_at or self.created_at + timedelta(seconds=DEFAULT_PENDING_TTL_S)
+        return _utc(now) >= deadline
 
     def to_dict(self, now: datetime | None = None) -> dict[str, Any]:
         """JSON-ready, times in ISO 8601 UTC, `status` as `status_at(now)`."""
@@ -194,13 +229,20 @@ class Approval:
             "network": self.network,
             "base_url": self.base_url,
             "agent": self.agent or None,
+            "client_order_id": self.client_order_id,
+            "notional": self.notional,
             "question": self.question,
+            "details": dict(self.details),
             "arguments": self.arguments_key,
             "ttl_s": self.ttl_s,
             "created_at": _iso(self.created_at),
+            "expires_at": _iso_or_none(self.expires_at),
             "decided_at": _iso_or_none(self.decided_at),
             "decided_via": self.decided_via,
+            "decided_by": self.decided_by,
             "used_at": _iso_or_none(self.used_at),
+            "revoked_at": _iso_or_none(self.revoked_at),
+            "revoked_by": self.revoked_by,
         }
 
 
@@ -232,18 +274,29 @@ class ApprovalStore(Protocol):
         self,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
         question: str,
         ttl_s: int = DEFAULT_APPROVAL_TTL_S,
+        details: Mapping[str, str] | None = None,
+        pending_ttl_s: int = DEFAULT_PENDING_TTL_S,
         now: datetime | None = None,
     ) -> Approval: ...
 
-    def approve(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval: ...
+    def approve(
+        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
+    ) -> Approval: ...
 
-    def deny(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval: ...
+    def deny(
+        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
+    ) -> Approval: ...
+
+    def revoke(
+        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
+    ) -> Approval: ...
 
     def get(self, approval_id: str) -> Approval | None: ...
 
@@ -253,10 +306,12 @@ class ApprovalStore(Protocol):
         self,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
+        ttl_s: int | None = None,
         now: datetime | None = None,
     ) -> Approval | None: ...
 
@@ -264,8 +319,9 @@ class ApprovalStore(Protocol):
         self,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
         ttl_s: int = DEFAULT_NONCE_TTL_S,
@@ -277,8 +333,9 @@ class ApprovalStore(Protocol):
         nonce: str,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
         now: datetime | None = None,
@@ -289,9 +346,10 @@ class ApprovalStore(Protocol):
 
 # --------------------------------------------------------------------------- SQLite
 
-_MIGRATIONS: tuple[str, ...] = (
-    # version 1
-    """
+_MIGRATIONS = {
+    "sqlite": (
+        # version 1
+        """
     CREATE TABLE IF NOT EXISTS approvals (
         id TEXT PRIMARY KEY,
         tool TEXT NOT NULL,
@@ -322,8 +380,93 @@ _MIGRATIONS: tuple[str, ...] = (
         spent_at TEXT
     );
     """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
+        # version 2: requests that expire, the order's details, who decided, approvals withdrawn.
+        # SQLite cannot change a CHECK constraint in place: the table is rebuilt (same transaction).
+        """
+    CREATE TABLE approvals_v2 (
+        id TEXT PRIMARY KEY,
+        tool TEXT NOT NULL,
+        network TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        arguments_key TEXT NOT NULL,
+        question TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'revoked', 'used')),
+        ttl_s INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        decided_at TEXT,
+        decided_via TEXT,
+        used_at TEXT,
+        expires_at TEXT NOT NULL,
+        details TEXT NOT NULL DEFAULT '{}',
+        decided_by TEXT,
+        revoked_at TEXT,
+        revoked_by TEXT
+    );
+    INSERT INTO approvals_v2 (id, tool, network, base_url, agent, arguments_key, question, status, ttl_s,
+            created_at, decided_at, decided_via, used_at, expires_at)
+        SELECT id, tool, network, base_url, agent, arguments_key, question, status, ttl_s,
+            created_at, decided_at, decided_via, used_at,
+            strftime('%Y-%m-%dT%H:%M:%S', created_at, '+1 day') || substr(created_at, 20)
+        FROM approvals;
+    DROP TABLE approvals;
+    ALTER TABLE approvals_v2 RENAME TO approvals;
+    CREATE INDEX IF NOT EXISTS approvals_call
+        ON approvals (tool, network, base_url, agent, arguments_key, status);
+    CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, created_at);
+    """,
+        # version 3: matched by account (network + API key fingerprint), not by how the REST root is
+        # spelled. Rows from before keep their old key (network:base_url).
+        """
+    ALTER TABLE approvals ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    UPDATE approvals SET account = network || ':' || base_url WHERE account = '';
+    ALTER TABLE nonces ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    UPDATE nonces SET account = network || ':' || base_url WHERE account = '';
+    DROP INDEX IF EXISTS approvals_call;
+    CREATE INDEX IF NOT EXISTS approvals_account_call ON approvals (tool, account, agent, arguments_key, status);
+    """,
+    ),
+    "postgresql": (
+        """
+        CREATE TABLE IF NOT EXISTS approvals (
+            id TEXT PRIMARY KEY,
+            tool TEXT NOT NULL,
+            network TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            arguments_key TEXT NOT NULL,
+            question TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'revoked', 'used')),
+            ttl_s INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            decided_at TEXT,
+            decided_via TEXT,
+            used_at TEXT,
+            expires_at TEXT NOT NULL,
+            details TEXT NOT NULL DEFAULT '{}',
+            decided_by TEXT,
+            revoked_at TEXT,
+            revoked_by TEXT,
+            account TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX IF NOT EXISTS approvals_account_call ON approvals (tool, account, agent, arguments_key, status);
+        CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status, created_at);
+        CREATE TABLE IF NOT EXISTS nonces (
+            nonce TEXT PRIMARY KEY,
+            tool TEXT NOT NULL,
+            network TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            agent TEXT NOT NULL,
+            arguments_key TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            spent_at TEXT,
+            account TEXT NOT NULL DEFAULT ''
+        );
+        """,
+    ),
+}
+SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
 
 _COLUMNS = (
     "id",
@@ -339,9 +482,32 @@ _COLUMNS = (
     "decided_at",
     "decided_via",
     "used_at",
+    "expires_at",
+    "details",
+    "decided_by",
+    "revoked_at",
+    "revoked_by",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM approvals"
-_CALL_MATCH = "tool = ? AND network = ? AND base_url = ? AND agent = ? AND arguments_key = ?"
+_CALL_MATCH = "tool = ? AND account = ? AND agent = ? AND arguments_key = ?"
+
+
+def _call(
+    tool: str,
+    network: str | None,
+    base_url: str | None,
+    account: str | None,
+    agent: str | None,
+    arguments_key: str,
+) -> tuple[str, str, str, str]:
+    """What a call is matched on: tool, account, agent, canonical arguments. The account is
+    `binance_mcp.account.AccountKey` as text; a caller that still passes `network` and
+    `base_url` gets the old key (`network:base_url`) until it passes the account."""
+    if not account:
+        if not network or base_url is None:
+            raise TypeError("pass account= (binance_mcp.account.AccountKey as text)")
+        account = f"{network}:{_base(base_url)}"
+    return (tool, account, agent or "", arguments_key)
 
 
 def approvals_path(state_dir: Path) -> Path:
@@ -350,22 +516,21 @@ def approvals_path(state_dir: Path) -> Path:
 
 
 class SqliteApprovalStore:
-    """Approvals and nonces in the SQLite database at `path` (created with its schema if missing).
+    """Approvals and nonces in the SQLite database at `path` (created with its schema if missing),
+    or in `database=` (a `binance_mcp.stores` database, e.g. PostgreSQL).
 
-    Thread safe (one connection under one lock); the server and the CLI share the file across
-    processes, each decision one `BEGIN IMMEDIATE` transaction, committed before returning.
+    Thread safe; the servers and the CLI share it across processes, each decision one serialised
+    transaction (SQLite `BEGIN IMMEDIATE`; PostgreSQL an advisory lock), committed before returning.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(self.path, check_same_thread=False)
-        try:
-            migrate(self._conn, _MIGRATIONS, name=f"approvals {self.path}")
-        except BaseException:
-            self._conn.close()
-            self._conn = None
-            raise
+    def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
+        if database is None:
+            if path is None:
+                raise TypeError("SqliteApprovalStore needs a path or a database")
+            database = SqliteDatabase(Path(path), _MIGRATIONS, name="approvals")
+        self.path = Path(path) if path is not None else None
+        self._db = database
+        self._owns_db = path is not None
 
     def __enter__(self) -> SqliteApprovalStore:
         return self
@@ -379,82 +544,115 @@ class SqliteApprovalStore:
         self,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
         question: str,
         ttl_s: int = DEFAULT_APPROVAL_TTL_S,
+        details: Mapping[str, str] | None = None,
+        pending_ttl_s: int = DEFAULT_PENDING_TTL_S,
         now: datetime | None = None,
     ) -> Approval:
-        """A pending approval for this call, for a human to decide. While one identical call is
-        already pending, that same approval is returned instead of a second one."""
+        """A pending approval for this call, for a human to decide, with the order's `details` (as
+        `binance_mcp.approval_details.request_details` renders them), expiring `pending_ttl_s`
+        seconds from now. While an identical call is already pending, that same request is
+        returned (its question, details and ttl brought up to date, its expiry kept) instead of a
+        second one."""
         if ttl_s < 1:
             raise ValueError("ttl_s must be at least 1 second")
+        if pending_ttl_s < 1:
+            raise ValueError("pending_ttl_s must be at least 1 second")
         moment = _utc(now)
-        call = (tool, network, _base(base_url), agent or "", arguments_key)
-        with self._locked() as conn, write_transaction(conn):
+        call = _call(tool, network, base_url, account, agent, arguments_key)
+        shown = (network or network_of(call[1]), _base(base_url or ""))
+        details_text = json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False)
+        with self._db.writing(serialise="approvals") as conn:
             self._prune(conn, moment)
-            oldest_alive = _iso(moment - timedelta(seconds=PENDING_LIFETIME_S))
             row = conn.execute(
-                f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'pending' AND created_at >= ?"
+                f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'pending' AND expires_at > ?"
                 " ORDER BY created_at DESC LIMIT 1",
-                (*call, oldest_alive),
+                (*call, _iso(moment)),
             ).fetchone()
             if row is not None:
-                if row[_COLUMNS.index("ttl_s")] != ttl_s or row[_COLUMNS.index("question")] != question:
-                    conn.execute(
-                        "UPDATE approvals SET ttl_s = ?, question = ? WHERE id = ?", (ttl_s, question, row[0])
-                    )
+                conn.execute(
+                    "UPDATE approvals SET ttl_s = ?, question = ?, details = ? WHERE id = ?",
+                    (ttl_s, question, details_text, row[0]),
+                )
                 found = self._row(conn, row[0])
                 assert found is not None
                 return found
-            while True:
+            approval_id = _new_id()
+            while self._row(conn, approval_id) is not None:  # 2^40 ids: a collision is rare, never fatal
                 approval_id = _new_id()
-                try:
-                    conn.execute(
-                        "INSERT INTO approvals (id, tool, network, base_url, agent, arguments_key, question,"
-                        " status, ttl_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                        (approval_id, *call, question, ttl_s, _iso(moment)),
-                    )
-                except sqlite3.IntegrityError:  # 2^40 ids: a collision is rare, never fatal
-                    continue
-                break
+            conn.execute(
+                "INSERT INTO approvals (id, tool, account, agent, arguments_key, network, base_url, question,"
+                " status, ttl_s, created_at, expires_at, details)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+                (
+                    approval_id,
+                    *call,
+                    *shown,
+                    question,
+                    ttl_s,
+                    _iso(moment),
+                    _iso(moment + timedelta(seconds=pending_ttl_s)),
+                    details_text,
+                ),
+            )
             created = self._row(conn, approval_id)
         assert created is not None
-        return created
+        return replace(created, fresh=True)
 
-    def approve(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval:
-        """A human approves: the next matching call within `ttl_s` seconds from now is allowed.
-        Raises `UnknownApproval`, `ApprovalAlreadyDecided` or `ApprovalExpired`."""
-        return self._decide(approval_id, APPROVED, via, _utc(now))
+    def approve(
+        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
+    ) -> Approval:
+        """A human (`by`: an operator's name, or `cli:<user>`) approves, through `via` (`cli` or
+        `page`): the next matching call within the approval ttl in force then is allowed. Raises
+        `UnknownApproval`, `ApprovalAlreadyDecided` or `ApprovalExpired`."""
+        return self._decide(approval_id, APPROVED, via, by, _utc(now))
 
-    def deny(self, approval_id: str, via: str = "cli", now: datetime | None = None) -> Approval:
-        """A human denies: the approval never allows a call. Same errors as `approve`."""
-        return self._decide(approval_id, DENIED, via, _utc(now))
+    def deny(
+        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
+    ) -> Approval:
+        """A human denies: a pending request is `denied`; an approval not yet used is withdrawn
+        (`revoked`). Either way it never allows a call. Same errors as `approve` (a used approval
+        cannot be withdrawn: `ApprovalAlreadyDecided`)."""
+        return self._decide(approval_id, DENIED, via, by, _utc(now))
+
+    def revoke(
+        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
+    ) -> Approval:
+        """Withdraw an approval not yet used (or deny a request still pending): the same as `deny`."""
+        return self._decide(approval_id, DENIED, via, by, _utc(now))
 
     def get(self, approval_id: str) -> Approval | None:
         """The approval with this id (as typed by a person, see `normalise_approval_id`), or None."""
-        with self._locked() as conn:
+        with self._db.reading() as conn:
             return self._row(conn, normalise_approval_id(approval_id))
 
     def take(
         self,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
+        ttl_s: int | None = None,
         now: datetime | None = None,
     ) -> Approval | None:
-        """The only way an approval allows a call: an approved, unused approval for exactly this
-        tool, network, base URL, agent and canonical arguments, approved no more than its `ttl_s`
-        seconds ago. It is marked used in the same transaction, so it allows one call, once, even
-        with two takers at the same moment in two processes. None when there is none."""
+        """The only way an approval allows a call: an approved, unused (and not revoked) approval
+        for exactly this tool, network, base URL, agent and canonical arguments, approved no more
+        than `ttl_s` seconds ago — the policy's `approval_ttl` in force now, so that a reload with a
+        shorter one shortens approvals already given (None: the ttl it was asked with). It is
+        marked used in the same transaction, so it allows one call, once, even with two takers at
+        the same moment in two processes. None when there is none."""
         moment = _utc(now)
-        call = (tool, network, _base(base_url), agent or "", arguments_key)
-        with self._locked() as conn, write_transaction(conn):
+        call = _call(tool, network, base_url, account, agent, arguments_key)
+        with self._db.writing() as conn:
             rows = conn.execute(
                 f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'approved' ORDER BY decided_at, id", call
             ).fetchall()
@@ -462,7 +660,9 @@ class SqliteApprovalStore:
                 approval = _approval(row)
                 if approval.decided_at is None or approval.decided_at > moment:
                     continue  # approved "in the future" by an injected clock: not yet valid
-                if moment - approval.decided_at > timedelta(seconds=approval.ttl_s):
+                if moment - approval.decided_at > timedelta(
+                    seconds=approval.ttl_s if ttl_s is None else ttl_s
+                ):
                     continue
                 stamp = _iso(moment)
                 cursor = conn.execute(
@@ -479,8 +679,9 @@ class SqliteApprovalStore:
         self,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
         ttl_s: int = DEFAULT_NONCE_TTL_S,
@@ -491,18 +692,17 @@ class SqliteApprovalStore:
             raise ValueError("ttl_s must be at least 1 second")
         moment = _utc(now)
         nonce = secrets.token_urlsafe(32)
-        with self._locked() as conn, write_transaction(conn):
+        call = _call(tool, network, base_url, account, agent, arguments_key)
+        with self._db.writing() as conn:
             self._prune(conn, moment)
             conn.execute(
-                "INSERT INTO nonces (nonce, tool, network, base_url, agent, arguments_key, created_at,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO nonces (nonce, tool, account, agent, arguments_key, network, base_url, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     nonce,
-                    tool,
-                    network,
-                    _base(base_url),
-                    agent or "",
-                    arguments_key,
+                    *call,
+                    network or network_of(call[1]),
+                    _base(base_url or ""),
                     _iso(moment),
                     _iso(moment + timedelta(seconds=ttl_s)),
                 ),
@@ -514,8 +714,9 @@ class SqliteApprovalStore:
         nonce: str,
         *,
         tool: str,
-        network: str,
-        base_url: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
         agent: str | None,
         arguments_key: str,
         now: datetime | None = None,
@@ -524,8 +725,8 @@ class SqliteApprovalStore:
         offered with another call is not spent (that call gets False; the right one still can)."""
         moment = _utc(now)
         stamp = _iso(moment)
-        call = (tool, network, _base(base_url), agent or "", arguments_key)
-        with self._locked() as conn, write_transaction(conn):
+        call = _call(tool, network, base_url, account, agent, arguments_key)
+        with self._db.writing() as conn:
             cursor = conn.execute(
                 f"UPDATE nonces SET spent_at = ? WHERE nonce = ? AND {_CALL_MATCH}"
                 " AND spent_at IS NULL AND expires_at >= ? AND created_at <= ?",
@@ -539,70 +740,107 @@ class SqliteApprovalStore:
         """Approvals waiting for a human (pending, not expired), oldest first; with
         `include_decided`, every approval still kept (decided ones are deleted after a week)."""
         moment = _utc(now)
-        with self._locked() as conn:
+        with self._db.reading() as conn:
             if include_decided:
                 rows = conn.execute(f"{_SELECT} ORDER BY created_at, id").fetchall()
             else:
-                oldest_alive = _iso(moment - timedelta(seconds=PENDING_LIFETIME_S))
                 rows = conn.execute(
-                    f"{_SELECT} WHERE status = 'pending' AND created_at >= ? ORDER BY created_at, id",
-                    (oldest_alive,),
+                    f"{_SELECT} WHERE status = 'pending' AND expires_at > ? ORDER BY created_at, id",
+                    (_iso(moment),),
                 ).fetchall()
         return [_approval(row) for row in rows]
 
     def close(self) -> None:
-        """Close the connection; later calls raise `StateError`. Closing twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close the database (when this store opened it); later calls raise `StateError`."""
+        if self._owns_db:
+            self._db.close()
 
     # internals
 
-    def _decide(self, approval_id: str, status: str, via: str, moment: datetime) -> Approval:
+    def _decide(self, approval_id: str, status: str, via: str, by: str | None, moment: datetime) -> Approval:
         wanted = normalise_approval_id(approval_id)
-        with self._locked() as conn, write_transaction(conn):
+        with self._db.writing(serialise="approvals") as conn:
             approval = self._row(conn, wanted)
             if approval is None:
                 raise UnknownApproval(f"no approval {approval_id.strip()}")
             typed = approval_id.strip()  # echoed as typed, not as normalised (O → 0)
+            if status == DENIED and approval.status == APPROVED:
+                # withdrawn before use: it never allows a call from now on
+                conn.execute(
+                    "UPDATE approvals SET status = 'revoked', revoked_at = ?, revoked_by = ?"
+                    " WHERE id = ? AND status = 'approved'",
+                    (_iso(moment), by, approval.id),
+                )
+                return replace(approval, status=REVOKED, revoked_at=moment, revoked_by=by)
             if approval.status != PENDING:
-                at = approval.used_at if approval.status == USED and approval.used_at else approval.decided_at
-                when = f" at {_iso(at)}" if at else ""
-                raise ApprovalAlreadyDecided(f"{typed} was already {approval.status}{when}")
-            if approval.status_at(moment) == EXPIRED:
+                raise ApprovalAlreadyDecided(_already(approval, typed))
+            if approval.pending_expired(moment):
                 raise ApprovalExpired(
-                    f"{typed} was asked at {_iso(approval.created_at)}, more than "
-                    f"{PENDING_LIFETIME_S // 3600} h ago; it can no longer be decided (the agent can ask again)"
+                    f"{typed} was asked at {_iso(approval.created_at)} and expired at "
+                    f"{_iso_or_none(approval.expires_at)}; it can no longer be decided (the agent can ask again)"
                 )
             conn.execute(
-                "UPDATE approvals SET status = ?, decided_at = ?, decided_via = ? WHERE id = ? AND status = 'pending'",
-                (status, _iso(moment), via, approval.id),
+                "UPDATE approvals SET status = ?, decided_at = ?, decided_via = ?, decided_by = ?"
+                " WHERE id = ? AND status = 'pending'",
+                (status, _iso(moment), via, by, approval.id),
             )
-        return replace(approval, status=status, decided_at=moment, decided_via=via)
+        return replace(approval, status=status, decided_at=moment, decided_via=via, decided_by=by)
 
     @staticmethod
-    def _row(conn: sqlite3.Connection, approval_id: str) -> Approval | None:
+    def _row(conn: Session, approval_id: str) -> Approval | None:
         row = conn.execute(f"{_SELECT} WHERE id = ?", (approval_id,)).fetchone()
         return None if row is None else _approval(row)
 
     @staticmethod
-    def _prune(conn: sqlite3.Connection, moment: datetime) -> None:
+    def _prune(conn: Session, moment: datetime) -> None:
         cutoff = _iso(moment - timedelta(seconds=KEEP_DECIDED_S))
         conn.execute("DELETE FROM approvals WHERE created_at < ?", (cutoff,))
         conn.execute("DELETE FROM nonces WHERE expires_at < ?", (cutoff,))
-
-    @contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._conn is None:
-                raise StateError(f"approvals {self.path} is closed")
-            yield self._conn
 
 
 def open_approval_store(state_dir: Path) -> SqliteApprovalStore:
     """The approval store of a state dir (`approvals.sqlite3`)."""
     return SqliteApprovalStore(approvals_path(state_dir))
+
+
+def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> str:
+    """The exact command a human runs to approve this request, as it works in a terminal that
+    knows nothing of the server's environment: `binance-mcp approvals approve apr-…`, with
+    `--state-dir DIR` when the server's state is not the default state dir (the platform's user
+    state dir; `BINANCE_MCP_STATE_DIR` set in an MCP client's config is not set in the human's
+    shell), or `--state-url URL` for state kept in a database (its password left out)."""
+    words = ["binance-mcp", "approvals"]
+    if state_dir_or_url is not None and str(state_dir_or_url) != "":
+        text = str(state_dir_or_url)
+        if "://" in text:
+            words += ["--state-url", _without_password(text)]
+        elif not _is_default_state_dir(Path(text)):
+            words += ["--state-dir", str(Path(text).expanduser().absolute())]
+    words += ["approve", normalise_approval_id(approval_id)]
+    return shlex.join(words)
+
+
+def _is_default_state_dir(path: Path) -> bool:
+    import platformdirs
+
+    from binance_mcp.state import APP_NAME
+
+    default = Path(platformdirs.user_state_dir(APP_NAME))
+    try:
+        return path.expanduser().resolve() == default.resolve()
+    except OSError:
+        return False
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -633,9 +871,26 @@ def _parse(text: str | None) -> datetime | None:
 
 def _approval(row: tuple[Any, ...]) -> Approval:
     data: dict[str, Any] = dict(zip(_COLUMNS, row, strict=True))
-    for name in ("created_at", "decided_at", "used_at"):
+    for name in ("created_at", "decided_at", "used_at", "expires_at", "revoked_at"):
         data[name] = _parse(data[name])
+    try:
+        details = json.loads(data["details"] or "{}")
+    except ValueError:
+        details = {}
+    data["details"] = {str(k): str(v) for k, v in details.items()} if isinstance(details, dict) else {}
     return Approval(**data)
+
+
+def _already(approval: Approval, typed: str | None = None) -> str:
+    shown = typed or approval.id
+    if approval.status == USED:
+        return f"{shown} was already used at {_iso_or_none(approval.used_at)}; it cannot be withdrawn"
+    if approval.status == REVOKED:
+        who = f" by {approval.revoked_by}" if approval.revoked_by else ""
+        return f"{shown} was already withdrawn at {_iso_or_none(approval.revoked_at)}{who}"
+    when = f" at {_iso(approval.decided_at)}" if approval.decided_at else ""
+    who = f" by {approval.decided_by}" if approval.decided_by else ""
+    return f"{shown} was already {approval.status}{when}{who}"
 
 
 def _base(base_url: str) -> str:

@@ -5,8 +5,12 @@ cancel is first recorded as `pending` (committed) and then finished with its out
 server killed in between leaves a record the next run can complete (`pending()`). Nothing secret
 is ever written: `AuditLog(path, secrets=(key, secret))` redacts every record first.
 
-`AuditStore` is the small interface the guard uses; `AuditLog` is its SQLite implementation
-(another store, Redis or Postgres, would implement the same five methods).
+Records carry the account (`binance_mcp.account.AccountKey` as text) they concern; a `pending`
+record also names its owning process and a lease the owner renews (`binance_mcp.stores.lease`),
+so that recovery in a neighbour takes over only what a dead process left (`orphaned_pending`).
+
+`AuditStore` is the small interface the guard uses; `AuditLog` implements it on either database
+of `binance_mcp.stores` (the SQLite file in the state dir, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -15,17 +19,15 @@ import dataclasses
 import json
 import math
 import re
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from binance_mcp.state import StateError, connect, migrate, write_transaction
+from binance_mcp.stores.lease import DEFAULT_LEASE_S, process_owner
+from binance_mcp.stores.sqlite import Database, SqliteDatabase
 
 AUDIT_DB_NAME = "audit.sqlite3"
 REDACTED = "[redacted]"
@@ -59,6 +61,7 @@ class Outcome(StrEnum):
 class ApprovedVia(StrEnum):
     ELICITATION = "elicitation"
     CLI = "cli"
+    PAGE = "page"  # the approvals page (HTTP /approvals or `binance-mcp console`)
 
 
 DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
@@ -100,12 +103,17 @@ class AuditRecord:
     arguments: dict[str, Any] = field(default_factory=dict)
     decision: str
     approved_via: str | None = None
+    approved_by: str | None = None
+    """Who approved: an operator token's name, `cli:<user>` at the CLI; None when nobody did
+    (or the client's user did, by elicitation)."""
     reason: str | None = None
     rule: str | None = None
     outcome: str
     order_id: int | None = None
     client_order_id: str | None = None
     latency_ms: float | None = None
+    account: str = ""
+    """The account (`network:key fingerprint`) the call acted for; "" when not known."""
     id: int | None = None
 
     def __post_init__(self) -> None:
@@ -213,10 +221,21 @@ class AuditStore(Protocol):
         durable: bool = True,
     ) -> None: ...
 
-    def pending(self, network: str, base_url: str) -> list[AuditRecord]: ...
+    def pending(
+        self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
+    ) -> list[AuditRecord]: ...
+
+    def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]: ...
+
+    def renew_lease(self, now: datetime | None = None) -> int: ...
 
     def sent_with_client_order_id(
-        self, client_order_id: str, network: str, base_url: str
+        self,
+        client_order_id: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        *,
+        account: str | None = None,
     ) -> list[AuditRecord]: ...
 
     def query(
@@ -231,40 +250,83 @@ class AuditStore(Protocol):
     def close(self) -> None: ...
 
 
-# Two indexes only: every index is written on every call (the audit log is on each call's hot
-# path). `--tool` and `--decision` filter a time-ordered scan; crash recovery reads a partial index
-# that only pending records enter.
-_MIGRATIONS: tuple[str, ...] = (
-    # version 1
-    """
-    CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        time TEXT NOT NULL,
-        session TEXT NOT NULL,
-        client TEXT NOT NULL,
-        network TEXT NOT NULL,
-        base_url TEXT NOT NULL,
-        tool TEXT NOT NULL,
-        arguments TEXT NOT NULL,
-        decision TEXT NOT NULL,
-        approved_via TEXT,
-        reason TEXT,
-        rule TEXT,
-        outcome TEXT NOT NULL,
-        order_id INTEGER,
-        client_order_id TEXT,
-        latency_ms REAL
-    );
-    CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
-    CREATE INDEX IF NOT EXISTS audit_pending ON audit (network, base_url) WHERE outcome = 'pending';
-    """,
-    # version 2: find the orders a client order id was used for (a reused id could place a second
-    # order once the first is filled); only records that carry an id enter the index.
-    """
-    CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
+# Few indexes: every index is written on every call (the audit log is on each call's hot path).
+# `--tool` and `--decision` filter a time-ordered scan; crash recovery reads a partial index that
+# only pending records enter.
+_MIGRATIONS = {
+    "sqlite": (
+        # version 1
+        """
+        CREATE TABLE IF NOT EXISTS audit (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            time TEXT NOT NULL,
+            session TEXT NOT NULL,
+            client TEXT NOT NULL,
+            network TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            approved_via TEXT,
+            reason TEXT,
+            rule TEXT,
+            outcome TEXT NOT NULL,
+            order_id INTEGER,
+            client_order_id TEXT,
+            latency_ms REAL
+        );
+        CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+        CREATE INDEX IF NOT EXISTS audit_pending ON audit (network, base_url) WHERE outcome = 'pending';
+        """,
+        # version 2: find the orders a client order id was used for (a reused id could place a
+        # second order once the first is filled); only records that carry an id enter the index.
+        """
+        CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
+        """,
+        # version 3: which operator approved
+        """
+        ALTER TABLE audit ADD COLUMN approved_by TEXT;
+        """,
+        # version 4: the account a record acted for, and the owner and lease of a pending record.
+        """
+        ALTER TABLE audit ADD COLUMN account TEXT NOT NULL DEFAULT '';
+        ALTER TABLE audit ADD COLUMN owner TEXT;
+        ALTER TABLE audit ADD COLUMN lease_until TEXT;
+        CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
+        """,
+    ),
+    "postgresql": (
+        """
+        CREATE TABLE IF NOT EXISTS audit (
+            id BIGSERIAL PRIMARY KEY,
+            time TEXT NOT NULL,
+            session TEXT NOT NULL,
+            client TEXT NOT NULL,
+            network TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            arguments TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            approved_via TEXT,
+            reason TEXT,
+            rule TEXT,
+            outcome TEXT NOT NULL,
+            order_id BIGINT,
+            client_order_id TEXT,
+            latency_ms DOUBLE PRECISION,
+            approved_by TEXT,
+            account TEXT NOT NULL DEFAULT '',
+            owner TEXT,
+            lease_until TEXT
+        );
+        CREATE INDEX IF NOT EXISTS audit_time ON audit (time);
+        CREATE INDEX IF NOT EXISTS audit_pending ON audit (network, base_url) WHERE outcome = 'pending';
+        CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
+        CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
+        """,
+    ),
+}
+SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
 
 _COLUMNS = (
     "id",
@@ -283,51 +345,60 @@ _COLUMNS = (
     "order_id",
     "client_order_id",
     "latency_ms",
+    "approved_by",
+    "account",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit"
-_INSERT = f"INSERT INTO audit ({', '.join(_COLUMNS[1:])}) VALUES ({', '.join('?' * (len(_COLUMNS) - 1))})"
+_WRITTEN = (*_COLUMNS[1:], "owner", "lease_until")
+_INSERT = f"INSERT INTO audit ({', '.join(_WRITTEN)}) VALUES ({', '.join('?' * len(_WRITTEN))}) RETURNING id"
+_SENT = "outcome IN ('pending', 'ok', 'unknown') AND decision != 'dry_run'"
 
 
 _FINISH = (
     "UPDATE audit SET outcome = ?, decision = COALESCE(?, decision),"
     " reason = COALESCE(?, reason), order_id = COALESCE(?, order_id),"
-    " client_order_id = COALESCE(?, client_order_id), latency_ms = COALESCE(?, latency_ms)"
-    " WHERE id = ? AND outcome = 'pending'"
+    " client_order_id = COALESCE(?, client_order_id), latency_ms = COALESCE(?, latency_ms),"
+    " lease_until = NULL WHERE id = ? AND outcome = 'pending'"
 )
 
 
 class AuditLog:
-    """The SQLite audit log at `path` (created, with its schema, if missing).
+    """The audit log at `path` (a SQLite file, created with its schema if missing), or in
+    `database=` (a `binance_mcp.stores` database, e.g. PostgreSQL).
 
-    Thread safe: one connection, every use under one lock (SQLite takes one writer at a time
-    anyway). Other processes read it at the same time through WAL. Every method that writes has
+    Thread safe; other processes read and write it at the same time. Every method that writes has
     committed before it returns. Durability is chosen per record: what money depends on (a
-    `pending` order, its outcome, any record naming a client order id) is written with
-    `synchronous=FULL`, so it survives even a power loss; other records (reads, refusals) with
-    `synchronous=NORMAL`, which in WAL mode survives a killed process but may lose the last
-    records to a power loss — and costs ~50 µs instead of ~350 µs per call. Each record's arguments, reason and other text fields are redacted of
-    `secrets` before they are written. A record outside the vocabulary raises `ValueError`; a
-    failed write (disk full, lock held over 5 s) raises `sqlite3.Error`: fail the call then.
+    `pending` order, its outcome, any record naming a client order id) is fsynced (SQLite
+    `synchronous=FULL`; PostgreSQL's default commit); other records (reads, refusals) are committed
+    without waiting for the disk, which survives a killed process but may lose the last records to
+    a power loss — and costs ~50 µs instead of ~350 µs per call. Each record's arguments, reason and
+    other text fields are redacted of `secrets` before they are written. A record outside the
+    vocabulary raises `ValueError`; a failed write (disk full, a lock held too long) raises the
+    database's error: fail the call then.
+
+    `owner` (default: this process, `binance_mcp.stores.lease.process_owner()`) is written on each
+    pending record with a lease of `lease_s` seconds; `renew_lease()` extends this owner's leases.
     """
 
-    def __init__(self, path: Path, *, secrets: Iterable[str | None] = ()) -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        secrets: Iterable[str | None] = (),
+        database: Database | None = None,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+    ) -> None:
+        if database is None:
+            if path is None:
+                raise TypeError("AuditLog needs a path or a database")
+            database = SqliteDatabase(Path(path), _MIGRATIONS, name="audit log")
+        self.path = Path(path) if path is not None else None
+        self._db = database
+        self._owns_db = path is not None
         self._secrets = _secrets(secrets)
-        self._lock = threading.Lock()
-        self._full_sync = True  # what state.connect sets
-        self._conn: sqlite3.Connection | None = connect(self.path, check_same_thread=False)
-        try:
-            migrate(self._conn, _MIGRATIONS, name=f"audit log {self.path}")
-        except BaseException:
-            self._conn.close()
-            self._conn = None
-            raise
-
-    def _synchronous(self, conn: sqlite3.Connection, *, full: bool) -> None:
-        """Durability for the next transaction: a connection-level pragma, switched only on change."""
-        if self._full_sync != full:
-            conn.execute("PRAGMA synchronous = FULL" if full else "PRAGMA synchronous = NORMAL")
-            self._full_sync = full
+        self.owner = owner or process_owner()
+        self.lease_s = lease_s
 
     def __enter__(self) -> AuditLog:
         return self
@@ -341,14 +412,17 @@ class AuditLog:
         """Write `record`; committed when this returns. Returns its id."""
         row = self._row(record)
         durable = record.outcome == Outcome.PENDING or record.client_order_id is not None
-        with self._locked() as conn:
-            self._synchronous(conn, full=durable)
-            cursor = conn.execute(_INSERT, row)  # one statement: SQLite commits it atomically
-            return int(cursor.lastrowid or 0)
+        if record.outcome == Outcome.PENDING:
+            lease_until = iso_utc(datetime.now(UTC) + timedelta(seconds=self.lease_s))
+            row = (*row, self.owner, lease_until)
+        else:
+            row = (*row, None, None)
+        cursor = self._db.statement(_INSERT, row, durable=durable)  # one statement: atomic
+        return int(cursor.fetchall()[0][0])
 
     def begin_pending(self, record: AuditRecord) -> int:
-        """Write `record` with outcome `pending` before an order or cancel leaves; returns its id,
-        for `finish`."""
+        """Write `record` with outcome `pending` before an order or cancel leaves, owned by this
+        store's owner with a fresh lease; returns its id, for `finish`."""
         return self.append(dataclasses.replace(record, outcome=Outcome.PENDING.value))
 
     def finish(
@@ -365,8 +439,8 @@ class AuditLog:
     ) -> None:
         """Give a `pending` record its outcome; a field passed as None keeps its value.
 
-        `durable=False` skips the fsync (synchronous=NORMAL): safe for an outcome, since a record
-        a power loss leaves `pending` is completed by crash recovery from the exchange.
+        `durable=False` skips the fsync: safe for an outcome, since a record a power loss leaves
+        `pending` is completed by crash recovery from the exchange.
 
         Raises `KeyError` for an unknown id and `ValueError` for a record that is not pending
         (finished twice, e.g. by two recoveries), or for an outcome that is `pending` or unknown.
@@ -385,35 +459,67 @@ class AuditLog:
             latency_ms,
             record_id,
         )
-        with self._locked() as conn:
-            self._synchronous(conn, full=durable)
-            with write_transaction(conn):
-                cursor = conn.execute(_FINISH, values)
-                if cursor.rowcount == 1:
-                    return
-                found = conn.execute("SELECT outcome FROM audit WHERE id = ?", (record_id,)).fetchone()
+        with self._db.writing(durable=durable) as session:
+            if session.execute(_FINISH, values).rowcount == 1:
+                return
+            found = session.execute("SELECT outcome FROM audit WHERE id = ?", (record_id,)).fetchone()
         if found is None:
             raise KeyError(f"no audit record {record_id}")
         raise ValueError(f"audit record {record_id} is not pending (outcome {found[0]!r})")
 
+    def renew_lease(self, now: datetime | None = None) -> int:
+        """Extend the lease of every record this owner still has pending to `now` + `lease_s`;
+        returns how many. Run every third of the lease while orders are in flight."""
+        moment = now or datetime.now(UTC)
+        until = iso_utc(moment + timedelta(seconds=self.lease_s))
+        cursor = self._db.statement(
+            "UPDATE audit SET lease_until = ? WHERE outcome = 'pending' AND owner = ?",
+            (until, self.owner),
+            durable=False,
+        )
+        return int(cursor.rowcount)
+
     # reading
 
     def sent_with_client_order_id(
-        self, client_order_id: str, network: str, base_url: str
+        self,
+        client_order_id: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        *,
+        account: str | None = None,
     ) -> list[AuditRecord]:
-        """Calls that sent (or may have sent) a request carrying this client order id, on this
-        network and base URL: outcome pending, ok or unknown, dry runs aside. Oldest first."""
-        sql = (
-            f"{_SELECT} WHERE client_order_id = ? AND network = ? AND base_url = ?"
-            " AND outcome IN ('pending', 'ok', 'unknown') AND decision != 'dry_run' ORDER BY time, id"
-        )
+        """Calls that sent (or may have sent) a request carrying this client order id for
+        `account`: outcome pending, ok or unknown, dry runs aside. Oldest first. (`network` +
+        `base_url` instead of `account`: the old key, until every caller passes the account.)"""
+        if account is not None:
+            sql = f"{_SELECT} WHERE client_order_id = ? AND account = ? AND {_SENT} ORDER BY time, id"
+            return self._fetch(sql, (client_order_id, account))
+        sql = f"{_SELECT} WHERE client_order_id = ? AND network = ? AND base_url = ? AND {_SENT} ORDER BY time, id"
         return self._fetch(sql, (client_order_id, network, base_url))
 
-    def pending(self, network: str, base_url: str) -> list[AuditRecord]:
-        """Records still `pending` on this network and base URL (exact match), oldest first:
-        orders or cancels whose fate a crash left unknown."""
+    def pending(
+        self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
+    ) -> list[AuditRecord]:
+        """Records still `pending` for `account` (or, the old way, on this network and base URL),
+        oldest first: orders or cancels in flight, or whose fate a crash left unknown."""
+        if account is not None:
+            sql = f"{_SELECT} WHERE outcome = 'pending' AND account = ? ORDER BY time, id"
+            return self._fetch(sql, (account,))
         sql = f"{_SELECT} WHERE outcome = 'pending' AND network = ? AND base_url = ? ORDER BY time, id"
         return self._fetch(sql, (network, base_url))
+
+    def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]:
+        """Pending records of `account` whose owner's lease ran out by `now` (or that name no
+        owner: written by an older version): what a dead process left. Never this store's own
+        records, and never a record whose owner still renews its lease. Oldest first."""
+        moment = iso_utc(now or datetime.now(UTC))
+        sql = (
+            f"{_SELECT} WHERE outcome = 'pending' AND account = ?"
+            " AND (owner IS NULL OR (owner != ? AND (lease_until IS NULL OR lease_until < ?)))"
+            " ORDER BY time, id"
+        )
+        return self._fetch(sql, (account, self.owner, moment))
 
     def query(
         self,
@@ -446,11 +552,9 @@ class AuditLog:
         return newest[::-1]
 
     def close(self) -> None:
-        """Close the connection; later calls raise `StateError`. Closing twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close the database (when this log opened it); later calls raise `StateError`."""
+        if self._owns_db:
+            self._db.close()
 
     # internals
 
@@ -481,20 +585,14 @@ class AuditLog:
             record.order_id,
             redact_text(record.client_order_id, s),
             record.latency_ms,
+            redact_text(record.approved_by, s),
+            record.account or "",
         )
 
     def _fetch(self, sql: str, params: Iterable[Any]) -> list[AuditRecord]:
-        with self._locked() as conn:
-            rows = conn.execute(sql, tuple(params)).fetchall()
+        with self._db.reading() as session:
+            rows = session.execute(sql, tuple(params)).fetchall()
         return [_record(row) for row in rows]
-
-    @contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held under the log's lock."""
-        with self._lock:
-            if self._conn is None:
-                raise StateError(f"audit log {self.path} is closed")
-            yield self._conn
 
 
 def _record(row: tuple[Any, ...]) -> AuditRecord:

@@ -1,7 +1,8 @@
 """Daily notional budgets: money reserved before an order leaves, in SQLite in the state dir.
 
-DESIGN *budgets.daily_notional*: the sum of order notionals per quote asset, per network (and
-base URL) and per UTC day. An order's notional is reserved before it is sent, in one transaction
+DESIGN *budgets.daily_notional*: the sum of order notionals per quote asset, per account
+(`binance_mcp.account.AccountKey`: network and key fingerprint, never the spelling of the REST
+root) and per UTC day. An order's notional is reserved before it is sent, in one transaction
 (`BEGIN IMMEDIATE`: sum today's spending, insert only if it fits), so that two orders in two
 server processes sharing a state dir can never both pass a check meant for one. Then:
 
@@ -11,25 +12,23 @@ server processes sharing a state dir can never both pass a check meant for one. 
   spent: the budget fails closed.
 
 Amounts are exact decimal text (never REAL) and summed in Python with `Decimal`.
-`BudgetStore` is the small interface the guard uses; `SqliteBudgetStore` is the embedded one
-(a Redis store would implement the same four methods with a MULTI/EXEC or a Lua script).
+`BudgetStore` is the small interface the guard uses; `SqliteBudgetStore` is the store, on either
+database of `binance_mcp.stores` (a SQLite file in the state dir, or PostgreSQL, where a
+transaction-scoped advisory lock per account and asset stands in for `BEGIN IMMEDIATE`).
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
+from binance_mcp.account import network_of
 from binance_mcp.decimals import decimal_text
-from binance_mcp.state import StateError, connect, migrate, write_transaction
+from binance_mcp.stores.sqlite import Database, Session, SqliteDatabase
 
 __all__ = [
     "BUDGETS_DB_NAME",
@@ -39,6 +38,7 @@ __all__ = [
     "SqliteBudgetStore",
     "budgets_path",
     "day_resets_at",
+    "legacy_account",
     "open_budget_store",
 ]
 
@@ -86,8 +86,8 @@ class Reservation:
     """An amount held against one day's budget until it is kept or released."""
 
     id: str
-    network: str
-    base_url: str
+    account: str
+    """`network:fingerprint` (`binance_mcp.account.AccountKey`)."""
     asset: str
     amount: Decimal
     day: str
@@ -137,12 +137,13 @@ class BudgetStore(Protocol):
     def reserve(
         self,
         *,
-        network: str,
-        base_url: str,
+        account: str | None = None,
         asset: str,
         amount: Decimal,
         limit: Decimal,
         now: datetime | None = None,
+        network: str | None = None,
+        base_url: str | None = None,
     ) -> Reservation: ...
 
     def release(self, reservation_id: str) -> None: ...
@@ -150,50 +151,95 @@ class BudgetStore(Protocol):
     def keep(self, reservation_id: str) -> None: ...
 
     def spent_today(
-        self, network: str, base_url: str, asset: str, now: datetime | None = None
+        self,
+        account: str | None = None,
+        asset: str | None = None,
+        now: datetime | None = None,
+        *,
+        network: str | None = None,
+        base_url: str | None = None,
     ) -> Decimal: ...
 
     def close(self) -> None: ...
 
 
-_MIGRATIONS: tuple[str, ...] = (
-    # version 1
-    """
-    CREATE TABLE IF NOT EXISTS reservations (
-        id TEXT PRIMARY KEY,
-        network TEXT NOT NULL,
-        base_url TEXT NOT NULL,
-        asset TEXT NOT NULL,
-        day TEXT NOT NULL,
-        amount TEXT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('reserved', 'kept', 'released')),
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS reservations_day ON reservations (network, base_url, asset, day);
-    """,
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
+_MIGRATIONS = {
+    "sqlite": (
+        # version 1
+        """
+        CREATE TABLE IF NOT EXISTS reservations (
+            id TEXT PRIMARY KEY,
+            network TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            asset TEXT NOT NULL,
+            day TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('reserved', 'kept', 'released')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS reservations_day ON reservations (network, base_url, asset, day);
+        """,
+        # version 2: keyed by account (network + key fingerprint), not by how the REST root is
+        # spelled. Rows from before carry no fingerprint: they keep their old key and no longer
+        # count against a keyed account.
+        """
+        ALTER TABLE reservations ADD COLUMN account TEXT NOT NULL DEFAULT '';
+        UPDATE reservations SET account = network || ':' || base_url WHERE account = '';
+        DROP INDEX IF EXISTS reservations_day;
+        CREATE INDEX IF NOT EXISTS reservations_account_day ON reservations (account, asset, day);
+        """,
+    ),
+    "postgresql": (
+        """
+        CREATE TABLE IF NOT EXISTS reservations (
+            id TEXT PRIMARY KEY,
+            network TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            asset TEXT NOT NULL,
+            day TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('reserved', 'kept', 'released')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            account TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX IF NOT EXISTS reservations_account_day ON reservations (account, asset, day);
+        """,
+    ),
+}
+SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
+
+
+def legacy_account(network: str, base_url: str) -> str:
+    """The key a caller that still passes `network` and `base_url` gets (until it passes `account`)."""
+    return f"{network}:{base_url.rstrip('/')}"
+
+
+def _account(account: str | None, network: str | None, base_url: str | None) -> str:
+    if account:
+        return account
+    if network and base_url is not None:
+        return legacy_account(network, base_url)
+    raise TypeError("pass account= (binance_mcp.account.AccountKey as text)")
 
 
 class SqliteBudgetStore:
-    """Budgets in the SQLite database at `path` (created with its schema if missing).
+    """Budgets in one database: the SQLite file at `path` (created with its schema if missing),
+    or `database=` (a `binance_mcp.stores` database, e.g. PostgreSQL).
 
-    Thread safe (one connection, used under one lock) and shared across processes (each reserve
-    is one `BEGIN IMMEDIATE` transaction: SQLite lets one writer in at a time, the others wait up
-    to 5 s). Every write is committed, on disk, before the method returns.
+    Thread safe and shared across processes (each reserve is one serialised transaction: SQLite
+    lets one writer in at a time; PostgreSQL takes an advisory lock per account and asset). Every
+    write is committed, on disk, before the method returns.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = connect(self.path, check_same_thread=False)
-        try:
-            migrate(self._conn, _MIGRATIONS, name=f"budgets {self.path}")
-        except BaseException:
-            self._conn.close()
-            self._conn = None
-            raise
+    def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
+        if database is None:
+            if path is None:
+                raise TypeError("SqliteBudgetStore needs a path or a database")
+            database = SqliteDatabase(Path(path), _MIGRATIONS, name="budgets")
+        self.path = Path(path) if path is not None else None
+        self._db = database
 
     def __enter__(self) -> SqliteBudgetStore:
         return self
@@ -204,35 +250,48 @@ class SqliteBudgetStore:
     def reserve(
         self,
         *,
-        network: str,
-        base_url: str,
+        account: str | None = None,
         asset: str,
         amount: Decimal,
         limit: Decimal,
         now: datetime | None = None,
+        network: str | None = None,
+        base_url: str | None = None,
     ) -> Reservation:
-        """Hold `amount` of today's `limit` for `asset` on this network and base URL, or raise
-        `BudgetExceeded` (nothing held). Fits when spent + amount <= limit. A negative amount or
-        limit, or a float, raises `ValueError` / `TypeError`."""
+        """Hold `amount` of today's `limit` for `asset` of `account`, or raise `BudgetExceeded`
+        (nothing held). Fits when spent + amount <= limit. A negative amount or limit, or a float,
+        raises `ValueError` / `TypeError`. (`network` + `base_url` instead of `account`: the old
+        key, kept until every caller passes the account.)"""
+        key = _account(account, network, base_url)
         amount = _decimal(amount, "amount")
         limit = _decimal(limit, "limit")
         moment = _utc(now)
         day = _utc_day(moment).isoformat()
         resets_at = day_resets_at(moment)
-        base_url = _base(base_url)
         reservation_id = uuid.uuid4().hex
         stamp = moment.isoformat()
-        with self._locked() as conn, write_transaction(conn):
-            spent = self._spent(conn, network, base_url, asset, day)
+        net = network or network_of(key)
+        with self._db.writing(serialise=f"budget:{key}:{asset}") as session:
+            spent = self._spent(session, key, asset, day)
             if spent + amount > limit:
                 left = max(limit - spent, Decimal(0))
-                raise BudgetExceeded(asset, spent, limit, left, resets_at, network=network, amount=amount)
-            conn.execute(
-                "INSERT INTO reservations (id, network, base_url, asset, day, amount, state, created_at,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
-                (reservation_id, network, base_url, asset, day, _amount_text(amount), stamp, stamp),
+                raise BudgetExceeded(asset, spent, limit, left, resets_at, network=net, amount=amount)
+            session.execute(
+                "INSERT INTO reservations (id, account, network, base_url, asset, day, amount, state,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
+                (
+                    reservation_id,
+                    key,
+                    net,
+                    (base_url or "").rstrip("/"),
+                    asset,
+                    day,
+                    _amount_text(amount),
+                    stamp,
+                    stamp,
+                ),
             )
-        return Reservation(reservation_id, network, base_url, asset, amount, day, resets_at)
+        return Reservation(reservation_id, key, asset, amount, day, resets_at)
 
     def release(self, reservation_id: str) -> None:
         """Give a reservation back (the exchange rejected the order). Releasing twice is harmless;
@@ -244,46 +303,60 @@ class SqliteBudgetStore:
         harmless; a released one cannot be kept (`ValueError`); an unknown id raises `KeyError`."""
         self._move(reservation_id, KEPT)
 
-    def spent_today(self, network: str, base_url: str, asset: str, now: datetime | None = None) -> Decimal:
-        """Kept plus reserved amounts of the UTC day of `now` (default: today)."""
+    def spent_today(
+        self,
+        account: str | None = None,
+        asset: str | None = None,
+        now: datetime | None = None,
+        *,
+        network: str | None = None,
+        base_url: str | None = None,
+    ) -> Decimal:
+        """Kept plus reserved amounts of `asset` for `account` on the UTC day of `now` (default: today)."""
+        if asset is None:
+            raise TypeError("spent_today needs the asset")
+        key = _account(account, network, base_url)
         day = _utc_day(_utc(now)).isoformat()
-        with self._locked() as conn:
-            return self._spent(conn, network, _base(base_url), asset, day)
+        with self._db.reading() as session:
+            return self._spent(session, key, asset, day)
 
     def get(self, reservation_id: str) -> tuple[Reservation, str] | None:
         """A reservation and its state (`reserved`, `kept`, `released`), or None."""
-        with self._locked() as conn:
-            row = conn.execute(
-                "SELECT id, network, base_url, asset, amount, day, state FROM reservations WHERE id = ?",
+        with self._db.reading() as session:
+            row = session.execute(
+                "SELECT id, account, asset, amount, day, state FROM reservations WHERE id = ?",
                 (reservation_id,),
             ).fetchone()
         if row is None:
             return None
-        day = date.fromisoformat(row[5])
+        day = date.fromisoformat(row[4])
         resets_at = datetime.combine(day + timedelta(days=1), time(0, 0), tzinfo=UTC)
-        return Reservation(row[0], row[1], row[2], row[3], Decimal(row[4]), row[5], resets_at), row[6]
+        return Reservation(row[0], row[1], row[2], Decimal(row[3]), row[4], resets_at), row[5]
 
     def close(self) -> None:
-        """Close the connection; later calls raise `StateError`. Closing twice is harmless."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close the database (when the store opened it); later calls raise `StateError`."""
+        if self.path is not None:
+            self._db.close()
 
     # internals
 
     @staticmethod
-    def _spent(conn: sqlite3.Connection, network: str, base_url: str, asset: str, day: str) -> Decimal:
-        rows = conn.execute(
-            "SELECT amount FROM reservations WHERE network = ? AND base_url = ? AND asset = ? AND day = ?"
+    def _spent(session: Session, account: str, asset: str, day: str) -> Decimal:
+        rows = session.execute(
+            "SELECT amount FROM reservations WHERE account = ? AND asset = ? AND day = ?"
             " AND state IN ('reserved', 'kept')",
-            (network, base_url, asset, day),
+            (account, asset, day),
         ).fetchall()
         return sum((Decimal(row[0]) for row in rows), Decimal(0))
 
     def _move(self, reservation_id: str, target: str) -> None:
-        with self._locked() as conn, write_transaction(conn):
-            row = conn.execute("SELECT state FROM reservations WHERE id = ?", (reservation_id,)).fetchone()
+        with self._db.writing() as session:
+            row = session.execute(
+                "SELECT state FROM reservations WHERE id = ? FOR UPDATE"
+                if self._db.dialect == "postgresql"
+                else "SELECT state FROM reservations WHERE id = ?",
+                (reservation_id,),
+            ).fetchone()
             if row is None:
                 raise KeyError(f"no budget reservation {reservation_id}")
             state = row[0]
@@ -293,26 +366,15 @@ class SqliteBudgetStore:
                 raise ValueError(
                     f"budget reservation {reservation_id} is already {state}; it cannot be {target}"
                 )
-            conn.execute(
+            session.execute(
                 "UPDATE reservations SET state = ?, updated_at = ? WHERE id = ?",
                 (target, datetime.now(UTC).isoformat(), reservation_id),
             )
-
-    @contextmanager
-    def _locked(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if self._conn is None:
-                raise StateError(f"budgets {self.path} is closed")
-            yield self._conn
 
 
 def open_budget_store(state_dir: Path) -> SqliteBudgetStore:
     """The budget store of a state dir (`budgets.sqlite3`)."""
     return SqliteBudgetStore(budgets_path(state_dir))
-
-
-def _base(base_url: str) -> str:
-    return base_url.rstrip("/")
 
 
 def _decimal(value: Decimal, name: str) -> Decimal:

@@ -10,15 +10,19 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from binance_mcp import __version__
 from binance_mcp.logs import LEVELS
+
+if TYPE_CHECKING:
+    from binance_mcp.config import ServerConfig
 
 # Each subcommand is a module of binance_mcp.commands with `add_parser(subparsers)` and `run(args) -> int`.
 SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
-    "--connect-timeout", "--read-timeout",
+    "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url",
 )  # fmt: skip
 
 
@@ -87,6 +91,17 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
         help="audit log and state (default: user state dir)",
     )
     parser.add_argument(
+        "--state-url",
+        dest="global_state_url",
+        metavar="URL",
+        help="shared state in PostgreSQL (postgresql://…) instead of the state dir; default $BINANCE_MCP_STATE_URL",
+    )
+    parser.add_argument(
+        "--rate-limit-url",
+        metavar="URL",
+        help="rate-limit counters every replica shares (redis://…); default $BINANCE_MCP_RATE_LIMIT_URL",
+    )
+    parser.add_argument(
         "--log-level", default="WARNING", type=str.upper, choices=LEVELS, help="stderr log level"
     )
     parser.add_argument(
@@ -133,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(subcommands).parse_args(words)
     if getattr(args, "global_state_dir", None) and not getattr(args, "state_dir", None):
         args.state_dir = args.global_state_dir
+    if getattr(args, "global_state_url", None) and not getattr(args, "state_url", None):
+        args.state_url = args.global_state_url
     if args.command is not None:
         return importlib.import_module(f"binance_mcp.commands.{args.command}").run(args)
     return serve(args)
@@ -155,7 +172,11 @@ def serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             connect_timeout_flag=args.connect_timeout,
             read_timeout_flag=args.read_timeout,
+            state_url_flag=args.global_state_url,
+            rate_limit_url_flag=args.rate_limit_url,
         )
+        if config.state_url and not config.rate_limit_url:
+            _require_shared_counters(config)
     except ConfigError as exc:
         print(f"binance-mcp: {exc}", file=sys.stderr)
         return 2
@@ -210,6 +231,20 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         app.close()
     return 0
+
+
+def _require_shared_counters(config: ServerConfig) -> None:
+    """PostgreSQL state without Redis: refuse a policy with agent/global limits (`ConfigError`).
+    An invalid policy is left for `build_app` to report, as without --state-url."""
+    from binance_mcp.policy.model import PolicyError
+    from binance_mcp.server import load_policy
+    from binance_mcp.stores import require_shared_counters
+
+    try:
+        policy = load_policy(config)[0]
+    except (PolicyError, OSError):
+        return
+    require_shared_counters(config, policy)
 
 
 if __name__ == "__main__":

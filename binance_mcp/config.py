@@ -25,6 +25,8 @@ ENV_POLICY = "BINANCE_MCP_POLICY"
 ENV_STATE_DIR = "BINANCE_MCP_STATE_DIR"
 ENV_CONNECT_TIMEOUT = "BINANCE_MCP_CONNECT_TIMEOUT"
 ENV_READ_TIMEOUT = "BINANCE_MCP_READ_TIMEOUT"
+ENV_STATE_URL = "BINANCE_MCP_STATE_URL"
+ENV_RATE_LIMIT_URL = "BINANCE_MCP_RATE_LIMIT_URL"
 
 CHOOSE_NETWORK_HINT = "no Binance network chosen: pass --testnet, --demo or --mainnet (or set BINANCE_NETWORK=testnet|demo|mainnet)"
 
@@ -79,6 +81,10 @@ class ServerConfig:
     log_level: str = "WARNING"
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    state_url: str | None = field(default=None, repr=False)
+    """`postgresql://…`: shared state in PostgreSQL instead of SQLite in the state dir."""
+    rate_limit_url: str | None = field(default=None, repr=False)
+    """`redis://…`: rate-limit counters every replica shares."""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -117,6 +123,29 @@ def normalise_base_url(value: str, source: str) -> str:
     return url
 
 
+STATE_URL_SCHEMES = ("postgresql", "postgres")
+RATE_LIMIT_URL_SCHEMES = ("redis", "rediss", "redis+unix")
+
+
+def check_service_url(value: str, source: str, schemes: tuple[str, ...], example: str) -> str:
+    """A `--state-url` / `--rate-limit-url` value: one of `schemes`, with a host (or socket path)."""
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in schemes:
+        raise ConfigError(f"{source}: {_shown(url)!r} is not a {schemes[0]}:// URL, e.g. {example}")
+    if not (parts.netloc or parts.path):
+        raise ConfigError(f"{source}: {_shown(url)!r} names no server, e.g. {example}")
+    return url
+
+
+def _shown(url: str) -> str:
+    """A URL as an error may show it: without its password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
 def parse_seconds(value: str | float | None, source: str, default: float) -> float:
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
@@ -152,6 +181,8 @@ def build_config(
     log_level: str = "WARNING",
     connect_timeout_flag: float | None = None,
     read_timeout_flag: float | None = None,
+    state_url_flag: str | None = None,
+    rate_limit_url_flag: str | None = None,
     env: Mapping[str, str] | None = None,
 ) -> ServerConfig:
     """Merge flags and environment into a checked `ServerConfig`, or raise `ConfigError`."""
@@ -189,6 +220,7 @@ def build_config(
         policy_path = bundled
 
     state_value = state_dir_flag or env.get(ENV_STATE_DIR, "").strip() or None
+    state_url, rate_limit_url = service_urls(state_url_flag, rate_limit_url_flag, env)
     return ServerConfig(
         network=network,
         base_url=base_url,
@@ -209,4 +241,32 @@ def build_config(
             if read_timeout_flag is not None
             else parse_seconds(env.get(ENV_READ_TIMEOUT), ENV_READ_TIMEOUT, 10.0)
         ),
+        state_url=state_url,
+        rate_limit_url=rate_limit_url,
     )
+
+
+def service_urls(
+    state_url_flag: str | None, rate_limit_url_flag: str | None, env: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """`--state-url` (else `BINANCE_MCP_STATE_URL`) and `--rate-limit-url` (else
+    `BINANCE_MCP_RATE_LIMIT_URL`), checked; None when not given. Every CLI subcommand reads
+    the state URL the same way."""
+    state_url = rate_limit_url = None
+    if state_url_flag:
+        state_url = check_service_url(
+            state_url_flag, "--state-url", STATE_URL_SCHEMES, "postgresql://host/db"
+        )
+    elif env.get(ENV_STATE_URL, "").strip():
+        state_url = check_service_url(
+            env[ENV_STATE_URL], ENV_STATE_URL, STATE_URL_SCHEMES, "postgresql://host/db"
+        )
+    if rate_limit_url_flag:
+        rate_limit_url = check_service_url(
+            rate_limit_url_flag, "--rate-limit-url", RATE_LIMIT_URL_SCHEMES, "redis://127.0.0.1:6379/0"
+        )
+    elif env.get(ENV_RATE_LIMIT_URL, "").strip():
+        rate_limit_url = check_service_url(
+            env[ENV_RATE_LIMIT_URL], ENV_RATE_LIMIT_URL, RATE_LIMIT_URL_SCHEMES, "redis://127.0.0.1:6379/0"
+        )
+    return state_url, rate_limit_url

@@ -1,7 +1,8 @@
 """Where binance-mcp keeps its state, and the one way every SQLite store opens its database.
 
-The audit log lives here now; approvals, budgets and tokens will too. Each store sits behind a
-small interface of its own (so that Redis can replace it later); what they share is this module:
+The audit log, approvals, budgets, tokens and shared rate-limit counts live in the state dir, one
+SQLite file each, unless `--state-url` puts them in PostgreSQL (`binance_mcp.stores`). Every
+store runs on `binance_mcp.stores.sqlite.SqliteDatabase`, which opens its file with what is here:
 
 - `resolve_state_dir`: `--state-dir`, else `BINANCE_MCP_STATE_DIR`, else the platform's user
   state dir; created private (0o700).

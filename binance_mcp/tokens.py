@@ -1,4 +1,8 @@
-"""Bearer tokens for the HTTP transport: one per agent, only a hash kept, in the state dir.
+"""Bearer tokens for the HTTP transport: one per agent or operator, only a hash kept, in the state dir.
+
+Two kinds, never interchangeable: an `agent` token calls tools on `/mcp` and can approve nothing;
+an `operator` token (`binance-mcp tokens add NAME --operator`) signs a human in to the approvals
+page and can call no tool. Agents and operators share one namespace of names.
 
 A token is 256 random bits (`secrets.token_urlsafe(32)`), shown once by `binance-mcp tokens add`
 and never stored: `tokens.sqlite3` keeps its SHA-256, the agent's name and when it was made. A
@@ -11,7 +15,8 @@ ends a token at once. It stays cheap by asking SQLite whether anyone committed s
 the presented token is compared with every stored one by `hmac.compare_digest`, without stopping at
 a match, so how long a check takes says nothing about which token, if any, came close.
 
-`TokenStore` is the small interface a Redis-backed store would implement for several replicas.
+`TokenStore` runs on either database of `binance_mcp.stores`: the SQLite file, or PostgreSQL for
+several replicas (where every check reads the few rows again: a revoke holds on every replica at once).
 """
 
 from __future__ import annotations
@@ -20,29 +25,47 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from binance_mcp.audit import now_iso
-from binance_mcp.state import connect, migrate, write_transaction
+from binance_mcp.stores.sqlite import Database, SqliteDatabase, StoreConflict
 
 TOKENS_DB_NAME = "tokens.sqlite3"
 TOKEN_PREFIX = "bmcp_"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 LOCAL_AGENT = "local"
 """The anonymous loopback caller's agent name, when the server started with no token."""
+AGENT = "agent"
+OPERATOR = "operator"
+KINDS = (AGENT, OPERATOR)
 
-_MIGRATIONS = (
-    """
-    CREATE TABLE IF NOT EXISTS tokens (
-        name TEXT PRIMARY KEY,
-        token_sha256 TEXT NOT NULL UNIQUE,
-        created TEXT NOT NULL
-    );
-    """,
-)
+_MIGRATIONS = {
+    "sqlite": (
+        """
+        CREATE TABLE IF NOT EXISTS tokens (
+            name TEXT PRIMARY KEY,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL
+        );
+        """,
+        # version 2: operators (humans who approve) are not agents
+        """
+        ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'agent' CHECK (kind IN ('agent', 'operator'));
+        """,
+    ),
+    "postgresql": (
+        """
+        CREATE TABLE IF NOT EXISTS tokens (
+            name TEXT PRIMARY KEY,
+            token_sha256 TEXT NOT NULL UNIQUE,
+            created TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'agent' CHECK (kind IN ('agent', 'operator'))
+        );
+        """,
+    ),
+}
 
 
 class TokenError(Exception):
@@ -63,6 +86,19 @@ class TokenInfo:
 
     name: str
     created: str
+    kind: str = AGENT
+
+
+@dataclass(frozen=True)
+class TokenHolder:
+    """Whose a presented token is: a name and its kind (`agent` or `operator`)."""
+
+    name: str
+    kind: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.kind == OPERATOR
 
 
 def tokens_path(state_dir: Path) -> Path:
@@ -83,27 +119,28 @@ def digest(token: str) -> str:
 
 
 class TokenStore:
-    """Tokens in `tokens.sqlite3`; safe to share between threads."""
+    """Tokens in `tokens.sqlite3` at `path`, or in `database=` (e.g. PostgreSQL); safe to share
+    between threads."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._conn = connect(self.path, check_same_thread=False)
+    def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
+        if database is None:
+            if path is None:
+                raise TypeError("TokenStore needs a path or a database")
+            database = SqliteDatabase(Path(path), _MIGRATIONS, name="tokens")
+        self.path = Path(path) if path is not None else None
+        self._db = database
+        self._owns_db = path is not None
         self._lock = threading.Lock()
-        try:
-            migrate(self._conn, _MIGRATIONS, name=str(self.path))
-        except BaseException:
-            self._conn.close()
-            raise
         self._version: int | None = None
-        self._digests: tuple[tuple[str, str], ...] = ()  # (sha256 hex, agent name)
+        self._digests: tuple[tuple[str, str, str], ...] = ()  # (sha256 hex, name, kind)
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> TokenStore:
         return cls(tokens_path(state_dir))
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        if self._owns_db:
+            self._db.close()
 
     def __enter__(self) -> TokenStore:
         return self
@@ -113,54 +150,70 @@ class TokenStore:
 
     # -- for people (the CLI) ---------------------------------------------------------------------
 
-    def add(self, name: str) -> str:
-        """Make a token for agent `name` and return it; only its hash is kept."""
+    def add(self, name: str, *, operator: bool = False) -> str:
+        """Make a token for agent `name` (an operator's with `operator`) and return it; only its
+        hash is kept."""
         check_name(name)
+        kind = OPERATOR if operator else AGENT
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         try:
-            with self._lock, write_transaction(self._conn):
-                self._conn.execute(
-                    "INSERT INTO tokens (name, token_sha256, created) VALUES (?, ?, ?)",
-                    (name, digest(token), now_iso()),
+            with self._lock, self._db.writing() as session:
+                session.execute(
+                    "INSERT INTO tokens (name, token_sha256, created, kind) VALUES (?, ?, ?, ?)",
+                    (name, digest(token), now_iso(), kind),
                 )
                 self._version = None  # data_version notices other connections' commits, not ours
-        except sqlite3.IntegrityError:
-            raise TokenExists(f"agent {name!r} already has a token (revoke it first)") from None
+        except StoreConflict:
+            raise TokenExists(f"{name!r} already has a token (revoke it first)") from None
         return token
 
     def revoke(self, name: str) -> None:
-        with self._lock, write_transaction(self._conn):
-            gone = self._conn.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount
+        with self._lock, self._db.writing() as session:
+            gone = session.execute("DELETE FROM tokens WHERE name = ?", (name,)).rowcount
             self._version = None
         if not gone:
-            raise UnknownToken(f"no token for agent {name!r}")
+            raise UnknownToken(f"no token for {name!r}")
 
     def list(self) -> list[TokenInfo]:
-        with self._lock:
-            rows = self._conn.execute("SELECT name, created FROM tokens ORDER BY created, name").fetchall()
-        return [TokenInfo(name=name, created=created) for name, created in rows]
+        with self._db.reading() as session:
+            rows = session.execute("SELECT name, created, kind FROM tokens ORDER BY created, name").fetchall()
+        return [TokenInfo(name=name, created=created, kind=kind) for name, created, kind in rows]
 
-    def count(self) -> int:
-        with self._lock:
-            return int(self._conn.execute("SELECT count(*) FROM tokens").fetchone()[0])
+    def count(self, kind: str | None = None) -> int:
+        """How many tokens there are (of one kind, `agent` or `operator`, when given)."""
+        with self._db.reading() as session:
+            if kind is None:
+                return int(session.execute("SELECT count(*) FROM tokens").fetchone()[0])
+            return int(session.execute("SELECT count(*) FROM tokens WHERE kind = ?", (kind,)).fetchone()[0])
 
     # -- for the server, once per request ---------------------------------------------------------
 
-    def agent_for(self, token: str) -> str | None:
-        """The agent whose token this is, or None (unknown or revoked), as the store is right now."""
+    def holder(self, token: str) -> TokenHolder | None:
+        """Whose token this is (name and kind), or None (unknown or revoked), as the store is right now."""
         presented = digest(token).encode()
         with self._lock:
             self._refresh()
             digests = self._digests
         found = None
-        for stored, name in digests:
+        for stored, name, kind in digests:
             if hmac.compare_digest(stored.encode(), presented):
-                found = name
+                found = TokenHolder(name, kind)
         return found
 
+    def agent_for(self, token: str) -> str | None:
+        """The agent whose token this is, or None (unknown, revoked, or an operator's token)."""
+        found = self.holder(token)
+        return found.name if found is not None and found.kind == AGENT else None
+
+    def operator_for(self, token: str) -> str | None:
+        """The operator whose token this is, or None (unknown, revoked, or an agent's token)."""
+        found = self.holder(token)
+        return found.name if found is not None and found.kind == OPERATOR else None
+
     def _refresh(self) -> None:
-        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        version = self._db.data_version()
         if version != self._version:
-            rows = self._conn.execute("SELECT token_sha256, name FROM tokens").fetchall()
-            self._digests = tuple((str(d), str(n)) for d, n in rows)
+            with self._db.reading() as session:
+                rows = session.execute("SELECT token_sha256, name, kind FROM tokens").fetchall()
+            self._digests = tuple((str(d), str(n), str(k)) for d, n, k in rows)
             self._version = version

@@ -116,3 +116,28 @@ def match_binance_parameters(recorded: Any, replayed: Any) -> None:
 
 def pytest_recording_configure(config: Any, vcr: Any) -> None:
     vcr.register_matcher("binance_parameters", match_binance_parameters)
+
+
+# -- real PostgreSQL and Redis (tests/services.py), one of each per test session ----------------
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    from tests.services import postgres_server
+
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[Any]:
+    from tests.services import redis_server
+
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres: Any) -> str:
+    """A fresh database on the session's PostgreSQL server, for one test."""
+    return str(postgres.new_database())

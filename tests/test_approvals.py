@@ -144,10 +144,14 @@ def test_approve_and_deny_errors(store: SqliteApprovalStore) -> None:
     first = store.request(**CALL, question=QUESTION, now=T0)
     decided = store.approve(first.id, now=T0)
     assert (decided.status, decided.decided_via, decided.decided_at) == ("approved", "cli", T0)
-    with pytest.raises(ApprovalAlreadyDecided, match="already approved"):
-        store.deny(first.id, now=T0)
-    with pytest.raises(ApprovalAlreadyDecided):
+    withdrawn = store.deny(first.id, now=T0)  # deny after approve withdraws it (issue 10)
+    assert withdrawn.status == "revoked"
+    with pytest.raises(ApprovalAlreadyDecided, match="already withdrawn"):
         store.approve(first.id, now=T0)
+    third = store.request(**(CALL | {"agent": "zed"}), question=QUESTION, now=T0)
+    store.approve(third.id, now=T0, by="cli:ann")
+    with pytest.raises(ApprovalAlreadyDecided, match=r"already approved at .* by cli:ann"):
+        store.approve(third.id, now=T0)
     second = store.request(**(CALL | {"agent": "eve"}), question=QUESTION, now=T0)
     assert store.deny(second.id, now=T0).status == "denied"
     with pytest.raises(ApprovalAlreadyDecided, match="already denied"):
@@ -229,7 +233,7 @@ def test_the_same_call_written_differently_matches(store: SqliteApprovalStore) -
     ("after", "allowed"), [(0, True), (599, True), (600, True), (601, False), (86400, False)]
 )
 def test_ttl_counts_from_the_approval(store: SqliteApprovalStore, after: int, allowed: bool) -> None:
-    asked = T0 - timedelta(hours=1)  # the request's age does not matter, the approval's does
+    asked = T0 - timedelta(minutes=50)  # the request's age does not matter, the approval's does
     pending = store.request(**CALL, question=QUESTION, ttl_s=600, now=asked)
     store.approve(pending.id, now=T0)
     assert (store.take(**CALL, now=T0 + timedelta(seconds=after)) is not None) is allowed

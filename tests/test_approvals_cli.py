@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import subprocess
@@ -58,11 +59,23 @@ def test_list_shows_what_a_human_needs_to_decide(tmp_path: Path) -> None:
     done = approvals("list", "--state-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     header, *rows = done.stdout.splitlines()
-    assert header.split() == ["ID", "AGE", "STATUS", "TOOL", "NETWORK", "AGENT", "QUESTION"]
+    assert header.split() == [
+        "ID",
+        "AGE",
+        "EXPIRES",
+        "STATUS",
+        "TOOL",
+        "NETWORK",
+        "AGENT",
+        "CLIENT-ORDER-ID",
+        "NOTIONAL",
+        "BY",
+        "QUESTION",
+    ]
     assert len(rows) == 2
-    assert rows[0].split()[:6] == [first, "0s", "pending", "place_order", "testnet", "bob"]
+    assert rows[0].split()[:7] == [first, "0s", "59m", "pending", "place_order", "testnet", "bob"]
     assert rows[0].endswith(QUESTION)
-    assert rows[1].split()[:6] == [second, "0s", "pending", "cancel_order", "testnet", "-"]
+    assert rows[1].split()[:7] == [second, "0s", "59m", "pending", "cancel_order", "testnet", "-"]
 
 
 def test_list_json_is_one_object_a_line(tmp_path: Path) -> None:
@@ -85,8 +98,9 @@ def test_approve_then_the_matching_call_is_allowed_once(tmp_path: Path) -> None:
     done = approvals("approve", approval_id.lower(), "--state-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        f"approved {approval_id.lower()} (place_order on testnet for agent bob): {QUESTION}",  # as typed
-        "the next matching call within 600 s runs, once",
+        f"approved {approval_id.lower()} (place_order on testnet for agent bob) as cli:{getpass.getuser()}: {QUESTION}",
+        "the next matching call within its approval_ttl (600 s now) runs, once; "
+        f"`binance-mcp approvals revoke {approval_id}` withdraws it until then",
     ]
     with open_approval_store(tmp_path) as store:
         assert store.take(**CALL) is not None
@@ -129,18 +143,22 @@ def test_a_top_level_state_dir_works_too(tmp_path: Path) -> None:
 def test_unknown_and_already_decided_ids_exit_1_with_one_line(tmp_path: Path) -> None:
     missing = approvals("approve", "apr-AAAA-BBBB", "--state-dir", str(tmp_path / "none"))
     assert missing.returncode == 1 and missing.stdout == ""
-    assert missing.stderr.strip().splitlines() == [
-        f"binance-mcp approvals: error: no approval apr-AAAA-BBBB in {tmp_path / 'none'} (no approvals yet)"
-    ]
+    (line,) = missing.stderr.strip().splitlines()
+    assert line.startswith(
+        f"binance-mcp approvals: error: no approval apr-AAAA-BBBB in {tmp_path / 'none'}; "
+    )
+    assert "--state-dir" in line and line.endswith("(there are no approvals in this one yet)")
     assert not (tmp_path / "none").exists()
 
     approval_id = request(tmp_path)
     unknown = approvals("deny", "apr-AAAA-BBBB", "--state-dir", str(tmp_path))
     assert unknown.returncode == 1
-    assert unknown.stderr.strip().splitlines() == ["binance-mcp approvals: error: no approval apr-AAAA-BBBB"]
+    (line,) = unknown.stderr.strip().splitlines()
+    assert line.startswith(f"binance-mcp approvals: error: no approval apr-AAAA-BBBB in {tmp_path}; ")
+    assert "may keep its state in another dir" in line and "--state-dir DIR" in line
 
     assert approvals("approve", approval_id, "--state-dir", str(tmp_path)).returncode == 0
-    twice = approvals("deny", approval_id, "--state-dir", str(tmp_path))
+    twice = approvals("approve", approval_id, "--state-dir", str(tmp_path))
     assert twice.returncode == 1
     (line,) = twice.stderr.strip().splitlines()
     assert line.startswith(f"binance-mcp approvals: error: {approval_id} was already approved at ")

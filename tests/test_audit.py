@@ -129,10 +129,10 @@ def test_schema_version_and_newer_database_refused(state_dir: Path) -> None:
     with AuditLog(path) as log:  # reopening migrates nothing and keeps the data
         assert len(log.query()) == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
-    with pytest.raises(StateError, match="schema version 3"):
+    with pytest.raises(StateError, match=f"schema version {SCHEMA_VERSION + 1}"):
         AuditLog(path)
 
 
@@ -448,12 +448,14 @@ def test_cli_table_and_json(log: AuditLog, state_dir: Path, capsys: pytest.Captu
         "arguments",
         "decision",
         "approved_via",
+        "approved_by",
         "reason",
         "rule",
         "outcome",
         "order_id",
         "client_order_id",
         "latency_ms",
+        "account",
     }
 
 

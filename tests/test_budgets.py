@@ -3,6 +3,7 @@ threads and real processes sharing one state dir."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.budgets import (
     BudgetExceeded,
     BudgetStore,
@@ -24,7 +26,7 @@ from binance_mcp.budgets import (
 )
 
 D = Decimal
-TESTNET = {"network": "testnet", "base_url": "https://testnet.binance.vision"}
+TESTNET = {"account": str(AccountKey.of("testnet", "key-a"))}
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +76,9 @@ def test_amounts_are_exact_decimals_never_floats(store: SqliteBudgetStore) -> No
         store.reserve(**TESTNET, asset="USDT", amount=0.1, limit=D("1"), now=NOON)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         store.reserve(**TESTNET, asset="USDT", amount=D("-1"), limit=D("1"), now=NOON)
-    rows = store._conn.execute("SELECT amount, typeof(amount) FROM reservations LIMIT 1").fetchall()  # type: ignore[union-attr]
+    assert store.path is not None
+    with sqlite3.connect(store.path) as conn:
+        rows = conn.execute("SELECT amount, typeof(amount) FROM reservations LIMIT 1").fetchall()
     assert rows == [("0.1", "text")]
 
 
@@ -93,15 +97,27 @@ def test_the_day_is_the_utc_day(store: SqliteBudgetStore) -> None:
     assert day_resets_at(plus_two) == datetime(2026, 11, 26, tzinfo=UTC)
 
 
-def test_networks_base_urls_and_assets_are_separate(store: SqliteBudgetStore) -> None:
+def test_accounts_and_assets_are_separate(store: SqliteBudgetStore) -> None:
+    mainnet = str(AccountKey.of("mainnet", "key-a"))
+    other_key = str(AccountKey.of("testnet", "key-b"))
     store.reserve(**TESTNET, asset="USDT", amount=D("500"), limit=D("500"), now=NOON)
-    store.reserve(network="mainnet", base_url="https://api.binance.com", asset="USDT", amount=D("500"), limit=D("500"), now=NOON)  # fmt: skip
-    store.reserve(network="testnet", base_url="http://127.0.0.1:9000", asset="USDT", amount=D("500"), limit=D("500"), now=NOON)  # fmt: skip
+    store.reserve(account=mainnet, asset="USDT", amount=D("500"), limit=D("500"), now=NOON)
+    store.reserve(account=other_key, asset="USDT", amount=D("500"), limit=D("500"), now=NOON)
     store.reserve(**TESTNET, asset="FDUSD", amount=D("500"), limit=D("500"), now=NOON)
     with pytest.raises(BudgetExceeded, match="on mainnet"):
-        store.reserve(network="mainnet", base_url="https://api.binance.com/", asset="USDT", amount=D("1"), limit=D("500"), now=NOON)  # fmt: skip
-    assert store.spent_today("testnet", "https://testnet.binance.vision", "USDT", now=NOON) == D("500")
-    assert store.spent_today("demo", "https://testnet.binance.vision", "USDT", now=NOON) == D("0")
+        store.reserve(account=mainnet, asset="USDT", amount=D("1"), limit=D("500"), now=NOON)
+    assert store.spent_today(TESTNET["account"], "USDT", now=NOON) == D("500")
+    assert store.spent_today(str(AccountKey.of("demo", "key-a")), "USDT", now=NOON) == D("0")
+
+
+def test_the_old_network_and_base_url_key_still_works_until_callers_pass_the_account(
+    store: SqliteBudgetStore,
+) -> None:
+    where = {"network": "testnet", "base_url": "https://testnet.binance.vision"}
+    store.reserve(**where, asset="USDT", amount=D("500"), limit=D("500"), now=NOON)
+    with pytest.raises(BudgetExceeded, match="on testnet"):
+        store.reserve(**where, asset="USDT", amount=D("1"), limit=D("500"), now=NOON)
+    assert store.spent_today(**where, asset="USDT", now=NOON) == D("500")
 
 
 def test_release_gives_back_and_keep_stays_spent(store: SqliteBudgetStore) -> None:
@@ -180,7 +196,7 @@ _RACER = textwrap.dedent(
     won = 0
     for _ in range(10):
         try:
-            store.reserve(network="testnet", base_url="https://testnet.binance.vision", asset="USDT",
+            store.reserve(account="testnet:0123456789abcdef", asset="USDT",
                           amount=Decimal("60"), limit=Decimal("1000"), now=datetime(2026, 11, 25, 12, tzinfo=UTC))
             won += 1
         except BudgetExceeded:
@@ -215,7 +231,7 @@ def test_two_processes_share_one_budget(tmp_path: Path) -> None:
         won.append(int(out.strip()))
     assert sum(won) == 16, won
     with open_budget_store(tmp_path) as store:
-        assert store.spent_today(**TESTNET, asset="USDT", now=NOON) == D("960")
+        assert store.spent_today("testnet:0123456789abcdef", "USDT", now=NOON) == D("960")
 
 
 def test_a_closed_store_says_so(tmp_path: Path) -> None:

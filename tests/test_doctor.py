@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.budgets import open_budget_store
 from binance_mcp.commands import doctor
 from binance_mcp.tools.names import TOOL_NAMES
@@ -82,7 +83,7 @@ def test_a_working_testnet_setup_passes_without_printing_a_secret(tmp_path: Path
     state = tmp_path / "state"
     state.mkdir()
     with open_budget_store(state) as budgets:
-        budgets.reserve(network="testnet", base_url=fake.base_url, asset="USDT", amount=Decimal("120"), limit=Decimal("500"))  # fmt: skip
+        budgets.reserve(account=str(AccountKey.of("testnet", API_KEY)), asset="USDT", amount=Decimal("120"), limit=Decimal("500"))  # fmt: skip
     env = KEYS | {"BINANCE_MCP_POLICY": str(policy), "BINANCE_MCP_STATE_DIR": str(state)}
     done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -482,6 +482,7 @@ def test_the_schema_has_a_title_descriptions_and_refuses_unknown_fields() -> Non
         "rules",
         "agents",
         "budgets",
+        "approvals",
     }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"version": "1", "rulez": {}}, schema)

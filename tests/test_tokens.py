@@ -39,11 +39,12 @@ def test_list_shows_names_and_times_never_tokens(tmp_path: Path) -> None:
     table = run_cli("tokens", "list", "--state-dir", str(state))
     assert table.returncode == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "CREATED"]
+    assert lines[0].split() == ["NAME", "KIND", "CREATED"]
     assert [line.split()[0] for line in lines[1:]] == ["alice", "bob"]
     as_json = run_cli("tokens", "list", "--json", env={"BINANCE_MCP_STATE_DIR": str(state)})
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert [set(row) for row in rows] == [{"name", "created"}] * 2
+    assert [set(row) for row in rows] == [{"name", "kind", "created"}] * 2
+    assert [row["kind"] for row in rows] == ["agent", "agent"]
     assert [row["name"] for row in rows] == ["alice", "bob"]
     for token in tokens:
         assert token not in table.stdout and token not in as_json.stdout

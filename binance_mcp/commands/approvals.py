@@ -3,18 +3,23 @@
     binance-mcp approvals [list] [--decided] [--json] [--state-dir DIR]
     binance-mcp approvals approve ID [--state-dir DIR]
     binance-mcp approvals deny ID [--state-dir DIR]
+    binance-mcp approvals revoke ID [--state-dir DIR]
 
-A call that needs approval and cannot ask in the client is refused with an approval id; the
-person at this terminal reads the question (rendered by the server from the validated call, never
-written by the model), and approves or denies it. An approval lets one matching call through
-within the rule's `approval_ttl`. This command is the only thing that approves: nothing the model
-sends can. Exit status: 0 done, 1 an unknown or already decided id, 2 bad usage or state.
+A call that needs approval and may not ask in the client is refused with an approval id; the
+person at this terminal (an operator, recorded as `cli:<user>`) reads the order (rendered by the
+server from the validated call, never written by the model: client order id, agent, notional,
+when the request expires), and approves or denies it. An approval lets one matching call through
+within the `approval_ttl` in force when it is used; `revoke` (or `deny`) withdraws it until then.
+This command and the approvals page are the only things that approve: nothing the model sends can.
+An unknown id names the state dir looked in: the server may keep its state in another one.
+Exit status: 0 done, 1 an unknown or already decided id, 2 bad usage or state.
 `list` only reads: it creates no state dir and no database.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sqlite3
 import sys
@@ -23,14 +28,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from binance_mcp.approvals import (
+    APPROVED,
+    PENDING,
     Approval,
     ApprovalError,
-    approvals_path,
-    open_approval_store,
+    UnknownApproval,
+    normalise_approval_id,
 )
+from binance_mcp.commands.state_url import add_state_url, state_store
 from binance_mcp.commands.table import aligned, safe, shorten
+from binance_mcp.config import ConfigError
 from binance_mcp.state import StateError
-from binance_mcp.state_dir import usable_state_dir
 
 PROG = "binance-mcp approvals"
 
@@ -44,10 +52,14 @@ _STATE_DIR_HELP = "the state dir (default: $BINANCE_MCP_STATE_DIR, else the plat
 _COLUMNS: tuple[tuple[str, int], ...] = (
     ("ID", 13),
     ("AGE", 5),
+    ("EXPIRES", 7),
     ("STATUS", 8),
     ("TOOL", 17),
     ("NETWORK", 7),
     ("AGENT", 20),
+    ("CLIENT-ORDER-ID", 36),
+    ("NOTIONAL", 24),
+    ("BY", 24),
     ("QUESTION", 0),
 )
 
@@ -68,6 +80,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     # --state-dir, `approvals --json list`) is not overwritten by a lower parser's default.
     def state_dir(target: argparse.ArgumentParser) -> None:
         target.add_argument("--state-dir", metavar="DIR", default=argparse.SUPPRESS, help=_STATE_DIR_HELP)
+        add_state_url(target)
 
     def listing(target: argparse.ArgumentParser) -> None:
         target.add_argument(
@@ -82,7 +95,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
     state_dir(parser)
     listing(parser)
-    commands = parser.add_subparsers(dest="approvals_command", metavar="{list,approve,deny}")
+    commands = parser.add_subparsers(dest="approvals_command", metavar="{list,approve,deny,revoke}")
     shown = commands.add_parser(
         "list",
         help="approvals waiting for a human (the default)",
@@ -91,8 +104,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     listing(shown)
     state_dir(shown)
     for verb, text in (
-        ("approve", "allow the next matching call, once, within the rule's approval_ttl"),
-        ("deny", "refuse it: the approval never allows a call"),
+        ("approve", "allow the next matching call, once, within the approval_ttl in force then"),
+        ("deny", "refuse it: the approval never allows a call (withdraws it if approved, not yet used)"),
+        ("revoke", "withdraw an approval not yet used (or deny a request still waiting)"),
     ):
         sub = commands.add_parser(verb, help=text, description=f"{verb.capitalize()} an approval: {text}.")
         sub.add_argument("id", metavar="ID", help="the approval id, e.g. apr-7KQ2-XM9D")
@@ -118,8 +132,8 @@ def run(args: argparse.Namespace) -> int:
         command = getattr(args, "approvals_command", None) or "list"
         if command == "list":
             return _list(args)
-        return _decide(args, approve=command == "approve")
-    except StateError as exc:
+        return _decide(args, command)
+    except (StateError, ConfigError) as exc:
         _error(str(exc))
         return EXIT_USAGE
     except sqlite3.Error as exc:
@@ -131,13 +145,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     as_json = bool(getattr(args, "json", False))
-    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
-    path = approvals_path(state_dir)
-    if not path.is_file():
-        print(f"no approvals yet in {state_dir}", file=sys.stderr if as_json else sys.stdout)
-        return EXIT_OK
     now = datetime.now(UTC)
-    with open_approval_store(state_dir) as store:
+    with state_store(args, "approvals") as (store, state_dir):
+        if store is None:
+            print(f"no approvals yet in {state_dir}", file=sys.stderr if as_json else sys.stdout)
+            return EXIT_OK
         approvals = store.list(include_decided=bool(getattr(args, "decided", False)), now=now)
     if as_json:
         for approval in approvals:
@@ -150,15 +162,41 @@ def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _decide(args: argparse.Namespace, *, approve: bool) -> int:
-    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
-    if not approvals_path(state_dir).is_file():
-        _error(f"no approval {args.id.strip()} in {state_dir} (no approvals yet)")
-        return EXIT_REFUSED
-    with open_approval_store(state_dir) as store:
+def cli_operator() -> str:
+    """Who decides at this terminal: `cli:<login name>`."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name (a container with an unnamed uid)
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def unknown_id_message(approval_id: str, state_dir: object) -> str:
+    """An id this state does not know: say where we looked, and that the server may look elsewhere."""
+    return (
+        f"no approval {approval_id.strip()} in {state_dir}; the server that asked may keep its state "
+        "in another dir: run the command its refusal gave, or add --state-dir DIR "
+        "(the server's --state-dir or BINANCE_MCP_STATE_DIR)"
+    )
+
+
+def _decide(args: argparse.Namespace, command: str) -> int:
+    wanted = normalise_approval_id(args.id)
+    by = cli_operator()
+    with state_store(args, "approvals") as (store, state_dir):
+        if store is None:
+            _error(unknown_id_message(args.id, state_dir) + " (there are no approvals in this one yet)")
+            return EXIT_REFUSED
         try:
-            # the store reads the id as a person may type it, and its errors echo it as typed
-            approval = store.approve(args.id, via="cli") if approve else store.deny(args.id, via="cli")
+            if command == "approve":
+                approval = store.approve(wanted, via="cli", by=by)
+            elif command == "revoke":
+                approval = store.revoke(wanted, via="cli", by=by)
+            else:
+                approval = store.deny(wanted, via="cli", by=by)
+        except UnknownApproval:
+            _error(unknown_id_message(args.id, state_dir))
+            return EXIT_REFUSED
         except ApprovalError as exc:
             _error(str(exc))
             return EXIT_REFUSED
@@ -166,13 +204,19 @@ def _decide(args: argparse.Namespace, *, approve: bool) -> int:
         f" for agent {approval.agent}" if approval.agent else ""
     )
     typed = safe(args.id.strip())  # as typed: the store reads an O as a 0, the person need not know
-    if approve:
+    if approval.client_order_id:
+        where += f", client order id {approval.client_order_id}"
+    question = safe(approval.question)
+    if approval.status == APPROVED:
         print(
-            f"approved {typed} ({where}): {safe(approval.question)}\n"
-            f"the next matching call within {approval.ttl_s} s runs, once"
+            f"approved {typed} ({where}) as {by}: {question}\n"
+            f"the next matching call within its approval_ttl ({approval.ttl_s} s now) runs, once; "
+            f"`binance-mcp approvals revoke {approval.id}` withdraws it until then"
         )
+    elif approval.status == "revoked":
+        print(f"withdrew the approval {approval.id} ({where}): {question}; it will not allow a call")
     else:
-        print(f"denied {typed} ({where}): {safe(approval.question)}")
+        print(f"denied {typed} ({where}): {question}")
     return EXIT_OK
 
 
@@ -188,16 +232,31 @@ def age_text(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def expires_text(approval: Approval, now: datetime) -> str:
+    """How long until a waiting request expires, or an approval stops being usable; `-` otherwise."""
+    status = approval.status_at(now)
+    if status == PENDING and approval.expires_at is not None:
+        return age_text((approval.expires_at - now).total_seconds())
+    until = approval.usable_until()
+    if status == APPROVED and until is not None:
+        return age_text((until - now).total_seconds())
+    return "-"
+
+
 def format_table(approvals: Sequence[Approval], now: datetime) -> str:
     """The approvals as an aligned table, oldest first."""
     rows = [
         [
             approval.id,
             age_text((now - approval.created_at).total_seconds()),
+            expires_text(approval, now),
             approval.status_at(now),
             approval.tool,
             approval.network,
             approval.agent or "-",
+            approval.client_order_id or "-",
+            approval.notional or "-",
+            approval.revoked_by or approval.decided_by or "-",
             approval.question,
         ]
         for approval in approvals

@@ -19,7 +19,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from binance_mcp.audit import DECISIONS, AuditLog, AuditRecord, audit_path, canonical_json
+from binance_mcp.commands.state_url import add_state_url, state_url_of
 from binance_mcp.commands.table import aligned, safe, shorten
+from binance_mcp.config import ConfigError
 from binance_mcp.state import StateError
 from binance_mcp.state_dir import usable_state_dir
 
@@ -79,6 +81,7 @@ def _add_arguments(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
         default=None if top_level else argparse.SUPPRESS,
         help="the state dir (default: $BINANCE_MCP_STATE_DIR, else the platform's user state dir)",
     )
+    add_state_url(parser, top_level=top_level)
 
 
 def parse_since(value: str, *, now: datetime | None = None) -> datetime:
@@ -126,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         _error(str(exc))
         return 2
-    except StateError as exc:
+    except (StateError, ConfigError) as exc:
         _error(str(exc))
         return 2
     except sqlite3.Error as exc:
@@ -141,14 +144,23 @@ def _run(args: argparse.Namespace) -> int:
     decision = None if args.decision is None else _parse_decision(args.decision)
     since = None if args.since is None else parse_since(args.since)
     limit = None if args.limit is None else _parse_limit(args.limit)
-    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
-    path = audit_path(state_dir)
-    if not path.is_file():
-        # With --json, stdout stays valid JSON lines (empty); the note goes to stderr.
-        print(f"no audit records yet in {state_dir}", file=sys.stderr if args.json else sys.stdout)
-        return 0
-    with AuditLog(path) as log:
-        records = log.query(tool=args.tool, decision=decision, since=since, limit=limit)
+    state_url = state_url_of(args)
+    if state_url is not None:
+        from binance_mcp.stores import PostgresState
+
+        with PostgresState(state_url) as state:
+            where = state.describe()
+            records = state.audit().query(tool=args.tool, decision=decision, since=since, limit=limit)
+    else:
+        state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
+        where = str(state_dir)
+        path = audit_path(state_dir)
+        if not path.is_file():
+            # With --json, stdout stays valid JSON lines (empty); the note goes to stderr.
+            print(f"no audit records yet in {state_dir}", file=sys.stderr if args.json else sys.stdout)
+            return 0
+        with AuditLog(path) as log:
+            records = log.query(tool=args.tool, decision=decision, since=since, limit=limit)
     if args.json:
         for record in records:
             print(_json_line(record))
@@ -157,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
     elif args.tool or decision or since:
         print("no audit records match these filters")
     else:
-        print(f"no audit records yet in {state_dir}")
+        print(f"no audit records yet in {where}")
     sys.stdout.flush()
     return 0
 

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import anyio
 
 from binance_mcp.audit import redact_text
+from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
 from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
@@ -100,6 +101,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="the state dir (default: $BINANCE_MCP_STATE_DIR, else the platform's user state dir)",
     )
+    add_state_url(parser)
     parser.add_argument(
         "--allow-withdrawal-keys",
         action="store_true",
@@ -127,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             base_url_flag=getattr(args, "base_url", None),
             policy_flag=getattr(args, "policy", None),
             state_dir_flag=getattr(args, "state_dir", None),
+            state_url_flag=getattr(args, "state_url", None),
             allow_withdrawal_keys=bool(getattr(args, "allow_withdrawal_keys", False)),
         )
     except ConfigError as exc:
@@ -474,17 +477,22 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
 
 def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
     """Today's spending per asset from the state dir's budgets, if it has any (never creates it)."""
+    from binance_mcp.account import AccountKey
     from binance_mcp.budgets import SqliteBudgetStore, budgets_path
     from binance_mcp.state import resolve_state_dir
 
+    account = str(AccountKey.of(config.network, config.credentials.api_key if config.credentials else None))
     try:
+        if config.state_url:
+            from binance_mcp.stores import PostgresState
+
+            with PostgresState(config.state_url) as state, state.budgets() as budgets:
+                return {asset: budgets.spent_today(account, asset) for asset in assets}
         path = budgets_path(resolve_state_dir(config.state_dir, create=False))
         if not path.is_file():
             return {}
         with SqliteBudgetStore(path) as store:
-            return {
-                asset: store.spent_today(config.network.value, config.base_url, asset) for asset in assets
-            }
+            return {asset: store.spent_today(account, asset) for asset in assets}
     except Exception:  # a summary, not a check: the state dir line says what is wrong with it
         return {}
 
@@ -499,6 +507,16 @@ def _without_doctor(sentence: str) -> str:
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
     from binance_mcp.state import StateError, resolve_state_dir
     from binance_mcp.state_dir import state_dir_problem
+
+    if config.state_url:
+        from binance_mcp.stores import PostgresState
+
+        try:
+            with PostgresState(config.state_url) as state:
+                report.add(OK, "state", f"{state.describe()} answers")
+        except StateError as exc:
+            report.add(FAIL, "state", str(exc))
+        return
 
     try:
         path = resolve_state_dir(config.state_dir, create=False)

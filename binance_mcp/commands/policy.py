@@ -277,11 +277,46 @@ def render_explain(source: str, engine: PolicyEngine, network: str, agent: str |
         for asset in policy.budgets.daily_notional
         if (budget := engine.budget(asset)) is not None
     ]
+    notes += approvals_notes(engine, agent)
     if policy.agents and not agent:
         notes.append(f"agents with rules of their own: {', '.join(policy.agents)} (see --agent NAME)")
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+_ROUTE_WORDS = {"elicitation": "the MCP client asks its user (elicitation)", "operator": "an operator"}
+
+
+def _who(routes: frozenset[str]) -> str:
+    return " or ".join(_ROUTE_WORDS[route] for route in ("elicitation", "operator") if route in routes)
+
+
+def approvals_notes(engine: PolicyEngine, agent: str | None) -> list[str]:
+    """Who may approve (per transport, and for each agent with its own `approvals.via`), how long a
+    request waits, and whether anyone is notified (the URL's host only: a webhook URL is a secret)."""
+    from urllib.parse import urlsplit
+
+    policy = engine.policy
+    agents = [agent] if agent else [None, *(name for name, entry in policy.agents.items() if entry.approvals)]
+    notes = []
+    for name in agents:
+        parts = []
+        for transport, label in (("stdio", "over stdio"), ("http", "over HTTP")):
+            routes, source = engine.approvers_with_source(name, transport)
+            parts.append(f"{label} {_who(routes)} ({source})")
+        subject = f"for agent {name}" if name else "by default"
+        notes.append(f"who may approve {subject}: {'; '.join(parts)}")
+    notify = engine.notify_url
+    told = (
+        f"POSTed to {urlsplit(notify).scheme}://{urlsplit(notify).hostname}/…"
+        if notify
+        else "nobody is notified"
+    )
+    notes.append(
+        f"a request for approval waits {engine.pending_ttl} s for a human (approvals.pending_ttl); {told}"
+    )
+    return notes
 
 
 def _cells(row: ExplainRow) -> tuple[str, ...]:

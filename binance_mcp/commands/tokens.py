@@ -1,10 +1,11 @@
 """`binance-mcp tokens add | list | revoke`: the HTTP transport's bearer tokens, one per agent.
 
-    binance-mcp tokens add NAME [--state-dir DIR]      # the token, once, alone on stdout's last line
-    binance-mcp tokens list [--json] [--state-dir DIR] # names and creation times, never tokens
+    binance-mcp tokens add NAME [--operator] [--state-dir DIR]  # the token, once, alone on stdout's last line
+    binance-mcp tokens list [--json] [--state-dir DIR] # names, kinds and creation times, never tokens
     binance-mcp tokens revoke NAME [--state-dir DIR]   # ends it at once, running server included
 
-Only a hash is kept (`binance_mcp.tokens`). Exit status: 0 done, 1 the name already has a token
+An agent's token calls tools; an operator's (`--operator`) signs a human in to the approvals page
+and calls no tool. Only a hash is kept (`binance_mcp.tokens`). Exit status: 0 done, 1 the name already has a token
 (add) or has none (revoke), 2 bad usage or an unusable state dir. `list` only reads: a missing state
 dir or database is reported, never created.
 """
@@ -17,9 +18,10 @@ import sqlite3
 import sys
 from typing import Any
 
+from binance_mcp.commands.state_url import add_state_url, state_store
+from binance_mcp.config import ConfigError
 from binance_mcp.state import StateError
-from binance_mcp.state_dir import usable_state_dir
-from binance_mcp.tokens import TokenError, TokenStore, check_name, tokens_path
+from binance_mcp.tokens import TokenError, check_name
 
 PROG = "binance-mcp tokens"
 EXIT_OK = 0
@@ -39,7 +41,12 @@ def add_parser(subparsers: Any) -> None:
     add = commands.add_parser(
         "add", help="make a token for an agent", description="Make a token for agent NAME; it is shown once."
     )
-    add.add_argument("name", metavar="NAME", help="the agent: 1–64 of A-Z a-z 0-9 _ -")
+    add.add_argument("name", metavar="NAME", help="the agent or operator: 1–64 of A-Z a-z 0-9 _ -")
+    add.add_argument(
+        "--operator",
+        action="store_true",
+        help="a token for a human who approves on the approvals page (it cannot call tools)",
+    )
     listing = commands.add_parser(
         "list", help="agents with a token", description="Agents with a token and when it was made."
     )
@@ -61,6 +68,7 @@ def _state_dir_option(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="the state dir (default: $BINANCE_MCP_STATE_DIR, else the platform's user state dir)",
     )
+    add_state_url(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     except TokenError as exc:
         _error(str(exc))
         return EXIT_WRONG
-    except (StateError, sqlite3.Error) as exc:
+    except (StateError, ConfigError, sqlite3.Error) as exc:
         _error(str(exc))
         return EXIT_USAGE
 
@@ -84,41 +92,39 @@ def _add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         _error(str(exc))
         return EXIT_USAGE
-    state_dir = usable_state_dir(getattr(args, "state_dir", None))
-    with TokenStore.in_state_dir(state_dir) as store:
-        token = store.add(name)
-    print(f"token for agent {name} (shown once; only its hash is kept in {tokens_path(state_dir)}):")
+    operator = bool(getattr(args, "operator", False))
+    with state_store(args, "tokens", create=True) as (store, where):
+        token = store.add(name, operator=operator)
+        kept = where if store.path is None else str(store.path)
+    kind = "operator" if operator else "agent"
+    print(f"token for {kind} {name} (shown once; only its hash is kept in {kept}):")
     print(token)
     return EXIT_OK
 
 
 def _list(args: argparse.Namespace) -> int:
-    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
-    path = tokens_path(state_dir)
-    if not path.is_file():
-        print(f"no tokens yet in {state_dir}", file=sys.stderr if args.json else sys.stdout)
-        return EXIT_OK
-    with TokenStore(path) as store:
+    with state_store(args, "tokens") as (store, state_dir):
+        if store is None:
+            print(f"no tokens yet in {state_dir}", file=sys.stderr if args.json else sys.stdout)
+            return EXIT_OK
         tokens = store.list()
     if args.json:
         for info in tokens:
-            print(json.dumps({"name": info.name, "created": info.created}))
+            print(json.dumps({"name": info.name, "kind": info.kind, "created": info.created}))
     elif tokens:
         width = max(len("NAME"), *(len(info.name) for info in tokens))
-        print(f"{'NAME'.ljust(width)}  CREATED")
+        print(f"{'NAME'.ljust(width)}  {'KIND'.ljust(8)}  CREATED")
         for info in tokens:
-            print(f"{info.name.ljust(width)}  {info.created}")
+            print(f"{info.name.ljust(width)}  {info.kind.ljust(8)}  {info.created}")
     else:
         print(f"no tokens in {state_dir}")
     return EXIT_OK
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    state_dir = usable_state_dir(getattr(args, "state_dir", None), create=False)
-    path = tokens_path(state_dir)
-    if not path.is_file():
-        raise TokenError(f"no token for agent {args.name!r} (no tokens in {state_dir})")
-    with TokenStore(path) as store:
+    with state_store(args, "tokens") as (store, state_dir):
+        if store is None:
+            raise TokenError(f"no token for agent {args.name!r} (no tokens in {state_dir})")
         store.revoke(args.name)
     print(f"revoked the token of agent {args.name}")
     return EXIT_OK

@@ -2,8 +2,10 @@
 
 When any token existed at start, a request needs `Authorization: Bearer <token>` for a token the
 store knows right now (a revoke from the CLI ends it at once); anything else is 401 with
-`WWW-Authenticate: Bearer` and nothing runs. With no token at start every caller is the anonymous
-loopback agent `local`.
+`WWW-Authenticate: Bearer` and nothing runs. An operator's token (`tokens add NAME --operator`)
+is refused with 403: operators approve on the approvals page and call no tool, so that an agent
+handed an operator's token still cannot both ask and approve. With no token at start every caller
+is the anonymous loopback agent `local`.
 
 The agent this middleware settled on travels with the request as the `x-binance-mcp-agent` header
 (any copy the client sent is dropped first), so that the guard's `agent_resolver`, which sees only
@@ -70,16 +72,19 @@ class BearerAuth:
                 )
                 return
             try:
-                found = self.tokens.agent_for(token)
+                holder = self.tokens.holder(token)
             except Exception:  # the store cannot be read: refuse rather than guess
                 logger.exception("could not check a bearer token")
                 response = jsonrpc_error(503, "the server cannot check tokens right now", code=INTERNAL_ERROR)
                 await response(scope, receive, send)
                 return
-            if found is None:
+            if holder is None:
                 await _unauthorized("invalid_token", "unknown or revoked token")(scope, receive, send)
                 return
-            agent = found
+            if holder.is_operator:
+                await operator_refused(holder.name)(scope, receive, send)
+                return
+            agent = holder.name
         headers = [(k, v) for k, v in scope["headers"] if k != _AGENT_HEADER_RAW]
         headers.append((_AGENT_HEADER_RAW, agent.encode("latin-1")))
         user = AuthenticatedUser(AccessToken(token="", client_id=agent, scopes=[]))
@@ -89,6 +94,20 @@ class BearerAuth:
             await self.app(scope, receive, send)
         finally:
             auth_context_var.reset(reset)
+
+
+def operator_refused(name: str) -> Response:
+    """403 for an operator's token on `/mcp`: operators approve, they do not call tools."""
+    return json_response(
+        403,
+        {
+            "error": "operator_token",
+            "error_description": (
+                f"this is the operator token of {name}: operators approve calls on the approvals page "
+                "and cannot call tools; give the agent its own token (binance-mcp tokens add NAME)"
+            ),
+        },
+    )
 
 
 def _unauthorized(error: str, description: str) -> Response:

@@ -29,9 +29,17 @@ from binance_mcp.policy.model import (
 )
 from binance_mcp.tools.names import SYMBOL_TOOLS, TOOL_NAMES, TOOL_RISK, ToolName
 
-__all__ = ["Budget", "Decision", "ExplainRow", "PolicyEngine"]
+__all__ = ["DEFAULT_APPROVERS", "TRANSPORTS", "Budget", "Decision", "ExplainRow", "PolicyEngine"]
 
 DEFAULT_APPROVAL_TTL = 600
+
+TRANSPORTS: tuple[str, ...] = ("stdio", "http")
+DEFAULT_APPROVERS: dict[str, frozenset[str]] = {
+    # Over stdio the client is the user's own application: asking in it reaches the user.
+    "stdio": frozenset({"elicitation", "operator"}),
+    # Over HTTP the MCP client is the agent's own code: only a human out of band can approve.
+    "http": frozenset({"operator"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +207,33 @@ class PolicyEngine:
     def budget(self, quote_asset: str) -> Budget | None:
         """The daily notional budget for a quote asset, or None when that asset is not limited."""
         return self._budgets.get(quote_asset)
+
+    def approvers(self, agent: str | None, transport: str) -> frozenset[str]:
+        """Who may approve this agent's calls on this transport (`stdio` or `http`): a subset of
+        {"elicitation", "operator"}. The agent's own `approvals.via` wins, then the top-level
+        `approvals.via`, then the default: both over stdio, `operator` only over HTTP."""
+        return self.approvers_with_source(agent, transport)[0]
+
+    def approvers_with_source(self, agent: str | None, transport: str) -> tuple[frozenset[str], str]:
+        """`approvers` and the place in the policy that decided it (`default` when none did)."""
+        if transport not in DEFAULT_APPROVERS:
+            raise ValueError(f"unknown transport {transport!r}; use stdio or http")
+        entry = self.policy.agents.get(agent) if agent is not None else None
+        if entry is not None and entry.approvals is not None:
+            return frozenset(entry.approvals.via), f"agents.{agent}.approvals.via"
+        if self.policy.approvals.via is not None:
+            return frozenset(self.policy.approvals.via), "approvals.via"
+        return DEFAULT_APPROVERS[transport], "default"
+
+    @property
+    def pending_ttl(self) -> int:
+        """Seconds a request for approval waits for a human (`approvals.pending_ttl`)."""
+        return self.policy.approvals.pending_ttl
+
+    @property
+    def notify_url(self) -> str | None:
+        """Where a request that starts waiting is announced (`approvals.notify`), or None."""
+        return self.policy.approvals.notify
 
     def explain(self, network: str, agent: str | None = None) -> list[ExplainRow]:
         """What each tool may do on a network, for `policy explain`."""

@@ -50,11 +50,16 @@ from binance_mcp.policy.loading import (
 from binance_mcp.tools.names import SYMBOL_TOOLS, TOOL_NAMES, ToolName
 
 __all__ = [
+    "APPROVAL_ROUTES",
     "BUNDLED_POLICIES",
+    "DEFAULT_PENDING_TTL",
     "NETWORKS",
     "ORDER_ONLY_FIELDS",
     "Action",
+    "AgentApprovals",
     "AgentPolicy",
+    "ApprovalRoute",
+    "Approvals",
     "Budgets",
     "Constraints",
     "DefaultAction",
@@ -80,6 +85,13 @@ Network = Literal["testnet", "mainnet", "demo"]
 Scope = Literal["session", "agent", "global"]
 Side = Literal["BUY", "SELL"]
 OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+ApprovalRoute = Literal["elicitation", "operator"]
+"""Who may answer an approval: `elicitation` = the calling MCP client asks its user; `operator` = a
+human through `binance-mcp approvals` or the approvals page."""
+
+APPROVAL_ROUTES: tuple[str, ...] = ("elicitation", "operator")
+DEFAULT_PENDING_TTL = 3600
+"""Seconds a request for approval waits for a human before it expires (`approvals.pending_ttl`)."""
 
 NETWORKS: tuple[str, ...] = ("testnet", "mainnet", "demo")
 
@@ -363,6 +375,67 @@ class Rule(_Strict):
     )
 
 
+def _check_notify_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(ch.isspace() for ch in url)
+        or parts.fragment
+    ):
+        raise PydanticCustomError(
+            "policy", "not an http(s) URL to POST notifications to, like https://hooks.example/approvals"
+        )
+    return url
+
+
+NotifyUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=2000),
+    AfterValidator(_check_notify_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^https?://[^\\s#]+$",
+            "description": "e.g. https://hooks.slack.com/services/...",
+        }
+    ),
+]
+
+
+class Approvals(_Strict):
+    """Who may answer a request for approval, who is told about one, and how long one waits."""
+
+    via: UniqueList[ApprovalRoute] | None = Field(
+        default=None,
+        description=(
+            "Who may approve: elicitation (the calling MCP client asks its user) and/or operator "
+            "(a human through `binance-mcp approvals` or the approvals page). Left out: both over "
+            "stdio, operator only over HTTP."
+        ),
+    )
+    notify: NotifyUrl | None = Field(
+        default=None,
+        description="A URL that gets a JSON POST (Slack-compatible `text`) when a request starts waiting.",
+    )
+    pending_ttl: StrictInt = Field(
+        default=DEFAULT_PENDING_TTL,
+        ge=60,
+        le=7 * 86400,
+        description="Seconds a request waits for a human before it expires (default 3600).",
+    )
+
+
+class AgentApprovals(_Strict):
+    """Who may approve this agent's calls; wins over the top-level `approvals.via`."""
+
+    via: UniqueList[ApprovalRoute] = Field(
+        description="elicitation (the agent's MCP client asks its user) and/or operator (a human out of band)."
+    )
+
+
 _RuleMap = Annotated[
     dict[RuleKey, Rule],
     Field(json_schema_extra={"propertyNames": _TOOL_PATTERN_SCHEMA}),
@@ -374,6 +447,9 @@ class AgentPolicy(_Strict):
 
     hide: tuple[HideEntry, ...] = Field(default=(), description="More tools this agent does not see.")
     rules: _RuleMap = Field(default_factory=dict, description="Rules looked up before the top-level rules.")
+    approvals: AgentApprovals | None = Field(
+        default=None, description="Who may approve this agent's calls (left out: the top level decides)."
+    )
 
 
 class Budgets(_Strict):
@@ -415,6 +491,10 @@ class Policy(_Strict):
         json_schema_extra={"propertyNames": {"pattern": "^[A-Za-z0-9_-]{1,64}$"}},
     )
     budgets: Budgets = Field(default_factory=Budgets, description="Daily limits in money.")
+    approvals: Approvals = Field(
+        default_factory=Approvals,
+        description="Who may approve, who is notified, how long a request waits.",
+    )
 
     @model_validator(mode="after")
     def _rules_make_sense(self, info: ValidationInfo) -> Policy:

@@ -1,0 +1,234 @@
+"""Where binance-mcp keeps shared state, chosen once: SQLite in the state dir, or PostgreSQL.
+
+`open_stores(config)` returns `Stores`: the audit log, budgets, approvals (and their nonces),
+tokens, the rate limiter and the account lock, all on one backend:
+
+- no `--state-url`: one SQLite file per store in the state dir (nothing to run), `agent`/`global`
+  rate-limit counters in `ratelimits.sqlite3`, the account lock a lock file per account;
+- `--state-url postgresql://…`: every store in that database on one connection pool, the account
+  lock a PostgreSQL advisory lock; rate-limit counters in Redis (`--rate-limit-url redis://…`),
+  which a policy with `agent` or `global` limits requires (`require_shared_counters`).
+
+`open_state(state_url, state_dir)` gives one store at a time, for the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from binance_mcp.state import resolve_state_dir
+
+if TYPE_CHECKING:
+    from binance_mcp.approvals import SqliteApprovalStore
+    from binance_mcp.audit import AuditLog
+    from binance_mcp.budgets import SqliteBudgetStore
+    from binance_mcp.config import ServerConfig
+    from binance_mcp.policy.ratelimit import RateLimiter
+    from binance_mcp.stores.account_lock import AccountLock
+    from binance_mcp.tokens import TokenStore
+
+__all__ = [
+    "PostgresState",
+    "SqliteState",
+    "Stores",
+    "open_state",
+    "open_stores",
+    "require_shared_counters",
+]
+
+
+class SqliteState:
+    """The stores of a state dir, one SQLite file each, opened on request."""
+
+    kind = "sqlite"
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = Path(state_dir)
+
+    def __enter__(self) -> SqliteState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        return f"SQLite in {self.state_dir}"
+
+    def audit(self, secrets: Iterable[str | None] = ()) -> AuditLog:
+        from binance_mcp.audit import AuditLog, audit_path
+
+        return AuditLog(audit_path(self.state_dir), secrets=secrets)
+
+    def budgets(self) -> SqliteBudgetStore:
+        from binance_mcp.budgets import open_budget_store
+
+        return open_budget_store(self.state_dir)
+
+    def approvals(self) -> SqliteApprovalStore:
+        from binance_mcp.approvals import open_approval_store
+
+        return open_approval_store(self.state_dir)
+
+    def tokens(self) -> TokenStore:
+        from binance_mcp.tokens import TokenStore
+
+        return TokenStore.in_state_dir(self.state_dir)
+
+    def rate_counters(self) -> Any:
+        from binance_mcp.policy.ratelimit import SqliteRateCounters
+
+        return SqliteRateCounters.in_state_dir(self.state_dir)
+
+    def account_lock(self) -> AccountLock:
+        from binance_mcp.stores.account_lock import FileAccountLock
+
+        return FileAccountLock(self.state_dir)
+
+    def close(self) -> None:
+        """Each store closes its own file."""
+
+
+class PostgresState:
+    """The stores in one PostgreSQL database, on one connection pool (opened here)."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        from binance_mcp.stores.postgres import open_pool
+
+        self.url = url
+        self.pool = open_pool(url)
+
+    def __enter__(self) -> PostgresState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def describe(self) -> str:
+        from binance_mcp.stores.postgres import safe_url
+
+        return f"PostgreSQL at {safe_url(self.url)}"
+
+    def _database(self, migrations: Any, name: str) -> Any:
+        from binance_mcp.stores.postgres import PostgresDatabase
+
+        return PostgresDatabase(self.pool, migrations, name=name)
+
+    def audit(self, secrets: Iterable[str | None] = ()) -> AuditLog:
+        from binance_mcp import audit
+
+        return audit.AuditLog(database=self._database(audit._MIGRATIONS, "audit"), secrets=secrets)
+
+    def budgets(self) -> SqliteBudgetStore:
+        from binance_mcp import budgets
+
+        return budgets.SqliteBudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
+
+    def approvals(self) -> SqliteApprovalStore:
+        from binance_mcp import approvals
+
+        return approvals.SqliteApprovalStore(database=self._database(approvals._MIGRATIONS, "approvals"))
+
+    def tokens(self) -> TokenStore:
+        from binance_mcp import tokens
+
+        return tokens.TokenStore(database=self._database(tokens._MIGRATIONS, "tokens"))
+
+    def rate_counters(self) -> Any:
+        return None  # counters shared across replicas live in Redis (--rate-limit-url)
+
+    def account_lock(self) -> AccountLock:
+        from binance_mcp.stores.account_lock import PostgresAccountLock
+
+        return PostgresAccountLock(self.url)
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_state(state_url: str | None, state_dir: str | Path | None) -> SqliteState | PostgresState:
+    """PostgreSQL when `state_url` is given, else SQLite in the state dir (created if missing).
+    Raises `binance_mcp.state.StateError` with one line when it cannot be used."""
+    if state_url:
+        return PostgresState(state_url)
+    return SqliteState(resolve_state_dir(state_dir))
+
+
+@dataclass(frozen=True)
+class Stores:
+    """Every store the server uses, on one backend. `close()` closes them all."""
+
+    audit: AuditLog
+    budgets: SqliteBudgetStore
+    approvals: SqliteApprovalStore
+    tokens: TokenStore
+    limiter: RateLimiter
+    account_lock: AccountLock
+    state: SqliteState | PostgresState = field(repr=False)
+
+    def close(self) -> None:
+        for store in (self.audit, self.budgets, self.approvals, self.tokens, self.limiter, self.account_lock):
+            store.close()
+        self.state.close()
+
+
+def require_shared_counters(config: ServerConfig, policy: Any) -> None:
+    """With PostgreSQL state and no `--rate-limit-url`, a policy with `agent` or `global` rate
+    limits cannot be counted across replicas: raise `ConfigError` naming the flag to add."""
+    from binance_mcp.config import ConfigError
+    from binance_mcp.policy.ratelimit import shared_rate_limits
+
+    if not config.state_url or config.rate_limit_url:
+        return
+    where = shared_rate_limits(policy)
+    if where:
+        raise ConfigError(
+            f"the policy sets agent or global rate limits ({', '.join(where)}); with --state-url every replica "
+            "must count them in one place: add --rate-limit-url redis://HOST:6379/0 (or BINANCE_MCP_RATE_LIMIT_URL)"
+        )
+
+
+def open_stores(config: ServerConfig, policy: Any = None) -> Stores:
+    """Open every store where `config` says (`state_url`, else `state_dir`), the rate limiter on
+    `rate_limit_url` when given. With `policy`, first `require_shared_counters`. Raises
+    `ConfigError` or `StateError`, one line each."""
+    from binance_mcp.policy.ratelimit import RateLimiter
+
+    if policy is not None:
+        require_shared_counters(config, policy)
+    state = open_state(config.state_url, config.state_dir)
+    opened: list[Any] = []
+    try:
+        audit = state.audit(config.secrets)
+        opened.append(audit)
+        budgets = state.budgets()
+        opened.append(budgets)
+        approvals = state.approvals()
+        opened.append(approvals)
+        tokens = state.tokens()
+        opened.append(tokens)
+        if config.rate_limit_url:
+            limiter = RateLimiter(config.rate_limit_url)
+        else:
+            counters = state.rate_counters()
+            limiter = RateLimiter(shared=counters, shared_required=counters is None)
+        opened.append(limiter)
+        account_lock = state.account_lock()
+    except BaseException:
+        for store in opened:
+            store.close()
+        state.close()
+        raise
+    return Stores(
+        audit=audit,
+        budgets=budgets,
+        approvals=approvals,
+        tokens=tokens,
+        limiter=limiter,
+        account_lock=account_lock,
+        state=state,
+    )

@@ -1,0 +1,162 @@
+"""PostgreSQL for shared state: the same database interface as `SqliteDatabase`, on a pool.
+
+Several replicas of the server (and the CLI) share one PostgreSQL database: `--state-url
+postgresql://…`. Each store keeps its tables there exactly as it does in its SQLite file, written
+against the interface of `binance_mcp.stores.sqlite` (SQL with `?` placeholders, translated here to
+psycopg's `%s`). The differences are handled here, once:
+
+- connections come from one `psycopg_pool.ConnectionPool` per process, in autocommit mode; a
+  `writing()` block is one transaction;
+- SQLite's `BEGIN IMMEDIATE` (one writer at a time) becomes `pg_advisory_xact_lock` on the key a
+  store names (`serialise=`): a budget check-and-reserve holds it per account and asset;
+- `durable=False` is `SET LOCAL synchronous_commit = off` (committed, fsynced a moment later);
+- schema versions are kept per store in `binance_mcp_schema`, each step applied once, in one
+  transaction, under an advisory lock (two replicas starting at once migrate once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from binance_mcp.state import StateError
+from binance_mcp.stores.sqlite import Cursor, Migrations, Rows, Session, StoreConflict
+
+__all__ = ["PostgresDatabase", "open_pool", "safe_url"]
+
+_SCHEMA_TABLE = """
+CREATE TABLE IF NOT EXISTS binance_mcp_schema (
+    component TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+)
+"""
+_translations: dict[str, str] = {}
+
+
+def _sql(sql: str) -> str:
+    """`?` placeholders as psycopg's `%s` (and a literal `%` escaped), cached."""
+    translated = _translations.get(sql)
+    if translated is None:
+        translated = _translations[sql] = sql.replace("%", "%%").replace("?", "%s")
+    return translated
+
+
+def lock_key(text: str) -> int:
+    """A signed 64-bit advisory-lock key for `text`."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+def safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class _PgSession:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        import psycopg.errors
+
+        try:
+            return self._conn.execute(_sql(sql), tuple(params))  # type: ignore[no-any-return]
+        except psycopg.errors.UniqueViolation as exc:
+            raise StoreConflict(str(exc).splitlines()[0]) from None
+
+
+def open_pool(url: str, *, max_size: int = 20, timeout: float = 10.0) -> Any:
+    """A connection pool on `url` (autocommit connections), checked by connecting once.
+    Raises `StateError` saying what is wrong, without the password."""
+    import psycopg
+    from psycopg_pool import ConnectionPool, PoolTimeout
+
+    try:  # once, directly: a clear one-line error instead of the pool's retries in the log
+        psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[-1 if "failed:" not in str(exc) else 0]
+        raise StateError(f"cannot connect to PostgreSQL at {safe_url(url)}: {reason.strip()}") from None
+    pool = ConnectionPool(
+        url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False, timeout=timeout
+    )
+    try:
+        pool.open(wait=True, timeout=timeout)
+    except PoolTimeout:
+        pool.close()
+        raise StateError(
+            f"cannot connect to PostgreSQL at {safe_url(url)} within {timeout:g} s: is it running, and the URL right?"
+        ) from None
+    return pool
+
+
+class PostgresDatabase:
+    """One store's tables in PostgreSQL, on a shared pool; migrated on construction."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: Any, migrations: Migrations, *, name: str) -> None:
+        self.pool = pool
+        self.name = name
+        self._versions = itertools.count()
+        self._migrate(migrations["postgresql"])
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self.pool.connection() as conn:
+            yield _PgSession(conn)
+
+    @contextmanager
+    def writing(self, *, durable: bool = True, serialise: str | None = None) -> Iterator[Session]:
+        with self.pool.connection() as conn, conn.transaction():
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit = off")
+            if serialise is not None:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(serialise),))
+            yield _PgSession(conn)
+
+    def statement(self, sql: str, params: Sequence[Any] = (), *, durable: bool = True) -> Cursor:
+        with self.writing(durable=durable) as session:
+            cursor: Any = session.execute(sql, params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return Rows(rows, cursor.rowcount)
+
+    def data_version(self) -> int:
+        """Never the same twice: PostgreSQL has no cheap "did anyone commit" (read again each time)."""
+        return next(self._versions)
+
+    def close(self) -> None:
+        """The pool is the `Stores`' to close; a store's close leaves it open."""
+
+    def _migrate(self, steps: Sequence[str]) -> None:
+        from binance_mcp.state import _statements
+
+        target = len(steps)
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key("binance-mcp schema"),))
+            conn.execute(_SCHEMA_TABLE)
+            row = conn.execute(
+                "SELECT version FROM binance_mcp_schema WHERE component = %s", (self.name,)
+            ).fetchone()
+            current = int(row[0]) if row else 0
+            if current > target:
+                raise StateError(
+                    f"{self.name} in PostgreSQL has schema version {current}; this binance-mcp knows up to {target}: upgrade it"
+                )
+            for version in range(current, target):
+                for statement in _statements(steps[version]):
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO binance_mcp_schema (component, version) VALUES (%s, %s)"
+                " ON CONFLICT (component) DO UPDATE SET version = EXCLUDED.version",
+                (self.name, target),
+            )
