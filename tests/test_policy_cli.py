@@ -59,7 +59,7 @@ def test_check_a_valid_policy_prints_a_one_line_summary(capsys: pytest.CaptureFi
     path = str(bundled_policy_path("default"))
     assert run_in_process("check", path) == 0
     out, err = capsys.readouterr()
-    assert out == f"{path}: valid — default deny, 10 tools visible, 3 need approval, 0 rate-limited\n"
+    assert out == f"{path}: valid — default deny, 16 tools visible, 6 need approval, 0 rate-limited\n"
     assert err == ""
 
 
@@ -70,13 +70,13 @@ def test_check_summaries_of_the_other_bundled_policies(capsys: pytest.CaptureFix
     assert len(lines) == len(paths)
     summaries = dict(line.split(": valid — ") for line in lines)
     assert summaries[str(bundled_policy_path("read-only"))] == (
-        "default deny, 7 tools visible, 0 need approval, 0 rate-limited"
+        "default deny, 10 tools visible, 0 need approval, 0 rate-limited"
     )
     assert summaries[str(bundled_policy_path("testnet-trader"))] == (
-        "default deny, 10 tools visible, 1 needs approval, 3 rate-limited"
+        "default deny, 16 tools visible, 1 needs approval, 4 rate-limited"
     )
     assert summaries[str(bundled_policy_path("policylayer-recommended"))] == (
-        "default deny, 9 tools visible, 0 need approval, 0 rate-limited"
+        "default deny, 15 tools visible, 0 need approval, 0 rate-limited"
     )
 
 
@@ -188,7 +188,7 @@ def test_subprocess_check_every_bundled_policy() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.splitlines()[0] == (
-        "policies/default.json: valid — default deny, 10 tools visible, 3 need approval, 0 rate-limited"
+        "policies/default.json: valid — default deny, 16 tools visible, 6 need approval, 0 rate-limited"
     )
 
 
@@ -261,5 +261,5 @@ def test_through_the_binance_mcp_command_line(bad_policy: Path) -> None:
         check=False,
     )
     assert done.returncode == 1
-    assert done.stdout.startswith("policies/testnet-trader.json: valid — default deny, 10 tools visible")
+    assert done.stdout.startswith("policies/testnet-trader.json: valid — default deny, 16 tools visible")
     assert f"{bad_policy}: rules.cancel_ordr: unknown tool; did you mean cancel_order?" in done.stderr

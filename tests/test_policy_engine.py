@@ -94,12 +94,24 @@ def test_hidden_tools_top_level_and_per_agent() -> None:
     engine = engine_for(
         default="allow", hide=["cancel_*"], agents={"bob": {"hide": ["place_order"]}, "eve": {"hide": ["*"]}}
     )
-    assert engine.hidden_tools(None) == {"cancel_order", "cancel_all_orders"}
-    assert engine.hidden_tools("bob") == {"cancel_order", "cancel_all_orders", "place_order"}
+    assert engine.hidden_tools(None) == {"cancel_order", "cancel_all_orders", "cancel_order_list"}
+    assert engine.hidden_tools("bob") == {
+        "cancel_order",
+        "cancel_all_orders",
+        "cancel_order_list",
+        "place_order",
+    }
     assert engine.hidden_tools("eve") == frozenset(TOOL_NAMES)
     assert engine.hidden_tools("stranger") == engine.hidden_tools(None)
     assert engine.is_hidden("place_order", "bob") and not engine.is_hidden("place_order", None)
-    assert engine.visible_tools("bob") == tuple(TOOL_NAMES[:7])
+    assert engine.visible_tools("bob") == (
+        *TOOL_NAMES[:7],
+        "place_order_list",
+        "get_order_lists",
+        "get_order",
+        "get_my_trades",
+        "amend_order",
+    )
 
 
 def test_a_hidden_tool_is_denied_whatever_its_rule_says() -> None:
@@ -201,14 +213,19 @@ def test_the_bundled_default_policy() -> None:
     for network in NETWORKS:
         for tool in TOOL_NAMES[:7]:
             assert decide(engine, tool, network=network).allowed
-        for tool in ("place_order", "cancel_order", "cancel_all_orders"):
+        for tool in ("get_order_lists", "get_order", "get_my_trades"):
+            assert decide(engine, tool, network=network).allowed
+        for tool in ("place_order", "cancel_order", "cancel_all_orders", "place_order_list", "cancel_order_list",
+                     "amend_order"):  # fmt: skip
             assert decide(engine, tool, network=network).needs_approval
     assert engine.hidden_tools() == frozenset()
 
 
 def test_the_bundled_read_only_policy() -> None:
     engine = PolicyEngine(load_policy_file(bundled_policy_path("read-only")))
-    assert engine.hidden_tools() == {"place_order", "cancel_order", "cancel_all_orders"}
+    assert engine.hidden_tools() == {
+        "place_order", "cancel_order", "cancel_all_orders", "place_order_list", "cancel_order_list", "amend_order"
+    }  # fmt: skip
     assert all(decide(engine, tool).allowed for tool in engine.visible_tools())
 
 
@@ -225,7 +242,7 @@ def test_the_bundled_testnet_trader_policy() -> None:
 
 def test_the_policylayer_example_hides_cancel_order_and_denies_the_rest_by_default() -> None:
     engine = PolicyEngine(load_policy_file(bundled_policy_path("policylayer-recommended")))
-    assert len(engine.visible_tools()) == 9 and "cancel_order" not in engine.visible_tools()
+    assert len(engine.visible_tools()) == len(TOOL_NAMES) - 1 and "cancel_order" not in engine.visible_tools()
     price = decide(engine, "get_price")
     assert (price.action, price.rule_path) == ("deny", "default")
 
