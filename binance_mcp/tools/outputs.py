@@ -261,8 +261,9 @@ def order_detail_from_binance(raw: dict[str, Any]) -> dict[str, Any]:
                          ("workingTime", "working_time")):  # fmt: skip
         if raw.get(theirs) is not None:
             shaped[ours] = raw[theirs]
-    if "qty" in raw and "quantity" not in shaped:  # an amend answer
+    if "qty" in raw:  # an amend answer: clientOrderId is the order's id after the amend
         shaped["quantity"] = raw["qty"]
+        shaped["client_order_id"] = raw["clientOrderId"]
     if "cumulativeQuoteQty" in raw:
         shaped["cumulative_quote_quantity"] = raw["cumulativeQuoteQty"]
     return shaped
