@@ -27,6 +27,7 @@ from binance_mcp.tools.order_lists import ORDER_LIST_TOOLS, describe_order_list,
 from binance_mcp.tools.order_of import ORDER_OF, order_of_place_order, order_of_place_order_list
 from binance_mcp.tools.order_reads import ORDER_READ_TOOLS
 from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import Drop, ExecuteThenFail, FakeBinance
@@ -382,3 +383,21 @@ def test_annotations_say_what_each_tool_does() -> None:
     )
     for spec in SPECS.values():
         assert spec.output_model.model_json_schema()["type"] == "object"
+
+
+@pytest.mark.parametrize(
+    ("side", "order_type", "above"),
+    [("BUY", "STOP_LOSS", True), ("SELL", "TAKE_PROFIT_LIMIT", True), ("SELL", "STOP_LOSS_LIMIT", False),
+     ("BUY", "TAKE_PROFIT", False), ("SELL", "LIMIT_MAKER", True), ("BUY", "LIMIT_MAKER", False)],
+)  # fmt: skip
+def test_trigger_prices_must_be_on_their_side_of_the_market(side: str, order_type: str, above: bool) -> None:
+    market = Decimal("65000")
+    good, bad = (
+        (Decimal("65000.01"), Decimal("64999.99")) if above else (Decimal("64999.99"), Decimal("65000.01"))
+    )
+    assert trigger_problem(side, order_type, good, market, "stop_price") is None
+    assert trigger_problem(side, order_type, None, market, "stop_price") is None  # trailing from the market
+    for wrong in (bad, market):  # at the market it would trigger at once
+        problem = trigger_problem(side, order_type, wrong, market, "stop_price")
+        assert problem is not None and problem.startswith("stop_price: ") and "nothing was sent" in problem
+        assert f"must be {'above' if above else 'below'} the market price 65000" in problem

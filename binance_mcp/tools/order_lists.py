@@ -22,7 +22,6 @@ from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import decimal_text, new_client_order_id
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import (
-    STOP_TYPES,
     TAKES_TIF,
     CancelOrderListInput,
     GetOrderListsInput,
@@ -33,6 +32,7 @@ from binance_mcp.tools.order_list_inputs import (
 from binance_mcp.tools.order_of import order_of_place_order_list
 from binance_mcp.tools.spec import CallContext, ToolSpec
 from binance_mcp.tools.trading import OrderQuote
+from binance_mcp.tools.trigger_rules import trigger_problem
 
 logger = logging.getLogger(__name__)
 
@@ -169,19 +169,10 @@ def check_legs(args: PlaceOrderListInput, quote: OrderQuote) -> None:
 
 def _check_against_market(leg: ListLeg, market: Decimal) -> None:
     """Binance's OCO price rules: SELL limit/take-profit above the market, stop-loss below; BUY reversed."""
-    is_stop = leg.type in STOP_TYPES
     compared, name = (leg.price, "price") if leg.type == "LIMIT_MAKER" else (leg.stop_price, "stop_price")
-    if compared is None:
-        return  # a trailing stop without a stop price starts from the market
-    above = is_stop == (leg.side == "BUY")
-    if (above and compared <= market) or (not above and compared >= market):
-        where = "above" if above else "below"
-        raise Refusal(
-            RefusalKind.INVALID_ARGUMENTS,
-            f"{leg.prefix}_{name}: in a {leg.side} OCO the {leg.type} leg's {name.replace('_', ' ')} must be "
-            f"{where} the market price {decimal_text(market)} (got {decimal_text(compared)}); nothing was sent",
-            field=f"{leg.prefix}_{name}",
-        )
+    problem = trigger_problem(leg.side, leg.type, compared, market, f"{leg.prefix}_{name}")
+    if problem is not None:
+        raise Refusal(RefusalKind.INVALID_ARGUMENTS, problem, field=f"{leg.prefix}_{name}")
 
 
 # -- the tools -------------------------------------------------------------------------------------
