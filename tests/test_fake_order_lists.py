@@ -423,3 +423,15 @@ def test_faults_apply_to_the_new_endpoints(fake: FakeBinance, client: Client) ->
     assert api_error(client.get_open_oco_orders).status_code == 429
     amend = {"symbol": "BTCUSDT", "origClientOrderId": "x", "newQty": "0.001"}
     assert api_error(client._put, "order/amend/keepPriority", True, data=amend).status_code == 429
+
+
+def test_a_pending_order_without_funds_expires_when_placed(fake: FakeBinance, client: Client) -> None:
+    answer = client.v3_post_order_list_oto(
+        symbol="BTCUSDT", workingType="LIMIT", workingSide="BUY", workingPrice="64000",
+        workingQuantity="0.01", workingTimeInForce="GTC", pendingType="MARKET", pendingSide="SELL",
+        pendingQuantity="5",
+    )  # fmt: skip
+    fake.set_price("BTCUSDT", "64000")  # the BUY fills; selling 5 BTC needs more than the account has
+    working, pending = (o["orderId"] for o in answer["orders"])
+    assert (order_status(client, working), order_status(client, pending)) == ("FILLED", "EXPIRED")
+    assert fake.balance("BTC").free > 0

@@ -203,7 +203,7 @@ class OrderListEngine:
         if not pending:
             return
         asset, amount = self._pair_cost(pending)
-        if pending[0].type != "MARKET" and self._bal(asset).free < amount:
+        if self._bal(asset).free < amount:
             for leg in pending:
                 self._cancel(leg, "EXPIRED")
             return
