@@ -153,6 +153,110 @@ def placing(client_order_id: str) -> list[tuple]:
     ]
 
 
+# -- order lists, one order, fills, amend (issue #11) -------------------------------------------------
+# rest-api.md "New Order list - OCO" example (RESULT reports), with the test's BTCUSDT SELL bracket
+# around the price 65000: LIMIT_MAKER 71500 above, STOP_LOSS_LIMIT 57850 (stop 58500) below, 0.001.
+OCO_IDS = {"list": "bmcp-cassette-list-1", "above": "bmcp-cassette-above-1", "below": "bmcp-cassette-below-1"}
+
+
+def oco_report(order_id: int, client_id: str, order_type: str, price: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "symbol": "BTCUSDT", "orderId": order_id, "orderListId": 1, "clientOrderId": client_id,
+        "transactTime": 1710485608839, "price": price, "origQty": "0.00100000", "executedQty": "0.00000000",
+        "origQuoteOrderQty": "0.000000", "cummulativeQuoteQty": "0.00000000", "status": "NEW",
+        "timeInForce": "GTC", "type": order_type, "side": "SELL", **extra, "selfTradePreventionMode": "NONE",
+    }  # fmt: skip
+
+
+def oco_answer(ids: dict[str, str]) -> dict[str, Any]:
+    below = oco_report(10, ids["below"], "STOP_LOSS_LIMIT", "57850.00000000", stopPrice="58500.00000000",
+                       workingTime=-1)  # fmt: skip
+    above = oco_report(11, ids["above"], "LIMIT_MAKER", "71500.00000000", workingTime=1710485608839)
+    return {
+        "orderListId": 1, "contingencyType": "OCO", "listStatusType": "EXEC_STARTED",
+        "listOrderStatus": "EXECUTING", "listClientOrderId": ids["list"], "transactionTime": 1710485608839,
+        "symbol": "BTCUSDT",
+        "orders": [
+            {"symbol": "BTCUSDT", "orderId": 10, "clientOrderId": ids["below"]},
+            {"symbol": "BTCUSDT", "orderId": 11, "clientOrderId": ids["above"]},
+        ],
+        "orderReports": [below, above],
+    }  # fmt: skip
+
+
+def placing_oco(ids: dict[str, str]) -> list[tuple]:
+    """What place_order_list sends for the tests' SELL OCO: the symbol's rules, its price, the list."""
+    params = {
+        "symbol": "BTCUSDT", "listClientOrderId": ids["list"], "newOrderRespType": "FULL", "side": "SELL",
+        "quantity": "0.001", "aboveType": "LIMIT_MAKER", "abovePrice": "71500", "aboveClientOrderId": ids["above"],
+        "belowType": "STOP_LOSS_LIMIT", "belowPrice": "57850", "belowStopPrice": "58500",
+        "belowTimeInForce": "GTC", "belowClientOrderId": ids["below"],
+    }  # fmt: skip
+    return [
+        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
+        interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
+        interaction("POST", "/api/v3/orderList/oco", params, oco_answer(ids), signed=True),
+    ]
+
+
+def cancelled_oco(ids: dict[str, str]) -> dict[str, Any]:
+    """rest-api.md "Cancel Order list" example, with the test's list."""
+    answer = oco_answer(ids) | {"listStatusType": "ALL_DONE", "listOrderStatus": "ALL_DONE"}
+    answer["orderReports"] = [
+        {k: v for k, v in report.items() if k != "workingTime"}
+        | {"origClientOrderId": report["clientOrderId"], "clientOrderId": "unfWT8ig8i0uj6lPuYLez6",
+           "status": "CANCELED", "transactTime": 1688005070874}
+        for report in answer["orderReports"]
+    ]  # fmt: skip
+    return answer
+
+
+# rest-api.md "Query Open Order lists" example.
+OPEN_ORDER_LISTS = [
+    {
+        "orderListId": 31, "contingencyType": "OCO", "listStatusType": "EXEC_STARTED",
+        "listOrderStatus": "EXECUTING", "listClientOrderId": "wuB13fmulKj3YjdqWEcsnp",
+        "transactionTime": 1565246080644, "symbol": "LTCBTC",
+        "orders": [
+            {"symbol": "LTCBTC", "orderId": 4, "clientOrderId": "r3EH2N76dHfLoSZWIUw1bT"},
+            {"symbol": "LTCBTC", "orderId": 5, "clientOrderId": "Cv1SnyPD3qhqpbjpYEHbd2"},
+        ],
+    }
+]  # fmt: skip
+# rest-api.md "Query order" example.
+QUERIED_ORDER = {
+    "symbol": "LTCBTC", "orderId": 1, "orderListId": -1, "clientOrderId": "myOrder1", "price": "0.1",
+    "origQty": "1.0", "executedQty": "0.0", "cummulativeQuoteQty": "0.0", "status": "NEW", "timeInForce": "GTC",
+    "type": "LIMIT", "side": "BUY", "stopPrice": "0.0", "icebergQty": "0.0", "time": 1499827319559,
+    "updateTime": 1499827319559, "isWorking": True, "workingTime": 1499827319559, "origQuoteOrderQty": "0.000000",
+    "selfTradePreventionMode": "NONE",
+}  # fmt: skip
+# rest-api.md "Account trade list" example.
+MY_TRADES = [
+    {
+        "symbol": "BNBBTC", "id": 28457, "orderId": 100234, "orderListId": -1, "price": "4.00000100",
+        "qty": "12.00000000", "quoteQty": "48.000012", "commission": "10.10000000", "commissionAsset": "BNB",
+        "time": 1499865549590, "isBuyer": True, "isMaker": False, "isBestMatch": True,
+    }
+]  # fmt: skip
+# rest-api.md "Order Amend Keep Priority" example (a single order).
+AMENDED = {
+    "transactTime": 1741926410255, "executionId": 75,
+    "amendedOrder": {
+        "symbol": "BTCUSDT", "orderId": 33, "orderListId": -1, "origClientOrderId": "5xrgbMyg6z36NzBn2pbT8H",
+        "clientOrderId": "PFaq6hIHxqFENGfdtn4J6Q", "price": "6.00000000", "qty": "5.00000000",
+        "executedQty": "0.00000000", "preventedQty": "0.00000000", "quoteOrderQty": "0.00000000",
+        "cumulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC", "type": "LIMIT", "side": "SELL",
+        "workingTime": 1741926410242, "selfTradePreventionMode": "NONE",
+    },
+}  # fmt: skip
+CANCEL_LIST_IDS = {
+    "list": "bmcp-cassette-list-2",
+    "above": "bmcp-cassette-above-2",
+    "below": "bmcp-cassette-below-2",
+}
+
+
 def interaction(method: str, path: str, params: dict[str, Any], body: Any, signed: bool = False) -> tuple:
     params = {k: str(v) for k, v in params.items()} | (SIGNED_TAIL if signed else {})
     ordered = urlencode(sorted(params.items()))
@@ -200,6 +304,33 @@ CASSETTES: dict[str, list[tuple]] = {
     "test_cancel_all_orders": [
         *placing("bmcp-cassette-3"),
         interaction("DELETE", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, CANCELLED_ALL, signed=True),
+    ],
+    "test_place_order_list": placing_oco(OCO_IDS),
+    "test_cancel_order_list": [
+        *placing_oco(CANCEL_LIST_IDS),
+        interaction(
+            "DELETE",
+            "/api/v3/orderList",
+            {"symbol": "BTCUSDT", "listClientOrderId": CANCEL_LIST_IDS["list"]},
+            cancelled_oco(CANCEL_LIST_IDS),
+            signed=True,
+        ),
+    ],
+    "test_get_order_lists": [interaction("GET", "/api/v3/openOrderList", {}, OPEN_ORDER_LISTS, signed=True)],
+    "test_get_order": [
+        interaction("GET", "/api/v3/order", {"symbol": "LTCBTC", "orderId": 1}, QUERIED_ORDER, signed=True)
+    ],
+    "test_get_my_trades": [
+        interaction("GET", "/api/v3/myTrades", {"symbol": "BNBBTC", "limit": 5}, MY_TRADES, signed=True)
+    ],
+    "test_amend_order": [
+        interaction(
+            "PUT",
+            "/api/v3/order/amend/keepPriority",
+            {"symbol": "BTCUSDT", "orderId": 33, "newQty": "5"},
+            AMENDED,
+            signed=True,
+        )
     ],
 }
 

@@ -101,11 +101,11 @@ def test_a_working_testnet_setup_passes_without_printing_a_secret(tmp_path: Path
     assert found["key permissions"].startswith("skip  key permissions: checked on mainnet only")
     assert found["tools"] == f"info  tools: {len(TOOL_NAMES) - 1} of {len(TOOL_NAMES)} visible on testnet"
     assert found["allowed"] == (
-        "info  allowed: get_price, get_orderbook, get_klines, get_24hr_ticker, get_symbol_info, get_limits, get_account_info, "
-        "get_open_orders, get_order_history"
+        "info  allowed: get_price, get_orderbook, get_klines, get_24hr_ticker, get_symbol_info, get_limits, "
+        "get_account_info, get_open_orders, get_order_history, get_order_lists, get_order, get_my_trades"
     )
     assert found["need approval"] == "info  need approval: place_order (above 50)"
-    assert found["denied"] == "info  denied: cancel_order"
+    assert found["denied"] == "info  denied: cancel_order, place_order_list, cancel_order_list, amend_order"
     assert found["hidden"] == "info  hidden: cancel_all_orders"
     assert found["rate limits"] == "info  rate limits: place_order 10 per 60 s per session"
     assert found["budgets"] == "info  budgets: on testnet: 500 USDT per UTC day (120 spent today)"
@@ -227,7 +227,8 @@ def test_spot_trading_off_fails_only_when_the_policy_allows_trading(
     assert status == 1
     assert found["spot trading"] == (
         "FAIL  spot trading: disabled on these keys, but the policy allows place_order, cancel_order, "
-        "cancel_all_orders on mainnet: enable Spot & Margin Trading for the key, or deny those tools"
+        "cancel_all_orders, place_order_list, cancel_order_list, amend_order on mainnet: enable Spot & Margin "
+        "Trading for the key, or deny those tools"
     )
     assert found["API keys"].startswith(
         "FAIL  API keys: accepted (account type SPOT, can trade: no), but the policy"

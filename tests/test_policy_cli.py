@@ -59,9 +59,8 @@ def test_check_a_valid_policy_prints_a_one_line_summary(capsys: pytest.CaptureFi
     path = str(bundled_policy_path("default"))
     assert run_in_process("check", path) == 0
     out, err = capsys.readouterr()
-    assert (
-        out
-        == f"{path}: valid — default deny, {len(TOOL_NAMES)} tools visible, 3 need approval, 0 rate-limited\n"
+    assert out == (
+        f"{path}: valid — default deny, {len(TOOL_NAMES)} tools visible, 6 need approval, 0 rate-limited\n"
     )
     assert err == ""
 
@@ -73,10 +72,10 @@ def test_check_summaries_of_the_other_bundled_policies(capsys: pytest.CaptureFix
     assert len(lines) == len(paths)
     summaries = dict(line.split(": valid — ") for line in lines)
     assert summaries[str(bundled_policy_path("read-only"))] == (
-        f"default deny, {len(TOOL_NAMES) - 3} tools visible, 0 need approval, 0 rate-limited"
+        f"default deny, {len(TOOL_NAMES) - 6} tools visible, 0 need approval, 0 rate-limited"
     )
     assert summaries[str(bundled_policy_path("testnet-trader"))] == (
-        f"default deny, {len(TOOL_NAMES)} tools visible, 1 needs approval, 3 rate-limited"
+        f"default deny, {len(TOOL_NAMES)} tools visible, 1 needs approval, 4 rate-limited"
     )
     assert summaries[str(bundled_policy_path("policylayer-recommended"))] == (
         f"default deny, {len(TOOL_NAMES) - 1} tools visible, 0 need approval, 0 rate-limited"
@@ -191,7 +190,7 @@ def test_subprocess_check_every_bundled_policy() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.splitlines()[0] == (
-        f"policies/default.json: valid — default deny, {len(TOOL_NAMES)} tools visible, 3 need approval, 0 rate-limited"
+        f"policies/default.json: valid — default deny, {len(TOOL_NAMES)} tools visible, 6 need approval, 0 rate-limited"
     )
 
 

@@ -94,8 +94,13 @@ def test_hidden_tools_top_level_and_per_agent() -> None:
     engine = engine_for(
         default="allow", hide=["cancel_*"], agents={"bob": {"hide": ["place_order"]}, "eve": {"hide": ["*"]}}
     )
-    assert engine.hidden_tools(None) == {"cancel_order", "cancel_all_orders"}
-    assert engine.hidden_tools("bob") == {"cancel_order", "cancel_all_orders", "place_order"}
+    assert engine.hidden_tools(None) == {"cancel_order", "cancel_all_orders", "cancel_order_list"}
+    assert engine.hidden_tools("bob") == {
+        "cancel_order",
+        "cancel_all_orders",
+        "cancel_order_list",
+        "place_order",
+    }
     assert engine.hidden_tools("eve") == frozenset(TOOL_NAMES)
     assert engine.hidden_tools("stranger") == engine.hidden_tools(None)
     assert engine.is_hidden("place_order", "bob") and not engine.is_hidden("place_order", None)
@@ -204,14 +209,19 @@ def test_the_bundled_default_policy() -> None:
     for network in NETWORKS:
         for tool in TOOL_NAMES[:7]:
             assert decide(engine, tool, network=network).allowed
-        for tool in ("place_order", "cancel_order", "cancel_all_orders"):
+        for tool in ("get_order_lists", "get_order", "get_my_trades"):
+            assert decide(engine, tool, network=network).allowed
+        for tool in ("place_order", "cancel_order", "cancel_all_orders", "place_order_list", "cancel_order_list",
+                     "amend_order"):  # fmt: skip
             assert decide(engine, tool, network=network).needs_approval
     assert engine.hidden_tools() == frozenset()
 
 
 def test_the_bundled_read_only_policy() -> None:
     engine = PolicyEngine(load_policy_file(bundled_policy_path("read-only")))
-    assert engine.hidden_tools() == {"place_order", "cancel_order", "cancel_all_orders"}
+    assert engine.hidden_tools() == {
+        "place_order", "cancel_order", "cancel_all_orders", "place_order_list", "cancel_order_list", "amend_order"
+    }  # fmt: skip
     assert all(decide(engine, tool).allowed for tool in engine.visible_tools())
 
 

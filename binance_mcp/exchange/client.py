@@ -456,9 +456,7 @@ class ExchangeClient:
         client = self._thread_client()
         client.timestamp_offset = self.timestamp_offset_ms
         client._requests_params["timeout"] = (self.timeouts.connect, self.timeouts.read)
-        call: Callable[..., Any] = (
-            self._exchange_info(client) if method == "exchange_info" else getattr(client, method)
-        )
+        call: Callable[..., Any] = self._library_call(client, method)
         base = self.base_url
         try:
             result = call(**params)
@@ -540,6 +538,161 @@ class ExchangeClient:
             return answer
 
         return fetch
+
+    # -- order lists, fills, amend (issue #11) -----------------------------------------------------
+
+    def _library_call(self, client: Any, method: str) -> Callable[..., Any]:
+        """python-binance's method `method`, or its generic signed request for an endpoint it lacks."""
+        if method == "exchange_info":
+            return self._exchange_info(client)
+        generic = GENERIC_CALLS.get(method)
+        if generic is not None:
+            http_method, path = generic
+
+            def send(**params: Any) -> Any:
+                return client._request_api(http_method, path, True, data=params)
+
+            return send
+        return getattr(client, method)
+
+    async def place_order_list(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """POST /api/v3/orderList/{oco,oto,otoco} with Binance's parameters, sent once.
+
+        After an ambiguous failure the caller looks the list up by its `listClientOrderId`
+        (`find_order_list`) instead of resending; a -1021 resyncs and sends once more.
+        """
+        method = ORDER_LIST_METHODS.get(kind.upper())
+        if method is None:
+            raise ValueError(f"unknown order list kind {kind!r}: use OCO, OTO or OTOCO")
+        if not self.limits.from_exchange and not self._limits_asked and params.get("symbol"):
+            await self._load_rate_limits(str(params["symbol"]))
+        return await self._write(method, **params)
+
+    async def cancel_order_list(
+        self, symbol: str, order_list_id: int | None = None, list_client_order_id: str | None = None
+    ) -> dict[str, Any]:
+        """DELETE /api/v3/orderList: cancels every open order of the list, sent once."""
+        return await self._write(
+            "v3_delete_order_list",
+            symbol=symbol,
+            orderListId=order_list_id,
+            listClientOrderId=list_client_order_id,
+        )
+
+    async def get_order_list(
+        self, order_list_id: int | None = None, list_client_order_id: str | None = None
+    ) -> dict[str, Any]:
+        """GET /api/v3/orderList by orderListId or listClientOrderId (sent as origClientOrderId)."""
+        return await self._call(
+            "v3_get_order_list",
+            signed=True,
+            orderListId=order_list_id,
+            origClientOrderId=list_client_order_id,
+        )
+
+    async def get_open_order_lists(self) -> list[dict[str, Any]]:
+        """GET /api/v3/openOrderList: every open order list of the account (all symbols)."""
+        return await self._call("get_open_oco_orders", signed=True)
+
+    async def get_my_trades(
+        self,
+        symbol: str,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        order_id: int | None = None,
+        from_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """GET /api/v3/myTrades: the account's fills on a symbol (weight 5 with order_id, else 20)."""
+        return await self._call(
+            "get_my_trades",
+            signed=True,
+            symbol=symbol,
+            startTime=start_time,
+            endTime=end_time,
+            orderId=order_id,
+            fromId=from_id,
+            limit=limit,
+        )
+
+    async def amend_order(
+        self,
+        symbol: str,
+        new_qty: str,
+        *,
+        order_id: int | None = None,
+        orig_client_order_id: str | None = None,
+        new_client_order_id: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT /api/v3/order/amend/keepPriority: reduce an open order's quantity, sent once."""
+        return await self._write(
+            "amend_order_keep_priority",
+            symbol=symbol,
+            orderId=order_id,
+            origClientOrderId=orig_client_order_id,
+            newClientOrderId=new_client_order_id,
+            newQty=str(new_qty),
+        )
+
+    async def find_order_list(
+        self,
+        symbol: str,
+        list_client_order_id: str,
+        *,
+        settled: Callable[[dict[str, Any]], bool] | None = None,
+        tries: int | None = None,
+    ) -> OrderLookup:
+        """Look an order list up by its listClientOrderId after an ambiguous failure, like `find_order`.
+
+        The lookup's `order` is the list status object (its `orders` name the members), and only a
+        list on `symbol` counts. Never raises.
+        """
+        policy = self.retry
+        tries = max(1, tries if tries is not None else policy.lookups)
+        found: dict[str, Any] | None = None
+        detail, missing = "not looked up", False
+        for attempt in range(1, tries + 1):
+            if attempt > 1:
+                await anyio.sleep(policy.lookup_backoff(attempt - 1))
+            try:
+                listed = await self.get_order_list(list_client_order_id=list_client_order_id)
+            except (ExchangePaused, LimitReached) as exc:
+                return OrderLookup(found, False, exc.sentence())
+            except ExchangeError as exc:
+                missing = exc.code in ORDER_LIST_MISSING
+                detail = "Binance does not know the order list" if missing else exc.sentence()
+                continue
+            except ExchangeUnavailable as exc:
+                detail, missing = exc.message, False
+                continue
+            if listed.get("symbol") not in (None, symbol):
+                detail, missing = f"order list {list_client_order_id} is on {listed.get('symbol')}", True
+                continue
+            found, missing = listed, False
+            if settled is None or settled(listed):
+                return OrderLookup(listed, True, "found")
+            detail = f"the order list is still {listed.get('listOrderStatus')}"
+        logger.warning(
+            "order list %s on %s: %d lookups did not settle it: %s",
+            list_client_order_id,
+            symbol,
+            tries,
+            detail,
+        )
+        return OrderLookup(found, False, detail, missing=missing and found is None)
+
+
+# python-binance 1.0.37's method for each order-list kind (POST /api/v3/orderList/...).
+ORDER_LIST_METHODS = {
+    "OCO": "create_oco_order",
+    "OTO": "v3_post_order_list_oto",
+    "OTOCO": "v3_post_order_list_otoco",
+}
+# Endpoints python-binance 1.0.37 has no method for: our name → (HTTP method, path under /api/v3).
+GENERIC_CALLS = {"amend_order_keep_priority": ("put", "order/amend/keepPriority")}
+# What GET /api/v3/orderList answers for a list it does not know.
+ORDER_LIST_MISSING = frozenset({-2011, -2013})
 
 
 def _close_unused_loop(client: Any) -> None:

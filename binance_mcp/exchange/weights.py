@@ -24,8 +24,18 @@ _FIXED = {
     "create_order": 1,
     "cancel_order": 1,
     "cancel_all_open_orders": 1,
+    # order lists, amend (rest-api.md "Order lists", "Order Amend Keep Priority")
+    "create_oco_order": 1,
+    "v3_post_order_list_oto": 1,
+    "v3_post_order_list_otoco": 1,
+    "v3_delete_order_list": 1,
+    "v3_get_order_list": 4,
+    "get_open_oco_orders": 6,
+    "amend_order_keep_priority": 4,
 }
 NEW_ORDER_METHODS = frozenset({"create_order"})
+# An order list adds each of its orders to the ORDERS counts: an OCO or OTO 2, an OTOCO 3.
+LIST_ORDER_COUNTS = {"create_oco_order": 2, "v3_post_order_list_oto": 2, "v3_post_order_list_otoco": 3}
 
 
 def request_weight(method: str, params: Mapping[str, Any]) -> int:
@@ -35,6 +45,8 @@ def request_weight(method: str, params: Mapping[str, Any]) -> int:
         return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
     if method == "get_open_orders":
         return 6 if params.get("symbol") else 80
+    if method == "get_my_trades":
+        return 5 if params.get("orderId") is not None else 20
     if method == "create_test_order":
         return 20 if str(params.get("computeCommissionRates", "")).lower() == "true" else 1
     return _FIXED.get(method, 1)
@@ -42,4 +54,6 @@ def request_weight(method: str, params: Mapping[str, Any]) -> int:
 
 def new_orders(method: str) -> int:
     """How many new orders a call counts against the ORDERS limits."""
+    if method in LIST_ORDER_COUNTS:
+        return LIST_ORDER_COUNTS[method]
     return 1 if method in NEW_ORDER_METHODS else 0

@@ -39,7 +39,9 @@ KlineInterval = Literal[
     "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
 ]
 OrderSide = Literal["BUY", "SELL"]
-OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+OrderType = Literal[
+    "LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"
+]
 TimeInForce = Literal["GTC", "IOC", "FOK"]
 
 
@@ -163,17 +165,35 @@ class OrderHistoryInput(SymbolInput):
 _TYPE_NEEDS = {
     "LIMIT": {"price"},
     "LIMIT_MAKER": {"price"},
-    "STOP_LOSS_LIMIT": {"price", "stop_price"},
-    "TAKE_PROFIT_LIMIT": {"price", "stop_price"},
+    "STOP_LOSS": set(),
+    "TAKE_PROFIT": set(),
+    "STOP_LOSS_LIMIT": {"price"},
+    "TAKE_PROFIT_LIMIT": {"price"},
     "MARKET": set(),
 }
 _TAKES_TIME_IN_FORCE = {"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
+# Triggered types: a stop_price, a trailing_delta, or both (Binance's "stopPrice or trailingDelta").
+_TRIGGERED = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
+TrailingDelta = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=10000,
+        description=(
+            "Trailing stop distance in BIPS (100 = 1 %); the symbol's TRAILING_DELTA filter bounds it "
+            "(often 10 to 2000)"
+        ),
+    ),
+]
 
 
 class PlaceOrderInput(SymbolInput):
     side: Annotated[OrderSide, BeforeValidator(_upper)] = Field(description="BUY or SELL")
     type: Annotated[OrderType, BeforeValidator(_upper)] = Field(
-        description="LIMIT, MARKET, LIMIT_MAKER, STOP_LOSS_LIMIT or TAKE_PROFIT_LIMIT"
+        description=(
+            "LIMIT, MARKET, LIMIT_MAKER, STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT or TAKE_PROFIT_LIMIT "
+            "(STOP_LOSS and TAKE_PROFIT become MARKET orders when triggered)"
+        )
     )
     quantity: PositiveDecimal | None = Field(None, description='Amount of the base asset, e.g. "0.01" BTC')
     quote_quantity: PositiveDecimal | None = Field(
@@ -181,7 +201,18 @@ class PlaceOrderInput(SymbolInput):
     )
     price: PositiveDecimal | None = Field(None, description="Limit price in the quote asset")
     stop_price: PositiveDecimal | None = Field(
-        None, description="Trigger price for STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT"
+        None,
+        description=(
+            "Trigger price for STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT: above the "
+            "market for STOP_LOSS BUY and TAKE_PROFIT SELL, below it for STOP_LOSS SELL and TAKE_PROFIT BUY"
+        ),
+    )
+    trailing_delta: TrailingDelta | None = Field(
+        None,
+        description=(
+            "Stop types only: make it a trailing stop, triggered after the price moves this many BIPS "
+            "(100 = 1 %) against you from its best since placement (or since stop_price was reached)"
+        ),
     )
     time_in_force: Annotated[TimeInForce, BeforeValidator(_upper)] | None = Field(
         None, description="GTC (default), IOC or FOK; for LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT"
@@ -204,9 +235,15 @@ class PlaceOrderInput(SymbolInput):
         for needed in _TYPE_NEEDS[kind]:
             if getattr(self, needed) is None:
                 raise ValueError(f"{needed}: a {kind} order needs a {needed}")
-        for optional in ("price", "stop_price"):
-            if optional not in _TYPE_NEEDS[kind] and getattr(self, optional) is not None:
-                raise ValueError(f"{optional}: a {kind} order takes no {optional}")
+        if kind in _TRIGGERED:
+            if self.stop_price is None and self.trailing_delta is None:
+                raise ValueError(f"stop_price: a {kind} order needs a stop_price, a trailing_delta or both")
+        else:
+            for trigger in ("stop_price", "trailing_delta"):
+                if getattr(self, trigger) is not None:
+                    raise ValueError(f"{trigger}: a {kind} order takes no {trigger}")
+        if "price" not in _TYPE_NEEDS[kind] and self.price is not None:
+            raise ValueError(f"price: a {kind} order takes no price")
         if kind not in _TAKES_TIME_IN_FORCE and self.time_in_force is not None:
             raise ValueError(f"time_in_force: a {kind} order takes no time_in_force")
         return self

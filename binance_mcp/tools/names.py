@@ -1,4 +1,7 @@
-"""The ten tool names and their declared risk: the one list every other module reads."""
+"""The tool names and their declared risk: the one list every other module reads.
+
+The ten first tools keep their order; the order-list, order, fills and amend tools follow.
+"""
 
 from enum import StrEnum
 
@@ -16,6 +19,12 @@ class ToolName(StrEnum):
     PLACE_ORDER = "place_order"
     CANCEL_ORDER = "cancel_order"
     CANCEL_ALL_ORDERS = "cancel_all_orders"
+    PLACE_ORDER_LIST = "place_order_list"
+    CANCEL_ORDER_LIST = "cancel_order_list"
+    GET_ORDER_LISTS = "get_order_lists"
+    GET_ORDER = "get_order"
+    GET_MY_TRADES = "get_my_trades"
+    AMEND_ORDER = "amend_order"
 
 
 class Risk(StrEnum):
@@ -42,7 +51,15 @@ TOOL_RISK: dict[str, Risk] = {
     ToolName.PLACE_ORDER: Risk.FINANCIAL,
     ToolName.CANCEL_ORDER: Risk.DESTRUCTIVE,
     ToolName.CANCEL_ALL_ORDERS: Risk.DESTRUCTIVE,
+    ToolName.PLACE_ORDER_LIST: Risk.FINANCIAL,
+    ToolName.CANCEL_ORDER_LIST: Risk.DESTRUCTIVE,
+    ToolName.GET_ORDER_LISTS: Risk.ACCOUNT,
+    ToolName.GET_ORDER: Risk.ACCOUNT,
+    ToolName.GET_MY_TRADES: Risk.ACCOUNT,
+    # a decrease only: it takes back part of an order, as a cancel does, and spends nothing new
+    ToolName.AMEND_ORDER: Risk.DESTRUCTIVE,
 }
 
-# Tools that take a `symbol` argument (optional for get_open_orders), for policy `symbols` constraints.
+# Tools that take a `symbol` argument (optional for get_open_orders, get_order_lists), for policy
+# `symbols` constraints.
 SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {ToolName.GET_ACCOUNT_INFO, ToolName.GET_LIMITS}

@@ -236,3 +236,127 @@ class Limits(Result):
     budgets: list[dict[str, Any]] = Field(description="Per quote asset: limit, spent, left, resets_at")
     rate_limits: list[dict[str, Any]] = Field(description="Per tool: max, window_s, scope, left")
     approvers: list[str] = Field(description="Who may approve: elicitation (the client's user), operator")
+
+
+# -- order lists, one order, fills, amend (issue #11) ------------------------------------------------
+
+
+class OrderDetail(Order):
+    order_list_id: int | None = Field(None, description="The order list it belongs to; absent when none")
+    trailing_delta: int | None = Field(None, description="Trailing stops: the distance in BIPS")
+    trailing_time: int | None = Field(None, description="Trailing stops: when tracking began (-1: not yet)")
+    working_time: int | None = Field(None, description="When it went on the book (-1: not yet, e.g. a stop)")
+
+
+class OrderListInfo(Result):
+    order_list_id: int
+    list_client_order_id: str
+    contingency_type: str = Field(description="OCO, or OTO (also for an OTOCO)")
+    list_status_type: str = Field(description="EXEC_STARTED, UPDATED, ALL_DONE or RESPONSE")
+    list_order_status: str = Field(description="EXECUTING while any order is open or pending; ALL_DONE")
+    symbol: str
+    transaction_time: int | None = None
+    orders: list[OrderDetail] = Field(description="Its orders; full details when Binance gave them")
+
+
+class PlacedOrderList(OrderListInfo):
+    type: str = Field(description="OCO, OTO or OTOCO, as asked")
+    network: str
+    simulated: bool = False
+    recovered: bool = Field(
+        False, description="True when the answer was lost and the list was found by its client order id"
+    )
+
+
+class CancelledOrderList(OrderListInfo):
+    network: str
+
+
+class OrderLists(Result):
+    order_lists: list[OrderListInfo]
+    count: int
+    truncated: bool = False
+
+
+class FoundOrder(OrderDetail):
+    network: str
+
+
+class Trade(Result):
+    id: int
+    order_id: int
+    order_list_id: int | None = None
+    price: str
+    quantity: str
+    quote_quantity: str
+    commission: str
+    commission_asset: str
+    time: int
+    is_buyer: bool
+    is_maker: bool
+
+
+class Trades(Result):
+    symbol: str
+    trades: list[Trade] = Field(description="Fills, oldest first")
+    count: int
+    truncated: bool = False
+
+
+class AmendedOrder(OrderDetail):
+    orig_client_order_id: str = Field(description="The client order id before the amend")
+    network: str
+    list_client_order_id: str | None = None
+    recovered: bool = Field(
+        False, description="True when the answer was lost and the order was found with its new quantity"
+    )
+
+
+def order_detail_from_binance(raw: dict[str, Any]) -> dict[str, Any]:
+    """`order_from_binance` plus the order-list and trailing-stop fields."""
+    shaped = order_from_binance(raw)
+    if raw.get("orderListId", -1) != -1:
+        shaped["order_list_id"] = raw["orderListId"]
+    for theirs, ours in (("trailingDelta", "trailing_delta"), ("trailingTime", "trailing_time"),
+                         ("workingTime", "working_time")):  # fmt: skip
+        if raw.get(theirs) is not None:
+            shaped[ours] = raw[theirs]
+    if "qty" in raw:  # an amend answer: clientOrderId is the order's id after the amend
+        shaped["quantity"] = raw["qty"]
+        shaped["client_order_id"] = raw["clientOrderId"]
+    if "cumulativeQuoteQty" in raw:
+        shaped["cumulative_quote_quantity"] = raw["cumulativeQuoteQty"]
+    return shaped
+
+
+def order_list_from_binance(raw: dict[str, Any]) -> dict[str, Any]:
+    """Binance's list status object in our names; `orders` are the reports when it has them."""
+    members = raw.get("orderReports") or raw.get("orders") or []
+    return {
+        "order_list_id": raw.get("orderListId", -1),
+        "list_client_order_id": raw.get("listClientOrderId", ""),
+        "contingency_type": raw.get("contingencyType", ""),
+        "list_status_type": raw.get("listStatusType", ""),
+        "list_order_status": raw.get("listOrderStatus", ""),
+        "symbol": raw.get("symbol", ""),
+        "transaction_time": raw.get("transactionTime"),
+        "orders": [order_detail_from_binance(member) for member in members],
+    }
+
+
+def trade_from_binance(raw: dict[str, Any]) -> dict[str, Any]:
+    shaped = {
+        "id": raw["id"],
+        "order_id": raw["orderId"],
+        "price": raw["price"],
+        "quantity": raw["qty"],
+        "quote_quantity": raw["quoteQty"],
+        "commission": raw["commission"],
+        "commission_asset": raw["commissionAsset"],
+        "time": raw["time"],
+        "is_buyer": raw["isBuyer"],
+        "is_maker": raw["isMaker"],
+    }
+    if raw.get("orderListId", -1) != -1:
+        shaped["order_list_id"] = raw["orderListId"]
+    return shaped

@@ -80,7 +80,7 @@ def dispatch(fake: FakeBinance, req: Incoming, rec: RecordedRequest) -> Reply:
             if route.free_on_success:
                 weight = 0
             if route.new_order:
-                count_10s, count_1d = fake.rate_limiter.add_order(now)
+                count_10s, count_1d = fake.rate_limiter.add_order(now, route.order_count)
                 reply.headers["X-MBX-ORDER-COUNT-10S"] = str(count_10s)
                 reply.headers["X-MBX-ORDER-COUNT-1D"] = str(count_1d)
         except ApiError as err:

@@ -27,9 +27,12 @@ from .errors import (
     rejected,
     rejected_cancel,
 )
-from .filters import ALGO_TYPES, check_filters, market_quantity
+from .filters import ALGO_TYPES, check_filters, check_trailing_delta, market_quantity
+from .list_engine import OrderListEngine
+from .order_lists import OrderList
 from .order_request import NewOrder
 from .orders import Fill, Order
+from .triggers import should_trigger, start_tracking, stop_condition_met
 
 _ID_CHARS = string.ascii_letters + string.digits
 ZERO = Decimal(0)
@@ -46,7 +49,7 @@ class Balance:
     locked: Decimal = ZERO
 
 
-class Exchange:
+class Exchange(OrderListEngine):
     """All mutable exchange state, guarded by one re-entrant lock. `clock()` returns server time in ms."""
 
     def __init__(self, clock: Callable[[], int]) -> None:
@@ -62,6 +65,8 @@ class Exchange:
         self.account_update_time = clock()
         self._next_order_id = 1
         self._next_trade_id = 1
+        self.order_lists: list[OrderList] = []
+        self._next_order_list_id = 1
 
     # ------------------------------------------------------------------------------------ prices, balances
     def price(self, symbol: str) -> Decimal:
@@ -76,7 +81,7 @@ class Exchange:
             self.prices[symbol] = price
             self.price_set_at[symbol] = self.clock()
             self.update_id += 1
-            for order in self.open_orders(symbol, copy_out=False):
+            for order in [o for o in self.open_orders(symbol, copy_out=False) if o.status != "PENDING_NEW"]:
                 self._on_price(order, price)
 
     def balance(self, asset: str) -> Balance:
@@ -110,86 +115,133 @@ class Exchange:
             matches = [o for o in self.orders if o.symbol == symbol and o.client_order_id == client_id]
             return matches[-1] if matches else None
 
-    def validate(self, order: NewOrder) -> None:
-        """Filter checks only, as POST /api/v3/order/test does (no matching-engine rules)."""
+    def validate(self, order: NewOrder, extra: int = 0) -> None:
+        """Filter checks only, as POST /api/v3/order/test does (no matching-engine rules).
+
+        `extra`: orders of the same list checked before this one, counted as open.
+        """
         with self.lock:
             open_orders = self.open_orders(order.symbol, copy_out=False)
             algo = sum(1 for o in open_orders if o.type in ALGO_TYPES)
-            check_filters(
-                order, self.symbols[order.symbol], self.prices[order.symbol], len(open_orders), algo
-            )
+            spec = self.symbols[order.symbol]
+            check_filters(order, spec, self.prices[order.symbol], len(open_orders) + extra, algo)
+            check_trailing_delta(order, spec)
 
     # ---------------------------------------------------------------------------------------------- placing
     def place(self, req: NewOrder) -> Order:
         """Validate, run the matching-engine checks (-2010) and execute a new order; returns a copy."""
         with self.lock:
-            self.validate(req)
-            spec = self.symbols[req.symbol]
-            base, quote = spec["baseAsset"], spec["quoteAsset"]
-            ref = self.prices[req.symbol]
-            if req.client_order_id and any(
-                o.client_order_id == req.client_order_id for o in self.open_orders(req.symbol, copy_out=False)
-            ):
-                raise rejected(DUPLICATE_ORDER)
-            qty = market_quantity(req, spec, ref) if req.type == "MARKET" else req.quantity
-            assert qty is not None
-            if req.iceberg_qty is not None and req.iceberg_qty > qty:
-                raise rejected("IcebergQty exceeds QTY.")
-            now = self.clock()
-            order = Order(
-                symbol=req.symbol,
-                order_id=self._next_order_id,
-                client_order_id=req.client_order_id or new_client_id(),
-                side=req.side,
-                type=req.type,
-                time_in_force=req.time_in_force or "GTC",
-                price=req.price or ZERO,
-                orig_qty=qty,
-                orig_quote_order_qty=req.quote_order_qty or ZERO,
-                stop_price=req.stop_price or ZERO,
-                iceberg_qty=req.iceberg_qty or ZERO,
-                time=now,
-                update_time=now,
-                stp_mode=req.stp_mode,
-            )
-            crosses = req.price is not None and (
-                (req.side == "BUY" and req.price >= ref) or (req.side == "SELL" and req.price <= ref)
-            )
-            if req.type == "LIMIT_MAKER" and crosses:
-                raise rejected(WOULD_TAKE)
-            if req.type in ALGO_TYPES and req.stop_price is not None and self._triggered(order, ref):
-                raise rejected(WOULD_TRIGGER)
-            cost_price = req.price or req.stop_price or ref
-            self._require(
-                base if req.side == "SELL" else quote, qty if req.side == "SELL" else qty * cost_price
-            )
-
-            self._next_order_id += 1
-            self.orders.append(order)
-            self.update_id += 1
-            if req.type == "MARKET" or (req.type == "LIMIT" and crosses):
-                order.working_time = now
-                self._fill(order, ref)
-            elif req.type == "LIMIT" and order.time_in_force in ("IOC", "FOK"):
-                order.working_time = now
-                order.status = "EXPIRED"
-                order.expiry_reason = (
-                    "UNFILLED_IOC_QUANTITY_EXPIRED"
-                    if order.time_in_force == "IOC"
-                    else "UNFILLED_FOK_ORDER_EXPIRED"
-                )
-            else:
-                if req.type in ("LIMIT", "LIMIT_MAKER"):
-                    order.working_time = now
-                self._lock(order, base, quote, qty * cost_price)
+            order = self._admit(req)
+            self._require_for(order)
+            self._add(order)
+            self._activate(order)
             return copy.deepcopy(order)
+
+    def _admit(self, req: NewOrder, extra: int = 0, order_list_id: int = -1, pending: bool = False) -> Order:
+        """Filters and matching-engine checks of one new order (a list's leg too); the Order, not yet added.
+
+        `extra` counts the list's legs admitted before this one against MAX_NUM_ORDERS; a `pending`
+        leg is checked against the filters only (its price rules apply when it is placed).
+        """
+        self.validate(req, extra)
+        ref = self.prices[req.symbol]
+        if req.client_order_id and any(
+            o.client_order_id == req.client_order_id for o in self.open_orders(req.symbol, copy_out=False)
+        ):
+            raise rejected(DUPLICATE_ORDER)
+        spec = self.symbols[req.symbol]
+        qty = market_quantity(req, spec, ref) if req.type == "MARKET" else req.quantity
+        assert qty is not None
+        if req.iceberg_qty is not None and req.iceberg_qty > qty:
+            raise rejected("IcebergQty exceeds QTY.")
+        if req.trailing_delta is not None and not spec.get("allowTrailingStop", True):
+            raise rejected("Trailing stop orders are not supported for this symbol.")
+        now = self.clock()
+        order = Order(
+            symbol=req.symbol,
+            order_id=0,
+            client_order_id=req.client_order_id or new_client_id(),
+            side=req.side,
+            type=req.type,
+            time_in_force=req.time_in_force or "GTC",
+            price=req.price or ZERO,
+            orig_qty=qty,
+            orig_quote_order_qty=req.quote_order_qty or ZERO,
+            stop_price=req.stop_price or ZERO,
+            iceberg_qty=req.iceberg_qty or ZERO,
+            time=now,
+            update_time=now,
+            stp_mode=req.stp_mode,
+            order_list_id=order_list_id,
+            trailing_delta=req.trailing_delta,
+            status="PENDING_NEW" if pending else "NEW",
+        )
+        if pending:
+            return order
+        if req.type == "LIMIT_MAKER" and self._crosses(order, ref):
+            raise rejected(WOULD_TAKE)
+        if (
+            req.type in ALGO_TYPES
+            and req.stop_price is not None
+            and req.trailing_delta is None
+            and self._triggered(order, ref)
+        ):
+            raise rejected(WOULD_TRIGGER)
+        return order
+
+    @staticmethod
+    def _crosses(order: Order, ref: Decimal) -> bool:
+        return bool(order.price) and (
+            (order.side == "BUY" and order.price >= ref) or (order.side == "SELL" and order.price <= ref)
+        )
+
+    def _cost(self, order: Order) -> tuple[str, Decimal]:
+        """The asset and amount a resting order locks: the base quantity to sell, or quote to pay."""
+        spec = self.symbols[order.symbol]
+        if order.side == "SELL":
+            return spec["baseAsset"], order.orig_qty
+        price = order.price or order.stop_price or self.prices[order.symbol]
+        return spec["quoteAsset"], order.orig_qty * price
+
+    def _require_for(self, order: Order) -> None:
+        self._require(*self._cost(order))
+
+    def _add(self, order: Order) -> None:
+        order.order_id = self._next_order_id
+        self._next_order_id += 1
+        self.orders.append(order)
+        self.update_id += 1
+
+    def _activate(self, order: Order, lock: bool = True) -> None:
+        """Put an admitted order to work: fill, expire, or rest (locking its cost unless `lock` is False)."""
+        ref = self.prices[order.symbol]
+        now = self.clock()
+        order.status = "NEW"
+        if order.type == "MARKET" or (order.type == "LIMIT" and self._crosses(order, ref)):
+            order.working_time = now
+            self._fill(order, ref)
+        elif order.type == "LIMIT" and order.time_in_force in ("IOC", "FOK"):
+            order.working_time = now
+            order.status = "EXPIRED"
+            order.expiry_reason = (
+                "UNFILLED_IOC_QUANTITY_EXPIRED"
+                if order.time_in_force == "IOC"
+                else "UNFILLED_FOK_ORDER_EXPIRED"
+            )
+        else:
+            if order.type in ("LIMIT", "LIMIT_MAKER"):
+                order.working_time = now
+            if order.trailing_delta is not None and (order.stop_price == 0 or stop_condition_met(order, ref)):
+                start_tracking(order, ref, now)
+            if lock:
+                asset, amount = self._cost(order)
+                self._lock_amount(order, asset, amount)
 
     def _require(self, asset: str, amount: Decimal) -> None:
         if self._bal(asset).free < amount:
             raise rejected(INSUFFICIENT_BALANCE)
 
-    def _lock(self, order: Order, base: str, quote: str, quote_amount: Decimal) -> None:
-        asset, amount = (quote, quote_amount) if order.side == "BUY" else (base, order.orig_qty)
+    def _lock_amount(self, order: Order, asset: str, amount: Decimal) -> None:
         bal = self._bal(asset)
         bal.free -= amount
         bal.locked += amount
@@ -203,8 +255,13 @@ class Exchange:
             bal.free += order.locked_amount
             order.locked_asset, order.locked_amount = None, ZERO
 
-    def _fill(self, order: Order, price: Decimal) -> None:
-        """Fill the remaining quantity at `price`: move balances, charge commission (maker = taker rate)."""
+    def _fill(self, order: Order, price: Decimal, maker: bool = False) -> None:
+        """Fill the remaining quantity at `price`: move balances, charge commission (maker = taker rate).
+
+        A member of an OCO pair expires its other leg first; a filled working order places its
+        list's pending orders.
+        """
+        self._expire_oco_partner(order)
         spec = self.symbols[order.symbol]
         base, quote = spec["baseAsset"], spec["quoteAsset"]
         self._unlock(order)
@@ -218,7 +275,8 @@ class Exchange:
             commission, commission_asset = (quote_amount * self.commission_rate).quantize(EIGHT), quote
             self._bal(base).free -= qty
             self._bal(quote).free += quote_amount - commission
-        order.fills.append(Fill(price, qty, commission, commission_asset, self._next_trade_id))
+        now = self.clock()
+        order.fills.append(Fill(price, qty, commission, commission_asset, self._next_trade_id, now, maker))
         self._next_trade_id += 1
         order.executed_qty += qty
         order.cummulative_quote_qty += quote_amount
@@ -227,6 +285,7 @@ class Exchange:
         if order.working_time == -1:
             order.working_time = order.update_time
         self.account_update_time = order.update_time
+        self._place_pending(order)
 
     # ------------------------------------------------------------------------------------------ price moves
     @staticmethod
@@ -237,23 +296,31 @@ class Exchange:
         return price >= stop if above else price <= stop
 
     def _on_price(self, order: Order, price: Decimal) -> None:
+        if order.status not in ("NEW", "PARTIALLY_FILLED"):
+            return  # filled, expired or cancelled by an earlier order's move; or still pending
         if order.type in ALGO_TYPES and order.working_time == -1:
-            if order.stop_price == 0 or not self._triggered(order, price):
+            if not should_trigger(order, price, self.clock()):
                 return
             order.working_time = self.clock()
+            self._expire_oco_partner(order)
             if order.type in ("STOP_LOSS", "TAKE_PROFIT"):
                 self._fill(order, price)
                 return
-        if order.price and (
-            (order.side == "BUY" and order.price >= price) or (order.side == "SELL" and order.price <= price)
-        ):
-            self._fill(order, order.price)
+            if self._crosses(order, price):
+                self._fill(order, order.price)
+            return
+        if self._crosses(order, price):
+            self._fill(order, order.price, maker=True)
 
     # --------------------------------------------------------------------------------------------- cancels
     def cancel(
         self, symbol: str, order_id: int | None, client_id: str | None, restriction: str | None = None
     ) -> Order:
-        """Cancel one open order (-2011 if unknown / not open / restriction not met); returns a copy."""
+        """Cancel one open order (-2011 if unknown / not open / restriction not met); returns a copy.
+
+        An order of a list cancels the whole list ("Canceling an individual order from an order
+        list will cancel the entire order list").
+        """
         with self.lock:
             order = self.find(symbol, order_id, client_id)
             if order is None or not order.is_open:
@@ -262,21 +329,34 @@ class Exchange:
                 raise error(UNKNOWN_ORDER)
             if restriction is not None and order.status != restriction.removeprefix("ONLY_"):
                 raise rejected_cancel("Order was not canceled due to cancel restrictions.")
-            self._cancel(order)
+            members = self.list_of(order)
+            for member in members.orders if members is not None else [order]:
+                if member.is_open:
+                    self._cancel(member)
             return copy.deepcopy(order)
 
-    def cancel_all(self, symbol: str) -> list[Order]:
+    def cancel_all(self, symbol: str) -> list[Order | OrderList]:
+        """Cancel every open order and order list of a symbol: the orders, and each list once."""
         with self.lock:
             open_orders = self.open_orders(symbol, copy_out=False)
             if not open_orders:
                 raise error(UNKNOWN_ORDER)
+            done: list[Order | OrderList] = []
             for order in open_orders:
-                self._cancel(order)
-            return copy.deepcopy(open_orders)
+                members = self.list_of(order)
+                if members is None:
+                    self._cancel(order)
+                    done.append(order)
+                elif members not in done:
+                    for member in members.orders:
+                        if member.is_open:
+                            self._cancel(member)
+                    done.append(members)
+            return copy.deepcopy(done)
 
-    def _cancel(self, order: Order) -> None:
+    def _cancel(self, order: Order, status: str = "CANCELED") -> None:
         self._unlock(order)
-        order.status = "CANCELED"
+        order.status = status
         order.update_time = self.clock()
         self.update_id += 1
         self.account_update_time = order.update_time

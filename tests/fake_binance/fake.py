@@ -10,6 +10,7 @@ from types import TracebackType
 
 from .exchange import Balance, Exchange
 from .faults import Fault, FaultPlan
+from .order_lists import OrderList
 from .orders import Order
 from .ratelimit import RateLimiter
 from .recorder import RecordedRequest, RequestLog
@@ -117,6 +118,11 @@ class FakeBinance:
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return self.exchange.open_orders(symbol)
+
+    @property
+    def order_lists(self) -> list[OrderList]:
+        """Copies of all order lists (OCO, OTO, OTOCO) in any status, oldest first."""
+        return self.exchange.all_lists()
 
     @property
     def commission_rate(self) -> Decimal:

@@ -111,3 +111,20 @@ def _check_notional(order: NewOrder, f: dict[str, Any], qty: Decimal, ref_price:
     low, high = _d(f["minNotional"]), _d(f["maxNotional"])
     if (apply_min and notional < low) or (apply_max and high and notional > high):
         raise filter_failure("NOTIONAL")
+
+
+def trails_above(side: str, order_type: str) -> bool:
+    """STOP_LOSS* BUY and TAKE_PROFIT* SELL trigger above the market (the TRAILING_DELTA "above" bounds)."""
+    return order_type.startswith("STOP_LOSS") == (side == "BUY")
+
+
+def check_trailing_delta(order: NewOrder, spec: dict[str, Any]) -> None:
+    """The TRAILING_DELTA filter (filters.md): trailingDelta within the bounds for the order's direction."""
+    if order.trailing_delta is None:
+        return
+    f = get_filter(spec, "TRAILING_DELTA")
+    if f is None:
+        return
+    kind = "Above" if trails_above(order.side, order.type) else "Below"
+    if not int(f[f"minTrailing{kind}Delta"]) <= order.trailing_delta <= int(f[f"maxTrailing{kind}Delta"]):
+        raise filter_failure("TRAILING_DELTA")

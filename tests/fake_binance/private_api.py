@@ -10,6 +10,7 @@ from .errors import BOTH_IDS_EMPTY, CLIENT_ID_MISMATCH, NO_SUCH_ORDER, RANGE_24H
 from .exchange import new_client_id
 from .market import DAY
 from .order_request import parse_new_order
+from .orders import Order
 from .params import Params
 
 
@@ -149,4 +150,9 @@ def cancel_open_orders(ctx: Context, p: Params) -> list[dict[str, Any]]:
     symbol = p.symbol()
     assert symbol is not None
     cancel_id, now = new_client_id(), ctx.server_time()
-    return [o.to_cancel(cancel_id, now) for o in ctx.exchange.cancel_all(symbol)]
+    return [
+        done.to_cancel(cancel_id, now)
+        if isinstance(done, Order)
+        else done.to_api([o.to_cancel(cancel_id, now) for o in done.orders])
+        for done in ctx.exchange.cancel_all(symbol)
+    ]

@@ -83,10 +83,10 @@ class RateLimiter:
                     self._orders_1d.retry_after_s(now_ms),
                 )
 
-    def add_order(self, now_ms: int) -> tuple[int, int]:
-        """Count one successful order; return the (10 s, 1 day) order counts."""
+    def add_order(self, now_ms: int, count: int = 1) -> tuple[int, int]:
+        """Count a successful order (an order list counts its orders); return the (10 s, 1 day) counts."""
         with self._lock:
-            return self._orders_10s.add(now_ms, 1), self._orders_1d.add(now_ms, 1)
+            return self._orders_10s.add(now_ms, count), self._orders_1d.add(now_ms, count)
 
 
 class RateLimited(ApiError):

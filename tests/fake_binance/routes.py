@@ -6,10 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import list_api as lists
 from . import private_api as priv
 from . import public_api as pub
 from .context import Context
 from .errors import ApiError
+from .order_list_request import OCO_PARAMS, OTO_PARAMS, OTOCO_PARAMS
 from .order_request import ORDER_PARAMS
 from .params import Params
 
@@ -26,6 +28,7 @@ class Route:
     trade: bool = False  # needs the key's spot-trading permission
     free_on_success: bool = False  # weight 0 when successful (order endpoints since 2026-04-02)
     new_order: bool = False  # counts towards ORDERS limits and gets X-MBX-ORDER-COUNT-* headers
+    order_count: int = 1  # orders it adds to the unfilled order count (an OCO 2, an OTOCO 3)
 
     def allowed(self) -> frozenset[str]:
         return self.params | SIGNED_PARAMS if self.signed else self.params
@@ -115,6 +118,65 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("DELETE", "/api/v3/openOrders"): Route(
         priv.cancel_open_orders, _ps("symbol"), 1, signed=True, trade=True, free_on_success=True
+    ),
+    # order lists (rest-api.md "Order lists"): weight 1 each; an OCO / OTO counts 2 orders, an OTOCO 3
+    ("POST", "/api/v3/orderList/oco"): Route(
+        lists.new_oco,
+        OCO_PARAMS,
+        1,
+        signed=True,
+        trade=True,
+        free_on_success=True,
+        new_order=True,
+        order_count=2,
+    ),
+    ("POST", "/api/v3/orderList/oto"): Route(
+        lists.new_oto,
+        OTO_PARAMS,
+        1,
+        signed=True,
+        trade=True,
+        free_on_success=True,
+        new_order=True,
+        order_count=2,
+    ),
+    ("POST", "/api/v3/orderList/otoco"): Route(
+        lists.new_otoco,
+        OTOCO_PARAMS,
+        1,
+        signed=True,
+        trade=True,
+        free_on_success=True,
+        new_order=True,
+        order_count=3,
+    ),
+    ("DELETE", "/api/v3/orderList"): Route(
+        lists.cancel_order_list,
+        _ps("symbol", "orderListId", "listClientOrderId", "newClientOrderId"),
+        1,
+        signed=True,
+        trade=True,
+        free_on_success=True,
+    ),
+    ("GET", "/api/v3/orderList"): Route(
+        lists.query_order_list, _ps("orderListId", "origClientOrderId"), 4, signed=True
+    ),
+    ("GET", "/api/v3/openOrderList"): Route(lists.open_order_lists, _ps(), 6, signed=True),
+    ("GET", "/api/v3/allOrderList"): Route(
+        lists.all_order_lists, _ps("fromId", "startTime", "endTime", "limit"), 20, signed=True
+    ),
+    ("PUT", "/api/v3/order/amend/keepPriority"): Route(
+        lists.amend_keep_priority,
+        _ps("symbol", "orderId", "origClientOrderId", "newClientOrderId", "newQty"),
+        4,
+        signed=True,
+        trade=True,
+    ),
+    ("GET", "/api/v3/myTrades"): Route(
+        lists.my_trades,
+        _ps("symbol", "orderId", "startTime", "endTime", "fromId", "limit"),
+        lists.my_trades_weight,
+        signed=True,
     ),
     ("GET", "/sapi/v1/account/apiRestrictions"): Route(priv.api_restrictions, _ps(), 1, signed=True),
 }

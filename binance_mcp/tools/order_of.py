@@ -1,0 +1,47 @@
+"""`order_of`: the order a validated `place_order` or `place_order_list` call describes, as the guard sees it.
+
+The guard checks every leg against the symbol's filters and the policy, values the whole order
+(`binance_mcp.valuation`) and words the approval question from this value, never from what the
+model wrote. Pure functions of the validated arguments: no I/O.
+"""
+
+from __future__ import annotations
+
+from binance_mcp.orders import Leg, Order
+from binance_mcp.tools.inputs import PlaceOrderInput
+from binance_mcp.tools.order_list_inputs import PlaceOrderListInput, legs_of
+
+
+def order_of_place_order(args: PlaceOrderInput) -> Order:
+    """One order: a single leg with role `order`."""
+    leg = Leg(
+        side=args.side,
+        type=args.type,
+        quantity=args.quantity,
+        quote_quantity=args.quote_quantity,
+        price=args.price,
+        stop_price=args.stop_price,
+        trailing_delta=args.trailing_delta,
+    )
+    return Order(symbol=args.symbol, kind="ORDER", legs=(leg,), client_order_id=args.client_order_id)
+
+
+def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
+    """An OCO (above, below), OTO (working, pending) or OTOCO (working, pending_above, pending_below)."""
+    legs = tuple(
+        Leg(
+            side=leg.side,  # type: ignore[arg-type]
+            type=leg.type,
+            quantity=leg.quantity,
+            price=leg.price,
+            stop_price=leg.stop_price,
+            trailing_delta=leg.trailing_delta,
+            role=leg.role,
+        )
+        for leg in legs_of(args)
+    )
+    return Order(symbol=args.symbol, kind=args.type, legs=legs, client_order_id=args.list_client_order_id)
+
+
+ORDER_OF = {"place_order": order_of_place_order, "place_order_list": order_of_place_order_list}
+"""The hook per tool name, for the guard: `ORDER_OF[tool](validated_args) -> Order`."""
