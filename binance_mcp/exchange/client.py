@@ -657,9 +657,9 @@ class ExchangeClient:
                 await anyio.sleep(policy.lookup_backoff(attempt - 1))
             try:
                 listed = await self.get_order_list(list_client_order_id=list_client_order_id)
-            except (ExchangePaused, LimitReached) as exc:
+            except (ExchangePaused, LimitReached, MissingCredentials) as exc:
                 return OrderLookup(found, False, exc.sentence())
-            except ExchangeError as exc:
+            except BinanceRejected as exc:
                 missing = exc.code in ORDER_LIST_MISSING
                 detail = "Binance does not know the order list" if missing else exc.sentence()
                 continue
