@@ -302,6 +302,19 @@ class ApprovalStore(Protocol):
 
     def list(self, include_decided: bool = False, now: datetime | None = None) -> builtins.list[Approval]: ...
 
+    def find(
+        self,
+        *,
+        tool: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
+        agent: str | None,
+        arguments_key: str,
+        ttl_s: int | None = None,
+        now: datetime | None = None,
+    ) -> Approval | None: ...
+
     def take(
         self,
         *,
@@ -631,6 +644,34 @@ class SqliteApprovalStore:
         """The approval with this id (as typed by a person, see `normalise_approval_id`), or None."""
         with self._db.reading() as conn:
             return self._row(conn, normalise_approval_id(approval_id))
+
+    def find(
+        self,
+        *,
+        tool: str,
+        network: str | None = None,
+        base_url: str | None = None,
+        account: str | None = None,
+        agent: str | None,
+        arguments_key: str,
+        ttl_s: int | None = None,
+        now: datetime | None = None,
+    ) -> Approval | None:
+        """What `take` would spend for this call, without spending it: the guard looks before it
+        asks anyone, and takes only at dispatch, once the call has been decided again."""
+        moment = _utc(now)
+        call = _call(tool, network, base_url, account, agent, arguments_key)
+        with self._db.reading() as conn:
+            rows = conn.execute(
+                f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'approved' ORDER BY decided_at, id", call
+            ).fetchall()
+        for row in rows:
+            approval = _approval(row)
+            if approval.decided_at is None or approval.decided_at > moment:
+                continue
+            if moment - approval.decided_at <= timedelta(seconds=approval.ttl_s if ttl_s is None else ttl_s):
+                return approval
+        return None
 
     def take(
         self,

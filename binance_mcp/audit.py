@@ -513,13 +513,20 @@ class AuditLog:
         """Pending records of `account` whose owner's lease ran out by `now` (or that name no
         owner: written by an older version): what a dead process left. Never this store's own
         records, and never a record whose owner still renews its lease. Oldest first."""
+        from binance_mcp.stores.lease import owner_is_gone
+
         moment = iso_utc(now or datetime.now(UTC))
         sql = (
-            f"{_SELECT} WHERE outcome = 'pending' AND account = ?"
-            " AND (owner IS NULL OR (owner != ? AND (lease_until IS NULL OR lease_until < ?)))"
-            " ORDER BY time, id"
+            f"SELECT owner, lease_until, {', '.join(_COLUMNS)} FROM audit"
+            " WHERE outcome = 'pending' AND account = ? AND (owner IS NULL OR owner != ?) ORDER BY time, id"
         )
-        return self._fetch(sql, (account, self.owner, moment))
+        with self._db.reading() as session:
+            rows = session.execute(sql, (account, self.owner)).fetchall()
+        return [
+            _record(row[2:])
+            for row in rows
+            if row[0] is None or row[1] is None or row[1] < moment or owner_is_gone(row[0])
+        ]
 
     def query(
         self,

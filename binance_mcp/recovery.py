@@ -91,11 +91,11 @@ class PendingRecovery:
 
     async def recover(self) -> RecoveryReport:
         audit = self._audit()
-        records = await anyio.to_thread.run_sync(audit.pending, self._network, self._account)
+        records = await anyio.to_thread.run_sync(audit.orphaned_pending, self._account)
         report = RecoveryReport()
         for record in records:
-            if record.id is None or record.time > self._started:
-                continue  # this run's own order, in flight
+            if record.id is None:
+                continue
             verdict = await self._look_up(record)
             if verdict.outcome is None:
                 report.still_pending.append(record.id)

@@ -185,19 +185,25 @@ def build_app(
     *,
     policy: Policy | None = None,
     agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None,
+    approvals_page: str | None = None,
 ) -> App:
     """Everything the server needs, checked, without contacting Binance."""
     if policy is None:
         policy, policy_path = load_policy(config)
     else:
         policy_path = config.policy_path or Path("<given>")
+    from binance_mcp.stores import require_shared_counters
+
+    require_shared_counters(config, policy)
     state_dir = resolve_state_dir(config.state_dir)
     exchange = ExchangeClient(
         config.base_url,
         config.credentials,
         timeouts=Timeouts(connect=config.connect_timeout, read=config.read_timeout),
     )
-    guard = build_guard(config, policy, exchange, state_dir, agent_resolver=agent_resolver)
+    guard = build_guard(
+        config, policy, exchange, agent_resolver=agent_resolver, approvals_page=approvals_page
+    )
     notifier = ToolListNotifier()
     server = ServerWithListChanged(
         "binance-mcp",

@@ -51,10 +51,6 @@ def test_the_account_key_is_network_and_a_one_way_fingerprint() -> None:
     assert key_fingerprint(None) == key_fingerprint("") == "anonymous"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the guard to key budgets by AccountKey (budgets.reserve(account=...)); the lead wires it",
-)
 async def test_restarting_on_other_spellings_of_the_root_does_not_refill_the_budget(
     tmp_path: Path, fake: FakeBinance
 ) -> None:

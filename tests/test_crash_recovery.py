@@ -142,9 +142,13 @@ def direct_binance(fake: FakeBinance) -> Any:
 
 
 def left_pending(state_dir: Path, *records: dict[str, Any]) -> list[int]:
-    """Pending records as a killed earlier run leaves them."""
+    """Pending records as a killed earlier run leaves them: owned by a process that is gone (its
+    lease already run out), for the account of the tests' API key on the record's network."""
+    from binance_mcp.account import AccountKey
+
     state_dir.mkdir(parents=True, exist_ok=True)
-    with AuditLog(audit_path(state_dir), secrets=(API_KEY, API_SECRET)) as audit:
+    gone = "crashed-host/1/2026-01-01T00:00:00.000Z"
+    with AuditLog(audit_path(state_dir), secrets=(API_KEY, API_SECRET), owner=gone, lease_s=0) as audit:
         return [
             audit.begin_pending(
                 AuditRecord(
@@ -152,14 +156,21 @@ def left_pending(state_dir: Path, *records: dict[str, Any]) -> list[int]:
                     client="test",
                     decision="allowed",
                     outcome="pending",
-                    **({"network": "testnet", "tool": "place_order"} | record),
+                    **(
+                        {
+                            "network": "testnet",
+                            "tool": "place_order",
+                            "account": str(AccountKey.of(record.get("network", "testnet"), API_KEY)),
+                        }
+                        | record
+                    ),
                 )
             )
             for record in records
         ]
 
 
-async def test_pending_records_of_this_network_and_base_url_are_completed_before_the_first_order(
+async def test_pending_records_of_this_account_are_completed_before_the_first_order(
     tmp_path: Path, fake: FakeBinance
 ) -> None:
     binance = direct_binance(fake)
@@ -193,7 +204,7 @@ async def test_pending_records_of_this_network_and_base_url_are_completed_before
     def cancel_of(**ids: Any) -> dict[str, Any]:
         return {"base_url": fake.base_url, "tool": "cancel_order", "arguments": {"symbol": "BTCUSDT"} | ids}
 
-    placed, never, cancel, no_cancel, mainnet, elsewhere, other_tool = left_pending(
+    placed, never, cancel, no_cancel, mainnet, elsewhere, other_key, other_tool = left_pending(
         tmp_path / "state",
         order_by("was-placed"),
         order_by("never-arrived"),
@@ -201,6 +212,7 @@ async def test_pending_records_of_this_network_and_base_url_are_completed_before
         cancel_of(client_order_id="not-cancelled"),
         order_by("was-placed", network="mainnet"),
         order_by("was-placed", base_url="http://127.0.0.1:9"),
+        order_by("was-placed", account="testnet:00000000000000ff"),
         {"base_url": fake.base_url, "tool": "cancel_all_orders", "arguments": {"symbol": "BTCUSDT"}},
     )
     fake.clear_requests()
@@ -224,7 +236,10 @@ async def test_pending_records_of_this_network_and_base_url_are_completed_before
     assert (records[no_cancel].outcome, records[no_cancel].order_id) == ("error", still_open["orderId"])
     assert "NEW" in records[no_cancel].reason
     assert records[other_tool].outcome == "unknown"
-    assert records[mainnet].outcome == "pending" and records[elsewhere].outcome == "pending"
+    # State is the account's, whatever the REST root was called: another spelling is the same
+    # account; another network or another key is not, and is left alone.
+    assert records[elsewhere].outcome == "ok"
+    assert records[mainnet].outcome == "pending" and records[other_key].outcome == "pending"
 
 
 def fast_lookups(app: App) -> Any:

@@ -201,7 +201,6 @@ async def test_missing_keys_say_nothing_was_sent_and_how_to_check(tmp_path: Path
     assert not [r for r in fake.requests if r.path == "/api/v3/account"]
 
 
-@pytest.mark.xfail(strict=True, reason="the lead wires not_configured into refusals.py and the guard")
 @pytest.mark.parametrize("tool", ["get_account_info", "place_order"])
 async def test_missing_keys_are_not_an_exchange_error(tmp_path: Path, fake: FakeBinance, tool: str) -> None:
     app = make_app(tmp_path, fake.base_url, credentials=False)

@@ -128,10 +128,6 @@ _SERVER_CALLS = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs server.build_app to give the Guard open_stores(config).limiter (the lead wires it)",
-)
 def test_three_server_processes_on_one_state_dir_share_a_global_limit(
     tmp_path: Path, fake: FakeBinance
 ) -> None:

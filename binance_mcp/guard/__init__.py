@@ -132,9 +132,9 @@ class Guard:
         return await limits_report(self.services, caller)
 
     def close(self) -> None:
+        """Drain the audit log, then close every store (each once)."""
         self.services.audit.close()
-        self.services.budgets.close()
-        self.services.approvals.close()
+        self.services.stores.close()
 
     def identify(self, request: ServerRequestContext[Any, Any] | None) -> Caller:
         """Who sent one request. Over HTTP the agent is whoever the bearer token names (`local` for

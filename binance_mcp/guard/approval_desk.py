@@ -19,7 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -55,19 +54,19 @@ class OpenQuestion:
 
 @dataclass(frozen=True)
 class CallIdentity:
-    """What an approval is bound to: same tool, network, REST root, agent and canonical arguments."""
+    """What an approval is bound to: same tool, account (network and key), agent and canonical
+    arguments; `network` is kept for people to read."""
 
     tool: str
     network: str
-    base_url: str
+    account: str
     agent: str | None
     arguments_key: str
 
     def fields(self) -> dict[str, Any]:
         return {
             "tool": self.tool,
-            "network": self.network,
-            "base_url": self.base_url,
+            "account": self.account,
             "agent": self.agent,
             "arguments_key": self.arguments_key,
         }
@@ -91,32 +90,34 @@ class ApprovalDesk:
 
     # -- out of band (the CLI) -------------------------------------------------------------------
 
-    async def find_cli_approval(self, identity: CallIdentity) -> Approval | None:
-        """An approval a human gave for exactly this call and that is still usable, NOT spent: the
-        guard spends it at dispatch, once the call has been decided again."""
+    async def find_cli_approval(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
+        """An operator's approval for exactly this call, still usable under the `approval_ttl` in
+        force, NOT spent: the guard spends it at dispatch, once the call has been decided again."""
+        return await anyio.to_thread.run_sync(lambda: self.store.find(**identity.fields(), ttl_s=ttl_s))
 
-        def find() -> Approval | None:
-            now = datetime.now(UTC)
-            wanted = (identity.tool, identity.network, identity.base_url.rstrip("/"), identity.agent or "")
-            for approval in self.store.list(include_decided=True, now=now):
-                found = (approval.tool, approval.network, approval.base_url, approval.agent)
-                if (
-                    found == wanted
-                    and approval.arguments_key == identity.arguments_key
-                    and approval.status_at(now) == "approved"
-                ):
-                    return approval
-            return None
+    async def take_cli_approval(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
+        """That approval, spent by taking it: it lets exactly one call through."""
+        return await anyio.to_thread.run_sync(lambda: self.store.take(**identity.fields(), ttl_s=ttl_s))
 
-        return await anyio.to_thread.run_sync(find)
-
-    async def take_cli_approval(self, identity: CallIdentity) -> Approval | None:
-        """An approval a human gave at the CLI for exactly this call, spent by taking it."""
-        return await anyio.to_thread.run_sync(lambda: self.store.take(**identity.fields()))
-
-    async def request_cli_approval(self, identity: CallIdentity, question: str, ttl_s: int) -> Approval:
+    async def request_cli_approval(
+        self,
+        identity: CallIdentity,
+        question: str,
+        ttl_s: int,
+        *,
+        details: dict[str, str],
+        pending_ttl_s: int,
+    ) -> Approval:
+        """A request an operator can decide (the same one again while an identical call waits)."""
         return await anyio.to_thread.run_sync(
-            lambda: self.store.request(**identity.fields(), question=question, ttl_s=ttl_s)
+            lambda: self.store.request(
+                **identity.fields(),
+                network=identity.network,
+                question=question,
+                ttl_s=ttl_s,
+                details=details,
+                pending_ttl_s=pending_ttl_s,
+            )
         )
 
     # -- in the client, 2026 era -----------------------------------------------------------------

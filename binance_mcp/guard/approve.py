@@ -25,6 +25,7 @@ from mcp.server.mcpserver.resolve import Elicit
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.timestamps import utc_seconds_text
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -60,7 +61,7 @@ def identity_of(decided: Decided, services: Services) -> CallIdentity:
     return CallIdentity(
         tool=decided.request.spec.name,
         network=services.network.value,
-        base_url=services.account,
+        account=services.account,
         agent=decided.request.caller.agent,
         arguments_key=canonical_arguments(
             parsed.arguments, drop_client_order_id=parsed.generated_client_order_id
@@ -95,8 +96,17 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     identity = identity_of(decided, services)
     via = approvers(decided, services)
     shown = decided.validated.valuation.notional if decided.validated.valuation is not None else None
-    if OPERATOR in via and await services.approvals.find_cli_approval(identity) is not None:
-        return Admitted(decided, approved_via="cli", identity=identity, approved_notional=shown)
+    ttl = decided.decision.approval_ttl
+    if OPERATOR in via:
+        given = await services.approvals.find_cli_approval(identity, ttl)
+        if given is not None:
+            return Admitted(
+                decided,
+                approved_via=given.decided_via or "cli",
+                approved_by=given.decided_by,
+                identity=identity,
+                approved_notional=shown,
+            )
     asked = question(decided, services)
     if ELICITATION in via and request.can_elicit and ctx is not None:
         if not request.modern:  # 2025 era: ask mid-call
@@ -113,9 +123,19 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
             "Nothing was sent",
             rule=rule,
         )
-    ttl = decided.decision.approval_ttl
-    approval = await services.approvals.request_cli_approval(identity, asked, ttl)
-    expires_at = pending_expiry(approval)
+    approval = await services.approvals.request_cli_approval(
+        identity,
+        asked,
+        ttl,
+        details=details_for(decided, services),
+        pending_ttl_s=services.engine.pending_ttl,
+    )
+    expires_at = utc_seconds_text(approval.expires_at) if approval.expires_at else None
+    command = services.approve_command(approval.id)
+    if approval.fresh:
+        from binance_mcp.notify import announce_pending
+
+        announce_pending(services.engine.notify_url, approval, services.approvals_page, command=command)
     no_human = decided.decision.approve_above_notional
     up_to = (
         f" Orders up to {_text(no_human)} {decided.validated.valuation.quote_asset} go ahead without a human."
@@ -125,8 +145,9 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     raise Refusal(
         RefusalKind.APPROVAL_REQUIRED,
         f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}). Nothing was sent. "
-        f"A human approves it with: binance-mcp approvals approve {approval.id} (the request expires at "
-        f"{expires_at}) — then call again with the same arguments within {ttl} s of the approval.{up_to}",
+        f"A human approves it on the approvals page ({services.approvals_page}) or with: {command} "
+        f"(the request expires at {expires_at}) — then call again with the same arguments within "
+        f"{ttl} s of the approval.{up_to}",
         rule=rule,
         approval_id=approval.id,
         expires_at=expires_at,
@@ -197,14 +218,29 @@ async def ask_now(ctx: Context, asked: str) -> str:
     return "accept" if getattr(result.data, "approve", False) else "declined"
 
 
-def pending_expiry(approval: Any) -> str:
-    """When a request nobody decided stops being approvable."""
-    from datetime import timedelta
+def details_for(decided: Decided, services: Services) -> dict[str, str]:
+    """What the operator is shown: the validated call, its value and how it was valued."""
+    from binance_mcp.approval_details import request_details
+    from binance_mcp.orders import describe
 
-    from binance_mcp.approvals import PENDING_LIFETIME_S
-    from binance_mcp.timestamps import utc_seconds_text
-
-    return utc_seconds_text(approval.created_at + timedelta(seconds=PENDING_LIFETIME_S))
+    validated = decided.validated
+    parsed = validated.parsed
+    details = request_details(
+        validated.request.spec.name,
+        parsed.args,
+        validated.valuation,
+        network=services.network.value,
+        agent=decided.request.caller.agent,
+        client_order_id_generated=parsed.generated_client_order_id,
+    )
+    if validated.order is not None and validated.valuation is not None:
+        valuation = validated.valuation
+        details["valued_by"] = valuation.how
+        if validated.order.kind != "ORDER":
+            details["order"] = describe(
+                validated.order, valuation.notional, valuation.quote_asset, services.network.value
+            )
+    return details
 
 
 def _text(value: Any) -> str | None:

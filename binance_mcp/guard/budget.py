@@ -38,7 +38,7 @@ def budget_for(validated: Validated, services: Services) -> Budget | None:
 
 
 def _where(services: Services, budget: Budget) -> dict[str, str]:
-    return {"network": services.network.value, "base_url": services.account, "asset": budget.asset}
+    return {"account": services.account, "asset": budget.asset}
 
 
 async def check_budget(validated: Validated, services: Services) -> None:
@@ -50,7 +50,7 @@ async def check_budget(validated: Validated, services: Services) -> None:
         return
     amount = validated.valuation.notional
     now = exchange_now(services)
-    store = services.budgets.get()
+    store = services.budgets
     spent = await anyio.to_thread.run_sync(lambda: store.spent_today(**_where(services, budget), now=now))
     if spent + amount > budget.daily_notional:
         exceeded = BudgetExceeded(
@@ -74,7 +74,7 @@ async def reserve_budget(validated: Validated, services: Services) -> str | None
         return None
     amount = validated.valuation.notional
     now = exchange_now(services)
-    store = services.budgets.get()
+    store = services.budgets
     try:
         reservation = await anyio.to_thread.run_sync(
             lambda: store.reserve(
@@ -90,7 +90,7 @@ def settle_budget(services: Services, reservation: str | None, *, spent: bool) -
     """Kept once the order may have been accepted; given back when nothing was placed."""
     if reservation is None:
         return
-    store = services.budgets.get()
+    store = services.budgets
     try:
         (store.keep if spent else store.release)(reservation)
     except Exception:  # the reservation stays held: the budget fails closed

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from binance_mcp.guard import Guard
 from binance_mcp.guard.approval_desk import ApprovalDesk
@@ -13,7 +12,6 @@ from binance_mcp.guard.lock import AccountLock
 from binance_mcp.guard.record import AuditWriter
 from binance_mcp.guard.services import LazyStore, PolicyInForce, Services
 from binance_mcp.policy.engine import PolicyEngine
-from binance_mcp.policy.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
@@ -25,42 +23,43 @@ def build_guard(
     config: ServerConfig,
     policy: Policy,
     exchange: ExchangeClient,
-    state_dir: Path,
     *,
     agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None,
+    approvals_page: str | None = None,
 ) -> Guard:
+    """The guard for one account. Its stores (`binance_mcp.stores`: SQLite in the state dir, or
+    PostgreSQL) are opened on the first call that needs them: answering tools/list needs none."""
+    from binance_mcp.account import account_of
     from binance_mcp.http.auth import agent_from_headers
     from binance_mcp.recovery import PendingRecovery
 
-    account = exchange.base_url
-    audit = AuditWriter(
-        _opener("binance_mcp.audit", "AuditLog", state_dir / "audit.sqlite3", secrets=config.secrets)
-    )
-    recovery = PendingRecovery(lambda: audit.store, exchange, config.network, account=account)
+    def open_stores():  # type: ignore[no-untyped-def]
+        from binance_mcp.stores import open_stores
+
+        return open_stores(config)
+
+    def approve_command(approval_id: str) -> str:
+        from binance_mcp.approvals import approve_command
+
+        return approve_command(config.state_url or config.state_dir, approval_id)
+
+    account = account_of(config)
+    stores = LazyStore(open_stores)
+    audit = AuditWriter(lambda: stores.get().audit)
     services = Services(
         policy=PolicyInForce(PolicyEngine(policy)),
         exchange=exchange,
         network=config.network,
         account=account,
+        stores=stores,
         audit=audit,
-        budgets=LazyStore(_opener("binance_mcp.budgets", "open_budget_store", state_dir)),
-        approvals=ApprovalDesk(_opener("binance_mcp.approvals", "open_approval_store", state_dir)),
-        limiter=RateLimiter(),
-        lock=AccountLock(),
+        approvals=ApprovalDesk(lambda: stores.get().approvals),
+        lock=AccountLock(account, lambda: stores.get().account_lock),
         keys=KeyCheck(exchange, config.network, allow_withdrawal_keys=config.allow_withdrawal_keys),
-        recover_pending=recovery,
+        recover_pending=PendingRecovery(lambda: audit.store, exchange, config.network, account=account),
+        approve_command=approve_command,
+        approvals_page=approvals_page,
         dry_run=config.dry_run,
         agent_resolver=agent_resolver or agent_from_headers,
     )
     return Guard(services)
-
-
-def _opener(module: str, name: str, *args: Any, **kwargs: Any) -> Callable[[], Any]:
-    """Open a store on first use: its module (and sqlite3) is imported only then."""
-
-    def open_store() -> Any:
-        import importlib
-
-        return getattr(importlib.import_module(module), name)(*args, **kwargs)
-
-    return open_store

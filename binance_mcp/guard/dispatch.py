@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+OPERATOR_ROUTES = frozenset({"cli", "page"})
+"""How an operator's approval was given: at the CLI, or on the approvals page."""
+
 APPROVED_VALUE_TOLERANCE = Decimal("0.01")
 """An approved order is sent only while its value is at most 1 % above what the human was shown."""
 
@@ -42,7 +45,7 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
         await services.recover_pending()
         try:
             admitted = await decide_again(admitted, services, waited=waited)
-            if admitted.approved_via == "cli":
+            if admitted.approved_via in OPERATOR_ROUTES:
                 await spend_operator_approval(admitted, services)
             parsed = admitted.decided.parsed
             dry_run = admitted.decided.dry_run
@@ -105,7 +108,8 @@ async def decide_again(admitted: Admitted, services: Services, *, waited: bool) 
 
 async def spend_operator_approval(admitted: Admitted, services: Services) -> None:
     assert admitted.identity is not None
-    if await services.approvals.take_cli_approval(admitted.identity) is None:
+    ttl = admitted.decided.decision.approval_ttl
+    if await services.approvals.take_cli_approval(admitted.identity, ttl) is None:
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,
             "the approval for this call was used by another call or withdrawn meanwhile; nothing was sent",

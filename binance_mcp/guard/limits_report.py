@@ -125,12 +125,12 @@ async def _budgets(services: Services) -> list[dict[str, Any]]:
     daily = policy.budgets.daily_notional if policy.budgets is not None else {}
     if not daily:
         return []
-    store = services.budgets.get()
+    store = services.budgets
     now = exchange_now(services)
     found = []
     for asset, limit in sorted(daily.items()):
         spent = await anyio.to_thread.run_sync(
-            lambda asset=asset: store.spent_today(services.network.value, services.account, asset, now=now)
+            lambda asset=asset: store.spent_today(services.account, asset, now=now)
         )
         found.append(
             {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from binance_mcp.budgets import BudgetStore
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
     from binance_mcp.guard.approval_desk import ApprovalDesk
@@ -61,13 +62,17 @@ class Services:
     account: str
     """The state key of the account (network and key fingerprint): what budgets, approvals,
     client order ids and pending orders are kept under."""
+    stores: LazyStore
+    """`binance_mcp.stores.Stores`, opened on first use (SQLite in the state dir, or PostgreSQL)."""
     audit: AuditWriter
-    budgets: LazyStore
     approvals: ApprovalDesk
-    limiter: RateLimiter
     lock: AccountLock
     keys: KeyCheck
     recover_pending: Callable[[], Awaitable[object]]
+    approve_command: Callable[[str], str] = lambda approval_id: f"binance-mcp approvals approve {approval_id}"
+    """The exact command a human runs to approve a request (carrying the state dir or URL)."""
+    approvals_page: str | None = None
+    """Where operators see the approvals page (HTTP /approvals, or `binance-mcp console`)."""
     dry_run: bool = False
     agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -75,3 +80,11 @@ class Services:
     @property
     def engine(self) -> PolicyEngine:
         return self.policy.engine
+
+    @property
+    def budgets(self) -> BudgetStore:
+        return self.stores.get().budgets  # type: ignore[no-any-return]
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self.stores.get().limiter  # type: ignore[no-any-return]

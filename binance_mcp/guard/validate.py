@@ -102,7 +102,7 @@ async def refuse_a_used_client_order_id(client_order_id: str, services: Services
     again under the account lock at dispatch."""
     network = services.network.value
     earlier = await services.audit.read(
-        lambda store: store.sent_with_client_order_id(client_order_id, network, services.account)
+        lambda store: store.sent_with_client_order_id(client_order_id, account=services.account)
     )
     if earlier:
         first = earlier[0]

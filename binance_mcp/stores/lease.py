@@ -19,7 +19,7 @@ from typing import Protocol
 import anyio
 import anyio.to_thread
 
-__all__ = ["DEFAULT_LEASE_S", "LeaseHolder", "keep_leases", "process_owner"]
+__all__ = ["DEFAULT_LEASE_S", "LeaseHolder", "keep_leases", "owner_is_gone", "process_owner"]
 
 DEFAULT_LEASE_S = 30.0
 """Long enough to ride out a slow exchange call and a busy loop; short enough for a quick takeover."""
@@ -33,6 +33,23 @@ def process_owner() -> str:
     """`host/pid/start time` of this process: the owner written on its pending records."""
     started = _STARTED.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return f"{socket.gethostname()}/{os.getpid()}/{started}"
+
+
+def owner_is_gone(owner: str) -> bool:
+    """True when `owner` is a process of this host that no longer runs: its records need not wait
+    for the lease to run out (a server restarted after a crash recovers at once). An owner on
+    another host, or a pid that runs again, is gone only when its lease runs out."""
+    host, _, rest = owner.partition("/")
+    pid_text, _, _started = rest.partition("/")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by someone else
+        return False
+    return False
 
 
 class LeaseHolder(Protocol):
