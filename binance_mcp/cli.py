@@ -15,7 +15,7 @@ from binance_mcp import __version__
 from binance_mcp.logs import LEVELS
 
 # Each subcommand is a module of binance_mcp.commands with `add_parser(subparsers)` and `run(args) -> int`.
-SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor")
+SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor", "console")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
     "--connect-timeout", "--read-timeout",
