@@ -95,6 +95,11 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def console_url(port: int = DEFAULT_PORT) -> str:
+    """Where `binance-mcp console` serves the page by default (for a stdio server's notifications)."""
+    return f"http://{HOST}:{port}/approvals"
+
+
 def _bind(port: int) -> Any:
     # Bound here, before the web stack is imported: a port in use is one line, at once.
     import socket

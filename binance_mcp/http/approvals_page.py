@@ -50,7 +50,7 @@ from binance_mcp.tokens import OPERATOR, TokenStore
 if TYPE_CHECKING:
     from binance_mcp.policy.model import Policy
 
-__all__ = ["PAGE_PATH", "ApprovalsPage", "PageSettings"]
+__all__ = ["PAGE_PATH", "ApprovalsPage", "PageSettings", "page_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # no-referrer would make a browser send `Origin: null` on POST
 }
+
+
+def page_url(mcp_url: str) -> str:
+    """The page's address next to an HTTP server's MCP endpoint: `http://h:p/mcp` → `http://h:p/approvals`."""
+    return mcp_url.removesuffix("/").removesuffix("/mcp") + PAGE_PATH
 
 
 @dataclass
