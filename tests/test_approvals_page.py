@@ -324,3 +324,33 @@ async def test_agent_tokens_and_no_operator_token_tell_how_to_make_one(
         answer = await http.get(server.base + "/approvals")
         assert answer.status_code == 403
         assert "binance-mcp tokens add NAME --operator" in answer.text
+
+
+async def test_an_approval_not_yet_used_can_be_withdrawn_on_the_page(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    async with server_with_operator(tmp_path, fake) as (server, operator):
+        page = server.base + "/approvals"
+        key = canonical_arguments(ORDER, drop_client_order_id=False)
+        call = {
+            "tool": "place_order",
+            "network": "testnet",
+            "base_url": fake.base_url,
+            "agent": "research-bot",
+        }
+        with open_approval_store(server.app.state_dir) as store:
+            asked = store.request(
+                **call, arguments_key=key, question="BUY 0.0015 BTCUSDT MARKET on TESTNET — approve?"
+            )
+            store.approve(asked.id, by="cli:ann")
+        async with http_client(operator) as http:
+            shown = await http.get(page)
+            assert "Withdraw approval" in shown.text and "approved by cli:ann" in shown.text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text).group(1)  # type: ignore[union-attr]
+            withdrawn = await http.post(f"{page}/{asked.id}/revoke", data={"csrf": csrf})
+            assert withdrawn.status_code == 303
+            after = await http.get(page)
+            assert f"Withdrew the approval {asked.id}" in after.text and "withdrawn by anna" in after.text
+        with open_approval_store(server.app.state_dir) as store:
+            assert store.take(**call, arguments_key=key) is None
+            assert store.get(asked.id).revoked_by == "anna"  # type: ignore[union-attr]

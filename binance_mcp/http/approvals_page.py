@@ -244,7 +244,11 @@ class ApprovalsPage:
         return await anyio.to_thread.run_sync(lambda: self._token_store().count(OPERATOR))
 
     async def _view(self, request: Request) -> Response:
+        session_id = request.cookies.get(_cookie_name(request))
+        session = await self._session(session_id)
         bearer = _bearer(request)
+        if session is not None and (bearer is None or bearer == session.token):
+            return await self._render(request, session)
         if bearer is not None:
             holder = await anyio.to_thread.run_sync(self._token_store().holder, bearer)
             if holder is None:
@@ -253,8 +257,6 @@ class ApprovalsPage:
                 return _html(403, message_page("Refused", _AGENT_REFUSED))
             session_id, session = self.sessions.new(holder.name, bearer)
             return await self._render(request, session, set_cookie=session_id)
-        session_id = request.cookies.get(_cookie_name(request))
-        session = await self._session(session_id)
         if session is not None:
             return await self._render(request, session)
         if await self._operators() > 0:
