@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
 
 # Each subcommand is a module of binance_mcp.commands with `add_parser(subparsers)` and `run(args) -> int`.
-SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor")
+SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor", "console")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
     "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url",

@@ -2,6 +2,7 @@
 
     DrainMiddleware                  503 once SIGTERM came; counts requests in flight
       /healthz                       200 {"status": "ok", "version": ...}, no token needed
+      /approvals: OriginCheck        the operators' page (`approvals_page`): sign in with an operator token
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
                 AgentLimits          429 too many calls in flight or sessions for this agent
@@ -19,6 +20,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from binance_mcp import __version__
+from binance_mcp.http.approvals_page import PAGE_PATH, ApprovalsPage, PageSettings
 from binance_mcp.http.auth import BearerAuth
 from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
 from binance_mcp.http.limits import AgentLimits, Limits
@@ -26,7 +28,7 @@ from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
 from binance_mcp.sdk import open_http_sessions
 from binance_mcp.server import App
-from binance_mcp.tokens import TokenStore
+from binance_mcp.tokens import LOCAL_AGENT, TokenStore
 
 MCP_PATH = "/mcp"
 
@@ -34,10 +36,11 @@ MCP_PATH = "/mcp"
 class Router:
     """`/mcp` through its layers, `/healthz`, 404 otherwise; lifespan events go to the SDK's app."""
 
-    def __init__(self, *, mcp: ASGIApp, sdk: ASGIApp, drain: Drain) -> None:
+    def __init__(self, *, mcp: ASGIApp, sdk: ASGIApp, drain: Drain, page: ASGIApp | None = None) -> None:
         self.mcp = mcp
         self.sdk = sdk
         self.drain = drain
+        self.page = page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -48,6 +51,10 @@ class Router:
             await self.mcp(scope, receive, send)
         elif scope["path"] == HEALTH_PATH:
             await self.health(scope, receive, send)
+        elif self.page is not None and (
+            scope["path"] == PAGE_PATH or scope["path"].startswith(PAGE_PATH + "/")
+        ):
+            await self.page(scope, receive, send)
         else:
             await json_response(404, {"error": "not found"})(scope, receive, send)
 
@@ -88,4 +95,14 @@ def build_http_app(
         return session_id in sessions if sessions is not None else True
 
     mcp = OriginCheck(BearerAuth(AgentLimits(sdk, limits=limits, is_open=is_open), tokens=tokens), security)
-    return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain), drain)
+    page = ApprovalsPage(
+        PageSettings(
+            state_dir=app.state_dir,
+            # open to loopback without a sign-in only when /mcp is (no token at start), until an operator token exists
+            anonymous_operator=LOCAL_AGENT if tokens is None else None,
+            policy=lambda: app.guard.engine.policy,
+            here=(app.guard.network.value, app.exchange.base_url),
+        ),
+        security=security,
+    )
+    return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain, page=page), drain)

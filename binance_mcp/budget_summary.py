@@ -1,0 +1,91 @@
+"""Today's budgets for a person to read: spent and left per quote asset and network, from the
+budgets database of a state dir and the daily limits of the policy in force.
+
+The approvals page shows it next to the orders waiting, so that whoever approves one sees what the
+day has already spent. It only reads: a state dir with no budgets database shows nothing spent,
+and creates nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from binance_mcp.budgets import budgets_path
+
+__all__ = ["BudgetLine", "budget_lines", "spent_today"]
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """One quote asset on one network (and REST root): its daily limit, what today spent, what is left."""
+
+    network: str
+    base_url: str
+    asset: str
+    limit: Decimal | None
+    """None: the policy sets no daily limit for this asset."""
+    spent: Decimal
+
+    @property
+    def left(self) -> Decimal | None:
+        return None if self.limit is None else max(self.limit - self.spent, Decimal(0))
+
+
+def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str, str, str], Decimal]:
+    """(network, base URL, asset) → today's (UTC) reserved and kept notional, from `budgets.sqlite3`."""
+    path = budgets_path(state_dir)
+    if not path.is_file():
+        return {}
+    day = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+    # Read-only: looking must not create, migrate or lock anything the server writes.
+    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        rows = conn.execute(
+            "SELECT network, base_url, asset, amount FROM reservations"
+            " WHERE day = ? AND state IN ('reserved', 'kept')",
+            (day,),
+        ).fetchall()
+    except sqlite3.OperationalError:  # no table yet
+        rows = []
+    finally:
+        conn.close()
+    spent: dict[tuple[str, str, str], Decimal] = {}
+    for network, base_url, asset, amount in rows:
+        key = (str(network), str(base_url), str(asset))
+        spent[key] = spent.get(key, Decimal(0)) + Decimal(str(amount))
+    return spent
+
+
+def budget_lines(
+    state_dir: Path,
+    limits: Mapping[str, Decimal],
+    *,
+    here: tuple[str, str] | None = None,
+    now: datetime | None = None,
+) -> list[BudgetLine]:
+    """A line per asset and network that spent today or has a limit. `limits` is the policy's
+    `budgets.daily_notional`; `here` the (network, base URL) of the server showing the page, whose
+    limited assets get a line even before anything was spent."""
+    spent = spent_today(state_dir, now)
+    keys = set(spent)
+    if here is not None:
+        keys |= {(here[0], here[1].rstrip("/"), asset) for asset in limits}
+    lines = [
+        BudgetLine(
+            network, base_url, asset, limits.get(asset), spent.get((network, base_url, asset), Decimal(0))
+        )
+        for network, base_url, asset in keys
+    ]
+    if here is None:
+        seen = {line.asset for line in lines}
+        lines += [
+            BudgetLine("", "", asset, limit, Decimal(0))
+            for asset, limit in limits.items()
+            if asset not in seen
+        ]
+    return sorted(lines, key=lambda line: (line.network, line.base_url, line.asset))
