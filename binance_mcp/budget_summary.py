@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from binance_mcp.account import network_of
 from binance_mcp.budgets import budgets_path
 
 __all__ = ["BudgetLine", "budget_lines", "spent_today"]
@@ -22,10 +23,10 @@ __all__ = ["BudgetLine", "budget_lines", "spent_today"]
 
 @dataclass(frozen=True)
 class BudgetLine:
-    """One quote asset on one network (and REST root): its daily limit, what today spent, what is left."""
+    """One quote asset of one account (network and key): its daily limit, what today spent, what is left."""
 
     network: str
-    base_url: str
+    account: str
     asset: str
     limit: Decimal | None
     """None: the policy sets no daily limit for this asset."""
@@ -36,8 +37,8 @@ class BudgetLine:
         return None if self.limit is None else max(self.limit - self.spent, Decimal(0))
 
 
-def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str, str, str], Decimal]:
-    """(network, base URL, asset) → today's (UTC) reserved and kept notional, from `budgets.sqlite3`."""
+def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
+    """(account, asset) → today's (UTC) reserved and kept notional, from `budgets.sqlite3`."""
     path = budgets_path(state_dir)
     if not path.is_file():
         return {}
@@ -46,17 +47,16 @@ def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str,
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
     try:
         rows = conn.execute(
-            "SELECT network, base_url, asset, amount FROM reservations"
-            " WHERE day = ? AND state IN ('reserved', 'kept')",
+            "SELECT account, asset, amount FROM reservations WHERE day = ? AND state IN ('reserved', 'kept')",
             (day,),
         ).fetchall()
     except sqlite3.OperationalError:  # no table yet
         rows = []
     finally:
         conn.close()
-    spent: dict[tuple[str, str, str], Decimal] = {}
-    for network, base_url, asset, amount in rows:
-        key = (str(network), str(base_url), str(asset))
+    spent: dict[tuple[str, str], Decimal] = {}
+    for account, asset, amount in rows:
+        key = (str(account), str(asset))
         spent[key] = spent.get(key, Decimal(0)) + Decimal(str(amount))
     return spent
 
@@ -65,21 +65,21 @@ def budget_lines(
     state_dir: Path,
     limits: Mapping[str, Decimal],
     *,
-    here: tuple[str, str] | None = None,
+    here: str | None = None,
     now: datetime | None = None,
 ) -> list[BudgetLine]:
-    """A line per asset and network that spent today or has a limit. `limits` is the policy's
-    `budgets.daily_notional`; `here` the (network, base URL) of the server showing the page, whose
-    limited assets get a line even before anything was spent."""
+    """A line per asset and account that spent today or has a limit. `limits` is the policy's
+    `budgets.daily_notional`; `here` the account (`network:key fingerprint`) of the server showing
+    the page, whose limited assets get a line even before anything was spent."""
     spent = spent_today(state_dir, now)
     keys = set(spent)
     if here is not None:
-        keys |= {(here[0], here[1].rstrip("/"), asset) for asset in limits}
+        keys |= {(here, asset) for asset in limits}
     lines = [
         BudgetLine(
-            network, base_url, asset, limits.get(asset), spent.get((network, base_url, asset), Decimal(0))
+            network_of(account), account, asset, limits.get(asset), spent.get((account, asset), Decimal(0))
         )
-        for network, base_url, asset in keys
+        for account, asset in keys
     ]
     if here is None:
         seen = {line.asset for line in lines}
@@ -88,4 +88,4 @@ def budget_lines(
             for asset, limit in limits.items()
             if asset not in seen
         ]
-    return sorted(lines, key=lambda line: (line.network, line.base_url, line.asset))
+    return sorted(lines, key=lambda line: (line.network, line.account, line.asset))

@@ -183,14 +183,15 @@ async def test_an_operator_approves_in_the_browser_and_the_agents_call_goes_thro
             first = await client.call_tool("place_order", ORDER)
             second = await client.call_tool("place_order", ORDER)
         assert not first.is_error, first.content
-        assert second.is_error and second.structured_content["error"] == "approval_required"
-        assert second.structured_content["approval_id"] != approval_id
+        # the same call again reuses its client order id: refused before anyone is asked
+        assert second.is_error and second.structured_content["error"] == "invalid_arguments"
+        assert second.structured_content["field"] == "client_order_id"
         assert len(placed(fake)) == 1
 
         # 8. the page shows it used, with who decided
         await chrome.get(page)
         final = await chrome.text()
-        assert "used" in final and "approved by anna" in final and "Waiting (1)" in final
+        assert "used" in final and "approved by anna" in final and "Waiting (0)" in final
         assert re.search(r"USDT\s+1000\s+97\.50*\s+902\.50*", final), final  # the order spent today's budget
 
 

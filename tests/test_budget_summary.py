@@ -8,16 +8,17 @@ from decimal import Decimal
 from pathlib import Path
 
 from binance_mcp.budget_summary import budget_lines, spent_today
-from binance_mcp.budgets import open_budget_store
+from binance_mcp.budgets import legacy_account, open_budget_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TESTNET = ("testnet", "https://testnet.binance.vision")
+HERE = legacy_account(*TESTNET)  # the account those reservations were made for
 
 
 def test_nothing_spent_and_no_database_creates_nothing(tmp_path: Path) -> None:
     assert spent_today(tmp_path, NOW) == {}
     assert budget_lines(tmp_path, {}, now=NOW) == []
-    (line,) = budget_lines(tmp_path, {"USDT": Decimal("500")}, here=TESTNET, now=NOW)
+    (line,) = budget_lines(tmp_path, {"USDT": Decimal("500")}, here=HERE, now=NOW)
     assert (line.network, line.asset, line.limit, line.spent, line.left) == (
         "testnet",
         "USDT",
@@ -58,7 +59,7 @@ def test_spent_and_left_per_asset_and_network_today_only(tmp_path: Path) -> None
             limit=limit,
             now=NOW - timedelta(days=1),
         )
-    lines = budget_lines(tmp_path, {"USDT": Decimal("500")}, here=TESTNET, now=NOW)
+    lines = budget_lines(tmp_path, {"USDT": Decimal("500")}, here=HERE, now=NOW)
     shown = [(line.network, line.asset, line.limit, line.spent, line.left) for line in lines]
     assert shown == [
         ("mainnet", "FDUSD", None, Decimal("10"), None),

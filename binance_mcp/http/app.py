@@ -101,7 +101,7 @@ def build_http_app(
             # open to loopback without a sign-in only when /mcp is (no token at start), until an operator token exists
             anonymous_operator=LOCAL_AGENT if tokens is None else None,
             policy=lambda: app.guard.engine.policy,
-            here=(app.guard.network.value, app.exchange.base_url),
+            here=app.guard.services.account,
         ),
         security=security,
     )

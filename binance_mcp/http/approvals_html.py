@@ -143,13 +143,13 @@ def _decided_card(approval: Approval, now: datetime, base: str, csrf: str) -> st
 def _budgets(lines: Sequence[BudgetLine], now: datetime) -> str:
     if not lines:
         return '<p class="muted">The policy sets no daily budget, and nothing was spent today.</p>'
-    several_roots = len({line.base_url for line in lines if line.base_url}) > 1
+    several_accounts = len({line.account for line in lines if line.account}) > 1
     head = "<tr><th>Network</th><th>Asset</th><th>Limit</th><th>Spent</th><th>Left</th></tr>"
     rows = []
     for line in lines:
         where = line.network or "any"
-        if several_roots and line.base_url:
-            where += f" ({line.base_url})"
+        if several_accounts and line.account:
+            where += f" (key {line.account.partition(':')[2]})"
         limit = "no limit" if line.limit is None else line.limit
         left = "-" if line.left is None else line.left
         rows.append(

@@ -88,7 +88,7 @@ class PageSettings:
     None: a sign-in is always needed."""
     policy: Callable[[], Policy | None] = lambda: None
     """The policy in force (its daily budgets are shown), or None when unknown."""
-    here: tuple[str, str] | None = None
+    here: str | None = None
     """(network, REST root) of the server showing the page: its budgets are shown even before
     anything was spent."""
 
