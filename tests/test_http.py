@@ -46,6 +46,12 @@ INITIALIZE = {
     },
 }
 MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+GET_PRICE = {
+    "jsonrpc": "2.0",
+    "id": 7,
+    "method": "tools/call",
+    "params": {"name": "get_price", "arguments": {"symbol": "BTCUSDT"}},
+}
 LIMIT_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "50000"}
 
 
@@ -413,7 +419,7 @@ async def test_open_sessions_are_bounded_per_agent(tmp_path: Path, fake: FakeBin
 
 
 @pytest.mark.parametrize("mode", ERAS)
-async def test_stopping_refuses_new_requests_and_lets_a_call_in_flight_finish(
+async def test_stopping_refuses_new_calls_and_lets_a_call_in_flight_finish(
     tmp_path: Path, fake: FakeBinance, mode: str
 ) -> None:
     results: list[Any] = []
@@ -432,9 +438,12 @@ async def test_stopping_refuses_new_requests_and_lets_a_call_in_flight_finish(
             await wait_for(lambda: fake.faults.pending() == 0)  # the exchange is holding the call
             server.service.stop()
             async with http_client(server.tokens["bob"]) as http:
-                refused = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+                refused = await http.post(server.url, json=GET_PRICE, headers=MCP_HEADERS)
+                opened = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
                 health = await http.get(server.base + "/healthz")
-            assert refused.status_code == 503
+            assert refused.status_code == 503 and refused.json()["id"] == GET_PRICE["id"]
+            assert refused.headers["retry-after"] == "10"
+            assert opened.status_code == 200  # what a client needs to take its result is still served
             assert health.status_code == 503 and health.json()["status"] == "stopping"
             assert results == [] and server.service.drain.in_flight == 1  # still running
         assert len(results) == 1 and not results[0].is_error

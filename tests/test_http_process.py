@@ -29,6 +29,12 @@ from tests.fake_binance import Delay, FakeBinance
 from tests.test_cli import COMMAND, run_cli
 from tests.test_http import INITIALIZE, LIMIT_BUY, MCP_HEADERS, connected
 
+GET_PRICE = {
+    "jsonrpc": "2.0",
+    "id": 2,
+    "method": "tools/call",
+    "params": {"name": "get_price", "arguments": {"symbol": "BTCUSDT"}},
+}
 SERVING = re.compile(r"serving MCP over streamable HTTP at (http://\S+)")
 
 
@@ -180,7 +186,7 @@ def test_a_new_user_adds_tokens_connects_by_url_and_sigterm_loses_no_call(tmp_pa
         assert outcome["in_flight"] == {"symbol": "BTCUSDT", "price": "65000.00000000"}
         assert server.process.wait(20) == 0
     text = "".join(server.stderr)
-    assert "Traceback" not in text and "stopping: refusing new requests; 1 in flight" in text
+    assert "Traceback" not in text and "stopping: refusing new calls; 1 requests in flight" in text
     audit = run_cli("audit", "--json", "--state-dir", state)
     records = [json.loads(line) for line in audit.stdout.splitlines()]
     assert [(r["client"], r["tool"], r["decision"], r["outcome"]) for r in records] == [
@@ -213,6 +219,6 @@ async def use_it(server: Server, fake: FakeBinance, tokens: dict[str, str]) -> d
         server.process.send_signal(signal.SIGTERM)
         await anyio.sleep(0.3)
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['alice']}"}) as http:
-            answer = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+            answer = await http.post(server.url, json=GET_PRICE, headers=MCP_HEADERS)
             outcome["during_stop"] = answer.status_code
     return outcome

@@ -1,6 +1,6 @@
 """The ASGI app: the SDK's streamable HTTP app at `/mcp`, `/healthz`, and the layers around them.
 
-    DrainMiddleware                  503 once SIGTERM came; counts requests in flight
+    DrainMiddleware                  503 for a new call once SIGTERM came; counts requests in flight
       /healthz                       200 {"status": "ok", "version": ...}, no token needed
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
@@ -87,4 +87,4 @@ def build_http_app(
         return session_id in getattr(manager, "_server_instances", {session_id: None})
 
     mcp = OriginCheck(BearerAuth(AgentLimits(sdk, limits=limits, is_open=is_open), tokens=tokens), security)
-    return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain), drain)
+    return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain), drain, max_body_bytes=limits.max_body_bytes)
