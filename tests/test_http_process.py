@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -55,7 +56,13 @@ def server_env() -> dict[str, str]:
 
 
 @contextmanager
-def serving(*args: str, cwd: Path) -> Iterator[Server]:
+def serving(*args: str, cwd: Path, max_files: int | None = None) -> Iterator[Server]:
+    """`binance-mcp --transport http` on a free port; `max_files` lowers its descriptor limit."""
+
+    def limit_files() -> None:
+        if max_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+
     process = subprocess.Popen(
         [COMMAND, "--testnet", "--transport", "http", "--port", "0", *args],
         stdin=subprocess.DEVNULL,
@@ -64,6 +71,7 @@ def serving(*args: str, cwd: Path) -> Iterator[Server]:
         text=True,
         env=server_env(),
         cwd=cwd,
+        preexec_fn=limit_files,
     )
     lines: list[str] = []
     found = threading.Event()

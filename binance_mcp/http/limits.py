@@ -10,6 +10,8 @@
   call and is not counted.
 
 Counted here, after authentication, so the counts are per agent whatever the token's sessions.
+The bounds on connections before authentication (header and idle timeouts, the cap on open
+connections) are in `connections`; their numbers are set here too.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class Limits:
     max_sessions_per_agent: int = 32
     max_calls_in_flight_per_agent: int = 16
     session_idle_timeout_s: float = 600.0
+    header_timeout_s: float = 5.0
+    idle_timeout_s: int = 5
+    max_connections: int | None = None
+    """None: half the process's descriptor limit, at most 10,000 (see `connections`)."""
 
 
 def opens_a_session(method: str, headers: Headers) -> bool:
