@@ -4,7 +4,7 @@
       /healthz                       200 {"status": "ok", "version": ...}, no token needed
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
-                AgentLimits          429 too many calls in flight or sessions for this agent
+                AgentLimits          429 too many calls in flight; at its session cap an agent's LRU idle session closes
                   the SDK's app      413 body too large; MCP itself
       anything else                  404
 
@@ -86,5 +86,15 @@ def build_http_app(
         # mcp 2.3 keeps its open sessions here; sessions that expire leave it on their own.
         return session_id in getattr(manager, "_server_instances", {session_id: None})
 
-    mcp = OriginCheck(BearerAuth(AgentLimits(sdk, limits=limits, is_open=is_open), tokens=tokens), security)
+    def close(session_id: str) -> bool:
+        # Ends the session the way its idle timeout does: the SDK then discards it (404 from then on).
+        transport = getattr(manager, "_server_instances", {}).get(session_id)
+        scope = getattr(transport, "idle_scope", None)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    agent_limits = AgentLimits(sdk, limits=limits, is_open=is_open, close=close)
+    mcp = OriginCheck(BearerAuth(agent_limits, tokens=tokens), security)
     return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain), drain, max_body_bytes=limits.max_body_bytes)
