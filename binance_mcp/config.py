@@ -11,6 +11,7 @@ it, and its import costs more than the whole budget the cold-start benchmark lea
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -110,17 +111,79 @@ def parse_network(value: str, source: str) -> Network:
         raise ConfigError(f"{source}: unknown network {value!r}; use testnet, demo or mainnet") from None
 
 
+API_SUFFIXES = ("/api/v3", "/api")
+"""What a REST root given with the API path ends in; requests add `/api/v3/...` themselves."""
+
+
 def normalise_base_url(value: str, source: str) -> str:
-    """Check a REST root override and strip a trailing slash or a trailing `/api`."""
-    url = value.strip().rstrip("/")
-    if url.endswith("/api"):
-        url = url[: -len("/api")]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    """The REST root in one spelling, so that two spellings of one place compare equal.
+
+    Scheme and host lower-cased, the host's trailing dot dropped, an IPv4 address in any form
+    `inet_aton` takes (`127.1`, `0x7f.0.0.1`) and an IPv6 address in their usual form, the
+    default port (80, 443) dropped, no trailing slash. A root given with the API path
+    (`.../api` or `.../api/v3/`) would double it (`/api/v3/api/v3/...`): that part is removed,
+    with a note on stderr. `ConfigError` for anything that is not an http(s) URL with a host.
+    """
+    text = value.strip()
+    parts = urlsplit(text)
+    if "@" in parts.netloc:  # never echo a password typed into the URL
+        raise ConfigError(
+            f"{source}: the REST root must not carry a user name or password (user:password@); "
+            "give the bare root, e.g. https://host:port"
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {value!r} is not a valid URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{source}: {value!r} is not an http(s) URL, e.g. http://127.0.0.1:9000")
     if parts.query or parts.fragment:
         raise ConfigError(f"{source}: {value!r} must not carry a query or fragment")
-    return url
+    host = canonical_host(parts.hostname)
+    if port is not None and port != DEFAULT_PORTS[scheme]:
+        host = f"{host}:{port}"
+    path = parts.path.rstrip("/")
+    for suffix in API_SUFFIXES:
+        if path.lower().endswith(suffix):
+            path = path[: -len(suffix)].rstrip("/")
+            root = f"{scheme}://{host}{path}"
+            print(
+                f"binance-mcp: note: {source} {value!r} ends in {suffix}, which the server adds itself; "
+                f"using the REST root {root}",
+                file=sys.stderr,
+            )
+            break
+    return f"{scheme}://{host}{path}"
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def canonical_host(hostname: str) -> str:
+    """`hostname` (already lower-cased by urlsplit) without trailing dots; an IP address in its usual form."""
+    import ipaddress
+    import socket
+
+    host = hostname.rstrip(".")
+    if ":" in host:  # IPv6: urlsplit gives it without brackets
+        try:
+            return f"[{ipaddress.IPv6Address(host.split('%')[0]).compressed}]"
+        except ValueError:
+            return f"[{host}]"
+    if host and all(c in "0123456789abcdefx." for c in host) and host[0].isdigit():
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))  # what the resolver makes of 127.1 or 0x7f.1
+        except OSError:
+            pass
+    return host
+
+
+def is_real_exchange(base_url: str) -> bool:
+    """Whether a normalised REST root is on Binance's real exchange (`*.binance.com`, not the demo)."""
+    host = (urlsplit(base_url).hostname or "").rstrip(".")
+    on_binance = host == "binance.com" or host.endswith(".binance.com")
+    return on_binance and not host.startswith("demo-")
 
 
 STATE_URL_SCHEMES = ("postgresql", "postgres")
@@ -201,8 +264,7 @@ def build_config(
     else:
         base_url = network.default_base_url
 
-    host = urlsplit(base_url).hostname or ""
-    if network is not Network.MAINNET and host.endswith(".binance.com") and host.startswith("api"):
+    if network is not Network.MAINNET and is_real_exchange(base_url):
         raise ConfigError(
             f"{network.value} was chosen but the REST root {base_url} is the real exchange: use --mainnet "
             f"for real money, or a {network.value} URL"

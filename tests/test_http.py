@@ -47,6 +47,12 @@ INITIALIZE = {
     },
 }
 MCP_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+GET_PRICE = {
+    "jsonrpc": "2.0",
+    "id": 7,
+    "method": "tools/call",
+    "params": {"name": "get_price", "arguments": {"symbol": "BTCUSDT"}},
+}
 LIMIT_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "50000"}
 
 
@@ -394,27 +400,71 @@ async def test_calls_in_flight_are_bounded_per_agent(tmp_path: Path, fake: FakeB
         assert len(results) == 1 and not results[0].is_error
 
 
-async def test_open_sessions_are_bounded_per_agent(tmp_path: Path, fake: FakeBinance) -> None:
+PING = {"jsonrpc": "2.0", "id": 9, "method": "ping"}
+
+
+async def test_at_its_session_cap_an_agent_loses_its_least_recently_used_idle_session(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
     async with (
         running(tmp_path, fake, limits=Limits(max_sessions_per_agent=2)) as server,
         http_client(server.tokens["alice"]) as alice,
         http_client(server.tokens["bob"]) as bob,
     ):
-        opened = [await alice.post(server.url, json=INITIALIZE, headers=MCP_HEADERS) for _ in range(3)]
-        assert [answer.status_code for answer in opened] == [200, 200, 429]
-        assert "open sessions" in opened[2].json()["error"]["message"]
+
+        async def ping(session: str) -> int:
+            answer = await alice.post(
+                server.url, json=PING, headers=MCP_HEADERS | {"mcp-session-id": session}
+            )
+            return answer.status_code
+
+        first, second = [
+            (await alice.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)).headers["mcp-session-id"]
+            for _ in range(2)
+        ]
+        assert await ping(first) == 200  # so the second is now the least recently used
+        third = await alice.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+        assert third.status_code == 200
+        await wait_for_async(lambda: ping(second), 404)
+        assert await ping(first) == 200 and await ping(third.headers["mcp-session-id"]) == 200
         assert (await bob.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)).status_code == 200
-        session = opened[0].headers["mcp-session-id"]
-        closed = await alice.delete(server.url, headers={"mcp-session-id": session})
-        assert closed.status_code in (200, 204)
-        assert (await alice.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)).status_code == 200
+
+
+async def test_an_agent_whose_sessions_all_have_a_call_in_flight_is_refused_one_more(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    results: list[Any] = []
+    async with running(tmp_path, fake, limits=Limits(max_sessions_per_agent=2)) as server:
+        fake.inject(Delay(2), path="/api/v3/ticker/price", times=2)
+        async with (
+            connected(server.url, server.tokens["alice"], mode="legacy") as one,
+            connected(server.url, server.tokens["alice"], mode="legacy") as two,
+            anyio.create_task_group() as group,
+        ):
+            for client in (one, two):
+                group.start_soon(lambda c=client: _append(results, price(c)))
+            await wait_for(lambda: fake.faults.pending() == 0)  # both calls are held by the exchange
+            async with http_client(server.tokens["alice"]) as http:
+                refused = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+            assert refused.status_code == 429 and "call in flight" in refused.json()["error"]["message"]
+        assert [r.is_error for r in results] == [False, False]
+
+
+async def _append(into: list[Any], call: Any) -> None:
+    into.append(await call)
+
+
+async def wait_for_async(probe: Any, expected: Any, timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while await probe() != expected:
+            await anyio.sleep(0.02)
 
 
 # -- stopping --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("mode", ERAS)
-async def test_stopping_refuses_new_requests_and_lets_a_call_in_flight_finish(
+async def test_stopping_refuses_new_calls_and_lets_a_call_in_flight_finish(
     tmp_path: Path, fake: FakeBinance, mode: str
 ) -> None:
     results: list[Any] = []
@@ -433,9 +483,12 @@ async def test_stopping_refuses_new_requests_and_lets_a_call_in_flight_finish(
             await wait_for(lambda: fake.faults.pending() == 0)  # the exchange is holding the call
             server.service.stop()
             async with http_client(server.tokens["bob"]) as http:
-                refused = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+                refused = await http.post(server.url, json=GET_PRICE, headers=MCP_HEADERS)
+                opened = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
                 health = await http.get(server.base + "/healthz")
-            assert refused.status_code == 503
+            assert refused.status_code == 503 and refused.json()["id"] == GET_PRICE["id"]
+            assert refused.headers["retry-after"] == "10"
+            assert opened.status_code == 200  # what a client needs to take its result is still served
             assert health.status_code == 503 and health.json()["status"] == "stopping"
             assert results == [] and server.service.drain.in_flight == 1  # still running
         assert len(results) == 1 and not results[0].is_error

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -29,6 +30,12 @@ from tests.fake_binance import Delay, FakeBinance
 from tests.test_cli import COMMAND, run_cli
 from tests.test_http import INITIALIZE, LIMIT_BUY, MCP_HEADERS, connected
 
+GET_PRICE = {
+    "jsonrpc": "2.0",
+    "id": 2,
+    "method": "tools/call",
+    "params": {"name": "get_price", "arguments": {"symbol": "BTCUSDT"}},
+}
 SERVING = re.compile(r"serving MCP over streamable HTTP at (http://\S+)")
 
 
@@ -49,7 +56,13 @@ def server_env() -> dict[str, str]:
 
 
 @contextmanager
-def serving(*args: str, cwd: Path) -> Iterator[Server]:
+def serving(*args: str, cwd: Path, max_files: int | None = None) -> Iterator[Server]:
+    """`binance-mcp --transport http` on a free port; `max_files` lowers its descriptor limit."""
+
+    def limit_files() -> None:
+        if max_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
+
     process = subprocess.Popen(
         [COMMAND, "--testnet", "--transport", "http", "--port", "0", *args],
         stdin=subprocess.DEVNULL,
@@ -58,6 +71,7 @@ def serving(*args: str, cwd: Path) -> Iterator[Server]:
         text=True,
         env=server_env(),
         cwd=cwd,
+        preexec_fn=limit_files,
     )
     lines: list[str] = []
     found = threading.Event()
@@ -180,7 +194,7 @@ def test_a_new_user_adds_tokens_connects_by_url_and_sigterm_loses_no_call(tmp_pa
         assert outcome["in_flight"] == {"symbol": "BTCUSDT", "price": "65000.00000000"}
         assert server.process.wait(20) == 0
     text = "".join(server.stderr)
-    assert "Traceback" not in text and "stopping: refusing new requests; 1 in flight" in text
+    assert "Traceback" not in text and "stopping: refusing new calls; 1 requests in flight" in text
     audit = run_cli("audit", "--json", "--state-dir", state)
     records = [json.loads(line) for line in audit.stdout.splitlines()]
     assert [(r["client"], r["tool"], r["decision"], r["outcome"]) for r in records] == [
@@ -213,6 +227,6 @@ async def use_it(server: Server, fake: FakeBinance, tokens: dict[str, str]) -> d
         server.process.send_signal(signal.SIGTERM)
         await anyio.sleep(0.3)
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {tokens['alice']}"}) as http:
-            answer = await http.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
+            answer = await http.post(server.url, json=GET_PRICE, headers=MCP_HEADERS)
             outcome["during_stop"] = answer.status_code
     return outcome

@@ -1,11 +1,11 @@
 """The ASGI app: the SDK's streamable HTTP app at `/mcp`, `/healthz`, and the layers around them.
 
-    DrainMiddleware                  503 once SIGTERM came; counts requests in flight
+    DrainMiddleware                  503 for a new call once SIGTERM came; counts requests in flight
       /healthz                       200 {"status": "ok", "version": ...}, no token needed
       /approvals: OriginCheck        the operators' page (`approvals_page`): sign in with an operator token
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
-                AgentLimits          429 too many calls in flight or sessions for this agent
+                AgentLimits          429 too many calls in flight; at its session cap an agent's LRU idle session closes
                   the SDK's app      413 body too large; MCP itself
       anything else                  404
 
@@ -94,7 +94,17 @@ def build_http_app(
         sessions = open_http_sessions(manager)
         return session_id in sessions if sessions is not None else True
 
-    mcp = OriginCheck(BearerAuth(AgentLimits(sdk, limits=limits, is_open=is_open), tokens=tokens), security)
+    def close(session_id: str) -> bool:
+        # Ends the session the way its idle timeout does: the SDK then discards it (404 from then on).
+        sessions = open_http_sessions(manager) or {}
+        scope = getattr(sessions.get(session_id), "idle_scope", None)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    agent_limits = AgentLimits(sdk, limits=limits, is_open=is_open, close=close)
+    mcp = OriginCheck(BearerAuth(agent_limits, tokens=tokens), security)
     page = ApprovalsPage(
         PageSettings(
             state_dir=app.state_dir,
@@ -105,4 +115,5 @@ def build_http_app(
         ),
         security=security,
     )
-    return DrainMiddleware(Router(mcp=mcp, sdk=sdk, drain=drain, page=page), drain)
+    router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page)
+    return DrainMiddleware(router, drain, max_body_bytes=limits.max_body_bytes)

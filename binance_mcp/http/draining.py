@@ -1,14 +1,24 @@
-"""SIGTERM without losing a call: stop taking requests, let the calls in flight finish, then stop.
+"""SIGTERM without losing a call: refuse new calls, let the calls in flight finish and be taken, then stop.
 
 Plain uvicorn cannot do this for MCP: a 2025-era call runs in the session manager's task group, not
 in the request's task, and an open listening stream (GET) never finishes, so uvicorn's own
 graceful shutdown either waits forever or cancels the session manager with calls still running.
 
-So the first SIGTERM (or Ctrl+C) only starts draining: every new request is answered 503 at once,
-and the server waits until no request that can run a call (anything but a GET) is in flight, or
-until `grace_s` (10 s) has passed. Only then does uvicorn's shutdown run: listening streams are
-closed, the session manager stops. The guard writes a call's audit record before its result is
-sent, so a call that finished has its record. A second signal stops waiting.
+So the first SIGTERM (or Ctrl+C) only starts draining:
+
+- a new `tools/call` (any request that may start work, see `methods`) is answered 503 at once,
+  with `Retry-After` and `Connection: close`, so the client goes elsewhere;
+- everything a client needs to receive a result it is owed keeps being served until exit:
+  tools/list (the SDK's client fetches it after a result to check the result against the tool's
+  schema when it has not listed tools), ping, initialize, notifications, its answers to the
+  server's own questions, the session's GET and DELETE; `/healthz` says "stopping" (503);
+- the server waits until no request that can run a call (anything but a GET) is in flight and none
+  has ended for `linger_s` (1.5 s: time for the client's tools/list after its last result), or
+  until `grace_s` (10 s) has passed. Only then does uvicorn's shutdown run: listening streams are
+  closed, the session manager stops.
+
+The guard writes a call's audit record before its result is sent, so a call that finished has its
+record. A second signal stops waiting.
 """
 
 from __future__ import annotations
@@ -22,64 +32,94 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from binance_mcp.http.methods import new_work, read_body
 from binance_mcp.http.responses import INTERNAL_ERROR, jsonrpc_error
 
 logger = logging.getLogger(__name__)
 
 GRACE_S = 10.0
+LINGER_S = 1.5
 HEALTH_PATH = "/healthz"
+MAX_BODY_BYTES = 1024 * 1024
+_METHOD_HEADER = b"mcp-method"
+_LONG_LIVED = (b"subscriptions/listen",)  # a 2026-era listening stream: runs no call, never ends
 
 
 class Drain:
     """The draining state and the count of requests in flight, shared by the middleware and the server."""
 
-    def __init__(self, grace_s: float = GRACE_S) -> None:
+    def __init__(self, grace_s: float = GRACE_S, linger_s: float = LINGER_S) -> None:
         self.grace_s = grace_s
+        self.linger_s = linger_s
         self.in_flight = 0
         self.draining = False
         self.deadline: float | None = None
+        self.last_ended = float("-inf")
 
     def begin(self) -> None:
         if not self.draining:
             self.draining = True
             self.deadline = time.monotonic() + self.grace_s
 
+    def started(self) -> None:
+        self.in_flight += 1
+
+    def ended(self) -> None:
+        self.in_flight -= 1
+        self.last_ended = time.monotonic()
+
     @property
     def finished(self) -> bool:
-        """Draining, and nothing is in flight any more or the grace period is over."""
+        """Draining, and nothing in flight nor just ended any more, or the grace period is over."""
         if not self.draining:
             return False
-        return self.in_flight == 0 or time.monotonic() >= (self.deadline or 0.0)
+        now = time.monotonic()
+        if now >= (self.deadline or 0.0):
+            return True
+        return self.in_flight == 0 and now - self.last_ended >= self.linger_s
+
+
+def _long_lived(scope: Scope) -> bool:
+    if scope["method"] in ("GET", "HEAD"):  # a 2025-era listening stream, or /healthz
+        return True
+    return any(key == _METHOD_HEADER and value in _LONG_LIVED for key, value in scope["headers"])
 
 
 class DrainMiddleware:
-    """Outermost: 503 for every request once draining; counts the requests that may run a call."""
+    """Outermost: once draining, 503 for a request that may start a call; counts those that may run one."""
 
-    def __init__(self, app: ASGIApp, drain: Drain) -> None:
+    def __init__(self, app: ASGIApp, drain: Drain, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.drain = drain
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] == HEALTH_PATH:  # /healthz says "stopping" itself
             await self.app(scope, receive, send)
             return
-        if self.drain.draining and scope["path"] != HEALTH_PATH:  # /healthz says "stopping" itself
-            response = jsonrpc_error(
-                503,
-                "the server is shutting down",
-                code=INTERNAL_ERROR,
-                headers={"Retry-After": "10", "Connection": "close"},
-            )
-            await response(scope, receive, send)
-            return
-        if scope["method"] == "GET":  # a listening stream or /healthz: runs no call
+        if _long_lived(scope):
             await self.app(scope, receive, send)
             return
-        self.drain.in_flight += 1
+        if self.drain.draining and scope["method"] == "POST":
+            body = await read_body(receive, self.max_body_bytes)
+            method, request_id = new_work(body)
+            if method is not None:
+                response = jsonrpc_error(
+                    503,
+                    "the server is shutting down: it takes no new calls; retry in a moment (on another "
+                    "replica, or once it has restarted)",
+                    code=INTERNAL_ERROR,
+                    headers={"Retry-After": "10", "Connection": "close"},
+                    request_id=request_id,
+                )
+                await response(scope, receive, send)
+                return
+            receive = body.replay(receive)
+        self.drain.started()
         try:
             await self.app(scope, receive, send)
         finally:
-            self.drain.in_flight -= 1
+            self.drain.ended()
 
 
 class DrainingServer(uvicorn.Server):
@@ -109,7 +149,7 @@ class DrainingServer(uvicorn.Server):
         if self.drain.draining and not self._announced:
             self._announced = True
             logger.warning(
-                "stopping: refusing new requests; %d in flight, waiting up to %g s for them",
+                "stopping: refusing new calls; %d requests in flight, waiting up to %g s for them",
                 self.drain.in_flight,
                 self.drain.grace_s,
             )

@@ -2,19 +2,24 @@
 
 - Request body size: the SDK's own check (413), set from `Limits.max_body_bytes`; no tool takes
   more than a few hundred bytes of arguments.
-- Open sessions: at most `max_sessions_per_agent` per agent (429 for one more), and
-  `max_sessions` in all (the SDK's own 503). A session ends when its client deletes it or after
-  `session_idle_timeout_s` without a request.
+- Open sessions: at most `max_sessions_per_agent` per agent, and `max_sessions` in all (the
+  SDK's own 503). An agent at its cap that opens one more has its least recently used session
+  with no call in flight closed to make room (a client that used it gets 404 and opens a new
+  one, as the spec says); only when each of its sessions has a call in flight is it refused (429).
+  A session ends when its client deletes it or after `session_idle_timeout_s` without a request.
 - Calls in flight: at most `max_calls_in_flight_per_agent` requests of one agent being served at
   once (429 with `Retry-After` for one more). A GET (a 2025-era client's listening stream) is not a
   call and is not counted.
 
 Counted here, after authentication, so the counts are per agent whatever the token's sessions.
+The bounds on connections before authentication (header and idle timeouts, the cap on open
+connections) are in `connections`; their numbers are set here too.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import logging
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,6 +32,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from binance_mcp.http.auth import AGENT_HEADER
 from binance_mcp.http.responses import jsonrpc_error
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -37,6 +44,10 @@ class Limits:
     max_sessions_per_agent: int = 32
     max_calls_in_flight_per_agent: int = 16
     session_idle_timeout_s: float = 600.0
+    header_timeout_s: float = 5.0
+    idle_timeout_s: int = 5
+    max_connections: int | None = None
+    """None: half the process's descriptor limit, at most 10,000 (see `connections`)."""
 
 
 def opens_a_session(method: str, headers: Headers) -> bool:
@@ -48,27 +59,55 @@ def opens_a_session(method: str, headers: Headers) -> bool:
 
 
 class AgentLimits:
-    """`is_open(session_id)` says whether the SDK still has that session (it may have expired)."""
+    """`is_open(session_id)`: the SDK still has that session (it may have expired);
+    `close(session_id)`: end it as its idle timeout would, True if it could."""
 
-    def __init__(self, app: ASGIApp, *, limits: Limits, is_open: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limits: Limits,
+        is_open: Callable[[str], bool],
+        close: Callable[[str], bool] | None = None,
+    ) -> None:
         self.app = app
         self.limits = limits
         self.is_open = is_open
+        self.close = close
         self.in_flight: dict[str, int] = defaultdict(int)
-        self.sessions: dict[str, set[str]] = defaultdict(set)
+        self.sessions: dict[str, OrderedDict[str, int]] = defaultdict(OrderedDict)
+        """Per agent, its open sessions least recently used first, each with its requests in flight."""
         self._opening: dict[str, int] = defaultdict(int)
 
     def open_sessions(self, agent: str) -> int:
         live = self.sessions[agent]
-        live.intersection_update({sid for sid in live if self.is_open(sid)})
+        for gone in [sid for sid in live if not self.is_open(sid)]:
+            del live[gone]
         return len(live)
 
+    def evict_idle(self, agent: str) -> str | None:
+        """Close `agent`'s least recently used session with no call in flight; its id, or None."""
+        live = self.sessions[agent]
+        for session_id, busy in live.items():
+            if not busy and self.close is not None and self.close(session_id):
+                del live[session_id]
+                logger.info("agent %s: closed its least recently used idle session to open another", agent)
+                return session_id
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] == "GET":
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
         agent = headers.get(AGENT_HEADER, "")
+        session_id = headers.get(MCP_SESSION_ID_HEADER)
+        used = self.sessions[agent]
+        if session_id in used:
+            used.move_to_end(session_id)  # most recently used last
+        if scope["method"] == "GET":  # a listening stream: not a call, never counted
+            await self.app(scope, receive, send)
+            return
         if self.in_flight[agent] >= self.limits.max_calls_in_flight_per_agent:
             message = (
                 f"agent {agent} already has {self.in_flight[agent]} requests in flight, the most one agent "
@@ -78,10 +117,11 @@ class AgentLimits:
             return
         opening = opens_a_session(scope["method"], headers)
         if opening:
-            if self.open_sessions(agent) + self._opening[agent] >= self.limits.max_sessions_per_agent:
+            cap = self.limits.max_sessions_per_agent
+            if self.open_sessions(agent) + self._opening[agent] >= cap and self.evict_idle(agent) is None:
                 message = (
-                    f"agent {agent} already has {self.limits.max_sessions_per_agent} open sessions, the most "
-                    "one agent may have; close one (DELETE) or let one expire"
+                    f"agent {agent} already has {cap} open sessions, the most one agent may have, and each "
+                    "has a call in flight; retry when one has finished, or close one (DELETE)"
                 )
                 await jsonrpc_error(429, message, headers={"Retry-After": "5"})(scope, receive, send)
                 return
@@ -94,17 +134,22 @@ class AgentLimits:
             if pending and message["type"] == "http.response.start":
                 pending = False
                 self._opening[agent] -= 1
-                session_id = Headers(raw=message.get("headers", [])).get(MCP_SESSION_ID_HEADER)
-                if session_id and message["status"] < 400:
-                    self.sessions[agent].add(session_id)
+                opened = Headers(raw=message.get("headers", [])).get(MCP_SESSION_ID_HEADER)
+                if opened and message["status"] < 400:
+                    used[opened] = 0
             await send(message)
 
         self.in_flight[agent] += 1
+        counted = session_id if session_id in used else None
+        if counted is not None:
+            used[counted] += 1
         try:
             await self.app(scope, receive, noting_the_session)
         finally:
             self.in_flight[agent] -= 1
             if pending:
                 self._opening[agent] -= 1
-            if scope["method"] == "DELETE" and headers.get(MCP_SESSION_ID_HEADER):
-                self.sessions[agent].discard(headers[MCP_SESSION_ID_HEADER])
+            if counted is not None and counted in used:
+                used[counted] -= 1
+            if scope["method"] == "DELETE" and session_id:
+                used.pop(session_id, None)

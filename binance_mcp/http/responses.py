@@ -16,9 +16,14 @@ __all__ = ["INTERNAL_ERROR", "INVALID_REQUEST", "json_response", "jsonrpc_error"
 
 
 def jsonrpc_error(
-    status: int, message: str, *, code: int = INVALID_REQUEST, headers: Mapping[str, str] | None = None
+    status: int,
+    message: str,
+    *,
+    code: int = INVALID_REQUEST,
+    headers: Mapping[str, str] | None = None,
+    request_id: object = None,
 ) -> Response:
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    body = {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
     return json_response(status, body, headers=headers)
 
 

@@ -1,5 +1,8 @@
 """Run the HTTP transport under uvicorn until SIGTERM, then drain (see `draining`).
 
+Connections are bounded before authentication by uvicorn's h11 protocol with a header timeout
+and a cap on open connections (see `connections`).
+
 The policy watcher (`--watch`) runs beside it, as over stdio. uvicorn is told nothing about
 logging (our stderr handler, with secrets scrubbed, stays in charge) and keeps no access log.
 """
@@ -13,6 +16,14 @@ import anyio
 import uvicorn
 
 from binance_mcp.http.app import build_http_app
+from binance_mcp.http.connections import (
+    MAX_INCOMPLETE_REQUEST_BYTES,
+    CappedListener,
+    ConnectionBounds,
+    accept_batch,
+    default_max_connections,
+    protocol_for,
+)
 from binance_mcp.http.draining import Drain, DrainingServer
 from binance_mcp.http.origins import is_loopback
 from binance_mcp.http.settings import HttpSettings
@@ -53,8 +64,18 @@ class HttpService:
         asgi = build_http_app(
             app, security=settings.security, tokens=settings.tokens, limits=settings.limits, drain=self.drain
         )
+        limits = settings.limits
+        self.bounds = ConnectionBounds(
+            header_timeout_s=limits.header_timeout_s,
+            max_connections=limits.max_connections or default_max_connections(),
+        )
         config = uvicorn.Config(
             asgi,
+            http=protocol_for(self.bounds),  # h11 with the bounds, whatever else is installed
+            loop="asyncio",  # whose accept calls `CappedListener.accept`
+            backlog=accept_batch(self.bounds),
+            timeout_keep_alive=limits.idle_timeout_s,
+            h11_max_incomplete_event_size=MAX_INCOMPLETE_REQUEST_BYTES,
             lifespan="on",
             ws="none",
             log_config=None,
@@ -84,7 +105,7 @@ class HttpService:
             async with anyio.create_task_group() as group:
                 if self.app.watcher is not None:
                     group.start_soon(self.app.watcher.run)
-                await self.server.serve(sockets=[self.settings.sock])
+                await self.server.serve(sockets=[CappedListener.adopt(self.settings.sock, self.bounds)])
                 group.cancel_scope.cancel()
         finally:
             self.settings.close()
