@@ -15,6 +15,7 @@ in flight (or whose outcome is being written) is never mistaken for a crashed on
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -102,7 +103,7 @@ class PendingRecovery:
                 logger.warning("audit record %d stays pending: %s", record.id, verdict.reason)
                 continue
             try:
-                await anyio.to_thread.run_sync(lambda r=record, v=verdict: self._finish(audit, r, v))
+                await anyio.to_thread.run_sync(functools.partial(self._finish, audit, record, verdict))
             except (KeyError, ValueError) as exc:  # finished meanwhile (e.g. by another process)
                 logger.info("audit record %d was not completed: %s", record.id, exc)
                 continue

@@ -109,7 +109,7 @@ class ServerWithListChanged(MCPServer):
 
         def with_tools_changed(
             notification_options: NotificationOptions | None = None, *rest: Any, **named: Any
-        ):  # type: ignore[no-untyped-def]
+        ) -> Any:
             return create(notification_options or NotificationOptions(tools_changed=True), *rest, **named)
 
         lowlevel.create_initialization_options = with_tools_changed  # type: ignore[method-assign]

@@ -213,7 +213,7 @@ def build_app(
         tools=[guarded_tool(name, entry, guard) for name, entry in catalog.load().items()],
         middleware=[hide_from_list(guard, notifier)],
         subscriptions=notifier.bus,
-        log_level=config.log_level,  # type: ignore[arg-type]
+        log_level=config.log_level,
     )
     add_limits_resource(server, guard)
     watcher = None

@@ -174,7 +174,7 @@ async def take_answer(asking: Asking, approval: Any, services: Services) -> Admi
     rule = asking.decided.approval_rule
     data = getattr(approval, "data", None)
     accepted = getattr(approval, "action", None) == "accept" and isinstance(data, ApprovalForm)
-    if not accepted or not data.approve:
+    if not accepted or not isinstance(data, ApprovalForm) or not data.approve:
         services.approvals.close_question(asking.identity)
         answer = "declined" if accepted else str(getattr(approval, "action", "error"))
         raise Refusal(RefusalKind.APPROVAL_DECLINED, declined_sentence(answer), rule=rule)

@@ -150,18 +150,18 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
     except EXCHANGE_FAILURES as exc:
         unknown = may_have_executed(exc, sent=sent)
         settle_budget(services, reservation, spent=unknown)
-        refusal = refusal_for(exc, spec.name, sent=sent)
-        return refused(admitted, refusal, pending_id=pending_id, outcome="unknown" if unknown else "error")
+        failure = refusal_for(exc, spec.name, sent=sent)
+        return refused(admitted, failure, pending_id=pending_id, outcome="unknown" if unknown else "error")
     except Exception:
         logger.exception("%s failed after the guard let it through", spec.name)
         settle_budget(services, reservation, spent=sent)
-        refusal = Refusal(
+        failure = Refusal(
             RefusalKind.EXCHANGE_ERROR,
             f"{spec.name} failed inside the server; see the server log"
             + ("; the outcome is unknown: check it on Binance" if sent else ""),
             client_order_id=decided.parsed.client_order_id,
         )
-        return refused(admitted, refusal, pending_id=pending_id, outcome="unknown" if sent else "error")
+        return refused(admitted, failure, pending_id=pending_id, outcome="unknown" if sent else "error")
     settle_budget(services, reservation, spent=True)
     return succeeded(
         admitted,

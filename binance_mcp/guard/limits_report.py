@@ -10,6 +10,7 @@ cannot drift from what the guard decides.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -130,7 +131,7 @@ async def _budgets(services: Services) -> list[dict[str, Any]]:
     found = []
     for asset, limit in sorted(daily.items()):
         spent = await anyio.to_thread.run_sync(
-            lambda asset=asset: store.spent_today(services.account, asset, now=now)
+            functools.partial(store.spent_today, services.account, asset, now)
         )
         found.append(
             {

@@ -34,7 +34,7 @@ class PolicyInForce:
         """Put a new policy in force; returns the tools whose visibility changed for any agent."""
         old, self.engine = self.engine, engine
         agents: set[str | None] = {None, *old.agent_names, *engine.agent_names}
-        return frozenset().union(*(old.hidden_tools(agent) ^ engine.hidden_tools(agent) for agent in agents))  # type: ignore[arg-type]
+        return frozenset().union(*(old.hidden_tools(agent) ^ engine.hidden_tools(agent) for agent in agents))
 
 
 class LazyStore:
@@ -83,8 +83,8 @@ class Services:
 
     @property
     def budgets(self) -> BudgetStore:
-        return self.stores.get().budgets  # type: ignore[no-any-return]
+        return self.stores.get().budgets
 
     @property
     def limiter(self) -> RateLimiter:
-        return self.stores.get().limiter  # type: ignore[no-any-return]
+        return self.stores.get().limiter

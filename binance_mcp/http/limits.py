@@ -103,7 +103,7 @@ class AgentLimits:
         agent = headers.get(AGENT_HEADER, "")
         session_id = headers.get(MCP_SESSION_ID_HEADER)
         used = self.sessions[agent]
-        if session_id in used:
+        if session_id is not None and session_id in used:
             used.move_to_end(session_id)  # most recently used last
         if scope["method"] == "GET":  # a listening stream: not a call, never counted
             await self.app(scope, receive, send)

@@ -156,7 +156,7 @@ class RateLimiter:
                     from limits.storage import storage_from_string
 
                     self._storage = storage_from_string(self._storage_uri)
-        return self._storage  # type: ignore[no-any-return]
+        return self._storage
 
     def _storage_for(self, key: str) -> MovingWindowStorage:
         scope = key.partition(":")[0]

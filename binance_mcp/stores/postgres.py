@@ -70,7 +70,7 @@ class _PgSession:
         import psycopg.errors
 
         try:
-            return self._conn.execute(_sql(sql), tuple(params))  # type: ignore[no-any-return]
+            return self._conn.execute(_sql(sql), tuple(params))
         except psycopg.errors.UniqueViolation as exc:
             raise StoreConflict(str(exc).splitlines()[0]) from None
 
