@@ -204,8 +204,16 @@ def serve(args: argparse.Namespace) -> int:
 
     from binance_mcp.server import build_app
 
+    if http is None:
+        from binance_mcp.commands.console import console_url
+
+        page = console_url()
+    else:
+        from binance_mcp.http.approvals_page import page_url
+
+        page = page_url(http.url)
     try:
-        app = build_app(config)
+        app = build_app(config, approvals_page=page)
     except PolicyError as exc:
         for error in exc.errors:
             print(f"binance-mcp: policy: {error}", file=sys.stderr)

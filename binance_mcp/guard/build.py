@@ -32,6 +32,7 @@ def build_guard(
     from binance_mcp.account import account_of
     from binance_mcp.http.auth import agent_from_headers
     from binance_mcp.recovery import PendingRecovery
+    from binance_mcp.stores import require_shared_counters
 
     def open_stores():  # type: ignore[no-untyped-def]
         from binance_mcp.stores import open_stores
@@ -47,7 +48,7 @@ def build_guard(
     stores = LazyStore(open_stores)
     audit = AuditWriter(lambda: stores.get().audit)
     services = Services(
-        policy=PolicyInForce(PolicyEngine(policy)),
+        policy=PolicyInForce(PolicyEngine(policy), lambda new: require_shared_counters(config, new)),
         exchange=exchange,
         network=config.network,
         account=account,

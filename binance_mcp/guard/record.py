@@ -191,6 +191,17 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
 def record(ended: Ended, services: Services) -> Ended:
     """Write the call's record: finish its pending record, or append a new one."""
     entry = audit_record(ended, services)
+    if logger.isEnabledFor(logging.DEBUG):  # --log-level DEBUG: each call's decision (the record is redacted)
+        logger.debug(
+            "%s by %s: %s, %s%s (rule %s) in %.1f ms",
+            entry.tool,
+            entry.client,
+            entry.decision,
+            entry.outcome,
+            f": {entry.reason}" if entry.reason else "",
+            entry.rule,
+            entry.latency_ms or 0,
+        )
     if ended.pending_id is not None:
         services.audit.finish(
             ended.pending_id,

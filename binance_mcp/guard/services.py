@@ -25,13 +25,17 @@ if TYPE_CHECKING:
 
 
 class PolicyInForce:
-    """The engine of the policy in force, swapped whole by a reload."""
+    """The engine of the policy in force, swapped whole by a reload. `admissible` refuses a policy
+    this server cannot enforce as written (an `agent` or `global` rate limit on PostgreSQL state
+    without Redis): the reload is refused, the old policy stays."""
 
-    def __init__(self, engine: PolicyEngine) -> None:
+    def __init__(self, engine: PolicyEngine, admissible: Callable[[Any], None] = lambda policy: None) -> None:
         self.engine = engine
+        self._admissible = admissible
 
     def install(self, engine: PolicyEngine) -> frozenset[str]:
         """Put a new policy in force; returns the tools whose visibility changed for any agent."""
+        self._admissible(engine.policy)
         old, self.engine = self.engine, engine
         agents: set[str | None] = {None, *old.agent_names, *engine.agent_names}
         return frozenset().union(*(old.hidden_tools(agent) ^ engine.hidden_tools(agent) for agent in agents))
