@@ -191,7 +191,7 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
 def record(ended: Ended, services: Services) -> Ended:
     """Write the call's record: finish its pending record, or append a new one."""
     entry = audit_record(ended, services)
-    if logger.isEnabledFor(logging.DEBUG):  # --log-level DEBUG: each call's decision (the record is redacted)
+    if logger.isEnabledFor(logging.DEBUG):  # --log-level DEBUG: each call's decision, never its arguments
         logger.debug(
             "%s by %s: %s, %s%s (rule %s) in %.1f ms",
             entry.tool,
