@@ -6,8 +6,9 @@ hands the raw arguments to the guard, while tools/list still publishes the tool'
 schema. Asking a human (elicitation) works on both protocol eras only from a parameter resolver
 (`Annotated[ElicitationResult[...], Resolve(fn)]`) that the SDK runs before the handler body: the
 guard's screening is that resolver. The SDK declares `tools.listChanged: false` unless the
-low-level server's initialization options say otherwise, with no public parameter for it. And
-the HTTP session manager keeps its open sessions in a private dict. If mcp changes any of these,
+low-level server's initialization options say otherwise, with no public parameter for it. The
+HTTP session manager keeps its open sessions in a private dict (counted and ended from here), and
+our stdio transport serves the low-level server directly. If mcp changes any of these,
 the contract tests fail loudly; the dependency is pinned `mcp>=2.3,<2.4`.
 """
 
@@ -119,3 +120,19 @@ def open_http_sessions(manager: Any) -> dict[str, Any] | None:
     """The session manager's open sessions (mcp 2.3 keeps them in a private dict), or None."""
     sessions = getattr(manager, "_server_instances", None)
     return sessions if isinstance(sessions, dict) else None
+
+
+def end_http_session(manager: Any, session_id: str) -> bool:
+    """End one HTTP session the way its idle timeout does (the SDK then discards it: 404 from
+    then on). False when there is no such session."""
+    sessions = open_http_sessions(manager) or {}
+    scope = getattr(sessions.get(session_id), "idle_scope", None)
+    if scope is None:
+        return False
+    scope.cancel()
+    return True
+
+
+def lowlevel_server(server: MCPServer) -> Any:
+    """The low-level server an MCPServer serves (what `run_stdio_async` runs), for a transport of ours."""
+    return server._lowlevel_server

@@ -50,6 +50,7 @@ from mcp_types import (
 )
 
 from binance_mcp.http.methods import RUNS_NOTHING
+from binance_mcp.sdk import lowlevel_server
 
 logger = logging.getLogger(__name__)
 
@@ -260,7 +261,7 @@ async def _stop_reading_when_finished(drain: StdioDrain, lines: StdinLines) -> N
 
 async def serve_stdio(server: MCPServer, *, grace_s: float = GRACE_S, linger_s: float = LINGER_S) -> None:
     """Serve `server` over stdin/stdout until EOF or SIGTERM, finishing the calls in flight first."""
-    lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async serves too
+    lowlevel = lowlevel_server(server)  # what MCPServer.run_stdio_async serves too
     drain = StdioDrain(grace_s, linger_s)
     lines = StdinLines.open()
     try:

@@ -26,7 +26,7 @@ from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
 from binance_mcp.http.limits import AgentLimits, Limits
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
-from binance_mcp.sdk import open_http_sessions
+from binance_mcp.sdk import end_http_session, open_http_sessions
 from binance_mcp.server import App
 from binance_mcp.tokens import LOCAL_AGENT, TokenStore
 
@@ -95,13 +95,7 @@ def build_http_app(
         return session_id in sessions if sessions is not None else True
 
     def close(session_id: str) -> bool:
-        # Ends the session the way its idle timeout does: the SDK then discards it (404 from then on).
-        sessions = open_http_sessions(manager) or {}
-        scope = getattr(sessions.get(session_id), "idle_scope", None)
-        if scope is None:
-            return False
-        scope.cancel()
-        return True
+        return end_http_session(manager, session_id)
 
     agent_limits = AgentLimits(sdk, limits=limits, is_open=is_open, close=close)
     mcp = OriginCheck(BearerAuth(agent_limits, tokens=tokens), security)
