@@ -145,7 +145,7 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     raise Refusal(
         RefusalKind.APPROVAL_REQUIRED,
         f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}). Nothing was sent. "
-        f"A human approves it on the approvals page ({services.approvals_page}) or with: {command} "
+        f"A human approves it {on_the_page(services)}with: {command} "
         f"(the request expires at {expires_at}) — then call again with the same arguments within "
         f"{ttl} s of the approval.{up_to}",
         rule=rule,
@@ -216,6 +216,11 @@ async def ask_now(ctx: Context, asked: str) -> str:
     if result.action != "accept":
         return result.action
     return "accept" if getattr(result.data, "approve", False) else "declined"
+
+
+def on_the_page(services: Services) -> str:
+    page = services.approvals_page
+    return f"on the approvals page ({page}) or " if page else ""
 
 
 def details_for(decided: Decided, services: Services) -> dict[str, str]:
