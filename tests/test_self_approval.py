@@ -69,7 +69,11 @@ async def test_an_http_agent_cannot_approve_its_own_order_by_default(
         records = server.audit("place_order")
     assert result.structured_content["error"] == "approval_required", result.content[0].text
     assert result.structured_content["approval_id"]
-    assert "binance-mcp approvals approve apr-" in result.structured_content["reason"]
+    # the command works as written: it names the state dir this server uses
+    assert (
+        f"binance-mcp approvals --state-dir {server.app.state_dir} approve apr-"
+        in result.structured_content["reason"]
+    )
     assert asked == []  # the agent's own client was never asked
     assert orders(fake) == []
     assert [(r.decision, r.approved_via) for r in records] == [("approval_required", None)]
