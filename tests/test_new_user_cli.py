@@ -149,7 +149,7 @@ def test_a_typoed_subcommand_is_an_unknown_command(tmp_path: Path, word: str, hi
     done = run_cli("--state-dir", str(tmp_path), word, "check", cwd=tmp_path)
     assert done.returncode == 2
     assert one_line(done.stderr) == (
-        f"binance-mcp: unknown command {word!r}{hint} (commands: policy, audit, approvals, tokens, doctor)"
+        f"binance-mcp: unknown command {word!r}{hint} (commands: policy, audit, approvals, tokens, doctor, console)"
     )
 
 
@@ -174,7 +174,7 @@ def test_approvals_echo_the_id_as_typed(tmp_path: Path) -> None:
     done = run_cli("approvals", "approve", typed, "--state-dir", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].startswith(f"approved {typed} (place_order on testnet)")
-    again = run_cli("approvals", "deny", typed, "--state-dir", str(tmp_path), cwd=tmp_path)
+    again = run_cli("approvals", "approve", typed, "--state-dir", str(tmp_path), cwd=tmp_path)
     assert again.returncode == 1
     assert one_line(again.stderr).startswith(
         f"binance-mcp approvals: error: {typed} was already approved at "

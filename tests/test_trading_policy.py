@@ -235,7 +235,9 @@ async def test_without_elicitation_the_cli_approves_exactly_one_matching_call(
         refused = await client.call_tool("place_order", BTC_LIMIT)
         content = refused.structured_content
         assert content["error"] == "approval_required" and content["approval_id"]
-        assert f"binance-mcp approvals approve {content['approval_id']}" in refused.content[0].text
+        # the command the human is told works as written: it carries this server's state dir
+        told = f"binance-mcp approvals --state-dir {state} approve {content['approval_id']}"
+        assert told in refused.content[0].text
         listed = cli("list", "--json")
         assert content["approval_id"] in listed.stdout
         # another call (different arguments) never rides on it

@@ -214,7 +214,7 @@ def _decide(args: argparse.Namespace, command: str) -> int:
             f"`binance-mcp approvals revoke {approval.id}` withdraws it until then"
         )
     elif approval.status == "revoked":
-        print(f"withdrew the approval {approval.id} ({where}): {question}; it will not allow a call")
+        print(f"withdrew the approval {typed} ({where}): {question}; it will not allow a call")
     else:
         print(f"denied {typed} ({where}): {question}")
     return EXIT_OK

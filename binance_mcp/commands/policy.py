@@ -179,7 +179,7 @@ def is_json_schema(file: str) -> bool:
         if not path.is_file() or path.stat().st_size > 1_000_000:
             return False
         document = json.loads(path.read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # not JSON at all: not a schema (check says why)
         return False
     marker = document.get("$schema") if isinstance(document, dict) else None
     return isinstance(marker, str) and marker.startswith(
