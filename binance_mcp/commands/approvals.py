@@ -33,7 +33,6 @@ from binance_mcp.approvals import (
     Approval,
     ApprovalError,
     UnknownApproval,
-    normalise_approval_id,
 )
 from binance_mcp.commands.state_url import add_state_url, state_store
 from binance_mcp.commands.table import aligned, safe, shorten
@@ -181,7 +180,6 @@ def unknown_id_message(approval_id: str, state_dir: object) -> str:
 
 
 def _decide(args: argparse.Namespace, command: str) -> int:
-    wanted = normalise_approval_id(args.id)
     by = cli_operator()
     with state_store(args, "approvals") as (store, state_dir):
         if store is None:
@@ -189,11 +187,11 @@ def _decide(args: argparse.Namespace, command: str) -> int:
             return EXIT_REFUSED
         try:
             if command == "approve":
-                approval = store.approve(wanted, via="cli", by=by)
+                approval = store.approve(args.id, via="cli", by=by)
             elif command == "revoke":
-                approval = store.revoke(wanted, via="cli", by=by)
+                approval = store.revoke(args.id, via="cli", by=by)
             else:
-                approval = store.deny(wanted, via="cli", by=by)
+                approval = store.deny(args.id, via="cli", by=by)
         except UnknownApproval:
             _error(unknown_id_message(args.id, state_dir))
             return EXIT_REFUSED
