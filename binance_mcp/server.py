@@ -34,6 +34,7 @@ from binance_mcp.results import dumps
 from binance_mcp.sdk import ServerWithListChanged, guarded_handler, sdk_tool
 from binance_mcp.state import resolve_state_dir
 from binance_mcp.stdio import serve_stdio as serve_over_stdio
+from binance_mcp.stores.lease import keep_leases
 from binance_mcp.tools import catalog
 
 if TYPE_CHECKING:
@@ -144,6 +145,7 @@ class App:
         async with anyio.create_task_group() as group:
             if self.watcher is not None:
                 group.start_soon(self.watcher.run)
+            group.start_soon(keep_leases, self.guard)
             await serve_over_stdio(self.server)  # finishes calls in flight on EOF and SIGTERM
             group.cancel_scope.cancel()
 

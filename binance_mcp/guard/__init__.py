@@ -31,6 +31,7 @@ from binance_mcp.guard.record import audit_record, record
 from binance_mcp.guard.services import Services
 from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
+from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
 if TYPE_CHECKING:
     from mcp.server.context import ServerRequestContext
@@ -104,6 +105,8 @@ STAGES: tuple[Stage, ...] = SCREENING + SENDING
 class Guard:
     """Runs the stages for one call. Built by `binance_mcp.guard.build.build_guard`."""
 
+    lease_s = DEFAULT_LEASE_S
+
     def __init__(self, services: Services) -> None:
         self.services = services
 
@@ -124,6 +127,13 @@ class Guard:
         """The audit store, with every record queued so far committed (for readers)."""
         self.services.audit.flush()
         return self.services.audit.store
+
+    def renew_lease(self, now: Any = None) -> int:
+        """Extend the leases of this process's orders in flight (`stores.lease.keep_leases` calls
+        it): a neighbour sharing the state takes over only what a dead process left."""
+        if not self.services.stores.opened:
+            return 0  # nothing was ever sent from here
+        return int(self.services.audit.store.renew_lease(now))
 
     async def limits(self, caller: Caller) -> dict[str, Any]:
         """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""

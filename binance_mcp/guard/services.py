@@ -53,6 +53,10 @@ class LazyStore:
             self._store = self._open()
         return self._store
 
+    @property
+    def opened(self) -> bool:
+        return self._store is not None
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()

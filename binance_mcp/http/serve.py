@@ -28,6 +28,7 @@ from binance_mcp.http.draining import Drain, DrainingServer
 from binance_mcp.http.origins import is_loopback
 from binance_mcp.http.settings import HttpSettings
 from binance_mcp.server import App
+from binance_mcp.stores.lease import keep_leases
 
 AFTER_DRAIN_S = 1
 """After draining, how long uvicorn waits for what is left (open listening streams) before cutting it."""
@@ -105,6 +106,7 @@ class HttpService:
             async with anyio.create_task_group() as group:
                 if self.app.watcher is not None:
                     group.start_soon(self.app.watcher.run)
+                group.start_soon(keep_leases, self.app.guard)
                 await self.server.serve(sockets=[CappedListener.adopt(self.settings.sock, self.bounds)])
                 group.cancel_scope.cancel()
         finally:
