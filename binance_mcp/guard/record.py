@@ -170,7 +170,7 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
     return AuditRecord(
         time=utc_now_text(),
         session=caller.session,
-        client=caller.agent or caller.client,
+        client=caller.agent or f"{caller.client} (declared)",
         network=services.network.value,
         base_url=services.exchange.base_url,
         account=services.account,
