@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +26,7 @@ from binance_mcp.config import ServerConfig
 from binance_mcp.exchange.client import ExchangeClient, Timeouts
 from binance_mcp.guard import Guard
 from binance_mcp.guard.build import build_guard
-from binance_mcp.guard.call import Caller
+from binance_mcp.guard.call import CURRENT_CALLER
 from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
 from binance_mcp.policy.reload import PolicyWatcher
 from binance_mcp.results import dumps
@@ -78,9 +77,6 @@ class ToolListNotifier:
                 logger.debug("could not notify session %s; dropping it", key)
                 self._legacy_sessions.pop(key, None)
 
-
-# The caller of the request being served, for handlers the SDK gives no context (a static resource).
-CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("binance_mcp_caller", default=None)
 
 LIMITS_URI = "binance-mcp://limits"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.approve import approve, take_answer
-from binance_mcp.guard.call import Admitted, Asking, Caller, Ended, Request
+from binance_mcp.guard.call import CURRENT_CALLER, Admitted, Asking, Caller, Ended, Request
 from binance_mcp.guard.decide import decide
 from binance_mcp.guard.dispatch import dispatch
 from binance_mcp.guard.endings import GUARD_FAILED, refused
@@ -183,7 +183,7 @@ class Guard:
             modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         return Request(
             spec=spec,
-            caller=self.identify(ctx.request_context if ctx is not None else None),
+            caller=CURRENT_CALLER.get() or self.identify(ctx.request_context if ctx is not None else None),
             raw=raw,
             started=started,
             continuing=ctx is not None and ctx.request_state is not None,

@@ -11,6 +11,7 @@ refused call got and what it was.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -41,6 +42,11 @@ class Caller:
     client: str
     transport: str  # "stdio" | "http"
     authenticated: bool = False
+
+
+CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("binance_mcp_caller", default=None)
+"""The caller of the request being served: set once per request by the server's middleware, read
+by the guard and by handlers the SDK gives no context (a static resource)."""
 
 
 @dataclass(frozen=True)
