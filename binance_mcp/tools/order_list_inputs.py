@@ -9,6 +9,7 @@ words: which arguments a list type takes, what each leg type needs, and an OCO's
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -132,7 +133,9 @@ class PlaceOrderListInput(SymbolInput):
     above_stop_price: PositiveDecimal | None = Field(None, description="OCO: trigger price of the above leg")
     above_trailing_delta: TrailingDelta | None = None
     above_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
-    above_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    above_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None,
         description="OCO: the leg below the market. SELL: STOP_LOSS(_LIMIT); BUY: LIMIT_MAKER or TAKE_PROFIT(_LIMIT)",
@@ -141,7 +144,9 @@ class PlaceOrderListInput(SymbolInput):
     below_stop_price: PositiveDecimal | None = Field(None, description="OCO: trigger price of the below leg")
     below_trailing_delta: TrailingDelta | None = None
     below_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
-    below_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    below_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     # OTO, OTOCO: the working order
     working_type: Annotated[WorkingType, BeforeValidator(_upper)] | None = Field(
         None, description="OTO/OTOCO: LIMIT or LIMIT_MAKER"
@@ -154,7 +159,9 @@ class PlaceOrderListInput(SymbolInput):
     working_time_in_force: Tif | None = Field(
         None, description="OTO/OTOCO: GTC (default), IOC or FOK for LIMIT"
     )
-    working_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    working_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     # OTO, OTOCO: the pending order(s)
     pending_side: Side | None = Field(None, description="OTO/OTOCO: side of the pending order(s)")
     pending_quantity: PositiveDecimal | None = Field(
@@ -167,7 +174,9 @@ class PlaceOrderListInput(SymbolInput):
     pending_stop_price: PositiveDecimal | None = None
     pending_trailing_delta: TrailingDelta | None = None
     pending_time_in_force: Tif | None = None
-    pending_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    pending_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     pending_above_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg above the market (as OCO's above_type)"
     )
@@ -175,7 +184,9 @@ class PlaceOrderListInput(SymbolInput):
     pending_above_stop_price: PositiveDecimal | None = None
     pending_above_trailing_delta: TrailingDelta | None = None
     pending_above_time_in_force: Tif | None = None
-    pending_above_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    pending_above_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     pending_below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg below the market (as OCO's below_type)"
     )
@@ -183,7 +194,9 @@ class PlaceOrderListInput(SymbolInput):
     pending_below_stop_price: PositiveDecimal | None = None
     pending_below_trailing_delta: TrailingDelta | None = None
     pending_below_time_in_force: Tif | None = None
-    pending_below_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    pending_below_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
 
     @model_validator(mode="after")
     def _fits_the_type(self) -> PlaceOrderListInput:
@@ -211,8 +224,18 @@ class PlaceOrderListInput(SymbolInput):
         return self
 
 
+def leg_client_order_id(list_client_order_id: str, prefix: str) -> str:
+    """The client order id of a leg the caller gave none: made from the list's id and the leg's
+    place, so that it is the same on every round of one call (an approval's identity, the audit,
+    a lookup after a lost answer or a crash all see the same ids) and differs between legs.
+    `bmcp_` and 24 hex characters: 29 characters."""
+    digest = hashlib.sha256(f"{list_client_order_id}/{prefix}".encode()).hexdigest()
+    return f"bmcp_{digest[:24]}"
+
+
 def legs_of(args: PlaceOrderListInput) -> list[ListLeg]:
-    """The list's legs in Binance's order of parameters (above, below; working, pending...)."""
+    """The list's legs in Binance's order of parameters (above, below; working, pending...). A leg
+    without a client order id of its own gets one made from the list's (`leg_client_order_id`)."""
     legs = []
     for prefix, binance_prefix, role in LEG_PREFIXES[args.type]:
         shared_side = args.side if args.type == "OCO" else args.pending_side
@@ -231,7 +254,12 @@ def legs_of(args: PlaceOrderListInput) -> list[ListLeg]:
                 stop_price=getattr(args, f"{prefix}_stop_price", None),
                 trailing_delta=getattr(args, f"{prefix}_trailing_delta", None),
                 time_in_force=getattr(args, f"{prefix}_time_in_force"),
-                client_order_id=getattr(args, f"{prefix}_client_order_id"),
+                client_order_id=getattr(args, f"{prefix}_client_order_id")
+                or (
+                    leg_client_order_id(args.list_client_order_id, prefix)
+                    if args.list_client_order_id
+                    else None
+                ),
             )
         )
     return legs

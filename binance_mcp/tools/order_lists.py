@@ -45,14 +45,11 @@ logger = logging.getLogger(__name__)
 
 
 def with_list_client_order_ids(args: PlaceOrderListInput) -> PlaceOrderListInput:
-    """Fill the list's and every leg's client order id the caller left out (before the audit)."""
-    update: dict[str, Any] = {}
-    if args.list_client_order_id is None:
-        update["list_client_order_id"] = new_client_order_id()
-    for leg in legs_of(args):
-        if leg.client_order_id is None:
-            update[f"{leg.prefix}_client_order_id"] = new_client_order_id()
-    return args.model_copy(update=update) if update else args
+    """Fill the list's client order id if the caller left it out (before the call is audited); each
+    leg without one of its own gets one made from it (`order_list_inputs.leg_client_order_id`)."""
+    if args.list_client_order_id is not None:
+        return args
+    return args.model_copy(update={"list_client_order_id": new_client_order_id()})
 
 
 def order_list_params(args: PlaceOrderListInput) -> dict[str, Any]:
