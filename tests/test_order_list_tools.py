@@ -181,6 +181,23 @@ async def test_a_lost_answer_is_looked_up_never_resent(fake: FakeBinance, call: 
     assert len(fake.order_lists) == 1
 
 
+async def test_a_list_found_after_a_lost_answer_counts_only_if_its_legs_are_the_ones_sent(
+    fake: FakeBinance, call: CallContext
+) -> None:
+    """Issue #7 for lists: an older list with the same listClientOrderId is not "recovered"."""
+    await run("place_order_list", BRACKET | {"list_client_order_id": "reused-list"}, call)
+    await run("cancel_order_list", {"symbol": "BTCUSDT", "list_client_order_id": "reused-list"}, call)
+    fake.inject(Drop(), "POST", "/api/v3/orderList/oco")
+    with pytest.raises(Refusal) as info:
+        await run(
+            "place_order_list", BRACKET | {"quantity": "0.02", "list_client_order_id": "reused-list"}, call
+        )
+    assert info.value.kind is RefusalKind.ORDER_STATUS_UNKNOWN
+    assert "exists but is not this one" in info.value.reason
+    assert "quantity 0.01000000 instead of 0.02" in info.value.reason
+    assert len(fake.order_lists) == 1
+
+
 async def test_a_list_lost_before_it_executed_is_unknown_not_resent(
     fake: FakeBinance, call: CallContext
 ) -> None:
