@@ -357,3 +357,79 @@ async def test_cancel_all_orders_counts_cancelled_list_legs(build: Any, fake: Fa
         "STOP_LOSS_LIMIT",
     ]
     assert fake.open_orders("BTCUSDT") == []
+
+
+# -- the bundled policies --------------------------------------------------------------------------
+
+
+def bundled(name: str) -> dict[str, Any]:
+    import json
+
+    from binance_mcp.policy.model import bundled_policy_path
+
+    return json.loads(bundled_policy_path(name).read_text())
+
+
+async def test_testnet_trader_allows_a_bracket_within_its_limits(build: Any, fake: FakeBinance) -> None:
+    app = build(bundled("testnet-trader"))
+    asked: list[str] = []
+    small = BRACKET | {"quantity": "0.002"}  # ≈140 USDT: under approve_above_notional 200
+    async with Client(app.server, elicitation_callback=asking(asked)) as client:
+        placed = await client.call_tool("place_order_list", small)
+        take_profit_leg = await client.call_tool(
+            "place_order_list",
+            small | {"above_type": "TAKE_PROFIT", "above_price": None, "above_stop_price": "70000"},
+        )
+        too_large = await client.call_tool("place_order_list", BRACKET | {"quantity": "0.02"})  # ≈1400 USDT
+        asked_about = await client.call_tool(  # ≈700 USDT: a human approves
+            "place_order_list", BRACKET | {"list_client_order_id": "trader-asked"}
+        )
+    assert not placed.is_error, placed.content[0].text
+    refusal = take_profit_leg.structured_content
+    assert (
+        refusal["error"] == "policy_denied"
+        and refusal["rule"] == "rules.place_order_list.constraints.order_types"
+    )
+    assert "TAKE_PROFIT" in refusal["reason"]
+    assert too_large.structured_content["rule"] == "rules.place_order_list.constraints.max_notional"
+    assert not asked_about.is_error, asked_about.content[0].text
+    assert len(asked) == 1 and "≈700 USDT" in asked[0]
+    assert len(fake.order_lists) == 2
+
+
+@pytest.mark.parametrize(
+    ("policy", "tool", "arguments", "visible", "error"),
+    [
+        ("read-only", "get_order_lists", {}, True, None),
+        ("read-only", "get_order", {"symbol": "BTCUSDT", "order_id": 1}, True, "exchange_error"),
+        ("read-only", "get_my_trades", {"symbol": "BTCUSDT"}, True, None),
+        ("read-only", "place_order_list", BRACKET, False, None),
+        ("read-only", "cancel_order_list", {"symbol": "BTCUSDT", "order_list_id": 1}, False, None),
+        ("read-only", "amend_order", {"symbol": "BTCUSDT", "order_id": 1, "new_quantity": "0.001"}, False, None),
+        ("default", "place_order_list", BRACKET, True, "approval_required"),
+        ("default", "cancel_order_list", {"symbol": "BTCUSDT", "order_list_id": 1}, True, "approval_required"),
+        ("default", "amend_order", {"symbol": "BTCUSDT", "order_id": 1, "new_quantity": "0.001"}, True,
+         "approval_required"),
+    ],
+)  # fmt: skip
+async def test_read_only_allows_the_new_reads_and_default_asks_before_every_new_trading_tool(
+    build: Any,
+    fake: FakeBinance,
+    policy: str,
+    tool: str,
+    arguments: dict[str, Any],
+    visible: bool,
+    error: str | None,
+) -> None:
+    app = build(bundled(policy))
+    async with Client(app.server) as client:  # no elicitation: an operator must approve
+        listed = {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool(tool, arguments)
+    assert (tool in listed) is visible
+    if not visible:
+        assert result.is_error and "unknown tool" in result.content[0].text.lower(), result.content[0].text
+    elif error is None:
+        assert not result.is_error, result.content[0].text
+    else:
+        assert result.structured_content["error"] == error, result.content[0].text
+    assert list_posts(fake) == [] and [r for r in fake.requests if r.method in ("DELETE", "PUT")] == []

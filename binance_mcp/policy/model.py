@@ -84,7 +84,9 @@ DefaultAction = Literal["allow", "deny"]
 Network = Literal["testnet", "mainnet", "demo"]
 Scope = Literal["session", "agent", "global"]
 Side = Literal["BUY", "SELL"]
-OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+OrderType = Literal[
+    "LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"
+]
 ApprovalRoute = Literal["elicitation", "operator"]
 """Who may answer an approval: `elicitation` = the calling MCP client asks its user; `operator` = a
 human through `binance-mcp approvals` or the approvals page."""
