@@ -93,7 +93,7 @@ async def test_an_order_that_cannot_be_placed_is_refused_before_a_human_is_asked
     with open_approval_store(app.state_dir) as approvals:
         assert approvals.list(include_decided=True) == []
     with open_budget_store(app.state_dir) as budgets:
-        assert budgets.spent_today("testnet", app.exchange.base_url, "USDT") == 0
+        assert budgets.spent_today(network="testnet", base_url=app.exchange.base_url, asset="USDT") == 0
 
 
 async def test_a_reused_client_order_id_is_refused_before_a_human_is_asked(build, fake: FakeBinance) -> None:

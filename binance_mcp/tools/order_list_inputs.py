@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from binance_mcp.tools.inputs import (
     DAY_MS,
@@ -28,8 +28,13 @@ from binance_mcp.tools.inputs import (
     ToolInput,
     TrailingDelta,
     _check_window,
+    _int64,
     _upper,
 )
+
+OrderId = Annotated[int, Field(ge=1), AfterValidator(_int64)]
+"""Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
+ListId = Annotated[int, Field(ge=0), AfterValidator(_int64)]
 
 ListType = Literal["OCO", "OTO", "OTOCO"]
 OcoLegType = Literal["LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
@@ -303,7 +308,7 @@ def _check_pair(above: ListLeg, below: ListLeg) -> None:
 
 
 class CancelOrderListInput(SymbolInput):
-    order_list_id: int | None = Field(None, ge=0, description="Binance's order list id")
+    order_list_id: ListId | None = Field(None, description="Binance's order list id")
     list_client_order_id: ClientOrderId | None = Field(None, description="The list's client order id")
 
     @model_validator(mode="after")
@@ -315,7 +320,7 @@ class CancelOrderListInput(SymbolInput):
 
 class GetOrderListsInput(ToolInput):
     symbol: Symbol | None = Field(None, description="Only the lists on this pair (open lists only)")
-    order_list_id: int | None = Field(None, ge=0, description="One list by Binance's id (any status)")
+    order_list_id: ListId | None = Field(None, description="One list by Binance's id (any status)")
     list_client_order_id: ClientOrderId | None = Field(None, description="One list by its client order id")
 
     @model_validator(mode="after")
@@ -326,7 +331,7 @@ class GetOrderListsInput(ToolInput):
 
 
 class GetOrderInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Binance's order id")
+    order_id: OrderId | None = Field(None, description="Binance's order id")
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
 
     @model_validator(mode="after")
@@ -337,10 +342,10 @@ class GetOrderInput(SymbolInput):
 
 
 class MyTradesInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Only the fills of this order")
+    order_id: OrderId | None = Field(None, description="Only the fills of this order")
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
-    from_id: int | None = Field(None, ge=0, description="Fills with this trade id and later")
+    from_id: ListId | None = Field(None, description="Fills with this trade id and later")
     limit: int = Field(
         100,
         ge=1,
@@ -365,7 +370,7 @@ class MyTradesInput(SymbolInput):
 
 
 class AmendOrderInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Binance's order id")
+    order_id: OrderId | None = Field(None, description="Binance's order id")
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
     new_quantity: PositiveDecimal = Field(
         description="The order's new base quantity: less than its quantity now (a decrease only)"
