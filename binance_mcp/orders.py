@@ -73,7 +73,7 @@ def describe(order: Order, notional: Decimal | None, quote_asset: str, network: 
     from binance_mcp.tools.inputs import decimal_text
 
     def leg_words(leg: Leg, with_side: bool) -> str:
-        words = [leg.side] if with_side else []
+        words: list[str] = [leg.side] if with_side else []
         if leg.quantity is not None:
             words.append(decimal_text(leg.quantity))
         if with_side:
@@ -119,7 +119,7 @@ def rounded_up(value: Decimal | None, places: str = "0.01") -> Decimal:
     return value.quantize(Decimal(places), rounding=ROUND_CEILING)
 
 
-def mismatch(leg: Leg, symbol: str, found: dict) -> str | None:  # type: ignore[type-arg]
+def mismatch(leg: Leg, symbol: str, found: dict) -> str | None:
     """How an order Binance returned (looked up by client order id) differs from the one sent, or
     None when symbol, side, type, quantity and price all match: only then is it ours."""
     differences = []

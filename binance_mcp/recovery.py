@@ -199,12 +199,12 @@ async def _look_up_order_list(exchange: ExchangeClient, record: AuditRecord, sym
     """A place_order_list record: the list looked up by its list client order id, ours only if
     every leg sent is in it (by its client order id, with the same side, type, quantity, prices)."""
     from binance_mcp.tools import SPECS
-    from binance_mcp.tools.order_list_inputs import legs_of
+    from binance_mcp.tools.order_list_inputs import PlaceOrderListInput, legs_of
     from binance_mcp.tools.order_list_match import list_mismatch, with_member_details
 
     spec = SPECS[record.tool]
     try:
-        args = spec.input_model.model_validate(record.arguments or {})
+        args = PlaceOrderListInput.model_validate(record.arguments or {})
     except ValueError:
         return _Verdict(
             "unknown", "the server stopped mid-call and the record's arguments could not be read back"

@@ -62,7 +62,7 @@ async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
 async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_open_orders(args.symbol)
     orders = [outputs.order_from_binance(order) for order in raw]
-    result = outputs.Orders(symbol=args.symbol, orders=orders, count=len(orders))  # type: ignore[arg-type]
+    result = outputs.Orders(symbol=args.symbol, orders=orders, count=len(orders))
     where = args.symbol or "all symbols"
     return ToolOutput(result.model_dump(), f"{len(orders)} open orders on {where}", list_keys=("orders",))
 
@@ -79,7 +79,7 @@ async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutpu
 async def get_order_history(args: OrderHistoryInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_all_orders(args.symbol, args.limit, args.start_time, args.end_time)
     orders = [outputs.order_from_binance(order) for order in raw]
-    result = outputs.Orders(symbol=args.symbol, orders=orders, count=len(orders))  # type: ignore[arg-type]
+    result = outputs.Orders(symbol=args.symbol, orders=orders, count=len(orders))
     summary = f"{len(orders)} orders on {args.symbol} (open, filled and cancelled), oldest first"
     return ToolOutput(result.model_dump(), summary, list_keys=("orders",))
 

@@ -340,7 +340,7 @@ async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOu
         ]
         where = f"open order lists on {args.symbol or 'all symbols'}"
     lists = [outputs.order_list_from_binance(x) for x in raw]
-    result = outputs.OrderLists(order_lists=lists, count=len(lists))  # type: ignore[arg-type]
+    result = outputs.OrderLists(order_lists=lists, count=len(lists))
     return ToolOutput(
         result.model_dump(exclude_none=True), f"{len(lists)} {where}", list_keys=("order_lists",)
     )

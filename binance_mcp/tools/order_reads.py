@@ -58,7 +58,7 @@ async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
         limit=args.limit,
     )
     trades = [outputs.trade_from_binance(trade) for trade in raw]
-    result = outputs.Trades(symbol=args.symbol, trades=trades, count=len(trades))  # type: ignore[arg-type]
+    result = outputs.Trades(symbol=args.symbol, trades=trades, count=len(trades))
     which = f" of order {args.order_id}" if args.order_id is not None else ""
     return ToolOutput(
         result.model_dump(exclude_none=True),

@@ -168,8 +168,8 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
         raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.sentence()), True
 
     shaped = outputs.order_from_binance(raw)
-    for key, value in (("side", args.side), ("type", args.type), ("status", "NEW")):
-        shaped[key] = shaped.get(key) or value  # an ACK answer carries none of these
+    for key, given in (("side", args.side), ("type", args.type), ("status", "NEW")):
+        shaped[key] = shaped.get(key) or given  # an ACK answer carries none of these
     fills = [
         outputs.Fill(
             price=fill["price"], quantity=fill["qty"], commission=fill["commission"],
@@ -303,7 +303,7 @@ async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
     result = outputs.CancelledOrders(
         symbol=args.symbol,
         network=call.network,
-        cancelled=cancelled,  # type: ignore[arg-type]
+        cancelled=cancelled,
         count=len(cancelled),
         message=message,
     )
