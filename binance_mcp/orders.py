@@ -83,10 +83,13 @@ def describe(order: Order, notional: Decimal | None, quote_asset: str, network: 
         words.append(leg.type)
         if leg.price is not None:
             words.append(f"at {decimal_text(leg.price)}")
+        triggers = []
         if leg.stop_price is not None:
-            words.append(f"(stop {decimal_text(leg.stop_price)})")
+            triggers.append(f"stop {decimal_text(leg.stop_price)}")
         if leg.trailing_delta is not None:
-            words.append(f"(trailing {leg.trailing_delta} BIPS)")
+            triggers.append(f"trailing {leg.trailing_delta} BIPS")
+        if triggers:
+            words.append(f"({', '.join(triggers)})")
         return " ".join(words)
 
     value = f"≈{decimal_text(rounded_up(notional))} {quote_asset}" if notional is not None else None

@@ -125,6 +125,8 @@ class PendingRecovery:
     async def _look_up(self, record: AuditRecord) -> _Verdict:
         arguments: dict[str, Any] = record.arguments or {}
         symbol = arguments.get("symbol")
+        if record.tool == "place_order_list" and isinstance(symbol, str):
+            return await _look_up_order_list(self._exchange, record, symbol)
         if record.tool not in (PLACE_ORDER, CANCEL_ORDER) or not isinstance(symbol, str):
             return _Verdict(
                 "unknown",
@@ -192,3 +194,47 @@ def _not_the_order_sent(record: AuditRecord, found: dict[str, Any]) -> str | Non
         return None
     order = spec.order(args)
     return mismatch(order.legs[0], order.symbol, found)
+
+
+async def _look_up_order_list(exchange: ExchangeClient, record: AuditRecord, symbol: str) -> _Verdict:
+    """A place_order_list record: the list looked up by its list client order id, ours only if
+    every leg sent is in it (by its client order id, with the same side, type, quantity, prices)."""
+    from binance_mcp.tools import SPECS
+    from binance_mcp.tools.order_list_inputs import PlaceOrderListInput, legs_of
+    from binance_mcp.tools.order_list_match import list_mismatch, with_member_details
+
+    spec = SPECS[record.tool]
+    try:
+        args = PlaceOrderListInput.model_validate(record.arguments or {})
+    except ValueError:
+        return _Verdict(
+            "unknown", "the server stopped mid-call and the record's arguments could not be read back"
+        )
+    ident = record.client_order_id or args.list_client_order_id
+    if not ident or spec.order is None:
+        return _Verdict("unknown", "the server stopped mid-call and the order list has no id to look up")
+    try:
+        lookup = await exchange.find_order_list(symbol, ident, tries=2)
+        found = None if lookup.order is None else await with_member_details(exchange, lookup.order)
+    except (ExchangeError, ExchangeUnavailable, MissingCredentials) as exc:
+        return _Verdict(None, f"could not look order list {ident} up: {exc}")
+    if found is None:
+        if not lookup.missing:
+            return _Verdict(None, f"could not look order list {ident} up: {lookup.detail}")
+        return _Verdict(
+            "unknown",
+            f"the server stopped while this call was in flight; after the restart Binance does not know "
+            f"order list {ident} on {symbol}: most likely it never arrived, check it on Binance",
+        )
+    different = list_mismatch(spec.order(args), legs_of(args), found)
+    if different is not None:
+        return _Verdict(
+            "unknown",
+            f"the server stopped while this order list was in flight; after the restart Binance has a list "
+            f"with list client order id {ident}, but not this one ({different}): check the account on Binance",
+        )
+    return _Verdict(
+        "ok",
+        f"completed after a restart: order list {ident} (id {found.get('orderListId')}) found on Binance by "
+        f"its list client order id ({found.get('listOrderStatus')})",
+    )

@@ -50,6 +50,22 @@ GOOD = {
     },
     "cancel_order": {"symbol": "BTCUSDT", "order_id": 1},
     "cancel_all_orders": {"symbol": "BTCUSDT"},
+    "place_order_list": {
+        "symbol": "BTCUSDT",
+        "type": "OCO",
+        "side": "SELL",
+        "quantity": "0.001",
+        "above_type": "LIMIT_MAKER",
+        "above_price": "70000",
+        "below_type": "STOP_LOSS_LIMIT",
+        "below_price": "60000",
+        "below_stop_price": "60500",
+    },
+    "cancel_order_list": {"symbol": "BTCUSDT", "order_list_id": 1},
+    "get_order_lists": {},
+    "get_order": {"symbol": "BTCUSDT", "order_id": 1},
+    "get_my_trades": {"symbol": "BTCUSDT", "limit": 5},
+    "amend_order": {"symbol": "BTCUSDT", "order_id": 1, "new_quantity": "0.0005"},
 }
 DENY_ORDERS = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}}
 SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None, max_examples=40)

@@ -322,3 +322,66 @@ async def test_an_order_found_by_its_id_counts_only_if_it_is_the_order_that_was_
     assert done.outcome == "unknown" and done.order_id is None
     assert "side SELL instead of BUY" in (done.reason or "")
     assert "type MARKET instead of LIMIT" in (done.reason or "")
+
+
+async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_legs_match(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """Issue #11: a place_order_list record left pending by a killed run is looked up by its list
+    client order id before the next order; it is `ok` only when every leg sent is in the list found."""
+    from binance_mcp.config import Credentials
+    from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.tools import SPECS
+
+    spec = SPECS["place_order_list"]
+    bracket = {
+        "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01",
+        "above_type": "LIMIT_MAKER", "above_price": "70000",
+        "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
+    }  # fmt: skip
+
+    def audited(arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the guard audits them: validated, with the ids `prepare` filled in."""
+        args = spec.prepare(spec.input_model.model_validate(arguments))  # type: ignore[misc]
+        return args.model_dump(mode="json", exclude_none=True)
+
+    from binance_mcp.tools.order_lists import order_list_params
+
+    exchange = ExchangeClient(fake.base_url, Credentials(API_KEY, API_SECRET))
+    placed = audited(bracket | {"list_client_order_id": "list-placed"})
+    other = audited(bracket | {"list_client_order_id": "list-other"})
+    for arguments in (placed, other):  # the killed run's list reached the exchange
+        prepared = spec.input_model.model_validate(arguments)
+        await exchange.place_order_list("OCO", order_list_params(prepared))
+
+    def record_of(arguments: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "base_url": fake.base_url,
+            "tool": "place_order_list",
+            "arguments": arguments,
+            "client_order_id": arguments["list_client_order_id"],
+        }
+
+    ours, never, not_ours = left_pending(
+        tmp_path / "state",
+        record_of(placed),
+        record_of(audited(bracket | {"list_client_order_id": "list-never"})),
+        record_of(other | {"quantity": "0.02"}),  # the id was used for another list
+    )
+    fake.clear_requests()
+    app = make_app(tmp_path, fake.base_url)
+    app.exchange.retry = fast_lookups(app)
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", LIMIT_BUY)
+        assert not result.is_error, result.content[0].text
+    records = {r.id: r for r in app.audit.query()}
+    app.close()
+    list_lookups = [r for r in fake.requests if r.method == "GET" and r.path == "/api/v3/orderList"]
+    assert list_lookups and all(r.time_ms <= posts(fake)[0].time_ms for r in list_lookups)
+    assert records[ours].outcome == "ok" and "list-placed" in (records[ours].reason or "")
+    assert records[never].outcome == "unknown" and "does not know order list list-never" in (
+        records[never].reason or ""
+    )
+    assert records[not_ours].outcome == "unknown"
+    assert "above order: quantity 0.01000000 instead of 0.02" in (records[not_ours].reason or "")
+    assert len(fake.order_lists) == 2  # nothing was sent again

@@ -1,12 +1,14 @@
 """The order-list, get_order, get_my_trades and amend_order tools, run against the test exchange.
 
-Each tool's spec is run as the guard runs it (validated input model, `prepare`, `quote`, `run`
-with a CallContext) over a real ExchangeClient talking HTTP to the fake. The same tools through
-`mcp.Client` are in test_order_list_tools_mcp.py, once they are registered.
+Each tool's spec is run as the guard runs it (validated input model, `prepare`, the `order` hook,
+the market, every leg against the filters, the `check` hook, then `run` with a CallContext that
+carries the order and its market) over a real ExchangeClient talking HTTP to the fake. The same
+tools through `mcp.Client`, the whole guard included, are in test_order_list_tools_mcp.py.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -17,15 +19,15 @@ from binance_mcp.config import Credentials, Network
 from binance_mcp.exchange.client import ExchangeClient
 from binance_mcp.exchange.errors import ExchangeError
 from binance_mcp.exchange.retry import RetryPolicy
-from binance_mcp.orders import Leg
+from binance_mcp.guard.validate import check_filters, fetch_market
+from binance_mcp.orders import Leg, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput, dumps, success_result
-from binance_mcp.tools.amend import AMEND_TOOLS
+from binance_mcp.tools import SPECS as ALL_SPECS
 from binance_mcp.tools.inputs import PlaceOrderInput, describe_validation_error
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput
-from binance_mcp.tools.order_lists import ORDER_LIST_TOOLS, describe_order_list, order_list_params
+from binance_mcp.tools.order_lists import order_list_params
 from binance_mcp.tools.order_of import ORDER_OF, order_of_place_order, order_of_place_order_list
-from binance_mcp.tools.order_reads import ORDER_READ_TOOLS
 from binance_mcp.tools.spec import CallContext, ToolSpec
 from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
@@ -38,9 +40,15 @@ from tests.fake_binance.params import Params
 pytestmark = pytest.mark.anyio
 
 FAST = RetryPolicy(attempts=2, first_wait=0.01, longest_wait=0.02, lookups=3, first_lookup_wait=0.02)
-SPECS: dict[str, ToolSpec] = {
-    spec.name.value: spec for spec in ORDER_LIST_TOOLS + ORDER_READ_TOOLS + AMEND_TOOLS
-}
+NEW_TOOLS = (
+    "place_order_list",
+    "cancel_order_list",
+    "get_order_lists",
+    "get_order",
+    "get_my_trades",
+    "amend_order",
+)
+SPECS: dict[str, ToolSpec] = {name: ALL_SPECS[name] for name in NEW_TOOLS}
 BRACKET = {
     "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01",
     "above_type": "LIMIT_MAKER", "above_price": "70000",
@@ -61,11 +69,18 @@ def call(fake: FakeBinance) -> CallContext:
 
 
 async def run(tool: str, arguments: dict[str, Any], call: CallContext) -> ToolOutput:
-    """Validate, prepare and run a tool as the guard does."""
+    """Validate, prepare, check and run a tool as the guard's parse and validate stages do."""
     spec = SPECS[tool]
     args = spec.input_model.model_validate(arguments)
     if spec.prepare is not None:
         args = spec.prepare(args)
+    if spec.order is not None:
+        order = spec.order(args)
+        market = await fetch_market(call.exchange, order.symbol)
+        check_filters(order, market)
+        if spec.check is not None:
+            spec.check(order, market)
+        call = replace(call, order=order, market=market)
     return await spec.run(args, call)
 
 
@@ -166,6 +181,23 @@ async def test_a_lost_answer_is_looked_up_never_resent(fake: FakeBinance, call: 
     assert len(fake.order_lists) == 1
 
 
+async def test_a_list_found_after_a_lost_answer_counts_only_if_its_legs_are_the_ones_sent(
+    fake: FakeBinance, call: CallContext
+) -> None:
+    """Issue #7 for lists: an older list with the same listClientOrderId is not "recovered"."""
+    await run("place_order_list", BRACKET | {"list_client_order_id": "reused-list"}, call)
+    await run("cancel_order_list", {"symbol": "BTCUSDT", "list_client_order_id": "reused-list"}, call)
+    fake.inject(Drop(), "POST", "/api/v3/orderList/oco")
+    with pytest.raises(Refusal) as info:
+        await run(
+            "place_order_list", BRACKET | {"quantity": "0.02", "list_client_order_id": "reused-list"}, call
+        )
+    assert info.value.kind is RefusalKind.ORDER_STATUS_UNKNOWN
+    assert "exists but is not this one" in info.value.reason
+    assert "quantity 0.01000000 instead of 0.02" in info.value.reason
+    assert len(fake.order_lists) == 1
+
+
 async def test_a_list_lost_before_it_executed_is_unknown_not_resent(
     fake: FakeBinance, call: CallContext
 ) -> None:
@@ -205,12 +237,12 @@ def test_the_request_uses_binances_names_and_every_client_id() -> None:
 
 
 def test_the_approval_question_shows_every_leg() -> None:
-    args = PlaceOrderListInput.model_validate(BRACKET)
-    valuation = value_order(order_of_place_order_list(args), Decimal("65000"), "USDT")
-    assert describe_order_list(args, valuation, "testnet") == (
+    order = order_of_place_order_list(PlaceOrderListInput.model_validate(BRACKET))
+    valuation = value_order(order, Decimal("65000"), "USDT")
+    assert describe(order, valuation.notional, "USDT", "testnet") == (
         "OCO SELL 0.01 BTCUSDT: LIMIT_MAKER at 70000 / STOP_LOSS_LIMIT at 60000 (stop 60500), ≈700 USDT on TESTNET"
     )
-    assert describe_order_list(args, None, "mainnet").endswith("(stop 60500) on MAINNET")
+    assert describe(order, None, "USDT", "mainnet").endswith("(stop 60500) on MAINNET")
 
 
 # -------------------------------------------------------------------------------------------- order_of

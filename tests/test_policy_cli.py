@@ -75,7 +75,7 @@ def test_check_summaries_of_the_other_bundled_policies(capsys: pytest.CaptureFix
         f"default deny, {len(TOOL_NAMES) - 6} tools visible, 0 need approval, 0 rate-limited"
     )
     assert summaries[str(bundled_policy_path("testnet-trader"))] == (
-        f"default deny, {len(TOOL_NAMES)} tools visible, 1 needs approval, 4 rate-limited"
+        f"default deny, {len(TOOL_NAMES)} tools visible, 2 need approval, 5 rate-limited"
     )
     assert summaries[str(bundled_policy_path("policylayer-recommended"))] == (
         f"default deny, {len(TOOL_NAMES) - 1} tools visible, 0 need approval, 0 rate-limited"

@@ -200,12 +200,12 @@ INVALID: list[tuple[str, str, str]] = [
     (
         policy_text(rules={"cancel_order": {"action": "allow", "constraints": {"max_notional": "10"}}}),
         "rules.cancel_order.constraints.max_notional",
-        "only place_order takes max_notional",
+        "only place_order and place_order_list take max_notional",
     ),
     (
         policy_text(rules={"get_*": {"action": "allow", "constraints": {"sides": ["BUY"]}}}),
         "rules.get_*.constraints.sides",
-        "only place_order takes sides",
+        "only place_order and place_order_list take sides",
     ),
     (
         policy_text(rules={"place_order": {"action": "deny", "approve_above_notional": "50"}}),
@@ -280,7 +280,7 @@ INVALID: list[tuple[str, str, str]] = [
     (
         policy_text(rules={"get_price": {"action": "allow", "dry_run": True}}),
         "rules.get_price.dry_run",
-        "only place_order takes dry_run",
+        "only place_order and place_order_list take dry_run",
     ),
     (
         policy_text(rules={"get_price": {"action": "allow", "reason": None}}),
@@ -389,7 +389,7 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_policy_built_in_python_is_checked_too() -> None:
-    with pytest.raises(ValidationError, match="only place_order takes max_notional"):
+    with pytest.raises(ValidationError, match="only place_order and place_order_list take max_notional"):
         Policy.model_validate(
             {"version": "1", "rules": {"get_price": {"action": "allow", "constraints": {"max_notional": 5}}}}
         )

@@ -1,10 +1,13 @@
-"""Soak: 1,000 orders through `mcp.Client` while a third of all requests to the exchange fail.
+"""Soak: 1,000 orders and order lists through `mcp.Client` while a third of all requests to the exchange fail.
 
 Seeded random faults of every kind the local exchange has (error statuses, 429 and 418 with
 Retry-After, -1021, delays shorter and longer than the read timeout, dropped connections, and
 "execute, then fail"). At the end the exchange must hold exactly one order for each call that
 reported one, no client order id twice, and no order the server does not know of; every
-`order_status_unknown` names its client order id. The counts are printed (`pytest -s`).
+`order_status_unknown` names its client order id. One call in ten places an order list (an OTO
+whose working BUY fills at once and whose pending SELL then fills): the same holds for lists, by
+their list client order id, and every leg of a list belongs to a list the server reported or
+called unknown. The counts are printed (`pytest -s`).
 """
 
 from __future__ import annotations
@@ -46,6 +49,25 @@ KINDS = (
     ),
     ExecuteThenFail(),  # executed, then the connection drops
 )
+
+
+LIST_EVERY = 10
+
+
+def call_of(index: int) -> tuple[str, dict[str, Any]]:
+    """The tool and arguments of call `index`: one in ten an order list, the rest single orders."""
+    if index % LIST_EVERY == LIST_EVERY - 1:
+        return "place_order_list", list_arguments(index)
+    return "place_order", order_arguments(index)
+
+
+def list_arguments(index: int) -> dict[str, Any]:
+    """An OTO that executes in full at once: BUY crossing the book, then a MARKET SELL."""
+    return {
+        "symbol": "BTCUSDT", "type": "OTO", "list_client_order_id": f"soak-list-{index:04d}",
+        "working_type": "LIMIT", "working_side": "BUY", "working_price": "70000", "working_quantity": "0.001",
+        "pending_type": "MARKET", "pending_side": "SELL", "pending_quantity": "0.001",
+    }  # fmt: skip
 
 
 def order_arguments(index: int) -> dict[str, Any]:
@@ -96,8 +118,9 @@ async def test_a_thousand_orders_under_a_third_of_requests_failing(tmp_path: Pat
 
         async def worker(indices: range) -> None:
             for index in indices:
-                arguments = order_arguments(index)
-                outcomes[arguments["client_order_id"]] = await client.call_tool("place_order", arguments)
+                tool, arguments = call_of(index)
+                key = arguments.get("client_order_id") or arguments["list_client_order_id"]
+                outcomes[key] = await client.call_tool(tool, arguments)
 
         async with anyio.create_task_group() as group:
             for first in range(WORKERS):
@@ -111,8 +134,12 @@ async def test_a_thousand_orders_under_a_third_of_requests_failing(tmp_path: Pat
     for client_order_id, result in outcomes.items():
         content = result.structured_content or {}
         if not result.is_error:
-            assert content["client_order_id"] == client_order_id
-            placed[client_order_id] = content["order_id"]
+            if client_order_id.startswith("soak-list-"):
+                assert content["list_client_order_id"] == client_order_id
+                placed[client_order_id] = content["order_list_id"]
+            else:
+                assert content["client_order_id"] == client_order_id
+                placed[client_order_id] = content["order_id"]
             if content.get("recovered"):
                 recovered.add(client_order_id)
         elif content.get("error") == "order_status_unknown":
@@ -122,8 +149,18 @@ async def test_a_thousand_orders_under_a_third_of_requests_failing(tmp_path: Pat
         else:
             refused[(content.get("error"), content.get("code"))] += 1  # must be on no exchange: see below
 
-    on_exchange = Counter(order.client_order_id for order in fake.orders)
-    ids_on_exchange = {order.client_order_id: order.order_id for order in fake.orders}
+    lists = fake.order_lists
+    singles = [order for order in fake.orders if order.order_list_id == -1]
+    on_exchange = Counter(order.client_order_id for order in singles) + Counter(
+        order_list.list_client_order_id for order_list in lists
+    )
+    ids_on_exchange = {order.client_order_id: order.order_id for order in singles} | {
+        order_list.list_client_order_id: order_list.order_list_id for order_list in lists
+    }
+    list_ids = {order_list.order_list_id for order_list in lists}
+    stray_legs = [o.client_order_id for o in fake.orders if o.order_list_id not in (-1, *list_ids)]
+    lists_placed = sum(1 for cid in placed if cid.startswith("soak-list-"))
+    lists_filled = sum(1 for order_list in lists if all(o.status == "FILLED" for o in order_list.orders))
     duplicates = sorted(cid for cid, count in on_exchange.items() if count > 1)
     missing = sorted(cid for cid in placed if on_exchange[cid] != 1)
     wrong_id = sorted(cid for cid, order_id in placed.items() if ids_on_exchange.get(cid) != order_id)
@@ -133,11 +170,14 @@ async def test_a_thousand_orders_under_a_third_of_requests_failing(tmp_path: Pat
     faulted = Counter(type(r.fault).__name__ for r in requests if r.fault is not None)
     fault_share = sum(faulted.values()) / len(requests)
     posts = [r for r in requests if r.method == "POST" and r.path == "/api/v3/order"]
+    list_posts = [r for r in requests if r.method == "POST" and r.path == "/api/v3/orderList/oto"]
     audited = Counter(record.outcome for record in app.audit.query(tool="place_order"))
+    audited += Counter(record.outcome for record in app.audit.query(tool="place_order_list"))
     app.close()
 
     print(
-        f"\nsoak: {CALLS} place_order calls, {WORKERS} concurrent clients, seed {SEED}, {elapsed:.1f} s"
+        f"\nsoak: {CALLS} place_order and place_order_list calls ({CALLS // LIST_EVERY} lists), {WORKERS} "
+        f"concurrent clients, seed {SEED}, {elapsed:.1f} s"
         f"\n  requests to the exchange: {len(requests)}, with a fault: {sum(faulted.values())} "
         f"({fault_share:.0%}) — {dict(sorted(faulted.items()))}"
         f"\n  by fault: {dict(Counter(repr(r.fault) for r in requests if r.fault is not None).most_common())}"
@@ -146,15 +186,20 @@ async def test_a_thousand_orders_under_a_third_of_requests_failing(tmp_path: Pat
         f"\n  order_status_unknown: {len(unknown)} (of which on the exchange: {unknown_placed}), "
         f"all naming their client order id"
         f"\n  refused, nothing placed: {sum(refused.values())} — {dict(refused)}"
-        f"\n  orders on the exchange: {len(fake.orders)}, POSTs: {len(posts)}; duplicates: {len(duplicates)}; "
+        f"\n  order lists reported placed: {lists_placed}, on the exchange: {len(lists)} ({lists_filled} filled "
+        f"in full), list POSTs: {len(list_posts)}"
+        f"\n  orders on the exchange: {len(singles)} (and {len(fake.orders) - len(singles)} list legs), POSTs: "
+        f"{len(posts)}; duplicates: {len(duplicates)}; "
         f"reported but missing: {len(missing)}; unknown to the server: {len(unknown_to_server)}"
-        f"\n  audit outcomes of place_order: {dict(audited)}"
+        f"\n  audit outcomes of place_order and place_order_list: {dict(audited)}"
     )
     assert len(outcomes) == CALLS
     assert fault_share >= 0.30
     assert {"Status", "Delay", "Drop", "ExecuteThenFail"} <= set(faulted)
     assert duplicates == [] and missing == [] and wrong_id == [] and unknown_to_server == []
-    assert len(fake.orders) == len(placed) + unknown_placed
+    assert stray_legs == []
+    assert len(singles) + len(lists) == len(placed) + unknown_placed
+    assert lists_placed > CALLS // LIST_EVERY // 2  # lists went through the faults too
     assert recovered and unknown  # both paths were exercised
     assert audited["ok"] == len(placed) and audited["unknown"] == len(unknown) and audited["pending"] == 0
     assert elapsed < 100

@@ -1,4 +1,4 @@
-"""The ten tools through `mcp.Client`, end to end against the local Binance-compatible exchange.
+"""The tools through `mcp.Client`, end to end against the local Binance-compatible exchange.
 
 Each test checks what the agent sees and what reached the exchange: the path, the parameters and
 a signature the exchange verified.
@@ -15,25 +15,13 @@ import pytest
 from mcp import Client
 
 from binance_mcp.server import App
+from binance_mcp.tools.names import TOOL_NAMES as ALL_TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET, make_app
 from tests.fake_binance import FakeBinance
 
 pytestmark = pytest.mark.anyio
 
-TOOL_NAMES = {
-    "get_price",
-    "get_orderbook",
-    "get_klines",
-    "get_24hr_ticker",
-    "get_symbol_info",
-    "get_limits",
-    "get_account_info",
-    "get_open_orders",
-    "get_order_history",
-    "place_order",
-    "cancel_order",
-    "cancel_all_orders",
-}
+TOOL_NAMES = set(ALL_TOOL_NAMES)
 
 
 def requests_to(fake: FakeBinance, method: str, path: str) -> list:

@@ -27,7 +27,9 @@ __all__ = [
     "PercentPriceFilter",
     "PriceFilter",
     "SymbolRules",
+    "TrailingDeltaFilter",
     "check_order",
+    "check_trailing_delta",
     "decimal_places",
     "stop_must_be_above",
 ]
@@ -106,6 +108,19 @@ class PercentPriceFilter:
 
 
 @dataclass(frozen=True)
+class TrailingDeltaFilter:
+    """TRAILING_DELTA: the trailing delta (BIPS) an order may have, by the direction it trails.
+
+    "Above" bounds apply to STOP_LOSS* BUY and TAKE_PROFIT* SELL (triggered as the price rises),
+    "below" bounds to STOP_LOSS* SELL and TAKE_PROFIT* BUY."""
+
+    min_above: int
+    max_above: int
+    min_below: int
+    max_below: int
+
+
+@dataclass(frozen=True)
 class SymbolRules:
     """What Binance will accept for one symbol, parsed from its exchangeInfo entry."""
 
@@ -124,6 +139,7 @@ class SymbolRules:
     min_notional: MinNotionalFilter | None = None
     percent_price_by_side: PercentPriceBySideFilter | None = None
     percent_price: PercentPriceFilter | None = None
+    trailing_delta: TrailingDeltaFilter | None = None
 
     @classmethod
     def from_exchange_info(cls, symbol_info: Mapping[str, Any]) -> SymbolRules:
@@ -202,6 +218,19 @@ class SymbolRules:
                 number("PERCENT_PRICE", "multiplierDown"),
                 minutes("PERCENT_PRICE"),
             )
+        trailing = None
+        if "TRAILING_DELTA" in by_type:
+            trailing = TrailingDeltaFilter(
+                *(
+                    int(number("TRAILING_DELTA", key))
+                    for key in (
+                        "minTrailingAboveDelta",
+                        "maxTrailingAboveDelta",
+                        "minTrailingBelowDelta",
+                        "maxTrailingBelowDelta",
+                    )
+                )
+            )
         return cls(
             symbol=symbol,
             status=status,
@@ -220,6 +249,7 @@ class SymbolRules:
             min_notional=min_notional,
             percent_price_by_side=by_side,
             percent_price=percent,
+            trailing_delta=trailing,
         )
 
 
@@ -449,6 +479,28 @@ def _check_trigger(
         "stop_price",
         f"stop_price {_plain(stop_price)} would trigger at once: a {side} {order_type} triggers when the "
         f"price {moves} to its stop, and the last price is {_fixed(reference, places)}: use {fix}",
+    )
+
+
+def check_trailing_delta(
+    rules: SymbolRules, *, side: str, order_type: str, trailing_delta: int | None
+) -> FilterViolation | None:
+    """A trailing stop's delta (BIPS) within the symbol's TRAILING_DELTA bounds for its direction,
+    or the violation naming them (Binance: -1013 "Filter failure: TRAILING_DELTA")."""
+    rule = rules.trailing_delta
+    if rule is None or trailing_delta is None or order_type.upper() not in _TRIGGERED_TYPES:
+        return None
+    above = stop_must_be_above(side.upper(), order_type.upper())
+    low, high = (rule.min_above, rule.max_above) if above else (rule.min_below, rule.max_below)
+    if (not low or trailing_delta >= low) and (not high or trailing_delta <= high):
+        return None
+    moves = "rises" if above else "falls"
+    return FilterViolation(
+        "TRAILING_DELTA",
+        "trailing_delta",
+        f"trailing_delta {trailing_delta} is outside {low} to {high} BIPS, what {rules.symbol} allows for a "
+        f"{side.upper()} {order_type.upper()} (it trails as the price {moves}; TRAILING_DELTA): use a "
+        f"trailing_delta from {low} to {high}",
     )
 
 

@@ -32,7 +32,7 @@ def parse(request: Request) -> Parsed:
     except ValidationError as exc:
         field, reason = describe_validation_error(exc, spec.input_model)
         raise Refusal(RefusalKind.INVALID_ARGUMENTS, reason, field=field) from None
-    generated = spec.prepare is not None and getattr(args, "client_order_id", 1) is None
+    generated = spec.prepare is not None and getattr(args, spec.client_id_field, 1) is None
     if spec.prepare is not None:
         args = spec.prepare(args)
     arguments = args.model_dump(mode="json", exclude_none=True)
@@ -40,6 +40,6 @@ def parse(request: Request) -> Parsed:
         request=request,
         args=args,
         arguments=arguments,
-        client_order_id=arguments.get("client_order_id"),
+        client_order_id=arguments.get(spec.client_id_field),
         generated_client_order_id=generated,
     )

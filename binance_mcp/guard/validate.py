@@ -3,7 +3,8 @@
 API keys present (and, on mainnet, unable to withdraw); for an order, the order itself (the
 tool's `order` hook), its symbol's exchange rules and price, every leg against the exchange's
 filters (tick, step, min/max quantity, notional, price band, quote precision, trigger
-direction), the order's value (`binance_mcp.valuation`), and a caller's client order id never
+direction), then the tool's own `check` hook on the whole order (an OCO's prices against the
+market, trailing-delta bounds), the order's value (`binance_mcp.valuation`), and a caller's client order id never
 used before. A call that fails here is refused before any human is asked or budget touched.
 """
 
@@ -36,6 +37,8 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     order = spec.order(parsed.args)
     market = await fetch_market(services.exchange, order.symbol)
     check_filters(order, market)
+    if spec.check is not None:
+        spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
     if parsed.client_order_id and not parsed.generated_client_order_id:
         await refuse_a_used_client_order_id(parsed.client_order_id, services)
     return Validated(parsed, order=order, market=market, valuation=value_of(order, market))

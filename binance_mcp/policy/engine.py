@@ -27,7 +27,7 @@ from binance_mcp.policy.model import (
     is_glob,
     tools_matching,
 )
-from binance_mcp.tools.names import SYMBOL_TOOLS, TOOL_NAMES, TOOL_RISK, ToolName
+from binance_mcp.tools.names import ORDER_TOOLS, SYMBOL_TOOLS, TOOL_NAMES, TOOL_RISK
 
 __all__ = ["DEFAULT_APPROVERS", "TRANSPORTS", "Budget", "Decision", "ExplainRow", "PolicyEngine"]
 
@@ -314,7 +314,7 @@ def _from_rule(tool: str, network: str, path: str, rule: Rule) -> Decision:
     allowed_because: str | None = rule.reason
     if rule.action == "require_approval":
         allowed_because = rule.reason or f"{tool} needs a human's approval"
-    for_orders = tool == ToolName.PLACE_ORDER
+    for_orders = tool in ORDER_TOOLS
     constraints = rule.constraints
     if constraints is not None and not for_orders:
         symbols = constraints.symbols if tool in SYMBOL_TOOLS else None

@@ -47,7 +47,7 @@ from binance_mcp.policy.loading import (
     read_json,
     read_policy_bytes,
 )
-from binance_mcp.tools.names import SYMBOL_TOOLS, TOOL_NAMES, ToolName
+from binance_mcp.tools.names import ORDER_TOOLS, SYMBOL_TOOLS, TOOL_NAMES
 
 __all__ = [
     "APPROVAL_ROUTES",
@@ -84,7 +84,9 @@ DefaultAction = Literal["allow", "deny"]
 Network = Literal["testnet", "mainnet", "demo"]
 Scope = Literal["session", "agent", "global"]
 Side = Literal["BUY", "SELL"]
-OrderType = Literal["LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+OrderType = Literal[
+    "LIMIT", "MARKET", "LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"
+]
 ApprovalRoute = Literal["elicitation", "operator"]
 """Who may answer an approval: `elicitation` = the calling MCP client asks its user; `operator` = a
 human through `binance-mcp approvals` or the approvals page."""
@@ -558,15 +560,17 @@ def _rule_problems(key: str, rule: Mapping[str, Any], loc: tuple[str, ...]) -> I
         )
     if not tools:
         return  # an unknown key: its own error says so
-    for_orders = ToolName.PLACE_ORDER in tools
+    for_orders = not ORDER_TOOLS.isdisjoint(tools)
     for field in ORDER_ONLY_FIELDS:
         if field in rule and not for_orders:
-            yield Problem((*loc, field), f"only place_order takes {field}")
+            yield Problem((*loc, field), f"only place_order and place_order_list take {field}")
     constraints = rule.get("constraints")
     if isinstance(constraints, Mapping):
         for field in _ORDER_ONLY_CONSTRAINTS:
             if field in constraints and not for_orders:
-                yield Problem((*loc, "constraints", field), f"only place_order takes {field}")
+                yield Problem(
+                    (*loc, "constraints", field), f"only place_order and place_order_list take {field}"
+                )
         if "symbols" in constraints and SYMBOL_TOOLS.isdisjoint(tools):
             yield Problem((*loc, "constraints", "symbols"), f"{', '.join(tools)} takes no symbol")
 

@@ -1,5 +1,5 @@
-"""The tools. Each handler wears `@guarded(...)`; `ALL_TOOLS` (in tools/list order) and `SPECS`
-(by name) are loaded on first use, not at start-up.
+"""The tools. Each handler wears `@guarded(...)`; `ALL_TOOLS` (in tools/list order, which is
+`names.ToolName`'s order) and `SPECS` (by name) are loaded on first use, not at start-up.
 
 Start-up registers the tools from `catalog.json` (names, descriptions, annotations, schemas), so
 that a client's first tools/list does not wait for the pydantic models to be built; the tool
@@ -21,12 +21,26 @@ def __getattr__(name: str) -> Any:
     if name == "ALL_TOOLS":
         from binance_mcp.tools.account import ACCOUNT_TOOLS
         from binance_mcp.tools.agent_limits import AGENT_LIMIT_TOOLS
+        from binance_mcp.tools.amend import AMEND_TOOLS
         from binance_mcp.tools.market import MARKET_TOOLS
+        from binance_mcp.tools.names import TOOL_NAMES
+        from binance_mcp.tools.order_lists import ORDER_LIST_TOOLS
+        from binance_mcp.tools.order_reads import ORDER_READ_TOOLS
         from binance_mcp.tools.spec import spec_of
         from binance_mcp.tools.trading import TRADING_TOOLS
 
-        handlers = MARKET_TOOLS + AGENT_LIMIT_TOOLS + ACCOUNT_TOOLS + TRADING_TOOLS
-        value: Any = tuple(spec_of(handler) for handler in handlers)
+        handlers = (
+            MARKET_TOOLS
+            + AGENT_LIMIT_TOOLS
+            + ACCOUNT_TOOLS
+            + TRADING_TOOLS
+            + ORDER_LIST_TOOLS
+            + ORDER_READ_TOOLS
+            + AMEND_TOOLS
+        )
+        value: Any = tuple(
+            sorted((spec_of(handler) for handler in handlers), key=lambda spec: TOOL_NAMES.index(spec.name))
+        )
     elif name == "SPECS":
         value = {spec.name.value: spec for spec in __getattr__("ALL_TOOLS")}
     elif name in ("CallContext", "ToolSpec"):

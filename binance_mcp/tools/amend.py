@@ -17,7 +17,7 @@ from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import AmendOrderInput
-from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.spec import CallContext, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,22 @@ def describe_amend(args: AmendOrderInput, quote: object, network: str) -> str:
     return f"Reduce {which} on {args.symbol} to {decimal_text(args.new_quantity)} on {network.upper()}"
 
 
+@guarded(
+    ToolName.AMEND_ORDER,
+    title="Amend order (reduce quantity)",
+    description=(
+        "Reduce an open order's quantity without losing its place in the queue, by order_id or "
+        "client_order_id. new_quantity must be less than the order's quantity (a decrease only; to "
+        "increase, cancel and place again). In an OCO both legs change together. Named by "
+        "client_order_id, the order keeps it; by order_id alone, Binance gives it a new one unless "
+        "new_client_order_id is given."
+    ),
+    inputs=AmendOrderInput,
+    output=outputs.AmendedOrder,
+    risk=Risk.DESTRUCTIVE,
+    prepare=keep_client_order_id,
+    describe=describe_amend,
+)
 async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
     recovered = False
     await call.about_to_send()
@@ -103,22 +119,4 @@ def _quantity(order: dict[str, Any]) -> Decimal | None:
         return None
 
 
-AMEND_TOOLS = (
-    ToolSpec(
-        name=ToolName.AMEND_ORDER,
-        title="Amend order (reduce quantity)",
-        description=(
-            "Reduce an open order's quantity without losing its place in the queue, by order_id or "
-            "client_order_id. new_quantity must be less than the order's quantity (a decrease only; to "
-            "increase, cancel and place again). In an OCO both legs change together. Named by "
-            "client_order_id, the order keeps it; by order_id alone, Binance gives it a new one unless "
-            "new_client_order_id is given."
-        ),
-        input_model=AmendOrderInput,
-        output_model=outputs.AmendedOrder,
-        risk=Risk.DESTRUCTIVE,
-        run=amend_order,
-        prepare=keep_client_order_id,
-        describe=describe_amend,
-    ),
-)
+AMEND_TOOLS = (amend_order,)

@@ -60,6 +60,11 @@ TOOL_RISK: dict[str, Risk] = {
     ToolName.AMEND_ORDER: Risk.DESTRUCTIVE,
 }
 
+# Tools that place orders: the policy's order-only fields (sides, order_types, max_quantity,
+# max_notional, max_price_deviation_pct, max_open_orders, approve_above_notional, dry_run) apply to
+# these, on every leg of the order.
+ORDER_TOOLS: frozenset[str] = frozenset({ToolName.PLACE_ORDER, ToolName.PLACE_ORDER_LIST})
+
 # Tools that take a `symbol` argument (optional for get_open_orders, get_order_lists), for policy
 # `symbols` constraints.
 SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {ToolName.GET_ACCOUNT_INFO, ToolName.GET_LIMITS}

@@ -9,11 +9,12 @@ words: which arguments a list type takes, what each leg type needs, and an OCO's
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from binance_mcp.tools.inputs import (
     DAY_MS,
@@ -27,8 +28,13 @@ from binance_mcp.tools.inputs import (
     ToolInput,
     TrailingDelta,
     _check_window,
+    _int64,
     _upper,
 )
+
+OrderId = Annotated[int, Field(ge=1), AfterValidator(_int64)]
+"""Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
+ListId = Annotated[int, Field(ge=0), AfterValidator(_int64)]
 
 ListType = Literal["OCO", "OTO", "OTOCO"]
 OcoLegType = Literal["LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
@@ -132,7 +138,9 @@ class PlaceOrderListInput(SymbolInput):
     above_stop_price: PositiveDecimal | None = Field(None, description="OCO: trigger price of the above leg")
     above_trailing_delta: TrailingDelta | None = None
     above_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
-    above_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    above_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None,
         description="OCO: the leg below the market. SELL: STOP_LOSS(_LIMIT); BUY: LIMIT_MAKER or TAKE_PROFIT(_LIMIT)",
@@ -141,7 +149,9 @@ class PlaceOrderListInput(SymbolInput):
     below_stop_price: PositiveDecimal | None = Field(None, description="OCO: trigger price of the below leg")
     below_trailing_delta: TrailingDelta | None = None
     below_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
-    below_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    below_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     # OTO, OTOCO: the working order
     working_type: Annotated[WorkingType, BeforeValidator(_upper)] | None = Field(
         None, description="OTO/OTOCO: LIMIT or LIMIT_MAKER"
@@ -154,7 +164,9 @@ class PlaceOrderListInput(SymbolInput):
     working_time_in_force: Tif | None = Field(
         None, description="OTO/OTOCO: GTC (default), IOC or FOK for LIMIT"
     )
-    working_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    working_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     # OTO, OTOCO: the pending order(s)
     pending_side: Side | None = Field(None, description="OTO/OTOCO: side of the pending order(s)")
     pending_quantity: PositiveDecimal | None = Field(
@@ -167,7 +179,9 @@ class PlaceOrderListInput(SymbolInput):
     pending_stop_price: PositiveDecimal | None = None
     pending_trailing_delta: TrailingDelta | None = None
     pending_time_in_force: Tif | None = None
-    pending_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    pending_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     pending_above_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg above the market (as OCO's above_type)"
     )
@@ -175,7 +189,9 @@ class PlaceOrderListInput(SymbolInput):
     pending_above_stop_price: PositiveDecimal | None = None
     pending_above_trailing_delta: TrailingDelta | None = None
     pending_above_time_in_force: Tif | None = None
-    pending_above_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    pending_above_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
     pending_below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg below the market (as OCO's below_type)"
     )
@@ -183,7 +199,9 @@ class PlaceOrderListInput(SymbolInput):
     pending_below_stop_price: PositiveDecimal | None = None
     pending_below_trailing_delta: TrailingDelta | None = None
     pending_below_time_in_force: Tif | None = None
-    pending_below_client_order_id: ClientOrderId | None = Field(None, description="Generated when left out")
+    pending_below_client_order_id: ClientOrderId | None = Field(
+        None, description="Made from list_client_order_id when left out"
+    )
 
     @model_validator(mode="after")
     def _fits_the_type(self) -> PlaceOrderListInput:
@@ -211,8 +229,18 @@ class PlaceOrderListInput(SymbolInput):
         return self
 
 
+def leg_client_order_id(list_client_order_id: str, prefix: str) -> str:
+    """The client order id of a leg the caller gave none: made from the list's id and the leg's
+    place, so that it is the same on every round of one call (an approval's identity, the audit,
+    a lookup after a lost answer or a crash all see the same ids) and differs between legs.
+    `bmcp_` and 24 hex characters: 29 characters."""
+    digest = hashlib.sha256(f"{list_client_order_id}/{prefix}".encode()).hexdigest()
+    return f"bmcp_{digest[:24]}"
+
+
 def legs_of(args: PlaceOrderListInput) -> list[ListLeg]:
-    """The list's legs in Binance's order of parameters (above, below; working, pending...)."""
+    """The list's legs in Binance's order of parameters (above, below; working, pending...). A leg
+    without a client order id of its own gets one made from the list's (`leg_client_order_id`)."""
     legs = []
     for prefix, binance_prefix, role in LEG_PREFIXES[args.type]:
         shared_side = args.side if args.type == "OCO" else args.pending_side
@@ -231,7 +259,12 @@ def legs_of(args: PlaceOrderListInput) -> list[ListLeg]:
                 stop_price=getattr(args, f"{prefix}_stop_price", None),
                 trailing_delta=getattr(args, f"{prefix}_trailing_delta", None),
                 time_in_force=getattr(args, f"{prefix}_time_in_force"),
-                client_order_id=getattr(args, f"{prefix}_client_order_id"),
+                client_order_id=getattr(args, f"{prefix}_client_order_id")
+                or (
+                    leg_client_order_id(args.list_client_order_id, prefix)
+                    if args.list_client_order_id
+                    else None
+                ),
             )
         )
     return legs
@@ -275,7 +308,7 @@ def _check_pair(above: ListLeg, below: ListLeg) -> None:
 
 
 class CancelOrderListInput(SymbolInput):
-    order_list_id: int | None = Field(None, ge=0, description="Binance's order list id")
+    order_list_id: ListId | None = Field(None, description="Binance's order list id")
     list_client_order_id: ClientOrderId | None = Field(None, description="The list's client order id")
 
     @model_validator(mode="after")
@@ -287,7 +320,7 @@ class CancelOrderListInput(SymbolInput):
 
 class GetOrderListsInput(ToolInput):
     symbol: Symbol | None = Field(None, description="Only the lists on this pair (open lists only)")
-    order_list_id: int | None = Field(None, ge=0, description="One list by Binance's id (any status)")
+    order_list_id: ListId | None = Field(None, description="One list by Binance's id (any status)")
     list_client_order_id: ClientOrderId | None = Field(None, description="One list by its client order id")
 
     @model_validator(mode="after")
@@ -298,7 +331,7 @@ class GetOrderListsInput(ToolInput):
 
 
 class GetOrderInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Binance's order id")
+    order_id: OrderId | None = Field(None, description="Binance's order id")
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
 
     @model_validator(mode="after")
@@ -309,10 +342,10 @@ class GetOrderInput(SymbolInput):
 
 
 class MyTradesInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Only the fills of this order")
+    order_id: OrderId | None = Field(None, description="Only the fills of this order")
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
-    from_id: int | None = Field(None, ge=0, description="Fills with this trade id and later")
+    from_id: ListId | None = Field(None, description="Fills with this trade id and later")
     limit: int = Field(
         100,
         ge=1,
@@ -337,7 +370,7 @@ class MyTradesInput(SymbolInput):
 
 
 class AmendOrderInput(SymbolInput):
-    order_id: int | None = Field(None, ge=1, description="Binance's order id")
+    order_id: OrderId | None = Field(None, description="Binance's order id")
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
     new_quantity: PositiveDecimal = Field(
         description="The order's new base quantity: less than its quantity now (a decrease only)"

@@ -2,20 +2,20 @@
 
 A list always carries a `listClientOrderId` and each leg its client order id (the caller's, or
 made here before the call is audited), so that after an answer is lost the list is looked up by
-its listClientOrderId instead of sent twice. Before it is sent, every leg is checked against the
-symbol's filters, and an OCO's legs against the market (Binance's price rules), so the agent hears
-what to change instead of -1013 or -1166.
+its listClientOrderId instead of sent twice, and counts as sent only if its legs are the ones
+sent. The guard checks every leg against the symbol's filters, then this tool's `check` hook
+(`check_order_list`: an OCO's prices against the market, trailing deltas, an OTOCO's pending pair),
+values the list and asks about it, all before anything is sent; the handler only sends.
 """
 
 from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
-
-import anyio
+from typing import TYPE_CHECKING, Any
 
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
@@ -25,14 +25,18 @@ from binance_mcp.tools.order_list_inputs import (
     TAKES_TIF,
     CancelOrderListInput,
     GetOrderListsInput,
-    ListLeg,
     PlaceOrderListInput,
     legs_of,
 )
+from binance_mcp.tools.order_list_match import list_mismatch, with_member_details
 from binance_mcp.tools.order_of import order_of_place_order_list
-from binance_mcp.tools.spec import CallContext, ToolSpec
-from binance_mcp.tools.trading import OrderQuote
+from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.trading import check_trailing_deltas
 from binance_mcp.tools.trigger_rules import trigger_problem
+from binance_mcp.valuation import value_order
+
+if TYPE_CHECKING:
+    from binance_mcp.guard.call import Market
 
 logger = logging.getLogger(__name__)
 
@@ -41,38 +45,11 @@ logger = logging.getLogger(__name__)
 
 
 def with_list_client_order_ids(args: PlaceOrderListInput) -> PlaceOrderListInput:
-    """Fill the list's and every leg's client order id the caller left out (before the audit)."""
-    update: dict[str, Any] = {}
-    if args.list_client_order_id is None:
-        update["list_client_order_id"] = new_client_order_id()
-    for leg in legs_of(args):
-        if leg.client_order_id is None:
-            update[f"{leg.prefix}_client_order_id"] = new_client_order_id()
-    return args.model_copy(update=update) if update else args
-
-
-async def quote_order_list(args: PlaceOrderListInput, call: CallContext) -> OrderQuote:
-    """The symbol's rules and price, and the list's value: the most it can cost or bring."""
-    from binance_mcp.exchange.filters import SymbolRules
-    from binance_mcp.valuation import value_order
-
-    found: dict[str, Any] = {}
-
-    async def fetch_rules() -> None:
-        found["rules"] = SymbolRules.from_exchange_info(await call.exchange.get_symbol_info(args.symbol))
-
-    async def fetch_price() -> None:
-        found["price"] = Decimal((await call.exchange.get_price(args.symbol))["price"])
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(fetch_rules)
-            group.start_soon(fetch_price)
-    except BaseExceptionGroup as failed:
-        raise failed.exceptions[0] from None
-    rules, price = found["rules"], found["price"]
-    valuation = value_order(order_of_place_order_list(args), price, rules.quote_asset)
-    return OrderQuote(rules=rules, reference_price=price, notional=valuation.notional)
+    """Fill the list's client order id if the caller left it out (before the call is audited); each
+    leg without one of its own gets one made from it (`order_list_inputs.leg_client_order_id`)."""
+    if args.list_client_order_id is not None:
+        return args
+    return args.model_copy(update={"list_client_order_id": new_client_order_id()})
 
 
 def order_list_params(args: PlaceOrderListInput) -> dict[str, Any]:
@@ -106,82 +83,75 @@ def order_list_params(args: PlaceOrderListInput) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
 
 
-def _leg_words(leg: ListLeg) -> str:
-    words = leg.type
-    if leg.price is not None:
-        words += f" at {decimal_text(leg.price)}"
-    triggers = []
-    if leg.stop_price is not None:
-        triggers.append(f"stop {decimal_text(leg.stop_price)}")
-    if leg.trailing_delta is not None:
-        triggers.append(f"trailing {leg.trailing_delta} BIPS")
-    if triggers:
-        words += f" ({', '.join(triggers)})"
-    return words
-
-
-def describe_order_list(args: PlaceOrderListInput, quote: Any, network: str) -> str:
-    """Every leg in one line: "OCO SELL 0.01 BTCUSDT: LIMIT_MAKER at 70000 / STOP_LOSS_LIMIT at 60000
-    (stop 60500), ≈700 USDT on TESTNET". `quote` is anything with `notional` and `quote_asset`."""
-    legs = legs_of(args)
-    if args.type == "OCO":
-        what = f"OCO {legs[0].side} {decimal_text(legs[0].quantity)} {args.symbol}: "
-        what += " / ".join(_leg_words(leg) for leg in legs)
-    else:
-        working, pending = legs[0], legs[1:]
-        what = (
-            f"{args.type} {args.symbol}: {working.side} {decimal_text(working.quantity)} {_leg_words(working)}, "
-            f"then {pending[0].side} {decimal_text(pending[0].quantity)} "
-            + " / ".join(_leg_words(leg) for leg in pending)
-        )
-    notional = getattr(quote, "notional", None)
-    if notional is not None:
-        what += f", ≈{decimal_text(notional.quantize(Decimal('0.01')))} {quote.quote_asset}"
-    return f"{what} on {network.upper()}"
-
-
-def check_legs(args: PlaceOrderListInput, quote: OrderQuote) -> None:
-    """Every leg against the symbol's filters, an OCO's against the market price; refused before sending."""
-    from binance_mcp.exchange.filters import check_order
-
-    market = quote.reference_price
-    for leg in legs_of(args):
-        violation = check_order(
-            quote.rules,
-            side=leg.side,
-            order_type=leg.type,
-            quantity=leg.quantity,
-            quote_quantity=None,
-            price=leg.price,
-            stop_price=leg.stop_price,
-            reference_price=None if leg.role.startswith("pending") else market,
-        )
-        if violation is not None:
+def check_order_list(order: Order, market: Market) -> None:
+    """The rules of a list beyond each leg's own filters (which the guard checks first, including
+    a stop leg's trigger direction against the market): every trailing delta within the symbol's
+    bounds; an OCO's limit leg on its side of the market (SELL: price above it; BUY: below it,
+    Binance's "Limit Price > Last Price > Stop Price"); an OTOCO's pending pair the right way up
+    (the above leg's price or stop above the below leg's)."""
+    check_trailing_deltas(order, market)
+    if order.kind == "OCO":
+        for leg in order.legs:
+            if leg.type == "LIMIT_MAKER":
+                name = f"{leg.role}_price"
+                problem = trigger_problem(leg.side, leg.type, leg.price, market.price, name)
+                if problem is not None:
+                    raise Refusal(RefusalKind.INVALID_ARGUMENTS, problem, field=name)
+    pair = {leg.role: leg for leg in order.legs if leg.role in ("pending_above", "pending_below")}
+    if len(pair) == 2:
+        above, below = pair["pending_above"], pair["pending_below"]
+        high, low = _level(above), _level(below)
+        if high is not None and low is not None and high <= low:
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
-                f"{leg.prefix} leg: {violation.message}; nothing was sent",
-                field=f"{leg.prefix}_{violation.field}",
+                f"pending_above_{_level_name(above)}: the pending above leg ({above.type} at "
+                f"{decimal_text(high)}) must be above the pending below leg ({below.type} at "
+                f"{decimal_text(low)}); nothing was sent",
+                field=f"pending_above_{_level_name(above)}",
             )
-    if args.type == "OCO":
-        for leg in legs_of(args):
-            _check_against_market(leg, market)
 
 
-def _check_against_market(leg: ListLeg, market: Decimal) -> None:
-    """Binance's OCO price rules: SELL limit/take-profit above the market, stop-loss below; BUY reversed."""
-    compared, name = (leg.price, "price") if leg.type == "LIMIT_MAKER" else (leg.stop_price, "stop_price")
-    problem = trigger_problem(leg.side, leg.type, compared, market, f"{leg.prefix}_{name}")
-    if problem is not None:
-        raise Refusal(RefusalKind.INVALID_ARGUMENTS, problem, field=f"{leg.prefix}_{name}")
+def _level_name(leg: Leg) -> str:
+    """Where a leg of a pair stands: a limit leg's price, a stop leg's stop price."""
+    return "price" if leg.type == "LIMIT_MAKER" else "stop_price"
+
+
+def _level(leg: Leg) -> Decimal | None:
+    return leg.price if leg.type == "LIMIT_MAKER" else leg.stop_price
 
 
 # -- the tools -------------------------------------------------------------------------------------
 
 
+@guarded(
+    ToolName.PLACE_ORDER_LIST,
+    title="Place order list (OCO, OTO, OTOCO)",
+    description=(
+        "Place linked orders in one call. OCO: side, quantity, and two legs (above_*, below_*) of "
+        "which one cancels the other: to protect a position, SELL with above_type LIMIT_MAKER (take "
+        "profit, above_price above the market) and below_type STOP_LOSS or STOP_LOSS_LIMIT "
+        "(below_stop_price below the market); a BUY OCO has its stop-loss above. OTO: a working "
+        "LIMIT or LIMIT_MAKER order (working_*), and a pending order (pending_*) placed once it "
+        "fills. OTOCO: a working order, then an OCO pair (pending_side, pending_quantity, "
+        "pending_above_*, pending_below_*): a buy with its take-profit and stop-loss. Stop legs take "
+        "a stop price and/or a trailing delta (BIPS). Amounts are decimal strings. Every leg is "
+        "checked against the symbol's filters and the policy before anything is sent; the policy "
+        "values an OCO by its larger leg, an OTO/OTOCO by the working order plus the larger pending leg."
+    ),
+    inputs=PlaceOrderListInput,
+    output=outputs.PlacedOrderList,
+    risk=Risk.FINANCIAL,
+    prepare=with_list_client_order_ids,
+    order=order_of_place_order_list,
+    check=check_order_list,
+    client_id_field="list_client_order_id",
+)
 async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> ToolOutput:
-    quote = call.quote or await quote_order_list(args, call)
-    check_legs(args, quote)
-    description = describe_order_list(args, quote, call.network)
+    """Send the list the guard checked leg by leg, valued and (if asked) had approved."""
+    assert call.order is not None and call.market is not None, "the guard validates an order first"
+    quote_asset = call.market.rules.quote_asset
+    value = value_order(call.order, call.market.price, quote_asset)
+    description = describe(call.order, value.notional, quote_asset, call.network)
     if call.dry_run:
         return await _simulate(args, call, description)
     params = order_list_params(args)
@@ -257,31 +227,42 @@ async def _simulate(args: PlaceOrderListInput, call: CallContext, description: s
 async def _find_after_ambiguous_failure(
     args: PlaceOrderListInput, call: CallContext, what_happened: str
 ) -> dict[str, Any]:
-    """The answer was lost: look the list up by its listClientOrderId (never send it again)."""
+    """The answer was lost: look the list up by its listClientOrderId (never send it again). Found
+    with the legs that were sent: it is the answer. Found but another list, or not found: unknown."""
     list_id = args.list_client_order_id or ""
     logger.warning("order list %s: outcome unknown (%s); looking it up", list_id, what_happened)
     lookup = await call.exchange.find_order_list(args.symbol, list_id)
     if lookup.order is not None:
-        return await _with_member_details(call, lookup.order)
+        found = await with_member_details(call.exchange, lookup.order)
+        assert call.order is not None
+        different = list_mismatch(call.order, legs_of(args), found)
+        if different is None:
+            return found
+        detail = f"an order list with list client order id {list_id} exists but is not this one ({different})"
+    else:
+        detail = lookup.detail
     raise Refusal(
         RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the order list may or may not have been placed ({what_happened}; then: {lookup.detail}); it was "
+        f"the order list may or may not have been placed ({what_happened}; then: {detail}); it was "
         f"not sent again. Check it on Binance by its list client order id {list_id} before trying again",
         client_order_id=list_id,
     )
 
 
-async def _with_member_details(call: CallContext, listed: dict[str, Any]) -> dict[str, Any]:
-    """A list status object names its orders only; add each order's details (best effort)."""
-    reports = []
-    for member in listed.get("orders", []):
-        try:
-            reports.append(await call.exchange.get_order(member["symbol"], order_id=member["orderId"]))
-        except (ExchangeError, ExchangeUnavailable):
-            reports.append(member)
-    return listed | {"orderReports": reports}
+def describe_cancel_order_list(args: CancelOrderListInput, quote: object, network: str) -> str:
+    which = args.list_client_order_id or f"id {args.order_list_id}"
+    return f"Cancel order list {which} (every order in it) on {args.symbol} on {network.upper()}"
 
 
+@guarded(
+    ToolName.CANCEL_ORDER_LIST,
+    title="Cancel order list",
+    description="Cancel an OCO, OTO or OTOCO (every open order in it) by order_list_id or list_client_order_id.",
+    inputs=CancelOrderListInput,
+    output=outputs.CancelledOrderList,
+    risk=Risk.DESTRUCTIVE,
+    describe=describe_cancel_order_list,
+)
 async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> ToolOutput:
     await call.about_to_send()
     try:
@@ -325,7 +306,7 @@ async def _check_cancel(args: CancelOrderListInput, call: CallContext, what_happ
         except (ExchangeError, ExchangeUnavailable) as exc:
             detail = getattr(exc, "message", str(exc))
     if listed is not None and listed.get("listOrderStatus") == "ALL_DONE":
-        return await _with_member_details(call, listed)
+        return await with_member_details(call.exchange, listed)
     raise Refusal(
         RefusalKind.ORDER_STATUS_UNKNOWN,
         f"the cancel of order list {ident} on {args.symbol} may or may not have happened ({what_happened}; "
@@ -334,18 +315,24 @@ async def _check_cancel(args: CancelOrderListInput, call: CallContext, what_happ
     )
 
 
-def describe_cancel_order_list(args: CancelOrderListInput, quote: object, network: str) -> str:
-    which = args.list_client_order_id or f"id {args.order_list_id}"
-    return f"Cancel order list {which} (every order in it) on {args.symbol} on {network.upper()}"
-
-
+@guarded(
+    ToolName.GET_ORDER_LISTS,
+    title="Get order lists",
+    description=(
+        "The account's open order lists (OCO, OTO, OTOCO), optionally on one symbol; or one list in "
+        "any status by order_list_id or list_client_order_id, with its orders' details."
+    ),
+    inputs=GetOrderListsInput,
+    output=outputs.OrderLists,
+    risk=Risk.ACCOUNT,
+)
 async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOutput:
     if args.order_list_id is not None or args.list_client_order_id is not None:
         listed = await call.exchange.get_order_list(args.order_list_id, args.list_client_order_id)
         if args.symbol is not None and listed.get("symbol") != args.symbol:
             raw = []
         else:
-            raw = [await _with_member_details(call, listed)]
+            raw = [await with_member_details(call.exchange, listed)]
         where = f"order list {args.list_client_order_id or args.order_list_id}"
     else:
         raw = [
@@ -353,55 +340,10 @@ async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOu
         ]
         where = f"open order lists on {args.symbol or 'all symbols'}"
     lists = [outputs.order_list_from_binance(x) for x in raw]
-    result = outputs.OrderLists(order_lists=lists, count=len(lists))  # type: ignore[arg-type]
+    result = outputs.OrderLists(order_lists=lists, count=len(lists))
     return ToolOutput(
         result.model_dump(exclude_none=True), f"{len(lists)} {where}", list_keys=("order_lists",)
     )
 
 
-ORDER_LIST_TOOLS = (
-    ToolSpec(
-        name=ToolName.PLACE_ORDER_LIST,
-        title="Place order list (OCO, OTO, OTOCO)",
-        description=(
-            "Place linked orders in one call. OCO: side, quantity, and two legs (above_*, below_*) of "
-            "which one cancels the other: to protect a position, SELL with above_type LIMIT_MAKER (take "
-            "profit, above_price above the market) and below_type STOP_LOSS or STOP_LOSS_LIMIT "
-            "(below_stop_price below the market); a BUY OCO has its stop-loss above. OTO: a working "
-            "LIMIT or LIMIT_MAKER order (working_*), and a pending order (pending_*) placed once it "
-            "fills. OTOCO: a working order, then an OCO pair (pending_side, pending_quantity, "
-            "pending_above_*, pending_below_*): a buy with its take-profit and stop-loss. Stop legs take "
-            "a stop price and/or a trailing delta (BIPS). Amounts are decimal strings. Every leg is "
-            "checked against the symbol's filters and the policy before anything is sent."
-        ),
-        input_model=PlaceOrderListInput,
-        output_model=outputs.PlacedOrderList,
-        risk=Risk.FINANCIAL,
-        run=place_order_list,
-        prepare=with_list_client_order_ids,
-        quote=quote_order_list,
-        describe=describe_order_list,
-    ),
-    ToolSpec(
-        name=ToolName.CANCEL_ORDER_LIST,
-        title="Cancel order list",
-        description="Cancel an OCO, OTO or OTOCO (every open order in it) by order_list_id or list_client_order_id.",
-        input_model=CancelOrderListInput,
-        output_model=outputs.CancelledOrderList,
-        risk=Risk.DESTRUCTIVE,
-        run=cancel_order_list,
-        describe=describe_cancel_order_list,
-    ),
-    ToolSpec(
-        name=ToolName.GET_ORDER_LISTS,
-        title="Get order lists",
-        description=(
-            "The account's open order lists (OCO, OTO, OTOCO), optionally on one symbol; or one list in "
-            "any status by order_list_id or list_client_order_id, with its orders' details."
-        ),
-        input_model=GetOrderListsInput,
-        output_model=outputs.OrderLists,
-        risk=Risk.ACCOUNT,
-        run=get_order_lists,
-    ),
-)
+ORDER_LIST_TOOLS = (place_order_list, cancel_order_list, get_order_lists)

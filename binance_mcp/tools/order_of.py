@@ -8,22 +8,8 @@ model wrote. Pure functions of the validated arguments: no I/O.
 from __future__ import annotations
 
 from binance_mcp.orders import Leg, Order
-from binance_mcp.tools.inputs import PlaceOrderInput
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput, legs_of
-
-
-def order_of_place_order(args: PlaceOrderInput) -> Order:
-    """One order: a single leg with role `order`."""
-    leg = Leg(
-        side=args.side,
-        type=args.type,
-        quantity=args.quantity,
-        quote_quantity=args.quote_quantity,
-        price=args.price,
-        stop_price=args.stop_price,
-        trailing_delta=args.trailing_delta,
-    )
-    return Order(symbol=args.symbol, kind="ORDER", legs=(leg,), client_order_id=args.client_order_id)
+from binance_mcp.tools.trading import order_of as order_of_place_order
 
 
 def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
@@ -44,4 +30,4 @@ def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
 
 
 ORDER_OF = {"place_order": order_of_place_order, "place_order_list": order_of_place_order_list}
-"""The hook per tool name, for the guard: `ORDER_OF[tool](validated_args) -> Order`."""
+"""The `order` hook of each tool that places orders, by tool name (the specs carry the same)."""

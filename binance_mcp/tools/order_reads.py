@@ -6,9 +6,20 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import GetOrderInput, MyTradesInput
-from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.spec import CallContext, guarded
 
 
+@guarded(
+    ToolName.GET_ORDER,
+    title="Get order",
+    description=(
+        "One order in any status (open, filled, cancelled, expired, or pending in an order list) by "
+        "order_id or client_order_id: its quantities, prices, status and order list."
+    ),
+    inputs=GetOrderInput,
+    output=outputs.FoundOrder,
+    risk=Risk.ACCOUNT,
+)
 async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_order(args.symbol, args.client_order_id, args.order_id)
     found = outputs.FoundOrder(**outputs.order_detail_from_binance(raw), network=call.network)
@@ -24,6 +35,19 @@ async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     )
 
 
+@guarded(
+    ToolName.GET_MY_TRADES,
+    title="Get my trades (fills)",
+    description=(
+        "The account's fills on a symbol, oldest first: price, quantity, quote quantity, commission "
+        "and its asset, maker or taker, order id. The most recent `limit` (default 100), or those of "
+        "one order_id, or from trade id from_id, or between start_time and end_time (at most 24 "
+        "hours apart; not combined with order_id or from_id)."
+    ),
+    inputs=MyTradesInput,
+    output=outputs.Trades,
+    risk=Risk.ACCOUNT,
+)
 async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_my_trades(
         args.symbol,
@@ -34,7 +58,7 @@ async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
         limit=args.limit,
     )
     trades = [outputs.trade_from_binance(trade) for trade in raw]
-    result = outputs.Trades(symbol=args.symbol, trades=trades, count=len(trades))  # type: ignore[arg-type]
+    result = outputs.Trades(symbol=args.symbol, trades=trades, count=len(trades))
     which = f" of order {args.order_id}" if args.order_id is not None else ""
     return ToolOutput(
         result.model_dump(exclude_none=True),
@@ -43,31 +67,4 @@ async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
     )
 
 
-ORDER_READ_TOOLS = (
-    ToolSpec(
-        name=ToolName.GET_ORDER,
-        title="Get order",
-        description=(
-            "One order in any status (open, filled, cancelled, expired, or pending in an order list) by "
-            "order_id or client_order_id: its quantities, prices, status and order list."
-        ),
-        input_model=GetOrderInput,
-        output_model=outputs.FoundOrder,
-        risk=Risk.ACCOUNT,
-        run=get_order,
-    ),
-    ToolSpec(
-        name=ToolName.GET_MY_TRADES,
-        title="Get my trades (fills)",
-        description=(
-            "The account's fills on a symbol, oldest first: price, quantity, quote quantity, commission "
-            "and its asset, maker or taker, order id. The most recent `limit` (default 100), or those of "
-            "one order_id, or from trade id from_id, or between start_time and end_time (at most 24 "
-            "hours apart; not combined with order_id or from_id)."
-        ),
-        input_model=MyTradesInput,
-        output_model=outputs.Trades,
-        risk=Risk.ACCOUNT,
-        run=get_my_trades,
-    ),
-)
+ORDER_READ_TOOLS = (get_order, get_my_trades)

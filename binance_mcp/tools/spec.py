@@ -67,6 +67,13 @@ class ToolSpec:
     order: Callable[[Any], Order] | None = None
     # Other calls a human may be asked about, in words, from the validated arguments.
     describe: Callable[[Any, Any, str], str] | None = None
+    # Tools that place orders: the tool's own rules on the whole order (an OCO's prices against the
+    # market, a trailing delta within the symbol's bounds), run by the guard's validate stage right
+    # after every leg passed the exchange's filters; raises `Refusal(INVALID_ARGUMENTS, ..., field=...)`.
+    check: Callable[[Order, Market], None] | None = None
+    # The argument that carries the call's client id (the one a lost answer is looked up by, the
+    # audit record keeps, and a reuse of is refused): an order list's is `list_client_order_id`.
+    client_id_field: str = "client_order_id"
 
     @property
     def needs_credentials(self) -> bool:
@@ -104,6 +111,8 @@ def guarded(
     prepare: Callable[[Any], Any] | None = None,
     order: Callable[[Any], Order] | None = None,
     describe: Callable[[Any, Any, str], str] | None = None,
+    check: Callable[[Order, Market], None] | None = None,
+    client_id_field: str = "client_order_id",
 ) -> Callable[[F], F]:
     """Mark a tool handler: every call to it passes the guard's stages first."""
 
@@ -119,6 +128,8 @@ def guarded(
             prepare=prepare,
             order=order,
             describe=describe,
+            check=check,
+            client_id_field=client_id_field,
         )
         return run
 

@@ -9,7 +9,7 @@ Before it is sent, it is checked against the symbol's exchangeInfo filters, so t
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
 from binance_mcp.orders import Leg, Order, describe, mismatch
@@ -26,6 +26,9 @@ from binance_mcp.tools.inputs import (
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.spec import CallContext, guarded
 from binance_mcp.valuation import value_order
+
+if TYPE_CHECKING:
+    from binance_mcp.guard.call import Market
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +51,27 @@ def order_of(args: PlaceOrderInput) -> Order:
         quote_quantity=args.quote_quantity,
         price=args.price,
         stop_price=args.stop_price,
+        trailing_delta=args.trailing_delta,
     )
     return Order(symbol=args.symbol, kind="ORDER", legs=(leg,), client_order_id=args.client_order_id)
+
+
+def check_trailing_deltas(order: Order, market: Market) -> None:
+    """Every leg's trailing delta within the symbol's TRAILING_DELTA bounds for its direction (the
+    exchange's per-leg filters, checked by the guard before this, do not read a trailing delta)."""
+    from binance_mcp.exchange.filters import check_trailing_delta
+
+    for leg in order.legs:
+        violation = check_trailing_delta(
+            market.rules, side=leg.side, order_type=leg.type, trailing_delta=leg.trailing_delta
+        )
+        if violation is not None:
+            where = "" if leg.role == "order" else f"{leg.role} leg: "
+            raise Refusal(
+                RefusalKind.INVALID_ARGUMENTS,
+                f"{where}{violation.message}; nothing was sent",
+                field=violation.field if leg.role == "order" else f"{leg.role}_{violation.field}",
+            )
 
 
 def order_params(args: PlaceOrderInput) -> dict[str, Any]:
@@ -69,6 +91,8 @@ def order_params(args: PlaceOrderInput) -> dict[str, Any]:
         value = getattr(args, ours)
         if value is not None:
             params[theirs] = decimal_text(value)
+    if args.trailing_delta is not None:
+        params["trailingDelta"] = str(args.trailing_delta)
     if args.type in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
         params["timeInForce"] = args.time_in_force or "GTC"
     return params
@@ -87,14 +111,20 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
     ToolName.PLACE_ORDER,
     title="Place order",
     description="Place a Binance Spot order. LIMIT needs quantity and price; MARKET takes quantity or "
-    "quote_quantity; LIMIT_MAKER needs quantity and price; STOP_LOSS_LIMIT and TAKE_PROFIT_LIMIT "
-    "need quantity, price and stop_price. Amounts are decimal strings. The order is checked "
-    "against the symbol's filters and the policy before anything is sent.",
+    "quote_quantity; LIMIT_MAKER needs quantity and price; STOP_LOSS and TAKE_PROFIT (a MARKET order "
+    "once triggered) need quantity and a stop_price and/or trailing_delta; STOP_LOSS_LIMIT and "
+    "TAKE_PROFIT_LIMIT need quantity, price and a stop_price and/or trailing_delta. A stop_price must "
+    "be on its side of the market (a SELL STOP_LOSS below it, a SELL TAKE_PROFIT above it; BUY "
+    "reversed). trailing_delta (BIPS, 100 = 1 %) makes a trailing stop: it triggers once the price "
+    "moves that far back from its best since placement (or since stop_price, its activation price, "
+    "was reached). Amounts are decimal strings. The order is checked against the symbol's filters "
+    "and the policy before anything is sent.",
     inputs=PlaceOrderInput,
     output=outputs.PlacedOrder,
     risk=Risk.FINANCIAL,
     prepare=with_client_order_id,
     order=order_of,
+    check=check_trailing_deltas,
 )
 async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     """Send the order the guard checked against the symbol's filters and the policy."""
@@ -138,8 +168,8 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
         raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.sentence()), True
 
     shaped = outputs.order_from_binance(raw)
-    for key, value in (("side", args.side), ("type", args.type), ("status", "NEW")):
-        shaped[key] = shaped.get(key) or value  # an ACK answer carries none of these
+    for key, given in (("side", args.side), ("type", args.type), ("status", "NEW")):
+        shaped[key] = shaped.get(key) or given  # an ACK answer carries none of these
     fills = [
         outputs.Fill(
             price=fill["price"], quantity=fill["qty"], commission=fill["commission"],
@@ -264,7 +294,7 @@ async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
         if exc.code != NO_OPEN_ORDERS:
             raise
         raw = []
-    cancelled = [outputs.order_from_binance(entry) for entry in raw if "orderId" in entry]
+    cancelled = [outputs.order_from_binance(entry) for entry in cancelled_orders(raw)]
     message = (
         f"cancelled {len(cancelled)} open orders on {args.symbol}"
         if cancelled
@@ -273,7 +303,7 @@ async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
     result = outputs.CancelledOrders(
         symbol=args.symbol,
         network=call.network,
-        cancelled=cancelled,  # type: ignore[arg-type]
+        cancelled=cancelled,
         count=len(cancelled),
         message=message,
     )
@@ -282,6 +312,17 @@ async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
         f"{message[0].upper()}{message[1:]} ({call.network.upper()})",
         list_keys=("cancelled",),
     )
+
+
+def cancelled_orders(answer: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The orders a DELETE /openOrders answer cancelled: its single orders, and the legs of its order
+    lists (an entry with `orderReports`, one report per cancelled leg)."""
+    found: list[dict[str, Any]] = []
+    for entry in answer:
+        if "orderId" in entry:
+            found.append(entry)
+        found.extend(report for report in entry.get("orderReports", ()) if "orderId" in report)
+    return found
 
 
 TRADING_TOOLS = (
