@@ -97,12 +97,13 @@ def canonical_arguments(arguments: Mapping[str, Any], *, drop_client_order_id: b
     - `quantity`, `quote_quantity`, `price`, `stop_price`, and any Decimal or float anywhere, as
       plain decimal text without trailing zeros (`"0.010"`, `"0.01"`, `0.01`, `Decimal("1E-2")` all
       give `"0.01"`); other strings are kept as written (a client order id `"0010"` stays `"0010"`);
-    - `client_order_id` left out when `drop_client_order_id` (the server generated it: each retry
-      gets a new one) and kept when the caller gave it (it names a different order).
+    - the client ids (`client_order_id`, an order list's `list_client_order_id` and its legs' ids
+      made from it) left out when `drop_client_order_id` (the server generated them: each retry
+      gets new ones) and kept when the caller gave them (they name a different order).
     """
     data = {key: value for key, value in arguments.items() if value is not None}
     if drop_client_order_id:
-        data.pop(CLIENT_ORDER_ID, None)
+        data = {key: value for key, value in data.items() if not key.endswith(CLIENT_ORDER_ID)}
     canonical = {key: _canonical_value(key, value) for key, value in data.items()}
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

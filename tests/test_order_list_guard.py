@@ -268,12 +268,6 @@ async def test_a_list_without_an_id_is_approved_mid_call_in_the_2025_era(
     assert len(fake.order_lists) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="guard/approve.identity_of drops only a generated `client_order_id` from the call's identity, "
-    "not the spec's client_id_field (`list_client_order_id`): each 2026-era round makes a new list id, "
-    "so a new question. Fix: canonical_arguments(..., drop=spec.client_id_field when generated)",
-)
 async def test_a_list_without_an_id_is_approved_in_the_2026_era(build: Any, fake: FakeBinance) -> None:
     app = build(ASK_FOR_LISTS)
     asked: list[str] = []

@@ -48,6 +48,7 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
             if admitted.approved_via in OPERATOR_ROUTES:
                 await spend_operator_approval(admitted, services)
             parsed = admitted.decided.parsed
+            spec = parsed.request.spec
             dry_run = admitted.decided.dry_run
             places_order = admitted.decided.validated.order is not None
             if (
@@ -56,7 +57,7 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
                 and parsed.client_order_id
                 and not parsed.generated_client_order_id
             ):
-                await refuse_a_used_client_order_id(parsed.client_order_id, services)
+                await refuse_a_used_client_order_id(parsed.client_order_id, services, spec.client_id_field)
             reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
         except Refusal as refusal:
             return refused(admitted, refusal)

@@ -40,7 +40,7 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
     if parsed.client_order_id and not parsed.generated_client_order_id:
-        await refuse_a_used_client_order_id(parsed.client_order_id, services)
+        await refuse_a_used_client_order_id(parsed.client_order_id, services, spec.client_id_field)
     return Validated(parsed, order=order, market=market, valuation=value_of(order, market))
 
 
@@ -87,7 +87,8 @@ def check_filters(order: Order, market: Market) -> None:
             quote_quantity=leg.quote_quantity,
             price=leg.price,
             stop_price=leg.stop_price,
-            reference_price=market.price,
+            # a pending leg is placed when its working order fills, at a market nobody knows yet
+            reference_price=None if leg.pending else market.price,
         )
         if violation is not None:
             where = "" if leg.role == "order" else f"{leg.role} leg: "
@@ -98,7 +99,9 @@ def check_filters(order: Order, market: Market) -> None:
             )
 
 
-async def refuse_a_used_client_order_id(client_order_id: str, services: Services) -> None:
+async def refuse_a_used_client_order_id(
+    client_order_id: str, services: Services, field: str = "client_order_id"
+) -> None:
     """Binance accepts a client order id again once its first order is no longer open, so an agent
     that "safely" retries with its own id after a lost answer could place a second order. An id
     this server already sent an order with is refused. Checked here, before anyone is asked, and
@@ -112,9 +115,9 @@ async def refuse_a_used_client_order_id(client_order_id: str, services: Services
         order = f", order id {first.order_id}" if first.order_id else ""
         raise Refusal(
             RefusalKind.INVALID_ARGUMENTS,
-            f"client_order_id {client_order_id} was already used for an order on {network.upper()} "
+            f"{field} {client_order_id} was already used for an order on {network.upper()} "
             f"({first.time}, outcome {first.outcome}{order}); sending it again could place a second order "
             "once the first is filled. Nothing was sent: use a new id, or look the order up with "
             "get_order_history or get_open_orders",
-            field="client_order_id",
+            field=field,
         )
