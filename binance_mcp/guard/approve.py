@@ -24,6 +24,7 @@ from mcp.server.mcpserver.resolve import Elicit
 
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
+from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.timestamps import utc_seconds_text
 
@@ -69,7 +70,7 @@ def identity_of(decided: Decided, services: Services) -> CallIdentity:
     )
 
 
-def question(decided: Decided, services: Services) -> str:
+async def question(decided: Decided, services: Services) -> str:
     """The call in words, from validated values only, ending in "— approve?"."""
     from binance_mcp.orders import describe
 
@@ -81,7 +82,8 @@ def question(decided: Decided, services: Services) -> str:
             validated.order, validated.valuation.notional, validated.valuation.quote_asset, network
         )
     elif spec.describe is not None:
-        what = spec.describe(validated.parsed.args, None, network)
+        found = await resolved(decided, services)
+        what = spec.describe(validated.parsed.args, found, network)
     else:
         shown = ", ".join(f"{key}={value}" for key, value in validated.parsed.arguments.items())
         what = f"{spec.name}({shown}) on {network.upper()}"
@@ -107,7 +109,7 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
                 identity=identity,
                 approved_notional=shown,
             )
-    asked = question(decided, services)
+    asked = await question(decided, services)
     if ELICITATION in via and request.can_elicit and ctx is not None:
         if not request.modern:  # 2025 era: ask mid-call
             answer = await ask_now(ctx, asked)
@@ -216,6 +218,21 @@ async def ask_now(ctx: Context, asked: str) -> str:
     if result.action != "accept":
         return result.action
     return "accept" if getattr(result.data, "approve", False) else "declined"
+
+
+async def resolved(decided: Decided, services: Services) -> Any:
+    """What the call acts on (the order a cancel names), for the question; None if not found."""
+    from binance_mcp.tools.spec import CallContext
+
+    spec = decided.request.spec
+    if spec.resolve is None:
+        return None
+    try:
+        return await spec.resolve(
+            decided.parsed.args, CallContext(exchange=services.exchange, network=services.network)
+        )
+    except EXCHANGE_FAILURES as exc:
+        raise refusal_for(exc, f"looking up what {spec.name} acts on") from None
 
 
 def on_the_page(services: Services) -> str:

@@ -65,8 +65,11 @@ class ToolSpec:
     prepare: Callable[[Any], Any] | None = None
     # Tools that place orders: the order the validated arguments describe.
     order: Callable[[Any], Order] | None = None
-    # Other calls a human may be asked about, in words, from the validated arguments.
+    # Other calls a human may be asked about, in words, from the validated arguments and what
+    # `resolve` found on the exchange (the order a cancel would cancel), or None.
     describe: Callable[[Any, Any, str], str] | None = None
+    # What the call acts on, looked up before a human is asked about it (None: nothing to look up).
+    resolve: Callable[[Any, CallContext], Awaitable[Any]] | None = None
     # Tools that place orders: the tool's own rules on the whole order (an OCO's prices against the
     # market, a trailing delta within the symbol's bounds), run by the guard's validate stage right
     # after every leg passed the exchange's filters; raises `Refusal(INVALID_ARGUMENTS, ..., field=...)`.
@@ -111,6 +114,7 @@ def guarded(
     prepare: Callable[[Any], Any] | None = None,
     order: Callable[[Any], Order] | None = None,
     describe: Callable[[Any, Any, str], str] | None = None,
+    resolve: Callable[[Any, CallContext], Awaitable[Any]] | None = None,
     check: Callable[[Order, Market], None] | None = None,
     client_id_field: str = "client_order_id",
 ) -> Callable[[F], F]:
@@ -128,6 +132,7 @@ def guarded(
             prepare=prepare,
             order=order,
             describe=describe,
+            resolve=resolve,
             check=check,
             client_id_field=client_id_field,
         )

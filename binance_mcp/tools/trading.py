@@ -9,6 +9,7 @@ Before it is sent, it is checked against the symbol's exchangeInfo filters, so t
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
@@ -98,9 +99,41 @@ def order_params(args: PlaceOrderInput) -> dict[str, Any]:
     return params
 
 
-def describe_cancel(args: CancelOrderInput, quote: object, network: str) -> str:
-    which = f"order {args.order_id}" if args.order_id is not None else f"order {args.client_order_id}"
-    return f"Cancel {which} on {args.symbol} on {network.upper()}"
+async def find_order_to_cancel(args: CancelOrderInput, call: CallContext) -> dict[str, Any] | None:
+    """The order a cancel names, as Binance has it (None when Binance does not know it)."""
+    from binance_mcp.exchange.errors import BinanceRejected
+
+    try:
+        return await call.exchange.get_order(
+            args.symbol, client_order_id=args.client_order_id, order_id=args.order_id
+        )
+    except BinanceRejected as exc:
+        if exc.code in (ORDER_DOES_NOT_EXIST, NO_OPEN_ORDERS):
+            return None
+        raise
+
+
+def describe_cancel(args: CancelOrderInput, found: dict[str, Any] | None, network: str) -> str:
+    """Which kind of id the agent gave, and the order it resolves to, from Binance's own answer:
+    an order id and a client order id that reads like one can never be mistaken for each other."""
+    given = (
+        f"order id {args.order_id}"
+        if args.order_id is not None
+        else f'client order id "{args.client_order_id}"'
+    )
+    if not found:
+        return (
+            f"Cancel the order with {given} on {args.symbol} (Binance does not know it) on {network.upper()}"
+        )
+    order = outputs.order_from_binance(found)
+    quantity = decimal_text(Decimal(str(order.get("quantity", "0"))))
+    limit = Decimal(str(order.get("price", "0")))
+    price = f" at {decimal_text(limit)}" if limit else ""
+    return (
+        f"Cancel {order.get('side')} {quantity} {args.symbol} {order.get('type')}{price} "
+        f"(status {order.get('status')}, order id {order.get('order_id')}, client order id "
+        f'"{order.get("client_order_id")}"; given as {given}) on {network.upper()}'
+    )
 
 
 def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
@@ -218,6 +251,7 @@ async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_ha
     output=outputs.CancelledOrder,
     risk=Risk.DESTRUCTIVE,
     describe=describe_cancel,
+    resolve=find_order_to_cancel,
 )
 async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
     await call.about_to_send()

@@ -1,5 +1,6 @@
 """Approvals only a human gives (issue #8): over HTTP the MCP client is the agent's own code, so
-by default it may not answer its own approval question; the policy must say so for an agent.
+by default it may not answer its own approval question (the policy must say so for an agent); and
+a question cannot be misread (a cancel says which kind of id it was given and shows the order).
 
 Reproduction: an HTTP agent whose elicitation callback always answers `accept {"approve": true}`,
 under `approve_above_notional: "80"`, asked for a ≈97.5 USDT BUY. Before, it was placed and the
@@ -95,3 +96,38 @@ async def test_a_policy_may_let_an_agents_client_ask_its_user(
     assert len(asked) == 1 and "≈97.5 USDT" in asked[0]
     assert len(orders(fake)) == 1
     assert records[-1].approved_via == "elicitation"
+
+
+async def test_a_cancel_question_says_which_id_it_was_given_and_shows_the_order(
+    build: Any, fake: FakeBinance
+) -> None:
+    """Issue #8: order A has order id N; order B's client order id is the text "N". Cancelling by
+    client order id "N" must ask about B, recognisably, not read word for word like a cancel of A."""
+    from tests.test_crash_recovery import direct_binance
+    from tests.test_pipeline import asking
+
+    fake.set_price("BTCUSDT", "65000.00")
+    binance = direct_binance(fake)
+    first = binance.create_order(
+        symbol="BTCUSDT", side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.01", price="60000"
+    )
+    binance.create_order(
+        symbol="BTCUSDT", side="SELL", type="LIMIT", timeInForce="GTC", quantity="0.02", price="70000",
+        newClientOrderId=str(first["orderId"]),
+    )  # fmt: skip
+    app = build(
+        {"version": "1", "default": "allow", "rules": {"cancel_order": {"action": "require_approval"}}}
+    )
+    asked: list[str] = []
+    async with Client(app.server, elicitation_callback=asking(asked)) as client:
+        by_text = await client.call_tool(
+            "cancel_order", {"symbol": "BTCUSDT", "client_order_id": str(first["orderId"])}
+        )
+        by_id = await client.call_tool("cancel_order", {"symbol": "BTCUSDT", "order_id": first["orderId"]})
+    assert not by_text.is_error and not by_id.is_error
+    assert asked[0] != asked[1]
+    assert "SELL 0.02 BTCUSDT LIMIT at 70000 (status NEW" in asked[0]
+    assert f'given as client order id "{first["orderId"]}"' in asked[0]
+    assert (
+        "BUY 0.01 BTCUSDT LIMIT at 60000" in asked[1] and f"given as order id {first['orderId']}" in asked[1]
+    )
