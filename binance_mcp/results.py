@@ -31,6 +31,11 @@ class ToolOutput:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 open order`, `2 open orders`, `0 open orders`: summaries read as sentences."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

@@ -364,3 +364,12 @@ async def test_every_call_leaves_one_audit_record(client: Client, app: App) -> N
     assert order.arguments["client_order_id"] == order.client_order_id
     text = json.dumps([r.to_dict() for r in records])
     assert API_KEY not in text and API_SECRET not in text
+
+
+async def test_summaries_count_in_words(client: Client, fake: FakeBinance) -> None:
+    """ "1 open orders" read badly to a new user: one is singular."""
+    await limit_buy(client)
+    one = await client.call_tool("get_open_orders", {"symbol": "BTCUSDT"})
+    assert one.content[0].text.startswith("1 open order on BTCUSDT")
+    cancelled = await client.call_tool("cancel_all_orders", {"symbol": "BTCUSDT"})
+    assert "ancelled 1 open order on BTCUSDT" in cancelled.content[0].text

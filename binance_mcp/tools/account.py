@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from binance_mcp.results import ToolOutput
+from binance_mcp.results import ToolOutput, counted
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import NoInput, OpenOrdersInput, OrderHistoryInput
 from binance_mcp.tools.names import Risk, ToolName
@@ -64,7 +64,9 @@ async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutpu
     orders = [outputs.order_from_binance(order) for order in raw]
     result = outputs.Orders(symbol=args.symbol, orders=orders, count=len(orders))
     where = args.symbol or "all symbols"
-    return ToolOutput(result.model_dump(), f"{len(orders)} open orders on {where}", list_keys=("orders",))
+    return ToolOutput(
+        result.model_dump(), f"{counted(len(orders), 'open order')} on {where}", list_keys=("orders",)
+    )
 
 
 @guarded(

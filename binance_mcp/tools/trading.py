@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
 from binance_mcp.orders import Leg, Order, describe, mismatch
 from binance_mcp.refusals import Refusal, RefusalKind
-from binance_mcp.results import ToolOutput
+from binance_mcp.results import ToolOutput, counted
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import (
     CancelOrderInput,
@@ -330,7 +330,7 @@ async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
         raw = []
     cancelled = [outputs.order_from_binance(entry) for entry in cancelled_orders(raw)]
     message = (
-        f"cancelled {len(cancelled)} open orders on {args.symbol}"
+        f"cancelled {counted(len(cancelled), 'open order')} on {args.symbol}"
         if cancelled
         else f"there were no open orders on {args.symbol}; nothing was cancelled"
     )
