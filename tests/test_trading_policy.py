@@ -318,6 +318,8 @@ async def test_dry_run_reaches_only_the_test_endpoint_and_charges_nothing(build,
             assert not result.is_error, result.content[0].text
     content = result.structured_content
     assert content["simulated"] is True and content["commission"]
+    assert "standard_commission_for_order" in content["commission"]  # snake_case, like every result
+    assert all(key == key.lower() for key in content["commission"]["standard_commission_for_order"])
     assert orders_sent(fake) == []
     assert len([r for r in fake.requests if r.path == "/api/v3/order/test"]) == 3
     assert all(
