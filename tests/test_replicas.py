@@ -56,12 +56,13 @@ class Replicas:
         return [json.loads(line) for line in done.stdout.splitlines()]
 
 
-@pytest.fixture
-def fake() -> Iterator[FakeBinance]:
-    with FakeBinance(api_key=API_KEY, api_secret=API_SECRET) as exchange:
-        exchange.set_price("BTCUSDT", PRICE)
-        exchange.set_balance("USDT", "1000000")
-        yield exchange
+@pytest.fixture(scope="module")
+def exchange() -> Iterator[FakeBinance]:
+    with FakeBinance(api_key=API_KEY, api_secret=API_SECRET) as fake:
+        fake.set_price("BTCUSDT", PRICE)
+        fake.set_balance("USDT", "1000000")
+        fake.set_balance("BTC", "100")
+        yield fake
 
 
 def start_replica(flags: tuple[str, ...], cwd: Path) -> Server:
@@ -92,35 +93,76 @@ def start_replica(flags: tuple[str, ...], cwd: Path) -> Server:
     return server
 
 
-@pytest.fixture
-def replicas(tmp_path: Path, fake: FakeBinance, postgres: Any, redis: Any) -> Iterator[Any]:
-    """`replicas(policy, agents=AGENTS)`: two servers on a fresh database and a clean Redis,
-    started side by side; killed after the test."""
-    import redis as redis_client
+class Launcher:
+    """Starts pairs of replicas on fresh databases of one PostgreSQL and a clean Redis database;
+    kills what it started when closed."""
 
-    started: list[Server] = []
+    def __init__(self, directory: Path, fake: FakeBinance, postgres: Any, redis: Any) -> None:
+        self.directory, self.fake, self.postgres, self.redis = directory, fake, postgres, redis
+        self.started: list[Server] = []
 
-    def start(policy: dict[str, Any], agents: tuple[str, ...] = AGENTS) -> Replicas:
-        state_url = postgres.new_database()
-        rate_url = redis.url.rsplit("/", 1)[0] + "/7"  # this module's own Redis database
+    def __call__(
+        self, policy: dict[str, Any], agents: tuple[str, ...] = AGENTS, redis_db: int = 7
+    ) -> Replicas:
+        import redis as redis_client
+
+        state_url = self.postgres.new_database()
+        rate_url = self.redis.url.rsplit("/", 1)[0] + f"/{redis_db}"  # this module's own Redis database
         redis_client.Redis.from_url(rate_url).flushdb()
         with PostgresState(state_url) as state, state.tokens() as store:
             tokens = {name: store.add(name) for name in agents}
-        policy_file = str(write_policy(tmp_path, policy))
-        flags = ("--state-url", state_url, "--rate-limit-url", rate_url, "--base-url", fake.base_url)
-        flags += ("--state-dir", str(tmp_path / "never-used"), "--policy", policy_file)
-        servers = [start_replica(flags, tmp_path) for _ in range(2)]
-        started.extend(servers)
+        policy_file = str(write_policy(self.directory, policy))
+        flags = ("--state-url", state_url, "--rate-limit-url", rate_url, "--base-url", self.fake.base_url)
+        flags += ("--state-dir", str(self.directory / "never-used"), "--policy", policy_file)
+        servers = [start_replica(flags, self.directory) for _ in range(2)]
+        self.started.extend(servers)
         for server in servers:
             if not server.ready.wait(30) or not server.url:  # type: ignore[attr-defined]
                 raise AssertionError("a replica did not start:\n" + "".join(server.stderr))
-        return Replicas(servers, state_url, tokens, fake)
+        return Replicas(servers, state_url, tokens, self.fake)
 
-    yield start
-    for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait(10)
+    def close(self) -> None:
+        for server in self.started:
+            if server.process.poll() is None:
+                server.process.kill()
+                server.process.wait(10)
+
+
+SHARED_POLICY = {
+    "version": "1",
+    "default": "allow",
+    # the budget binds BTC-quoted orders only (BNBBTC), so the other checks' USDT orders leave it be
+    "budgets": {"daily_notional": {"BTC": "0.045"}},
+    "rules": {
+        "place_order": {"action": "allow", "constraints": {"max_open_orders": 3}},
+        "get_price": {"action": "allow", "rate_limit": {"max": 5, "window": 600, "scope": "global"}},
+    },
+    "agents": {"asker": {"rules": {"place_order": {"action": "require_approval"}}}},
+}
+BUDGET_BUY = {"symbol": "BNBBTC", "side": "BUY", "type": "MARKET", "quantity": "1"}  # 0.009 BTC: 5 fit
+
+
+@pytest.fixture(scope="module")
+def pair(
+    tmp_path_factory: pytest.TempPathFactory, exchange: FakeBinance, postgres: Any, redis: Any
+) -> Iterator[Replicas]:
+    """One pair of replicas for the checks that do not disturb each other: each works on its own
+    symbol, order type, tool or agent (see SHARED_POLICY)."""
+    launcher = Launcher(tmp_path_factory.mktemp("pair"), exchange, postgres, redis)
+    try:
+        yield launcher(SHARED_POLICY, agents=(*AGENTS, "asker", "doomed", "bystander"))
+    finally:
+        launcher.close()
+
+
+@pytest.fixture
+def replicas(tmp_path: Path, exchange: FakeBinance, postgres: Any, redis: Any) -> Iterator[Launcher]:
+    """A pair of its own for a test that kills a replica."""
+    launcher = Launcher(tmp_path, exchange, postgres, redis)
+    try:
+        yield launcher
+    finally:
+        launcher.close()
 
 
 def kind_of(result: Any) -> str:
@@ -171,89 +213,80 @@ def tally(outcomes: list[tuple[str, int, str]]) -> dict[str, Counter[str]]:
     } | {"all": Counter(kind for *_, kind in outcomes)}
 
 
-def test_a_daily_budget_holds_exactly_across_both_replicas(replicas: Any) -> None:
-    cluster = replicas({"version": "1", "default": "allow", "budgets": {"daily_notional": {"USDT": "50"}}})
-    outcomes = anyio.run(released_together, cluster, spread("place_order", MARKET_BUY, 3))
+def orders_with(fake: FakeBinance, **fields: Any) -> list[Any]:
+    return [o for o in fake.orders if all(getattr(o, k) == v for k, v in fields.items())]
+
+
+def test_a_daily_budget_holds_exactly_across_both_replicas(pair: Replicas) -> None:
+    outcomes = anyio.run(released_together, pair, spread("place_order", BUDGET_BUY, 3))
     figures = tally(outcomes)
-    placed = [o for o in cluster.fake.orders if o.symbol == "BTCUSDT"]
+    placed = orders_with(pair.fake, symbol="BNBBTC")
     print(
-        f"budget 50 USDT, 12 orders of 10 USDT released together: {figures}; at the exchange: {len(placed)}"
+        f"budget 0.045 BTC, 12 orders of 0.009 BTC released together: {figures}; at the exchange: {len(placed)}"
     )
-    assert figures["all"] == Counter({"ok": 5, "budgets.daily_notional.USDT": 7})
+    assert figures["all"] == Counter({"ok": 5, "budgets.daily_notional.BTC": 7})
     assert len(placed) == 5
-    assert all(
-        figures[f"replica {i}"]["ok"] + figures[f"replica {i}"]["budgets.daily_notional.USDT"] == 6
-        for i in (0, 1)
-    )
 
 
-def test_an_approval_given_once_at_the_cli_lets_exactly_one_call_through(replicas: Any) -> None:
-    policy = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "require_approval"}}}
-    cluster = replicas(policy, agents=("bot",))
+def test_an_approval_given_once_at_the_cli_lets_exactly_one_call_through(pair: Replicas) -> None:
+    order = {"symbol": "ETHUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
 
     async def ask() -> Any:
-        async with connected(cluster.url(0), cluster.tokens["bot"]) as bot:
-            return (await bot.call_tool("place_order", RESTING_BUY)).structured_content
+        async with connected(pair.url(0), pair.tokens["asker"]) as asker:
+            return (await asker.call_tool("place_order", order)).structured_content
 
     asked = anyio.run(ask)
     assert asked["error"] == "approval_required", asked
-    approved = run_cli("approvals", "approve", asked["approval_id"], "--state-url", cluster.state_url)
+    approved = run_cli("approvals", "approve", asked["approval_id"], "--state-url", pair.state_url)
     assert approved.returncode == 0, approved.stderr
-    same_call = [("bot", i % 2, "place_order", RESTING_BUY) for i in range(8)]
-    outcomes = anyio.run(released_together, cluster, same_call)
+    same_call = [("asker", i % 2, "place_order", order) for i in range(8)]
+    outcomes = anyio.run(released_together, pair, same_call)
     figures = tally(outcomes)
-    print(
-        f"one approval, the identical call 4× on each replica at once: {figures}; orders: {len(cluster.fake.orders)}"
-    )
-    assert figures["all"] == Counter({"ok": 1, "rules.place_order": 7})  # the rest: approval_required
-    assert len(cluster.fake.orders) == 1
+    placed = orders_with(pair.fake, symbol="ETHUSDT")
+    print(f"one approval, the identical call 4× on each replica at once: {figures}; orders: {len(placed)}")
+    assert figures["all"] == Counter({"ok": 1, "agents.asker.rules.place_order": 7})  # approval_required
+    assert len(placed) == 1
 
 
-def test_a_reused_client_order_id_places_exactly_one_order(replicas: Any) -> None:
-    cluster = replicas({"version": "1", "default": "allow"})
-    same_id = RESTING_BUY | {"client_order_id": "replica-race-1"}
-    outcomes = anyio.run(released_together, cluster, spread("place_order", same_id, 2))
+def test_a_reused_client_order_id_places_exactly_one_order(pair: Replicas) -> None:
+    same_id = MARKET_BUY | {"client_order_id": "replica-race-1"}
+    outcomes = anyio.run(released_together, pair, spread("place_order", same_id, 2))
     figures = tally(outcomes)
-    with_id = [o for o in cluster.fake.orders if o.client_order_id == "replica-race-1"]
+    with_id = orders_with(pair.fake, client_order_id="replica-race-1")
     print(
         f"one client order id, 8 calls over both replicas at once: {figures}; orders with it: {len(with_id)}"
     )
-    assert figures["all"]["ok"] == 1
-    assert len(with_id) == 1 and len(cluster.fake.orders) == 1
+    assert figures["all"] == Counter({"ok": 1, "invalid_arguments": 7})  # the rest: the id was used
+    assert len(with_id) == 1
 
 
-def test_max_open_orders_is_never_exceeded(replicas: Any) -> None:
-    rule = {"action": "allow", "constraints": {"max_open_orders": 3}}
-    cluster = replicas({"version": "1", "default": "allow", "rules": {"place_order": rule}})
-    outcomes = anyio.run(released_together, cluster, spread("place_order", RESTING_BUY, 3))
+def test_max_open_orders_is_never_exceeded(pair: Replicas) -> None:
+    assert pair.fake.open_orders() == []
+    try:
+        outcomes = anyio.run(released_together, pair, spread("place_order", RESTING_BUY, 3))
+        still_open = pair.fake.open_orders()
+    finally:
+        pair.fake.exchange.cancel_all("BTCUSDT")  # the other checks on this pair start with none open
     figures = tally(outcomes)
-    still_open = cluster.fake.open_orders("BTCUSDT")
     print(f"max_open_orders 3, 12 resting orders at once: {figures}; open at the exchange: {len(still_open)}")
-    assert len(still_open) == 3 and len(cluster.fake.orders) == 3
+    assert len(still_open) == 3
     assert figures["all"] == Counter({"ok": 3, "rules.place_order.constraints.max_open_orders": 9})
 
 
-def test_a_global_rate_limit_passes_exactly_max_calls(replicas: Any) -> None:
-    limit = {"max": 5, "window": 600, "scope": "global"}
-    cluster = replicas(
-        {"version": "1", "default": "allow", "rules": {"get_price": {"action": "allow", "rate_limit": limit}}}
-    )
-    outcomes = anyio.run(released_together, cluster, spread("get_price", {"symbol": "BTCUSDT"}, 4))
+def test_a_global_rate_limit_passes_exactly_max_calls(pair: Replicas) -> None:
+    outcomes = anyio.run(released_together, pair, spread("get_price", {"symbol": "BTCUSDT"}, 4))
     figures = tally(outcomes)
     print(f"global rate limit 5 per 600 s, 16 calls over both replicas at once: {figures}")
-    assert figures["all"]["ok"] == 5 and sum(figures["all"].values()) == 16
-    assert figures["all"]["ok"] + figures["all"]["rules.get_price.rate_limit"] == 16
+    assert figures["all"] == Counter({"ok": 5, "rules.get_price.rate_limit": 11})
 
 
-def test_a_revoked_token_is_refused_by_both_replicas_at_once(replicas: Any) -> None:
-    cluster = replicas({"version": "1", "default": "allow"}, agents=("bot", "other"))
-
+def test_a_revoked_token_is_refused_by_both_replicas_at_once(pair: Replicas) -> None:
     async def knock(token: str) -> list[int]:
         codes: list[int] = []
         async with httpx2.AsyncClient(headers={"authorization": f"Bearer {token}"}) as http:
 
             async def one(index: int) -> None:
-                answer = await http.post(cluster.url(index), json=INITIALIZE, headers=MCP_HEADERS)
+                answer = await http.post(pair.url(index), json=INITIALIZE, headers=MCP_HEADERS)
                 codes.append(answer.status_code)
 
             async with anyio.create_task_group() as group:
@@ -261,11 +294,11 @@ def test_a_revoked_token_is_refused_by_both_replicas_at_once(replicas: Any) -> N
                     group.start_soon(one, index)
         return sorted(codes)
 
-    before = anyio.run(knock, cluster.tokens["bot"])
-    revoked = run_cli("tokens", "revoke", "bot", "--state-url", cluster.state_url)
+    before = anyio.run(knock, pair.tokens["doomed"])
+    revoked = run_cli("tokens", "revoke", "doomed", "--state-url", pair.state_url)
     assert revoked.returncode == 0, revoked.stderr
-    after = anyio.run(knock, cluster.tokens["bot"])
-    other = anyio.run(knock, cluster.tokens["other"])
+    after = anyio.run(knock, pair.tokens["doomed"])
+    other = anyio.run(knock, pair.tokens["bystander"])
     print(f"token before revoke: {before}, right after: {after}; another agent's token: {other}")
     assert before == [200] * 4 and after == [401] * 4 and other == [200] * 4
 
@@ -281,8 +314,9 @@ async def wait_until_the_exchange_holds_it(fake: FakeBinance) -> None:
             await anyio.sleep(0.01)
 
 
-def test_recovery_completes_a_killed_replicas_order_but_never_a_live_ones(replicas: Any) -> None:
-    cluster = replicas({"version": "1", "default": "allow"}, agents=("bot",))
+def test_recovery_never_touches_a_live_neighbours_order_in_flight(pair: Replicas) -> None:
+    cluster = pair
+    cluster.tokens["bot"] = cluster.tokens["bot-0"]
     a, b = cluster.servers
     seen: dict[str, Any] = {}
 
@@ -297,11 +331,11 @@ def test_recovery_completes_a_killed_replicas_order_but_never_a_live_ones(replic
         ):
 
             async def slow() -> None:
-                result = await on_a.call_tool("place_order", RESTING_BUY | {"client_order_id": "slow-a"})
+                result = await on_a.call_tool("place_order", MARKET_BUY | {"client_order_id": "slow-a"})
                 seen["a"] = kind_of(result)
 
             async def quick() -> None:
-                result = await on_b.call_tool("place_order", RESTING_BUY | {"client_order_id": "quick-b"})
+                result = await on_b.call_tool("place_order", MARKET_BUY | {"client_order_id": "quick-b"})
                 seen["b"] = kind_of(result)
 
             group.start_soon(slow)
@@ -329,14 +363,14 @@ def test_recovery_completes_a_killed_replicas_order_but_never_a_live_ones(replic
     reason="binance_mcp/recovery.py: PendingRecovery sets done after its first clean pass, so a replica "
     "that already placed an order never recovers what a neighbour killed later left pending",
 )
-def test_a_replica_completes_the_order_of_a_neighbour_killed_mid_order(replicas: Any) -> None:
-    cluster = replicas({"version": "1", "default": "allow"}, agents=("bot",))
+def test_a_replica_completes_the_order_of_a_neighbour_killed_mid_order(replicas: Launcher) -> None:
+    cluster = replicas({"version": "1", "default": "allow"}, agents=("bot",), redis_db=8)
     a, b = cluster.servers
     seen: dict[str, Any] = {}
 
     async def b_has_traded() -> str:  # a replica that has been up a while: its first recovery is done
         async with connected(b.url, cluster.tokens["bot"]) as on_b:
-            return kind_of(await on_b.call_tool("place_order", RESTING_BUY | {"client_order_id": "first-b"}))
+            return kind_of(await on_b.call_tool("place_order", MARKET_BUY | {"client_order_id": "first-b"}))
 
     assert anyio.run(b_has_traded) == "ok"
 
@@ -346,7 +380,7 @@ def test_a_replica_completes_the_order_of_a_neighbour_killed_mid_order(replicas:
         async def doomed() -> None:
             try:
                 async with connected(a.url, cluster.tokens["bot"]) as on_a:
-                    await on_a.call_tool("place_order", RESTING_BUY | {"client_order_id": "killed-a"})
+                    await on_a.call_tool("place_order", MARKET_BUY | {"client_order_id": "killed-a"})
             except Exception as exc:  # the server died under the call
                 seen["doomed"] = type(exc).__name__
 
@@ -360,7 +394,7 @@ def test_a_replica_completes_the_order_of_a_neighbour_killed_mid_order(replicas:
                 while not any(o.client_order_id == "killed-a" for o in cluster.fake.orders):
                     await anyio.sleep(0.05)
         async with connected(b.url, cluster.tokens["bot"]) as on_b:
-            result = await on_b.call_tool("place_order", RESTING_BUY | {"client_order_id": "next-b"})
+            result = await on_b.call_tool("place_order", MARKET_BUY | {"client_order_id": "next-b"})
             seen["b next"] = kind_of(result)
         seen["killed after"] = record_of(cluster, "killed-a")
 
