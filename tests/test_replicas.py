@@ -248,6 +248,24 @@ def test_an_approval_given_once_at_the_cli_lets_exactly_one_call_through(pair: R
     assert len(placed) == 1
 
 
+def test_either_replicas_approvals_page_shows_what_the_other_asked(pair: Replicas) -> None:
+    """The page reads the shared database: an operator made at the CLI against the URL signs in on
+    replica 1 and sees the request replica 0 made."""
+    order = {"symbol": "ETHUSDT", "side": "SELL", "type": "MARKET", "quantity": "0.01"}
+
+    async def ask() -> Any:
+        async with connected(pair.url(0), pair.tokens["asker"]) as asker:
+            return (await asker.call_tool("place_order", order)).structured_content
+
+    asked = anyio.run(ask)
+    added = run_cli("tokens", "add", "anna", "--operator", "--state-url", pair.state_url)
+    assert added.returncode == 0, added.stderr
+    page = pair.url(1).removesuffix("/mcp") + "/approvals"
+    answer = httpx2.get(page, headers={"authorization": f"Bearer {added.stdout.splitlines()[-1]}"})
+    print(f"replica 1's approvals page for an operator made at the CLI: {answer.status_code}")
+    assert answer.status_code == 200 and asked["approval_id"] in answer.text
+
+
 def test_a_reused_client_order_id_places_exactly_one_order(pair: Replicas) -> None:
     same_id = MARKET_BUY | {"client_order_id": "replica-race-1"}
     outcomes = anyio.run(released_together, pair, spread("place_order", same_id, 2))
