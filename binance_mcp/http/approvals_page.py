@@ -164,7 +164,7 @@ class ApprovalsPage:
 
     def _approvals(self) -> SqliteApprovalStore:
         if self.settings.stores is not None:
-            return self.settings.stores().approvals  # type: ignore[no-any-return]
+            return self.settings.stores().approvals
         with self._open_lock:
             if self._store is None:
                 self._store = open_approval_store(self.settings.state_dir)
@@ -172,7 +172,7 @@ class ApprovalsPage:
 
     def _token_store(self) -> TokenStore:
         if self.settings.stores is not None:
-            return self.settings.stores().tokens  # type: ignore[no-any-return]
+            return self.settings.stores().tokens
         with self._open_lock:
             if self._tokens is None:
                 self._tokens = TokenStore.in_state_dir(self.settings.state_dir)
