@@ -1,20 +1,29 @@
-"""Load: 50 agents × 200 `get_price` calls over streamable HTTP, against the local test exchange.
+"""Load: agents × `get_price` calls over streamable HTTP, four servers side by side, one run.
 
     python benchmarks/load.py [--agents 50] [--calls 200] [--rounds 10] [--rate-limit 100]
 
-`binance-mcp --testnet --transport http` runs as its own process, each agent with its own bearer
-token and connection, every call a 2026-07-28 `tools/call` POST. The calls are made in rounds; in
-each round the same agents also fetch the price straight from the exchange, the two sides
-alternating, so the figure that is stable on a noisy machine is the median of the paired ratios
-(what the MCP hop, with its token check, guard and audit record, costs over the exchange call
-itself). Printed: throughput, p50 and p99 per call, errors (goal: 0), the server's peak RSS
-(VmHWM), and then a rate limit under the same concurrency (`max` 100 per 60 s, scope global):
-every agent tries at once, and exactly `max` calls may pass, not one more.
+Four targets, all running at once on the local test exchange, measured in alternating rounds (the
+order rotates each round) so that a noisy machine hits them alike:
 
-The local exchange here advertises a request-weight limit of 1,000,000 a minute instead of
-Binance's 6000, so that the server's own care for Binance's limit (it would rightly hold calls
-back after 3000 prices a minute) does not hide what the server itself can do. The client and the
-server share the machine: the figures are a floor, the ratio is what to compare between runs.
+- `bare`: a bare MCPServer streamable-HTTP app making the same exchange call
+  (benchmarks/bare_http.py): the floor;
+- `sqlite`: one `binance-mcp --testnet --transport http` with its state in a state dir;
+- `pg+redis`: one process with `--state-url postgresql://…` and `--rate-limit-url redis://…`;
+- `2 replicas`: two such processes on the same PostgreSQL + Redis, each agent's calls sent to
+  them in turn (a round-robin client).
+
+Each agent has its own bearer token and connection; every call is a 2026-07-28 `tools/call` POST.
+Printed per target: calls/s, p50 and p99 per call, errors (goal: 0), the ratio of its calls/s to
+the bare app's (median of the rounds' ratios) and the CPU each server process used; then
+PostgreSQL + Redis against SQLite per call (latency, calls/s, and CPU per call counting the
+PostgreSQL and Redis servers too); then a `global` rate limit (`max` 100 per 60 s) on the two
+replicas under the same concurrency: exactly `max` calls may pass across both, not one more. The
+benchmark starts its own PostgreSQL and Redis (tests/services.py) and stops them.
+
+The local exchange advertises a request-weight limit of 1,000,000 a minute instead of Binance's
+6000, so that the server's own care for Binance's limit does not hide what the server can do. The
+client, the servers, PostgreSQL and Redis share the machine: the figures are a floor, the ratios
+are what to compare between runs.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import paired_summary, percentile  # noqa: E402
+from common import percentile  # noqa: E402
 
 from binance_mcp.tokens import TokenStore  # noqa: E402
 
@@ -94,13 +103,19 @@ def outcome(answer: httpx2.Response) -> str:
 
 
 class Agent:
-    def __init__(self, name: str, token: str, mcp_url: str, exchange_url: str) -> None:
+    """One agent's connection; with several `mcp_urls` its calls go to each in turn (round robin)."""
+
+    def __init__(self, name: str, token: str, mcp_urls: list[str], exchange_url: str) -> None:
         self.name = name
         self.token = token
-        self.mcp_url = mcp_url
+        self.mcp_urls = mcp_urls
         self.exchange_url = exchange_url
         self.http = httpx2.AsyncClient(timeout=httpx2.Timeout(60))
         self.request_id = 0
+
+    @property
+    def mcp_url(self) -> str:
+        return self.mcp_urls[self.request_id % len(self.mcp_urls)]
 
     async def through_mcp(
         self, tool: str, arguments: dict[str, Any], latencies: list[float], kinds: Counter[str]
@@ -191,9 +206,71 @@ def start(
     return process, found[0]
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+class Services:
+    """PostgreSQL (the postmaster and its backends) and Redis: their CPU, read around each round."""
+
+    def __init__(self, postgres_port: int, redis_port: int) -> None:
+        self.pids: list[int] = []
+        for port in (postgres_port, redis_port):
+            listening = subprocess.run(
+                ["ss", "-Hltnp", f"sport = :{port}"], capture_output=True, text=True, check=False
+            ).stdout
+            self.pids += [int(pid) for pid in re.findall(r"pid=(\d+)", listening)]
+
+    def cpu(self) -> float:
+        pids = set(self.pids)
+        for pid in self.pids:
+            pids.update(children_of(pid))
+        return sum(cpu_seconds(pid) for pid in pids)
+
+
+class Target:
+    def __init__(self, name: str, agents: list[Agent], pids: list[int]) -> None:
+        self.name = name
+        self.agents = agents
+        self.pids = pids
+        self.latencies: list[float] = []
+        self.kinds: Counter[str] = Counter()
+        self.wall = 0.0
+        self.rates: list[float] = []  # calls/s per round
+        self.cpu = [0.0] * len(pids)  # CPU seconds per server process, over its rounds
+        self.services_cpu = 0.0
+
+
 async def run(agents_n: int, calls: int, rounds: int, rate_max: int) -> int:
+    sys.path.insert(0, str(ROOT))
+    from binance_mcp.stores import PostgresState
+    from tests.services import postgres_server, redis_server
+
     env = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-    with tempfile.TemporaryDirectory() as work:
+    names = [f"agent-{i:02d}" for i in range(agents_n)]
+    processes: list[subprocess.Popen[str]] = []
+    with (
+        tempfile.TemporaryDirectory() as work,
+        postgres_server() as postgres,
+        redis_server() as redis,
+    ):
         state = Path(work) / "state"
         policy = Path(work) / "policy.json"
         rate_limit = {"max": rate_max, "window": 60, "scope": "global"}
@@ -201,64 +278,94 @@ async def run(agents_n: int, calls: int, rounds: int, rate_max: int) -> int:
         policy.write_text(json.dumps({"version": "1", "default": "allow", "rules": rules}))
         state.mkdir(mode=0o700)
         with TokenStore.in_state_dir(state) as store:
-            tokens = {f"agent-{i:02d}": store.add(f"agent-{i:02d}") for i in range(agents_n)}
+            sqlite_tokens = {name: store.add(name) for name in names}
+        state_urls = {"pg+redis": postgres.new_database(), "2 replicas": postgres.new_database()}
+        redis_urls = {"pg+redis": redis.url, "2 replicas": redis.url.rsplit("/", 1)[0] + "/1"}
+        pg_tokens: dict[str, dict[str, str]] = {}
+        for target, url in state_urls.items():
+            with PostgresState(url) as shared, shared.tokens() as store:
+                pg_tokens[target] = {name: store.add(name) for name in names}
         script = EXCHANGE.format(key=KEY, secret=SECRET)
         fake, exchange_url = start([sys.executable, "-c", script], env, re.compile(r"(http://\S+)"), "stdout")
-        server_cmd = [
-            BINANCE_MCP, "--testnet", "--transport", "http", "--port", "0", "--state-dir", str(state),
-            "--base-url", exchange_url, "--policy", str(policy),
-        ]  # fmt: skip
+        processes.append(fake)
         server_env = env | {"BINANCE_API_KEY": KEY, "BINANCE_API_SECRET": SECRET}
-        server, mcp_url = start(server_cmd, server_env, SERVING, "stderr")
+        base = [
+            BINANCE_MCP, "--testnet", "--transport", "http", "--port", "0", "--base-url", exchange_url,
+            "--policy", str(policy), "--state-dir", str(state),
+        ]  # fmt: skip
+        commands = {
+            "bare": [[sys.executable, str(ROOT / "benchmarks" / "bare_http.py"), exchange_url]],
+            "sqlite": [base],
+            "pg+redis": [[*base, "--state-url", state_urls["pg+redis"], "--rate-limit-url", redis_urls["pg+redis"]]],
+            "2 replicas": [[*base, "--state-url", state_urls["2 replicas"], "--rate-limit-url", redis_urls["2 replicas"]]] * 2,
+        }  # fmt: skip
+        targets: list[Target] = []
         try:
-            idle_rss, _ = peak_rss_mib(server.pid)
-            agents = [Agent(name, token, mcp_url, exchange_url) for name, token in tokens.items()]
-            # The server reads Binance's limits from exchangeInfo with its first order: one order first.
+            for name, argvs in commands.items():
+                started = [start(argv, server_env, SERVING, "stderr") for argv in argvs]
+                processes += [process for process, _ in started]
+                urls = [url for _, url in started]
+                tokens = pg_tokens.get(name, sqlite_tokens)
+                agents = [Agent(agent, tokens[agent], urls, exchange_url) for agent in names]
+                targets.append(Target(name, agents, [process.pid for process, _ in started]))
+            services = Services(postgres.port, redis.port)
+            # The servers read Binance's limits from exchangeInfo with the first order: one order each.
             order = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
-            first: Counter[str] = Counter()
-            await agents[0].through_mcp("place_order", order, [], first)
-            if first["ok"] != 1:
-                raise SystemExit(f"the first order failed: {dict(first)}")
-            await side(agents, 2, True, [], Counter())  # warm: connections, threads, caches
-            await side(agents, 2, False, [], Counter())
-            mcp_ms: list[float] = []
-            direct_ms: list[float] = []
-            mcp_round: list[float] = []
-            direct_round: list[float] = []
-            kinds: Counter[str] = Counter()
-            direct_kinds: Counter[str] = Counter()
-            mcp_wall = 0.0
-            per_round = calls // rounds
+            for target in targets[1:]:
+                first: Counter[str] = Counter()
+                for _ in target.pids:  # agent 0's calls go to each replica in turn
+                    await target.agents[0].through_mcp("place_order", order, [], first)
+                if first["ok"] != len(target.pids):
+                    raise SystemExit(f"{target.name}: the first orders failed: {dict(first)}")
+            for target in targets:  # warm: connections, threads, caches
+                await side(target.agents, 2, True, [], Counter())
+            per_round = max(1, calls // rounds)
             for index in range(rounds):
-                order = [True, False] if index % 2 == 0 else [False, True]
-                for mcp in order:
-                    sink: list[float] = []
-                    wall = await side(agents, per_round, mcp, sink, kinds if mcp else direct_kinds)
-                    if mcp:
-                        mcp_ms += sink
-                        mcp_round.append(statistics.median(sink))
-                        mcp_wall += wall
-                    else:
-                        direct_ms += sink
-                        direct_round.append(statistics.median(sink))
-            _, peak_rss = peak_rss_mib(server.pid)
-
+                shift = index % len(targets)
+                for target in targets[shift:] + targets[:shift]:
+                    before = [cpu_seconds(pid) for pid in target.pids]
+                    services_before = services.cpu()
+                    wall = await side(target.agents, per_round, True, target.latencies, target.kinds)
+                    target.cpu = [
+                        c + cpu_seconds(pid) - b
+                        for c, pid, b in zip(target.cpu, target.pids, before, strict=True)
+                    ]
+                    target.services_cpu += services.cpu() - services_before
+                    target.wall += wall
+                    target.rates.append(agents_n * per_round / wall)
+            replicas = targets[-1]
             limited: Counter[str] = Counter()
             async with anyio.create_task_group() as group:
-                for agent in agents:
+                for agent in replicas.agents:
                     for _ in range(max(1, (rate_max * 5) // agents_n)):
                         group.start_soon(
                             agent.through_mcp, "get_24hr_ticker", {"symbol": "BTCUSDT"}, [], limited
                         )
-            for agent in agents:
-                await agent.http.aclose()
+            for target in targets:
+                for agent in target.agents:
+                    await agent.http.aclose()
         finally:
-            server.send_signal(signal.SIGTERM)
-            exit_code = server.wait(30)
-            fake.kill()
-            fake.wait(10)
+            exit_codes = []
+            for process in processes[1:]:
+                process.send_signal(signal.SIGTERM)
+            for process in processes[1:]:
+                try:
+                    exit_codes.append(process.wait(30))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    exit_codes.append(-9)
+            processes[0].kill()
+            processes[0].wait(10)
         audit = subprocess.run(
-            [BINANCE_MCP, "audit", "--json", "--tool", "get_24hr_ticker", "--state-dir", str(state)],
+            [
+                BINANCE_MCP,
+                "audit",
+                "--json",
+                "--tool",
+                "get_24hr_ticker",
+                "--state-url",
+                state_urls["2 replicas"],
+            ],
             capture_output=True,
             text=True,
             env=env,
@@ -267,27 +374,47 @@ async def run(agents_n: int, calls: int, rounds: int, rate_max: int) -> int:
         audited = Counter(json.loads(line)["decision"] for line in audit.stdout.splitlines())
 
     total = agents_n * per_round * rounds
-    errors = total - kinds["ok"]
+    bare = targets[0]
+    print(f"load: {agents_n} agents × {per_round * rounds} get_price calls per target over HTTP, {rounds} rounds, "
+          f"targets alternating; {os.cpu_count()} CPUs shared by the client, every server, PostgreSQL and Redis")  # fmt: skip
     print(
-        f"load: {agents_n} agents × {per_round * rounds} get_price calls over HTTP (2026-07-28 POSTs), {rounds} rounds"
+        f"{'target':>12} {'calls/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6} {'× bare':>7}  server CPU"
     )
+    errors = 0
+    for target in targets:
+        failed = total - target.kinds["ok"]
+        errors += failed
+        ratio = statistics.median(r / b for r, b in zip(target.rates, bare.rates, strict=True))
+        cpu = ", ".join(f"{c:.1f} s ({100 * c / target.wall:.0f}%)" for c in target.cpu)
+        print(
+            f"{target.name:>12} {total / target.wall:8.0f} {percentile(target.latencies, 50):7.1f} "
+            f"{percentile(target.latencies, 99):7.1f} {failed:6d} {ratio:7.3f}  {cpu}"
+            + (f"  {dict(target.kinds)}" if failed else "")
+        )
+    sqlite, pg = targets[1], targets[2]
+    sqlite_ms = 1000 * sum(sqlite.cpu) / total
+    pg_ms = 1000 * (sum(pg.cpu) + pg.services_cpu) / total
     print(
-        paired_summary("binance-mcp over HTTP, per call", mcp_round, "straight to the exchange", direct_round)
+        f"PostgreSQL + Redis vs SQLite per call: p50 {percentile(pg.latencies, 50) / percentile(sqlite.latencies, 50):.2f}×, "
+        f"calls/s {statistics.median(p / s for p, s in zip(pg.rates, sqlite.rates, strict=True)):.2f}×; "
+        f"CPU per call {pg_ms:.2f} ms (server {1000 * sum(pg.cpu) / total:.2f} + PostgreSQL/Redis "
+        f"{1000 * pg.services_cpu / total:.2f}) vs {sqlite_ms:.2f} ms: {pg_ms / sqlite_ms:.2f}×  (goal ≤ 1.2×)"
     )
-    print(f"{'throughput':>28}: {total / mcp_wall:8.0f} calls/s  ({total} calls in {mcp_wall:.1f} s)")
+    share = [c / replicas.wall for c in replicas.cpu]
     print(
-        f"{'latency per call':>28}: p50 {percentile(mcp_ms, 50):.1f} ms, p99 {percentile(mcp_ms, 99):.1f} ms"
+        f"two replicas: CPU {' + '.join(f'{100 * s:.0f}%' for s in share)} of a core each during their rounds, "
+        f"PostgreSQL + Redis {100 * replicas.services_cpu / replicas.wall:.0f}%; bound: {os.cpu_count()} cores for the "
+        "client, both replicas, PostgreSQL and Redis, so the replicas add capacity only where a core is idle"
     )
-    print(f"{'errors':>28}: {errors}  {dict(kinds)}  (goal: 0)")
-    print(f"{'server RSS':>28}: {idle_rss:.0f} MiB idle, peak {peak_rss:.0f} MiB (VmHWM)")
+    print(f"errors: {errors} (goal: 0)")
     attempts = sum(limited.values())
     print(
-        f"{'rate limit, scope global':>28}: {limited['ok']} of {attempts} concurrent calls passed, "
-        f"{limited['rate_limited']} rate_limited; audit: {audited.get('allowed', 0)} allowed  "
-        f"(goal: exactly {rate_max})"
+        f"rate limit, scope global, on two replicas: {limited['ok']} of {attempts} concurrent calls passed, "
+        f"{limited['rate_limited']} rate_limited; audit: {audited.get('allowed', 0)} allowed (goal: exactly {rate_max})"
     )
-    print(f"{'SIGTERM':>28}: exit {exit_code} (goal: 0)")
-    ok = errors == 0 and limited["ok"] == rate_max == audited.get("allowed", 0) and exit_code == 0
+    ours = exit_codes[1:]  # the bare app (first) is not under test
+    print(f"SIGTERM: binance-mcp exit codes {ours} (goal: all 0)")
+    ok = errors == 0 and limited["ok"] == rate_max == audited.get("allowed", 0) and set(ours) == {0}
     return 0 if ok else 1
 
 

@@ -196,7 +196,9 @@ def serve(args: argparse.Namespace) -> int:
         from binance_mcp.http.settings import HttpSetupError, prepare_http
 
         try:
-            http = prepare_http(args.host, args.port, args.allow_origin, config.state_dir)
+            http = prepare_http(
+                args.host, args.port, args.allow_origin, config.state_dir, state_url=config.state_url
+            )
         except HttpSetupError as exc:
             print(f"binance-mcp: {exc}", file=sys.stderr)
             return 2

@@ -106,6 +106,7 @@ def build_http_app(
             anonymous_operator=LOCAL_AGENT if tokens is None else None,
             policy=lambda: app.guard.engine.policy,
             here=app.guard.services.account,
+            stores=app.guard.services.stores.get,  # the server's own: PostgreSQL with --state-url
         ),
         security=security,
     )

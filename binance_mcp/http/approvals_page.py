@@ -91,6 +91,10 @@ class PageSettings:
     here: str | None = None
     """(network, REST root) of the server showing the page: its budgets are shown even before
     anything was spent."""
+    stores: Callable[[], Any] | None = None
+    """The server's own `binance_mcp.stores.Stores` (its approvals and tokens on whichever backend:
+    with `--state-url` that is PostgreSQL, shared by every replica); None: the page opens its own
+    in `state_dir` (the console)."""
 
 
 @dataclass
@@ -159,12 +163,16 @@ class ApprovalsPage:
     # -- the stores, opened on first use -----------------------------------------------------------
 
     def _approvals(self) -> SqliteApprovalStore:
+        if self.settings.stores is not None:
+            return self.settings.stores().approvals
         with self._open_lock:
             if self._store is None:
                 self._store = open_approval_store(self.settings.state_dir)
             return self._store
 
     def _token_store(self) -> TokenStore:
+        if self.settings.stores is not None:
+            return self.settings.stores().tokens
         with self._open_lock:
             if self._tokens is None:
                 self._tokens = TokenStore.in_state_dir(self.settings.state_dir)

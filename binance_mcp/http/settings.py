@@ -13,6 +13,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -34,8 +35,11 @@ class HttpSettings:
     security: TransportSecuritySettings
     tokens: TokenStore | None
     """None: no token at start, open to the anonymous loopback agent `local`."""
-    tokens_file: Path
+    tokens_file: Path | str
+    """Where the tokens are, for messages: the SQLite file, or the PostgreSQL URL without its password."""
     limits: Limits = field(default_factory=Limits)
+    state: Any = None
+    """The `PostgresState` whose pool the token store uses (closed with these settings), or None."""
 
     @property
     def url(self) -> str:
@@ -45,13 +49,24 @@ class HttpSettings:
     def close(self) -> None:
         if self.tokens is not None:
             self.tokens.close()
+        if self.state is not None:
+            self.state.close()
         self.sock.close()
 
 
 def prepare_http(
-    host: str, port: int, allow_origins: Sequence[str], state_dir: Path | None, limits: Limits | None = None
+    host: str,
+    port: int,
+    allow_origins: Sequence[str],
+    state_dir: Path | None,
+    limits: Limits | None = None,
+    *,
+    state_url: str | None = None,
 ) -> HttpSettings:
-    """Check the HTTP options against the token store and bind the socket; `HttpSetupError` if not."""
+    """Check the HTTP options against the token store and bind the socket; `HttpSetupError` if not.
+
+    With `state_url` (`--state-url postgresql://…`) the tokens are those in that database, the
+    ones `binance-mcp tokens add NAME --state-url URL` made, shared by every replica."""
     if not 0 <= port <= 65535:
         raise HttpSetupError(f"--port {port}: use 1–65535 (0 picks a free one)")
     host = host.strip()
@@ -61,16 +76,33 @@ def prepare_http(
         origins = [normalise_origin(origin) for origin in allow_origins]
     except ValueError as exc:
         raise HttpSetupError(str(exc)) from None
+    shared = None
     try:
-        directory = resolve_state_dir(state_dir)
-        store = TokenStore.in_state_dir(directory)
+        if state_url:
+            from binance_mcp.stores import PostgresState
+            from binance_mcp.stores.postgres import safe_url
+
+            shared = PostgresState(state_url)
+            store = shared.tokens()
+            where: Path | str = safe_url(state_url)
+        else:
+            directory = resolve_state_dir(state_dir)
+            store = TokenStore.in_state_dir(directory)
+            where = tokens_path(directory)
     except StateError as exc:
+        if shared is not None:
+            shared.close()
         raise HttpSetupError(str(exc)) from None
     tokens: TokenStore | None = store
     if store.count() == 0:  # decided once: a token added later does not change the mode
         store.close()
         tokens = None
+        if shared is not None:
+            shared.close()
+            shared = None
     if tokens is None and not is_loopback(host):
+        if shared is not None:
+            shared.close()
         raise HttpSetupError(
             f"--host {host} is not a loopback address and there is no token: anyone who can reach it "
             "could use your keys; add one with `binance-mcp tokens add NAME`, or listen on 127.0.0.1"
@@ -80,6 +112,8 @@ def prepare_http(
     except HttpSetupError:
         if tokens is not None:
             tokens.close()
+        if shared is not None:
+            shared.close()
         raise
     security = transport_security(host, sock.getsockname()[1], origins)
     return HttpSettings(
@@ -88,8 +122,9 @@ def prepare_http(
         sock=sock,
         security=security,
         tokens=tokens,
-        tokens_file=tokens_path(directory),
+        tokens_file=where,
         limits=limits or Limits(),
+        state=shared,
     )
 
 
