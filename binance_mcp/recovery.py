@@ -1,22 +1,25 @@
-"""Crash recovery: complete the `pending` audit records a killed run left behind, from the exchange.
+"""Crash recovery: complete the `pending` audit records a dead process left behind, from the exchange.
 
 DESIGN *Crash safety*: an order's intent is committed as a `pending` audit record before it
 leaves, and gets its outcome afterwards. A server killed in between leaves the record pending.
-Before this run's first order (the guard awaits `PendingRecovery` under its account lock), each
-pending record of the same network AND base URL is looked up on the exchange by client order id
-and finished: `ok` with the order id when the order is there, `unknown` when Binance does not know
-it. A pending record on another network or base URL is never looked up here: a testnet order
-means nothing to mainnet. Records whose lookup failed (Binance unreachable, a ban) stay pending
-and are tried again before the next order.
+Before an order leaves (the guard awaits `PendingRecovery` under the account lock), each pending
+record of this account that is orphaned is looked up on the exchange by its client order id and
+finished: `ok` with the order id when the order there is the order sent, `unknown` when Binance
+does not know it or has another order under that id. Records of another account (another
+network, another key) are never looked up here. Records whose lookup failed (Binance unreachable,
+a ban) stay pending and are tried again before the next order.
 
-Only records written before this process started are touched, so an order of this run that is
-in flight (or whose outcome is being written) is never mistaken for a crashed one.
+Orphaned means: its owner (host, process, start) is not this process, and either that process is
+gone (same host, pid not running) or its lease ran out (`stores.lease`): a live neighbour sharing
+the state renews its leases, so its orders in flight are never taken over. Since a neighbour can
+die at any time, recovery looks again before an order at most every `RECHECK_S`.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
 
 logger = logging.getLogger(__name__)
+
+RECHECK_S = 1.0
+"""After a pass that left nothing pending, the next order skips recovery for this long."""
 
 PLACE_ORDER = "place_order"
 CANCEL_ORDER = "cancel_order"
@@ -75,11 +81,11 @@ class PendingRecovery:
         self._network = str(network)
         self._account = account or exchange.base_url
         self._started = started or utc_now_text()
-        self.done = False
+        self._quiet_until = 0.0
         self.reports: list[RecoveryReport] = []
 
     async def __call__(self) -> RecoveryReport | None:
-        if self.done:
+        if time.monotonic() < self._quiet_until:
             return None
         try:
             report = await self.recover()
@@ -87,7 +93,10 @@ class PendingRecovery:
             logger.exception("crash recovery failed; it will be tried again before the next order")
             return None
         self.reports.append(report)
-        self.done = not report.still_pending
+        if not report.still_pending:
+            # Nothing left for now; but a neighbour sharing the state may die later, so look again
+            # (one indexed query) before an order once this has passed.
+            self._quiet_until = time.monotonic() + RECHECK_S
         return report
 
     async def recover(self) -> RecoveryReport:

@@ -376,11 +376,6 @@ def test_recovery_never_touches_a_live_neighbours_order_in_flight(pair: Replicas
     assert "completed audit record" not in "".join(b.stderr)  # B's recovery took nothing over
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="binance_mcp/recovery.py: PendingRecovery sets done after its first clean pass, so a replica "
-    "that already placed an order never recovers what a neighbour killed later left pending",
-)
 def test_a_replica_completes_the_order_of_a_neighbour_killed_mid_order(replicas: Launcher) -> None:
     cluster = replicas({"version": "1", "default": "allow"}, agents=("bot",), redis_db=8)
     a, b = cluster.servers
