@@ -7,6 +7,7 @@ dispatch is decided by the policy in force then.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,10 +48,13 @@ class LazyStore:
     def __init__(self, open_store: Callable[[], Any]) -> None:
         self._open = open_store
         self._store: Any = None
+        self._lock = threading.Lock()
 
     def get(self) -> Any:
         if self._store is None:
-            self._store = self._open()
+            with self._lock:  # worker threads may ask at once: open once
+                if self._store is None:
+                    self._store = self._open()
         return self._store
 
     @property
