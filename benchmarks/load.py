@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from common import percentile  # noqa: E402
 
-from binance_mcp.tokens import TokenStore  # noqa: E402
+from binance_mcp.stores.tokens import TokenStore  # noqa: E402
 
 BINANCE_MCP = str(Path(sys.executable).with_name("binance-mcp"))
 KEY, SECRET = "bench-key", "bench-secret"

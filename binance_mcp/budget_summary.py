@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from binance_mcp.account import network_of
-from binance_mcp.budgets import budgets_path
+from binance_mcp.stores.budgets import budgets_path
 
 __all__ = ["BudgetLine", "budget_lines", "spent_today"]
 

@@ -23,7 +23,7 @@ import httpx2
 from binance_mcp import __version__
 
 if TYPE_CHECKING:
-    from binance_mcp.approvals import Approval
+    from binance_mcp.stores.approvals import Approval
 
 __all__ = ["RETRY_DELAYS_S", "announce_pending", "notification_payload", "notify_pending", "shown_url"]
 

@@ -37,7 +37,7 @@ from binance_mcp.stores.lease import keep_leases
 from binance_mcp.tools import catalog
 
 if TYPE_CHECKING:
-    from binance_mcp.audit import AuditStore
+    from binance_mcp.stores.audit import AuditStore
     from binance_mcp.tools.spec import ToolSpec
 
 logger = logging.getLogger(__name__)

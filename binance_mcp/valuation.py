@@ -13,6 +13,7 @@ read this one number, so it must never be less than what the order can trade. On
 | SELL STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT | quantity × the highest of limit price, stop price and market |
 | STOP_LOSS, TAKE_PROFIT (market on trigger) | quantity × the higher of stop price and market |
 | trailing stop without a stop price | quantity × market (it activates at once) |
+| trailing BUY stop (STOP_LOSS, TAKE_PROFIT) | the above × (1 + trailing_delta / 10,000): it fills up to that much above where it activated |
 
 Lists: an OCO by its larger leg (one executes, the other expires); an OTO by the working order
 plus the pending one; an OTOCO by the working order plus the larger of its two pending legs.
@@ -56,7 +57,13 @@ def value_leg(leg: Leg, market: Decimal) -> tuple[Decimal, str]:
     candidates = [("the market price", market)]
     if leg.stop_price is not None:
         candidates.insert(0, ("its stop price", leg.stop_price))
-    return _highest(quantity, candidates)
+    value, how = _highest(quantity, candidates)
+    if leg.trailing_delta and leg.side == "BUY":
+        # A trailing BUY triggers once the price rises trailing_delta above its lowest point since
+        # activation: from there it can pay that much more than the price it activated at.
+        value *= 1 + Decimal(leg.trailing_delta) / 10_000
+        how += f", plus its trailing delta of {leg.trailing_delta} BIPS above it"
+    return value, how
 
 
 def value_order(order: Order, market: Decimal, quote_asset: str) -> Valuation:
@@ -82,4 +89,5 @@ def value_order(order: Order, market: Decimal, quote_asset: str) -> Valuation:
 def _highest(quantity: Decimal, candidates: list[tuple[str, Decimal]]) -> tuple[Decimal, str]:
     name, price = max(candidates, key=lambda pair: pair[1])
     others = " and ".join(f"{other} {decimal_text(value)}" for other, value in candidates if other != name)
-    return quantity * price, f"{name} {decimal_text(price)} (the higher of it and {others})"
+    why = f" (the higher of it and {others})" if others else ""
+    return quantity * price, f"{name} {decimal_text(price)}{why}"

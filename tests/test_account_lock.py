@@ -32,7 +32,7 @@ _RACER = textwrap.dedent(
     from pathlib import Path
     import anyio
     from binance_mcp.account import AccountKey
-    from binance_mcp.audit import AuditLog, AuditRecord
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
     from binance_mcp.config import Credentials
     from binance_mcp.exchange.client import ExchangeClient
     from binance_mcp.stores.account_lock import FileAccountLock
@@ -211,7 +211,7 @@ async def test_a_killed_holder_never_leaves_the_lock_held(tmp_path: Path) -> Non
 async def test_leases_are_renewed_while_the_owner_lives(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from binance_mcp.audit import AuditLog, AuditRecord
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
     from binance_mcp.stores.lease import keep_leases
 
     log = AuditLog(tmp_path / "audit.sqlite3", lease_s=0.6)

@@ -13,8 +13,8 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 from mcp import Client
 
-from binance_mcp.approvals import open_approval_store
 from binance_mcp.policy.model import bundled_policy_path
+from binance_mcp.stores.approvals import open_approval_store
 from tests.fake_binance import FakeBinance
 
 pytestmark = pytest.mark.anyio

@@ -17,7 +17,7 @@ import platformdirs
 import pytest
 
 from binance_mcp.approval_details import GENERATED_CLIENT_ORDER_ID, labelled_details, request_details
-from binance_mcp.approvals import (
+from binance_mcp.stores.approvals import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
     SqliteApprovalStore,

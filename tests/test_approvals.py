@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from binance_mcp.approvals import (
+from binance_mcp.stores.approvals import (
     PENDING_LIFETIME_S,
     ApprovalAlreadyDecided,
     ApprovalExpired,

@@ -10,7 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from binance_mcp.approvals import canonical_arguments, open_approval_store
+from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = canonical_arguments({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.01"}, drop_client_order_id=True)

@@ -22,8 +22,8 @@ import anyio.to_thread
 import httpx2
 import pytest
 
-from binance_mcp.approvals import canonical_arguments, open_approval_store
-from binance_mcp.tokens import TokenStore
+from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
+from binance_mcp.stores.tokens import TokenStore
 from tests import chromium
 from tests.fake_binance import FakeBinance
 from tests.test_http import Running, connected, http_client, running

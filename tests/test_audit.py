@@ -18,20 +18,20 @@ from pathlib import Path
 import pytest
 
 from binance_mcp import state
-from binance_mcp.audit import (
+from binance_mcp.commands import audit as audit_command
+from binance_mcp.commands.audit import format_table, main, parse_since
+from binance_mcp.state import StateError, connect, resolve_state_dir
+from binance_mcp.stores.audit import (
     DECISIONS,
     SCHEMA_VERSION,
+    AuditDecision,
     AuditLog,
     AuditRecord,
-    Decision,
     Outcome,
     audit_path,
     iso_utc,
     redact,
 )
-from binance_mcp.commands import audit as audit_command
-from binance_mcp.commands.audit import format_table, main, parse_since
-from binance_mcp.state import StateError, connect, resolve_state_dir
 
 TESTNET = "https://testnet.binance.vision"
 MAINNET = "https://api.binance.com"
@@ -162,7 +162,7 @@ def test_append_returns_ids_and_round_trips(log: AuditLog) -> None:
         record(
             tool="place_order",
             arguments={"symbol": "BTCUSDT", "quantity": Decimal("0.010"), "nested": {"b": 1, "a": [1, 2]}},
-            decision=Decision.APPROVED,
+            decision=AuditDecision.APPROVED,
             approved_via="cli",
             outcome=Outcome.OK,
             order_id=12345678901,

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from binance_mcp.budget_summary import budget_lines, spent_today
-from binance_mcp.budgets import legacy_account, open_budget_store
+from binance_mcp.stores.budgets import legacy_account, open_budget_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 TESTNET = ("testnet", "https://testnet.binance.vision")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from binance_mcp.account import AccountKey
-from binance_mcp.budgets import (
+from binance_mcp.stores.budgets import (
     BudgetExceeded,
     BudgetStore,
     SqliteBudgetStore,
@@ -186,7 +186,7 @@ _RACER = textwrap.dedent(
     from datetime import datetime, UTC
     from decimal import Decimal
     from pathlib import Path
-    from binance_mcp.budgets import BudgetExceeded, open_budget_store
+    from binance_mcp.stores.budgets import BudgetExceeded, open_budget_store
 
     state_dir, go = Path(sys.argv[1]), Path(sys.argv[2])
     store = open_budget_store(state_dir)

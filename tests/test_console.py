@@ -15,8 +15,8 @@ from pathlib import Path
 
 import httpx2
 
-from binance_mcp.approvals import open_approval_store
-from binance_mcp.tokens import TokenStore
+from binance_mcp.stores.approvals import open_approval_store
+from binance_mcp.stores.tokens import TokenStore
 
 ROOT = Path(__file__).resolve().parent.parent
 BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"

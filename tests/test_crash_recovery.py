@@ -21,8 +21,8 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from binance_mcp.audit import AuditLog, AuditRecord, audit_path
 from binance_mcp.server import App
+from binance_mcp.stores.audit import AuditLog, AuditRecord, audit_path
 from tests.conftest import ALLOW_ALL, API_KEY, API_SECRET, make_app, write_policy
 from tests.fake_binance import Delay, FakeBinance, Status
 

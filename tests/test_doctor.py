@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from binance_mcp.account import AccountKey
-from binance_mcp.budgets import open_budget_store
 from binance_mcp.commands import doctor
+from binance_mcp.stores.budgets import open_budget_store
 from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance

@@ -33,11 +33,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from binance_mcp.http.limits import Limits
+from binance_mcp.http.bounds import Limits
 from binance_mcp.http.serve import HttpService
 from binance_mcp.http.settings import prepare_http
 from binance_mcp.refusals import RefusalKind
-from binance_mcp.tokens import TokenStore
+from binance_mcp.stores.tokens import TokenStore
 from binance_mcp.tools import catalog
 from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET, make_app

@@ -24,11 +24,11 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from binance_mcp import __version__
-from binance_mcp.http.limits import Limits
+from binance_mcp.http.bounds import Limits
 from binance_mcp.http.serve import HttpService
 from binance_mcp.http.settings import prepare_http
 from binance_mcp.server import App
-from binance_mcp.tokens import TokenStore
+from binance_mcp.stores.tokens import TokenStore
 from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import make_app
 from tests.fake_binance import Delay, FakeBinance

@@ -14,7 +14,7 @@ import anyio
 import httpx2
 import pytest
 
-from binance_mcp.http.limits import Limits
+from binance_mcp.http.bounds import Limits
 from tests.fake_binance import Delay, FakeBinance
 from tests.test_http import connected, price, running
 

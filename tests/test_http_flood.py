@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import httpx2
 
-from binance_mcp.http.limits import Limits
+from binance_mcp.http.bounds import Limits
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import FakeBinance
 from tests.test_cli import run_cli

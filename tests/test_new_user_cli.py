@@ -11,8 +11,8 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from binance_mcp.approvals import canonical_arguments, open_approval_store
 from binance_mcp.bundled_policies import BUNDLED_DIR, PURPOSES
+from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from binance_mcp.approvals import canonical_arguments, open_approval_store
 from binance_mcp.notify import announce_pending, notify_pending
+from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 
 pytestmark = pytest.mark.anyio
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from binance_mcp.tokens import TOKENS_DB_NAME, TokenStore
+from binance_mcp.stores.tokens import TOKENS_DB_NAME, TokenStore
 from tests.fake_binance import FakeBinance
 from tests.test_http import INITIALIZE, MCP_HEADERS, connected, http_client, running
 

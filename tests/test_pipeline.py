@@ -18,12 +18,12 @@ import pytest
 from mcp import Client
 from mcp_types import ElicitResult
 
-from binance_mcp.approvals import open_approval_store
-from binance_mcp.budgets import open_budget_store
 from binance_mcp.guard import STAGES
 from binance_mcp.orders import Leg, Order
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.model import parse_policy
+from binance_mcp.stores.approvals import open_approval_store
+from binance_mcp.stores.budgets import open_budget_store
 from binance_mcp.valuation import value_leg, value_order
 from tests.fake_binance import FakeBinance, Status
 from tests.test_crash_recovery import direct_binance
@@ -188,6 +188,11 @@ MARKET = Decimal("65000")
         (Leg("SELL", "STOP_LOSS", Decimal("0.01"), stop_price=Decimal("60000")), "650"),
         (Leg("SELL", "TAKE_PROFIT", Decimal("0.01"), stop_price=Decimal("70000")), "700"),
         (Leg("SELL", "STOP_LOSS", Decimal("0.01"), trailing_delta=100), "650"),
+        (Leg("BUY", "STOP_LOSS", Decimal("0.01"), trailing_delta=2000), "780"),  # fills up to 20 % above
+        (
+            Leg("BUY", "TAKE_PROFIT", Decimal("0.01"), stop_price=Decimal("60000"), trailing_delta=100),
+            "656.5",
+        ),
     ],
 )
 def test_each_row_of_the_valuation_table(leg: Leg, value: str) -> None:
@@ -369,3 +374,67 @@ async def test_approval_required_says_what_needs_no_human_and_when_the_request_e
     assert refusal["no_approval_max"] == "200" and refusal["expires_at"].endswith("Z")
     assert "≈200.01 USDT" in refusal["reason"]  # 200.0002928, never "≈200"
     assert "Orders up to 200 USDT go ahead without a human" in refusal["reason"]
+
+
+ABOVE_100 = {
+    "version": "1",
+    "default": "allow",
+    "rules": {"place_order": {"action": "allow", "approve_above_notional": "100"}},
+}
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_an_answer_covers_the_value_the_human_saw_not_a_later_one(
+    build, fake: FakeBinance, mode: str
+) -> None:
+    """Found by review: in the 2026 era the final round re-valued the order and compared it with
+    itself, so a price that doubled while the human decided went through."""
+    fake.set_price("BTCUSDT", "65000.00")
+    app = build(ABOVE_100)
+    asked: list[str] = []
+    async with Client(
+        app.server,
+        mode=mode,
+        elicitation_callback=asking(asked, lambda: fake.set_price("BTCUSDT", "130000.00")),
+    ) as client:
+        result = await client.call_tool("place_order", MARKET_BUY)
+    assert len(asked) == 1 and "≈650 USDT" in asked[0]
+    assert result.structured_content["error"] == "approval_declined", result.content[0].text
+    assert "rose from ≈650 to ≈1300" in result.structured_content["reason"]
+    assert orders_sent(fake) == []
+
+
+async def test_an_operators_approval_covers_the_value_the_operator_saw(build, fake: FakeBinance) -> None:
+    """Found by review: an operator's approval was compared with the value of the later call itself."""
+    fake.set_price("BTCUSDT", "65000.00")
+    app = build(ABOVE_100)
+    async with Client(app.server) as client:
+        first = await client.call_tool("place_order", MARKET_BUY)
+        with open_approval_store(app.state_dir) as approvals:
+            approvals.approve(first.structured_content["approval_id"])
+        fake.set_price("BTCUSDT", "130000.00")
+        doubled = await client.call_tool("place_order", MARKET_BUY)
+        fake.set_price("BTCUSDT", "65100.00")  # within 1 % of what the operator saw
+        close = await client.call_tool("place_order", MARKET_BUY)
+    assert doubled.structured_content["error"] == "approval_declined", doubled.content[0].text
+    assert "rose from ≈650 to ≈1300" in doubled.structured_content["reason"]
+    assert not close.is_error, close.content[0].text
+    assert len(orders_sent(fake)) == 1
+
+
+async def test_an_exchange_failure_before_the_policy_decided_is_audited_as_undecided(
+    build, fake: FakeBinance
+) -> None:
+    """Found by review: an order for an unknown symbol under a policy that asks a human was
+    audited `allowed`, as if the guard had let it through."""
+    app = build(
+        {"version": "1", "default": "allow", "rules": {"place_order": {"action": "require_approval"}}}
+    )
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", MARKET_BUY | {"symbol": "BTCUSD"})
+    assert (
+        result.structured_content["error"] == "exchange_error" and result.structured_content["code"] == -1121
+    )
+    assert ".." not in result.structured_content["reason"]
+    [record] = app.audit.query(tool="place_order")
+    assert (record.decision, record.outcome) == ("undecided", "error")

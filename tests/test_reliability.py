@@ -21,7 +21,8 @@ import pytest
 from mcp import Client
 
 from binance_mcp.exchange.client import Timeouts
-from binance_mcp.exchange.limits import (
+from binance_mcp.exchange.retry import RetryPolicy
+from binance_mcp.exchange.usage import (
     DEFAULT_LIMITS,
     ORDERS,
     REQUEST_WEIGHT,
@@ -31,7 +32,6 @@ from binance_mcp.exchange.limits import (
     parse_rate_limits,
     parse_retry_after,
 )
-from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.server import App
 from tests.conftest import API_KEY, API_SECRET, make_app
 from tests.fake_binance import Delay, Drop, ExecuteThenFail, FakeBinance, Status

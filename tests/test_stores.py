@@ -23,11 +23,11 @@ import anyio
 import pytest
 
 from binance_mcp.account import AccountKey
-from binance_mcp.audit import AuditRecord
-from binance_mcp.budgets import BudgetExceeded
 from binance_mcp.config import build_config
 from binance_mcp.policy.ratelimit import RateLimiter
 from binance_mcp.stores import PostgresState, SqliteState, open_state, open_stores
+from binance_mcp.stores.audit import AuditRecord
+from binance_mcp.stores.budgets import BudgetExceeded
 
 ACCOUNT = str(AccountKey.of("testnet", "key-a"))
 NOON = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -290,7 +290,7 @@ def test_a_revoked_token_ends_at_once_on_every_replica(state: Any) -> None:
     cli, first, second = state.tokens(), state.tokens(), state.tokens()
     token = cli.add("bot")
     assert first.agent_for(token) == "bot" and second.agent_for(token) == "bot"
-    from binance_mcp.tokens import TokenExists
+    from binance_mcp.stores.tokens import TokenExists
 
     with pytest.raises(TokenExists):
         cli.add("bot")

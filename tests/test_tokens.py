@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from binance_mcp.tokens import TOKENS_DB_NAME, TokenExists, TokenStore, UnknownToken
+from binance_mcp.stores.tokens import TOKENS_DB_NAME, TokenExists, TokenStore, UnknownToken
 from tests.test_cli import run_cli
 
 

@@ -27,17 +27,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from binance_mcp.approvals import (
+from binance_mcp.commands.state_url import add_state_url, state_store
+from binance_mcp.commands.table import aligned, safe, shorten
+from binance_mcp.config import ConfigError
+from binance_mcp.state import StateError
+from binance_mcp.stores.approvals import (
     APPROVED,
     PENDING,
     Approval,
     ApprovalError,
     UnknownApproval,
 )
-from binance_mcp.commands.state_url import add_state_url, state_store
-from binance_mcp.commands.table import aligned, safe, shorten
-from binance_mcp.config import ConfigError
-from binance_mcp.state import StateError
 
 PROG = "binance-mcp approvals"
 

@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
-from binance_mcp.audit import redact_text
 from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
 from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
+from binance_mcp.stores.audit import redact_text
 from binance_mcp.tools.names import TOOL_RISK, Risk
 
 if TYPE_CHECKING:  # imported where used: `binance-mcp doctor --help` stays fast
@@ -478,8 +478,8 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
 def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
     """Today's spending per asset from the state dir's budgets, if it has any (never creates it)."""
     from binance_mcp.account import AccountKey
-    from binance_mcp.budgets import SqliteBudgetStore, budgets_path
     from binance_mcp.state import resolve_state_dir
+    from binance_mcp.stores.budgets import SqliteBudgetStore, budgets_path
 
     account = str(AccountKey.of(config.network, config.credentials.api_key if config.credentials else None))
     try:

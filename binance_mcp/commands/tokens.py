@@ -5,7 +5,7 @@
     binance-mcp tokens revoke NAME [--state-dir DIR]   # ends it at once, running server included
 
 An agent's token calls tools; an operator's (`--operator`) signs a human in to the approvals page
-and calls no tool. Only a hash is kept (`binance_mcp.tokens`). Exit status: 0 done, 1 the name already has a token
+and calls no tool. Only a hash is kept (`binance_mcp.stores.tokens`). Exit status: 0 done, 1 the name already has a token
 (add) or has none (revoke), 2 bad usage or an unusable state dir. `list` only reads: a missing state
 dir or database is reported, never created.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from binance_mcp.commands.state_url import add_state_url, state_store
 from binance_mcp.config import ConfigError
 from binance_mcp.state import StateError
-from binance_mcp.tokens import TokenError, check_name
+from binance_mcp.stores.tokens import TokenError, check_name
 
 PROG = "binance-mcp tokens"
 EXIT_OK = 0

@@ -51,8 +51,8 @@ from binance_mcp.exchange.errors import (
 from binance_mcp.exchange.weights import new_orders, request_weight
 
 if TYPE_CHECKING:  # imported on first use: the server must start fast (see the cold-start benchmark)
-    from binance_mcp.exchange.limits import UsageTracker
     from binance_mcp.exchange.retry import RetryPolicy
+    from binance_mcp.exchange.usage import UsageTracker
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class ExchangeClient:
     def limits(self) -> UsageTracker:
         """Used weight and order counts against Binance's limits (see `limits`)."""
         if self._limits is None:
-            from binance_mcp.exchange.limits import UsageTracker
+            from binance_mcp.exchange.usage import UsageTracker
 
             self._limits = UsageTracker()
         return self._limits
@@ -403,7 +403,7 @@ class ExchangeClient:
 
     def _pause_after(self, exc: BinanceRejected) -> None:
         """A 418 bans every call until it ends; a 429 with Retry-After holds them back that long."""
-        from binance_mcp.exchange.limits import ban_end
+        from binance_mcp.exchange.usage import ban_end
 
         if exc.status == 418:
             until = ban_end(exc.message, exc.retry_after, time.time(), self.timestamp_offset_ms)
@@ -430,7 +430,7 @@ class ExchangeClient:
         usage.updated_at = time.monotonic()
 
     def _take_rate_limits(self, answer: Any) -> None:
-        from binance_mcp.exchange.limits import parse_rate_limits
+        from binance_mcp.exchange.usage import parse_rate_limits
 
         limits = parse_rate_limits(answer.get("rateLimits") if isinstance(answer, dict) else None)
         if limits is not None and (not self.limits.from_exchange or limits != self.limits.limits):
@@ -451,7 +451,7 @@ class ExchangeClient:
         from binance.exceptions import BinanceAPIException, BinanceRequestException
 
         from binance_mcp.exchange.advice import connection_step, next_step
-        from binance_mcp.exchange.limits import parse_retry_after
+        from binance_mcp.exchange.usage import parse_retry_after
 
         client = self._thread_client()
         client.timestamp_offset = self.timestamp_offset_ms

@@ -109,7 +109,7 @@ class BinanceRejected(ExchangeFailure):
             text += f"; Binance asks for no request in the next {self.retry_after:g} s"
         if self.may_have_executed:
             text += "; it may or may not have executed"
-        return f"{text}. {self.next_step}" if self.next_step else text
+        return f"{text.rstrip('.')}. {self.next_step}" if self.next_step else text
 
 
 class ExchangePaused(BinanceRejected):

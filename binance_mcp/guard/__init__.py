@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
     from mcp_types import CallToolResult
 
-    from binance_mcp.audit import AuditStore
     from binance_mcp.policy.engine import PolicyEngine
+    from binance_mcp.stores.audit import AuditStore
     from binance_mcp.tools.spec import ToolSpec
 
 __all__ = ["SCREENING", "STAGES", "Guard", "Services", "Stage"]

@@ -19,13 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
-    from binance_mcp.approvals import Approval, ApprovalStore
+    from binance_mcp.stores.approvals import Approval, ApprovalStore
 
 QUESTION_TIMEOUT_S = 300.0
 # Answers that arrive after a question closed are told so until the SDK's request state expires.
@@ -46,6 +47,8 @@ class OpenQuestion:
     question: str
     client_order_id: str | None
     opened_at: float
+    shown: Decimal | None = None
+    """The order's value when the human was asked: an answer covers that value, not a later one."""
 
     @property
     def expired(self) -> bool:
@@ -123,7 +126,13 @@ class ApprovalDesk:
     # -- in the client, 2026 era -----------------------------------------------------------------
 
     async def question_for(
-        self, identity: CallIdentity, question: str, client_order_id: str | None, *, continuing: bool
+        self,
+        identity: CallIdentity,
+        question: str,
+        client_order_id: str | None,
+        *,
+        continuing: bool,
+        shown: Decimal | None = None,
     ) -> OpenQuestion | None:
         """The open question for this call, opening one if none is; None when it timed out."""
         self._forget_stale()
@@ -142,6 +151,7 @@ class ApprovalDesk:
                 question=f"{question} (ref {nonce[:8]})",
                 client_order_id=client_order_id,
                 opened_at=time.monotonic(),
+                shown=shown,
             )
             self._questions[identity] = open_question
         return open_question

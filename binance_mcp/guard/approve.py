@@ -17,6 +17,7 @@ never from what the model wrote.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -56,7 +57,7 @@ def approvers_for(services: Services, caller: Caller) -> frozenset[str]:
 
 
 def identity_of(decided: Decided, services: Services) -> CallIdentity:
-    from binance_mcp.approvals import canonical_arguments
+    from binance_mcp.stores.approvals import canonical_arguments
 
     parsed = decided.parsed
     return CallIdentity(
@@ -107,7 +108,7 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
                 approved_via=given.decided_via or "cli",
                 approved_by=given.decided_by,
                 identity=identity,
-                approved_notional=shown,
+                approved_notional=approved_value(given, shown),
             )
     asked = await question(decided, services)
     if ELICITATION in via and request.can_elicit and ctx is not None:
@@ -147,7 +148,7 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     raise Refusal(
         RefusalKind.APPROVAL_REQUIRED,
         f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}). Nothing was sent. "
-        f"A human approves it {on_the_page(services)}with: {command} "
+        f"A human approves it {on_the_page(services, request.caller.transport)}with: {command} "
         f"(the request expires at {expires_at}) — then call again with the same arguments within "
         f"{ttl} s of the approval.{up_to}",
         rule=rule,
@@ -161,7 +162,14 @@ async def open_question(decided: Decided, services: Services, identity: CallIden
     request = decided.request
     parsed = decided.parsed
     generated = parsed.client_order_id if parsed.generated_client_order_id else None
-    opened = await services.approvals.question_for(identity, asked, generated, continuing=request.continuing)
+    valuation = decided.validated.valuation
+    opened = await services.approvals.question_for(
+        identity,
+        asked,
+        generated,
+        continuing=request.continuing,
+        shown=valuation.notional if valuation is not None else None,
+    )
     if opened is None:
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,
@@ -186,12 +194,11 @@ async def take_answer(asking: Asking, approval: Any, services: Services) -> Admi
             "this approval was already used; an approval lets exactly one call through",
             rule=rule,
         )
-    valuation = asking.decided.validated.valuation
     return Admitted(
         asking.decided,
         approved_via=ELICITATION,
         identity=asking.identity,
-        approved_notional=valuation.notional if valuation is not None else None,
+        approved_notional=asking.question.shown,  # what the human saw in the first round
     )
 
 
@@ -235,9 +242,25 @@ async def resolved(decided: Decided, services: Services) -> Any:
         raise refusal_for(exc, f"looking up what {spec.name} acts on") from None
 
 
-def on_the_page(services: Services) -> str:
+def approved_value(approval: Any, now: Decimal | None) -> Decimal | None:
+    """The value the operator saw when approving (kept with the request); what the call is worth
+    now only for a request made without one (then nothing else is known)."""
+    seen = getattr(approval, "notional", None)  # "650 USDT"
+    if not seen:
+        return now
+    try:
+        return Decimal(str(seen).split()[0])
+    except ArithmeticError:
+        return now
+
+
+def on_the_page(services: Services, transport: str) -> str:
     page = services.approvals_page
-    return f"on the approvals page ({page}) or " if page else ""
+    if not page:
+        return ""
+    if transport == "stdio":  # nothing serves the page for a stdio server until someone starts it
+        return f"on the approvals page (start it with `binance-mcp console`, then open {page}) or "
+    return f"on the approvals page ({page}) or "
 
 
 def details_for(decided: Decided, services: Services) -> dict[str, str]:

@@ -43,7 +43,7 @@ def _where(services: Services, budget: Budget) -> dict[str, str]:
 
 async def check_budget(validated: Validated, services: Services) -> None:
     """Does the order fit what is left of today's budget? (Nothing is held yet.)"""
-    from binance_mcp.budgets import BudgetExceeded, day_resets_at
+    from binance_mcp.stores.budgets import BudgetExceeded, day_resets_at
 
     budget = budget_for(validated, services)
     if budget is None or validated.valuation is None:
@@ -67,7 +67,7 @@ async def check_budget(validated: Validated, services: Services) -> None:
 
 async def reserve_budget(validated: Validated, services: Services) -> str | None:
     """Hold the order's value against today's budget (under the account lock); the reservation id."""
-    from binance_mcp.budgets import BudgetExceeded
+    from binance_mcp.stores.budgets import BudgetExceeded
 
     budget = budget_for(validated, services)
     if budget is None or validated.valuation is None:

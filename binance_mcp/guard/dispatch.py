@@ -22,7 +22,7 @@ from binance_mcp.guard.endings import in_flight, refused, succeeded
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.record import audit_record
-from binance_mcp.guard.validate import refuse_a_used_client_order_id, validate
+from binance_mcp.guard.validate import refuse_used_client_ids, validate
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
 
@@ -48,16 +48,10 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
             if admitted.approved_via in OPERATOR_ROUTES:
                 await spend_operator_approval(admitted, services)
             parsed = admitted.decided.parsed
-            spec = parsed.request.spec
             dry_run = admitted.decided.dry_run
             places_order = admitted.decided.validated.order is not None
-            if (
-                places_order
-                and not dry_run
-                and parsed.client_order_id
-                and not parsed.generated_client_order_id
-            ):
-                await refuse_a_used_client_order_id(parsed.client_order_id, services, spec.client_id_field)
+            if places_order and not dry_run:
+                await refuse_used_client_ids(parsed, services)
             reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
         except Refusal as refusal:
             return refused(admitted, refusal)

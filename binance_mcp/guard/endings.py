@@ -38,7 +38,9 @@ def refused(
     if refusal.kind is RefusalKind.ORDER_STATUS_UNKNOWN:
         decision, outcome = passed_decision(reached), "unknown"
     elif refusal.kind is RefusalKind.EXCHANGE_ERROR:
-        decision, outcome = passed_decision(reached), outcome or "error"
+        # before the policy decided (pricing the order failed), nobody allowed anything
+        decision = passed_decision(reached) if decided else "undecided"
+        outcome = outcome or "error"
     else:
         decision, outcome = AUDIT_DECISION[refusal.kind], "refused"
     rule = refusal.rule

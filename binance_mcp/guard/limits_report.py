@@ -33,7 +33,7 @@ def _text(value: Any) -> str | None:
 
 
 async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
-    from binance_mcp.budgets import day_resets_at
+    from binance_mcp.stores.budgets import day_resets_at
     from binance_mcp.tools.names import TOOL_NAMES
 
     engine = services.engine

@@ -29,9 +29,9 @@ from binance_mcp.results import dumps
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
-    from binance_mcp.audit import AuditRecord, AuditStore
     from binance_mcp.guard.call import Ended
     from binance_mcp.guard.services import Services
+    from binance_mcp.stores.audit import AuditRecord, AuditStore
 
 logger = logging.getLogger(__name__)
 
@@ -157,8 +157,8 @@ class AuditWriter:
 
 def audit_record(ended: Ended, services: Services, outcome: str | None = None) -> AuditRecord:
     """The audit record of a call that ended (or, with `outcome="pending"`, is about to send)."""
-    from binance_mcp.audit import AuditRecord
     from binance_mcp.guard.call import Parsed, Request
+    from binance_mcp.stores.audit import AuditRecord
 
     request = ended.reached.request
     reached = ended.reached

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from binance_mcp.budgets import BudgetStore
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
     from binance_mcp.guard.approval_desk import ApprovalDesk
@@ -23,6 +22,7 @@ if TYPE_CHECKING:
     from binance_mcp.guard.record import AuditWriter
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.policy.ratelimit import RateLimiter
+    from binance_mcp.stores.budgets import BudgetStore
 
 
 class PolicyInForce:

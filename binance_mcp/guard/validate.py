@@ -39,8 +39,7 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
-    if parsed.client_order_id and not parsed.generated_client_order_id:
-        await refuse_a_used_client_order_id(parsed.client_order_id, services, spec.client_id_field)
+    await refuse_used_client_ids(parsed, services)
     return Validated(parsed, order=order, market=market, valuation=value_of(order, market))
 
 
@@ -97,6 +96,22 @@ def check_filters(order: Order, market: Market) -> None:
                 f"{where}{violation.message}; nothing was sent",
                 field=violation.field if leg.role == "order" else f"{leg.role}_{violation.field}",
             )
+
+
+def caller_client_ids(parsed: Parsed) -> list[tuple[str, str]]:
+    """The client ids the caller gave (an order's, a list's and its legs'), as (field, id): the ids
+    the server makes are new by construction."""
+    raw = parsed.request.raw
+    return [
+        (field, str(parsed.arguments[field]))
+        for field in raw
+        if field.endswith("client_order_id") and parsed.arguments.get(field)
+    ]
+
+
+async def refuse_used_client_ids(parsed: Parsed, services: Services) -> None:
+    for field, client_id in caller_client_ids(parsed):
+        await refuse_a_used_client_order_id(client_id, services, field)
 
 
 async def refuse_a_used_client_order_id(

@@ -22,13 +22,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from binance_mcp import __version__
 from binance_mcp.http.approvals_page import PAGE_PATH, ApprovalsPage, PageSettings
 from binance_mcp.http.auth import BearerAuth
+from binance_mcp.http.bounds import AgentLimits, Limits
 from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
-from binance_mcp.http.limits import AgentLimits, Limits
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
 from binance_mcp.sdk import end_http_session, open_http_sessions
 from binance_mcp.server import App
-from binance_mcp.tokens import LOCAL_AGENT, TokenStore
+from binance_mcp.stores.tokens import LOCAL_AGENT, TokenStore
 
 MCP_PATH = "/mcp"
 

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from binance_mcp.approval_details import labelled_details
-from binance_mcp.approvals import APPROVED, Approval
 from binance_mcp.budget_summary import BudgetLine
+from binance_mcp.stores.approvals import APPROVED, Approval
 
 __all__ = ["REFRESH_S", "message_page", "page", "sign_in_page"]
 

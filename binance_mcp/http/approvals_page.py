@@ -41,11 +41,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from binance_mcp.approvals import PENDING, ApprovalError, SqliteApprovalStore, open_approval_store
 from binance_mcp.budget_summary import budget_lines
 from binance_mcp.http.approvals_html import message_page, page, sign_in_page
 from binance_mcp.http.origins import OriginCheck
-from binance_mcp.tokens import OPERATOR, TokenStore
+from binance_mcp.stores.approvals import PENDING, ApprovalError, SqliteApprovalStore, open_approval_store
+from binance_mcp.stores.tokens import OPERATOR, TokenStore
 
 if TYPE_CHECKING:
     from binance_mcp.policy.model import Policy

@@ -27,7 +27,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from binance_mcp.http.responses import INTERNAL_ERROR, json_response, jsonrpc_error
-from binance_mcp.tokens import LOCAL_AGENT, TokenStore
+from binance_mcp.stores.tokens import LOCAL_AGENT, TokenStore
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 
-from binance_mcp.http.limits import Limits
+from binance_mcp.http.bounds import Limits
 from binance_mcp.http.origins import is_loopback, normalise_origin, transport_security
 from binance_mcp.state import StateError, resolve_state_dir
-from binance_mcp.tokens import TokenStore, tokens_path
+from binance_mcp.stores.tokens import TokenStore, tokens_path
 
 
 class HttpSetupError(Exception):

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from binance_mcp.state import resolve_state_dir
 
 if TYPE_CHECKING:
-    from binance_mcp.approvals import SqliteApprovalStore
-    from binance_mcp.audit import AuditLog
-    from binance_mcp.budgets import SqliteBudgetStore
     from binance_mcp.config import ServerConfig
     from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.account_lock import AccountLock
-    from binance_mcp.tokens import TokenStore
+    from binance_mcp.stores.approvals import SqliteApprovalStore
+    from binance_mcp.stores.audit import AuditLog
+    from binance_mcp.stores.budgets import SqliteBudgetStore
+    from binance_mcp.stores.tokens import TokenStore
 
 __all__ = [
     "PostgresState",
@@ -58,22 +58,22 @@ class SqliteState:
         return f"SQLite in {self.state_dir}"
 
     def audit(self, secrets: Iterable[str | None] = ()) -> AuditLog:
-        from binance_mcp.audit import AuditLog, audit_path
+        from binance_mcp.stores.audit import AuditLog, audit_path
 
         return AuditLog(audit_path(self.state_dir), secrets=secrets)
 
     def budgets(self) -> SqliteBudgetStore:
-        from binance_mcp.budgets import open_budget_store
+        from binance_mcp.stores.budgets import open_budget_store
 
         return open_budget_store(self.state_dir)
 
     def approvals(self) -> SqliteApprovalStore:
-        from binance_mcp.approvals import open_approval_store
+        from binance_mcp.stores.approvals import open_approval_store
 
         return open_approval_store(self.state_dir)
 
     def tokens(self) -> TokenStore:
-        from binance_mcp.tokens import TokenStore
+        from binance_mcp.stores.tokens import TokenStore
 
         return TokenStore.in_state_dir(self.state_dir)
 
@@ -119,22 +119,22 @@ class PostgresState:
         return PostgresDatabase(self.pool, migrations, name=name)
 
     def audit(self, secrets: Iterable[str | None] = ()) -> AuditLog:
-        from binance_mcp import audit
+        from binance_mcp.stores import audit
 
         return audit.AuditLog(database=self._database(audit._MIGRATIONS, "audit"), secrets=secrets)
 
     def budgets(self) -> SqliteBudgetStore:
-        from binance_mcp import budgets
+        from binance_mcp.stores import budgets
 
         return budgets.SqliteBudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
 
     def approvals(self) -> SqliteApprovalStore:
-        from binance_mcp import approvals
+        from binance_mcp.stores import approvals
 
         return approvals.SqliteApprovalStore(database=self._database(approvals._MIGRATIONS, "approvals"))
 
     def tokens(self) -> TokenStore:
-        from binance_mcp import tokens
+        from binance_mcp.stores import tokens
 
         return tokens.TokenStore(database=self._database(tokens._MIGRATIONS, "tokens"))
 

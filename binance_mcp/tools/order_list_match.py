@@ -1,6 +1,6 @@
 """Is the order list Binance has under a `listClientOrderId` the one that was sent?
 
-After a lost answer (the tool) or a crash (`binance_mcp.recovery`) a list is looked up by its
+After a lost answer (the tool) or a crash (`binance_mcp.guard.recovery`) a list is looked up by its
 list client order id, never sent again. An id can be reused once a list is done, so the list found
 counts as ours only if each leg sent is there, by its own client order id, with the same symbol,
 side, type, quantity and prices (`binance_mcp.orders.mismatch` per leg). Anything else is named.

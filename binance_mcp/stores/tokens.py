@@ -29,7 +29,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from binance_mcp.audit import now_iso
+from binance_mcp.stores.audit import now_iso
 from binance_mcp.stores.sqlite import Database, SqliteDatabase, StoreConflict
 
 TOKENS_DB_NAME = "tokens.sqlite3"

@@ -29,8 +29,8 @@ from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable, Miss
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
-    from binance_mcp.audit import AuditRecord, AuditStore
     from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.stores.audit import AuditRecord, AuditStore
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ AUDIT_DB_NAME = "audit.sqlite3"
 REDACTED = "[redacted]"
 
 
-class Decision(StrEnum):
+class AuditDecision(StrEnum):
     """What the guard decided (a different vocabulary from the refusal kinds, DESIGN *Audit log*)."""
 
     ALLOWED = "allowed"
@@ -46,6 +46,7 @@ class Decision(StrEnum):
     INVALID_ARGUMENTS = "invalid_arguments"
     DRY_RUN = "dry_run"
     NOT_CONFIGURED = "not_configured"
+    UNDECIDED = "undecided"  # the call failed (the exchange, the guard) before the policy decided
 
 
 class Outcome(StrEnum):
@@ -64,7 +65,7 @@ class ApprovedVia(StrEnum):
     PAGE = "page"  # the approvals page (HTTP /approvals or `binance-mcp console`)
 
 
-DECISIONS: tuple[str, ...] = tuple(d.value for d in Decision)
+DECISIONS: tuple[str, ...] = tuple(d.value for d in AuditDecision)
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
 APPROVED_VIA: tuple[str, ...] = tuple(a.value for a in ApprovedVia)
 

@@ -668,9 +668,7 @@ class SqliteApprovalStore:
             ).fetchall()
         for row in rows:
             approval = _approval(row)
-            if approval.decided_at is None or approval.decided_at > moment:
-                continue
-            if moment - approval.decided_at <= timedelta(seconds=approval.ttl_s if ttl_s is None else ttl_s):
+            if _usable(approval, moment, ttl_s):
                 return approval
         return None
 
@@ -700,11 +698,7 @@ class SqliteApprovalStore:
             ).fetchall()
             for row in rows:
                 approval = _approval(row)
-                if approval.decided_at is None or approval.decided_at > moment:
-                    continue  # approved "in the future" by an injected clock: not yet valid
-                if moment - approval.decided_at > timedelta(
-                    seconds=approval.ttl_s if ttl_s is None else ttl_s
-                ):
+                if not _usable(approval, moment, ttl_s):
                     continue
                 stamp = _iso(moment)
                 cursor = conn.execute(
@@ -933,6 +927,14 @@ def _already(approval: Approval, typed: str | None = None) -> str:
     when = f" at {_iso(approval.decided_at)}" if approval.decided_at else ""
     who = f" by {approval.decided_by}" if approval.decided_by else ""
     return f"{shown} was already {approval.status}{when}{who}"
+
+
+def _usable(approval: Approval, moment: datetime, ttl_s: int | None) -> bool:
+    """An approved approval allows a call from its decision for `ttl_s` seconds (the ttl in force;
+    None: the one it was asked with). One approved "in the future" by an injected clock: not yet."""
+    if approval.decided_at is None or approval.decided_at > moment:
+        return False
+    return moment - approval.decided_at <= timedelta(seconds=approval.ttl_s if ttl_s is None else ttl_s)
 
 
 def _base(base_url: str) -> str:
