@@ -438,3 +438,22 @@ async def test_an_exchange_failure_before_the_policy_decided_is_audited_as_undec
     assert ".." not in result.structured_content["reason"]
     [record] = app.audit.query(tool="place_order")
     assert (record.decision, record.outcome) == ("undecided", "error")
+
+
+async def test_the_budget_keeps_what_a_filled_order_actually_traded(build, fake: FakeBinance) -> None:
+    """A marketable BUY LIMIT at 70000 is held at 700 USDT (its limit); it fills at the market,
+    65000: the day's budget is charged what Binance says it traded (cummulativeQuoteQty)."""
+    fake.set_price("BTCUSDT", "65000.00")
+    app = build({"version": "1", "default": "allow", "budgets": {"daily_notional": {"USDT": "5000"}}})
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", BTC_LIMIT | {"price": "70000"})
+        resting = await client.call_tool("place_order", BTC_LIMIT | {"price": "60000"})
+    placed = result.structured_content
+    assert placed["status"] == "FILLED", result.content[0].text
+    traded = Decimal(placed["cumulative_quote_quantity"])
+    assert traded < Decimal("700")
+    assert resting.structured_content["status"] == "NEW"  # can still trade: held at its value, 600
+    with open_budget_store(app.state_dir) as budgets:
+        assert budgets.spent_today(account=app.guard.services.account, asset="USDT") == traded + Decimal(
+            "600"
+        )

@@ -86,13 +86,19 @@ async def reserve_budget(validated: Validated, services: Services) -> str | None
     return str(reservation.id)
 
 
-def settle_budget(services: Services, reservation: str | None, *, spent: bool) -> None:
-    """Kept once the order may have been accepted; given back when nothing was placed."""
+def settle_budget(
+    services: Services, reservation: str | None, *, spent: bool, traded: Decimal | None = None
+) -> None:
+    """Kept once the order may have been accepted (at what it traded, when that is final); given
+    back when nothing was placed."""
     if reservation is None:
         return
     store = services.budgets
     try:
-        (store.keep if spent else store.release)(reservation)
+        if spent:
+            store.keep(reservation, traded)
+        else:
+            store.release(reservation)
     except Exception:  # the reservation stays held: the budget fails closed
         logger.exception("could not settle budget reservation %s", reservation)
 

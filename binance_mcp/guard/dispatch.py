@@ -157,7 +157,7 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
             client_order_id=decided.parsed.client_order_id,
         )
         return refused(admitted, failure, pending_id=pending_id, outcome="unknown" if sent else "error")
-    settle_budget(services, reservation, spent=True)
+    settle_budget(services, reservation, spent=True, traded=output.extra.get("traded_quote"))
     return succeeded(
         admitted,
         success_result(output),

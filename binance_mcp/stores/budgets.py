@@ -148,7 +148,7 @@ class BudgetStore(Protocol):
 
     def release(self, reservation_id: str) -> None: ...
 
-    def keep(self, reservation_id: str) -> None: ...
+    def keep(self, reservation_id: str, amount: Decimal | None = None) -> None: ...
 
     def spent_today(
         self,
@@ -298,10 +298,12 @@ class SqliteBudgetStore:
         a kept reservation cannot be released (`ValueError`); an unknown id raises `KeyError`."""
         self._move(reservation_id, RELEASED)
 
-    def keep(self, reservation_id: str) -> None:
-        """Mark a reservation spent for good (accepted, or outcome unknown). Keeping twice is
-        harmless; a released one cannot be kept (`ValueError`); an unknown id raises `KeyError`."""
-        self._move(reservation_id, KEPT)
+    def keep(self, reservation_id: str, amount: Decimal | None = None) -> None:
+        """Mark a reservation spent for good (accepted, or outcome unknown). With `amount`, what the
+        order actually traded once that is final (Binance's cummulativeQuoteQty) replaces the
+        amount held. Keeping twice is harmless; a released one cannot be kept (`ValueError`); an
+        unknown id raises `KeyError`."""
+        self._move(reservation_id, KEPT, amount=None if amount is None else _decimal(amount, "amount"))
 
     def spent_today(
         self,
@@ -349,7 +351,7 @@ class SqliteBudgetStore:
         ).fetchall()
         return sum((Decimal(row[0]) for row in rows), Decimal(0))
 
-    def _move(self, reservation_id: str, target: str) -> None:
+    def _move(self, reservation_id: str, target: str, *, amount: Decimal | None = None) -> None:
         with self._db.writing() as session:
             row = session.execute(
                 "SELECT state FROM reservations WHERE id = ? FOR UPDATE"
@@ -370,6 +372,10 @@ class SqliteBudgetStore:
                 "UPDATE reservations SET state = ?, updated_at = ? WHERE id = ?",
                 (target, datetime.now(UTC).isoformat(), reservation_id),
             )
+            if amount is not None:
+                session.execute(
+                    "UPDATE reservations SET amount = ? WHERE id = ?", (_amount_text(amount), reservation_id)
+                )
 
 
 def open_budget_store(state_dir: Path) -> SqliteBudgetStore:

@@ -218,7 +218,18 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
         summary,
         order_id=placed.order_id,
         client_order_id=placed.client_order_id,
+        extra={"traded_quote": traded_quote(raw)},
     )
+
+
+def traded_quote(raw: dict[str, Any]) -> Decimal | None:
+    """What an order traded in the quote asset, once final (filled, cancelled, expired): the
+    budget is then settled with it. None while the order can still trade (NEW, PARTIALLY_FILLED)."""
+    from binance_mcp.exchange.client import FINAL_STATUSES
+
+    if raw.get("status") not in FINAL_STATUSES or raw.get("cummulativeQuoteQty") is None:
+        return None
+    return Decimal(str(raw["cummulativeQuoteQty"]))
 
 
 async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_happened: str) -> dict:
