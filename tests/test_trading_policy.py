@@ -434,9 +434,11 @@ async def test_the_default_policy_asks_before_a_cancel(tmp_path: Path, fake: Fak
         )
     app.close()
     assert not cancelled.is_error, cancelled.content[0].text
+    # the question shows the order the cancel resolves to, and which kind of id it was given
     assert asked and asked[0].startswith(
-        f"Cancel order {placed['order_id']} on BTCUSDT on TESTNET — approve?"
+        f"Cancel BUY 0.01 BTCUSDT LIMIT at 60000 (status NEW, order id {placed['order_id']}"
     )
+    assert f"given as order id {placed['order_id']}) on TESTNET — approve?" in asked[0]
     assert fake.open_orders("BTCUSDT") == []
 
 
