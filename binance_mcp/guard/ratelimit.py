@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.results import counted
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller, Decided
@@ -33,7 +34,7 @@ def rate_limit(decided: Decided, services: Services) -> Decided:
     if wait is not None:
         raise Refusal(
             RefusalKind.RATE_LIMITED,
-            f"{decided.request.spec.name} may be called at most {limit.max} times per {limit.window} s "
+            f"{decided.request.spec.name} may be called at most {counted(int(limit.max), 'time')} per {limit.window} s "
             f"({limit.scope}); try again in {wait:g} s",
             rule=decision.rate_limit_path,
             retry_after_s=wait,
