@@ -23,6 +23,8 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import paired_summary
 
+from binance_mcp.tools.names import TOOL_NAMES
+
 HERE = Path(__file__).resolve().parent
 BINANCE_MCP = str(Path(sys.executable).with_name("binance-mcp"))
 
@@ -42,12 +44,12 @@ async def main(pairs: int) -> None:
     with tempfile.TemporaryDirectory() as state:
         ours = StdioServerParameters(command=BINANCE_MCP, args=["--testnet", "--state-dir", state], env=env)
         bare = StdioServerParameters(command=sys.executable, args=[str(HERE / "bare_server.py")], env=env)
-        await spawn_and_list(ours, 10)  # warm the file cache for both before measuring
+        await spawn_and_list(ours, len(TOOL_NAMES))  # warm the file cache for both before measuring
         await spawn_and_list(bare, 1)
         ours_ms: list[float] = []
         bare_ms: list[float] = []
         for index in range(pairs):
-            order = [(ours, 10, ours_ms), (bare, 1, bare_ms)]
+            order = [(ours, len(TOOL_NAMES), ours_ms), (bare, 1, bare_ms)]
             for params, count, sink in order if index % 2 == 0 else reversed(order):
                 sink.append(await spawn_and_list(params, count))
     print(f"cold start, spawn → initialize → tools/list, {pairs} alternating pairs")
