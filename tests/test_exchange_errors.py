@@ -251,3 +251,11 @@ def test_one_tree_every_failure_says_whether_it_may_have_executed() -> None:
     assert all(isinstance(f, ExchangeError) for f in failures)  # the old name still catches all
     assert [f.refusal_kind for f in failures].count("not_configured") == 1
     assert all(f.sentence() for f in failures)
+
+
+def test_too_many_open_stop_orders_says_to_cancel_not_to_read_the_symbol_rules() -> None:
+    """Found by review: the advice pointed to get_symbol_info, which does not show open-order counts."""
+    from binance_mcp.exchange.advice import next_step
+
+    step = next_step(-1013, "Filter failure: MAX_NUM_ALGO_ORDERS", {}, "https://testnet.binance.vision")
+    assert step is not None and "cancel some first" in step and "get_symbol_info" not in step

@@ -29,11 +29,13 @@ _FILTERS = {
     "NOTIONAL": "price × quantity is outside the symbol's minimum/maximum order value",
     "ICEBERG_PARTS": "the iceberg would break into too many parts",
     "MAX_NUM_ORDERS": "the account has too many open orders on this symbol: cancel some first",
-    "MAX_NUM_ALGO_ORDERS": "the account has too many open stop-loss/take-profit orders on this symbol",
+    "MAX_NUM_ALGO_ORDERS": "the account has too many open stop-loss/take-profit orders on this symbol: "
+    "cancel some first (get_open_orders lists them)",
     "MAX_POSITION": "the account's position in the base asset would exceed the symbol's maximum",
     "TRAILING_DELTA": "the trailing delta is outside the symbol's allowed range",
     "EXCHANGE_MAX_NUM_ORDERS": "the account has too many open orders on the exchange: cancel some first",
-    "EXCHANGE_MAX_NUM_ALGO_ORDERS": "the account has too many open stop-loss/take-profit orders on the exchange",
+    "EXCHANGE_MAX_NUM_ALGO_ORDERS": "the account has too many open stop-loss/take-profit orders on the "
+    "exchange: cancel some first (get_open_orders lists them)",
 }
 
 _ORDER_REJECTED = {
@@ -120,6 +122,8 @@ def _filter_step(message: str) -> str | None:
     if what is None and not message.startswith("Invalid "):
         return None
     what = what or message.rstrip(".").lower()
+    if "cancel some first" in what:  # a count of open orders, not a rule get_symbol_info shows
+        return f"The order breaks the symbol's rules ({what})"
     return f"The order breaks the symbol's rules ({what}): get_symbol_info shows them"
 
 
