@@ -26,7 +26,7 @@ from binance_mcp.config import ServerConfig
 from binance_mcp.exchange.client import ExchangeClient, Timeouts
 from binance_mcp.guard import Guard
 from binance_mcp.guard.build import build_guard
-from binance_mcp.guard.call import CURRENT_CALLER
+from binance_mcp.guard.caller import CURRENT_CALLER
 from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
 from binance_mcp.policy.reload import PolicyWatcher
 from binance_mcp.results import dumps
@@ -157,8 +157,7 @@ def guarded_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
     The tool's implementation (its `@guarded` spec in `binance_mcp.tools`) is looked up on the
     first call, so start-up imports none of the tool modules.
     """
-    from binance_mcp.guard.approve import ApprovalForm
-    from binance_mcp.guard.call import Asking
+    from binance_mcp.guard.approval_desk import ApprovalForm
 
     async def screen(arguments: dict[str, Any], ctx: Any) -> Any:
         return await guard.screen(tool_spec(name), arguments, ctx)
@@ -168,7 +167,7 @@ def guarded_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
         screen,
         guard.finish,
         ApprovalForm,
-        lambda concluded: concluded.elicit if isinstance(concluded, Asking) else None,
+        lambda concluded: getattr(concluded, "elicit", None),  # an `Asking` carries the question
     )
     return sdk_tool(name, entry, handler)
 

@@ -19,17 +19,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.guard.approve import approve, take_answer
-from binance_mcp.guard.call import CURRENT_CALLER, Admitted, Asking, Caller, Ended, Request
-from binance_mcp.guard.decide import decide
-from binance_mcp.guard.dispatch import dispatch
-from binance_mcp.guard.endings import GUARD_FAILED, refused
-from binance_mcp.guard.hide import Hidden, hide, is_visible
-from binance_mcp.guard.parse import parse
-from binance_mcp.guard.ratelimit import rate_limit
-from binance_mcp.guard.record import audit_record, record
-from binance_mcp.guard.services import Services
-from binance_mcp.guard.validate import validate
+from binance_mcp.guard.caller import CURRENT_CALLER, Caller
+from binance_mcp.guard.hide import Hidden, is_visible
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
 from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
@@ -38,6 +29,8 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
     from mcp_types import CallToolResult
 
+    from binance_mcp.guard.call import Admitted, Asking, Ended, Request
+    from binance_mcp.guard.services import Services
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.stores.audit import AuditStore
     from binance_mcp.tools.spec import ToolSpec
@@ -46,7 +39,7 @@ __all__ = ["SCREENING", "STAGES", "Guard", "Services", "Stage"]
 
 logger = logging.getLogger(__name__)
 
-StageFn = Callable[[Any, Services, "Context | None"], Awaitable[Any]]
+StageFn = Callable[[Any, "Services", "Context | None"], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
@@ -55,35 +48,55 @@ class Stage:
     run: StageFn
 
 
+# Each stage's module is imported by its first call, not at start-up: a client's first tools/list
+# should not wait for them (the cold-start benchmark).
+
+
 async def _hide(request: Request, services: Services, ctx: Context | None) -> Request:
+    from binance_mcp.guard.hide import hide
+
     return hide(request, services.engine)
 
 
 async def _parse(request: Request, services: Services, ctx: Context | None) -> Any:
+    from binance_mcp.guard.parse import parse
+
     return parse(request)
 
 
 async def _validate(parsed: Any, services: Services, ctx: Context | None) -> Any:
+    from binance_mcp.guard.validate import validate
+
     return await validate(parsed, services)
 
 
 async def _decide(validated: Any, services: Services, ctx: Context | None) -> Any:
+    from binance_mcp.guard.decide import decide
+
     return await decide(validated, services)
 
 
 async def _rate_limit(decided: Any, services: Services, ctx: Context | None) -> Any:
+    from binance_mcp.guard.ratelimit import rate_limit
+
     return rate_limit(decided, services)
 
 
 async def _approve(decided: Any, services: Services, ctx: Context | None) -> Any:
+    from binance_mcp.guard.approve import approve
+
     return await approve(decided, services, ctx)
 
 
 async def _dispatch(admitted: Admitted, services: Services, ctx: Context | None) -> Ended:
+    from binance_mcp.guard.dispatch import dispatch
+
     return await dispatch(admitted, services)
 
 
 async def _record(ended: Ended, services: Services, ctx: Context | None) -> Ended:
+    from binance_mcp.guard.record import record
+
     return record(ended, services)
 
 
@@ -174,6 +187,7 @@ class Guard:
 
     def request(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Request:
         from binance_mcp.guard.approval_desk import client_can_elicit
+        from binance_mcp.guard.call import Request
 
         started = time.perf_counter()
         modern = False
@@ -193,6 +207,10 @@ class Guard:
 
     async def screen(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Admitted | Asking | Ended:
         """The screening stages, once per request round (2026 era: once per round of one call)."""
+        from binance_mcp.guard.call import Asking, Ended
+        from binance_mcp.guard.endings import GUARD_FAILED, refused
+        from binance_mcp.guard.record import audit_record
+
         reached: Any = self.request(spec, raw, ctx)
         try:
             for stage in SCREENING:
@@ -218,6 +236,10 @@ class Guard:
 
     async def finish(self, screened: Admitted | Asking | Ended, approval: Any) -> CallToolResult:
         """The human's answer (2026 era), dispatch and the record."""
+        from binance_mcp.guard.approve import take_answer
+        from binance_mcp.guard.call import Asking, Ended
+        from binance_mcp.guard.endings import GUARD_FAILED, refused
+
         ended: Ended
         if isinstance(screened, Ended):
             ended = screened

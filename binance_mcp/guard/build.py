@@ -30,8 +30,8 @@ def build_guard(
     """The guard for one account. Its stores (`binance_mcp.stores`: SQLite in the state dir, or
     PostgreSQL) are opened on the first call that needs them: answering tools/list needs none."""
     from binance_mcp.account import account_of
+    from binance_mcp.guard.caller import agent_from_headers
     from binance_mcp.guard.recovery import PendingRecovery
-    from binance_mcp.http.auth import agent_from_headers
     from binance_mcp.stores import require_shared_counters
 
     def open_stores():  # type: ignore[no-untyped-def]

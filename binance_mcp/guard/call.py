@@ -11,11 +11,12 @@ refused call got and what it was.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+from binance_mcp.guard.caller import Caller
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.resolve import Elicit
@@ -29,24 +30,6 @@ if TYPE_CHECKING:
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec
     from binance_mcp.valuation import Valuation
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who calls. `agent` is the HTTP token's name (`local` for the anonymous loopback caller,
-    None over stdio); `client` is what the audit log shows; `authenticated` says whether the name
-    was proven (a bearer token) or only declared (a stdio client's `clientInfo.name`)."""
-
-    agent: str | None
-    session: str
-    client: str
-    transport: str  # "stdio" | "http"
-    authenticated: bool = False
-
-
-CURRENT_CALLER: ContextVar[Caller | None] = ContextVar("binance_mcp_caller", default=None)
-"""The caller of the request being served: set once per request by the server's middleware, read
-by the guard and by handlers the SDK gives no context (a static resource)."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ that opened it: another agent presenting its `Mcp-Session-Id` is told the sessio
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -26,19 +25,14 @@ from starlette.authentication import AuthCredentials
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from binance_mcp.guard.caller import AGENT_HEADER
 from binance_mcp.http.responses import INTERNAL_ERROR, json_response, jsonrpc_error
 from binance_mcp.stores.tokens import LOCAL_AGENT, TokenStore
 
 logger = logging.getLogger(__name__)
 
-AGENT_HEADER = "x-binance-mcp-agent"
 _AGENT_HEADER_RAW = AGENT_HEADER.encode("latin-1")
 REALM = 'Bearer realm="binance-mcp"'
-
-
-def agent_from_headers(headers: Mapping[str, str]) -> str | None:
-    """The guard's `agent_resolver`: the agent `BearerAuth` settled on for this request."""
-    return headers.get(AGENT_HEADER)
 
 
 def bearer_token(scope: Scope) -> str | None:

@@ -179,11 +179,11 @@ class Stores:
 def require_shared_counters(config: ServerConfig, policy: Any) -> None:
     """With PostgreSQL state and no `--rate-limit-url`, a policy with `agent` or `global` rate
     limits cannot be counted across replicas: raise `ConfigError` naming the flag to add."""
+    if not config.state_url or config.rate_limit_url:
+        return
     from binance_mcp.config import ConfigError
     from binance_mcp.policy.ratelimit import shared_rate_limits
 
-    if not config.state_url or config.rate_limit_url:
-        return
     where = shared_rate_limits(policy)
     if where:
         raise ConfigError(
