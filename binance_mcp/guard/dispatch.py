@@ -47,11 +47,7 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
             admitted = await decide_again(admitted, services, waited=waited)
             if admitted.approved_via in OPERATOR_ROUTES:
                 await spend_operator_approval(admitted, services)
-            parsed = admitted.decided.parsed
             dry_run = admitted.decided.dry_run
-            places_order = admitted.decided.validated.order is not None
-            if places_order and not dry_run:
-                await refuse_used_client_ids(parsed, services)
             reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
         except Refusal as refusal:
             return refused(admitted, refusal)
@@ -65,8 +61,11 @@ async def decide_again(admitted: Admitted, services: Services, *, waited: bool) 
     now = services.engine.decide(request.spec.name, request.caller.agent, services.network.value)
     stale = waited or admitted.approved_via is not None or now != decided.decision
     if not stale:
-        # nothing waited: only the account may have changed (another call's order went out)
+        # nothing waited: only the account may have changed (another call's order went out, or
+        # used this client order id); a stale call gets both checks from `validate` below
         await check_constraints(decided.validated, decided.decision, services)
+        if decided.validated.order is not None:
+            await refuse_used_client_ids(decided.parsed, services)
         return admitted
     try:
         validated = await validate(decided.parsed, services)

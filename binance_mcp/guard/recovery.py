@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import anyio.to_thread
 
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable, MissingCredentials
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class PendingRecovery:
             lookup = await self._exchange.find_order(
                 symbol, client_order_id=client_order_id, order_id=order_id, tries=2
             )
-        except (ExchangeError, ExchangeUnavailable, MissingCredentials) as exc:
+        except ExchangeFailure as exc:
             return _Verdict(None, f"could not look order {ident} up: {exc}")
         order = lookup.order
         if order is None:
@@ -225,7 +225,7 @@ async def _look_up_order_list(exchange: ExchangeClient, record: AuditRecord, sym
     try:
         lookup = await exchange.find_order_list(symbol, ident, tries=2)
         found = None if lookup.order is None else await with_member_details(exchange, lookup.order)
-    except (ExchangeError, ExchangeUnavailable, MissingCredentials) as exc:
+    except ExchangeFailure as exc:
         return _Verdict(None, f"could not look order list {ident} up: {exc}")
     if found is None:
         if not lookup.missing:

@@ -10,7 +10,7 @@ import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
@@ -64,11 +64,10 @@ async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
         )
         order, orig_id = raw["amendedOrder"], raw["amendedOrder"].get("origClientOrderId", "")
         list_id = (raw.get("listStatus") or {}).get("listClientOrderId")
-    except (ExchangeUnavailable, ExchangeError) as exc:
-        ambiguous = exc.sent if isinstance(exc, ExchangeUnavailable) else exc.outcome_unknown
-        if not ambiguous:
+    except ExchangeFailure as exc:
+        if not exc.may_have_executed:
             raise
-        what = exc.message if isinstance(exc, ExchangeUnavailable) else exc.sentence()
+        what = exc.summary()
         order, recovered = await _check_amend(args, call, what), True
         orig_id, list_id = args.client_order_id or "", None
     amended = outputs.AmendedOrder(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.orders import mismatch
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ async def with_member_details(exchange: ExchangeClient, listed: dict[str, Any]) 
     for member in listed.get("orders", []):
         try:
             reports.append(await exchange.get_order(member["symbol"], order_id=member["orderId"]))
-        except (ExchangeError, ExchangeUnavailable):
+        except ExchangeFailure:
             reports.append(member)
     return listed | {"orderReports": reports}
 

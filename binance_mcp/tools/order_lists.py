@@ -14,7 +14,7 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
@@ -160,14 +160,10 @@ async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> Tool
     await call.about_to_send()
     try:
         raw = await call.exchange.place_order_list(args.type, params)
-    except ExchangeUnavailable as exc:
-        if not exc.sent:
+    except ExchangeFailure as exc:
+        if not exc.may_have_executed:
             raise
-        raw, recovered = await _find_after_ambiguous_failure(args, call, exc.message), True
-    except ExchangeError as exc:
-        if not exc.outcome_unknown:
-            raise
-        raw, recovered = await _find_after_ambiguous_failure(args, call, exc.sentence()), True
+        raw, recovered = await _find_after_ambiguous_failure(args, call, exc.summary()), True
     placed = outputs.PlacedOrderList(
         **outputs.order_list_from_binance(raw), type=args.type, network=call.network, recovered=recovered
     )
@@ -269,13 +265,10 @@ async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> To
         raw = await call.exchange.cancel_order_list(
             args.symbol, args.order_list_id, args.list_client_order_id
         )
-    except (ExchangeUnavailable, ExchangeError) as exc:
-        ambiguous = exc.sent if isinstance(exc, ExchangeUnavailable) else exc.outcome_unknown
-        if not ambiguous:
+    except ExchangeFailure as exc:
+        if not exc.may_have_executed:
             raise
-        raw = await _check_cancel(
-            args, call, exc.message if isinstance(exc, ExchangeUnavailable) else exc.sentence()
-        )
+        raw = await _check_cancel(args, call, exc.summary())
     cancelled = outputs.CancelledOrderList(**outputs.order_list_from_binance(raw), network=call.network)
     states = ", ".join(f"{o.order_id} {o.status}" for o in cancelled.orders)
     summary = (
@@ -303,7 +296,7 @@ async def _check_cancel(args: CancelOrderListInput, call: CallContext, what_happ
     else:
         try:
             listed = await call.exchange.get_order_list(order_list_id=args.order_list_id)
-        except (ExchangeError, ExchangeUnavailable) as exc:
+        except ExchangeFailure as exc:
             detail = getattr(exc, "message", str(exc))
     if listed is not None and listed.get("listOrderStatus") == "ALL_DONE":
         return await with_member_details(call.exchange, listed)

@@ -12,7 +12,7 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.exchange.errors import ExchangeError, ExchangeUnavailable
+from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.orders import Leg, Order, describe, mismatch
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput, counted
@@ -191,14 +191,10 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     await call.about_to_send()
     try:
         raw = await call.exchange.place_order(params)
-    except ExchangeUnavailable as exc:
-        if not exc.sent:
+    except ExchangeFailure as exc:
+        if not exc.may_have_executed:
             raise
-        raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.message), True
-    except ExchangeError as exc:
-        if not exc.outcome_unknown:
-            raise
-        raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.sentence()), True
+        raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.summary()), True
 
     shaped = outputs.order_from_binance(raw)
     for key, given in (("side", args.side), ("type", args.type), ("status", "NEW")):
@@ -268,13 +264,10 @@ async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
     await call.about_to_send()
     try:
         raw = await call.exchange.cancel_order(args.symbol, args.order_id, args.client_order_id)
-    except (ExchangeUnavailable, ExchangeError) as exc:
-        ambiguous = exc.sent if isinstance(exc, ExchangeUnavailable) else exc.outcome_unknown
-        if not ambiguous:
+    except ExchangeFailure as exc:
+        if not exc.may_have_executed:
             raise
-        raw = await _check_cancel(
-            args, call, exc.message if isinstance(exc, ExchangeUnavailable) else exc.sentence()
-        )
+        raw = await _check_cancel(args, call, exc.summary())
     cancelled = outputs.CancelledOrder(**outputs.order_from_binance(raw), network=call.network)
     summary = (
         f"Cancelled {cancelled.side} {cancelled.type} order {cancelled.order_id} "
@@ -309,7 +302,7 @@ async def _check_cancel(args: CancelOrderInput, call: CallContext, what_happened
     if status == "CANCELED":
         return order
     if lookup.settled:
-        raise ExchangeError(
+        raise ExchangeFailure(
             None,
             None,
             f"order {ident} on {args.symbol} is {status}, so it was not cancelled ({what_happened})",
@@ -335,7 +328,7 @@ async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
     await call.about_to_send()
     try:
         raw = await call.exchange.cancel_all_orders(args.symbol)
-    except ExchangeError as exc:
+    except BinanceRejected as exc:
         if exc.code != NO_OPEN_ORDERS:
             raise
         raw = []
