@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 from binance_mcp.guard import Guard
 from binance_mcp.guard.approval_desk import ApprovalDesk
+from binance_mcp.guard.audit_writer import AuditWriter
 from binance_mcp.guard.keys import KeyCheck
 from binance_mcp.guard.lock import AccountLock
-from binance_mcp.guard.record import AuditWriter
 from binance_mcp.guard.services import LazyStore, PolicyInForce, Services
 from binance_mcp.policy.engine import PolicyEngine
 

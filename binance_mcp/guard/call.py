@@ -17,15 +17,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.caller import Caller
+from binance_mcp.market import Market
+from binance_mcp.results import dumps
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.resolve import Elicit
     from mcp_types import CallToolResult
     from pydantic import BaseModel
 
-    from binance_mcp.exchange.filters import SymbolRules
-    from binance_mcp.guard.approval_desk import CallIdentity, OpenQuestion
-    from binance_mcp.guard.approve import ApprovalForm
+    from binance_mcp.guard.approval_desk import ApprovalForm, CallIdentity, OpenQuestion
     from binance_mcp.orders import Order
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec
@@ -51,8 +51,6 @@ class Request:
     @cached_property
     def audited_arguments(self) -> dict[str, Any]:
         """The raw arguments as the audit keeps them, for a call refused before they were parsed."""
-        from binance_mcp.guard.record import bounded_arguments
-
         return bounded_arguments(self.raw)
 
 
@@ -65,14 +63,6 @@ class Parsed:
     arguments: dict[str, Any]
     client_order_id: str | None
     generated_client_order_id: bool
-
-
-@dataclass(frozen=True)
-class Market:
-    """A symbol's exchange rules and its price now, fetched together."""
-
-    rules: SymbolRules
-    price: Decimal
 
 
 @dataclass(frozen=True)
@@ -169,3 +159,27 @@ class Ended:
     approved_by: str | None = None
     pending_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+MAX_AUDITED_ARGUMENTS = 2_000
+"""Characters of a call's raw arguments the audit keeps; more is cut, with a marker, never dropped."""
+
+
+def bounded_arguments(arguments: Any) -> dict[str, Any]:
+    """Raw arguments as the audit keeps them: JSON, at most `MAX_AUDITED_ARGUMENTS` characters.
+    Arguments out of bounds (a 5,000-digit integer, a lone surrogate) are never serialised: the
+    record keeps the sentence that refused them."""
+    from binance_mcp.tools.bounds import check_raw_arguments
+
+    problem = check_raw_arguments(arguments)
+    if problem is not None:
+        return {"_refused": problem.message[:MAX_AUDITED_ARGUMENTS]}
+    if not isinstance(arguments, dict):
+        return {"_raw": repr(arguments)[:MAX_AUDITED_ARGUMENTS], "_truncated": True}
+    try:
+        text, jsonable = dumps(arguments), True
+    except (TypeError, ValueError, RecursionError):
+        text, jsonable = repr(arguments)[: MAX_AUDITED_ARGUMENTS + 1], False
+    if len(text) <= MAX_AUDITED_ARGUMENTS:
+        return arguments if jsonable else {"_raw": text}
+    return {"_raw": text[:MAX_AUDITED_ARGUMENTS], "_truncated": True}

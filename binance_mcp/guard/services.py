@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
     from binance_mcp.guard.approval_desk import ApprovalDesk
+    from binance_mcp.guard.audit_writer import AuditWriter
     from binance_mcp.guard.keys import KeyCheck
     from binance_mcp.guard.lock import AccountLock
-    from binance_mcp.guard.record import AuditWriter
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.budgets import BudgetStore

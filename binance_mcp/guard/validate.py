@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from binance_mcp.guard.call import Market, Validated
+from binance_mcp.guard.call import Validated
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:

@@ -36,7 +36,7 @@ from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Market
+    from binance_mcp.market import Market
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from binance_mcp.tools.names import Risk, ToolName
 if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
-    from binance_mcp.guard.call import Market
+    from binance_mcp.market import Market
     from binance_mcp.orders import Order
     from binance_mcp.results import ToolOutput
 

@@ -29,7 +29,7 @@ from binance_mcp.tools.spec import CallContext, guarded
 from binance_mcp.valuation import value_order
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Market
+    from binance_mcp.market import Market
 
 logger = logging.getLogger(__name__)
 
