@@ -91,7 +91,7 @@ async def question(decided: Decided, services: Services) -> str:
     return f"{what} — approve?"
 
 
-async def approve(decided: Decided, services: Services, ctx: Context | None) -> Admitted | Asking:
+async def approve(decided: Decided, services: Services) -> Admitted | Asking:
     if not decided.needs_approval:
         return Admitted(decided)
     request = decided.request
@@ -111,9 +111,9 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
                 approved_notional=approved_value(given, shown),
             )
     asked = await question(decided, services)
-    if ELICITATION in via and request.can_elicit and ctx is not None:
-        if not request.modern:  # 2025 era: ask mid-call
-            answer = await ask_now(ctx, asked)
+    if ELICITATION in via and request.can_elicit:
+        if request.ask_now is not None:  # 2025 era: ask mid-call
+            answer = await request.ask_now(asked)
             if answer != "accept":
                 raise Refusal(RefusalKind.APPROVAL_DECLINED, declined_sentence(answer), rule=rule)
             return Admitted(decided, approved_via=ELICITATION, identity=identity, approved_notional=shown)

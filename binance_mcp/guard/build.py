@@ -9,7 +9,7 @@ from binance_mcp.guard import Guard
 from binance_mcp.guard.approval_desk import ApprovalDesk
 from binance_mcp.guard.audit_writer import AuditWriter
 from binance_mcp.guard.keys import KeyCheck
-from binance_mcp.guard.lock import AccountLock
+from binance_mcp.guard.lock import DispatchLock
 from binance_mcp.guard.services import LazyStore, PolicyInForce, Services
 from binance_mcp.policy.engine import PolicyEngine
 
@@ -55,7 +55,7 @@ def build_guard(
         stores=stores,
         audit=audit,
         approvals=ApprovalDesk(lambda: stores.get().approvals),
-        lock=AccountLock(account, lambda: stores.get().account_lock),
+        lock=DispatchLock(account, lambda: stores.get().account_lock),
         keys=KeyCheck(exchange, config.network, allow_withdrawal_keys=config.allow_withdrawal_keys),
         recover_pending=PendingRecovery(lambda: audit.store, exchange, config.network, account=account),
         approve_command=approve_command,

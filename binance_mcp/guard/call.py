@@ -11,6 +11,7 @@ refused call got and what it was.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from binance_mcp.guard.approval_desk import ApprovalForm, CallIdentity, OpenQuestion
+    from binance_mcp.guard.epoch import Epoch
     from binance_mcp.orders import Order
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec
@@ -43,10 +45,8 @@ class Request:
     continuing: bool = False  # a later round of a 2026-era call that asked its human
     can_elicit: bool = False
     modern: bool = False  # the 2026-07-28 protocol era (input_required rounds)
-
-    @property
-    def request(self) -> Request:
-        return self
+    ask_now: Callable[[str], Awaitable[str]] | None = None
+    """2025 era: asks the client's human this question mid-call; answers accept, declined, ..."""
 
     @cached_property
     def audited_arguments(self) -> dict[str, Any]:
@@ -74,6 +74,8 @@ class Validated:
     order: Order | None = None
     market: Market | None = None
     valuation: Valuation | None = None
+    epoch: Epoch | None = None
+    """For a call that changes the account: the epoch read before anything else was (`epoch.py`)."""
 
     @property
     def request(self) -> Request:
@@ -143,12 +145,18 @@ class Admitted:
 Reached = Request | Parsed | Validated | Decided | Asking | Admitted
 
 
+def request_of(reached: Reached) -> Request:
+    """The request a call began as, however far it got."""
+    return reached if isinstance(reached, Request) else reached.request
+
+
 @dataclass(frozen=True)
 class Ended:
     """How a call ended: the result the agent gets and what its audit record says."""
 
     reached: Reached
-    result: CallToolResult
+    result: CallToolResult | None
+    """What the agent is answered; None for a record that answers nothing (pending, asked)."""
     decision: str
     outcome: str
     reason: str | None = None

@@ -18,9 +18,10 @@ from binance_mcp.tools.bounds import check_raw_arguments
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Request
+    from binance_mcp.guard.services import Services
 
 
-def parse(request: Request) -> Parsed:
+async def parse(request: Request, services: Services) -> Parsed:
     from binance_mcp.tools.inputs import describe_validation_error
 
     spec = request.spec

@@ -17,7 +17,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from binance_mcp.guard.call import Ended, Parsed, Request
+from binance_mcp.guard.call import Ended, Parsed, Request, request_of
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
     """The audit record of a call that ended (or, with `outcome="pending"`, is about to send)."""
     from binance_mcp.stores.audit import AuditRecord
 
-    request = ended.reached.request
     reached = ended.reached
+    request = request_of(reached)
     parsed = (
         reached if isinstance(reached, Parsed) else None if isinstance(reached, Request) else reached.parsed
     )
@@ -59,7 +59,7 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
     )
 
 
-def record(ended: Ended, services: Services) -> Ended:
+async def record(ended: Ended, services: Services) -> Ended:
     """Write the call's record: finish its pending record, or append a new one."""
     entry = audit_record(ended, services)
     if logger.isEnabledFor(logging.DEBUG):  # --log-level DEBUG: each call's decision, never its arguments

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from binance_mcp.guard.call import Validated
+from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
 from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
@@ -30,18 +31,19 @@ if TYPE_CHECKING:
 async def validate(parsed: Parsed, services: Services) -> Validated:
     request = parsed.request
     spec = request.spec
+    epoch = await read_epoch(services) if spec.changes_account else None  # before all it decides on
     if services.engine.decide(spec.name, request.caller.agent, services.network.value).action == "deny":
         return Validated(parsed)  # refused by `decide` next: nothing to ask the exchange about
     await services.keys.check(spec)
     if spec.order is None:
-        return Validated(parsed)
+        return Validated(parsed, epoch=epoch)
     order = spec.order(parsed.args)
     market = await fetch_market(services.exchange, order.symbol)
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
     await refuse_used_client_ids(parsed, services)
-    return Validated(parsed, order=order, market=market, valuation=value_of(order, market))
+    return Validated(parsed, order=order, market=market, valuation=value_of(order, market), epoch=epoch)
 
 
 def value_of(order: Order, market: Market) -> Any:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from .dispatch import Incoming, Reply, dispatch, fault_reply
-from .faults import Delay, Drop, ExecuteThenFail, Status
+from .faults import Delay, Drop, ExecuteThenFail, Hold, Status
 from .recorder import RecordedRequest
 
 if TYPE_CHECKING:
@@ -108,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
         rec.fault = fault
         if isinstance(fault, Delay):
             time.sleep(fault.seconds)
+        if isinstance(fault, Hold):
+            fault.arrived.set()
+            fault.released.wait(fault.at_most)
         if isinstance(fault, Drop):
             self._drop(rec)
             return

@@ -1,0 +1,160 @@
+"""Deciding again at dispatch by state, not by timing (issue #14 item 2, #16 item 3).
+
+A call is screened before it takes the account lock and sent under it. When anything its decision
+read moved in between (another process's order, a policy reload) or was moving when it was read
+(an order in flight), the account's epoch says so and the call is decided again with what is true
+now; a token revoked meanwhile sends nothing. Each test orders the events explicitly: an order
+held at the test exchange (`Hold`), or the account lock held by the test through the store's own
+lock, and the waiting call observed as waiting (`DispatchLock.waiting`), never a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.stdio import stdio_client
+
+from binance_mcp.policy.engine import PolicyEngine
+from binance_mcp.policy.model import parse_policy
+from binance_mcp.server import App
+from binance_mcp.stores.tokens import TokenStore
+from tests.fake_binance import FakeBinance, Hold
+from tests.test_four_processes import server as stdio_server
+from tests.test_http import connected, running
+
+pytestmark = pytest.mark.anyio
+
+LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "60000"}
+ONE_OPEN_ORDER = {
+    "version": "1",
+    "default": "allow",
+    "rules": {"place_order": {"action": "allow", "constraints": {"max_open_orders": 1}}},
+}
+
+
+def orders_sent(fake: FakeBinance) -> list[Any]:
+    return [r for r in fake.requests if r.method == "POST" and r.path == "/api/v3/order"]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for a state the test caused (polled; bounded so a broken test fails, not hangs)."""
+    with anyio.fail_after(20):
+        while not condition():
+            await anyio.sleep(0.01)
+
+
+@asynccontextmanager
+async def lock_held_by_the_test(app: App) -> AsyncIterator[None]:
+    """The account lock, taken through the store's own lock, as another call's dispatch takes it."""
+    services = app.guard.services
+    async with services.stores.get().account_lock.held(services.account):
+        yield
+
+
+async def test_an_order_in_flight_in_another_process_is_counted_before_the_waiting_call_is_sent(
+    tmp_path: Path, fake: FakeBinance, build: Any
+) -> None:
+    """max_open_orders 1: process A's order is in flight (held at the exchange) while B screens it
+    (B counts no open order); B then waits for the lock. A's order lands; B must see it."""
+    hold = Hold(threading.Event(), threading.Event())
+    fake.inject(hold, method="POST", path="/api/v3/order")
+    b = build(ONE_OPEN_ORDER)  # this process, on the same state dir as the other
+    async with Client(stdio_client(stdio_server(tmp_path, fake, ONE_OPEN_ORDER)), mode="legacy") as other:
+        async with anyio.create_task_group() as group:
+            first: list[Any] = []
+
+            async def place_in_the_other_process() -> None:
+                first.append(await other.call_tool("place_order", LIMIT))
+
+            group.start_soon(place_in_the_other_process)
+            await until(hold.arrived.is_set)  # A holds the lock; its order is on its way
+            async with Client(b.server) as client:
+                second: list[Any] = []
+
+                async def place_here() -> None:
+                    second.append(await client.call_tool("place_order", LIMIT | {"price": "59000"}))
+
+                group.start_soon(place_here)
+                await until(lambda: b.guard.services.lock.waiting == 1)  # screened: it saw 0 open
+                hold.released.set()
+                await until(lambda: bool(second))
+        assert not first[0].is_error, first[0].content[0].text
+    refused = second[0]
+    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert "changed while this call waited" in refused.structured_content["reason"]
+    assert "max_open_orders" in refused.structured_content["rule"]
+    assert len(orders_sent(fake)) == 1 and len(fake.open_orders()) == 1
+
+
+async def test_a_policy_reloaded_to_deny_while_a_call_waits_refuses_it(build: Any, fake: FakeBinance) -> None:
+    app = build({"version": "1", "default": "allow"})
+    deny = parse_policy(json.dumps({"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}}))
+    async with Client(app.server) as client:
+        await client.call_tool("get_limits", {})  # the stores open before the lock is taken
+        result: list[Any] = []
+        async with anyio.create_task_group() as group:
+            async with lock_held_by_the_test(app):
+
+                async def place() -> None:
+                    result.append(await client.call_tool("place_order", LIMIT))
+
+                group.start_soon(place)
+                await until(lambda: app.guard.services.lock.waiting == 1)  # screened, allowed
+                app.guard.install(PolicyEngine(deny))
+    refused = result[0]
+    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert refused.structured_content["rule"] == "rules.place_order"
+    assert orders_sent(fake) == []
+
+
+async def test_a_call_whose_account_did_not_move_is_sent_on_its_first_decision(
+    build: Any, fake: FakeBinance
+) -> None:
+    """The other side: the lock was held (by the test), nothing changed: no second look at the
+    exchange (one open-orders count, at screening)."""
+    app = build(ONE_OPEN_ORDER)
+    async with Client(app.server) as client:
+        await client.call_tool("get_limits", {})
+        fake.clear_requests()
+        result: list[Any] = []
+        async with anyio.create_task_group() as group:
+            async with lock_held_by_the_test(app):
+
+                async def place() -> None:
+                    result.append(await client.call_tool("place_order", LIMIT))
+
+                group.start_soon(place)
+                await until(lambda: app.guard.services.lock.waiting == 1)
+    assert not result[0].is_error, result[0].content[0].text
+    counts = [r for r in fake.requests if r.path == "/api/v3/openOrders"]
+    assert len(counts) == 1 and len(orders_sent(fake)) == 1
+
+
+async def test_a_token_revoked_while_its_call_waits_sends_nothing(tmp_path: Path, fake: FakeBinance) -> None:
+    async with running(tmp_path, fake, agents=("bot2",)) as server:
+        async with connected(server.url, server.tokens["bot2"], mode="legacy") as client:
+            await client.call_tool("get_limits", {})
+            result: list[Any] = []
+            async with anyio.create_task_group() as group:
+                async with lock_held_by_the_test(server.app):
+
+                    async def place() -> None:
+                        result.append(await client.call_tool("place_order", LIMIT))
+
+                    group.start_soon(place)
+                    await until(lambda: server.app.guard.services.lock.waiting == 1)
+                    with TokenStore.in_state_dir(server.app.state_dir) as tokens:
+                        tokens.revoke("bot2")  # as `binance-mcp tokens revoke bot2` does
+                await until(lambda: bool(result))
+    refused = result[0]
+    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert "revoked" in refused.structured_content["reason"]
+    assert orders_sent(fake) == []
