@@ -88,7 +88,9 @@ async def test_an_order_in_flight_in_another_process_is_counted_before_the_waiti
                 await until(lambda: bool(second))
         assert not first[0].is_error, first[0].content[0].text
     refused = second[0]
-    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[
+        0
+    ].text
     assert "changed while this call waited" in refused.structured_content["reason"]
     assert "max_open_orders" in refused.structured_content["rule"]
     assert len(orders_sent(fake)) == 1 and len(fake.open_orders()) == 1
@@ -96,7 +98,9 @@ async def test_an_order_in_flight_in_another_process_is_counted_before_the_waiti
 
 async def test_a_policy_reloaded_to_deny_while_a_call_waits_refuses_it(build: Any, fake: FakeBinance) -> None:
     app = build({"version": "1", "default": "allow"})
-    deny = parse_policy(json.dumps({"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}}))
+    deny = parse_policy(
+        json.dumps({"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}})
+    )
     async with Client(app.server) as client:
         await client.call_tool("get_limits", {})  # the stores open before the lock is taken
         result: list[Any] = []
@@ -110,7 +114,9 @@ async def test_a_policy_reloaded_to_deny_while_a_call_waits_refuses_it(build: An
                 await until(lambda: app.guard.services.lock.waiting == 1)  # screened, allowed
                 app.guard.install(PolicyEngine(deny))
     refused = result[0]
-    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[
+        0
+    ].text
     assert refused.structured_content["rule"] == "rules.place_order"
     assert orders_sent(fake) == []
 
@@ -155,6 +161,8 @@ async def test_a_token_revoked_while_its_call_waits_sends_nothing(tmp_path: Path
                         tokens.revoke("bot2")  # as `binance-mcp tokens revoke bot2` does
                 await until(lambda: bool(result))
     refused = result[0]
-    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[
+        0
+    ].text
     assert "revoked" in refused.structured_content["reason"]
     assert orders_sent(fake) == []

@@ -83,7 +83,10 @@ def test_each_stage_takes_what_the_one_before_it_gives() -> None:
     chain = [stage_types(stage.run) for stage in STAGES]
     assert chain[0][0] is Request
     screened = chain[SCREENING_LENGTH - 1][1]
-    assert set(typing.get_args(screened)) == {Admitted, Asking}  # dispatch takes Admitted (or an answered Asking)
+    assert set(typing.get_args(screened)) == {
+        Admitted,
+        Asking,
+    }  # dispatch takes Admitted (or an answered Asking)
     for (name, (_, gives)), (next_name, (takes, _)) in zip(
         [(s.name, t) for s, t in zip(STAGES, chain, strict=True)][:-1],
         [(s.name, t) for s, t in zip(STAGES, chain, strict=True)][1:],
@@ -144,7 +147,9 @@ async def test_a_constraint_refuses_before_the_budget_is_looked_at(build, fake: 
     )
     async with Client(app.server) as client:
         result = await client.call_tool("place_order", BTC_LIMIT)
-    assert result.structured_content["rule"] == "rules.place_order.constraints.max_notional", result.content[0].text
+    assert result.structured_content["rule"] == "rules.place_order.constraints.max_notional", result.content[
+        0
+    ].text
     assert result.structured_content["limit"] == "100"
     assert orders_sent(fake) == []
     with open_budget_store(app.state_dir) as budgets:

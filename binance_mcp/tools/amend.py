@@ -17,7 +17,7 @@ from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import AmendOrderInput
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def describe_amend(args: AmendOrderInput, quote: object, network: str) -> str:
     return f"Reduce {which} on {args.symbol} to {decimal_text(args.new_quantity)} on {network.upper()}"
 
 
-@guarded(
+@tool(
     ToolName.AMEND_ORDER,
     title="Amend order (reduce quantity)",
     description=(

@@ -30,7 +30,7 @@ from binance_mcp.tools.order_list_inputs import (
 )
 from binance_mcp.tools.order_list_match import list_mismatch, with_member_details
 from binance_mcp.tools.order_of import order_of_place_order_list
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 from binance_mcp.tools.trading import check_trailing_deltas
 from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
@@ -123,7 +123,7 @@ def _level(leg: Leg) -> Decimal | None:
 # -- the tools -------------------------------------------------------------------------------------
 
 
-@guarded(
+@tool(
     ToolName.PLACE_ORDER_LIST,
     title="Place order list (OCO, OTO, OTOCO)",
     description=(
@@ -250,7 +250,7 @@ def describe_cancel_order_list(args: CancelOrderListInput, quote: object, networ
     return f"Cancel order list {which} (every order in it) on {args.symbol} on {network.upper()}"
 
 
-@guarded(
+@tool(
     ToolName.CANCEL_ORDER_LIST,
     title="Cancel order list",
     description="Cancel an OCO, OTO or OTOCO (every open order in it) by order_list_id or list_client_order_id.",
@@ -308,7 +308,7 @@ async def _check_cancel(args: CancelOrderListInput, call: CallContext, what_happ
     )
 
 
-@guarded(
+@tool(
     ToolName.GET_ORDER_LISTS,
     title="Get order lists",
     description=(

@@ -25,7 +25,7 @@ from binance_mcp.tools.inputs import (
     new_client_order_id,
 )
 from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 from binance_mcp.valuation import value_order
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
     return f"Cancel ALL open orders on {args.symbol} on {network.upper()}"
 
 
-@guarded(
+@tool(
     ToolName.PLACE_ORDER,
     title="Place order",
     description="Place a Binance Spot order. LIMIT needs quantity and price; MARKET takes quantity or "
@@ -250,7 +250,7 @@ async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_ha
     )
 
 
-@guarded(
+@tool(
     ToolName.CANCEL_ORDER,
     title="Cancel order",
     description="Cancel one open order by order_id or client_order_id.",
@@ -315,7 +315,7 @@ async def _check_cancel(args: CancelOrderInput, call: CallContext, what_happened
     )
 
 
-@guarded(
+@tool(
     ToolName.CANCEL_ALL_ORDERS,
     title="Cancel all orders",
     description="Cancel every open order on a symbol. Says so when there were none.",
