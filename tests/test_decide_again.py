@@ -104,15 +104,14 @@ async def test_a_policy_reloaded_to_deny_while_a_call_waits_refuses_it(build: An
     async with Client(app.server) as client:
         await client.call_tool("get_limits", {})  # the stores open before the lock is taken
         result: list[Any] = []
-        async with anyio.create_task_group() as group:
-            async with lock_held_by_the_test(app):
+        async with anyio.create_task_group() as group, lock_held_by_the_test(app):
 
-                async def place() -> None:
-                    result.append(await client.call_tool("place_order", LIMIT))
+            async def place() -> None:
+                result.append(await client.call_tool("place_order", LIMIT))
 
-                group.start_soon(place)
-                await until(lambda: app.guard.services.lock.waiting == 1)  # screened, allowed
-                app.guard.install(PolicyEngine(deny))
+            group.start_soon(place)
+            await until(lambda: app.guard.services.lock.waiting == 1)  # screened, allowed
+            app.guard.install(PolicyEngine(deny))
     refused = result[0]
     assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[
         0
@@ -131,35 +130,37 @@ async def test_a_call_whose_account_did_not_move_is_sent_on_its_first_decision(
         await client.call_tool("get_limits", {})
         fake.clear_requests()
         result: list[Any] = []
-        async with anyio.create_task_group() as group:
-            async with lock_held_by_the_test(app):
+        async with anyio.create_task_group() as group, lock_held_by_the_test(app):
 
-                async def place() -> None:
-                    result.append(await client.call_tool("place_order", LIMIT))
+            async def place() -> None:
+                result.append(await client.call_tool("place_order", LIMIT))
 
-                group.start_soon(place)
-                await until(lambda: app.guard.services.lock.waiting == 1)
+            group.start_soon(place)
+            await until(lambda: app.guard.services.lock.waiting == 1)
     assert not result[0].is_error, result[0].content[0].text
     counts = [r for r in fake.requests if r.path == "/api/v3/openOrders"]
     assert len(counts) == 1 and len(orders_sent(fake)) == 1
 
 
 async def test_a_token_revoked_while_its_call_waits_sends_nothing(tmp_path: Path, fake: FakeBinance) -> None:
-    async with running(tmp_path, fake, agents=("bot2",)) as server:
-        async with connected(server.url, server.tokens["bot2"], mode="legacy") as client:
-            await client.call_tool("get_limits", {})
-            result: list[Any] = []
-            async with anyio.create_task_group() as group:
-                async with lock_held_by_the_test(server.app):
+    """#16 item 3: bot2's order screened, then waiting for the lock; `tokens revoke bot2` meanwhile."""
+    result: list[Any] = []
+    async with (
+        running(tmp_path, fake, agents=("bot2",)) as server,
+        connected(server.url, server.tokens["bot2"], mode="legacy") as client,
+    ):
+        await client.call_tool("get_limits", {})
+        async with anyio.create_task_group() as group:
+            async with lock_held_by_the_test(server.app):
 
-                    async def place() -> None:
-                        result.append(await client.call_tool("place_order", LIMIT))
+                async def place() -> None:
+                    result.append(await client.call_tool("place_order", LIMIT))
 
-                    group.start_soon(place)
-                    await until(lambda: server.app.guard.services.lock.waiting == 1)
-                    with TokenStore.in_state_dir(server.app.state_dir) as tokens:
-                        tokens.revoke("bot2")  # as `binance-mcp tokens revoke bot2` does
-                await until(lambda: bool(result))
+                group.start_soon(place)
+                await until(lambda: server.app.guard.services.lock.waiting == 1)
+                with TokenStore.in_state_dir(server.app.state_dir) as tokens:
+                    tokens.revoke("bot2")  # as `binance-mcp tokens revoke bot2` does
+            await until(lambda: bool(result))
     refused = result[0]
     assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[
         0
