@@ -118,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = fault_reply(fake, fault, req, None)
         else:
             reply = dispatch(fake, req, rec)
+            if isinstance(fault, Hold) and fault.reply_released is not None:
+                fault.reply_released.wait(fault.at_most)
             if isinstance(fault, ExecuteThenFail):
                 rec.executed_response = reply.body
                 if fault.http_status is None:
