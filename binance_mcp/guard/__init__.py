@@ -20,6 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from binance_mcp.guard.approval_desk import client_can_elicit
 from binance_mcp.guard.approve import approve, ask_now, take_answer
 from binance_mcp.guard.call import Admitted, Asking, Decided, Ended, Parsed, Request, Validated, request_of
 from binance_mcp.guard.caller import CURRENT_CALLER, Caller
@@ -27,6 +30,7 @@ from binance_mcp.guard.decide import decide
 from binance_mcp.guard.dispatch import dispatch
 from binance_mcp.guard.endings import GUARD_FAILED, refused
 from binance_mcp.guard.hide import Hidden, hide, is_visible
+from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.parse import parse
 from binance_mcp.guard.ratelimit import rate_limit
 from binance_mcp.guard.record import audit_record, record
@@ -131,7 +135,6 @@ class Guard:
 
     async def limits(self, caller: Caller) -> dict[str, Any]:
         """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""
-        from binance_mcp.guard.limits_report import limits_report
 
         return await limits_report(self.services, caller)
 
@@ -145,7 +148,6 @@ class Guard:
         the anonymous loopback caller) and the session is the `Mcp-Session-Id` header, except in
         the 2026 era, which has no sessions: there the agent stands in. Over stdio there are no
         headers: no agent, the client's declared name, and this process is the session."""
-        from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
         services = self.services
         session, client, agent, transport = services.session_id, "unknown", None, "stdio"
@@ -168,9 +170,6 @@ class Guard:
 
     def arrived(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Request:
         """The call as it arrived: the first stage's input."""
-        from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
-        from binance_mcp.guard.approval_desk import client_can_elicit
 
         modern = ctx is not None and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
         can_elicit = ctx is not None and client_can_elicit(ctx.client_capabilities)

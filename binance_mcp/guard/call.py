@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from binance_mcp.guard.caller import Caller
 from binance_mcp.market import Market
 from binance_mcp.results import dumps
+from binance_mcp.tools.bounds import check_raw_arguments
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.resolve import Elicit
@@ -177,7 +178,6 @@ def bounded_arguments(arguments: Any) -> dict[str, Any]:
     """Raw arguments as the audit keeps them: JSON, at most `MAX_AUDITED_ARGUMENTS` characters.
     Arguments out of bounds (a 5,000-digit integer, a lone surrogate) are never serialised: the
     record keeps the sentence that refused them."""
-    from binance_mcp.tools.bounds import check_raw_arguments
 
     problem = check_raw_arguments(arguments)
     if problem is not None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from binance_mcp.guard.budget import check_budget
 from binance_mcp.guard.call import Decided
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.policy.constraints import check_constraints as first_broken
+from binance_mcp.policy.constraints import needs_approval_above
 from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:
@@ -38,7 +40,6 @@ async def decide(validated: Validated, services: Services) -> Decided:
 
 
 async def check_constraints(validated: Validated, decision: Decision, services: Services) -> None:
-    from binance_mcp.policy.constraints import check_constraints as first_broken
 
     constraints = decision.constraints
     if constraints is None:
@@ -87,7 +88,6 @@ async def count_open_orders(services: Services) -> int:
 
 def approval_rule(validated: Validated, decision: Decision) -> str | None:
     """The policy path that asks a human about this call, or None when none must."""
-    from binance_mcp.policy.constraints import needs_approval_above
 
     if decision.action == "require_approval":
         return decision.rule_path

@@ -31,6 +31,8 @@ from binance_mcp.guard.record import audit_record
 from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
+from binance_mcp.tools.inputs import decimal_text
+from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
     from binance_mcp.guard.services import Services
@@ -82,8 +84,6 @@ async def decide_again(admitted: Admitted, services: Services) -> Admitted:
         )
     shown, value = admitted.approved_notional, fresh.validated.valuation
     if shown is not None and value is not None and value.notional > shown * (1 + APPROVED_VALUE_TOLERANCE):
-        from binance_mcp.tools.inputs import decimal_text
-
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,
             f"changed while the human decided: the order's value rose from ≈{decimal_text(shown)} to "
@@ -126,7 +126,6 @@ async def spend_operator_approval(admitted: Admitted, services: Services) -> Non
 
 async def send(admitted: Admitted, services: Services, reservation: str | None = None) -> Ended:
     """The tool's one exchange call, with the `pending` record made durable right before it."""
-    from binance_mcp.tools.spec import CallContext
 
     decided = admitted.decided
     spec = decided.request.spec

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from binance_mcp.guard.call import Parsed
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.tools.bounds import check_raw_arguments
+from binance_mcp.tools.inputs import describe_validation_error
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Request
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 
 
 async def parse(request: Request, services: Services) -> Parsed:
-    from binance_mcp.tools.inputs import describe_validation_error
 
     spec = request.spec
     problem = check_raw_arguments(request.raw)

@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from binance_mcp.guard.call import Ended, Parsed, Request, request_of
+from binance_mcp.stores.audit import AuditRecord
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 def audit_record(ended: Ended, services: Services, outcome: str | None = None) -> AuditRecord:
     """The audit record of a call that ended (or, with `outcome="pending"`, is about to send)."""
-    from binance_mcp.stores.audit import AuditRecord
 
     reached = ended.reached
     request = request_of(reached)

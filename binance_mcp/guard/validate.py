@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from binance_mcp.exchange.filters import SymbolRules, check_order
 from binance_mcp.guard.call import Validated
 from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
 from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.valuation import value_order
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
@@ -47,14 +49,12 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
 
 
 def value_of(order: Order, market: Market) -> Any:
-    from binance_mcp.valuation import value_order
 
     return value_order(order, market.price, market.rules.quote_asset)
 
 
 async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
     """The symbol's rules and current price, fetched together (both are public and cached)."""
-    from binance_mcp.exchange.filters import SymbolRules
 
     found: dict[str, Any] = {}
 
@@ -78,7 +78,6 @@ async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
 
 def check_filters(order: Order, market: Market) -> None:
     """Every leg against the symbol's exchange filters: the first broken one refuses the call."""
-    from binance_mcp.exchange.filters import check_order
 
     for leg in order.legs:
         violation = check_order(
