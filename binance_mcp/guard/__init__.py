@@ -3,7 +3,9 @@
     hide → parse → validate → decide → rate_limit → approve → dispatch → record
 
 `STAGES` below is that order, written once; each stage is a module of this package by the same
-name, a function from one frozen value (`call.py`) to the next, or a `Refusal`. The first six run
+name, a function from one frozen value (`call.py`) to the next, or a `Refusal`. The stages are
+chained by type (`Pipeline.then` takes only a stage whose input is the previous output), so two
+stages swapped fail the type check before they fail a test. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
 it fails closed. `build_guard` makes the whole thing from the server's parts; nothing is set on

@@ -4,8 +4,8 @@ The rule (exact name, longest glob, default; per agent first) and its networks; 
 order, every constraint on every leg (symbols, sides, order types, quantity, value, price
 deviation), the account's open orders, and whether today's budget has room; then whether a human
 must approve it (`require_approval`, or a value above `approve_above_notional`), and dry run.
-Dispatch runs this same stage again when the call waited, so the decision that sends an order is
-the policy's word at the moment it leaves.
+Dispatch runs this same stage again when the account's epoch moved (`epoch.py`) or a human was
+asked, so the decision that sends an order is the policy's word at the moment it leaves.
 """
 
 from __future__ import annotations
