@@ -259,7 +259,7 @@ def load_credentials(env: Mapping[str, str], ask: PassphrasePrompt | None = None
             raise ConfigError(f"{ENV_PRIVATE_KEY_PASSPHRASE} is set but {ENV_PRIVATE_KEY_FILE} is not")
         return None
     if not key:
-        raise ConfigError(f"{ENV_API_KEY} is not set: set it with {signer}, or none of them")
+        raise ConfigError(f"{ENV_API_KEY} is not set: set it beside {signer}, or set none of them")
     if secret and key_file:
         raise ConfigError(f"both {ENV_API_SECRET} and {ENV_PRIVATE_KEY_FILE} are set: set one, {signer}")
     if key_file:

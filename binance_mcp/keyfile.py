@@ -168,10 +168,10 @@ def _key_type(key: PrivateKeyTypes, path: Path, source: str) -> tuple[KeyType, i
             raise KeyFileError(f"{source}: {path} holds a {key.key_size}-bit RSA key; {ACCEPTED}")
         return KeyType.RSA, key.key_size
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        what = f"an EC ({key.curve.name})"
+        what = f"an EC ({key.curve.name}) key"
     else:
-        what = f"a {type(key).__name__.removeprefix('_').replace('PrivateKey', '')}"
-    raise KeyFileError(f"{source}: {path} holds {what} key, which Binance does not take; {ACCEPTED}")
+        what = f"a key of type {type(key).__name__.removeprefix('_').removesuffix('PrivateKey')}"
+    raise KeyFileError(f"{source}: {path} holds {what}, which Binance does not take; {ACCEPTED}")
 
 
 def _key_lines(pem: str) -> list[str]:

@@ -399,3 +399,16 @@ def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: Fake
     assert os.waitstatus_to_exitcode(status) == 0, out
     assert "signed with the Ed25519 key" in out
     assert PASSPHRASE not in out  # not echoed
+
+
+@pytest.mark.parametrize("key_type", ["Ed25519", "RSA"])
+def test_on_mainnet_doctor_reads_the_keys_permissions_signed_with_the_private_key(
+    tmp_path: Path, fake: FakeBinance, key_type: str
+) -> None:
+    fake.withdraw_enabled = True
+    env = key_env(key_type, tmp_path, fake)
+    done = run_doctor("--mainnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert lines(done.stdout)["withdrawals"].startswith("FAIL  withdrawals: these API keys can withdraw funds")
+    [request] = [r for r in fake.requests if r.path == "/sapi/v1/account/apiRestrictions"]
+    assert (request.signature_ok, request.key_type) == (True, key_type)
