@@ -111,7 +111,7 @@ async def test_every_signed_tool_works_with_each_key_type(
     assert_nothing_secret("\n".join([*texts, audit, caplog.text]), key_type)
 
 
-async def test_an_ed25519_key_the_exchange_did_not_register_is_refused(
+async def test_a_private_key_other_than_the_registered_one_is_refused_with_1022(
     tmp_path: Path, fake: FakeBinance, build
 ) -> None:
     """A signature by another key than the one registered for the API key: -1022, as Binance answers."""
