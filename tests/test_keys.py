@@ -409,6 +409,8 @@ def test_on_mainnet_doctor_reads_the_keys_permissions_signed_with_the_private_ke
     env = key_env(key_type, tmp_path, fake)
     done = run_doctor("--mainnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert lines(done.stdout)["withdrawals"].startswith("FAIL  withdrawals: these API keys can withdraw funds")
+    assert lines(done.stdout)["withdrawals"].startswith(
+        "FAIL  withdrawals: these API keys can withdraw funds"
+    )
     [request] = [r for r in fake.requests if r.path == "/sapi/v1/account/apiRestrictions"]
     assert (request.signature_ok, request.key_type) == (True, key_type)
