@@ -189,9 +189,9 @@ def readable_by_others(path: Path) -> str | None:
         return None
     if not mode & (stat.S_IRGRP | stat.S_IROTH):
         return None
-    who = "every user" if mode & stat.S_IROTH else "its group"
+    who = "every user of this machine" if mode & stat.S_IROTH else "the other users of its group"
     return (
-        f"{path} can be read by {who} of this machine (mode {stat.S_IMODE(mode):04o}): "
+        f"{path} can be read by {who} (mode {stat.S_IMODE(mode):04o}): "
         f"run `chmod 600 {path}` so that only you can read the private key"
     )
 

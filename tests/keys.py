@@ -63,22 +63,29 @@ def write_key(path: Path, data: bytes, mode: int = 0o600) -> Path:
     return path
 
 
+# The Ed25519 key's file is encrypted with this (the RSA key's is not): both ways are used everywhere.
+PASSPHRASES = {"Ed25519": "correct horse battery staple"}
+
+
 def key_env(key_type: str, directory: Path, fake: FakeBinance | None = None) -> dict[str, str]:
-    """The environment for an API key of `key_type`; Ed25519 and RSA keys are registered on `fake`."""
+    """The environment for an API key of `key_type`; Ed25519 and RSA keys are registered on `fake`.
+    The Ed25519 key's file is encrypted, with BINANCE_PRIVATE_KEY_PASSPHRASE set."""
     if key_type == "HMAC":
         return {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
-    path = write_key(directory / f"{key_type.lower()}-key.pem", private_pem(key_type))
+    passphrase = PASSPHRASES.get(key_type)
+    path = write_key(directory / f"{key_type.lower()}-key.pem", private_pem(key_type, passphrase))
     if fake is not None:
         fake.register_key(API_KEYS[key_type], public_pem(key_type))
-    return {"BINANCE_API_KEY": API_KEYS[key_type], "BINANCE_PRIVATE_KEY_FILE": str(path)}
+    env = {"BINANCE_API_KEY": API_KEYS[key_type], "BINANCE_PRIVATE_KEY_FILE": str(path)}
+    return env | ({"BINANCE_PRIVATE_KEY_PASSPHRASE": passphrase} if passphrase else {})
 
 
 def key_secrets(key_type: str, passphrase: str | None = None) -> list[str]:
     """What must never be shown for a key of `key_type`: the secret or the private key's PEM, whole and
-    line by line, and the passphrase."""
+    line by line, and the passphrase (`passphrase`, and the one `key_env` uses)."""
     if key_type == "HMAC":
         return [API_KEY, API_SECRET]
     pem = private_pem(key_type).decode()
     body = [line for line in pem.splitlines() if not line.startswith("-----")]
     found = [API_KEYS[key_type], pem, "".join(body), *[line for line in body if len(line) >= 20]]
-    return found + ([passphrase] if passphrase else [])
+    return found + [p for p in (passphrase, PASSPHRASES.get(key_type)) if p]

@@ -30,6 +30,7 @@ from tests.fake_binance import FakeBinance
 from tests.keys import (
     API_KEYS,
     KEY_TYPES,
+    PASSPHRASES,
     key_env,
     key_secrets,
     private_key,
@@ -46,7 +47,7 @@ BRACKET = {
     "above_type": "LIMIT_MAKER", "above_price": "70000",
     "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
 }  # fmt: skip
-PASSPHRASE = "correct horse battery staple"
+PASSPHRASE = PASSPHRASES["Ed25519"]
 
 
 def assert_nothing_secret(text: str, key_type: str, passphrase: str | None = None) -> None:
@@ -348,6 +349,21 @@ def test_the_server_refuses_a_bad_key_file_before_it_starts(tmp_path: Path) -> N
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
     assert line.startswith("binance-mcp: BINANCE_PRIVATE_KEY_FILE: ") and "EC (secp256r1)" in line
+
+
+def test_the_server_warns_when_others_can_read_the_key_file(tmp_path: Path) -> None:
+    from tests.test_cli import run_cli
+
+    env = key_env("RSA", tmp_path)
+    Path(env["BINANCE_PRIVATE_KEY_FILE"]).chmod(0o640)
+    done = run_cli("--testnet", env=env, cwd=tmp_path)  # stdin closed: the stdio server ends at once
+    path = env["BINANCE_PRIVATE_KEY_FILE"]
+    assert (
+        f"binance-mcp: warning: {path} can be read by the other users of its group (mode 0640): "
+        f"run `chmod 600 {path}` so that only you can read the private key"
+    ) in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr
+    assert_nothing_secret(done.stdout + done.stderr, "RSA")
 
 
 def test_a_secret_and_a_key_file_together_are_refused(tmp_path: Path, fake: FakeBinance) -> None:
