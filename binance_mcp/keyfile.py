@@ -95,7 +95,7 @@ def load_private_key(
     from cryptography.hazmat.primitives import serialization
 
     password = passphrase.encode() if passphrase else None
-    key = _decrypt(data, password, path, source, ask)
+    key, used = _decrypt(data, password, path, source, ask)
     kind, bits = _key_type(key, path, source)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -108,8 +108,8 @@ def load_private_key(
     secrets = {pem, data.decode("ascii", "replace")}
     for text in (pem, data.decode("ascii", "replace")):
         secrets.update(_key_lines(text))
-    if passphrase and len(passphrase) >= 4:  # a shorter one would scrub ordinary words from every line
-        secrets.add(passphrase)
+    if used is not None and len(used) >= 4:  # a shorter one would scrub ordinary words from every line
+        secrets.add(used.decode(errors="replace"))
     return PrivateKey(kind, path, pem, public_pem, bits, tuple(sorted(secrets, key=len, reverse=True)))
 
 
@@ -129,14 +129,15 @@ def _read(path: Path, source: str) -> bytes:
 
 def _decrypt(
     data: bytes, password: bytes | None, path: Path, source: str, ask: PassphrasePrompt | None
-) -> PrivateKeyTypes:
+) -> tuple[PrivateKeyTypes, bytes | None]:
+    """The key, and the passphrase that decrypted it (None if it was not encrypted)."""
     from cryptography.hazmat.primitives import serialization
 
     try:
-        return serialization.load_pem_private_key(data, password=password)
+        return serialization.load_pem_private_key(data, password=password), password
     except TypeError as exc:
         if "not encrypted" in str(exc):  # a passphrase for a key that has none: the key is what counts
-            return serialization.load_pem_private_key(data, password=None)
+            return serialization.load_pem_private_key(data, password=None), None
         asked = ask(path) if ask is not None and password is None else None
         if asked:
             return _decrypt(data, asked.encode(), path, source, None)
@@ -147,7 +148,7 @@ def _decrypt(
     except ValueError as exc:
         if password is not None and ("decrypt" in str(exc).lower() or "password" in str(exc).lower()):
             raise KeyFileError(
-                f"{source}: the passphrase does not decrypt {path}; check {ENV_PRIVATE_KEY_PASSPHRASE}"
+                f"{source}: the passphrase does not decrypt {path}; check {ENV_PRIVATE_KEY_PASSPHRASE} (or what was typed)"
             ) from None
         raise KeyFileError(
             f"{source}: {path} is not a private key cryptography can read; {MAKE_ONE}"
