@@ -90,7 +90,9 @@ def test_the_check_sees_a_circle_through_type_checking_imports() -> None:
     TYPE_CHECKING) is reported."""
     graph = import_graph()
     graph["binance_mcp.tools.spec"] |= {"binance_mcp.guard.call"}
-    assert any({"binance_mcp.guard.call", "binance_mcp.tools.spec"} <= set(circle) for circle in circles(graph))
+    assert any(
+        {"binance_mcp.guard.call", "binance_mcp.tools.spec"} <= set(circle) for circle in circles(graph)
+    )
 
 
 def test_tools_and_the_guard_share_values_from_below_both() -> None:
