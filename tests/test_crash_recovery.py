@@ -345,14 +345,14 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
         args = spec.prepare(spec.input_model.model_validate(arguments))  # type: ignore[misc]
         return args.model_dump(mode="json", exclude_none=True)
 
-    from binance_mcp.tools.order_lists import order_list_params
+    from binance_mcp.exchange.order_kinds import LIST
 
     exchange = ExchangeClient(fake.base_url, Credentials(API_KEY, API_SECRET))
     placed = audited(bracket | {"list_client_order_id": "list-placed"})
     other = audited(bracket | {"list_client_order_id": "list-other"})
     for arguments in (placed, other):  # the killed run's list reached the exchange
         prepared = spec.input_model.model_validate(arguments)
-        await exchange.place_order_list("OCO", order_list_params(prepared))
+        await LIST.place(exchange, spec.order(prepared))  # type: ignore[misc]
 
     def record_of(arguments: dict[str, Any]) -> dict[str, Any]:
         return {
