@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from binance_mcp.config import Credentials, Network
 from binance_mcp.exchange.client import ExchangeClient
 from binance_mcp.exchange.errors import ExchangeError
+from binance_mcp.exchange.order_kinds import LIST
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.guard.validate import check_filters, fetch_market
 from binance_mcp.orders import Leg, describe
@@ -26,10 +27,9 @@ from binance_mcp.results import ToolOutput, dumps, success_result
 from binance_mcp.tools import SPECS as ALL_SPECS
 from binance_mcp.tools.inputs import PlaceOrderInput, describe_validation_error
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput
-from binance_mcp.exchange.order_kinds import LIST
 from binance_mcp.tools.order_lists import order_of_place_order_list
-from binance_mcp.tools.trading import order_of as order_of_place_order
 from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.trading import order_of as order_of_place_order
 from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
 from tests.conftest import API_KEY, API_SECRET

@@ -3,9 +3,10 @@
 DESIGN *Crash safety*: an order's intent is committed as a `pending` audit record before it
 leaves, and gets its outcome afterwards. A server killed in between leaves the record pending.
 Before an order leaves (the guard awaits `PendingRecovery` under the account lock), each pending
-record of this account that is orphaned is looked up on the exchange by its client order id and
-finished: `ok` with the order id when the order there is the order sent, `unknown` when Binance
-does not know it or has another order under that id. Records of another account (another
+record of this account that is orphaned is looked up on the exchange by its client id, as a tool
+looks an order up after a lost answer (`exchange.order_kinds`), and finished: `ok` with the order
+id when the order (or list) there is the one sent, `unknown` when Binance does not know it or has
+another one under that id; a cancel's record by the status of the order (or list) it named. Records of another account (another
 network, another key) are never looked up here. Records whose lookup failed (Binance unreachable,
 a ban) stay pending and are tried again before the next order.
 
@@ -35,9 +36,6 @@ logger = logging.getLogger(__name__)
 
 RECHECK_S = 1.0
 """After a pass that left nothing pending, the next order skips recovery for this long."""
-
-CANCEL_ORDER = "cancel_order"
-CANCEL_ORDER_LIST = "cancel_order_list"
 
 
 class RecoveryReport:
@@ -131,15 +129,17 @@ class PendingRecovery:
         audit.finish(record.id, outcome=verdict.outcome, reason=verdict.reason, order_id=verdict.order_id)
 
     async def _look_up(self, record: AuditRecord) -> _Verdict:
-        """The record's order (or list, or the order a cancel named) looked up by its id, the
-        same way a tool looks it up after a lost answer (`order_kinds`)."""
-        from binance_mcp.exchange.order_kinds import LIST, SINGLE, kind_of
+        """The record's order or list (or what its cancel named) looked up by its id, and judged,
+        the way a tool does after a lost answer (`binance_mcp.exchange.order_kinds`)."""
+        from binance_mcp.exchange.order_kinds import LIST, SINGLE, Ref, kind_of
         from binance_mcp.tools import SPECS
 
-        spec = SPECS.get(record.tool)
-        cancels = {CANCEL_ORDER: (SINGLE, "client_order_id", "order_id"),
-                   CANCEL_ORDER_LIST: (LIST, "list_client_order_id", "order_list_id")}  # fmt: skip
-        stopped = f"the server stopped while this {record.tool} call was in flight"
+        spec, stopped = (
+            SPECS.get(record.tool),
+            f"the server stopped while this {record.tool} call was in flight",
+        )
+        cancels = {"cancel_order": (SINGLE, "client_order_id", "order_id"),
+                   "cancel_order_list": (LIST, "list_client_order_id", "order_list_id")}  # fmt: skip
         if spec is None or (spec.order is None and record.tool not in cancels):
             return _Verdict(
                 "unknown", f"{stopped}; its outcome cannot be looked up: check the account on Binance"
@@ -150,61 +150,37 @@ class PendingRecovery:
             return _Verdict("unknown", f"{stopped} and the record's arguments could not be read back")
         order = spec.order(args) if spec.order is not None else None
         if order is not None:
-            kind, client_id, exchange_id = (
-                kind_of(order),
-                record.client_order_id or order.client_order_id,
-                None,
-            )
+            kind, ref = kind_of(order), Ref(order.symbol, record.client_order_id or order.client_order_id)
         else:
             kind, client_field, id_field = cancels[record.tool]
-            client_id, exchange_id = getattr(args, client_field), getattr(args, id_field)
-        symbol = str(getattr(args, "symbol", ""))
-        ident = client_id or (str(exchange_id) if exchange_id is not None else None)
-        if ident is None:
+            ref = Ref(args.symbol, getattr(args, client_field), getattr(args, id_field))  # type: ignore[attr-defined]
+        if ref.client_id is None and ref.exchange_id is None:
             return _Verdict("unknown", f"{stopped} and the {kind.noun} has no id to look up")
-        lookup = await kind.look_up(
-            self._exchange, symbol, client_id=client_id, exchange_id=exchange_id, tries=2
-        )
-        found = lookup.order
-        if found is None and not lookup.missing:
-            return _Verdict(None, f"could not look {kind.noun} {ident} up: {lookup.detail}")
+        lookup = await kind.look_up(self._exchange, ref, tries=2)
+        found, what = lookup.order, f"{kind.noun} {ref}"
         if found is None:
-            return _Verdict(
-                "unknown",
-                f"{stopped}; after the restart Binance does not know {kind.noun} {ident} on {symbol}: "
-                "most likely it never arrived, check it on Binance",
-            )
-        found_id = found.get("orderId")
-        if order is not None:
-            different = kind.difference(order, found, _not_before_ms(record, self._exchange))
-            if different is not None:
+            if not lookup.missing:
+                return _Verdict(None, f"could not look {what} up: {lookup.detail}")
+            return _Verdict("unknown", f"{stopped}; after the restart Binance does not know {what} on "
+                            f"{ref.symbol}: most likely it never arrived, check it on Binance")  # fmt: skip
+        status = kind.status(found)
+        if order is None:  # a cancel: long after the crash, one that arrived is done by now
+            if kind.cancelled(found):
                 return _Verdict(
-                    "unknown",
-                    f"{stopped}; after the restart Binance has an {kind.noun} with {kind.id_name} {ident}, "
-                    f"but not this one ({different}): check the account on Binance",
+                    "ok", f"completed after a restart: {what} is {status} on Binance", found.get("orderId")
                 )
-            return _Verdict(
-                "ok",
-                f"completed after a restart: {kind.noun} {ident} found on Binance by its {kind.id_name} "
-                f"(status {kind.status(found)})",
-                found_id,
-            )
-        if kind.cancelled(found):  # long after the crash: a cancel that arrived is done by now
-            return _Verdict(
-                "ok",
-                f"completed after a restart: {kind.noun} {ident} is {kind.status(found)} on Binance",
-                found_id,
-            )
-        return _Verdict(
-            "error",
-            f"completed after a restart: {kind.noun} {ident} is {kind.status(found)} on Binance, "
-            "so the cancel did not happen",
-            found_id,
-        )
+            return _Verdict("error", f"completed after a restart: {what} is {status} on Binance, so the "
+                            "cancel did not happen", found.get("orderId"))  # fmt: skip
+        different = kind.difference(order, found, _not_before_ms(record, self._exchange))
+        if different is not None:
+            return _Verdict("unknown", f"{stopped}; after the restart Binance has an {kind.noun} with "
+                            f"{kind.id_name} {ref}, but not this one ({different}): check the account on Binance")  # fmt: skip
+        return _Verdict("ok", f"completed after a restart: {what} found on Binance by its {kind.id_name} "
+                        f"(status {status})", found.get("orderId"))  # fmt: skip
 
 
 def _not_before_ms(record: AuditRecord, exchange: ExchangeClient) -> int:
-    """The earliest moment (Binance's clock) an order sent after this record was written can carry."""
+    """The earliest time (Binance's clock) an order sent after this record was written can carry."""
     from datetime import datetime
 
     from binance_mcp.exchange.order_kinds import CLOCK_ALLOWANCE_MS

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from binance_mcp.exchange.errors import ExchangeFailure
-from binance_mcp.exchange.order_kinds import SINGLE
+from binance_mcp.exchange.order_kinds import SINGLE, Ref
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
@@ -98,9 +98,7 @@ async def _check_amend(args: AmendOrderInput, call: CallContext, what_happened: 
     logger.warning("amend of %s: outcome unknown (%s); looking the order up", ident, what_happened)
     lookup = await SINGLE.look_up(
         call.exchange,
-        args.symbol,
-        client_id=args.new_client_order_id if args.order_id is None else None,
-        exchange_id=args.order_id,
+        Ref(args.symbol, args.new_client_order_id if args.order_id is None else None, args.order_id),
         settled=lambda order: _quantity(order) == args.new_quantity,
     )
     if lookup.order is not None and _quantity(lookup.order) == args.new_quantity:

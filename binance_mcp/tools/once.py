@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.exchange.errors import ExchangeFailure
-from binance_mcp.exchange.order_kinds import CLOCK_ALLOWANCE_MS, OrderKind, kind_of
+from binance_mcp.exchange.order_kinds import CLOCK_ALLOWANCE_MS, OrderKind, Ref, kind_of
 from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ async def place_once(call: CallContext) -> tuple[dict[str, Any], bool]:
             raise
         what = exc.summary()
     logger.warning("%s %s: outcome unknown (%s); looking it up", kind.noun, ident, what)
-    lookup = await kind.look_up(call.exchange, order.symbol, client_id=ident)
+    lookup = await kind.look_up(call.exchange, Ref(order.symbol, ident))
     if lookup.order is None:
         detail = lookup.detail
     else:
@@ -54,36 +54,30 @@ async def place_once(call: CallContext) -> tuple[dict[str, Any], bool]:
     )
 
 
-async def cancel_once(
-    kind: OrderKind, call: CallContext, symbol: str, client_id: str | None, exchange_id: int | None
-) -> dict[str, Any]:
-    """Cancel an order or a list by its client id or exchange id; after a lost answer its status
-    says: cancelled (a list all done), it happened; otherwise done (FILLED, EXPIRED), it never will
-    (an error); still open or not found, unknown, and the cancel is not sent again."""
+async def cancel_once(kind: OrderKind, call: CallContext, ref: Ref) -> dict[str, Any]:
+    """Cancel an order or a list; after a lost answer its status says: cancelled (a list all done),
+    it happened; otherwise done (FILLED, EXPIRED), it never will (an error); still open or not
+    found, unknown, and the cancel is not sent again."""
     await call.about_to_send()
     try:
-        return await kind.cancel(call.exchange, symbol, client_id, exchange_id)
+        return await kind.cancel(call.exchange, ref)
     except ExchangeFailure as exc:
         if not exc.may_have_executed:
             raise
         what = exc.summary()
-    ident = client_id or str(exchange_id)
-    logger.warning("cancel of %s %s: outcome unknown (%s); looking it up", kind.noun, ident, what)
-    lookup = await kind.look_up(
-        call.exchange, symbol, client_id=client_id, exchange_id=exchange_id, settled=kind.done
-    )
+    logger.warning("cancel of %s %s: outcome unknown (%s); looking it up", kind.noun, ref, what)
+    lookup = await kind.look_up(call.exchange, ref, settled=kind.done)
     found = lookup.order or {}
     if lookup.settled and kind.cancelled(found):
         return found
     if lookup.settled:
+        where = f"{kind.noun} {ref} on {ref.symbol}"
         raise ExchangeFailure(
-            None,
-            None,
-            f"{kind.noun} {ident} on {symbol} is {kind.status(found)}, so it was not cancelled ({what})",
+            None, None, f"{where} is {kind.status(found)}, so it was not cancelled ({what})"
         )
     raise Refusal(
         RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the cancel of {kind.noun} {ident} on {symbol} may or may not have happened ({what}; then: "
+        f"the cancel of {kind.noun} {ref} on {ref.symbol} may or may not have happened ({what}; then: "
         f"{lookup.detail}); it was not sent again. Check it with {kind.read_tool}",
-        client_order_id=client_id or found.get("clientOrderId") or found.get("listClientOrderId"),
+        client_order_id=ref.client_id or found.get("clientOrderId"),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from binance_mcp.exchange.order_kinds import LIST, single_params, with_member_details
+from binance_mcp.exchange.order_kinds import LIST, Ref, single_params, with_member_details
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
@@ -203,7 +203,7 @@ def describe_cancel_order_list(args: CancelOrderListInput, quote: object, networ
     describe=describe_cancel_order_list,
 )
 async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> ToolOutput:
-    raw = await cancel_once(LIST, call, args.symbol, args.list_client_order_id, args.order_list_id)
+    raw = await cancel_once(LIST, call, Ref(args.symbol, args.list_client_order_id, args.order_list_id))
     cancelled = outputs.CancelledOrderList(**outputs.order_list_from_binance(raw), network=call.network)
     states = ", ".join(f"{o.order_id} {o.status}" for o in cancelled.orders)
     summary = (

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.exchange.errors import BinanceRejected
-from binance_mcp.exchange.order_kinds import FINAL_STATUSES, SINGLE, single_params
+from binance_mcp.exchange.order_kinds import FINAL_STATUSES, SINGLE, Ref, single_params
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput, counted
@@ -205,7 +205,7 @@ def traded_quote(raw: dict[str, Any]) -> Decimal | None:
     resolve=find_order_to_cancel,
 )
 async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
-    raw = await cancel_once(SINGLE, call, args.symbol, args.client_order_id, args.order_id)
+    raw = await cancel_once(SINGLE, call, Ref(args.symbol, args.client_order_id, args.order_id))
     cancelled = outputs.CancelledOrder(**outputs.order_from_binance(raw), network=call.network)
     summary = (
         f"Cancelled {cancelled.side} {cancelled.type} order {cancelled.order_id} "
