@@ -4,7 +4,8 @@ A tool that places orders (`place_order`, `place_order_list`) declares, through 
 `order` hook, the order its validated arguments describe. The guard then checks every leg
 against the exchange's filters and the policy's constraints, values the whole order
 (`binance_mcp.valuation`) and renders the question a human is asked, all from this value and
-never from what the model wrote. Nothing here does I/O.
+never from what the model wrote; the request sent and the match of what is found after a lost
+answer are read from it too (`binance_mcp.exchange.order_kinds`). Nothing here does I/O.
 """
 
 from __future__ import annotations

@@ -210,8 +210,6 @@ class ExchangeClient:
 
     async def place_order(self, params: dict[str, Any]) -> dict[str, Any]:
         """Sent once (after an ambiguous failure it is looked up, `order_kinds`); a -1021 resyncs and sends once more."""
-        if not self.limits.from_exchange and not self._limits_asked and params.get("symbol"):
-            await self._load_rate_limits(str(params["symbol"]))
         return await self._write("create_order", **params)
 
     async def test_order(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -253,9 +251,13 @@ class ExchangeClient:
         return await read_retrying(self.retry)(self._attempt, method, clean, signed)
 
     async def _write(self, method: str, **params: Any) -> Any:
-        """An order or a cancel: never retried after it may have executed."""
+        """An order or a cancel: never retried after it may have executed. Before the first new
+        order, exchangeInfo's rate limits are read (the order-count limits it must respect)."""
         if self._credentials is None:
             raise MissingCredentials(method)
+        symbol = params.get("symbol")
+        if new_orders(method) and not self.limits.from_exchange and not self._limits_asked and symbol:
+            await self._load_rate_limits(str(symbol))
         clean = {key: value for key, value in params.items() if value is not None}
         return await self._attempt(method, clean, True)
 
@@ -512,8 +514,6 @@ class ExchangeClient:
         method = ORDER_LIST_METHODS.get(kind.upper())
         if method is None:
             raise ValueError(f"unknown order list kind {kind!r}: use OCO, OTO or OTOCO")
-        if not self.limits.from_exchange and not self._limits_asked and params.get("symbol"):
-            await self._load_rate_limits(str(params["symbol"]))
         return await self._write(method, **params)
 
     async def cancel_order_list(
