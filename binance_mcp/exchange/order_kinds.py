@@ -38,9 +38,15 @@ CLOCK_ALLOWANCE_MS = 1000
 """Binance refuses a request stamped 1 s or more ahead of its clock, so an order created from a
 request is never older than the moment the request was stamped, less this."""
 TAKES_TIME_IN_FORCE = frozenset({"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"})
-_COMPARED = (("side", "side", "side"), ("type", "type", "type"), ("quantity", "quantity", "origQty"),
-             ("quote quantity", "quote_quantity", "origQuoteOrderQty"), ("price", "price", "price"),
-             ("stop price", "stop_price", "stopPrice"), ("trailing delta", "trailing_delta", "trailingDelta"))  # fmt: skip
+_COMPARED = (
+    ("side", "side", "side"),
+    ("type", "type", "type"),
+    ("quantity", "quantity", "origQty"),
+    ("quote quantity", "quote_quantity", "origQuoteOrderQty"),
+    ("price", "price", "price"),
+    ("stop price", "stop_price", "stopPrice"),
+    ("trailing delta", "trailing_delta", "trailingDelta"),
+)
 """(words, `Leg` field, Binance's field) of what an order found must share with the leg sent."""
 
 

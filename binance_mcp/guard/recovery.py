@@ -134,16 +134,15 @@ class PendingRecovery:
         from binance_mcp.exchange.order_kinds import LIST, SINGLE, Ref, kind_of
         from binance_mcp.tools import SPECS
 
-        spec, stopped = (
-            SPECS.get(record.tool),
-            f"the server stopped while this {record.tool} call was in flight",
-        )
-        cancels = {"cancel_order": (SINGLE, "client_order_id", "order_id"),
-                   "cancel_order_list": (LIST, "list_client_order_id", "order_list_id")}  # fmt: skip
+        stopped = f"the server stopped while this {record.tool} call was in flight"
+        spec = SPECS.get(record.tool)
+        cancels = {
+            "cancel_order": (SINGLE, "client_order_id", "order_id"),
+            "cancel_order_list": (LIST, "list_client_order_id", "order_list_id"),
+        }
         if spec is None or (spec.order is None and record.tool not in cancels):
-            return _Verdict(
-                "unknown", f"{stopped}; its outcome cannot be looked up: check the account on Binance"
-            )
+            reason = f"{stopped}; its outcome cannot be looked up: check the account on Binance"
+            return _Verdict("unknown", reason)
         try:
             args = spec.input_model.model_validate(record.arguments or {})
         except ValueError:
@@ -153,30 +152,29 @@ class PendingRecovery:
             kind, ref = kind_of(order), Ref(order.symbol, record.client_order_id or order.client_order_id)
         else:
             kind, client_field, id_field = cancels[record.tool]
-            ref = Ref(args.symbol, getattr(args, client_field), getattr(args, id_field))  # type: ignore[attr-defined]
+            ids = (getattr(args, client_field), getattr(args, id_field))
+            ref = Ref(getattr(args, "symbol", ""), *ids)
         if ref.client_id is None and ref.exchange_id is None:
             return _Verdict("unknown", f"{stopped} and the {kind.noun} has no id to look up")
         lookup = await kind.look_up(self._exchange, ref, tries=2)
         found, what = lookup.order, f"{kind.noun} {ref}"
+        if found is None and not lookup.missing:
+            return _Verdict(None, f"could not look {what} up: {lookup.detail}")
         if found is None:
-            if not lookup.missing:
-                return _Verdict(None, f"could not look {what} up: {lookup.detail}")
-            return _Verdict("unknown", f"{stopped}; after the restart Binance does not know {what} on "
-                            f"{ref.symbol}: most likely it never arrived, check it on Binance")  # fmt: skip
-        status = kind.status(found)
+            reason = f"{stopped}; after the restart Binance does not know {what} on {ref.symbol}: most likely it never arrived, check it on Binance"
+            return _Verdict("unknown", reason)
+        status, order_id = kind.status(found), found.get("orderId")
         if order is None:  # a cancel: long after the crash, one that arrived is done by now
             if kind.cancelled(found):
-                return _Verdict(
-                    "ok", f"completed after a restart: {what} is {status} on Binance", found.get("orderId")
-                )
-            return _Verdict("error", f"completed after a restart: {what} is {status} on Binance, so the "
-                            "cancel did not happen", found.get("orderId"))  # fmt: skip
+                return _Verdict("ok", f"completed after a restart: {what} is {status} on Binance", order_id)
+            reason = f"completed after a restart: {what} is {status} on Binance, so the cancel did not happen"
+            return _Verdict("error", reason, order_id)
         different = kind.difference(order, found, _not_before_ms(record, self._exchange))
         if different is not None:
-            return _Verdict("unknown", f"{stopped}; after the restart Binance has an {kind.noun} with "
-                            f"{kind.id_name} {ref}, but not this one ({different}): check the account on Binance")  # fmt: skip
-        return _Verdict("ok", f"completed after a restart: {what} found on Binance by its {kind.id_name} "
-                        f"(status {status})", found.get("orderId"))  # fmt: skip
+            reason = f"{stopped}; after the restart Binance has an {kind.noun} with {kind.id_name} {ref}, but not this one ({different}): check the account on Binance"
+            return _Verdict("unknown", reason)
+        reason = f"completed after a restart: {what} found on Binance by its {kind.id_name} (status {status})"
+        return _Verdict("ok", reason, order_id)
 
 
 def _not_before_ms(record: AuditRecord, exchange: ExchangeClient) -> int:
