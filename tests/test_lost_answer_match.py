@@ -25,7 +25,7 @@ from binance_mcp.exchange.order_kinds import LIST
 from binance_mcp.server import App
 from binance_mcp.tools import SPECS
 from tests.conftest import API_KEY, API_SECRET, make_app
-from tests.fake_binance import ExecuteThenFail, FakeBinance, Status
+from tests.fake_binance import Delay, ExecuteThenFail, FakeBinance, Status
 
 pytestmark = pytest.mark.anyio
 
@@ -145,3 +145,21 @@ async def test_the_order_that_was_sent_is_still_recovered_on_a_clock_far_from_ou
     assert not result.is_error, result.content[0].text
     assert result.structured_content["recovered"] is True
     assert len([r for r in fake.requests if r.method == "POST" and r.path == path]) == 1
+
+
+async def test_an_order_resent_after_a_clock_resync_and_then_lost_is_still_recovered(
+    client: Client, app: App, fake: FakeBinance
+) -> None:
+    """Our clock 3 s ahead of Binance's: the order comes back -1021, the clock is resynced (set back
+    3 s) and the order sent once more, and that answer is lost. "Created no earlier than the send"
+    is judged on the clock the resent order carried, so it is recovered, not called an old order."""
+    fake.server_time_offset_ms = -3_000
+    fake.inject(Delay(0), method="POST", path="/api/v3/order")  # the first try: answered as it comes
+    fake.inject(ExecuteThenFail(503), method="POST", path="/api/v3/order")
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
+    result = await client.call_tool("place_order", buy)
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["recovered"] is True
+    posts = [r for r in fake.requests if r.method == "POST" and r.path == "/api/v3/order"]
+    assert [r.response["code"] for r in posts] == [-1021, -1007]  # resent once after the resync; lost
+    assert len(fake.orders) == 1 and posts[1].executed_response["status"] == "FILLED"

@@ -29,7 +29,7 @@ async def place_once(call: CallContext) -> tuple[dict[str, Any], bool]:
     order = call.order
     assert order is not None, "the guard validates an order first"
     kind, ident = kind_of(order), order.client_order_id or ""
-    not_before = call.exchange.server_time_ms() - CLOCK_ALLOWANCE_MS
+    sent_at, offset = call.exchange.server_time_ms(), call.exchange.timestamp_offset_ms
     await call.about_to_send()
     try:
         return await kind.place(call.exchange, order), False
@@ -37,6 +37,8 @@ async def place_once(call: CallContext) -> tuple[dict[str, Any], bool]:
         if not exc.may_have_executed:
             raise
         what = exc.summary()
+    # created no earlier than the send, on Binance's clock (a -1021 resync may have set ours back)
+    not_before = sent_at + min(0, call.exchange.timestamp_offset_ms - offset) - CLOCK_ALLOWANCE_MS
     logger.warning("%s %s: outcome unknown (%s); looking it up", kind.noun, ident, what)
     lookup = await kind.look_up(call.exchange, Ref(order.symbol, ident))
     if lookup.order is None:
