@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.exchange.errors import BinanceRejected
-from binance_mcp.exchange.order_kinds import FINAL_STATUSES, SINGLE, Ref, single_params
+from binance_mcp.exchange.order_kinds import FINAL_STATUSES, MISSING, SINGLE, Ref, single_params
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput, counted
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from binance_mcp.guard.call import Market
 
 NO_OPEN_ORDERS = -2011
-ORDER_DOES_NOT_EXIST = -2013
 
 
 def with_client_order_id(args: PlaceOrderInput) -> PlaceOrderInput:
@@ -78,14 +77,10 @@ def check_trailing_deltas(order: Order, market: Market) -> None:
 
 async def find_order_to_cancel(args: CancelOrderInput, call: CallContext) -> dict[str, Any] | None:
     """The order a cancel names, as Binance has it (None when Binance does not know it)."""
-    from binance_mcp.exchange.errors import BinanceRejected
-
     try:
-        return await call.exchange.get_order(
-            args.symbol, client_order_id=args.client_order_id, order_id=args.order_id
-        )
+        return await SINGLE.fetch(call.exchange, Ref(args.symbol, args.client_order_id, args.order_id))
     except BinanceRejected as exc:
-        if exc.code in (ORDER_DOES_NOT_EXIST, NO_OPEN_ORDERS):
+        if exc.code in MISSING:
             return None
         raise
 
