@@ -1,7 +1,8 @@
 """An order, an order list or a cancel of either: sent once, and after a lost answer found, never resent.
 
 The tools that change the account send through here. `about_to_send()` (where the guard makes the
-`pending` audit record durable) is awaited immediately before the one request leaves; when its
+`pending` audit record durable, and the place for any last check before sending) is awaited
+immediately before the one request leaves, with nothing in between; when its
 answer is lost in a way that may have let it execute, the order is looked up by its client id
 (`binance_mcp.exchange.order_kinds`), the same way for both kinds: found and the one sent, it is
 the answer; anything else is `order_status_unknown`, naming the id to check, and nothing is sent
