@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from binance_mcp.exchange.errors import ExchangeFailure
+from binance_mcp.exchange.order_kinds import SINGLE, Ref
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
@@ -95,10 +96,9 @@ async def _check_amend(args: AmendOrderInput, call: CallContext, what_happened: 
     """The answer was lost: the order with the new quantity means the amend happened."""
     ident = args.client_order_id or str(args.order_id)
     logger.warning("amend of %s: outcome unknown (%s); looking the order up", ident, what_happened)
-    lookup = await call.exchange.find_order(
-        args.symbol,
-        client_order_id=args.new_client_order_id if args.order_id is None else None,
-        order_id=args.order_id,
+    lookup = await SINGLE.look_up(
+        call.exchange,
+        Ref(args.symbol, args.new_client_order_id if args.order_id is None else None, args.order_id),
         settled=lambda order: _quantity(order) == args.new_quantity,
     )
     if lookup.order is not None and _quantity(lookup.order) == args.new_quantity:
