@@ -98,14 +98,32 @@ def check_filters(order: Order, market: Market) -> None:
             )
 
 
+def client_ids_sent(parsed: Parsed) -> list[tuple[str, str]]:
+    """Every client order id an order call sends, as (argument, id): a single order's, or an order
+    list's and each of its legs' (the caller's or made by the server before the call was audited)."""
+    if parsed.request.spec.order is None:
+        return []
+    return [
+        (field, str(value))
+        for field, value in parsed.arguments.items()
+        if field.endswith("client_order_id") and value
+    ]
+
+
+def leg_client_order_ids(parsed: Parsed) -> list[str]:
+    """The client order ids an order call sends besides its own (an order list's legs): recorded
+    as used with its `pending` audit record, as its own id is."""
+    return [client_id for _, client_id in client_ids_sent(parsed) if client_id != parsed.client_order_id]
+
+
 def caller_client_ids(parsed: Parsed) -> list[tuple[str, str]]:
-    """The client ids the caller gave (an order's, a list's and its legs'), as (field, id): the ids
-    the server makes are new by construction."""
+    """The client ids to check before sending: every id the call sends, except those made from a
+    random id the server chose for this call (new by construction, nothing to look up)."""
     raw = parsed.request.raw
     return [
-        (field, str(parsed.arguments[field]))
-        for field in raw
-        if field.endswith("client_order_id") and parsed.arguments.get(field)
+        (field, client_id)
+        for field, client_id in client_ids_sent(parsed)
+        if not parsed.generated_client_order_id or field in raw
     ]
 
 
@@ -118,21 +136,43 @@ async def refuse_a_used_client_order_id(
     client_order_id: str, services: Services, field: str = "client_order_id"
 ) -> None:
     """Binance accepts a client order id again once its first order is no longer open, so an agent
-    that "safely" retries with its own id after a lost answer could place a second order. An id
-    this server already sent an order with is refused. Checked here, before anyone is asked, and
-    again under the account lock at dispatch."""
+    that "safely" retries with its own id after a lost answer could place a second order, and a
+    cancel or lookup by that id could reach an order nobody meant. An id this server already sent
+    an order with, as a single order's id or as any leg's of an order list, is refused. Checked
+    here, before anyone is asked, and again under the account lock at dispatch."""
     network = services.network.value
     earlier = await services.audit.read(
         lambda store: store.sent_with_client_order_id(client_order_id, account=services.account)
     )
     if earlier:
         first = earlier[0]
-        order = f", order id {first.order_id}" if first.order_id else ""
         raise Refusal(
             RefusalKind.INVALID_ARGUMENTS,
-            f"{field} {client_order_id} was already used for an order on {network.upper()} "
-            f"({first.time}, outcome {first.outcome}{order}); sending it again could place a second order "
-            "once the first is filled. Nothing was sent: use a new id, or look the order up with "
-            "get_order_history or get_open_orders",
+            f"{field} {client_order_id} was already used on {network.upper()} {_where_used(first, client_order_id)} "
+            f"({first.time}, outcome {first.outcome}); sending it again could place a second order, or "
+            "name the old one, once the first is filled. Nothing was sent: use a new id, or look the "
+            f"earlier order up with {'get_order_lists' if first.tool == 'place_order_list' else 'get_order_history'}",
             field=field,
         )
+
+
+def _where_used(record: Any, client_order_id: str) -> str:
+    """Which order the id was used for: `by place_order (order id 42)`, or, for an order list's leg,
+    `as the above leg's id of a place_order_list (list client order id L1, order list id 7)`."""
+    ident = f", order id {record.order_id}" if record.order_id else ""
+    if record.tool == "place_order_list":
+        ident = f", order list id {record.order_id}" if record.order_id else ""
+    leg = next(
+        (
+            name.removesuffix("_client_order_id")
+            for name, value in (record.arguments or {}).items()
+            if value == client_order_id and name.endswith("_client_order_id") and name != "list_client_order_id"
+        ),
+        None,
+    )
+    if leg is not None:
+        return (
+            f"as the {leg} leg's id of a {record.tool} "
+            f"(list_client_order_id {record.client_order_id}{ident})"
+        )
+    return f"by {record.tool}{f' ({ident[2:]})' if ident else ''}"

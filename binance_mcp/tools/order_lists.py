@@ -45,11 +45,15 @@ logger = logging.getLogger(__name__)
 
 
 def with_list_client_order_ids(args: PlaceOrderListInput) -> PlaceOrderListInput:
-    """Fill the list's client order id if the caller left it out (before the call is audited); each
-    leg without one of its own gets one made from it (`order_list_inputs.leg_client_order_id`)."""
-    if args.list_client_order_id is not None:
-        return args
-    return args.model_copy(update={"list_client_order_id": new_client_order_id()})
+    """Fill the list's client order id if the caller left it out, and each leg's the caller left
+    out (`order_list_inputs.leg_client_order_id`: `bmcp_` and a hash of the list's id and the
+    leg's place), before the call is audited: the audit record then names every id the list sends,
+    and each is refused for a later order as a single order's id is."""
+    list_id = args.list_client_order_id or new_client_order_id()
+    update: dict[str, Any] = {"list_client_order_id": list_id}
+    for leg in legs_of(args.model_copy(update=update)):
+        update[f"{leg.prefix}_client_order_id"] = leg.client_order_id
+    return args.model_copy(update=update)
 
 
 def order_list_params(args: PlaceOrderListInput) -> dict[str, Any]:
