@@ -132,6 +132,21 @@ EXCHANGE_INFO = {
 # ticker shape for BTCUSDT; the order answer is the documented FULL response with the values of a
 # resting LIMIT order (status NEW, nothing executed, no fills), as rest-api.md describes one.
 BTC_PRICE = {"symbol": "BTCUSDT", "price": "65000.00000000"}
+# rest-api.md "Current average price" shape, for BTCUSDT at the same price (its filters' avgPriceMins 5)
+BTC_AVG_PRICE = {"mins": 5, "price": "65000.00000000", "closeTime": 1694061154503}
+
+
+def market_reads(*, signed_reads: bool = True) -> list[tuple]:
+    """What the guard reads before an order on BTCUSDT: its rules, last and average price, and (for
+    MAX_NUM_ORDERS) the orders open on it, none here."""
+    reads = [
+        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
+        interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
+        interaction("GET", "/api/v3/avgPrice", {"symbol": "BTCUSDT"}, BTC_AVG_PRICE),
+    ]
+    if signed_reads:
+        reads.append(interaction("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, [], signed=True))
+    return reads
 PLACED = {
     "symbol": "BTCUSDT", "orderId": 28, "orderListId": -1, "clientOrderId": "bmcp-cassette-1",
     "transactTime": 1507725176595, "price": "58500.00000000", "origQty": "0.00100000", "executedQty": "0.00000000",
@@ -147,8 +162,7 @@ def placing(client_order_id: str) -> list[tuple]:
         "price": "58500", "newClientOrderId": client_order_id, "newOrderRespType": "FULL",
     }  # fmt: skip
     return [
-        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
-        interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
+        *market_reads(),
         interaction("POST", "/api/v3/order", order, PLACED | {"clientOrderId": client_order_id}, signed=True),
     ]
 
@@ -193,8 +207,7 @@ def placing_oco(ids: dict[str, str]) -> list[tuple]:
         "belowTimeInForce": "GTC", "belowClientOrderId": ids["below"],
     }  # fmt: skip
     return [
-        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
-        interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
+        *market_reads(),
         interaction("POST", "/api/v3/orderList/oco", params, oco_answer(ids), signed=True),
     ]
 

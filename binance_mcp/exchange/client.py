@@ -154,6 +154,10 @@ class ExchangeClient:
     async def get_price(self, symbol: str) -> dict[str, Any]:
         return await self._call("get_symbol_ticker", signed=False, symbol=symbol)
 
+    async def get_avg_price(self, symbol: str) -> dict[str, Any]:
+        """GET /api/v3/avgPrice: the volume-weighted average over the symbol's `avgPriceMins`."""
+        return await self._call("get_avg_price", signed=False, symbol=symbol)
+
     async def get_orderbook(self, symbol: str, limit: int) -> dict[str, Any]:
         return await self._call("get_order_book", signed=False, symbol=symbol, limit=limit)
 

@@ -15,6 +15,7 @@ _FIXED = {
     "get_server_time": 1,
     "exchange_info": 20,
     "get_symbol_ticker": 2,
+    "get_avg_price": 2,
     "get_klines": 2,
     "get_ticker": 2,
     "get_account": 20,

@@ -39,6 +39,7 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
+    await check_open_counts(order, market, services.exchange)
     await refuse_used_client_ids(parsed, services)
     return Validated(parsed, order=order, market=market, valuation=value_of(order, market))
 
@@ -50,8 +51,9 @@ def value_of(order: Order, market: Market) -> Any:
 
 
 async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
-    """The symbol's rules and current price, fetched together (both are public and cached)."""
-    from binance_mcp.exchange.filters import SymbolRules
+    """The symbol's rules, its last price and the average price its filters use, fetched together
+    (all public; the rules cached)."""
+    from binance_mcp.exchange.filters import SymbolRules, filter_price
 
     found: dict[str, Any] = {}
 
@@ -61,16 +63,52 @@ async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
     async def fetch_price() -> None:
         found["price"] = Decimal((await exchange.get_price(symbol))["price"])
 
+    async def fetch_average() -> None:
+        found["average"] = Decimal((await exchange.get_avg_price(symbol))["price"])
+
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(fetch_rules)
             group.start_soon(fetch_price)
+            group.start_soon(fetch_average)
     except BaseExceptionGroup as failed:  # the exchange's error, not the task group's wrapper
         first = failed.exceptions[0]
         if isinstance(first, EXCHANGE_FAILURES):
             raise refusal_for(first, f"pricing the {symbol} order") from None
         raise first from None
-    return Market(rules=found["rules"], price=found["price"])
+    rules = found["rules"]
+    price, basis = filter_price(rules, last=found["price"], reference=None, average=found["average"])
+    return Market(rules=rules, price=found["price"], filter_price=price, filter_basis=basis)
+
+
+async def check_open_counts(order: Order, market: Market, exchange: ExchangeClient) -> None:
+    """The symbol's order-count filters (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDER_LISTS)
+    against what is open on it now, before anything is sent: Binance refuses with -1013."""
+    from binance_mcp.exchange.filters import check_open_counts as first_broken
+
+    rules = market.rules
+    is_list = order.kind != "ORDER"
+    if rules.max_num_orders is None and rules.max_num_algo_orders is None and not (
+        is_list and rules.max_num_order_lists is not None
+    ):
+        return
+    try:
+        open_orders = await exchange.get_open_orders(order.symbol)
+        open_lists = None
+        if is_list and rules.max_num_order_lists is not None:
+            lists = await exchange.get_open_order_lists()
+            open_lists = sum(1 for found in lists if found.get("symbol") == order.symbol)
+    except EXCHANGE_FAILURES as exc:
+        raise refusal_for(exc, f"counting the open orders on {order.symbol}") from None
+    violation = first_broken(
+        rules,
+        open_orders=open_orders,
+        open_lists=open_lists,
+        new_types=[leg.type for leg in order.legs],
+        new_list=is_list,
+    )
+    if violation is not None:
+        raise Refusal(RefusalKind.INVALID_ARGUMENTS, f"{violation.message}; nothing was sent", field="symbol")
 
 
 def check_filters(order: Order, market: Market) -> None:
@@ -88,6 +126,8 @@ def check_filters(order: Order, market: Market) -> None:
             stop_price=leg.stop_price,
             # a pending leg is placed when its working order fills, at a market nobody knows yet
             reference_price=None if leg.pending else market.price,
+            average_price=None if leg.pending else market.filter_price,
+            average_basis=market.filter_basis,
         )
         if violation is not None:
             where = "" if leg.role == "order" else f"{leg.role} leg: "

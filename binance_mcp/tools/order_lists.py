@@ -96,10 +96,19 @@ def check_order_list(order: Order, market: Market) -> None:
     check_trailing_deltas(order, market)
     if order.kind == "OCO":
         for leg in order.legs:
-            if leg.type == "LIMIT_MAKER":
+            # rest-api.md "New Order list - OCO": SELL: LIMIT_MAKER/TAKE_PROFIT_LIMIT price > last price
+            # > stop-loss stop; BUY the other way round (Binance's -2010 "The relationship of the
+            # prices for the orders is not correct"); stops are checked as triggers with the filters
+            if leg.type in ("LIMIT_MAKER", "TAKE_PROFIT_LIMIT"):
                 name = f"{leg.role}_price"
                 problem = trigger_problem(leg.side, leg.type, leg.price, market.price, name)
                 if problem is not None:
+                    if leg.type == "TAKE_PROFIT_LIMIT":
+                        problem = problem.replace(
+                            "; nothing was sent",
+                            " (in an OCO a take-profit's limit price lies on the far side of the last "
+                            "price from the stop-loss, as Binance requires); nothing was sent",
+                        )
                     raise Refusal(RefusalKind.INVALID_ARGUMENTS, problem, field=name)
     pair = {leg.role: leg for leg in order.legs if leg.role in ("pending_above", "pending_below")}
     if len(pair) == 2:

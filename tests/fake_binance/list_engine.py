@@ -70,6 +70,12 @@ def check_oco_pair(above: Order, below: Order, last: Decimal | None) -> None:
     stop_leg = above if _leg_kind(above)[0] == "sl" else below
     if (stop_leg is above) != (side == "BUY"):
         raise rejected(PRICE_RELATION)
+    # rest-api.md, New Order list - OCO: a TAKE_PROFIT_LIMIT's price, like a LIMIT_MAKER's, lies on
+    # the far side of the last price from the stop-loss (SELL: above it; BUY: below it)
+    for leg in (above, below):
+        if leg.type == "TAKE_PROFIT_LIMIT" and leg.price:
+            if (side == "SELL" and leg.price <= last) or (side == "BUY" and leg.price >= last):
+                raise rejected(PRICE_RELATION)
 
 
 class OrderListEngine:

@@ -83,7 +83,12 @@ def ticker_price(ctx: Context, p: Params) -> Any:
 def avg_price(ctx: Context, p: Params) -> dict[str, Any]:
     symbol = p.symbol()
     assert symbol is not None
-    return {"mins": 5, "price": fmt(ctx.exchange.price(symbol)), "closeTime": ctx.server_time()}
+    ex = ctx.exchange
+    return {
+        "mins": ex.average_price_minutes(symbol),
+        "price": fmt(ex.average_price(symbol)),
+        "closeTime": max(t for t, _, _ in ex.tape[symbol]),
+    }
 
 
 def depth_limit(p: Params) -> int:
