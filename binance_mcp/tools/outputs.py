@@ -214,6 +214,10 @@ class SymbolInfo(Result):
     buy_price_band: PriceBand | None = Field(None, description="Limit prices a BUY may have right now")
     sell_price_band: PriceBand | None = Field(None, description="Limit prices a SELL may have right now")
     current_price: str
+    band_price: str | None = Field(
+        None, description="The price the bands and a MARKET order's notional are checked against"
+    )
+    band_price_basis: str | None = Field(None, description="What band_price is: e.g. 5-minute average price")
     quote_precision: int = Field(description="Decimal places a quote_quantity may have")
     base_precision: int
     order_types: list[str]
