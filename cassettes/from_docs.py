@@ -257,11 +257,19 @@ AMENDED = {
     "transactTime": 1741926410255, "executionId": 75,
     "amendedOrder": {
         "symbol": "BTCUSDT", "orderId": 33, "orderListId": -1, "origClientOrderId": "5xrgbMyg6z36NzBn2pbT8H",
-        "clientOrderId": "PFaq6hIHxqFENGfdtn4J6Q", "price": "6.00000000", "qty": "5.00000000",
+        "clientOrderId": "5xrgbMyg6z36NzBn2pbT8H", "price": "6.00000000", "qty": "5.00000000",
         "executedQty": "0.00000000", "preventedQty": "0.00000000", "quoteOrderQty": "0.00000000",
         "cumulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC", "type": "LIMIT", "side": "SELL",
         "workingTime": 1741926410242, "selfTradePreventionMode": "NONE",
     },
+}  # fmt: skip
+# The same order before the amend, in the documented "Query order" shape: amend_order reads it first
+# (is it open, is the new quantity a decrease on the step and above the minimum notional) and, named
+# by orderId alone, sends its clientOrderId as newClientOrderId so that the order keeps it (the
+# documented answer above then carries that id, as Binance's does when it is reused).
+BEFORE_AMEND = QUERIED_ORDER | {
+    "symbol": "BTCUSDT", "orderId": 33, "clientOrderId": "5xrgbMyg6z36NzBn2pbT8H", "price": "6.00000000",
+    "origQty": "10.00000000", "side": "SELL",
 }  # fmt: skip
 CANCEL_LIST_IDS = {
     "list": "bmcp-cassette-list-2",
@@ -337,13 +345,15 @@ CASSETTES: dict[str, list[tuple]] = {
         interaction("GET", "/api/v3/myTrades", {"symbol": "BNBBTC", "limit": 5}, MY_TRADES, signed=True)
     ],
     "test_amend_order": [
+        interaction("GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": 33}, BEFORE_AMEND, signed=True),
+        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
         interaction(
             "PUT",
             "/api/v3/order/amend/keepPriority",
-            {"symbol": "BTCUSDT", "orderId": 33, "newQty": "5"},
+            {"symbol": "BTCUSDT", "orderId": 33, "newQty": "5", "newClientOrderId": "5xrgbMyg6z36NzBn2pbT8H"},
             AMENDED,
             signed=True,
-        )
+        ),
     ],
 }
 

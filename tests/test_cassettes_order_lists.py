@@ -127,7 +127,7 @@ async def test_amend_order(client: Client, replaying: bool) -> None:
             "5.00000000",
             "5xrgbMyg6z36NzBn2pbT8H",
         )
-        assert amended["client_order_id"] == "PFaq6hIHxqFENGfdtn4J6Q"
+        assert amended["client_order_id"] == "5xrgbMyg6z36NzBn2pbT8H"  # named by order_id, it keeps its id
         return
     await place_resting_buy(client, "bmcp-cassette-6")
     amended = await ok(client, "amend_order",

@@ -639,6 +639,10 @@ class ExchangeClient:
             newQty=str(new_qty),
         )
 
+    async def get_order_amendments(self, symbol: str, order_id: int) -> list[dict[str, Any]]:
+        """GET /api/v3/order/amendments: every amendment of one order (MAX_NUM_ORDER_AMENDS counts them)."""
+        return list(await self._call("get_order_amendments", signed=True, symbol=symbol, orderId=order_id))
+
     async def find_order_list(
         self,
         symbol: str,
@@ -694,7 +698,10 @@ ORDER_LIST_METHODS = {
     "OTOCO": "v3_post_order_list_otoco",
 }
 # Endpoints python-binance 1.0.37 has no method for: our name → (HTTP method, path under /api/v3).
-GENERIC_CALLS = {"amend_order_keep_priority": ("put", "order/amend/keepPriority")}
+GENERIC_CALLS = {
+    "amend_order_keep_priority": ("put", "order/amend/keepPriority"),
+    "get_order_amendments": ("get", "order/amendments"),
+}
 # What GET /api/v3/orderList answers for a list it does not know.
 ORDER_LIST_MISSING = frozenset({-2011, -2013})
 

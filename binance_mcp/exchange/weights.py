@@ -33,6 +33,7 @@ _FIXED = {
     "v3_get_order_list": 4,
     "get_open_oco_orders": 6,
     "amend_order_keep_priority": 4,
+    "get_order_amendments": 4,
 }
 NEW_ORDER_METHODS = frozenset({"create_order"})
 # An order list adds each of its orders to the ORDERS counts: an OCO or OTO 2, an OTOCO 3.

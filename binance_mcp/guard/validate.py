@@ -33,6 +33,8 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
         return Validated(parsed)  # refused by `decide` next: nothing to ask the exchange about
     await services.keys.check(spec)
     if spec.order is None:
+        if spec.screen is not None:  # checks against the order the call changes (an amend's)
+            await screen(parsed, services)
         return Validated(parsed)
     order = spec.order(parsed.args)
     market = await fetch_market(services.exchange, order.symbol)
@@ -42,6 +44,17 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     await check_open_counts(order, market, services.exchange)
     await refuse_used_client_ids(parsed, services)
     return Validated(parsed, order=order, market=market, valuation=value_of(order, market))
+
+
+async def screen(parsed: Parsed, services: Services) -> None:
+    from binance_mcp.tools.spec import CallContext
+
+    spec = parsed.request.spec
+    assert spec.screen is not None
+    try:
+        await spec.screen(parsed.args, CallContext(exchange=services.exchange, network=services.network))
+    except EXCHANGE_FAILURES as exc:
+        raise refusal_for(exc, f"looking up what {spec.name} changes") from None
 
 
 def value_of(order: Order, market: Market) -> Any:

@@ -172,6 +172,9 @@ ROUTES: dict[tuple[str, str], Route] = {
         signed=True,
         trade=True,
     ),
+    ("GET", "/api/v3/order/amendments"): Route(
+        lists.order_amendments, _ps("symbol", "orderId", "fromExecutionId", "limit"), 4, signed=True
+    ),
     ("GET", "/api/v3/myTrades"): Route(
         lists.my_trades,
         _ps("symbol", "orderId", "startTime", "endTime", "fromId", "limit"),
