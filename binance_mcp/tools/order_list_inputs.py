@@ -27,14 +27,15 @@ from binance_mcp.tools.inputs import (
     TimestampMs,
     ToolInput,
     TrailingDelta,
+    WholeNumber,
     _check_window,
     _int64,
     _upper,
 )
 
-OrderId = Annotated[int, Field(ge=1), AfterValidator(_int64)]
+OrderId = Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)]
 """Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
-ListId = Annotated[int, Field(ge=0), AfterValidator(_int64)]
+ListId = Annotated[WholeNumber, Field(ge=0), AfterValidator(_int64)]
 
 ListType = Literal["OCO", "OTO", "OTOCO"]
 OcoLegType = Literal["LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
@@ -346,7 +347,7 @@ class MyTradesInput(SymbolInput):
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
     from_id: ListId | None = Field(None, description="Fills with this trade id and later")
-    limit: int = Field(
+    limit: WholeNumber = Field(
         100,
         ge=1,
         le=1000,

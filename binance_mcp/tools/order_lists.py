@@ -344,12 +344,44 @@ async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOu
         raw = [
             x for x in await call.exchange.get_open_order_lists() if args.symbol in (None, x.get("symbol"))
         ]
+        raw = await _with_open_member_details(call, raw)
         where = f"open order lists on {args.symbol or 'all symbols'}"
     lists = [outputs.order_list_from_binance(x) for x in raw]
     result = outputs.OrderLists(order_lists=lists, count=len(lists))
-    return ToolOutput(
-        result.model_dump(exclude_none=True), f"{len(lists)} {where}", list_keys=("order_lists",)
-    )
+    shown = "; ".join(_list_words(x) for x in lists[:5])
+    more = f"; and {len(lists) - 5} more" if len(lists) > 5 else ""
+    summary = f"{len(lists)} {where}" + (f": {shown}{more}" if shown else "")
+    return ToolOutput(result.model_dump(exclude_none=True), summary, list_keys=("order_lists",))
+
+
+def _list_words(listed: dict[str, Any]) -> str:
+    """`7 OCO EXECUTING (STOP_LOSS_LIMIT NEW, LIMIT_MAKER NEW)`: a list in the one-line summary."""
+    states = ", ".join(f"{o['type']} {o['status']}" for o in listed["orders"] if o.get("status"))
+    head = f"{listed['order_list_id']} {listed['contingency_type']} {listed['list_order_status']}"
+    return f"{head} ({states})" if states else head
+
+
+async def _with_open_member_details(call: CallContext, lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """GET /api/v3/openOrderList names each list's orders by id only: their side, type and status
+    come from the symbol's open orders (one request per symbol, PENDING_NEW legs included), and a
+    member no longer open (a working order that filled) from a look-up of its own."""
+    by_id: dict[int, dict[str, Any]] = {}
+    for symbol in sorted({str(x.get("symbol")) for x in lists}):
+        for order in await call.exchange.get_open_orders(symbol):
+            by_id[int(order["orderId"])] = order
+    detailed = []
+    for listed in lists:
+        reports = []
+        for member in listed.get("orders", []):
+            found = by_id.get(int(member["orderId"]))
+            if found is None:
+                try:
+                    found = await call.exchange.get_order(member["symbol"], order_id=member["orderId"])
+                except ExchangeFailure:
+                    found = member  # as named: its side, type and status stay out of the result
+            reports.append(found)
+        detailed.append(listed | {"orderReports": reports})
+    return detailed
 
 
 ORDER_LIST_TOOLS = (place_order_list, cancel_order_list, get_order_lists)

@@ -196,7 +196,7 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
             raise
         raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.summary()), True
 
-    shaped = outputs.order_from_binance(raw)
+    shaped = outputs.order_detail_from_binance(raw)  # a trailing stop's trailing_delta too
     for key, given in (("side", args.side), ("type", args.type), ("status", "NEW")):
         shaped[key] = shaped.get(key) or given  # an ACK answer carries none of these
     fills = [
