@@ -134,6 +134,8 @@ EXCHANGE_INFO = {
 BTC_PRICE = {"symbol": "BTCUSDT", "price": "65000.00000000"}
 # rest-api.md "Current average price" shape, for BTCUSDT at the same price (its filters' avgPriceMins 5)
 BTC_AVG_PRICE = {"mins": 5, "price": "65000.00000000", "closeTime": 1694061154503}
+# rest-api.md "Query Reference Price": the error when a symbol never had one (errors.md -2043)
+NO_REFERENCE_PRICE = {"code": -2043, "msg": "This symbol doesn't have a reference price."}
 
 
 def market_reads(*, signed_reads: bool = True) -> list[tuple]:
@@ -143,6 +145,7 @@ def market_reads(*, signed_reads: bool = True) -> list[tuple]:
         interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
         interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
         interaction("GET", "/api/v3/avgPrice", {"symbol": "BTCUSDT"}, BTC_AVG_PRICE),
+        interaction("GET", "/api/v3/referencePrice", {"symbol": "BTCUSDT"}, NO_REFERENCE_PRICE, status=400),
     ]
     if signed_reads:
         reads.append(interaction("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, [], signed=True))
@@ -236,6 +239,14 @@ OPEN_ORDER_LISTS = [
         ],
     }
 ]  # fmt: skip
+# get_order_lists reads the legs' side, type and status from the symbol's open orders: the list's
+# two orders in the documented "Current open orders" shape (an OCO SELL: a LIMIT_MAKER and a stop).
+OPEN_LIST_LEGS = [
+    OPEN_ORDER | {"orderId": 4, "orderListId": 31, "clientOrderId": "r3EH2N76dHfLoSZWIUw1bT", "side": "SELL",
+                  "type": "STOP_LOSS_LIMIT", "price": "0.09", "stopPrice": "0.095", "isWorking": False},
+    OPEN_ORDER | {"orderId": 5, "orderListId": 31, "clientOrderId": "Cv1SnyPD3qhqpbjpYEHbd2", "side": "SELL",
+                  "type": "LIMIT_MAKER", "price": "0.12"},
+]  # fmt: skip
 # rest-api.md "Query order" example.
 QUERIED_ORDER = {
     "symbol": "LTCBTC", "orderId": 1, "orderListId": -1, "clientOrderId": "myOrder1", "price": "0.1",
@@ -278,7 +289,9 @@ CANCEL_LIST_IDS = {
 }
 
 
-def interaction(method: str, path: str, params: dict[str, Any], body: Any, signed: bool = False) -> tuple:
+def interaction(
+    method: str, path: str, params: dict[str, Any], body: Any, signed: bool = False, status: int = 200
+) -> tuple:
     params = {k: str(v) for k, v in params.items()} | (SIGNED_TAIL if signed else {})
     ordered = urlencode(sorted(params.items()))
     headers = {"Accept": ["application/json"], "User-Agent": ["python-requests"]}
@@ -288,7 +301,7 @@ def interaction(method: str, path: str, params: dict[str, Any], body: Any, signe
         headers["Content-Type"] = ["application/x-www-form-urlencoded"]
         request = Request(method, f"{ROOT}{path}", ordered, headers)
     response = {
-        "status": {"code": 200, "message": "OK"},
+        "status": {"code": status, "message": "OK" if status == 200 else "Bad Request"},
         "headers": {"Content-Type": ["application/json;charset=UTF-8"], "x-mbx-used-weight-1m": ["20"]},
         "body": {"string": json.dumps(body, separators=(",", ":"))},
     }
@@ -337,7 +350,10 @@ CASSETTES: dict[str, list[tuple]] = {
             signed=True,
         ),
     ],
-    "test_get_order_lists": [interaction("GET", "/api/v3/openOrderList", {}, OPEN_ORDER_LISTS, signed=True)],
+    "test_get_order_lists": [
+        interaction("GET", "/api/v3/openOrderList", {}, OPEN_ORDER_LISTS, signed=True),
+        interaction("GET", "/api/v3/openOrders", {"symbol": "LTCBTC"}, OPEN_LIST_LEGS, signed=True),
+    ],
     "test_get_order": [
         interaction("GET", "/api/v3/order", {"symbol": "LTCBTC", "orderId": 1}, QUERIED_ORDER, signed=True)
     ],

@@ -95,7 +95,10 @@ async def test_get_order_lists(client: Client, replaying: bool) -> None:
     if replaying:
         (one,) = lists["order_lists"]
         assert (one["order_list_id"], one["symbol"], one["list_order_status"]) == (31, "LTCBTC", "EXECUTING")
-        assert [o["order_id"] for o in one["orders"]] == [4, 5]
+        assert [(o["order_id"], o["type"], o["status"]) for o in one["orders"]] == [
+            (4, "STOP_LOSS_LIMIT", "NEW"),
+            (5, "LIMIT_MAKER", "NEW"),
+        ]
 
 
 async def test_get_order(client: Client, replaying: bool) -> None:

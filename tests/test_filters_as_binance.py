@@ -157,3 +157,25 @@ async def test_the_test_exchange_refuses_that_oco_as_binance_does(fake: FakeBina
     with pytest.raises(ApiError) as refused:
         check_oco_pair(above, below, Decimal(65000))
     assert refused.value.msg == PRICE_RELATION
+
+
+async def test_a_reference_price_takes_precedence_over_the_average(build: Any, fake: FakeBinance) -> None:
+    """filters.md: when the symbol has a non-null reference price, the filters use it."""
+    app = build(ALLOW_ALL)
+    price_jump(fake)
+    fake.exchange.reference_prices["BTCUSDT"] = Decimal("300000")
+    async with Client(app.server) as client:
+        info = await client.call_tool("get_symbol_info", {"symbol": "BTCUSDT"})
+        allowed = await client.call_tool(  # above 5× the average, within 5× the reference price
+            "place_order", {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"}
+        )
+        fake.exchange.reference_prices["BTCUSDT"] = None  # null: the average again
+        refused = await client.call_tool(
+            "place_order", {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"}
+        )
+    assert (info.structured_content["band_price"], info.structured_content["band_price_basis"]) == (
+        "300000",
+        "reference price",
+    )
+    assert not allowed.is_error, allowed.content[0].text
+    assert "5-minute average price 192500.00" in refused.structured_content["reason"], refused.content[0].text

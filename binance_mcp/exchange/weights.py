@@ -16,6 +16,7 @@ _FIXED = {
     "exchange_info": 20,
     "get_symbol_ticker": 2,
     "get_avg_price": 2,
+    "get_reference_price": 2,
     "get_klines": 2,
     "get_ticker": 2,
     "get_account": 20,

@@ -64,8 +64,8 @@ def value_of(order: Order, market: Market) -> Any:
 
 
 async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
-    """The symbol's rules, its last price and the average price its filters use, fetched together
-    (all public; the rules cached)."""
+    """The symbol's rules, its last price and the price its filters use (its reference price, or
+    the average over avgPriceMins), fetched together (all public; the rules cached)."""
     from binance_mcp.exchange.filters import SymbolRules, filter_price
 
     found: dict[str, Any] = {}
@@ -79,18 +79,24 @@ async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
     async def fetch_average() -> None:
         found["average"] = Decimal((await exchange.get_avg_price(symbol))["price"])
 
+    async def fetch_reference() -> None:
+        found["reference"] = await exchange.get_reference_price(symbol)
+
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(fetch_rules)
             group.start_soon(fetch_price)
             group.start_soon(fetch_average)
+            group.start_soon(fetch_reference)
     except BaseExceptionGroup as failed:  # the exchange's error, not the task group's wrapper
         first = failed.exceptions[0]
         if isinstance(first, EXCHANGE_FAILURES):
             raise refusal_for(first, f"pricing the {symbol} order") from None
         raise first from None
     rules = found["rules"]
-    price, basis = filter_price(rules, last=found["price"], reference=None, average=found["average"])
+    price, basis = filter_price(
+        rules, last=found["price"], reference=found["reference"], average=found["average"]
+    )
     return Market(rules=rules, price=found["price"], filter_price=price, filter_basis=basis)
 
 

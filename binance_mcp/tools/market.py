@@ -141,10 +141,11 @@ async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
 
     rules = SymbolRules.from_exchange_info(await call.exchange.get_symbol_info(args.symbol))
     last = Decimal((await call.exchange.get_price(args.symbol))["price"])
+    reference = await call.exchange.get_reference_price(args.symbol)
     average = None
-    if average_price_minutes(rules):
+    if reference is None and average_price_minutes(rules):
         average = Decimal((await call.exchange.get_avg_price(args.symbol))["price"])
-    price, basis = filter_price(rules, last=last, reference=None, average=average)
+    price, basis = filter_price(rules, last=last, reference=reference, average=average)
 
     def text(value: Decimal | None) -> str | None:
         return decimal_text(value) if value is not None else None

@@ -58,6 +58,8 @@ class Exchange(OrderListEngine):
         self.symbols: dict[str, dict[str, Any]] = symbol_specs()
         self.prices: dict[str, Decimal] = {s: Decimal(p) for s, p in DEFAULT_PRICES.items()}
         self.price_set_at: dict[str, int] = dict.fromkeys(self.prices, clock())
+        # GET /api/v3/referencePrice: absent (-2043, never set) unless a test sets one (None: null)
+        self.reference_prices: dict[str, Decimal | None] = {}
         # the market's trades, (time ms, price, quantity), for avgPrice's volume-weighted average: a
         # price move is a trade of 1 unit at the new price; every fill is a trade of its quantity
         self.tape: dict[str, list[tuple[int, Decimal, Decimal]]] = {
@@ -98,6 +100,13 @@ class Exchange(OrderListEngine):
             if f is not None and "avgPriceMins" in f:
                 return int(f["avgPriceMins"])
         return 0
+
+    def filter_price(self, symbol: str) -> Decimal:
+        """The price PERCENT_PRICE_BY_SIDE and a MARKET order's NOTIONAL are evaluated against
+        (filters.md): the symbol's reference price when it has a non-null one, else `average_price`."""
+        with self.lock:
+            reference = self.reference_prices.get(symbol)
+            return reference if reference is not None else self.average_price(symbol)
 
     def average_price(self, symbol: str) -> Decimal:
         """What PERCENT_PRICE_BY_SIDE and a MARKET order's NOTIONAL are evaluated against (filters.md):
@@ -158,7 +167,7 @@ class Exchange(OrderListEngine):
                 self.prices[order.symbol],
                 len(open_orders) + extra,
                 algo,
-                average_price=self.average_price(order.symbol),
+                average_price=self.filter_price(order.symbol),
             )
             check_trailing_delta(order, spec)
 
