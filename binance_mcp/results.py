@@ -64,7 +64,9 @@ def fit(
     return _cut(structured, list_keys, low, keep_newest)
 
 
-def _cut(structured: dict[str, Any], list_keys: Sequence[str], keep: int, newest: bool = False) -> dict[str, Any]:
+def _cut(
+    structured: dict[str, Any], list_keys: Sequence[str], keep: int, newest: bool = False
+) -> dict[str, Any]:
     cut = dict(structured)
     for key in list_keys:
         entries = list(structured.get(key) or [])
@@ -81,7 +83,9 @@ def success_result(output: ToolOutput) -> CallToolResult:
         text = dumps(structured)
         if structured.get("truncated"):
             kept = "the newest kept" if output.keep_newest else "the first kept"
-            summary += f" (truncated to fit the result size limit, {kept}: ask for fewer entries to see them all)"
+            summary += (
+                f" (truncated to fit the result size limit, {kept}: ask for fewer entries to see them all)"
+            )
     return CallToolResult(
         content=[TextContent(type="text", text=f"{summary}\n{text}")],
         structured_content=structured,

@@ -150,6 +150,8 @@ def market_reads(*, signed_reads: bool = True) -> list[tuple]:
     if signed_reads:
         reads.append(interaction("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, [], signed=True))
     return reads
+
+
 PLACED = {
     "symbol": "BTCUSDT", "orderId": 28, "orderListId": -1, "clientOrderId": "bmcp-cassette-1",
     "transactTime": 1507725176595, "price": "58500.00000000", "origQty": "0.00100000", "executedQty": "0.00000000",

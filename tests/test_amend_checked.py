@@ -31,7 +31,9 @@ async def place_and_amend(build: Any, fake: FakeBinance, **amend: Any) -> Any:
     async with Client(app.server) as client:
         placed = await client.call_tool("place_order", RESTING)
         assert not placed.is_error, placed.content[0].text
-        return await client.call_tool("amend_order", {"symbol": "BTCUSDT", "client_order_id": "rest-1"} | amend)
+        return await client.call_tool(
+            "amend_order", {"symbol": "BTCUSDT", "client_order_id": "rest-1"} | amend
+        )
 
 
 async def test_an_amend_under_the_minimum_notional_is_refused_locally(build: Any, fake: FakeBinance) -> None:
@@ -77,8 +79,9 @@ async def test_the_symbols_amend_limit_is_refused_locally(build: Any, fake: Fake
             "amend_order", {"symbol": "BTCUSDT", "client_order_id": "rest-1", "new_quantity": "0.0007"}
         )
     assert third.structured_content["error"] == "invalid_arguments", third.content[0].text
-    assert "was amended 2 times, the most BTCUSDT allows (MAX_NUM_ORDER_AMENDS 2)" in (
-        third.structured_content["reason"]
+    assert (
+        "was amended 2 times, the most BTCUSDT allows (MAX_NUM_ORDER_AMENDS 2)"
+        in (third.structured_content["reason"])
     )
     assert len(amends(fake)) == 2
 

@@ -28,7 +28,11 @@ SELL_LIMIT = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": 
 
 
 def posts(fake: FakeBinance) -> list[Any]:
-    return [r for r in fake.requests if r.method == "POST" and r.path.startswith(("/api/v3/order", "/api/v3/orderList"))]
+    return [
+        r
+        for r in fake.requests
+        if r.method == "POST" and r.path.startswith(("/api/v3/order", "/api/v3/orderList"))
+    ]
 
 
 async def test_a_new_order_reusing_a_filled_legs_id_is_refused_before_sending(
@@ -48,12 +52,16 @@ async def test_a_new_order_reusing_a_filled_legs_id_is_refused_before_sending(
     assert again.structured_content["error"] == "invalid_arguments", again.content[0].text
     assert again.structured_content["field"] == "client_order_id"
     reason = again.structured_content["reason"]
-    assert "client_order_id K2 was already used on TESTNET as the above leg's id of a place_order_list" in reason
+    assert (
+        "client_order_id K2 was already used on TESTNET as the above leg's id of a place_order_list" in reason
+    )
     assert "list_client_order_id L1" in reason and "outcome ok" in reason and "Nothing was sent" in reason
     assert len(posts(fake)) == sent
 
 
-async def test_a_new_list_reusing_an_old_legs_id_is_refused_naming_the_leg(build: Any, fake: FakeBinance) -> None:
+async def test_a_new_list_reusing_an_old_legs_id_is_refused_naming_the_leg(
+    build: Any, fake: FakeBinance
+) -> None:
     app = build(ALLOW_ALL)
     async with Client(app.server) as client:
         first = await client.call_tool(
@@ -67,8 +75,9 @@ async def test_a_new_list_reusing_an_old_legs_id_is_refused_naming_the_leg(build
         )
     assert again.structured_content["error"] == "invalid_arguments", again.content[0].text
     assert again.structured_content["field"] == "above_client_order_id"
-    assert "above_client_order_id stop-1 was already used on TESTNET as the below leg's id" in (
-        again.structured_content["reason"]
+    assert (
+        "above_client_order_id stop-1 was already used on TESTNET as the below leg's id"
+        in (again.structured_content["reason"])
     )
     assert len(posts(fake)) == sent
 
@@ -82,7 +91,9 @@ async def test_an_id_the_server_made_for_a_leg_is_used_once_too(build: Any, fake
         made = [order["client_order_id"] for order in placed.structured_content["orders"]]
         assert all(leg_id.startswith("bmcp_") and len(leg_id) == 29 for leg_id in made)
         [record] = [r for r in app.audit.query(tool="place_order_list") if r.outcome == "ok"]
-        assert {record.arguments["above_client_order_id"], record.arguments["below_client_order_id"]} == set(made)
+        assert {record.arguments["above_client_order_id"], record.arguments["below_client_order_id"]} == set(
+            made
+        )
         sent = len(posts(fake))
         again = await client.call_tool("place_order", SELL_LIMIT | {"client_order_id": made[1]})
     assert again.structured_content["error"] == "invalid_arguments", again.content[0].text
@@ -98,7 +109,8 @@ async def test_a_list_reusing_a_single_orders_id_for_a_leg_is_refused(build: Any
         sent = len(posts(fake))
         again = await client.call_tool("place_order_list", BRACKET | {"below_client_order_id": "single-1"})
     assert again.structured_content["field"] == "below_client_order_id", again.content[0].text
-    assert "below_client_order_id single-1 was already used on TESTNET by place_order (order id" in (
-        again.structured_content["reason"]
+    assert (
+        "below_client_order_id single-1 was already used on TESTNET by place_order (order id"
+        in (again.structured_content["reason"])
     )
     assert len(posts(fake)) == sent

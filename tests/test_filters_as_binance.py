@@ -22,7 +22,11 @@ pytestmark = pytest.mark.anyio
 
 
 def sent(fake: FakeBinance) -> list[Any]:
-    return [r for r in fake.requests if r.method == "POST" and r.path.startswith(("/api/v3/order", "/api/v3/orderList"))]
+    return [
+        r
+        for r in fake.requests
+        if r.method == "POST" and r.path.startswith(("/api/v3/order", "/api/v3/orderList"))
+    ]
 
 
 def price_jump(fake: FakeBinance) -> None:
@@ -54,14 +58,17 @@ async def test_the_test_exchange_serves_the_volume_weighted_average(build: Any, 
     assert answer["mins"] == 0 and answer["price"] == "320000.00000000"  # 0 minutes: the last price
 
 
-async def test_a_limit_price_is_checked_against_the_average_as_binance_does(build: Any, fake: FakeBinance) -> None:
+async def test_a_limit_price_is_checked_against_the_average_as_binance_does(
+    build: Any, fake: FakeBinance
+) -> None:
     """At 970000 a SELL is within 5× the last price 320000 but above 5× the average 192500."""
     app = build(ALLOW_ALL)
     price_jump(fake)
     async with Client(app.server) as client:
         info = await client.call_tool("get_symbol_info", {"symbol": "BTCUSDT"})
         result = await client.call_tool(
-            "place_order", {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"}
+            "place_order",
+            {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"},
         )
     band = info.structured_content
     assert (band["band_price"], band["band_price_basis"]) == ("192500", "5-minute average price")
@@ -72,7 +79,9 @@ async def test_a_limit_price_is_checked_against_the_average_as_binance_does(buil
     assert sent(fake) == []
 
 
-async def test_a_market_orders_notional_is_the_average_times_the_quantity(build: Any, fake: FakeBinance) -> None:
+async def test_a_market_orders_notional_is_the_average_times_the_quantity(
+    build: Any, fake: FakeBinance
+) -> None:
     """0.00002 BTC is 6.40 USDT at the last price but 3.85 at the average: under the 5 USDT minimum."""
     app = build(ALLOW_ALL)
     price_jump(fake)
@@ -119,8 +128,9 @@ async def test_too_many_open_order_lists_is_refused_before_sending(build: Any, f
         assert not first.is_error, first.content[0].text
         second = await client.call_tool("place_order_list", oco)
     assert second.structured_content["error"] == "invalid_arguments", second.content[0].text
-    assert "1 order lists are open on BTCUSDT and this call adds 1; BTCUSDT allows at most 1 (MAX_NUM_ORDER_LISTS)" in (
-        second.structured_content["reason"]
+    assert (
+        "1 order lists are open on BTCUSDT and this call adds 1; BTCUSDT allows at most 1 (MAX_NUM_ORDER_LISTS)"
+        in (second.structured_content["reason"])
     )
     assert "get_order_lists lists them" in second.structured_content["reason"]
     assert len([r for r in sent(fake) if r.path.startswith("/api/v3/orderList")]) == 1
@@ -167,11 +177,13 @@ async def test_a_reference_price_takes_precedence_over_the_average(build: Any, f
     async with Client(app.server) as client:
         info = await client.call_tool("get_symbol_info", {"symbol": "BTCUSDT"})
         allowed = await client.call_tool(  # above 5× the average, within 5× the reference price
-            "place_order", {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"}
+            "place_order",
+            {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"},
         )
         fake.exchange.reference_prices["BTCUSDT"] = None  # null: the average again
         refused = await client.call_tool(
-            "place_order", {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"}
+            "place_order",
+            {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"},
         )
     assert (info.structured_content["band_price"], info.structured_content["band_price_basis"]) == (
         "300000",

@@ -23,8 +23,21 @@ OTO = {"symbol": "BTCUSDT", "type": "OTO", "working_type": "LIMIT", "working_sid
 
 def resting(fake: FakeBinance, client_id: str, price: str = "60000") -> None:
     fake.exchange.place(
-        NewOrder("BTCUSDT", "BUY", "LIMIT", "GTC", Decimal("0.001"), None, Decimal(price), None, None, None,
-                 client_id, "FULL", "NONE")  # fmt: skip
+        NewOrder(
+            "BTCUSDT",
+            "BUY",
+            "LIMIT",
+            "GTC",
+            Decimal("0.001"),
+            None,
+            Decimal(price),
+            None,
+            None,
+            None,
+            client_id,
+            "FULL",
+            "NONE",
+        )
     )
 
 
@@ -54,17 +67,38 @@ async def test_a_trailing_stops_result_keeps_its_trailing_delta(build: Any, fake
     async with Client(app.server) as client:
         placed = await client.call_tool(
             "place_order",
-            {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "trailing_delta": 100},
+            {
+                "symbol": "BTCUSDT",
+                "side": "SELL",
+                "type": "STOP_LOSS",
+                "quantity": "0.001",
+                "trailing_delta": 100,
+            },
         )
     assert not placed.is_error, placed.content[0].text
     assert placed.structured_content["trailing_delta"] == 100
 
 
-async def test_get_my_trades_cut_to_fit_keeps_the_newest_fills_and_says_so(build: Any, fake: FakeBinance) -> None:
+async def test_get_my_trades_cut_to_fit_keeps_the_newest_fills_and_says_so(
+    build: Any, fake: FakeBinance
+) -> None:
     for _ in range(400):
         fake.exchange.place(
-            NewOrder("BTCUSDT", "BUY", "MARKET", None, Decimal("0.0001"), None, None, None, None, None, None,
-                     "FULL", "NONE")  # fmt: skip
+            NewOrder(
+                "BTCUSDT",
+                "BUY",
+                "MARKET",
+                None,
+                Decimal("0.0001"),
+                None,
+                None,
+                None,
+                None,
+                None,
+                None,
+                "FULL",
+                "NONE",
+            )
         )
     app = build(ALLOW_ALL)
     async with Client(app.server) as client:
@@ -84,8 +118,14 @@ async def test_a_client_order_id_with_a_trailing_newline_is_refused_before_sendi
     async with Client(app.server) as client:
         result = await client.call_tool(
             "place_order",
-            {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "60000",
-             "client_order_id": "zz\n"},  # fmt: skip
+            {
+                "symbol": "BTCUSDT",
+                "side": "BUY",
+                "type": "LIMIT",
+                "quantity": "0.001",
+                "price": "60000",
+                "client_order_id": "zz\n",
+            },
         )
     assert result.structured_content["error"] == "invalid_arguments", result.content[0].text
     assert result.structured_content["field"] == "client_order_id"
@@ -144,7 +184,9 @@ async def test_advice_for_amend_and_order_list_rejections(
     assert advice in result.structured_content["reason"]
 
 
-async def test_max_open_orders_says_both_the_open_count_and_the_lists_legs(build: Any, fake: FakeBinance) -> None:
+async def test_max_open_orders_says_both_the_open_count_and_the_lists_legs(
+    build: Any, fake: FakeBinance
+) -> None:
     for n in range(4):
         resting(fake, f"open-{n}", price=str(60000 - n))
     policy = {"version": "1", "default": "allow",

@@ -422,8 +422,21 @@ async def test_read_only_allows_the_new_reads_and_default_asks_before_every_new_
     app = build(bundled(policy))
     # order 1: a resting BUY that amend_order looks up (and checks) before a human is asked
     fake.exchange.place(
-        NewOrder("BTCUSDT", "BUY", "LIMIT", "GTC", Decimal("0.002"), None, Decimal("60000"), None, None, None,
-                 "resting-1", "FULL", "NONE")  # fmt: skip
+        NewOrder(
+            "BTCUSDT",
+            "BUY",
+            "LIMIT",
+            "GTC",
+            Decimal("0.002"),
+            None,
+            Decimal("60000"),
+            None,
+            None,
+            None,
+            "resting-1",
+            "FULL",
+            "NONE",
+        )
     )
     fake.clear_requests()
     async with Client(app.server) as client:  # no elicitation: an operator must approve

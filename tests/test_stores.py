@@ -79,7 +79,8 @@ def test_audit_round_trip_and_the_reused_client_order_id_is_found_by_account(sta
 def test_an_order_lists_leg_ids_are_found_as_used_on_every_backend(state: Any) -> None:
     audit = state.audit()
     listed = audit.begin_pending(
-        pending_record(tool="place_order_list", client_order_id="list-1"), leg_client_order_ids=("leg-a", "leg-b")
+        pending_record(tool="place_order_list", client_order_id="list-1"),
+        leg_client_order_ids=("leg-a", "leg-b"),
     )
     assert [r.id for r in audit.sent_with_client_order_id("leg-b", account=ACCOUNT)] == [listed]
     assert [r.id for r in audit.sent_with_client_order_id("list-1", account=ACCOUNT)] == [listed]

@@ -122,7 +122,11 @@ def next_step(
         hint = suggestion or "symbols are the two assets run together, e.g. BTCUSDT"
         return f"{symbol or 'The symbol'} is not a symbol on Binance at {base_url}: {hint}"
     names_a_list = "orderListId" in params or "listClientOrderId" in params
-    if names_a_list and code in (-2011, -2013) and ("Unknown order" in message or "does not exist" in message):
+    if (
+        names_a_list
+        and code in (-2011, -2013)
+        and ("Unknown order" in message or "does not exist" in message)
+    ):
         return (
             f"Binance has no open order list with this id{on}: it may be done (filled, cancelled, "
             "expired) or never placed; get_order_lists lists the open ones, or one by its id"

@@ -107,8 +107,10 @@ async def check_open_counts(order: Order, market: Market, exchange: ExchangeClie
 
     rules = market.rules
     is_list = order.kind != "ORDER"
-    if rules.max_num_orders is None and rules.max_num_algo_orders is None and not (
-        is_list and rules.max_num_order_lists is not None
+    if (
+        rules.max_num_orders is None
+        and rules.max_num_algo_orders is None
+        and not (is_list and rules.max_num_order_lists is not None)
     ):
         return
     try:
@@ -225,13 +227,14 @@ def _where_used(record: Any, client_order_id: str) -> str:
         (
             name.removesuffix("_client_order_id")
             for name, value in (record.arguments or {}).items()
-            if value == client_order_id and name.endswith("_client_order_id") and name != "list_client_order_id"
+            if value == client_order_id
+            and name.endswith("_client_order_id")
+            and name != "list_client_order_id"
         ),
         None,
     )
     if leg is not None:
         return (
-            f"as the {leg} leg's id of a {record.tool} "
-            f"(list_client_order_id {record.client_order_id}{ident})"
+            f"as the {leg} leg's id of a {record.tool} (list_client_order_id {record.client_order_id}{ident})"
         )
     return f"by {record.tool}{f' ({ident[2:]})' if ident else ''}"

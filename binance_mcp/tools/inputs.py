@@ -115,7 +115,9 @@ ClientOrderId = Annotated[
     BeforeValidator(_client_order_id),
     WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,36}$"}),
 ]
-TimestampMs = Annotated[WholeNumber, Field(ge=0, le=10**14, description="milliseconds since the Unix epoch, UTC")]
+TimestampMs = Annotated[
+    WholeNumber, Field(ge=0, le=10**14, description="milliseconds since the Unix epoch, UTC")
+]
 
 
 class ToolInput(BaseModel):

@@ -143,7 +143,9 @@ def order_amendments(ctx: Context, p: Params) -> list[dict[str, Any]]:
     symbol, order_id = p.symbol(), p.opt_int("orderId")
     assert symbol is not None
     if order_id is None:
-        raise ApiError(400, -1102, "Mandatory parameter 'orderId' was not sent, was empty/null, or malformed.")
+        raise ApiError(
+            400, -1102, "Mandatory parameter 'orderId' was not sent, was empty/null, or malformed."
+        )
     order = ctx.exchange.find(symbol, order_id, None)
     if order is None:
         raise error((400, -2013, "Order does not exist."))

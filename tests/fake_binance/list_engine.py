@@ -73,9 +73,9 @@ def check_oco_pair(above: Order, below: Order, last: Decimal | None) -> None:
     # rest-api.md, New Order list - OCO: a TAKE_PROFIT_LIMIT's price, like a LIMIT_MAKER's, lies on
     # the far side of the last price from the stop-loss (SELL: above it; BUY: below it)
     for leg in (above, below):
-        if leg.type == "TAKE_PROFIT_LIMIT" and leg.price:
-            if (side == "SELL" and leg.price <= last) or (side == "BUY" and leg.price >= last):
-                raise rejected(PRICE_RELATION)
+        wrong_side = (side == "SELL" and leg.price <= last) or (side == "BUY" and leg.price >= last)
+        if leg.type == "TAKE_PROFIT_LIMIT" and leg.price and wrong_side:
+            raise rejected(PRICE_RELATION)
 
 
 class OrderListEngine:

@@ -156,4 +156,8 @@ def reference_price(ctx: Context, p: Params) -> dict[str, Any]:
         if symbol not in ex.reference_prices:
             raise ApiError(400, -2043, "This symbol doesn't have a reference price.")
         value = ex.reference_prices[symbol]
-    return {"symbol": symbol, "referencePrice": fmt(value) if value is not None else None, "timestamp": ctx.server_time()}
+    return {
+        "symbol": symbol,
+        "referencePrice": fmt(value) if value is not None else None,
+        "timestamp": ctx.server_time(),
+    }
