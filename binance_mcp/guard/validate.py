@@ -1,11 +1,15 @@
 """Stage 3, validate: everything about a call that can be known before the policy is asked.
 
 API keys present (and, on mainnet, unable to withdraw); for an order, the order itself (the
-tool's `order` hook), its symbol's exchange rules and price, every leg against the exchange's
-filters (tick, step, min/max quantity, notional, price band, quote precision, trigger
-direction), then the tool's own `check` hook on the whole order (an OCO's prices against the
-market, trailing-delta bounds), the order's value (`binance_mcp.valuation`), and a caller's client order id never
-used before. A call that fails here is refused before any human is asked or budget touched.
+tool's `order` hook), its symbol's exchange rules, last price and the price its filters use (the
+reference price, else the avgPriceMins average), every leg against the exchange's filters (tick,
+step, min/max quantity, notional, price band, quote precision, trigger direction), then the
+tool's own `check` hook on the whole order (an OCO's prices against the market, trailing-delta
+bounds), the symbol's open-order counts (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS,
+MAX_NUM_ORDER_LISTS), the order's value (`binance_mcp.valuation`), and every client order id it
+sends (an order list's legs too) never used before. A tool that changes an existing order
+(`amend_order`) has its `screen` hook check the change against the order as the exchange has it.
+A call that fails here is refused before any human is asked or budget touched.
 """
 
 from __future__ import annotations
