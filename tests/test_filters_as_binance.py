@@ -191,3 +191,22 @@ async def test_a_reference_price_takes_precedence_over_the_average(build: Any, f
     )
     assert not allowed.is_error, allowed.content[0].text
     assert "5-minute average price 192500.00" in refused.structured_content["reason"], refused.content[0].text
+
+
+async def test_a_rest_root_without_reference_prices_falls_back_to_the_average(
+    build: Any, fake: FakeBinance
+) -> None:
+    """A REST root that does not serve GET /api/v3/referencePrice (404) is one without a reference price."""
+    from tests.fake_binance import Status
+
+    app = build(ALLOW_ALL)
+    price_jump(fake)
+    fake.inject(Status(404, None), method="GET", path="/api/v3/referencePrice")
+    async with Client(app.server) as client:
+        refused = await client.call_tool(
+            "place_order",
+            {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "quantity": "0.0001", "price": "970000"},
+        )
+    assert refused.structured_content["error"] == "invalid_arguments", refused.content[0].text
+    assert "5-minute average price 192500.00" in refused.structured_content["reason"]
+    assert fake.faults.pending() == 0  # the 404 was answered
