@@ -12,7 +12,7 @@ import atexit
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +48,16 @@ class AuditWriter:
         """Queue a record; the call's result does not wait for it."""
         self._submit(lambda store: store.append(record))
 
-    async def write_durable(self, record: AuditRecord) -> int:
-        """A `pending` record, committed with an fsync before this returns its id."""
-        return int(await asyncio.wrap_future(self._submit(lambda store: store.begin_pending(record))))
+    async def write_durable(self, record: AuditRecord, leg_client_order_ids: Sequence[str] = ()) -> int:
+        """A `pending` record, committed with an fsync before this returns its id, with the call's
+        other client order ids (an order list's legs) recorded as used."""
+        return int(
+            await asyncio.wrap_future(
+                self._submit(
+                    lambda store: store.begin_pending(record, leg_client_order_ids=leg_client_order_ids)
+                )
+            )
+        )
 
     def finish(self, record_id: int, fallback: AuditRecord, **fields: Any) -> None:
         """Queue the outcome of a pending record. If another process completed it meanwhile (crash

@@ -28,7 +28,7 @@ from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.record import audit_record
-from binance_mcp.guard.validate import validate
+from binance_mcp.guard.validate import leg_client_order_ids, validate
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
 from binance_mcp.tools.inputs import decimal_text
@@ -136,7 +136,9 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
     async def about_to_send() -> None:
         nonlocal sent, pending_id
         if spec.changes_account and not decided.dry_run:
-            pending_id = await services.audit.write_durable(audit_record(in_flight(admitted), services))
+            pending_id = await services.audit.write_durable(
+                audit_record(in_flight(admitted), services), leg_client_order_ids(decided.parsed)
+            )
         sent = True
 
     context = CallContext(

@@ -64,6 +64,7 @@ async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
         result.model_dump(exclude_none=True),
         f"{len(trades)} fills{which} on {args.symbol}, oldest first",
         list_keys=("trades",),
+        keep_newest=True,  # too many to fit: the most recent fills matter most
     )
 
 
