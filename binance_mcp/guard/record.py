@@ -39,6 +39,8 @@ MAX_AUDITED_ARGUMENTS = 2_000
 """Characters of a call's raw arguments the audit keeps; more is cut, with a marker, never dropped."""
 
 _STOP = object()
+ANCHOR_EVERY = 1000
+"""The audit log's head goes to the server's log every this many records, and at close."""
 
 
 def bounded_arguments(arguments: Any) -> dict[str, Any]:
@@ -71,6 +73,7 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+        self._written = 0
 
     @property
     def store(self) -> AuditStore:
@@ -121,7 +124,18 @@ class AuditWriter:
             self._queue.put(_STOP)
             self._thread.join()
         if self._store is not None:
+            self._log_head()
             self._store.close()
+
+    def _log_head(self) -> None:
+        """Write the chain's head to the server's log: an anchor kept outside the store, which
+        `binance-mcp audit verify --anchor SEQ:HASH` checks (a truncation that rewrote the head)."""
+        try:
+            seq, digest = self.store.head()
+        except Exception:  # the log's own failure was reported where it happened
+            return
+        if seq:
+            logger.info("audit log head %s:%s (binance-mcp audit verify --anchor checks it)", seq, digest)
 
     def _submit(self, job: Callable[[AuditStore], Any]) -> Future[Any]:
         future: Future[Any] = Future()
@@ -146,6 +160,9 @@ class AuditWriter:
             if item is _STOP:
                 return
             job, future = item
+            self._written += 1
+            if self._written % ANCHOR_EVERY == 0:
+                self._log_head()
             try:
                 result = job(self.store)
             except BaseException as exc:  # a failed write is logged; the call's result stands
