@@ -213,6 +213,7 @@ class Guard:
 
         reached: Any = self.request(spec, raw, ctx)
         try:
+            await self.services.audit.check()  # complete or refuse: no call without its record
             for stage in SCREENING:
                 reached = await stage.run(reached, self.services, ctx)
         except Hidden:

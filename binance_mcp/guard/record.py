@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import errno
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.results import dumps
@@ -31,6 +33,7 @@ from binance_mcp.timestamps import utc_now_text
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Ended
     from binance_mcp.guard.services import Services
+    from binance_mcp.refusals import Refusal
     from binance_mcp.stores.audit import AuditRecord, AuditStore
 
 logger = logging.getLogger(__name__)
@@ -39,6 +42,8 @@ MAX_AUDITED_ARGUMENTS = 2_000
 """Characters of a call's raw arguments the audit keeps; more is cut, with a marker, never dropped."""
 
 _STOP = object()
+RETRY_AFTER_S = 5.0
+"""What a `store_unavailable` refusal of the audit log suggests waiting."""
 ANCHOR_EVERY = 1000
 """The audit log's head goes to the server's log every this many records, and at close."""
 
@@ -63,11 +68,47 @@ def bounded_arguments(arguments: Any) -> dict[str, Any]:
     return {"_raw": text[:MAX_AUDITED_ARGUMENTS], "_truncated": True}
 
 
-class AuditWriter:
-    """The audit log's one writer: a thread with a queue, opened on the first record."""
+@dataclass
+class Outage:
+    """The audit log could not be written: since when, why, and what that cost."""
 
-    def __init__(self, open_store: Callable[[], AuditStore]) -> None:
+    since: str
+    cause: str
+    lost: int = 0  # records that were to be written behind an answer already given
+    refused: int = 0  # calls refused since, for want of a record
+
+    def gap(self) -> str:
+        return (
+            f"the audit log could not be written from {self.since} to {utc_now_text()} ({self.cause}): "
+            f"{self.lost} record{'s' if self.lost != 1 else ''} lost, {self.refused} "
+            f"call{'s' if self.refused != 1 else ''} refused meanwhile"
+        )
+
+
+def store_failure(exc: BaseException) -> str:
+    """What went wrong with a store, in a few words, with no path or value from the call."""
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    if "full" in text.lower() or getattr(exc, "errno", None) == errno.ENOSPC:
+        return "the disk is full"
+    return f"{exc.__class__.__name__}: {text[:200]}"
+
+
+class AuditWriter:
+    """The audit log's one writer: a thread with a queue, opened on the first record.
+
+    Complete or refuse: once a write fails, `outage` says since when and why, and `check()` — the
+    first thing the guard does for each call — refuses every call (`store_unavailable`) until a
+    record can be written again; the first record then written says how long the log was out and
+    what that cost (an `audit_gap` event)."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], AuditStore],
+        event: Callable[[str, str], AuditRecord] | None = None,
+    ) -> None:
         self._open_store = open_store
+        self._event = event
+        self.outage: Outage | None = None
         self._store: AuditStore | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -89,8 +130,42 @@ class AuditWriter:
         self._submit(lambda store: store.append(record))
 
     async def write_durable(self, record: AuditRecord) -> int:
-        """A `pending` record, committed with an fsync before this returns its id."""
-        return int(await asyncio.wrap_future(self._submit(lambda store: store.begin_pending(record))))
+        """A `pending` record, committed with an fsync before this returns its id; raises a
+        `store_unavailable` refusal (nothing may be sent) when it cannot be written."""
+        try:
+            return int(await asyncio.wrap_future(self._submit(lambda store: store.begin_pending(record))))
+        except Exception:
+            raise self.refusal() from None
+
+    async def check(self) -> None:
+        """Refuse the call while the log cannot be written; when it can again, record the gap."""
+        outage = self.outage
+        if outage is None:
+            return
+        if self._event is not None:
+            gap = self._event("audit_gap", outage.gap())
+            try:
+                await asyncio.wrap_future(self._submit(lambda store: store.append(gap)))
+            except Exception:
+                outage.refused += 1
+                raise self.refusal() from None
+        logger.warning("audit log writable again: %s", outage.gap())
+        self.outage = None
+
+    def refusal(self) -> Refusal:
+        from binance_mcp.refusals import Refusal, RefusalKind
+
+        outage = self.outage
+        cause = outage.cause if outage is not None else "a write failed"
+        since = f" since {outage.since}" if outage is not None else ""
+        return Refusal(
+            RefusalKind.STORE_UNAVAILABLE,
+            f"the audit log cannot be written{since} ({cause}); every call is refused until it can, so that "
+            "none goes unrecorded, and nothing was done: the operator must make room or repair the state "
+            "(binance-mcp doctor), then call again",
+            retry_after_s=RETRY_AFTER_S,
+            store="audit log",
+        )
 
     def finish(self, record_id: int, fallback: AuditRecord, **fields: Any) -> None:
         """Queue the outcome of a pending record. If another process completed it meanwhile (crash
@@ -108,8 +183,12 @@ class AuditWriter:
         self._submit(finish)
 
     async def read(self, fn: Callable[[AuditStore], Any]) -> Any:
-        """A read that must see every record written before it (in order, on the writer's thread)."""
-        return await asyncio.wrap_future(self._submit(fn))
+        """A read that must see every record written before it (in order, on the writer's thread);
+        a `store_unavailable` refusal when the log cannot be read."""
+        try:
+            return await asyncio.wrap_future(self._submit(fn, writes=False))
+        except Exception:
+            raise self.refusal() from None
 
     def flush(self) -> None:
         """Wait until every queued record is committed."""
@@ -127,6 +206,14 @@ class AuditWriter:
             self._log_head()
             self._store.close()
 
+    def _failed(self, exc: BaseException, *, lost: bool) -> None:
+        if self.outage is None:
+            self.outage = Outage(since=utc_now_text(), cause=store_failure(exc))
+            logger.error(
+                "audit log write failed (%s): calls are refused until it can be written", self.outage.cause
+            )
+        self.outage.lost += int(lost)
+
     def _log_head(self) -> None:
         """Write the chain's head to the server's log: an anchor kept outside the store, which
         `binance-mcp audit verify --anchor SEQ:HASH` checks (a truncation that rewrote the head)."""
@@ -137,13 +224,13 @@ class AuditWriter:
         if seq:
             logger.info("audit log head %s:%s (binance-mcp audit verify --anchor checks it)", seq, digest)
 
-    def _submit(self, job: Callable[[AuditStore], Any]) -> Future[Any]:
+    def _submit(self, job: Callable[[AuditStore], Any], *, writes: bool = True) -> Future[Any]:
         future: Future[Any] = Future()
         if self._closed:
             future.set_exception(RuntimeError("the audit log is closed"))
             return future
         self._ensure_thread()
-        self._queue.put((job, future))
+        self._queue.put((job, future, writes))
         return future
 
     def _ensure_thread(self) -> None:
@@ -159,14 +246,14 @@ class AuditWriter:
             item = self._queue.get()
             if item is _STOP:
                 return
-            job, future = item
+            job, future, writes = item
             self._written += 1
             if self._written % ANCHOR_EVERY == 0:
                 self._log_head()
             try:
                 result = job(self.store)
-            except BaseException as exc:  # a failed write is logged; the call's result stands
-                logger.exception("audit write failed")
+            except BaseException as exc:  # the call's result stands; later calls are refused
+                self._failed(exc, lost=writes)
                 future.set_exception(exc)
             else:
                 future.set_result(result)
@@ -206,7 +293,10 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
 
 
 def record(ended: Ended, services: Services) -> Ended:
-    """Write the call's record: finish its pending record, or append a new one."""
+    """Write the call's record: finish its pending record, or append a new one. A call refused
+    because the audit log cannot be written is counted in the gap record instead."""
+    if (ended.result.structured_content or {}).get("store") == "audit log":
+        return ended
     entry = audit_record(ended, services)
     if logger.isEnabledFor(logging.DEBUG):  # --log-level DEBUG: each call's decision, never its arguments
         logger.debug(
