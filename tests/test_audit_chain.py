@@ -276,3 +276,48 @@ def test_exports_stream_in_pages(state: Path) -> None:
         for n in range(store._PAGE + 5):
             log.append(AuditRecord(**{**record().__dict__, "id": None, "seq": None, "session": f"s{n}"}))
     assert len(audit(state, "--json").stdout.splitlines()) == store._PAGE + 5
+
+
+# --- human decisions are records of the log, and kept -----------------------------------------------
+
+
+def test_operator_decisions_are_audited_and_approvals_are_kept(state: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from binance_mcp.stores.approvals import open_approval_store
+
+    with open_approval_store(state) as store:
+        asked = [
+            store.request(
+                tool="place_order",
+                network="testnet",
+                base_url="http://x",
+                agent=None,
+                arguments_key=f'{{"n":{n}}}',
+                question=f"BUY {n} BTCUSDT — approve?",
+            )
+            for n in range(3)
+        ]
+    assert run_cli("approvals", "--state-dir", str(state), "approve", asked[0].id).returncode == 0
+    assert run_cli("approvals", "--state-dir", str(state), "deny", asked[1].id).returncode == 0
+    assert run_cli("approvals", "--state-dir", str(state), "revoke", asked[0].id).returncode == 0
+    events = [json.loads(line) for line in audit(state, "--json", "--decision", "event").stdout.splitlines()]
+    assert [e["tool"] for e in events] == ["approval_approved", "approval_denied", "approval_revoked"]
+    assert [e["arguments"]["approval_id"] for e in events] == [asked[0].id, asked[1].id, asked[0].id]
+    assert events[1]["arguments"]["question"] == "BUY 1 BTCUSDT — approve?"
+    assert all(e["approved_by"].startswith("cli:") and e["approved_via"] == "cli" for e in events)
+    assert audit(state, "verify").returncode == 0
+    # a week and a day later the approvals, the denial among them, are still there
+    with open_approval_store(state) as store:
+        later = datetime.now(UTC) + timedelta(days=8)
+        store.request(
+            tool="place_order",
+            network="testnet",
+            base_url="http://x",
+            agent=None,
+            arguments_key='{"n":9}',
+            question="later",
+            now=later,
+        )
+        kept = {a.id for a in store.list(include_decided=True, now=later)}
+    assert {a.id for a in asked} <= kept

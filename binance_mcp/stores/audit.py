@@ -167,6 +167,35 @@ class AuditRecord:
         return {"id": data.pop("id"), **data}
 
 
+OPERATOR_EVENTS = {
+    "approved": "approval_approved",
+    "denied": "approval_denied",
+    "revoked": "approval_revoked",
+}
+"""The audit event each human decision on an approval request becomes."""
+
+
+def operator_decision(approval: Any) -> AuditRecord:
+    """The audit event of a human's decision (`binance_mcp.stores.approvals.Approval` just decided):
+    the approval id, the call and the question as the human saw them, who, how and when."""
+    status = approval.status
+    moment = approval.revoked_at if status == "revoked" else approval.decided_at
+    return AuditRecord(
+        time=iso_utc(moment) if moment is not None else now_iso(),
+        client=approval.agent or "",
+        network=approval.network or "unknown",
+        base_url=approval.base_url or "unknown",
+        tool=OPERATOR_EVENTS.get(status, f"approval_{status}"),
+        arguments={"approval_id": approval.id, "tool": approval.tool, "question": approval.question},
+        decision=AuditDecision.EVENT,
+        approved_via=approval.decided_via if approval.decided_via in APPROVED_VIA else None,
+        approved_by=approval.revoked_by if status == "revoked" else approval.decided_by,
+        reason=f"{status} {approval.id}: {approval.question}",
+        outcome=Outcome.OK,
+        client_order_id=approval.client_order_id,
+    )
+
+
 def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
     if value not in allowed:
         raise ValueError(f"unknown audit {what} {value!r}; expected one of: {', '.join(allowed)}")
