@@ -449,6 +449,8 @@ def test_cli_table_and_json(log: AuditLog, state_dir: Path, capsys: pytest.Captu
         "account",
         "seq",
         "identity",
+        "policy",
+        "result",
     }
 
 

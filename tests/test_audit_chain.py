@@ -321,3 +321,37 @@ def test_operator_decisions_are_audited_and_approvals_are_kept(state: Path) -> N
         )
         kept = {a.id for a in store.list(include_decided=True, now=later)}
     assert {a.id for a in asked} <= kept
+
+
+@pytest.mark.anyio
+async def test_each_record_names_the_policy_in_force_and_each_load_is_an_event(tmp_path: Path) -> None:
+    """`rules.place_order` in a record points at one policy, also across a reload."""
+    from mcp import Client
+
+    from binance_mcp.policy.engine import PolicyEngine
+    from binance_mcp.policy.model import Policy
+    from binance_mcp.stores.audit import AuditFilter
+    from tests.conftest import make_app
+    from tests.fake_binance import FakeBinance
+
+    with FakeBinance() as fake:
+        app = make_app(tmp_path, fake.base_url, policy={"version": "1", "default": "allow"})
+        try:
+            async with Client(app.server) as client:
+                await client.call_tool("get_price", {"symbol": "BTCUSDT"})
+                app.guard.install(PolicyEngine(Policy.model_validate({"version": "1", "default": "deny"})))
+                await client.call_tool("get_price", {"symbol": "BTCUSDT"})
+            app.guard.audit  # noqa: B018 - drained
+        finally:
+            app.close()
+    with AuditLog(audit_path(tmp_path / "state")) as log:
+        records = list(log.calls(AuditFilter(events=True)))
+    assert [(r.tool, r.decision) for r in records] == [
+        ("policy_loaded", "event"),
+        ("get_price", "allowed"),
+        ("policy_loaded", "event"),
+        ("get_price", "denied"),
+    ]
+    first, second = records[0].policy, records[2].policy
+    assert first and second and first != second
+    assert [r.policy for r in records] == [first, first, second, second]

@@ -139,6 +139,11 @@ def _add_arguments(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
     parser.add_argument("--order-id", metavar="N", help="only calls about this exchange order id")
     parser.add_argument("--client-order-id", metavar="ID", help="only calls about this client order id")
     parser.add_argument("--approved-by", metavar="WHO", help="only calls this operator approved")
+    parser.add_argument(
+        "--events",
+        action="store_true",
+        help="also the log's events: operators' decisions, policy loads, gaps (--decision event: only them)",
+    )
     parser.add_argument("--limit", metavar="N", help="keep only the newest N records (N ≥ 1)")
     parser.add_argument("--anchor", metavar="SEQ:HASH", help="with verify: a head the server logged earlier")
     parser.add_argument(
@@ -216,6 +221,7 @@ def audit_filter(args: argparse.Namespace) -> AuditFilter:
         order_id=_whole(args.order_id, "--order-id"),
         client_order_id=args.client_order_id,
         approved_by=args.approved_by,
+        events=bool(getattr(args, "events", False)),
     )
 
 

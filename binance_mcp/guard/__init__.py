@@ -129,7 +129,14 @@ class Guard:
         return is_visible(self.services.engine, tool, agent)
 
     def install(self, engine: PolicyEngine) -> frozenset[str]:
-        return self.services.policy.install(engine)
+        changed = self.services.policy.install(engine)
+        self.note_policy("reloaded")
+        return changed
+
+    def note_policy(self, how: str) -> None:
+        """A `policy_loaded` event in the audit log: which policy (its fingerprint) is in force now."""
+        fingerprint = self.services.policy.fingerprint
+        self.services.audit.event("policy_loaded", f"policy {fingerprint} {how}", policy=fingerprint)
 
     @property
     def engine(self) -> PolicyEngine:

@@ -79,4 +79,6 @@ def build_guard(
         dry_run=config.dry_run,
         agent_resolver=agent_resolver or agent_from_headers,
     )
-    return Guard(services)
+    guard = Guard(services)
+    guard.note_policy("loaded at start-up")
+    return guard

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import dataclasses
 import errno
 import logging
 import queue
@@ -108,6 +109,7 @@ class AuditWriter:
     ) -> None:
         self._open_store = open_store
         self._event = event
+        self._deferred: list[AuditRecord] = []
         self.outage: Outage | None = None
         self._store: AuditStore | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -128,6 +130,17 @@ class AuditWriter:
     def write(self, record: AuditRecord) -> None:
         """Queue a record; the call's result does not wait for it."""
         self._submit(lambda store: store.append(record))
+
+    def event(self, name: str, reason: str, *, policy: str | None = None) -> None:
+        """Record something that is not a tool call (a policy loaded, say). Before the log is
+        first opened it waits for the first record, so that start-up opens no database."""
+        if self._event is None:
+            return
+        record = dataclasses.replace(self._event(name, reason), policy=policy)
+        if self._thread is None:
+            self._deferred.append(record)
+        else:
+            self.write(record)
 
     async def write_durable(self, record: AuditRecord) -> int:
         """A `pending` record, committed with an fsync before this returns its id; raises a
@@ -242,6 +255,12 @@ class AuditWriter:
                     atexit.register(self.close)
 
     def _run(self) -> None:
+        while self._deferred:
+            record = self._deferred.pop(0)
+            try:
+                self.store.append(record)
+            except Exception as exc:
+                self._failed(exc, lost=True)
         while True:
             item = self._queue.get()
             if item is _STOP:
@@ -289,7 +308,42 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
         order_id=ended.order_id,
         client_order_id=ended.client_order_id,
         latency_ms=round((time.perf_counter() - request.started) * 1000, 3),
+        policy=services.policy.fingerprint,
+        result=result_summary(ended) if outcome is None else None,
     )
+
+
+_RESULT_FIELDS = (
+    "status",
+    "executed_quantity",
+    "cumulative_quote_quantity",
+    "list_order_status",
+    "recovered",
+    "simulated",
+)
+_LEG_FIELDS = ("order_id", "client_order_id", "side", "type", "status", "executed_quantity")
+MAX_RESULT_ITEMS = 20
+
+
+def result_summary(ended: Ended) -> dict[str, Any] | None:
+    """What an order, cancel or amend came to, in short, for its audit record: its status, what it
+    executed, its fills and its legs (at most 20 of each). None for other calls and refusals."""
+    if ended.result.is_error or not ended.reached.request.spec.changes_account:
+        return None
+    content = ended.result.structured_content or {}
+    summary: dict[str, Any] = {
+        k: content[k] for k in _RESULT_FIELDS if content.get(k) not in (None, "", False)
+    }
+    fills = content.get("fills")
+    if isinstance(fills, list) and fills:
+        summary["fills"] = fills[:MAX_RESULT_ITEMS]
+    legs = content.get("orders")
+    if isinstance(legs, list) and legs:
+        summary["orders"] = [
+            {k: leg[k] for k in _LEG_FIELDS if isinstance(leg, dict) and leg.get(k) not in (None, "")}
+            for leg in legs[:MAX_RESULT_ITEMS]
+        ]
+    return summary or None
 
 
 def record(ended: Ended, services: Services) -> Ended:
@@ -319,6 +373,7 @@ def record(ended: Ended, services: Services) -> Ended:
             order_id=entry.order_id,
             client_order_id=entry.client_order_id,
             latency_ms=entry.latency_ms,
+            result=entry.result,
         )
     else:
         services.audit.write(entry)

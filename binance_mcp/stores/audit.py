@@ -118,6 +118,11 @@ class AuditRecord:
     latency_ms: float | None = None
     account: str = ""
     """The account (`network:key fingerprint`) the call acted for; "" when not known."""
+    policy: str | None = None
+    """The fingerprint of the policy in force when the guard decided (`policy_loaded` events say
+    which file and when), so that `rules.place_order` is unambiguous across reloads."""
+    result: dict[str, Any] | None = None
+    """What an order or cancel came to, in short: status, executed quantity and quote, fills, legs."""
     id: int | None = None
     seq: int | None = None
     """The record's place in the chain (1, 2, 3, … with no gap); None before it is written."""
@@ -271,6 +276,7 @@ class AuditStore(Protocol):
         order_id: int | None = None,
         client_order_id: str | None = None,
         latency_ms: float | None = None,
+        result: dict[str, Any] | None = None,
         durable: bool = True,
     ) -> None: ...
 
@@ -307,6 +313,8 @@ _CHAIN_STEP = """
 ALTER TABLE audit ADD COLUMN seq {serial};
 ALTER TABLE audit ADD COLUMN hash TEXT;
 ALTER TABLE audit ADD COLUMN completes {serial};
+ALTER TABLE audit ADD COLUMN policy TEXT;
+ALTER TABLE audit ADD COLUMN result TEXT;
 CREATE UNIQUE INDEX IF NOT EXISTS audit_seq ON audit (seq);
 CREATE INDEX IF NOT EXISTS audit_completes ON audit (completes) WHERE completes IS NOT NULL;
 CREATE TABLE IF NOT EXISTS audit_head (one INTEGER PRIMARY KEY CHECK (one = 1), seq {serial} NOT NULL, hash TEXT NOT NULL);
@@ -426,6 +434,8 @@ _COLUMNS = (
     "latency_ms",
     "approved_by",
     "account",
+    "policy",
+    "result",
     "seq",
 )
 _CONTENT = (*_COLUMNS[1:-1], "completes")
@@ -434,7 +444,7 @@ _INSERT = (
     f"INSERT INTO audit ({', '.join(_CONTENT)}, seq, hash) VALUES ({', '.join('?' * (len(_CONTENT) + 2))})"
     " RETURNING id"
 )
-_UPDATED = frozenset({"decision", "reason", "outcome", "order_id", "client_order_id", "latency_ms"})
+_UPDATED = frozenset({"decision", "reason", "outcome", "order_id", "client_order_id", "latency_ms", "result"})
 """A call's fields that its outcome record (if any) gives: the rest are the call's own."""
 _CALLS = (
     "SELECT "
@@ -474,6 +484,9 @@ class AuditFilter:
     client_order_id: str | None = None
     approved_by: str | None = None
     ids: tuple[int, ...] = ()
+    events: bool = False
+    """Also the log's events (operators' decisions, policy loads, gaps): not calls, so left out
+    unless asked for, here or by `decisions=("event",)`."""
 
     def sql(self) -> tuple[str, list[Any]]:
         """` AND …` conditions on the calls query (`_CALLS`), and their parameters."""
@@ -517,6 +530,8 @@ class AuditFilter:
             params.append(self.approved_by)
         if self.ids:
             any_of("a.id", self.ids)
+        if not self.events and AuditDecision.EVENT.value not in self.decisions:
+            where.append("a.decision != 'event'")
         return ("".join(f" AND {w}" for w in where), params)
 
 
@@ -600,6 +615,7 @@ class AuditLog:
         order_id: int | None = None,
         client_order_id: str | None = None,
         latency_ms: float | None = None,
+        result: dict[str, Any] | None = None,
         durable: bool = True,
     ) -> None:
         """Give a `pending` record its outcome: a record of its own that `completes` it (the
@@ -621,7 +637,7 @@ class AuditLog:
             taken = session.execute("DELETE FROM audit_in_flight WHERE record_id = ?", (record_id,)).rowcount
             call = session.execute(
                 "SELECT session, client, network, base_url, tool, decision, reason, order_id, client_order_id,"
-                " latency_ms, account, seq FROM audit WHERE id = ?",
+                " latency_ms, account, seq, policy FROM audit WHERE id = ?",
                 (record_id,),
             ).fetchone()
             if call is None:
@@ -646,6 +662,8 @@ class AuditLog:
                 latency_ms if latency_ms is not None else call[9],
                 None,
                 call[10],
+                call[12],
+                None if result is None else canonical_json(redact(result, s)),
                 call[11],
             )
             self._chain(session, content)
@@ -868,6 +886,8 @@ class AuditLog:
             record.latency_ms,
             redact_text(record.approved_by, s),
             record.account or "",
+            record.policy,
+            None if record.result is None else canonical_json(redact(record.result, s)),
         )
 
     def _fetch(self, sql: str, params: Iterable[Any]) -> list[AuditRecord]:
@@ -883,4 +903,9 @@ def _record(row: tuple[Any, ...]) -> AuditRecord:
     except (TypeError, ValueError):
         arguments = {"value": data["arguments"]}
     data["arguments"] = arguments if isinstance(arguments, dict) else {"value": arguments}
+    if data.get("result") is not None:
+        try:
+            data["result"] = json.loads(data["result"])
+        except (TypeError, ValueError):
+            data["result"] = {"value": data["result"]}
     return AuditRecord(**data)
