@@ -49,6 +49,7 @@ class AuditDecision(StrEnum):
     DRY_RUN = "dry_run"
     NOT_CONFIGURED = "not_configured"
     UNDECIDED = "undecided"  # the call failed (the exchange, the guard) before the policy decided
+    UNKNOWN_TOOL = "unknown_tool"  # a call to a tool that does not exist
     EVENT = "event"  # not a tool call: something the log must say (a gap in it, say); `tool` names it
 
 
