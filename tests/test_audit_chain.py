@@ -373,9 +373,12 @@ def test_archive_moves_old_records_to_a_file_and_verification_spans_both(state: 
     assert "archived records 1 to 5 (5)" in done.stdout  # the record still in flight holds the rest back
     archives = state / "audit-archive"
     (file,) = archives.glob("audit-*.jsonl.gz")
-    lines = gzip.open(file, "rt").read().splitlines()
+    with gzip.open(file, "rt") as opened:
+        lines = opened.read().splitlines()
     assert json.loads(lines[0])["to_seq"] == 5 and len(lines) == 6
-    assert [json.loads(line)["client"] for line in audit(state, "--json").stdout.splitlines()][:1] == ["claude-code"]
+    assert [json.loads(line)["client"] for line in audit(state, "--json").stdout.splitlines()][:1] == [
+        "claude-code"
+    ]
     assert len(audit(state, "--json").stdout.splitlines()) == 3
     whole = audit(state, "verify", "--archives", str(archives))
     assert whole.returncode == 0 and "5 archived records (1 to 5)" in whole.stdout, whole.stdout
@@ -384,9 +387,10 @@ def test_archive_moves_old_records_to_a_file_and_verification_spans_both(state: 
     with AuditLog(audit_path(state)) as log:
         assert [r.tool for r in log.sent_with_client_order_id("old-2", account="")] == ["place_order"]
         log.finish(pending, outcome="ok")
-    assert "archived records 6 to 7" in run_cli(
-        "audit", "--state-dir", str(state), "archive", "--before", "30d"
-    ).stdout
+    assert (
+        "archived records 6 to 7"
+        in run_cli("audit", "--state-dir", str(state), "archive", "--before", "30d").stdout
+    )
     assert audit(state, "verify", "--archives", str(archives)).returncode == 0
 
 
@@ -397,7 +401,8 @@ def test_an_archive_changed_or_missing_is_found(state: Path) -> None:
     assert run_cli("audit", "--state-dir", str(state), "archive", "--before", "30d").returncode == 0
     archives = state / "audit-archive"
     (file,) = archives.glob("*.gz")
-    lines = gzip.open(file, "rt").read().splitlines()
+    with gzip.open(file, "rt") as opened:
+        lines = opened.read().splitlines()
     edited = json.loads(lines[2])
     edited["approved_by"] = "anna"
     lines[2] = json.dumps(edited)
