@@ -49,6 +49,8 @@ OPTIONAL_FIELDS = (
     "unit",
     "scope",
     "no_approval_max",
+    "declined_by",
+    "declined_at",
 )
 
 
@@ -73,6 +75,9 @@ class Refusal(Exception):
     no_approval_max: str | None = None
     """approval_required: the largest notional that needs no human."""
     expires_at: str | None = None
+    declined_by: str | None = None
+    """approval_declined: the human who denied this call (with `declined_at`, ISO 8601 UTC)."""
+    declined_at: str | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.reason)

@@ -102,6 +102,16 @@ class ApprovalDesk:
         """That approval, spent by taking it: it lets exactly one call through."""
         return await anyio.to_thread.run_sync(lambda: self.store.take(**identity.fields(), ttl_s=ttl_s))
 
+    async def recent_decline(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
+        """An operator's denial of exactly this call within the last `ttl_s` seconds, or None."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.store.recent_decline(**identity.fields(), within_s=ttl_s)
+        )
+
+    async def record_outcome(self, approval_id: str, outcome: dict[str, str | None]) -> None:
+        """What became of the call an operator's approval let through (shown on the page)."""
+        await anyio.to_thread.run_sync(lambda: self.store.record_outcome(approval_id, outcome))
+
     async def request_cli_approval(
         self,
         identity: CallIdentity,
