@@ -65,6 +65,8 @@ class CallIdentity:
     account: str
     agent: str | None
     arguments_key: str
+    base_url: str = ""
+    """The REST root the call goes to: kept with a request for people to read (not matched on)."""
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -126,6 +128,7 @@ class ApprovalDesk:
             lambda: self.store.request(
                 **identity.fields(),
                 network=identity.network,
+                base_url=identity.base_url,
                 question=question,
                 ttl_s=ttl_s,
                 details=details,

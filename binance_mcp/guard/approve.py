@@ -68,6 +68,7 @@ def identity_of(decided: Decided, services: Services) -> CallIdentity:
         arguments_key=canonical_arguments(
             parsed.arguments, drop_client_order_id=parsed.generated_client_order_id
         ),
+        base_url=services.exchange.base_url,
     )
 
 
