@@ -5,8 +5,8 @@ agent is `mcp.Client` with its bearer token, under `approve_above_notional: "80"
 is Chromium (Debian's, through chromium-driver and selenium) signing in with an operator token.
 Browser calls block, so they run in a worker thread while the server answers on the event loop.
 
-Set BINANCE_MCP_SCREENSHOT=PATH to write the page with one pending request to PATH (that is how
-docs/approvals-page.png was made).
+Set BINANCE_MCP_SCREENSHOT=PATH to write the page with one pending request to PATH (the screenshots
+in docs/ come from tests/test_operators_desk.py).
 """
 
 from __future__ import annotations

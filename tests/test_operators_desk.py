@@ -239,7 +239,7 @@ async def test_a_testnet_card_says_what_a_person_needs_and_the_page_stays_live(
         assert "66000 (+1.54 % since asked (65000 → 66000))" in text
         assert "the limit 60000 is 9.09 % below the market" in text
         # the reason, the budget after, who asked, the time left
-        assert "orders above 80 USDT need a human (rules.place_order.approve_above_notional)" in text
+        assert "orders above 80 USDT need a human\nrules.place_order.approve_above_notional" in text
         assert "910 of 1000 USDT left today after this order" in text
         session = server.audit("place_order")[-1].session
         shown = "research-bot · " if session.startswith("agent:") else f"research-bot · session {session} · "

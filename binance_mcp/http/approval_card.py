@@ -48,7 +48,9 @@ class Card:
     limit_distance: str | None
     """For a limit: `the limit 60000 is 7.69 % below the market`."""
     reason: str
-    """`orders above 80 USDT need a human (rules.place_order.approve_above_notional)`."""
+    """`orders above 80 USDT need a human`."""
+    rule: str | None
+    """The policy entry that asks: `rules.place_order.approve_above_notional`."""
     budget_after: str | None
     over_budget: bool
     agent: str
@@ -94,12 +96,10 @@ def card_for(
     seconds_left = None if expires is None else max(0, int((expires - now).total_seconds()))
     rule = details.get("rule")
     threshold = details.get("threshold")
-    if rule and threshold == "every call":
-        reason = f"every call needs a human ({rule})"
-    elif rule and threshold:
-        reason = f"orders {threshold} need a human ({rule})"
-    elif rule:
-        reason = f"{rule} asks a human"
+    if threshold == "every call":
+        reason = "every call needs a human"
+    elif threshold:
+        reason = f"orders {threshold} need a human"
     else:
         reason = "the policy asks a human for this call"
     declined = [
@@ -124,6 +124,7 @@ def card_for(
         move=move,
         limit_distance=limit_distance,
         reason=reason,
+        rule=rule,
         budget_after=budget_after,
         over_budget=over,
         agent=details.get("agent") or approval.agent or "(stdio client)",

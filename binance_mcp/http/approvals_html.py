@@ -137,7 +137,8 @@ def _pending_card(card: Card, now: datetime, base: str, csrf: str) -> str:
         rows.append(("Price now", "<span data-live>unknown (no market price from here)</span>"))
     if card.limit_distance:
         rows.append(("Limit", f"<span data-live>{_e(card.limit_distance)}</span>"))
-    rows.append(("Why a human", _e(card.reason)))
+    rule = f' <span class="rule">{_e(card.rule)}</span>' if card.rule else ""
+    rows.append(("Why a human", f"{_e(card.reason)}{rule}"))
     if card.budget_after:
         css = ' class="over"' if card.over_budget else ""
         rows.append(("Budget after", f"<span{css} data-live>{_e(card.budget_after)}</span>"))
@@ -372,8 +373,10 @@ def confirm_page(*, card: Card, base: str, csrf: str) -> str:
         f'<h1 id="confirm-h">Approve {_e(card.order_words)} with real money?</h1>'
         f"<p>{_e(card.heading)}</p>"
         f'<p class="value">Amount: {_e(amount)} on MAINNET.</p>'
-        f"<p>{_e(card.reason)}. {_e(card.budget_after or '')}</p>"
-        f'<div class="actions">{confirm}<a class="button" href="{_e(base)}#{_e(approval.id)}">No, go back</a></div>'
+        f"<p>Why a human: {_e(card.reason)} ({_e(card.rule or 'the policy')}).</p>"
+        f"<p>Budget after: {_e(card.budget_after or 'not known')}.</p>"
+        f'<div class="actions stack">{confirm}'
+        f'<a class="button" href="{_e(base)}#{_e(approval.id)}">No, go back (nothing is decided)</a></div>'
         "</section></main>"
     )
     return _document(f"Confirm MAINNET approval · {approval.id}", body, base=base)

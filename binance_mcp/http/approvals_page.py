@@ -406,13 +406,7 @@ class ApprovalsPage:
             if a.status_at(now) not in (PENDING, APPROVED) and (a.decided_at or a.created_at) >= since
         ]
         decided.sort(key=lambda a: a.revoked_at or a.used_at or a.decided_at or a.created_at, reverse=True)
-        policy = self.settings.policy()
-        limits = dict(policy.budgets.daily_notional) if policy is not None and policy.budgets else {}
-        source = self._budget_source()
-        elsewhere = stated_budgets(pending)
-        budgets = await anyio.to_thread.run_sync(
-            lambda: budget_lines(source, limits, here=self.settings.here, now=now, elsewhere=elsewhere)
-        )
+        budgets = await self._budget_lines(pending, now)
         symbols = {a.details.get("symbol", "") for a in pending}
         prices = {symbol: await self._price(symbol) for symbol in sorted(symbols) if symbol}
         denied = [a for a in decided if a.status == DENIED]
@@ -445,6 +439,15 @@ class ApprovalsPage:
             _set_session_cookie(response, request, set_cookie)
         return response
 
+    async def _budget_lines(self, pending: list[Any], now: datetime) -> list[Any]:
+        policy = self.settings.policy()
+        limits = dict(policy.budgets.daily_notional) if policy is not None and policy.budgets else {}
+        source = self._budget_source()
+        elsewhere = stated_budgets(pending)
+        return await anyio.to_thread.run_sync(
+            lambda: budget_lines(source, limits, here=self.settings.here, now=now, elsewhere=elsewhere)
+        )
+
     async def _mainnet_second_step(
         self, approval_id: str, form: dict[str, str], session: _Session
     ) -> Response | None:
@@ -458,7 +461,10 @@ class ApprovalsPage:
             return None
         now = datetime.now(UTC)
         card = card_for(
-            approval, now, price_now=await self._price(approval.details.get("symbol", "")), budgets=()
+            approval,
+            now,
+            price_now=await self._price(approval.details.get("symbol", "")),
+            budgets=await self._budget_lines([approval], now),
         )
         return _html(200, confirm_page(card=card, base=PAGE_PATH, csrf=session.csrf))
 
