@@ -154,7 +154,11 @@ def read_json(text: str, source: str = "<policy>") -> tuple[Any, list[Problem]]:
         )
     except json.JSONDecodeError as exc:
         raise PolicyError(
-            [_one_line(f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}){_json_hint(text, exc)}")],
+            [
+                _one_line(
+                    f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}){_json_hint(text, exc)}"
+                )
+            ],
             source,
         ) from None
     except RecursionError:
