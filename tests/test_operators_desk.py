@@ -395,6 +395,12 @@ async def test_the_script_is_the_pages_own_and_the_page_works_without_it(
             answer = await http.get(server.base + "/approvals")
             csp = answer.headers["content-security-policy"]
             assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+            # an action after the session ended: says nothing was done, and links back
+        async with httpx2.AsyncClient(cookies={"bmcp_approvals_1": "gone"}) as stale:
+            ended = await stale.post(f"{server.base}/approvals/{first}/approve", data={"csrf": "x"})
+            assert ended.status_code == 401 and "Nothing was done" in ended.text
+            assert '<a href="/approvals">Back to the approvals page</a>' in ended.text
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {operator}"}) as http:
             script = await http.get(server.base + "/approvals/page.js")
             assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
             assert "patch" in script.text
@@ -444,6 +450,7 @@ async def test_a_mainnet_card_is_unmistakable_and_approving_repeats_the_amount(
                 details={**details, "network": "testnet", "symbol": "BTCUSDT", "side": "BUY", "quantity": "0.0015",
                          "notional": "97.50 USDT", "market_price": "65000", "daily_budget": "1000 USDT",
                          "valued_by": "valued at the market price 65000"},
+                pending_ttl_s=100,  # little time left: urgent
             )  # fmt: skip
         fake.set_price("ETHUSDT", "3000")
         page = await signed_in(chrome, server, operator)
@@ -463,6 +470,12 @@ async def test_a_mainnet_card_is_unmistakable_and_approving_repeats_the_amount(
         assert banner[1] not in testnet_colours  # a colour no testnet card uses
         text = await js(chrome, "return document.querySelector(arguments[0]).innerText", card)
         assert "3000 (-14.29 % since asked (3500 → 3000))" in text  # the price now, not only the one asked at
+        urgent = await js(
+            chrome,
+            "const l = document.querySelector(arguments[0] + ' .left.urgent'); return l && l.textContent;",
+            card_selector(testnet.id),
+        )
+        assert re.fullmatch(r"(1 minute )?\d+ seconds? left", urgent), urgent
         assert "4825 of 5000 USDT left today after this order" in text  # its own server's budget
         budgets = await js(chrome, "return document.querySelector('.budgets').innerText")
         assert re.search(r"MAINNET key feedfacecafebeef\s+USDT\s+5000\s+0\s+5000", budgets), budgets
