@@ -11,7 +11,10 @@ Two ways to ask, chosen by what the client can do:
   replayed round finds its nonce spent, is asked anew with a new one, and runs nothing.
 - Out of band, at the CLI, when the client cannot ask: the call is refused with an approval id;
   `binance-mcp approvals approve ID` in a terminal lets exactly one matching call through within
-  `approval_ttl` seconds. Nothing the model can send approves a call.
+  `approval_ttl` seconds. Nothing the model can send approves a call. A denial is remembered: the
+  identical call within `approval_ttl` of it gets that answer (`recent_decline`), not a new
+  question; once the approval lets its call through, what the call did is kept with it
+  (`record_outcome`) for the approvals page.
 """
 
 from __future__ import annotations
