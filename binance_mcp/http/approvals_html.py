@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from binance_mcp.budget_summary import BudgetLine
 from binance_mcp.http.approval_card import Card, details_rows, money, seconds_words
-from binance_mcp.stores.approvals import APPROVED, REVOKED, USED, Approval
+from binance_mcp.stores.approvals import REVOKED, USED, Approval
 
 __all__ = ["POLL_S", "Notice", "confirm_page", "message_page", "page", "sign_in_page"]
 
@@ -408,8 +408,3 @@ def message_page(title: str, message: str, *, base: str = "/approvals", kind: st
         f'<p><a href="{_e(base)}">Back to the approvals page</a></p></main>',
         base=base,
     )
-
-
-def ready_status(approval: Approval, now: datetime) -> bool:
-    """Approved and still usable: shown at the top, waiting for the agent's call."""
-    return approval.status_at(now) == APPROVED
