@@ -19,7 +19,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -207,7 +207,7 @@ class AuditStore(Protocol):
 
     def append(self, record: AuditRecord) -> int: ...
 
-    def begin_pending(self, record: AuditRecord) -> int: ...
+    def begin_pending(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int: ...
 
     def finish(
         self,
@@ -225,6 +225,8 @@ class AuditStore(Protocol):
     def pending(
         self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
     ) -> list[AuditRecord]: ...
+
+    def account_changes(self, account: str) -> tuple[int, int]: ...
 
     def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]: ...
 
@@ -250,6 +252,17 @@ class AuditStore(Protocol):
 
     def close(self) -> None: ...
 
+
+# The client order ids a call sends besides the one in its record's `client_order_id` column (an
+# order list's legs, given or made), so that a leg's id is refused for a later order as a single
+# order's id is. Written with the `pending` record, in the same transaction.
+_CLIENT_IDS_SQLITE = """
+CREATE TABLE IF NOT EXISTS audit_client_ids (
+    client_order_id TEXT NOT NULL,
+    audit_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_client_ids_id ON audit_client_ids (client_order_id);
+"""
 
 # Few indexes: every index is written on every call (the audit log is on each call's hot path).
 # `--tool` and `--decision` filter a time-ordered scan; crash recovery reads a partial index that
@@ -295,6 +308,12 @@ _MIGRATIONS = {
         ALTER TABLE audit ADD COLUMN lease_until TEXT;
         CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
         """,
+        # version 5: the account's latest record that began `pending` (`account_changes`)
+        """
+        CREATE INDEX IF NOT EXISTS audit_began_pending ON audit (account, id) WHERE owner IS NOT NULL;
+        """,
+        # version 6: the other client order ids a call sent (an order list's legs), each used once
+        _CLIENT_IDS_SQLITE,
     ),
     "postgresql": (
         """
@@ -325,6 +344,12 @@ _MIGRATIONS = {
         CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
         CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
         """,
+        # version 2: the account's latest record that began `pending` (`account_changes`)
+        """
+        CREATE INDEX IF NOT EXISTS audit_began_pending ON audit (account, id) WHERE owner IS NOT NULL;
+        """,
+        # version 3: as SQLite's version 6
+        _CLIENT_IDS_SQLITE.replace("INTEGER", "BIGINT"),
     ),
 }
 SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
@@ -421,10 +446,24 @@ class AuditLog:
         cursor = self._db.statement(_INSERT, row, durable=durable)  # one statement: atomic
         return int(cursor.fetchall()[0][0])
 
-    def begin_pending(self, record: AuditRecord) -> int:
+    def begin_pending(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int:
         """Write `record` with outcome `pending` before an order or cancel leaves, owned by this
-        store's owner with a fresh lease; returns its id, for `finish`."""
-        return self.append(dataclasses.replace(record, outcome=Outcome.PENDING.value))
+        store's owner with a fresh lease; returns its id, for `finish`. `leg_client_order_ids`: the
+        call's other client order ids (an order list's legs), recorded as used with it, in one
+        transaction, so that `sent_with_client_order_id` finds them as it finds the record's own."""
+        pending = dataclasses.replace(record, outcome=Outcome.PENDING.value)
+        if not leg_client_order_ids:
+            return self.append(pending)
+        lease_until = iso_utc(datetime.now(UTC) + timedelta(seconds=self.lease_s))
+        row = (*self._row(pending), self.owner, lease_until)
+        with self._db.writing(durable=True) as session:
+            record_id = int(session.execute(_INSERT, row).fetchall()[0][0])
+            for leg_id in dict.fromkeys(leg_client_order_ids):
+                session.execute(
+                    "INSERT INTO audit_client_ids (client_order_id, audit_id) VALUES (?, ?)",
+                    (redact_text(leg_id, self._secrets), record_id),
+                )
+        return record_id
 
     def finish(
         self,
@@ -491,13 +530,17 @@ class AuditLog:
         account: str | None = None,
     ) -> list[AuditRecord]:
         """Calls that sent (or may have sent) a request carrying this client order id for
-        `account`: outcome pending, ok or unknown, dry runs aside. Oldest first. (`network` +
-        `base_url` instead of `account`: the old key, until every caller passes the account.)"""
+        `account`, as their own id or as one of an order list's legs: outcome pending, ok or
+        unknown, dry runs aside. Oldest first. (`network` + `base_url` instead of `account`: the
+        old key, until every caller passes the account.)"""
+        carrying = (
+            "(client_order_id = ? OR id IN (SELECT audit_id FROM audit_client_ids WHERE client_order_id = ?))"
+        )
         if account is not None:
-            sql = f"{_SELECT} WHERE client_order_id = ? AND account = ? AND {_SENT} ORDER BY time, id"
-            return self._fetch(sql, (client_order_id, account))
-        sql = f"{_SELECT} WHERE client_order_id = ? AND network = ? AND base_url = ? AND {_SENT} ORDER BY time, id"
-        return self._fetch(sql, (client_order_id, network, base_url))
+            sql = f"{_SELECT} WHERE {carrying} AND account = ? AND {_SENT} ORDER BY time, id"
+            return self._fetch(sql, (client_order_id, client_order_id, account))
+        sql = f"{_SELECT} WHERE {carrying} AND network = ? AND base_url = ? AND {_SENT} ORDER BY time, id"
+        return self._fetch(sql, (client_order_id, client_order_id, network, base_url))
 
     def pending(
         self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
@@ -509,6 +552,20 @@ class AuditLog:
             return self._fetch(sql, (account,))
         sql = f"{_SELECT} WHERE outcome = 'pending' AND network = ? AND base_url = ? ORDER BY time, id"
         return self._fetch(sql, (network, base_url))
+
+    def account_changes(self, account: str) -> tuple[int, int]:
+        """How far the account's changes have come, for deciding a call again at dispatch
+        (`binance_mcp.guard.epoch`): the id of its latest record that began `pending` (an order,
+        cancel or amend about to leave, from any process sharing this log; 0 when none) and how
+        many of its records are `pending` still (in flight, or left by a process that died)."""
+        with self._db.reading() as session:
+            latest = session.execute(
+                "SELECT max(id) FROM audit WHERE account = ? AND owner IS NOT NULL", (account,)
+            ).fetchone()[0]
+            in_flight = session.execute(
+                "SELECT count(*) FROM audit WHERE account = ? AND outcome = 'pending'", (account,)
+            ).fetchone()[0]
+        return int(latest or 0), int(in_flight)
 
     def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]:
         """Pending records of `account` whose owner's lease ran out by `now` (or that name no
