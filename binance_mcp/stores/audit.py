@@ -124,6 +124,8 @@ class AuditRecord:
     which file and when), so that `rules.place_order` is unambiguous across reloads."""
     result: dict[str, Any] | None = None
     """What an order or cancel came to, in short: status, executed quantity and quote, fills, legs."""
+    replica: str | None = None
+    """Which server process wrote it (`host/pid/start`): with several replicas, which one served the call."""
     id: int | None = None
     seq: int | None = None
     """The record's place in the chain (1, 2, 3, … with no gap); None before it is written."""
@@ -329,6 +331,7 @@ ALTER TABLE audit ADD COLUMN hash TEXT;
 ALTER TABLE audit ADD COLUMN completes {serial};
 ALTER TABLE audit ADD COLUMN policy TEXT;
 ALTER TABLE audit ADD COLUMN result TEXT;
+ALTER TABLE audit ADD COLUMN replica TEXT;
 CREATE UNIQUE INDEX IF NOT EXISTS audit_seq ON audit (seq);
 CREATE INDEX IF NOT EXISTS audit_completes ON audit (completes) WHERE completes IS NOT NULL;
 CREATE TABLE IF NOT EXISTS audit_head (one INTEGER PRIMARY KEY CHECK (one = 1), seq {serial} NOT NULL, hash TEXT NOT NULL);
@@ -489,6 +492,7 @@ _COLUMNS = (
     "account",
     "policy",
     "result",
+    "replica",
     "seq",
 )
 _CONTENT = (*_COLUMNS[1:-1], "completes")
@@ -727,6 +731,7 @@ class AuditLog:
                 call[10],
                 call[12],
                 None if result is None else canonical_json(redact(result, s)),
+                self.owner,
                 call[11],
             )
             self._chain(session, content)
@@ -1065,6 +1070,7 @@ class AuditLog:
             record.account or "",
             record.policy,
             None if record.result is None else canonical_json(redact(record.result, s)),
+            record.replica or self.owner,
         )
 
     def _fetch(self, sql: str, params: Iterable[Any]) -> list[AuditRecord]:
