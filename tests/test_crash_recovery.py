@@ -121,7 +121,8 @@ async def test_a_server_killed_mid_order_completes_it_on_restart_and_sends_nothi
         records = {r.client_order_id: r for r in audit.query(tool="place_order")}
         assert audit.pending("testnet", fake.base_url) == []
     assert (records["crash-1"].outcome, records["crash-1"].order_id) == ("ok", executed.order_id)
-    assert "restart" in records["crash-1"].reason
+    assert "crash recovery" in records["crash-1"].reason
+    assert records["crash-1"].result == {"recovered": True}
     assert records["after-1"].outcome == "ok"
     [lookup] = lookups(fake)
     assert lookup.params["origClientOrderId"] == "crash-1"
