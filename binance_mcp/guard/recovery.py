@@ -173,13 +173,17 @@ class PendingRecovery:
         if order is None:  # a cancel: long after the crash, one that arrived is done by now
             if kind.cancelled(found):
                 return _Verdict("ok", f"completed by crash recovery: {what} is {status} on Binance", order_id)
-            reason = f"completed by crash recovery: {what} is {status} on Binance, so the cancel did not happen"
+            reason = (
+                f"completed by crash recovery: {what} is {status} on Binance, so the cancel did not happen"
+            )
             return _Verdict("error", reason, order_id)
         different = kind.difference(order, found, _not_before_ms(record, self._exchange))
         if different is not None:
             reason = f"{stopped}; Binance has an {kind.noun} with {kind.id_name} {ref}, but not this one ({different}): check the account on Binance"
             return _Verdict("unknown", reason)
-        reason = f"completed by crash recovery: {what} found on Binance by its {kind.id_name} (status {status})"
+        reason = (
+            f"completed by crash recovery: {what} found on Binance by its {kind.id_name} (status {status})"
+        )
         return _Verdict("ok", reason, order_id)
 
 

@@ -68,16 +68,9 @@ class SqliteState:
         return open_budget_store(self.state_dir)
 
     def approvals(self) -> SqliteApprovalStore:
-        from binance_mcp.stores.approvals import SqliteApprovalStore, approvals_path
+        from binance_mcp.stores.approvals import open_approval_store
 
-        return SqliteApprovalStore(approvals_path(self.state_dir), on_decision=self._audit_decision)
-
-    def _audit_decision(self, approval: Any) -> None:
-        """A human's decision, as an event in this state's audit log."""
-        from binance_mcp.stores.audit import operator_decision
-
-        with self.audit() as log:
-            log.append(operator_decision(approval))
+        return open_approval_store(self.state_dir)
 
     def tokens(self) -> TokenStore:
         from binance_mcp.stores.tokens import TokenStore

@@ -911,11 +911,15 @@ class SqliteApprovalStore:
 
 
 def open_approval_store(state_dir: Path) -> SqliteApprovalStore:
-    """The approval store of a state dir (`approvals.sqlite3`), its decisions audited in the
-    state dir's audit log."""
-    from binance_mcp.stores import SqliteState
+    """The approval store of a state dir (`approvals.sqlite3`), each human decision written to the
+    state dir's audit log as an event."""
+    from binance_mcp.stores.audit import AuditLog, audit_path, operator_decision
 
-    return SqliteState(state_dir).approvals()
+    def audit_decision(approval: Approval) -> None:
+        with AuditLog(audit_path(state_dir)) as log:
+            log.append(operator_decision(approval))
+
+    return SqliteApprovalStore(approvals_path(state_dir), on_decision=audit_decision)
 
 
 def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> str:
