@@ -1,4 +1,4 @@
-"""Today's budgets for a person to read: spent and left per quote asset and network, from the
+"""Today's budgets for a person to read: traded, held and left per quote asset and network, from the
 budgets database of a state dir and the daily limits of the policy in force.
 
 The approvals page shows it next to the orders waiting, so that whoever approves one sees what the
@@ -18,7 +18,7 @@ from pathlib import Path
 from binance_mcp.account import network_of
 from binance_mcp.stores.budgets import budgets_path
 
-__all__ = ["BudgetLine", "budget_lines", "spent_today"]
+__all__ = ["BudgetLine", "budget_lines", "spent_today", "usage_today"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,13 @@ class BudgetLine:
     limit: Decimal | None
     """None: the policy sets no daily limit for this asset."""
     spent: Decimal
+    """Traded plus held: what is no longer left."""
+    held: Decimal = Decimal(0)
+    """Of `spent`, what orders being sent or still open hold at their worst path."""
+
+    @property
+    def traded(self) -> Decimal:
+        return self.spent - self.held
 
     @property
     def left(self) -> Decimal | None:
@@ -38,7 +45,15 @@ class BudgetLine:
 
 
 def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
-    """(account, asset) → today's (UTC) reserved and kept notional, from `budgets.sqlite3`."""
+    """(account, asset) → today's (UTC) traded and held notional, from `budgets.sqlite3`."""
+    return {key: traded + held for key, (traded, held) in usage_today(state_dir, now).items()}
+
+
+def usage_today(
+    state_dir: Path, now: datetime | None = None
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    """(account, asset) → (traded, held) today (UTC): held is what is being sent or still open,
+    at its worst path; traded what orders traded (settled from their fills)."""
     path = budgets_path(state_dir)
     if not path.is_file():
         return {}
@@ -46,19 +61,31 @@ def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str,
     # Read-only: looking must not create, migrate or lock anything the server writes.
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
     try:
-        rows = conn.execute(
-            "SELECT account, asset, amount FROM reservations WHERE day = ? AND state IN ('reserved', 'kept')",
-            (day,),
-        ).fetchall()
+        try:
+            rows = conn.execute(
+                "SELECT account, asset, amount, state = 'reserved' OR (watch IS NOT NULL AND traded IS NULL)"
+                " FROM reservations WHERE day = ? AND state IN ('reserved', 'kept')",
+                (day,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # a database from before open orders were held
+            rows = conn.execute(
+                "SELECT account, asset, amount, state = 'reserved' FROM reservations"
+                " WHERE day = ? AND state IN ('reserved', 'kept')",
+                (day,),
+            ).fetchall()
     except sqlite3.OperationalError:  # no table yet
         rows = []
     finally:
         conn.close()
-    spent: dict[tuple[str, str], Decimal] = {}
-    for account, asset, amount in rows:
+    found: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+    for account, asset, amount, held in rows:
         key = (str(account), str(asset))
-        spent[key] = spent.get(key, Decimal(0)) + Decimal(str(amount))
-    return spent
+        traded_so_far, held_so_far = found.get(key, (Decimal(0), Decimal(0)))
+        if held:
+            found[key] = (traded_so_far, held_so_far + Decimal(str(amount)))
+        else:
+            found[key] = (traded_so_far + Decimal(str(amount)), held_so_far)
+    return found
 
 
 def budget_lines(
@@ -71,13 +98,19 @@ def budget_lines(
     """A line per asset and account that spent today or has a limit. `limits` is the policy's
     `budgets.daily_notional`; `here` the account (`network:key fingerprint`) of the server showing
     the page, whose limited assets get a line even before anything was spent."""
-    spent = spent_today(state_dir, now)
+    usage = usage_today(state_dir, now)
+    spent = {key: traded + held for key, (traded, held) in usage.items()}
     keys = set(spent)
     if here is not None:
         keys |= {(here, asset) for asset in limits}
     lines = [
         BudgetLine(
-            network_of(account), account, asset, limits.get(asset), spent.get((account, asset), Decimal(0))
+            network_of(account),
+            account,
+            asset,
+            limits.get(asset),
+            spent.get((account, asset), Decimal(0)),
+            usage.get((account, asset), (Decimal(0), Decimal(0)))[1],
         )
         for account, asset in keys
     ]

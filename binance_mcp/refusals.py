@@ -49,6 +49,9 @@ OPTIONAL_FIELDS = (
     "unit",
     "scope",
     "no_approval_max",
+    "traded",
+    "held",
+    "left",
 )
 
 
@@ -72,6 +75,10 @@ class Refusal(Exception):
     scope: str | None = None
     no_approval_max: str | None = None
     """approval_required: the largest notional that needs no human."""
+    traded: str | None = None
+    """A daily budget's refusal: what today traded, what open orders hold, and what is left."""
+    held: str | None = None
+    left: str | None = None
     expires_at: str | None = None
 
     def __post_init__(self) -> None:

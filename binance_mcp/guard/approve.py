@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 ELICITATION = "elicitation"
 OPERATOR = "operator"
 
+APPROVED_VALUE_TOLERANCE = Decimal("0.01")
+"""An approved order is sent only while its value moved against the account by at most 1 % of
+what the human was shown (a BUY's value up, a SELL's down); the question states it."""
+
 
 def approvers(decided: Decided, services: Services) -> frozenset[str]:
     return approvers_for(services, decided.request.caller)
@@ -79,9 +83,16 @@ async def question(decided: Decided, services: Services) -> str:
     spec = validated.request.spec
     network = services.network.value
     if validated.order is not None and validated.valuation is not None:
-        what = describe(
-            validated.order, validated.valuation.notional, validated.valuation.quote_asset, network
-        )
+        valuation = validated.valuation
+        what = describe(validated.order, valuation.notional, valuation.quote_asset, network)
+        if valuation.market_price is not None:
+            from binance_mcp.tools.inputs import decimal_text
+
+            kind = ", an estimate" if valuation.estimate else ""
+            what += (
+                f" — valued at the market price {decimal_text(valuation.market_price)}{kind}; sent only while "
+                f"its value moves at most {decimal_text(APPROVED_VALUE_TOLERANCE * 100)} % against you"
+            )
     elif spec.describe is not None:
         found = await resolved(decided, services)
         what = spec.describe(validated.parsed.args, found, network)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from binance_mcp.orders import Order
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec
-    from binance_mcp.valuation import Valuation
+    from binance_mcp.valuation import Book, Valuation
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Market:
 
     rules: SymbolRules
     price: Decimal
+    book: Book | None = None  # read for a MARKET order by quantity (its value comes from the book)
 
 
 @dataclass(frozen=True)

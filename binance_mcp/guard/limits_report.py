@@ -3,7 +3,7 @@
 
 An agent that reads this before it acts needs no bisection: each visible tool with its decision,
 the order constraints, the largest order that needs no human, open orders against their bound,
-each budget with what is spent and left, each rate limit with the calls left in its window, dry
+each budget with what traded, what open orders hold and what is left, each rate limit with the calls left in its window, dry
 run, and who may approve. It is the guard's own view (the policy in force, this caller), so it
 cannot drift from what the guard decides.
 """
@@ -126,19 +126,26 @@ async def _budgets(services: Services) -> list[dict[str, Any]]:
     daily = policy.budgets.daily_notional if policy.budgets is not None else {}
     if not daily:
         return []
+    from binance_mcp.guard.budget import settle_open_orders
+
     store = services.budgets
     now = exchange_now(services)
+    if services.exchange.has_credentials:
+        await settle_open_orders(services)
     found = []
     for asset, limit in sorted(daily.items()):
-        spent = await anyio.to_thread.run_sync(
-            functools.partial(store.spent_today, services.account, asset, now)
+        usage = await anyio.to_thread.run_sync(
+            functools.partial(store.usage_today, services.account, asset, now)
         )
         found.append(
             {
                 "asset": asset,
                 "limit": _text(limit),
-                "spent": _text(spent),
-                "left": _text(max(limit - spent, 0)),
+                "traded": _text(usage.traded),
+                "held": _text(usage.held),
+                "left": _text(max(limit - usage.used, 0)),
+                "means": "what orders may trade today: traded (settled from fills) + held (open orders "
+                "at their worst path) + left",
             }
         )
     return found

@@ -144,7 +144,7 @@ def _budgets(lines: Sequence[BudgetLine], now: datetime) -> str:
     if not lines:
         return '<p class="muted">The policy sets no daily budget, and nothing was spent today.</p>'
     several_accounts = len({line.account for line in lines if line.account}) > 1
-    head = "<tr><th>Network</th><th>Asset</th><th>Limit</th><th>Spent</th><th>Left</th></tr>"
+    head = "<tr><th>Network</th><th>Asset</th><th>Limit</th><th>Traded</th><th>Held</th><th>Left</th></tr>"
     rows = []
     for line in lines:
         where = line.network or "any"
@@ -154,7 +154,7 @@ def _budgets(lines: Sequence[BudgetLine], now: datetime) -> str:
         left = "-" if line.left is None else line.left
         rows.append(
             f"<tr><td>{_e(where)}</td><td>{_e(line.asset)}</td><td>{_e(limit)}</td>"
-            f"<td>{_e(line.spent)}</td><td>{_e(left)}</td></tr>"
+            f"<td>{_e(line.traded)}</td><td>{_e(line.held)}</td><td>{_e(left)}</td></tr>"
         )
     day = now.astimezone(UTC).strftime("%Y-%m-%d")
     return (

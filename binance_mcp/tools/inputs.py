@@ -141,6 +141,11 @@ class NoInput(ToolInput):
     pass
 
 
+class OrderPreviewInput(ToolInput):
+    tool: Literal["place_order", "place_order_list"] = Field(description="The tool the order is for")
+    arguments: dict[str, Any] = Field(description="Its arguments, exactly as you would send them")
+
+
 class OpenOrdersInput(ToolInput):
     symbol: Symbol | None = Field(None, description="Trading pair; leave out for every symbol")
 

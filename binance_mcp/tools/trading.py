@@ -8,6 +8,7 @@ Before it is sent, it is checked against the symbol's exchangeInfo filters, so t
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -164,7 +165,7 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     assert call.order is not None and call.market is not None, "the guard validates an order first"
     quote_asset = call.market.rules.quote_asset
     params = order_params(args)
-    value = value_order(call.order, call.market.price, quote_asset)
+    value = call.valuation or value_order(call.order, call.market.price, quote_asset)
     description = describe(call.order, value.notional, quote_asset, call.network)
     if call.dry_run:
         commission = await call.exchange.test_order(params)
@@ -214,7 +215,10 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
         summary,
         order_id=placed.order_id,
         client_order_id=placed.client_order_id,
-        extra={"traded_quote": traded_quote(raw)},
+        extra={
+            "traded_quote": traded_quote(raw),
+            "budget_watch": json.dumps({"symbol": args.symbol, "order_id": placed.order_id}),
+        },
     )
 
 
