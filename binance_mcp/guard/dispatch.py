@@ -94,6 +94,7 @@ def moved_against(admitted: Admitted, fresh: Decided) -> str | None:
     """How the order's value moved against the account beyond the tolerance since the human saw
     it, in words, or None: a BUY's value up (it pays more), a SELL's down (it brings less); a list
     with both sides, either way."""
+    from binance_mcp.orders import rounded_up
     from binance_mcp.tools.inputs import decimal_text
 
     shown, value, order = admitted.approved_notional, fresh.validated.valuation, fresh.validated.order
@@ -109,7 +110,8 @@ def moved_against(admitted: Admitted, fresh: Decided) -> str | None:
         return None
     market = f" (market price now {decimal_text(value.market_price)})" if value.market_price else ""
     return (
-        f"the order's value {verb} from ≈{decimal_text(shown)} to ≈{decimal_text(now)} {value.quote_asset}"
+        f"the order's value {verb} from ≈{decimal_text(rounded_up(shown))} to ≈{decimal_text(rounded_up(now))} "
+        f"{value.quote_asset}"
         f"{market}, beyond the {decimal_text(APPROVED_VALUE_TOLERANCE * 100)} % the approval covers"
     )
 

@@ -137,14 +137,14 @@ class BudgetExceeded(Exception):
         super().__init__(self.sentence())
 
     def sentence(self) -> str:
-        """E.g. "daily budget for USDT on testnet: 450 of 500 spent, 50 left; an order of 100 does
-        not fit; the budget resets at 2026-11-26T00:00:00Z"."""
+        """E.g. "daily budget for USDT on testnet: 500: 300 traded, 150 held for orders open or being
+        sent, 50 left; an order of 100 does not fit; the budget resets at 2026-11-26T00:00:00Z"."""
         where = f" on {self.network}" if self.network else ""
         order = f"an order of {_amount_text(self.amount)}" if self.amount is not None else "this order"
         traded = self.spent - self.held
         return (
-            f"daily budget for {self.asset}{where}: {_amount_text(self.limit)}, of which {_amount_text(traded)} "
-            f"traded and {_amount_text(self.held)} held by open orders, {_amount_text(self.left)} left; "
+            f"daily budget for {self.asset}{where}: {_amount_text(self.limit)}: {_amount_text(traded)} traded, "
+            f"{_amount_text(self.held)} held for orders open or being sent, {_amount_text(self.left)} left; "
             f"{order} does not fit; "
             f"the budget resets at {_iso_z(self.resets_at)}"
         )
