@@ -65,6 +65,9 @@ class CallIdentity:
     account: str
     agent: str | None
     arguments_key: str
+    order_id: int | None = None
+    """A cancel's or an amend's: the exchange order the human was shown (part of `arguments_key`),
+    which the call then acts on by that id, never by a client id that may name another order by then."""
 
     def fields(self) -> dict[str, Any]:
         return {

@@ -60,22 +60,27 @@ def approvers_for(services: Services, caller: Caller) -> frozenset[str]:
     return frozenset({ELICITATION, OPERATOR}) if caller.transport == "stdio" else frozenset({OPERATOR})
 
 
-def identity_of(decided: Decided, services: Services) -> CallIdentity:
+def identity_of(decided: Decided, services: Services, found: Any = None) -> CallIdentity:
+    """What an approval of this call is bound to. `found`: what the call acts on, as the exchange has
+    it (the order a cancel names): its order id is bound too."""
     from binance_mcp.stores.approvals import canonical_arguments
 
     parsed = decided.parsed
+    arguments = dict(parsed.arguments)
+    order_id = found.get("orderId") if isinstance(found, dict) else None
+    if order_id is not None:
+        arguments["resolved_order_id"] = int(order_id)
     return CallIdentity(
         tool=decided.request.spec.name,
         network=services.network.value,
         account=services.account,
         agent=decided.request.caller.agent,
-        arguments_key=canonical_arguments(
-            parsed.arguments, drop_client_order_id=parsed.generated_client_order_id
-        ),
+        arguments_key=canonical_arguments(arguments, drop_client_order_id=parsed.generated_client_order_id),
+        order_id=int(order_id) if order_id is not None else None,
     )
 
 
-async def question(decided: Decided, services: Services) -> str:
+async def question(decided: Decided, services: Services, found: Any = None) -> str:
     """The call in words, from validated values only, ending in "— approve?"."""
     from binance_mcp.orders import describe
 
@@ -94,7 +99,8 @@ async def question(decided: Decided, services: Services) -> str:
                 f"its value moves at most {decimal_text(APPROVED_VALUE_TOLERANCE * 100)} % against you"
             )
     elif spec.describe is not None:
-        found = await resolved(decided, services)
+        if found is None:
+            found = await resolved(decided, services)
         what = spec.describe(validated.parsed.args, found, network)
     else:
         shown = ", ".join(f"{key}={value}" for key, value in validated.parsed.arguments.items())
@@ -107,7 +113,9 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
         return Admitted(decided)
     request = decided.request
     rule = decided.approval_rule
-    identity = identity_of(decided, services)
+    # a cancel or an amend: the order it acts on now, bound into the approval by its exchange id
+    found = await resolved(decided, services) if decided.request.spec.resolve is not None else None
+    identity = identity_of(decided, services, found)
     via = approvers(decided, services)
     shown = decided.validated.valuation.notional if decided.validated.valuation is not None else None
     ttl = decided.decision.approval_ttl
@@ -121,7 +129,7 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
                 identity=identity,
                 approved_notional=approved_value(given, shown),
             )
-    asked = await question(decided, services)
+    asked = await question(decided, services, found)
     if ELICITATION in via and request.can_elicit and ctx is not None:
         if not request.modern:  # 2025 era: ask mid-call
             answer = await ask_now(ctx, asked)

@@ -172,6 +172,7 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
         order=validated.order,
         market=validated.market,
         valuation=validated.valuation,
+        bound_order_id=admitted.identity.order_id if admitted.identity is not None else None,
         report_limits=lambda: limits_report(services, decided.request.caller),
         preview=lambda tool, arguments: preview_report(services, decided.request.caller, tool, arguments),
     )

@@ -329,11 +329,27 @@ class Trade(Result):
     is_maker: bool
 
 
+class TradesSummary(Result):
+    bought_quantity: str
+    bought_quote: str
+    average_buy_price: str | None = None
+    sold_quantity: str
+    sold_quote: str
+    average_sell_price: str | None = None
+    commission: dict[str, str] = Field(description="Per commission asset, the total paid")
+    round_trip_quantity: str = Field(description="The quantity both bought and sold among these fills")
+    realised: str | None = Field(
+        None,
+        description="round_trip_quantity × (average sell − average buy price), in the quote asset, before commission",
+    )
+
+
 class Trades(Result):
     symbol: str
     trades: list[Trade] = Field(description="Fills, oldest first")
     count: int
     truncated: bool = False
+    summary: TradesSummary | None = Field(None, description="The fills returned, summed")
 
 
 class AmendedOrder(OrderDetail):

@@ -49,6 +49,9 @@ class CallContext:
     market: Market | None = None
     report_limits: Callable[[], Awaitable[dict[str, Any]]] | None = None  # get_limits: the guard's view
     valuation: Valuation | None = None  # the order's value, as the guard compared it with the policy
+    # a cancel or an amend a human approved: the exchange order id they were shown; the call acts on
+    # that order (by its id) and no other
+    bound_order_id: int | None = None
     # get_order_preview: what the guard would decide for an order (tool, arguments), sending nothing
     preview: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 

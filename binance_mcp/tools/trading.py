@@ -265,9 +265,12 @@ async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_ha
     resolve=find_order_to_cancel,
 )
 async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
+    # approved: the order the human was shown, by its exchange id (with the client id given, Binance
+    # cancels it only while that id still names it)
+    order_id = args.order_id if args.order_id is not None else call.bound_order_id
     await call.about_to_send()
     try:
-        raw = await call.exchange.cancel_order(args.symbol, args.order_id, args.client_order_id)
+        raw = await call.exchange.cancel_order(args.symbol, order_id, args.client_order_id)
     except ExchangeFailure as exc:
         if not exc.may_have_executed:
             raise
