@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
@@ -76,7 +77,7 @@ async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
     return ToolOutput(result.model_dump(exclude_none=True), "; ".join(words), list_keys=("trades",))
 
 
-def sum_trades(trades: list[outputs.Trade]) -> outputs.TradesSummary:
+def sum_trades(trades: list[dict[str, Any]]) -> outputs.TradesSummary:
     """The fills summed: quantity and quote bought and sold, their average prices, commission per
     asset, and the result of the round trips among them (the quantity both bought and sold, at the
     average sell price less the average buy price; commission not deducted, it may be in another asset)."""
@@ -84,13 +85,13 @@ def sum_trades(trades: list[outputs.Trade]) -> outputs.TradesSummary:
     bought, bought_quote, sold, sold_quote = zero, zero, zero, zero
     commission: dict[str, Decimal] = {}
     for trade in trades:
-        quantity, quote = Decimal(trade.quantity), Decimal(trade.quote_quantity)
-        if trade.is_buyer:
+        quantity, quote = Decimal(str(trade["quantity"])), Decimal(str(trade["quote_quantity"]))
+        if trade["is_buyer"]:
             bought, bought_quote = bought + quantity, bought_quote + quote
         else:
             sold, sold_quote = sold + quantity, sold_quote + quote
-        asset = trade.commission_asset
-        commission[asset] = commission.get(asset, zero) + Decimal(trade.commission)
+        asset = str(trade["commission_asset"])
+        commission[asset] = commission.get(asset, zero) + Decimal(str(trade["commission"]))
     average_buy = bought_quote / bought if bought else None
     average_sell = sold_quote / sold if sold else None
     both = min(bought, sold)
