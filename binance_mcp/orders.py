@@ -39,6 +39,8 @@ class Leg:
     stop_price: Decimal | None = None
     trailing_delta: int | None = None
     role: str = "order"
+    cap_pct: Decimal | None = None
+    """A MARKET order sent capped: as a LIMIT IOC at the book's price for it ± this percent."""
 
     @property
     def pending(self) -> bool:

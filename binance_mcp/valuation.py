@@ -146,6 +146,15 @@ def leg_value(
     if leg.quote_quantity is not None:
         return LegValue(leg.quote_quantity, market, "its quote quantity", True)
     quantity = leg.quantity or Decimal(0)
+    if leg.type == "MARKET" and leg.cap_pct is not None and book is not None and reach is None:
+        cap = capped_price(leg.side, quantity, book, leg.cap_pct)
+        if cap is not None:
+            if leg.side == "BUY":
+                how = f"its cap {decimal_text(cap)} (sent as LIMIT IOC: the book's price + {decimal_text(leg.cap_pct)} %)"
+                return LegValue(quantity * cap, cap, how, True)
+            best = book.bids[0][0]
+            how = f"the best bid {decimal_text(best)} (sent as LIMIT IOC at {decimal_text(cap)}: it fills now or expires)"
+            return LegValue(quantity * best, best, how, True)
     if leg.type == "MARKET":
         walked = book.walk(leg.side, quantity) if book is not None and reach is None else None
         if walked is None:
@@ -174,6 +183,32 @@ def leg_value(
         candidates.insert(0, ("its stop price", leg.stop_price))
     price, how = _highest(candidates)
     return LegValue(quantity * price * allowance, price * allowance, how + plus, False)
+
+
+def capped_price(
+    side: str, quantity: Decimal, book: Book, cap_pct: Decimal, price_filter: object = None
+) -> Decimal | None:
+    """The limit price a capped MARKET order is sent at: the deepest level of the book it needs for
+    `quantity`, plus (BUY) or minus (SELL) `cap_pct` percent, on the tick (a BUY's rounded down, a
+    SELL's up: the cap only tightens). None when that side of the book is empty."""
+    from decimal import ROUND_CEILING, ROUND_FLOOR
+
+    levels = book.asks if side == "BUY" else book.bids
+    if not levels:
+        return None
+    left, deepest = quantity, levels[-1][0]
+    for price, size in levels:
+        left -= size
+        if left <= 0:
+            deepest = price
+            break
+    factor = 1 + cap_pct / _HUNDRED if side == "BUY" else 1 - cap_pct / _HUNDRED
+    price = deepest * factor
+    tick = getattr(price_filter, "tick_size", None)
+    if tick:
+        rounding = ROUND_FLOOR if side == "BUY" else ROUND_CEILING
+        price = (price / tick).to_integral_value(rounding=rounding) * tick
+    return price
 
 
 def _trailing(

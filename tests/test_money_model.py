@@ -380,3 +380,23 @@ async def test_get_my_trades_sums_what_it_returns(build: Any, fake: FakeBinance)
     )
     assert summary["commission"] == {"BTC": "0.00001", "USDT": "0.264"}
     assert (summary["round_trip_quantity"], summary["realised"]) == ("0.004", "4")
+
+
+async def test_a_market_order_sent_capped_is_a_bound_the_exchange_enforces(
+    build: Any, fake: FakeBinance
+) -> None:
+    """`cap_pct`: the MARKET order goes out as a LIMIT IOC at the book's price for it + 0.5 %, so it
+    passes a policy that refuses uncapped orders, and what it pays stays under its value."""
+    app = build(allow_lists(constraints={"uncapped_orders": "refuse"}))
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.1", "cap_pct": "0.5"}
+    async with Client(app.server) as client:
+        preview = await call(client, "get_order_preview", {"tool": "place_order", "arguments": buy})
+        placed = await call(client, "place_order", buy)
+    [sent] = posts(fake)
+    cap = Decimal(sent.params["price"])
+    assert (sent.params["type"], sent.params["timeInForce"]) == ("LIMIT", "IOC")
+    assert preview["valued_as"] == "bound" and "sent as LIMIT IOC" in preview["how"], preview
+    paid = sum(Decimal(fill["price"]) * Decimal(fill["quantity"]) for fill in placed["fills"])
+    assert placed["status"] == "FILLED" and len(placed["fills"]) > 1
+    assert all(Decimal(fill["price"]) <= cap for fill in placed["fills"])
+    assert paid <= Decimal("0.1") * cap <= Decimal(preview["value"])

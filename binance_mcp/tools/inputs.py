@@ -222,6 +222,14 @@ class PlaceOrderInput(SymbolInput):
     time_in_force: Annotated[TimeInForce, BeforeValidator(_upper)] | None = Field(
         None, description="GTC (default), IOC or FOK; for LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT"
     )
+    cap_pct: PositiveDecimal | None = Field(
+        None,
+        description=(
+            "MARKET by quantity only: send it capped, as a LIMIT IOC at the order book's price for the "
+            "quantity plus (BUY) or minus (SELL) this percent, so Binance enforces the bound; what the "
+            "book cannot fill within it expires"
+        ),
+    )
     client_order_id: ClientOrderId | None = Field(
         None, description="Your id for the order (1-36 of A-Za-z0-9_-); generated when left out"
     )
@@ -249,6 +257,8 @@ class PlaceOrderInput(SymbolInput):
                     raise ValueError(f"{trigger}: a {kind} order takes no {trigger}")
         if "price" not in _TYPE_NEEDS[kind] and self.price is not None:
             raise ValueError(f"price: a {kind} order takes no price")
+        if self.cap_pct is not None and (kind != "MARKET" or self.quantity is None):
+            raise ValueError("cap_pct: only a MARKET order by quantity takes a cap_pct")
         if kind not in _TAKES_TIME_IN_FORCE and self.time_in_force is not None:
             raise ValueError(f"time_in_force: a {kind} order takes no time_in_force")
         return self

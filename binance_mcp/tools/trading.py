@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +55,24 @@ def order_of(args: PlaceOrderInput) -> Order:
         price=args.price,
         stop_price=args.stop_price,
         trailing_delta=args.trailing_delta,
+        cap_pct=args.cap_pct,
     )
     return Order(symbol=args.symbol, kind="ORDER", legs=(leg,), client_order_id=args.client_order_id)
+
+
+def capped(args: PlaceOrderInput, market: Market) -> tuple[PlaceOrderInput, Leg] | None:
+    """A MARKET order with `cap_pct`, as it is sent: a LIMIT IOC at the capped price (on the tick),
+    and its leg (what a lost answer is matched against). None for any other order."""
+    from binance_mcp.valuation import capped_price
+
+    if args.cap_pct is None or args.quantity is None or market.book is None:
+        return None
+    price = capped_price(args.side, args.quantity, market.book, args.cap_pct, market.rules.price_filter)
+    if price is None:
+        return None
+    sent = args.model_copy(update={"type": "LIMIT", "time_in_force": "IOC", "price": price, "cap_pct": None})
+    leg = Leg(side=args.side, type="LIMIT", quantity=args.quantity, price=price)
+    return sent, leg
 
 
 def check_trailing_deltas(order: Order, market: Market) -> None:
@@ -164,9 +181,15 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     """Send the order the guard checked against the symbol's filters and the policy."""
     assert call.order is not None and call.market is not None, "the guard validates an order first"
     quote_asset = call.market.rules.quote_asset
-    params = order_params(args)
     value = call.valuation or value_order(call.order, call.market.price, quote_asset)
     description = describe(call.order, value.notional, quote_asset, call.network)
+    sent_order = call.order
+    cap = capped(args, call.market)
+    if cap is not None:  # sent as a LIMIT IOC at the capped price: Binance enforces the bound
+        args, leg = cap
+        sent_order = replace(call.order, legs=(leg,))
+        description += f", sent as LIMIT IOC at {decimal_text(leg.price or Decimal(0))}"
+    params = order_params(args)
     if call.dry_run:
         commission = await call.exchange.test_order(params)
         placed = outputs.PlacedOrder(
@@ -195,7 +218,7 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     except ExchangeFailure as exc:
         if not exc.may_have_executed:
             raise
-        raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.summary()), True
+        raw, recovered = await _find_after_ambiguous_failure(sent_order, call, exc.summary()), True
 
     shaped = outputs.order_from_binance(raw)
     for key, given in (("side", args.side), ("type", args.type), ("status", "NEW")):

@@ -224,6 +224,9 @@ class Exchange(OrderListEngine):
         if order.type == "MARKET":
             order.working_time = now
             self._fill_at_market(order, ref)
+        elif order.type == "LIMIT" and order.time_in_force in ("IOC", "FOK") and self._crosses(order, ref):
+            order.working_time = now
+            self._fill_at_market(order, ref, limit=order.price)
         elif order.type == "LIMIT" and self._crosses(order, ref):
             order.working_time = now
             self._fill(order, ref)
@@ -262,13 +265,19 @@ class Exchange(OrderListEngine):
             bal.free += order.locked_amount
             order.locked_asset, order.locked_amount = None, ZERO
 
-    def _fill_at_market(self, order: Order, price: Decimal) -> None:
+    def _fill_at_market(self, order: Order, price: Decimal, limit: Decimal | None = None) -> None:
         """A MARKET order (or a stop that became one): it takes the book's best levels until it is
         filled or the book runs out (faqs/market_orders_faq.md), one trade per level; what the book
-        cannot fill expires. By `quoteOrderQty` it spends that much quote, a step at a time."""
+        cannot fill expires. By `quoteOrderQty` it spends that much quote, a step at a time. A
+        LIMIT IOC / FOK takes only the levels at its `limit` or better (FOK: all of it, or nothing)."""
         spec = self.symbols[order.symbol]
         step = Decimal(get_filter(spec, "LOT_SIZE")["stepSize"])
         levels = market.walk(spec, order.symbol, price, order.side)
+        if limit is not None:
+            levels = [(at, size) for at, size in levels if (at <= limit if order.side == "BUY" else at >= limit)]
+            if order.time_in_force == "FOK" and sum((size for _, size in levels), ZERO) < order.orig_qty:
+                order.status, order.expiry_reason = "EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED"
+                return
         pieces: list[tuple[Decimal, Decimal]] = []
         if order.orig_quote_order_qty:
             quote_left = order.orig_quote_order_qty
