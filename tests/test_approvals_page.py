@@ -147,7 +147,9 @@ async def test_an_operator_approves_in_the_browser_and_the_agents_call_goes_thro
         shown = await chrome.text()
         assert "Signed in as anna" in shown and "Waiting (1)" in shown
         assert approval_id in shown
-        assert "BUY 0.0015 BTCUSDT MARKET (≈98.48 USDT) on TESTNET — valued at the market price 65000" in shown
+        assert (
+            "BUY 0.0015 BTCUSDT MARKET (≈98.48 USDT) on TESTNET — valued at the market price 65000" in shown
+        )
         assert "expires" in shown
         assert re.search(r"USDT\s+1000\s+0\s+0\s+1000", shown)  # today's budget: limit, traded, held, left
         html = await chrome.do(lambda: chrome.driver.page_source)

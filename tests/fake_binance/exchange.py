@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .data import DEFAULT_BALANCES, DEFAULT_PRICES, EIGHT, symbol_specs
+from . import market
+from .data import DEFAULT_BALANCES, DEFAULT_PRICES, EIGHT, get_filter, symbol_specs
 from .errors import (
     DUPLICATE_ORDER,
     INSUFFICIENT_BALANCE,
@@ -29,8 +30,6 @@ from .errors import (
     rejected,
     rejected_cancel,
 )
-from . import market
-from .data import get_filter
 from .filters import ALGO_TYPES, check_filters, check_trailing_delta, floor_to_step, market_quantity
 from .list_engine import OrderListEngine
 from .order_lists import OrderList
@@ -274,8 +273,13 @@ class Exchange(OrderListEngine):
         step = Decimal(get_filter(spec, "LOT_SIZE")["stepSize"])
         levels = market.walk(spec, order.symbol, price, order.side)
         if limit is not None:
-            levels = [(at, size) for at, size in levels if (at <= limit if order.side == "BUY" else at >= limit)]
-            if order.time_in_force == "FOK" and sum((size for _, size in levels), ZERO) < order.orig_qty:
+            within = []
+            for at, size in levels:
+                if at > limit if order.side == "BUY" else at < limit:
+                    break
+                within.append((at, size))
+            levels = iter(within)
+            if order.time_in_force == "FOK" and sum((size for _, size in within), ZERO) < order.orig_qty:
                 order.status, order.expiry_reason = "EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED"
                 return
         pieces: list[tuple[Decimal, Decimal]] = []

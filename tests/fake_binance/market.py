@@ -8,14 +8,18 @@ candles stay the same from one request to the next until the price is set again.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from .data import fmt, get_filter
+
+ZERO = Decimal(0)
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -67,30 +71,42 @@ def depth(symbol: str, spec: dict[str, Any], price: Decimal, limit: int, update_
     `level_gap` apart, each holding 100 to 300 times the symbol's minimum notional (a thin book, so
     that a MARKET order of some size walks several levels). The sizes depend on the symbol, price
     and level only, so the book a client reads is the one its MARKET order then fills against."""
+    bids: list[list[str]] = []
+    asks: list[list[str]] = []
+    for (bid, bid_size), (ask, ask_size) in itertools.islice(_levels(symbol, spec, price), limit):
+        if bid > 0:
+            bids.append([fmt(bid), fmt(bid_size)])
+        asks.append([fmt(ask), fmt(ask_size)])
+    return {"lastUpdateId": update_id, "bids": bids, "asks": asks}
+
+
+def _levels(
+    symbol: str, spec: dict[str, Any], price: Decimal
+) -> Iterator[tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]]:
     tick, step, gap = _tick(spec), _step(spec), level_gap(spec, price)
     notional = get_filter(spec, "NOTIONAL") or {}
     depth_quote = Decimal(str(notional.get("minNotional") or "5")) * 100
     rng = random.Random(f"{symbol}:{price}")
-    bids: list[list[str]] = []
-    asks: list[list[str]] = []
 
     def size(at: Decimal) -> Decimal:
         quote = depth_quote * Decimal(1 + 2 * rng.random()).quantize(Decimal("0.001"))
-        return max(step, (quote / at / step).to_integral_value(rounding=ROUND_DOWN) * step)
+        return max(step, (quote / max(at, tick) / step).to_integral_value(rounding=ROUND_DOWN) * step)
 
-    for i in range(limit):
+    for i in range(5000):
         bid = price - tick - gap * i
-        if bid > 0:
-            bids.append([fmt(bid), fmt(size(bid))])
+        bid_level = (bid, size(bid) if bid > 0 else ZERO)
         ask = price + gap * i
-        asks.append([fmt(ask), fmt(size(ask))])
-    return {"lastUpdateId": update_id, "bids": bids, "asks": asks}
+        yield bid_level, (ask, size(ask))
 
 
-def walk(spec: dict[str, Any], symbol: str, price: Decimal, side: str) -> list[tuple[Decimal, Decimal]]:
-    """The levels a MARKET order of `side` takes, best first (BUY: the asks; SELL: the bids)."""
-    book = depth(symbol, spec, price, 5000, 0)
-    return [(Decimal(p), Decimal(q)) for p, q in book["asks" if side == "BUY" else "bids"]]
+def walk(spec: dict[str, Any], symbol: str, price: Decimal, side: str) -> Iterator[tuple[Decimal, Decimal]]:
+    """The levels a MARKET order of `side` takes, best first (BUY: the asks; SELL: the bids), as
+    `depth` shows them, generated as the order needs them."""
+    for bid, ask in _levels(symbol, spec, price):
+        level = ask if side == "BUY" else bid
+        if level[0] <= 0:
+            return
+        yield level
 
 
 # ----------------------------------------------------------------------------------------------- candle times
