@@ -104,7 +104,7 @@ async def test_the_value_bounds_what_the_pending_buy_then_pays(build: Any, fake:
     assert not result.is_error and "≈223.48 USDT" in result.content[0].text, result.content[0].text
     fake.set_price("BTCUSDT", "74750")  # the SELL fills; its pending BUY goes on the book
     fake.set_price("BTCUSDT", "74750.01")  # and triggers at once: it is far above its stop
-    buy = [order for order in fake.orders if order.side == "BUY" and order.type == "STOP_LOSS"][0]
+    buy = next(order for order in fake.orders if order.side == "BUY" and order.type == "STOP_LOSS")
     assert buy.status == "FILLED"
     assert Decimal("221.26") <= buy.cummulative_quote_qty <= Decimal("223.48")
 

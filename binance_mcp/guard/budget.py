@@ -8,6 +8,7 @@ so a machine whose clock is off does not open tomorrow's budget early.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +16,11 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from binance_mcp.exchange.clock import server_now_ms
+from binance_mcp.exchange.order_kinds import FINAL_STATUSES
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.stores.budgets import BudgetExceeded, day_resets_at
+from binance_mcp.tools.inputs import decimal_text
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Validated
@@ -26,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 
 def exchange_now(services: Services) -> datetime:
-    from binance_mcp.exchange.clock import server_now_ms
 
     return datetime.fromtimestamp(server_now_ms(services.exchange.timestamp_offset_ms) / 1000, UTC)
 
@@ -44,7 +48,6 @@ def _where(services: Services, budget: Budget) -> dict[str, str]:
 
 async def check_budget(validated: Validated, services: Services) -> None:
     """Does the order fit what is left of today's budget? (Nothing is held yet.)"""
-    from binance_mcp.stores.budgets import BudgetExceeded, day_resets_at
 
     budget = budget_for(validated, services)
     if budget is None or validated.valuation is None:
@@ -73,10 +76,6 @@ async def settle_open_orders(services: Services) -> None:
     """Orders placed earlier and held at their worst path: each one now final is settled to what
     it traded, from its fills (Binance's cummulativeQuoteQty, summed over a list's legs). One
     signed look-up per order still held; a failed look-up leaves the hold in place (fail closed)."""
-    import json
-
-    from binance_mcp.exchange.client import FINAL_STATUSES
-
     store = services.budgets
     holds = await anyio.to_thread.run_sync(lambda: store.open_holds(services.account))
     for reservation, watch in holds:
@@ -101,7 +100,6 @@ async def settle_open_orders(services: Services) -> None:
 
 async def reserve_budget(validated: Validated, services: Services) -> str | None:
     """Hold the order's value against today's budget (under the account lock); the reservation id."""
-    from binance_mcp.stores.budgets import BudgetExceeded
 
     budget = budget_for(validated, services)
     if budget is None or validated.valuation is None:
@@ -146,7 +144,6 @@ def settle_budget(
 
 
 def _refusal(exceeded: object, budget: Budget) -> Refusal:
-    from binance_mcp.tools.inputs import decimal_text
 
     return Refusal(
         RefusalKind.POLICY_DENIED,

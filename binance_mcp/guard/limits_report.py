@@ -16,10 +16,13 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from binance_mcp.guard.approve import approvers_for
-from binance_mcp.guard.budget import exchange_now
+from binance_mcp.guard.budget import exchange_now, settle_open_orders
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import counter_key
+from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
+from binance_mcp.tools.inputs import decimal_text
+from binance_mcp.tools.names import TOOL_NAMES
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller
@@ -27,14 +30,11 @@ if TYPE_CHECKING:
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.tools.inputs import decimal_text
 
     return decimal_text(value) if value is not None else None
 
 
 async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
-    from binance_mcp.stores.budgets import day_resets_at
-    from binance_mcp.tools.names import TOOL_NAMES
 
     engine = services.engine
     network = services.network.value
@@ -126,8 +126,6 @@ async def _budgets(services: Services) -> list[dict[str, Any]]:
     daily = policy.budgets.daily_notional if policy.budgets is not None else {}
     if not daily:
         return []
-    from binance_mcp.guard.budget import settle_open_orders
-
     store = services.budgets
     now = exchange_now(services)
     if services.exchange.has_credentials:

@@ -15,8 +15,17 @@ from dataclasses import replace
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
+
+from binance_mcp import tools
+from binance_mcp.guard.budget import budget_for, exchange_now
+from binance_mcp.guard.call import Request
+from binance_mcp.guard.decide import decide
 from binance_mcp.guard.hide import is_visible
+from binance_mcp.guard.parse import parse
+from binance_mcp.guard.validate import validate, value_of
 from binance_mcp.refusals import Refusal
+from binance_mcp.tools.inputs import decimal_text
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller, Decided, Validated
@@ -29,27 +38,19 @@ PREVIEWED_TOOLS = ("place_order", "place_order_list")
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.tools.inputs import decimal_text
-
     return decimal_text(value) if value is not None else None
 
 
 async def preview_report(
     services: Services, caller: Caller, tool: str, arguments: dict[str, Any]
 ) -> dict[str, Any]:
-    from binance_mcp.guard.call import Request
-    from binance_mcp.guard.decide import decide
-    from binance_mcp.guard.parse import parse
-    from binance_mcp.guard.validate import validate
-    from binance_mcp.tools import SPECS
-
     found: dict[str, Any] = {"tool": tool, "sent": False}
     if tool not in PREVIEWED_TOOLS or not is_visible(services.engine, tool, caller.agent):
         return found | {"decision": "refused", "reason": f"{tool} is not a tool that places orders here"}
-    request = Request(spec=SPECS[tool], caller=caller, raw=arguments, started=time.perf_counter())
+    request = Request(spec=tools.SPECS[tool], caller=caller, raw=arguments, started=time.perf_counter())
     validated: Validated | None = None
     try:
-        validated = await validate(parse(request), services)
+        validated = await validate(await parse(request, services), services)
         decided = await decide(validated, services)
     except Refusal as refusal:
         found |= {"decision": "refused", "reason": refusal.reason, "refusal": refusal.structured(tool)}
@@ -139,11 +140,6 @@ def _bounds(valuation: Valuation, order: Order | None, decision: Decision) -> li
 async def _largest(decided: Decided, services: Services) -> dict[str, Any]:
     """The largest quantity (all legs scaled alike) at this price whose value needs no human and
     keeps every money bound: max_notional, approve_above_notional, max_quantity, today's budget."""
-    import anyio.to_thread
-
-    from binance_mcp.guard.budget import budget_for, exchange_now
-    from binance_mcp.guard.validate import value_of
-
     validated = decided.validated
     order, market, valuation = validated.order, validated.market, validated.valuation
     assert order is not None and market is not None and valuation is not None

@@ -15,9 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from binance_mcp.guard.call import Market, Validated
+from binance_mcp.exchange.filters import SymbolRules, check_order
+from binance_mcp.guard.call import Validated
+from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.valuation import Book, value_order
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
@@ -29,12 +33,13 @@ if TYPE_CHECKING:
 async def validate(parsed: Parsed, services: Services) -> Validated:
     request = parsed.request
     spec = request.spec
+    epoch = await read_epoch(services) if spec.changes_account else None  # before all it decides on
     decision = services.engine.decide(spec.name, request.caller.agent, services.network.value)
     if decision.action == "deny":
         return Validated(parsed)  # refused by `decide` next: nothing to ask the exchange about
     await services.keys.check(spec)
     if spec.order is None:
-        return Validated(parsed)
+        return Validated(parsed, epoch=epoch)
     order = spec.order(parsed.args)
     market = await fetch_market(services.exchange, order.symbol, book=needs_book(order))
     check_filters(order, market)
@@ -43,12 +48,10 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     await refuse_used_client_ids(parsed, services)
     allowance = decision.constraints.market_allowance_pct if decision.constraints is not None else None
     valuation = value_of(order, market, allowance)
-    return Validated(parsed, order=order, market=market, valuation=valuation)
+    return Validated(parsed, order=order, market=market, valuation=valuation, epoch=epoch)
 
 
 def value_of(order: Order, market: Market, allowance_pct: Decimal | None = None) -> Any:
-    from binance_mcp.valuation import value_order
-
     return value_order(
         order, market.price, market.rules.quote_asset, book=market.book, allowance_pct=allowance_pct
     )
@@ -66,9 +69,6 @@ def needs_book(order: Order) -> bool:
 async def fetch_market(exchange: ExchangeClient, symbol: str, *, book: bool = False) -> Market:
     """The symbol's rules and current price (and, for a MARKET order, its order book), fetched
     together (all public; the rules and price cached)."""
-    from binance_mcp.exchange.filters import SymbolRules
-    from binance_mcp.valuation import Book
-
     found: dict[str, Any] = {"book": None}
 
     async def fetch_book() -> None:
@@ -96,7 +96,6 @@ async def fetch_market(exchange: ExchangeClient, symbol: str, *, book: bool = Fa
 
 def check_filters(order: Order, market: Market) -> None:
     """Every leg against the symbol's exchange filters: the first broken one refuses the call."""
-    from binance_mcp.exchange.filters import check_order
 
     for leg in order.legs:
         violation = check_order(

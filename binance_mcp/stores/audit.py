@@ -226,6 +226,8 @@ class AuditStore(Protocol):
         self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
     ) -> list[AuditRecord]: ...
 
+    def account_changes(self, account: str) -> tuple[int, int]: ...
+
     def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]: ...
 
     def renew_lease(self, now: datetime | None = None) -> int: ...
@@ -295,6 +297,10 @@ _MIGRATIONS = {
         ALTER TABLE audit ADD COLUMN lease_until TEXT;
         CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
         """,
+        # version 5: the account's latest record that began `pending` (`account_changes`)
+        """
+        CREATE INDEX IF NOT EXISTS audit_began_pending ON audit (account, id) WHERE owner IS NOT NULL;
+        """,
     ),
     "postgresql": (
         """
@@ -324,6 +330,10 @@ _MIGRATIONS = {
         CREATE INDEX IF NOT EXISTS audit_pending ON audit (network, base_url) WHERE outcome = 'pending';
         CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
         CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
+        """,
+        # version 2: the account's latest record that began `pending` (`account_changes`)
+        """
+        CREATE INDEX IF NOT EXISTS audit_began_pending ON audit (account, id) WHERE owner IS NOT NULL;
         """,
     ),
 }
@@ -509,6 +519,20 @@ class AuditLog:
             return self._fetch(sql, (account,))
         sql = f"{_SELECT} WHERE outcome = 'pending' AND network = ? AND base_url = ? ORDER BY time, id"
         return self._fetch(sql, (network, base_url))
+
+    def account_changes(self, account: str) -> tuple[int, int]:
+        """How far the account's changes have come, for deciding a call again at dispatch
+        (`binance_mcp.guard.epoch`): the id of its latest record that began `pending` (an order,
+        cancel or amend about to leave, from any process sharing this log; 0 when none) and how
+        many of its records are `pending` still (in flight, or left by a process that died)."""
+        with self._db.reading() as session:
+            latest = session.execute(
+                "SELECT max(id) FROM audit WHERE account = ? AND owner IS NOT NULL", (account,)
+            ).fetchone()[0]
+            in_flight = session.execute(
+                "SELECT count(*) FROM audit WHERE account = ? AND outcome = 'pending'", (account,)
+            ).fetchone()[0]
+        return int(latest or 0), int(in_flight)
 
     def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]:
         """Pending records of `account` whose owner's lease ran out by `now` (or that name no

@@ -6,10 +6,10 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import NoInput, OrderPreviewInput
 from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 
-@guarded(
+@tool(
     ToolName.GET_LIMITS,
     title="Get my limits",
     description=(
@@ -36,7 +36,7 @@ async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
     return ToolOutput(report.model_dump(), "; ".join(lines))
 
 
-@guarded(
+@tool(
     ToolName.GET_ORDER_PREVIEW,
     title="Preview an order",
     description=(

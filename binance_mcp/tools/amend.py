@@ -11,13 +11,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from binance_mcp.exchange.errors import ExchangeFailure
+from binance_mcp.exchange.order_kinds import SINGLE, Ref
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import AmendOrderInput
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 from binance_mcp.tools.trading import find_order_to_cancel
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def describe_amend(args: AmendOrderInput, found: object, network: str) -> str:
     return f"Reduce {which} on {args.symbol} to {decimal_text(args.new_quantity)} on {network.upper()}"
 
 
-@guarded(
+@tool(
     ToolName.AMEND_ORDER,
     title="Amend order (reduce quantity)",
     description=(
@@ -102,10 +103,9 @@ async def _check_amend(args: AmendOrderInput, call: CallContext, what_happened: 
     """The answer was lost: the order with the new quantity means the amend happened."""
     ident = args.client_order_id or str(args.order_id)
     logger.warning("amend of %s: outcome unknown (%s); looking the order up", ident, what_happened)
-    lookup = await call.exchange.find_order(
-        args.symbol,
-        client_order_id=args.new_client_order_id if args.order_id is None else None,
-        order_id=args.order_id,
+    lookup = await SINGLE.look_up(
+        call.exchange,
+        Ref(args.symbol, args.new_client_order_id if args.order_id is None else None, args.order_id),
         settled=lambda order: _quantity(order) == args.new_quantity,
     )
     if lookup.order is not None and _quantity(lookup.order) == args.new_quantity:

@@ -6,10 +6,10 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput, decimal_text
 from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 
-@guarded(
+@tool(
     ToolName.GET_PRICE,
     title="Get price",
     description="Latest price of a Binance Spot symbol, e.g. BTCUSDT.",
@@ -25,7 +25,7 @@ async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
     )
 
 
-@guarded(
+@tool(
     ToolName.GET_ORDERBOOK,
     title="Get order book",
     description="Bids and asks of a symbol, best first, up to `limit` levels per side (default 100).",
@@ -52,7 +52,7 @@ async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
     return ToolOutput(book.model_dump(), summary, list_keys=("bids", "asks"))
 
 
-@guarded(
+@tool(
     ToolName.GET_KLINES,
     title="Get candles",
     description="Candlesticks (OHLCV) of a symbol for an interval, oldest first; the most recent `limit` "
@@ -86,7 +86,7 @@ async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
     return ToolOutput(result.model_dump(), summary, list_keys=("klines",))
 
 
-@guarded(
+@tool(
     ToolName.GET_24HR_TICKER,
     title="Get 24h ticker",
     description="24-hour rolling statistics of a symbol: last price, change, high, low, volume.",
@@ -120,7 +120,7 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     return ToolOutput(ticker.model_dump(), summary)
 
 
-@guarded(
+@tool(
     ToolName.GET_SYMBOL_INFO,
     title="Get symbol rules",
     description=(

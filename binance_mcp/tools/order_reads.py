@@ -10,10 +10,10 @@ from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import GetOrderInput, MyTradesInput
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 
-@guarded(
+@tool(
     ToolName.GET_ORDER,
     title="Get order",
     description=(
@@ -39,7 +39,7 @@ async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     )
 
 
-@guarded(
+@tool(
     ToolName.GET_MY_TRADES,
     title="Get my trades (fills)",
     description=(
