@@ -340,7 +340,8 @@ async def test_the_largest_protected_entry_without_a_human_goes_through_on_the_f
 
 
 async def test_the_preview_says_why_an_order_would_be_refused(build: Any, fake: FakeBinance) -> None:
-    app = build(allow_lists(constraints={"max_notional": "500"}, approve_above_notional="200"))
+    policy = allow_lists(constraints={"max_notional": "500"}, approve_above_notional="200")
+    app = build(policy | {"budgets": {"daily_notional": {"USDT": "1000"}}})
     buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "65000"}
     async with Client(app.server) as client:
         preview = await call(client, "get_order_preview", {"tool": "place_order", "arguments": buy})
@@ -352,6 +353,17 @@ async def test_the_preview_says_why_an_order_would_be_refused(build: Any, fake: 
     assert (bounds["max_notional"]["limit"], bounds["max_notional"]["value"], bounds["max_notional"]["passes"]) == (
         "500", "650", False
     )  # fmt: skip
+    assert (bounds["approve_above_notional"]["passes"], bounds["approve_above_notional"]["value"]) == (
+        False,
+        "650",
+    )
+    budget = bounds["budgets.daily_notional"]
+    assert (budget["limit"], budget["value"], budget["unit"], budget["passes"]) == (
+        "1000",
+        "650",
+        "USDT",
+        True,
+    )
     assert bad["decision"] == "refused" and bad["refusal"]["error"] == "invalid_arguments"
     assert posts(fake) == []
     with open_approval_store(app.state_dir) as approvals:

@@ -57,6 +57,9 @@ async def preview_report(
         decision = services.engine.decide(tool, caller.agent, services.network.value)
         if validated is not None and validated.valuation is not None:
             found |= _valued(validated, decision, services)
+            budget = await _budget_bound(validated, services, services.dry_run or decision.dry_run)
+            if budget is not None:
+                found["bounds"].append(budget)
         return found
     found["decision"] = "approval" if decided.needs_approval else "allow"
     found["human_asked"] = decided.needs_approval
@@ -66,8 +69,33 @@ async def preview_report(
         found["dry_run"] = True
     if validated.valuation is not None:
         found |= _valued(validated, decided.decision, services)
+        budget = await _budget_bound(validated, services, decided.dry_run)
+        if budget is not None:
+            found["bounds"].append(budget)
         found |= await _largest(decided, services)
     return found
+
+
+async def _budget_bound(validated: Validated, services: Services, dry_run: bool) -> dict[str, Any] | None:
+    """Today's budget: what is left of it against what this order would hold (its worst path)."""
+    budget = budget_for(validated, services)
+    valuation = validated.valuation
+    if budget is None or valuation is None or dry_run:
+        return None
+    now = exchange_now(services)
+    store = services.budgets
+    usage = await anyio.to_thread.run_sync(lambda: store.usage_today(services.account, budget.asset, now=now))
+    left = max(budget.daily_notional - usage.used, Decimal(0))
+    return {
+        "bound": "budgets.daily_notional",
+        "rule": budget.path,
+        "limit": _text(left),
+        "value": _text(valuation.held),
+        "unit": budget.asset,
+        "passes": valuation.held <= left,
+        "traded": _text(usage.traded),
+        "held": _text(usage.held),
+    }
 
 
 def _valued(validated: Validated, decision: Decision, services: Services) -> dict[str, Any]:
