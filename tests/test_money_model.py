@@ -412,3 +412,29 @@ async def test_a_market_order_sent_capped_is_a_bound_the_exchange_enforces(
     assert placed["status"] == "FILLED" and len(placed["fills"]) > 1
     assert all(Decimal(fill["price"]) <= cap for fill in placed["fills"])
     assert paid <= Decimal("0.1") * cap <= Decimal(preview["value"])
+
+
+async def test_an_amend_approved_by_client_id_never_amends_another_order_with_that_id(
+    build: Any, fake: FakeBinance
+) -> None:
+    """The same for amend_order: the approval names the exchange order the human was shown."""
+    app = build(ALLOW_ALL | {"rules": {"amend_order": {"action": "require_approval"}}})
+    sell = {"symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.0002", "price": "66000",
+            "client_order_id": "K3"}  # fmt: skip
+    amend = {"symbol": "BTCUSDT", "client_order_id": "K3", "new_quantity": "0.0001"}
+    async with Client(app.server) as client:
+        first = await call(client, "place_order", sell)
+        asked = await call(client, "amend_order", amend)
+        assert asked["error"] == "approval_required" and f"order {first['order_id']}" in asked["reason"]
+        with open_approval_store(app.state_dir) as approvals:
+            approvals.approve(asked["approval_id"])
+        fake.set_price("BTCUSDT", "66000")  # the approved order fills
+        other = BinanceClient(fake.api_key, fake.api_secret, ping=False)
+        other.API_URL = fake.base_url + "/api"
+        reused = other.create_order(symbol="BTCUSDT", side="SELL", type="LIMIT_MAKER", quantity="0.0002",
+                                    price="67000", newClientOrderId="K3")  # fmt: skip
+        again = await call(client, "amend_order", amend)
+    assert again["error"] == "approval_required", again
+    assert f"order {reused['orderId']}" in again["reason"]
+    [kept] = [o for o in fake.orders if o.order_id == reused["orderId"]]
+    assert (kept.status, kept.orig_qty) == ("NEW", Decimal("0.0002"))
