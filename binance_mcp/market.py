@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Market:
-    """A symbol's exchange rules and its price now, fetched together."""
+    """A symbol's exchange rules and its price now, fetched together; `filter_price` is what its
+    price-band and MARKET notional filters are evaluated against (`exchange.filters.filter_price`),
+    named by `filter_basis`."""
 
     rules: SymbolRules
     price: Decimal
     book: Book | None = None  # read for a MARKET order by quantity (its value comes from the book)
+    filter_price: Decimal | None = None
+    filter_basis: str = "last price"

@@ -23,6 +23,8 @@ class RefusalKind(StrEnum):
     EXCHANGE_ERROR = "exchange_error"
     ORDER_STATUS_UNKNOWN = "order_status_unknown"
     NOT_CONFIGURED = "not_configured"
+    STORE_UNAVAILABLE = "store_unavailable"
+    """A store the call needs (the audit log, PostgreSQL, Redis) cannot be used: nothing was done."""
 
 
 # The audit log speaks of decisions, refusals of kinds: two vocabularies, one mapping.
@@ -35,6 +37,7 @@ AUDIT_DECISION = {
     RefusalKind.EXCHANGE_ERROR: "allowed",
     RefusalKind.ORDER_STATUS_UNKNOWN: "allowed",
     RefusalKind.NOT_CONFIGURED: "not_configured",
+    RefusalKind.STORE_UNAVAILABLE: "undecided",
 }
 
 OPTIONAL_FIELDS = (
@@ -52,6 +55,7 @@ OPTIONAL_FIELDS = (
     "traded",
     "held",
     "left",
+    "store",
 )
 
 
@@ -80,6 +84,8 @@ class Refusal(Exception):
     held: str | None = None
     left: str | None = None
     expires_at: str | None = None
+    store: str | None = None
+    """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""
 
     def __post_init__(self) -> None:
         super().__init__(self.reason)

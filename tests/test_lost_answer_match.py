@@ -11,11 +11,13 @@ lost answer was "Recovered … FILLED" as that old leg, though nothing had been 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -25,7 +27,7 @@ from binance_mcp.exchange.order_kinds import LIST
 from binance_mcp.server import App
 from binance_mcp.tools import SPECS
 from tests.conftest import API_KEY, API_SECRET, make_app
-from tests.fake_binance import Delay, ExecuteThenFail, FakeBinance, Status
+from tests.fake_binance import ExecuteThenFail, FakeBinance, Hold, Status
 
 pytestmark = pytest.mark.anyio
 
@@ -153,11 +155,24 @@ async def test_an_order_resent_after_a_clock_resync_and_then_lost_is_still_recov
     """Our clock 3 s ahead of Binance's: the order comes back -1021, the clock is resynced (set back
     3 s) and the order sent once more, and that answer is lost. "Created no earlier than the send"
     is judged on the clock the resent order carried, so it is recovered, not called an old order."""
-    fake.server_time_offset_ms = -3_000
-    fake.inject(Delay(0), method="POST", path="/api/v3/order")  # the first try: answered as it comes
+    hold = Hold(threading.Event(), threading.Event())
+    fake.inject(hold, method="POST", path="/api/v3/order")  # the first try, held until the clocks part
     fake.inject(ExecuteThenFail(503), method="POST", path="/api/v3/order")
     buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
-    result = await client.call_tool("place_order", buy)
+    answers: list[Any] = []
+
+    async def place() -> None:
+        answers.append(await client.call_tool("place_order", buy))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(place)
+        for _ in range(3000):  # the signed reads before it saw one clock; the order arrives
+            if hold.arrived.is_set():
+                break
+            await anyio.sleep(0.01)
+        fake.server_time_offset_ms = -3_000  # now ours is 3 s ahead of Binance's
+        hold.released.set()
+    (result,) = answers
     assert not result.is_error, result.content[0].text
     assert result.structured_content["recovered"] is True
     posts = [r for r in fake.requests if r.method == "POST" and r.path == "/api/v3/order"]

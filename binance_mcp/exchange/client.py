@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -138,6 +139,22 @@ class ExchangeClient:
 
     async def get_price(self, symbol: str) -> dict[str, Any]:
         return await self._call("get_symbol_ticker", signed=False, symbol=symbol)
+
+    async def get_avg_price(self, symbol: str) -> dict[str, Any]:
+        """GET /api/v3/avgPrice: the volume-weighted average over the symbol's `avgPriceMins`."""
+        return await self._call("get_avg_price", signed=False, symbol=symbol)
+
+    async def get_reference_price(self, symbol: str) -> Decimal | None:
+        """GET /api/v3/referencePrice: the symbol's reference price, or None when it has none (null
+        now, -2043 never set, or a REST root that does not serve the endpoint: 404)."""
+        try:
+            answer = await self._call("get_reference_price", signed=False, symbol=symbol)
+        except BinanceRejected as exc:
+            if exc.code == NO_REFERENCE_PRICE or exc.status == 404:
+                return None
+            raise
+        value = answer.get("referencePrice") if isinstance(answer, dict) else None
+        return Decimal(str(value)) if value is not None else None
 
     async def get_orderbook(self, symbol: str, limit: int) -> dict[str, Any]:
         return await self._call("get_order_book", signed=False, symbol=symbol, limit=limit)
@@ -489,10 +506,10 @@ class ExchangeClient:
             return self._exchange_info(client)
         generic = GENERIC_CALLS.get(method)
         if generic is not None:
-            http_method, path = generic
+            http_method, path, signed = generic
 
             def send(**params: Any) -> Any:
-                return client._request_api(http_method, path, True, data=params)
+                return client._request_api(http_method, path, signed, data=params)
 
             return send
         return getattr(client, method)
@@ -575,6 +592,10 @@ class ExchangeClient:
             newQty=str(new_qty),
         )
 
+    async def get_order_amendments(self, symbol: str, order_id: int) -> list[dict[str, Any]]:
+        """GET /api/v3/order/amendments: every amendment of one order (MAX_NUM_ORDER_AMENDS counts them)."""
+        return list(await self._call("get_order_amendments", signed=True, symbol=symbol, orderId=order_id))
+
 
 # python-binance 1.0.37's method for each order-list kind (POST /api/v3/orderList/...).
 ORDER_LIST_METHODS = {
@@ -583,7 +604,12 @@ ORDER_LIST_METHODS = {
     "OTOCO": "v3_post_order_list_otoco",
 }
 # Endpoints python-binance 1.0.37 has no method for: our name → (HTTP method, path under /api/v3).
-GENERIC_CALLS = {"amend_order_keep_priority": ("put", "order/amend/keepPriority")}
+GENERIC_CALLS = {  # python-binance has no method of its own for these: (HTTP method, path, signed)
+    "amend_order_keep_priority": ("put", "order/amend/keepPriority", True),
+    "get_order_amendments": ("get", "order/amendments", True),
+    "get_reference_price": ("get", "referencePrice", False),
+}
+NO_REFERENCE_PRICE = -2043  # "This symbol doesn't have a reference price." (never set)
 
 
 def _new_library_client(credentials: Credentials | None, timeouts: Timeouts) -> Any:

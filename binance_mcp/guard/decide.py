@@ -58,8 +58,6 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
     open_orders = None
     if constraints.max_open_orders is not None:
         open_orders = await count_open_orders(services)
-        if order is not None:
-            open_orders += len(order.legs) - 1  # a list's legs all count: room for every one
     legs = order.legs if order is not None else (None,)
     for leg in legs:
         violation = first_broken(
@@ -75,6 +73,7 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
             price=leg.price if leg is not None else None,
             reference_price=market.price if market is not None else None,
             open_orders=open_orders,
+            new_orders=len(order.legs) if order is not None else 1,  # a list's legs all count
         )
         if violation is not None:
             raise Refusal(

@@ -29,7 +29,7 @@ from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, ref
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.preview import preview_report
 from binance_mcp.guard.record import audit_record
-from binance_mcp.guard.validate import validate
+from binance_mcp.guard.validate import leg_client_order_ids, validate
 from binance_mcp.orders import rounded_up
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
@@ -171,7 +171,9 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
     async def about_to_send() -> None:
         nonlocal sent, pending_id
         if spec.changes_account and not decided.dry_run:
-            pending_id = await services.audit.write_durable(audit_record(in_flight(admitted), services))
+            pending_id = await services.audit.write_durable(
+                audit_record(in_flight(admitted), services), leg_client_order_ids(decided.parsed)
+            )
         sent = True
 
     context = CallContext(

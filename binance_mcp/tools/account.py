@@ -54,7 +54,10 @@ async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
 @tool(
     ToolName.GET_OPEN_ORDERS,
     title="Get open orders",
-    description="Orders still open (NEW or PARTIALLY_FILLED) on one symbol, or on all symbols.",
+    description=(
+        "Orders still open (NEW or PARTIALLY_FILLED), and the pending orders of order lists waiting "
+        "for their working order to fill (PENDING_NEW), on one symbol or on all symbols."
+    ),
     inputs=OpenOrdersInput,
     output=outputs.Orders,
     risk=Risk.ACCOUNT,

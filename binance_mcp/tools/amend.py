@@ -32,6 +32,77 @@ def keep_client_order_id(args: AmendOrderInput) -> AmendOrderInput:
     return args
 
 
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING_NEW"})
+
+
+def _refuse(reason: str, field: str = "new_quantity") -> Refusal:
+    return Refusal(RefusalKind.INVALID_ARGUMENTS, f"{reason}; nothing was sent", field=field)
+
+
+async def check_amend(args: AmendOrderInput, call: CallContext) -> None:
+    """The amend as Binance would judge it, before the policy or a human is asked: the order open
+    and the one named, amends allowed on the symbol, a decrease only, the new quantity on the
+    symbol's step and above its minimum quantity and notional (at the order's own price or stop),
+    and fewer amends so far than MAX_NUM_ORDER_AMENDS (Binance: -2038, -1013)."""
+    from binance_mcp.exchange.filters import SymbolRules, check_order
+
+    order = await call.exchange.get_order(
+        args.symbol, client_order_id=args.client_order_id, order_id=args.order_id
+    )
+    which = f"order {order.get('orderId')} ({order.get('side')} {order.get('type')} on {args.symbol})"
+    if args.order_id is not None and args.client_order_id not in (None, order.get("clientOrderId")):
+        raise _refuse(
+            f"order {args.order_id} has client order id {order.get('clientOrderId')}, not "
+            f"{args.client_order_id}: give one of them",
+            "client_order_id",
+        )
+    status = str(order.get("status"))
+    if status not in OPEN_STATUSES:
+        raise _refuse(f"{which} is {status}: only an open order can be amended (get_open_orders lists them)")
+    now = Decimal(str(order.get("origQty")))
+    if args.new_quantity >= now:
+        more = "is its quantity already" if args.new_quantity == now else "is more than its quantity"
+        raise _refuse(
+            f"new_quantity {decimal_text(args.new_quantity)} {more} {decimal_text(now)} in {which}: "
+            "amend_order only reduces an order; to increase, cancel it and place a new one"
+        )
+    info = await call.exchange.get_symbol_info(args.symbol)
+    rules = SymbolRules.from_exchange_info(info)
+    if info.get("amendAllowed") is False:
+        raise _refuse(
+            f"{args.symbol} does not allow amends (amendAllowed false): cancel the order and place a new one"
+        )
+    price, stop = (_decimal(order.get(key)) for key in ("price", "stopPrice"))
+    violation = check_order(
+        rules,
+        side=str(order.get("side")),
+        order_type=str(order.get("type")),
+        quantity=args.new_quantity,
+        quote_quantity=None,
+        price=price,
+        stop_price=stop,
+        reference_price=None,  # the order's price and stop stay as placed: only its size is judged
+    )
+    if violation is not None and violation.field == "quantity":
+        raise _refuse(f"{violation.message.replace('quantity', 'new_quantity', 1)} ({which})")
+    if rules.max_num_order_amends is not None:
+        done = len(await call.exchange.get_order_amendments(args.symbol, int(order["orderId"])))
+        if done >= rules.max_num_order_amends:
+            raise _refuse(
+                f"{which} was amended {done} times, the most {args.symbol} allows (MAX_NUM_ORDER_AMENDS "
+                f"{rules.max_num_order_amends}): cancel it and place a new order of "
+                f"{decimal_text(args.new_quantity)} instead"
+            )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number > 0 else None
+
+
 def describe_amend(args: AmendOrderInput, found: object, network: str) -> str:
     which = f"order {args.order_id}" if args.order_id is not None else f"order {args.client_order_id}"
     if isinstance(found, dict) and found.get("orderId") is not None:
@@ -48,19 +119,25 @@ def describe_amend(args: AmendOrderInput, found: object, network: str) -> str:
     description=(
         "Reduce an open order's quantity without losing its place in the queue, by order_id or "
         "client_order_id. new_quantity must be less than the order's quantity (a decrease only; to "
-        "increase, cancel and place again). In an OCO both legs change together. Named by "
-        "client_order_id, the order keeps it; by order_id alone, Binance gives it a new one unless "
-        "new_client_order_id is given."
+        "increase, cancel and place again). In an OCO both legs change together. Checked before "
+        "sending: a decrease, the step size, the minimum quantity and notional, the symbol's amend "
+        "limit. The order keeps its client order id unless new_client_order_id is given."
     ),
     inputs=AmendOrderInput,
     output=outputs.AmendedOrder,
     risk=Risk.DESTRUCTIVE,
     prepare=keep_client_order_id,
     describe=describe_amend,
+    screen=check_amend,
     resolve=find_order_to_cancel,  # the order it names now: an approval binds to its exchange id
 )
 async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
     recovered = False
+    if args.new_client_order_id is None:
+        # Named by order_id alone: send the order's own client id as its new one, or Binance makes
+        # a random one and every later look-up by the id the server knows fails.
+        found = await call.exchange.get_order(args.symbol, order_id=args.order_id)
+        args = args.model_copy(update={"new_client_order_id": str(found["clientOrderId"])})
     await call.about_to_send()
     try:
         raw = await call.exchange.amend_order(

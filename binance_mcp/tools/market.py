@@ -125,7 +125,8 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     title="Get symbol rules",
     description=(
         "A symbol's trading rules from Binance: tick size, step size, min/max quantity (also for "
-        "MARKET), min/max notional, the price band a limit price must be in right now, quote precision "
+        "MARKET), min/max notional, the price band a limit price must be in right now (around band_price, "
+        "the average Binance checks it against), quote precision "
         "and the order types it takes. Read it before sizing an order: every place_order is checked "
         "against these rules."
     ),
@@ -136,10 +137,15 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
 async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
     from decimal import Decimal
 
-    from binance_mcp.exchange.filters import SymbolRules, price_band
+    from binance_mcp.exchange.filters import SymbolRules, average_price_minutes, filter_price, price_band
 
     rules = SymbolRules.from_exchange_info(await call.exchange.get_symbol_info(args.symbol))
-    price = Decimal((await call.exchange.get_price(args.symbol))["price"])
+    last = Decimal((await call.exchange.get_price(args.symbol))["price"])
+    reference = await call.exchange.get_reference_price(args.symbol)
+    average = None
+    if reference is None and average_price_minutes(rules):
+        average = Decimal((await call.exchange.get_avg_price(args.symbol))["price"])
+    price, basis = filter_price(rules, last=last, reference=reference, average=average)
 
     def text(value: Decimal | None) -> str | None:
         return decimal_text(value) if value is not None else None
@@ -174,7 +180,9 @@ async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
         max_notional=text(notional.max_notional if notional else None),
         buy_price_band=band("BUY"),
         sell_price_band=band("SELL"),
-        current_price=decimal_text(price),
+        current_price=decimal_text(last),
+        band_price=decimal_text(price),
+        band_price_basis=basis,
         quote_precision=rules.quote_asset_precision,
         base_precision=rules.base_asset_precision,
         order_types=list(rules.order_types),

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.order_kinds import LIST, Ref, single_params, with_member_details
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
@@ -41,11 +42,15 @@ if TYPE_CHECKING:
 
 
 def with_list_client_order_ids(args: PlaceOrderListInput) -> PlaceOrderListInput:
-    """Fill the list's client order id if the caller left it out (before the call is audited); each
-    leg without one of its own gets one made from it (`order_list_inputs.leg_client_order_id`)."""
-    if args.list_client_order_id is not None:
-        return args
-    return args.model_copy(update={"list_client_order_id": new_client_order_id()})
+    """Fill the list's client order id if the caller left it out, and each leg's the caller left
+    out (`order_list_inputs.leg_client_order_id`: `bmcp_` and a hash of the list's id and the
+    leg's place), before the call is audited: the audit record then names every id the list sends,
+    and each is refused for a later order as a single order's id is."""
+    list_id = args.list_client_order_id or new_client_order_id()
+    update: dict[str, Any] = {"list_client_order_id": list_id}
+    for leg in legs_of(args.model_copy(update=update)):
+        update[f"{leg.prefix}_client_order_id"] = leg.client_order_id
+    return args.model_copy(update=update)
 
 
 def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
@@ -77,10 +82,19 @@ def check_order_list(order: Order, market: Market) -> None:
     check_trailing_deltas(order, market)
     if order.kind == "OCO":
         for leg in order.legs:
-            if leg.type == "LIMIT_MAKER":
+            # rest-api.md "New Order list - OCO": SELL: LIMIT_MAKER/TAKE_PROFIT_LIMIT price > last price
+            # > stop-loss stop; BUY the other way round (Binance's -2010 "The relationship of the
+            # prices for the orders is not correct"); stops are checked as triggers with the filters
+            if leg.type in ("LIMIT_MAKER", "TAKE_PROFIT_LIMIT"):
                 name = f"{leg.role}_price"
                 problem = trigger_problem(leg.side, leg.type, leg.price, market.price, name)
                 if problem is not None:
+                    if leg.type == "TAKE_PROFIT_LIMIT":
+                        problem = problem.replace(
+                            "; nothing was sent",
+                            " (in an OCO a take-profit's limit price lies on the far side of the last "
+                            "price from the stop-loss, as Binance requires); nothing was sent",
+                        )
                     raise Refusal(RefusalKind.INVALID_ARGUMENTS, problem, field=name)
     pair = {leg.role: leg for leg in order.legs if leg.role in ("pending_above", "pending_below")}
     if len(pair) == 2:
@@ -242,12 +256,44 @@ async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOu
         raw = [
             x for x in await call.exchange.get_open_order_lists() if args.symbol in (None, x.get("symbol"))
         ]
+        raw = await _with_open_member_details(call, raw)
         where = f"open order lists on {args.symbol or 'all symbols'}"
     lists = [outputs.order_list_from_binance(x) for x in raw]
     result = outputs.OrderLists(order_lists=lists, count=len(lists))
-    return ToolOutput(
-        result.model_dump(exclude_none=True), f"{len(lists)} {where}", list_keys=("order_lists",)
-    )
+    shown = "; ".join(_list_words(x) for x in lists[:5])
+    more = f"; and {len(lists) - 5} more" if len(lists) > 5 else ""
+    summary = f"{len(lists)} {where}" + (f": {shown}{more}" if shown else "")
+    return ToolOutput(result.model_dump(exclude_none=True), summary, list_keys=("order_lists",))
+
+
+def _list_words(listed: dict[str, Any]) -> str:
+    """`7 OCO EXECUTING (STOP_LOSS_LIMIT NEW, LIMIT_MAKER NEW)`: a list in the one-line summary."""
+    states = ", ".join(f"{o['type']} {o['status']}" for o in listed["orders"] if o.get("status"))
+    head = f"{listed['order_list_id']} {listed['contingency_type']} {listed['list_order_status']}"
+    return f"{head} ({states})" if states else head
+
+
+async def _with_open_member_details(call: CallContext, lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """GET /api/v3/openOrderList names each list's orders by id only: their side, type and status
+    come from the symbol's open orders (one request per symbol, PENDING_NEW legs included), and a
+    member no longer open (a working order that filled) from a look-up of its own."""
+    by_id: dict[int, dict[str, Any]] = {}
+    for symbol in sorted({str(x.get("symbol")) for x in lists}):
+        for order in await call.exchange.get_open_orders(symbol):
+            by_id[int(order["orderId"])] = order
+    detailed = []
+    for listed in lists:
+        reports = []
+        for member in listed.get("orders", []):
+            found = by_id.get(int(member["orderId"]))
+            if found is None:
+                try:
+                    found = await call.exchange.get_order(member["symbol"], order_id=member["orderId"])
+                except ExchangeFailure:
+                    found = member  # as named: its side, type and status stay out of the result
+            reports.append(found)
+        detailed.append(listed | {"orderReports": reports})
+    return detailed
 
 
 ORDER_LIST_TOOLS = (place_order_list, cancel_order_list, get_order_lists)

@@ -74,7 +74,12 @@ async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
         )
         if summed.realised is not None:
             words.append(f"realised {summed.realised} on {summed.round_trip_quantity} bought and sold")
-    return ToolOutput(result.model_dump(exclude_none=True), "; ".join(words), list_keys=("trades",))
+    return ToolOutput(
+        result.model_dump(exclude_none=True),
+        "; ".join(words),
+        list_keys=("trades",),
+        keep_newest=True,  # too many to fit: the most recent fills matter most
+    )
 
 
 def sum_trades(trades: list[dict[str, Any]]) -> outputs.TradesSummary:

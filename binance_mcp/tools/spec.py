@@ -86,6 +86,10 @@ class ToolSpec:
     # The argument that carries the call's client id (the one a lost answer is looked up by, the
     # audit record keeps, and a reuse of is refused): an order list's is `list_client_order_id`.
     client_id_field: str = "client_order_id"
+    # Tools that change an existing order (amend_order): the tool's own checks against that order
+    # as the exchange has it (a decrease only, step size, minimum notional, the amend count), run by
+    # the guard's validate stage before the policy or a human is asked; raises `Refusal`.
+    screen: Callable[[Any, CallContext], Awaitable[None]] | None = None
 
     @property
     def needs_credentials(self) -> bool:
@@ -126,6 +130,7 @@ def tool(
     resolve: Callable[[Any, CallContext], Awaitable[Any]] | None = None,
     check: Callable[[Order, Market], None] | None = None,
     client_id_field: str = "client_order_id",
+    screen: Callable[[Any, CallContext], Awaitable[None]] | None = None,
 ) -> Callable[[F], F]:
     """Declare a tool on its handler: the spec the server registers behind the guard."""
 
@@ -144,6 +149,7 @@ def tool(
             resolve=resolve,
             check=check,
             client_id_field=client_id_field,
+            screen=screen,
         )
         return run
 

@@ -188,7 +188,7 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
         )
 
     raw, recovered = await place_once(call)
-    shaped = outputs.order_from_binance(raw)
+    shaped = outputs.order_detail_from_binance(raw)  # a trailing stop's trailing_delta too
     for key, given in (("side", args.side), ("type", args.type), ("status", "NEW")):
         shaped[key] = shaped.get(key) or given  # an ACK answer carries none of these
     fills = [
