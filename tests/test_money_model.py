@@ -18,7 +18,7 @@ from mcp_types import ElicitResult
 
 from binance_mcp.stores.approvals import open_approval_store
 from tests.conftest import ALLOW_ALL
-from tests.fake_binance import FakeBinance
+from tests.fake_binance import ExecuteThenFail, FakeBinance
 
 pytestmark = pytest.mark.anyio
 
@@ -438,3 +438,17 @@ async def test_an_amend_approved_by_client_id_never_amends_another_order_with_th
     assert f"order {reused['orderId']}" in again["reason"]
     [kept] = [o for o in fake.orders if o.order_id == reused["orderId"]]
     assert (kept.status, kept.orig_qty) == ("NEW", Decimal("0.0002"))
+
+
+async def test_a_capped_market_order_whose_answer_was_lost_is_found_as_sent(
+    build: Any, fake: FakeBinance
+) -> None:
+    """The LIMIT IOC it went out as is what a lost answer is matched against: found, not sent again."""
+    app = build(ALLOW_ALL)
+    fake.inject(ExecuteThenFail(http_status=503), "POST", "/api/v3/order")
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01", "cap_pct": "1"}
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", buy)
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["recovered"] is True and "sent as LIMIT IOC" in result.content[0].text
+    assert len(posts(fake)) == 1 and [o.type for o in fake.orders] == ["LIMIT"]
