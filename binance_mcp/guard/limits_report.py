@@ -23,6 +23,7 @@ from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
 from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import TOOL_NAMES
+from binance_mcp.valuation import DEFAULT_MARKET_ALLOWANCE_PCT
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller
@@ -97,6 +98,10 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
         found["approval"] = f"orders up to {bound} (in the quote asset) go ahead without a human"
     else:
         found["approval"] = "no order needs a human's approval"
+    found["valued_as"] = (
+        "max_notional and the approval bound compare an order's largest single execution, each leg at "
+        "its worst price; get_order_preview says what an order comes to"
+    )
     if constraints is not None:
         for name in ("symbols", "sides", "order_types"):
             value = getattr(constraints, name)
@@ -106,6 +111,11 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
             value = getattr(constraints, name)
             if value is not None:
                 found[name] = _text(value)
+        allowance = constraints.market_allowance_pct
+        found["market_allowance_pct"] = _text(
+            DEFAULT_MARKET_ALLOWANCE_PCT if allowance is None else allowance
+        )
+        found["uncapped_orders"] = constraints.uncapped_orders
         if constraints.max_open_orders is not None:
             open_now = None
             if services.exchange.has_credentials:
