@@ -56,6 +56,8 @@ OPTIONAL_FIELDS = (
     "held",
     "left",
     "store",
+    "declined_by",
+    "declined_at",
 )
 
 
@@ -86,6 +88,9 @@ class Refusal(Exception):
     expires_at: str | None = None
     store: str | None = None
     """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""
+    declined_by: str | None = None
+    """approval_declined: the human who denied this call (with `declined_at`, ISO 8601 UTC)."""
+    declined_at: str | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.reason)

@@ -393,6 +393,31 @@ class SqliteBudgetStore:
         with self._db.reading() as session:
             return self._usage(session, key, asset, day).used
 
+    def spent_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
+        """(account, asset) → traded plus held on the UTC day of `now`, for every account: what
+        the approvals page shows, from the same rows `spent_today` (and so `get_limits`) reads."""
+        return {key: traded + held for key, (traded, held) in self.usage_by_account(now).items()}
+
+    def usage_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+        """(account, asset) → (traded, held) on the UTC day of `now`, for every account (see `Usage`)."""
+        day = _utc_day(_utc(now)).isoformat()
+        with self._db.reading() as session:
+            rows = session.execute(
+                "SELECT account, asset, amount, state, watch, traded FROM reservations WHERE day = ?"
+                " AND state IN ('reserved', 'kept')",
+                (day,),
+            ).fetchall()
+        found: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+        for account, asset, amount, state, watch, done in rows:
+            key = (str(account), str(asset))
+            traded, held = found.get(key, (Decimal(0), Decimal(0)))
+            if state == RESERVED or (watch is not None and done is None):
+                held += Decimal(str(amount))
+            else:
+                traded += Decimal(str(amount))
+            found[key] = (traded, held)
+        return found
+
     def get(self, reservation_id: str) -> tuple[Reservation, str] | None:
         """A reservation and its state (`reserved`, `kept`, `released`), or None."""
         with self._db.reading() as session:
