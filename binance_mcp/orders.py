@@ -43,6 +43,8 @@ class Leg:
     role: str = "order"
     time_in_force: str | None = None
     client_order_id: str | None = None
+    cap_pct: Decimal | None = None
+    """A MARKET order sent capped: as a LIMIT IOC at the book's price for it ± this percent."""
 
     @property
     def pending(self) -> bool:

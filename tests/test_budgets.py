@@ -53,7 +53,7 @@ def test_reserving_within_the_limit_and_refusing_beyond_it(store: SqliteBudgetSt
     exc = refused.value
     assert (exc.asset, exc.spent, exc.limit, exc.left) == ("USDT", D("450"), D("500"), D("50"))
     assert exc.sentence() == (
-        "daily budget for USDT on testnet: 450 of 500 spent, 50 left; an order of 100 does not fit; "
+        "daily budget for USDT on testnet: 500: 0 traded, 450 held for orders open or being sent, 50 left; an order of 100 does not fit; "
         "the budget resets at 2026-11-26T00:00:00Z"
     )
     assert store.spent_today(**TESTNET, asset="USDT", now=NOON) == D("450")  # the refused one took nothing
@@ -148,7 +148,10 @@ def test_a_reservation_never_settled_stays_spent_and_everything_survives_a_resta
         )  # crash: never settled
     with open_budget_store(tmp_path) as second:
         assert second.spent_today(**TESTNET, asset="USDT", now=NOON) == D("250")
-        with pytest.raises(BudgetExceeded, match="250 of 500 spent, 250 left; an order of 251"):
+        with pytest.raises(
+            BudgetExceeded,
+            match="500: 100 traded, 150 held for orders open or being sent, 250 left; an order of 251",
+        ):
             second.reserve(**TESTNET, asset="USDT", amount=D("251"), limit=D("500"), now=NOON)
 
 

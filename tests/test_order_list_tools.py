@@ -253,8 +253,10 @@ def test_order_of_gives_the_guard_every_leg_and_its_value() -> None:
     assert value_order(order, Decimal("65000"), "USDT").notional == Decimal("700")  # the larger leg
     otoco = order_of_place_order_list(PlaceOrderListInput.model_validate(OTOCO))
     assert [leg.role for leg in otoco.pending] == ["pending_above", "pending_below"]
-    # the working BUY (640) plus the larger pending leg (0.0099 × 70000 = 693)
-    assert value_order(otoco, Decimal("65000"), "USDT").notional == Decimal("1333.0000")
+    # limits see its largest single execution (0.0099 × 70000 = 693); the budget holds the working
+    # BUY (640) plus the larger pending leg
+    valued = value_order(otoco, Decimal("65000"), "USDT")
+    assert (valued.notional, valued.held) == (Decimal("693.0000"), Decimal("1333.0000"))
     single = order_of_place_order(
         PlaceOrderInput.model_validate(
             {

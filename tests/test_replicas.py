@@ -139,7 +139,8 @@ SHARED_POLICY = {
     },
     "agents": {"asker": {"rules": {"place_order": {"action": "require_approval"}}}},
 }
-BUDGET_BUY = {"symbol": "BNBBTC", "side": "BUY", "type": "MARKET", "quantity": "1"}  # 0.009 BTC: 5 fit
+# a LIMIT at the price: a bound of exactly 0.009 BTC (a MARKET order is an estimate, + the allowance)
+BUDGET_BUY = {"symbol": "BNBBTC", "side": "BUY", "type": "LIMIT", "quantity": "1", "price": "0.009"}  # 5 fit
 
 
 @pytest.fixture(scope="module")

@@ -128,7 +128,10 @@ async def test_accepting_in_the_client_places_the_order_once(build, fake: FakeBi
     assert not result.is_error, result.content[0].text
     assert len(orders_sent(fake)) == 1
     assert len(asked) == 1
-    assert asked[0].startswith("BUY 0.01 BTCUSDT LIMIT at 65000 (≈650 USDT) on TESTNET — approve?")
+    assert asked[0].startswith(
+        "BUY 0.01 BTCUSDT LIMIT at 65000 (≈650 USDT) on TESTNET — valued at the market price 65000; "
+        "sent only while its value moves at most 1 % against you — approve?"
+    )
     record = app.audit.query()[-1]
     assert (record.decision, record.approved_via, record.outcome) == ("approved", "elicitation", "ok")
 

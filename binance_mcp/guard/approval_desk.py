@@ -68,6 +68,9 @@ class CallIdentity:
     account: str
     agent: str | None
     arguments_key: str
+    order_id: int | None = None
+    """A cancel's or an amend's: the exchange order the human was shown (part of `arguments_key`),
+    which the call then acts on by that id, never by a client id that may name another order by then."""
     base_url: str = ""
     """The REST root the call goes to: kept with a request for people to read (not matched on)."""
 

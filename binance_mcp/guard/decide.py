@@ -46,6 +46,15 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
         return
     args = validated.parsed.args
     order, market, valuation = validated.order, validated.market, validated.valuation
+    if valuation is not None and valuation.estimate and constraints.uncapped_orders == "refuse":
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"this order has a leg no price bounds (MARKET by quantity, stop-market or trailing), so what "
+            f"it can move is only an estimate ({valuation.how}), and this rule refuses such orders; nothing "
+            "was sent: give it a limit price (LIMIT with time_in_force IOC for a MARKET order, "
+            "STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT for a stop) or a quote_quantity",
+            rule=decision.constraint_path("uncapped_orders"),
+        )
     open_orders = None
     if constraints.max_open_orders is not None:
         open_orders = await count_open_orders(services)

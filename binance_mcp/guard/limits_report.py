@@ -3,7 +3,7 @@
 
 An agent that reads this before it acts needs no bisection: each visible tool with its decision,
 the order constraints, the largest order that needs no human, open orders against their bound,
-each budget with what is spent and left, each rate limit with the calls left in its window, dry
+each budget with what traded, what open orders hold and what is left, each rate limit with the calls left in its window, dry
 run, and who may approve. It is the guard's own view (the policy in force, this caller), so it
 cannot drift from what the guard decides.
 """
@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from binance_mcp.guard.approve import approvers_for
-from binance_mcp.guard.budget import exchange_now
+from binance_mcp.guard.budget import exchange_now, settle_open_orders
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import counter_key
 from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
 from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import TOOL_NAMES
+from binance_mcp.valuation import DEFAULT_MARKET_ALLOWANCE_PCT
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller
@@ -97,6 +98,10 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
         found["approval"] = f"orders up to {bound} (in the quote asset) go ahead without a human"
     else:
         found["approval"] = "no order needs a human's approval"
+    found["valued_as"] = (
+        "max_notional and the approval bound compare an order's largest single execution, each leg at "
+        "its worst price; get_order_preview says what an order comes to"
+    )
     if constraints is not None:
         for name in ("symbols", "sides", "order_types"):
             value = getattr(constraints, name)
@@ -106,6 +111,11 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
             value = getattr(constraints, name)
             if value is not None:
                 found[name] = _text(value)
+        allowance = constraints.market_allowance_pct
+        found["market_allowance_pct"] = _text(
+            DEFAULT_MARKET_ALLOWANCE_PCT if allowance is None else allowance
+        )
+        found["uncapped_orders"] = constraints.uncapped_orders
         if constraints.max_open_orders is not None:
             open_now = None
             if services.exchange.has_credentials:
@@ -128,17 +138,22 @@ async def _budgets(services: Services) -> list[dict[str, Any]]:
         return []
     store = services.budgets
     now = exchange_now(services)
+    if services.exchange.has_credentials:
+        await settle_open_orders(services)
     found = []
     for asset, limit in sorted(daily.items()):
-        spent = await anyio.to_thread.run_sync(
-            functools.partial(store.spent_today, services.account, asset, now)
+        usage = await anyio.to_thread.run_sync(
+            functools.partial(store.usage_today, services.account, asset, now)
         )
         found.append(
             {
                 "asset": asset,
                 "limit": _text(limit),
-                "spent": _text(spent),
-                "left": _text(max(limit - spent, 0)),
+                "traded": _text(usage.traded),
+                "held": _text(usage.held),
+                "left": _text(max(limit - usage.used, 0)),
+                "means": "what orders may trade today: traded (settled from fills) + held (open orders "
+                "at their worst path) + left",
             }
         )
     return found

@@ -107,6 +107,8 @@ _ORDER_ONLY_CONSTRAINTS = (
     "max_notional",
     "max_price_deviation_pct",
     "max_open_orders",
+    "market_allowance_pct",
+    "uncapped_orders",
 )
 
 # --------------------------------------------------------------------------- tool names and globs
@@ -345,6 +347,20 @@ class Constraints(_Strict):
     )
     max_open_orders: StrictInt | None = Field(
         default=None, ge=0, description="Bound on the account's open orders, counted before this order."
+    )
+    market_allowance_pct: NonNegativeDecimal | None = Field(
+        default=None,
+        description=(
+            "Added to the order book's price when an order has no price bound (MARKET by quantity, "
+            "stop-market, trailing), in percent; left out: 1."
+        ),
+    )
+    uncapped_orders: Literal["estimate", "refuse"] = Field(
+        default="estimate",
+        description=(
+            "An order with a leg no price bounds (MARKET by quantity, stop-market, trailing): valued as "
+            "an estimate (book + allowance), or refused (send it with a limit price instead)."
+        ),
     )
 
 

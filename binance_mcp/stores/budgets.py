@@ -36,6 +36,7 @@ __all__ = [
     "BudgetStore",
     "Reservation",
     "SqliteBudgetStore",
+    "Usage",
     "budgets_path",
     "day_resets_at",
     "legacy_account",
@@ -95,6 +96,20 @@ class Reservation:
     resets_at: datetime
 
 
+@dataclass(frozen=True)
+class Usage:
+    """One day's budget use: `traded`, what orders traded (settled from their fills, or kept whole
+    when their outcome is unknown); `held`, what orders being sent or still open may yet trade, at
+    their worst path. Together they are what is no longer left."""
+
+    traded: Decimal
+    held: Decimal
+
+    @property
+    def used(self) -> Decimal:
+        return self.traded + self.held
+
+
 class BudgetExceeded(Exception):
     """The order does not fit in what is left of today's budget. `sentence()` says what is left
     and when the day resets."""
@@ -109,9 +124,11 @@ class BudgetExceeded(Exception):
         *,
         network: str = "",
         amount: Decimal | None = None,
+        held: Decimal = Decimal(0),
     ) -> None:
         self.asset = asset
         self.spent = spent
+        self.held = held
         self.limit = limit
         self.left = left
         self.resets_at = resets_at
@@ -120,13 +137,15 @@ class BudgetExceeded(Exception):
         super().__init__(self.sentence())
 
     def sentence(self) -> str:
-        """E.g. "daily budget for USDT on testnet: 450 of 500 spent, 50 left; an order of 100 does
-        not fit; the budget resets at 2026-11-26T00:00:00Z"."""
+        """E.g. "daily budget for USDT on testnet: 500: 300 traded, 150 held for orders open or being
+        sent, 50 left; an order of 100 does not fit; the budget resets at 2026-11-26T00:00:00Z"."""
         where = f" on {self.network}" if self.network else ""
         order = f"an order of {_amount_text(self.amount)}" if self.amount is not None else "this order"
+        traded = self.spent - self.held
         return (
-            f"daily budget for {self.asset}{where}: {_amount_text(self.spent)} of {_amount_text(self.limit)} "
-            f"spent, {_amount_text(self.left)} left; {order} does not fit; "
+            f"daily budget for {self.asset}{where}: {_amount_text(self.limit)}: {_amount_text(traded)} traded, "
+            f"{_amount_text(self.held)} held for orders open or being sent, {_amount_text(self.left)} left; "
+            f"{order} does not fit; "
             f"the budget resets at {_iso_z(self.resets_at)}"
         )
 
@@ -149,6 +168,14 @@ class BudgetStore(Protocol):
     def release(self, reservation_id: str) -> None: ...
 
     def keep(self, reservation_id: str, amount: Decimal | None = None) -> None: ...
+
+    def hold_open(self, reservation_id: str, watch: str) -> None: ...
+
+    def settle(self, reservation_id: str, traded: Decimal) -> None: ...
+
+    def open_holds(self, account: str) -> list[tuple[str, str]]: ...
+
+    def usage_today(self, account: str, asset: str, now: datetime | None = None) -> Usage: ...
 
     def spent_today(
         self,
@@ -189,6 +216,12 @@ _MIGRATIONS = {
         DROP INDEX IF EXISTS reservations_day;
         CREATE INDEX IF NOT EXISTS reservations_account_day ON reservations (account, asset, day);
         """,
+        # version 3: an order accepted and still open is held at its worst path (`watch` names it,
+        # to settle it from its fills later); `traded` is what it traded, once final.
+        """
+        ALTER TABLE reservations ADD COLUMN watch TEXT;
+        ALTER TABLE reservations ADD COLUMN traded TEXT;
+        """,
     ),
     "postgresql": (
         """
@@ -205,6 +238,10 @@ _MIGRATIONS = {
             account TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX IF NOT EXISTS reservations_account_day ON reservations (account, asset, day);
+        """,
+        """
+        ALTER TABLE reservations ADD COLUMN IF NOT EXISTS watch TEXT;
+        ALTER TABLE reservations ADD COLUMN IF NOT EXISTS traded TEXT;
         """,
     ),
 }
@@ -272,10 +309,13 @@ class SqliteBudgetStore:
         stamp = moment.isoformat()
         net = network or network_of(key)
         with self._db.writing(serialise=f"budget:{key}:{asset}") as session:
-            spent = self._spent(session, key, asset, day)
+            usage = self._usage(session, key, asset, day)
+            spent = usage.used
             if spent + amount > limit:
                 left = max(limit - spent, Decimal(0))
-                raise BudgetExceeded(asset, spent, limit, left, resets_at, network=net, amount=amount)
+                raise BudgetExceeded(
+                    asset, spent, limit, left, resets_at, network=net, amount=amount, held=usage.held
+                )
             session.execute(
                 "INSERT INTO reservations (id, account, network, base_url, asset, day, amount, state,"
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
@@ -305,6 +345,37 @@ class SqliteBudgetStore:
         unknown id raises `KeyError`."""
         self._move(reservation_id, KEPT, amount=None if amount is None else _decimal(amount, "amount"))
 
+    def hold_open(self, reservation_id: str, watch: str) -> None:
+        """The order was accepted and is still open: its reservation stays held at the worst path
+        until `settle` says what it traded. `watch` names the order (JSON: symbol and order id, or
+        order list id) for whoever settles it."""
+        self._move(reservation_id, KEPT, watch=watch)
+
+    def settle(self, reservation_id: str, traded: Decimal) -> None:
+        """An open order is final: its hold becomes what it traded (from its fills)."""
+        traded = _decimal(traded, "traded")
+        with self._db.writing() as session:
+            session.execute(
+                "UPDATE reservations SET amount = ?, traded = ?, updated_at = ? WHERE id = ? AND traded IS NULL",
+                (_amount_text(traded), _amount_text(traded), datetime.now(UTC).isoformat(), reservation_id),
+            )
+
+    def open_holds(self, account: str) -> list[tuple[str, str]]:
+        """(reservation id, watch) of every open order still held for `account`, any day."""
+        with self._db.reading() as session:
+            rows = session.execute(
+                "SELECT id, watch FROM reservations WHERE account = ? AND state = 'kept'"
+                " AND watch IS NOT NULL AND traded IS NULL",
+                (account,),
+            ).fetchall()
+        return [(str(row[0]), str(row[1])) for row in rows]
+
+    def usage_today(self, account: str, asset: str, now: datetime | None = None) -> Usage:
+        """What today traded and what is held, of `asset` for `account` (see `Usage`)."""
+        day = _utc_day(_utc(now)).isoformat()
+        with self._db.reading() as session:
+            return self._usage(session, account, asset, day)
+
     def spent_today(
         self,
         account: str | None = None,
@@ -314,28 +385,38 @@ class SqliteBudgetStore:
         network: str | None = None,
         base_url: str | None = None,
     ) -> Decimal:
-        """Kept plus reserved amounts of `asset` for `account` on the UTC day of `now` (default: today)."""
+        """Traded plus held amounts of `asset` for `account` on the UTC day of `now` (default: today)."""
         if asset is None:
             raise TypeError("spent_today needs the asset")
         key = _account(account, network, base_url)
         day = _utc_day(_utc(now)).isoformat()
         with self._db.reading() as session:
-            return self._spent(session, key, asset, day)
+            return self._usage(session, key, asset, day).used
 
     def spent_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
-        """(account, asset) → kept plus reserved on the UTC day of `now`, for every account: what
+        """(account, asset) → traded plus held on the UTC day of `now`, for every account: what
         the approvals page shows, from the same rows `spent_today` (and so `get_limits`) reads."""
+        return {key: traded + held for key, (traded, held) in self.usage_by_account(now).items()}
+
+    def usage_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+        """(account, asset) → (traded, held) on the UTC day of `now`, for every account (see `Usage`)."""
         day = _utc_day(_utc(now)).isoformat()
         with self._db.reading() as session:
             rows = session.execute(
-                "SELECT account, asset, amount FROM reservations WHERE day = ? AND state IN ('reserved', 'kept')",
+                "SELECT account, asset, amount, state, watch, traded FROM reservations WHERE day = ?"
+                " AND state IN ('reserved', 'kept')",
                 (day,),
             ).fetchall()
-        spent: dict[tuple[str, str], Decimal] = {}
-        for account, asset, amount in rows:
+        found: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+        for account, asset, amount, state, watch, done in rows:
             key = (str(account), str(asset))
-            spent[key] = spent.get(key, Decimal(0)) + Decimal(str(amount))
-        return spent
+            traded, held = found.get(key, (Decimal(0), Decimal(0)))
+            if state == RESERVED or (watch is not None and done is None):
+                held += Decimal(str(amount))
+            else:
+                traded += Decimal(str(amount))
+            found[key] = (traded, held)
+        return found
 
     def get(self, reservation_id: str) -> tuple[Reservation, str] | None:
         """A reservation and its state (`reserved`, `kept`, `released`), or None."""
@@ -358,15 +439,23 @@ class SqliteBudgetStore:
     # internals
 
     @staticmethod
-    def _spent(session: Session, account: str, asset: str, day: str) -> Decimal:
+    def _usage(session: Session, account: str, asset: str, day: str) -> Usage:
         rows = session.execute(
-            "SELECT amount FROM reservations WHERE account = ? AND asset = ? AND day = ?"
-            " AND state IN ('reserved', 'kept')",
+            "SELECT amount, state, watch, traded FROM reservations WHERE account = ? AND asset = ?"
+            " AND day = ? AND state IN ('reserved', 'kept')",
             (account, asset, day),
         ).fetchall()
-        return sum((Decimal(row[0]) for row in rows), Decimal(0))
+        traded, held = Decimal(0), Decimal(0)
+        for amount, state, watch, done in rows:
+            if state == RESERVED or (watch is not None and done is None):
+                held += Decimal(amount)
+            else:
+                traded += Decimal(amount)
+        return Usage(traded, held)
 
-    def _move(self, reservation_id: str, target: str, *, amount: Decimal | None = None) -> None:
+    def _move(
+        self, reservation_id: str, target: str, *, amount: Decimal | None = None, watch: str | None = None
+    ) -> None:
         with self._db.writing() as session:
             row = session.execute(
                 "SELECT state FROM reservations WHERE id = ? FOR UPDATE"
@@ -389,8 +478,11 @@ class SqliteBudgetStore:
             )
             if amount is not None:
                 session.execute(
-                    "UPDATE reservations SET amount = ? WHERE id = ?", (_amount_text(amount), reservation_id)
+                    "UPDATE reservations SET amount = ?, traded = ? WHERE id = ?",
+                    (_amount_text(amount), _amount_text(amount), reservation_id),
                 )
+            if watch is not None:
+                session.execute("UPDATE reservations SET watch = ? WHERE id = ?", (watch, reservation_id))
 
 
 def open_budget_store(state_dir: Path) -> SqliteBudgetStore:

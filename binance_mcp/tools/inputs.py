@@ -154,6 +154,11 @@ class NoInput(ToolInput):
     pass
 
 
+class OrderPreviewInput(ToolInput):
+    tool: Literal["place_order", "place_order_list"] = Field(description="The tool the order is for")
+    arguments: dict[str, Any] = Field(description="Its arguments, exactly as you would send them")
+
+
 class OpenOrdersInput(ToolInput):
     symbol: Symbol | None = Field(None, description="Trading pair; leave out for every symbol")
 
@@ -230,6 +235,14 @@ class PlaceOrderInput(SymbolInput):
     time_in_force: Annotated[TimeInForce, BeforeValidator(_upper)] | None = Field(
         None, description="GTC (default), IOC or FOK; for LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT"
     )
+    cap_pct: PositiveDecimal | None = Field(
+        None,
+        description=(
+            "MARKET by quantity only: send it capped, as a LIMIT IOC at the order book's price for the "
+            "quantity plus (BUY) or minus (SELL) this percent, so Binance enforces the bound; what the "
+            "book cannot fill within it expires"
+        ),
+    )
     client_order_id: ClientOrderId | None = Field(
         None, description="Your id for the order (1-36 of A-Za-z0-9_-); generated when left out"
     )
@@ -257,6 +270,8 @@ class PlaceOrderInput(SymbolInput):
                     raise ValueError(f"{trigger}: a {kind} order takes no {trigger}")
         if "price" not in _TYPE_NEEDS[kind] and self.price is not None:
             raise ValueError(f"price: a {kind} order takes no price")
+        if self.cap_pct is not None and (kind != "MARKET" or self.quantity is None):
+            raise ValueError("cap_pct: only a MARKET order by quantity takes a cap_pct")
         if kind not in _TAKES_TIME_IN_FORCE and self.time_in_force is not None:
             raise ValueError(f"time_in_force: a {kind} order takes no time_in_force")
         return self

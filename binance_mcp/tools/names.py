@@ -1,6 +1,7 @@
 """The tool names and their declared risk: the one list every other module reads.
 
-The ten first tools keep their order; the order-list, order, fills and amend tools follow.
+The ten first tools keep their order; the order-list, order, fills and amend tools follow, then
+the order preview.
 """
 
 from enum import StrEnum
@@ -25,6 +26,7 @@ class ToolName(StrEnum):
     GET_ORDER = "get_order"
     GET_MY_TRADES = "get_my_trades"
     AMEND_ORDER = "amend_order"
+    GET_ORDER_PREVIEW = "get_order_preview"
 
 
 class Risk(StrEnum):
@@ -58,6 +60,8 @@ TOOL_RISK: dict[str, Risk] = {
     ToolName.GET_MY_TRADES: Risk.ACCOUNT,
     # a decrease only: it takes back part of an order, as a cancel does, and spends nothing new
     ToolName.AMEND_ORDER: Risk.DESTRUCTIVE,
+    # reads the account (open orders, today's budget) and the policy; sends nothing
+    ToolName.GET_ORDER_PREVIEW: Risk.ACCOUNT,
 }
 
 # Tools that place orders: the policy's order-only fields (sides, order_types, max_quantity,
@@ -67,4 +71,8 @@ ORDER_TOOLS: frozenset[str] = frozenset({ToolName.PLACE_ORDER, ToolName.PLACE_OR
 
 # Tools that take a `symbol` argument (optional for get_open_orders, get_order_lists), for policy
 # `symbols` constraints.
-SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {ToolName.GET_ACCOUNT_INFO, ToolName.GET_LIMITS}
+SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {
+    ToolName.GET_ACCOUNT_INFO,
+    ToolName.GET_LIMITS,
+    ToolName.GET_ORDER_PREVIEW,
+}

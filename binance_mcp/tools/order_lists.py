@@ -10,6 +10,7 @@ values the list and asks about it, all before anything is sent; the handler only
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +149,7 @@ async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> Tool
     """Send the list the guard checked leg by leg, valued and (if asked) had approved."""
     assert call.order is not None and call.market is not None, "the guard validates an order first"
     quote_asset = call.market.rules.quote_asset
-    value = value_order(call.order, call.market.price, quote_asset)
+    value = call.valuation or value_order(call.order, call.market.price, quote_asset)
     description = describe(call.order, value.notional, quote_asset, call.network)
     if call.dry_run:
         return await _simulate(args, call, description)
@@ -160,7 +161,10 @@ async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> Tool
     verb = "Recovered after a lost answer" if recovered else "Placed"
     states = ", ".join(f"{o.type} {o.status}" for o in placed.orders)
     summary = f"{verb}: {description}; list {placed.order_list_id} {placed.list_order_status} ({states})"
-    return ToolOutput(placed.model_dump(exclude_none=True), summary, client_order_id=list_id)
+    watch = json.dumps({"symbol": args.symbol, "order_list_id": placed.order_list_id})
+    return ToolOutput(
+        placed.model_dump(exclude_none=True), summary, client_order_id=list_id, extra={"budget_watch": watch}
+    )
 
 
 async def _simulate(args: PlaceOrderListInput, call: CallContext, description: str) -> ToolOutput:
