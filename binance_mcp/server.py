@@ -190,9 +190,6 @@ def build_app(
         policy, policy_path = load_policy(config)
     else:
         policy_path = config.policy_path or Path("<given>")
-    from binance_mcp.stores import require_shared_counters
-
-    require_shared_counters(config, policy)
     state_dir = resolve_state_dir(config.state_dir)
     exchange = ExchangeClient(
         config.base_url,

@@ -32,7 +32,6 @@ def build_guard(
     from binance_mcp.account import account_of
     from binance_mcp.guard.caller import agent_from_headers
     from binance_mcp.guard.recovery import PendingRecovery
-    from binance_mcp.stores import require_shared_counters
 
     def open_stores():  # type: ignore[no-untyped-def]
         from binance_mcp.stores import open_stores
@@ -48,7 +47,7 @@ def build_guard(
     stores = LazyStore(open_stores)
     audit = AuditWriter(lambda: stores.get().audit)
     services = Services(
-        policy=PolicyInForce(PolicyEngine(policy), lambda new: require_shared_counters(config, new)),
+        policy=PolicyInForce(PolicyEngine(policy)),
         exchange=exchange,
         network=config.network,
         account=account,

@@ -30,8 +30,15 @@ async def decide(validated: Validated, services: Services) -> Decided:
     if decision.action == "deny":
         reason = decision.reason or f"{tool} is denied by {decision.rule_path}"
         raise Refusal(RefusalKind.POLICY_DENIED, reason, rule=decision.rule_path)
-    await check_constraints(validated, decision, services)
     dry_run = services.dry_run or decision.dry_run
+    if dry_run and decision.dry_run_refused:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"dry run: {tool} would change the account and Binance has no test endpoint for it, so it is "
+            "refused; nothing was sent",
+            rule="--dry-run" if services.dry_run else f"{decision.rule_path}.dry_run",
+        )
+    await check_constraints(validated, decision, services)
     if validated.valuation is not None and not dry_run:
         await check_budget(validated, services)
     return Decided(validated, decision, approval_rule=approval_rule(validated, decision), dry_run=dry_run)
@@ -40,42 +47,43 @@ async def decide(validated: Validated, services: Services) -> Decided:
 async def check_constraints(validated: Validated, decision: Decision, services: Services) -> None:
     from binance_mcp.policy.constraints import check_constraints as first_broken
 
-    constraints = decision.constraints
-    if constraints is None:
+    if not decision.bounds:
         return
     args = validated.parsed.args
     order, market, valuation = validated.order, validated.market, validated.valuation
     open_orders = None
-    if constraints.max_open_orders is not None:
+    if any(bounds.constraints.max_open_orders is not None for bounds in decision.bounds):
         open_orders = await count_open_orders(services)
         if order is not None:
             open_orders += len(order.legs) - 1  # a list's legs all count: room for every one
     legs = order.legs if order is not None else (None,)
-    for leg in legs:
-        violation = first_broken(
-            constraints,
-            decision.constraint_path,
-            tool=validated.request.spec.name,
-            symbol=order.symbol if order is not None else getattr(args, "symbol", None),
-            side=leg.side if leg is not None else getattr(args, "side", None),
-            order_type=leg.type if leg is not None else getattr(args, "type", None),
-            quantity=leg.quantity if leg is not None else None,
-            notional=valuation.notional if valuation is not None else None,
-            quote_asset=valuation.quote_asset if valuation is not None else None,
-            price=leg.price if leg is not None else None,
-            reference_price=market.price if market is not None else None,
-            open_orders=open_orders,
-        )
-        if violation is not None:
-            raise Refusal(
-                RefusalKind.POLICY_DENIED,
-                violation.reason,
-                rule=violation.rule,
-                limit=violation.limit,
-                value=violation.value,
-                unit=violation.unit,
-                scope=violation.scope,
+    for bounds in decision.bounds:  # an agent's rule and the top-level rule: each holds
+        for leg in legs:
+            violation = first_broken(
+                bounds.constraints,
+                bounds.path_of,
+                tool=validated.request.spec.name,
+                symbol=order.symbol if order is not None else getattr(args, "symbol", None),
+                side=leg.side if leg is not None else getattr(args, "side", None),
+                order_type=leg.type if leg is not None else getattr(args, "type", None),
+                quantity=leg.quantity if leg is not None else None,
+                notional=valuation.notional if valuation is not None else None,
+                quote_asset=valuation.quote_asset if valuation is not None else None,
+                price=leg.price if leg is not None else None,
+                stop_price=leg.stop_price if leg is not None else None,
+                reference_price=market.price if market is not None else None,
+                open_orders=open_orders,
             )
+            if violation is not None:
+                raise Refusal(
+                    RefusalKind.POLICY_DENIED,
+                    violation.reason,
+                    rule=violation.rule,
+                    limit=violation.limit,
+                    value=violation.value,
+                    unit=violation.unit,
+                    scope=violation.scope,
+                )
 
 
 async def count_open_orders(services: Services) -> int:
