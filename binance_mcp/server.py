@@ -129,16 +129,12 @@ def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
                 tool for tool in result["tools"] if guard.is_visible(str(tool.get("name")), caller.agent)
             ]
             result = {**result, "tools": visible}
-        if (
-            ctx.method == "resources/list"
-            and isinstance(result, dict)
-            and isinstance(result.get("resources"), list)
-        ):
-            if not guard.is_visible("get_limits", caller.agent):  # the limits resource is get_limits'
-                result = {
-                    **result,
-                    "resources": [r for r in result["resources"] if r.get("uri") != LIMITS_URI],
-                }
+        listing = (
+            result.get("resources") if ctx.method == "resources/list" and isinstance(result, dict) else None
+        )
+        if isinstance(listing, list) and not guard.is_visible("get_limits", caller.agent):
+            # the limits resource is get_limits' content, hidden with it
+            result = {**result, "resources": [r for r in listing if r.get("uri") != LIMITS_URI]}
         return result
 
     return middleware
