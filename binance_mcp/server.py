@@ -132,7 +132,11 @@ def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
         listing = (
             result.get("resources") if ctx.method == "resources/list" and isinstance(result, dict) else None
         )
-        if isinstance(listing, list) and not guard.is_visible("get_limits", caller.agent):
+        if (
+            isinstance(result, dict)
+            and isinstance(listing, list)
+            and not guard.is_visible("get_limits", caller.agent)
+        ):
             # the limits resource is get_limits' content, hidden with it
             result = {**result, "resources": [r for r in listing if r.get("uri") != LIMITS_URI]}
         return result
