@@ -38,7 +38,9 @@ def changes_sent(fake: FakeBinance) -> list[str]:
     return [
         f"{r.method} {r.path}"
         for r in fake.requests
-        if r.method in ("POST", "PUT", "DELETE") and r.path.startswith("/api/v3/") and r.path != "/api/v3/order/test"
+        if r.method in ("POST", "PUT", "DELETE")
+        and r.path.startswith("/api/v3/")
+        and r.path != "/api/v3/order/test"
         and not r.path.startswith("/api/v3/userDataStream")
     ]
 
@@ -158,13 +160,18 @@ async def test_a_tool_with_a_rule_of_its_own_name_keeps_it(build, fake: FakeBina
     rules = {"place_order": PLACE_ORDER_RULE, "place_order_list": {"action": "allow"}}
     app = build({"version": "1", "default": "allow", "rules": rules})
     async with Client(app.server) as client:
-        oto = await client.call_tool("place_order_list", OTO_BTC | {"pending_type": "LIMIT", "pending_price": "70000", "pending_side": "SELL"})
+        oto = await client.call_tool(
+            "place_order_list",
+            OTO_BTC | {"pending_type": "LIMIT", "pending_price": "70000", "pending_side": "SELL"},
+        )
     assert not oto.is_error, oto.content[0].text
 
 
 def test_policy_explain_shows_the_inherited_rule(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
-    path.write_text(json.dumps({"version": "1", "default": "allow", "rules": {"place_order": PLACE_ORDER_RULE}}))
+    path.write_text(
+        json.dumps({"version": "1", "default": "allow", "rules": {"place_order": PLACE_ORDER_RULE}})
+    )
     shown = run_cli("policy", "explain", str(path))
     assert shown.returncode == 0, shown.stderr
     row = next(line for line in shown.stdout.splitlines() if line.startswith("place_order_list"))
@@ -294,11 +301,17 @@ async def test_a_globs_limit_counts_its_tools_together_and_says_so(build, fake: 
 
 async def test_a_reload_that_renames_the_rules_key_keeps_the_count(build, fake: FakeBinance) -> None:
     limit = {"max": 2, "window": 3600}
-    app = build({"version": "1", "default": "allow", "rules": {"get_price": {"action": "allow", "rate_limit": limit}}})
+    app = build(
+        {"version": "1", "default": "allow", "rules": {"get_price": {"action": "allow", "rate_limit": limit}}}
+    )
     async with Client(app.server) as client:
         for _ in range(2):
             assert not (await client.call_tool("get_price", {"symbol": "BTCUSDT"})).is_error
-        renamed = {"version": "1", "default": "allow", "rules": {"get_p*": {"action": "allow", "rate_limit": limit}}}
+        renamed = {
+            "version": "1",
+            "default": "allow",
+            "rules": {"get_p*": {"action": "allow", "rate_limit": limit}},
+        }
         app.guard.install(PolicyEngine(parse_policy(json.dumps(renamed))))
         again = await client.call_tool("get_price", {"symbol": "BTCUSDT"})
     assert again.structured_content["error"] == "rate_limited"
@@ -328,7 +341,10 @@ async def test_an_agent_rule_that_only_rate_limits_keeps_the_top_level_bounds(
         "version": "1",
         "default": "allow",
         "rules": {
-            "place_order": {"action": "allow", "constraints": {"symbols": ["ETHUSDT"], "max_notional": "100"}},
+            "place_order": {
+                "action": "allow",
+                "constraints": {"symbols": ["ETHUSDT"], "max_notional": "100"},
+            },
             "cancel_*": {"action": "deny"},
         },
         "agents": {
@@ -340,7 +356,10 @@ async def test_an_agent_rule_that_only_rate_limits_keeps_the_top_level_bounds(
             }
         },
     }
-    async with running(tmp_path, fake, policy=policy) as server, connected(server.url, server.tokens["alice"]) as alice:
+    async with (
+        running(tmp_path, fake, policy=policy) as server,
+        connected(server.url, server.tokens["alice"]) as alice,
+    ):
         btc = await alice.call_tool("place_order", {**BTC_LIMIT, "quantity": "0.02"})
         cancel = await alice.call_tool("cancel_order", {"symbol": "BTCUSDT", "order_id": 1})
         eth = await alice.call_tool("place_order", ETH_LIMIT)
@@ -352,8 +371,14 @@ async def test_an_agent_rule_that_only_rate_limits_keeps_the_top_level_bounds(
     assert sent(fake, "DELETE", "/api/v3/order") == []
 
 
-async def test_an_agent_rule_may_allow_what_the_top_level_leaves_to_the_default(build, fake: FakeBinance) -> None:
-    policy = {"version": "1", "default": "deny", "agents": {"local": {"rules": {"get_price": {"action": "allow"}}}}}
+async def test_an_agent_rule_may_allow_what_the_top_level_leaves_to_the_default(
+    build, fake: FakeBinance
+) -> None:
+    policy = {
+        "version": "1",
+        "default": "deny",
+        "agents": {"local": {"rules": {"get_price": {"action": "allow"}}}},
+    }
     engine = PolicyEngine(parse_policy(json.dumps(policy)))
     assert engine.decide("get_price", "local", "testnet").allowed
     assert engine.decide("get_price", None, "testnet").denied
@@ -361,7 +386,11 @@ async def test_an_agent_rule_may_allow_what_the_top_level_leaves_to_the_default(
 
 # -- 7. price bounds on every price ---------------------------------------------------------------
 
-DEVIATION = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "allow", "constraints": {"max_price_deviation_pct": "5"}}}}
+DEVIATION = {
+    "version": "1",
+    "default": "allow",
+    "rules": {"place_order": {"action": "allow", "constraints": {"max_price_deviation_pct": "5"}}},
+}
 
 
 @pytest.mark.parametrize(
