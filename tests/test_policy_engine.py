@@ -301,11 +301,8 @@ def policies(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def matching_in_precedence(rules: dict[str, Any], tool: str) -> list[str]:
-    """The keys that match a tool, best first: the exact name, then (place_order_list, amend_order)
-    place_order's exact rule, then globs by length, then as written."""
+    """The keys that match a tool, best first: the exact name, then globs by length, then as written."""
     exact = [key for key in rules if key == tool]
-    if not exact and tool in ("place_order_list", "amend_order") and "place_order" in rules:
-        exact = ["place_order"]
     globs = [key for key in rules if key != tool and fnmatchcase(tool, key)]
     ordered_globs = sorted(globs, key=lambda key: (-len(key), list(rules).index(key)))
     return exact + ordered_globs
@@ -323,12 +320,20 @@ def reference(policy: dict[str, Any], tool: str, agent: str | None, network: str
     if agent_entry:
         levels.append((agent_entry["rules"], f"agents.{agent}.rules"))
     levels.append((policy["rules"], "rules"))
-    # each level's best rule; they layer: a network refusal, then a deny, then approval, from either
-    found = [
-        (f"{prefix}.{keys[0]}", level_rules[keys[0]])
-        for level_rules, prefix in levels
-        if (keys := matching_in_precedence(level_rules, tool))
-    ]
+    # each level's best rule (and for place_order_list and amend_order without a rule of their own
+    # name, place_order's rule too); they layer: a network refusal, then a deny, then approval
+    found = []
+    own = False
+    for level_rules, prefix in levels:
+        keys = matching_in_precedence(level_rules, tool)
+        inherits = tool in ("place_order_list", "amend_order") and "place_order" in level_rules
+        if inherits and (not keys or keys[0] != tool):
+            found.append((f"{prefix}.place_order", level_rules["place_order"]))
+        if keys:
+            own = True
+            found.append((f"{prefix}.{keys[0]}", level_rules[keys[0]]))
+    if not own and policy["default"] == "deny":
+        return "deny", "default"
     for path, rule in found:
         if "networks" in rule and network not in rule["networks"]:
             return "deny", f"{path}.networks"

@@ -198,17 +198,22 @@ class _RuleTable:
         )
         self.globs = [(key, rules[key]) for _, key in ordered]
 
-    def lookup(self, tool: str) -> tuple[str, Rule] | None:
+    def lookup(self, tool: str) -> list[tuple[str, Rule, str | None]]:
+        """The rules of this level that hold on `tool`, as (key, rule, inherited from): the exact
+        name's; else place_order's exact rule for a tool that takes it, on top of the longest
+        matching glob; else that glob."""
         rule = self.exact.get(tool)
         if rule is not None:
-            return tool, rule
+            return [(tool, rule, None)]
+        found: list[tuple[str, Rule, str | None]] = []
         source = TAKES_RULE_OF.get(tool)
         if source is not None and source in self.exact:
-            return source, self.exact[source]
+            found.append((source, self.exact[source], source))
         for key, rule in self.globs:
             if fnmatchcase(tool, key):
-                return key, rule
-        return None
+                found.append((key, rule, None))
+                break
+        return found
 
 
 def _hidden_by(entries: Iterable[str]) -> frozenset[str]:
@@ -363,18 +368,21 @@ class PolicyEngine:
         if tool in top_hidden or tool in own_hidden:
             path = "hide" if tool in top_hidden else f"agents.{agent}.hide"
             return Decision(tool, network, "deny", path, f"{tool} is hidden by the policy", hidden=True)
-        found = []
-        for table in tables:
-            hit = table.lookup(tool)
-            if hit is not None:
-                inherited = hit[0] if hit[0] == TAKES_RULE_OF.get(tool) else None
-                found.append((f"{table.prefix}.{hit[0]}", hit[1], inherited))
+        found = [
+            (f"{table.prefix}.{key}", rule, inherited)
+            for table in tables
+            for key, rule, inherited in table.lookup(tool)
+        ]
+        # place_order's rule holds on a tool that takes it, on top of what applies otherwise: a
+        # glob's rule, or the default (a default deny still denies it)
+        if any(inherited is None for _path, _rule, inherited in found):
+            return _from_rules(tool, network, found)
+        if self.policy.default == "deny":
+            reason = f"no rule allows {tool} and the policy's default is deny"
+            return Decision(tool, network, "deny", "default", reason)
         if found:
             return _from_rules(tool, network, found)
-        if self.policy.default == "allow":
-            return Decision(tool, network, "allow", "default")
-        reason = f"no rule allows {tool} and the policy's default is deny"
-        return Decision(tool, network, "deny", "default", reason)
+        return Decision(tool, network, "allow", "default")
 
 
 def _with_shared_limits(decisions: dict[str, Decision]) -> dict[str, Decision]:
