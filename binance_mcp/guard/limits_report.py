@@ -129,9 +129,15 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
 
 OPEN_ORDERS_FRESH_S = 5.0
 """How long a count of the account's open orders (an all-symbol request, weight 80) is shown
-again instead of asked again: reading the limits in a loop costs one request per 5 s at most."""
+again instead of asked again: reading the limits in a loop costs one request per 5 s at most.
+A call of this server that changes the account forgets the count (`forget_open_orders`)."""
 
 _open_orders_seen: weakref.WeakKeyDictionary[Any, tuple[float, int]] = weakref.WeakKeyDictionary()
+
+
+def forget_open_orders(services: Services) -> None:
+    """An order was placed, cancelled or amended here: the next read counts afresh."""
+    _open_orders_seen.pop(services.exchange, None)
 
 
 async def _open_orders_now(services: Services) -> int | None:
