@@ -204,6 +204,20 @@ async def test_a_budget_in_a_listed_asset_still_limits_as_before(build, fake: Fa
     assert not bought.is_error, bought.content[0].text
 
 
+def test_doctor_finds_a_budget_in_an_asset_binance_does_not_list(tmp_path: Path, fake: FakeBinance) -> None:
+    from tests.test_doctor import KEYS, lines, run_doctor
+
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": "1", "budgets": {"daily_notional": {"USTD": "100"}}}))
+    env = KEYS | {"BINANCE_MCP_POLICY": str(policy), "BINANCE_MCP_STATE_DIR": str(tmp_path / "state")}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode != 0
+    assert lines(done.stdout)["budget assets"] == (
+        "FAIL  budget assets: budgets.daily_notional.USTD names an asset Binance does not list "
+        "(did you mean USDT?); fix the policy"
+    )
+
+
 def test_agent_names_differing_only_in_case_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     agents = {"Reader": {"hide": ["place_order"]}, "reader": {}}

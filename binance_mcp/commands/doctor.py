@@ -242,11 +242,33 @@ async def _check_exchange(
         for what in ("API keys", "key permissions"):
             report.add(SKIP, what, "not checked: the base URL did not answer")
         return
+    if engine is not None:
+        await _check_budget_assets(exchange, engine, report)
     # As the server does after a -1021: sign with the server's time, so the keys are checked, not the clock.
     exchange.timestamp_offset_ms = skew_ms
     corrected = abs(skew_ms) > MAX_CLOCK_SKEW_MS
     if await _check_keys(exchange, config, engine, report, clock_corrected=corrected):
         await _check_permissions(exchange, config, engine, report)
+
+
+async def _check_budget_assets(exchange: ExchangeClient, engine: PolicyEngine, report: Report) -> None:
+    """A budget in an asset Binance does not list (`USTD`) limits nothing: a problem, with a did-you-mean."""
+    from binance_mcp.exchange.errors import ExchangeFailure
+    from binance_mcp.guard.budget import unknown_budget_assets
+
+    assets = list(engine.policy.budgets.daily_notional)
+    if not assets:
+        return
+    try:
+        listed = await exchange.listed_assets()
+    except ExchangeFailure as exc:
+        report.add(WARN, "budget assets", f"not checked: exchangeInfo could not be read ({exc.message})")
+        return
+    unknown = sorted(asset for asset in assets if asset not in listed)
+    if unknown:
+        report.add(FAIL, "budget assets", f"{unknown_budget_assets(unknown, listed)}; fix the policy")
+    else:
+        report.add(OK, "budget assets", f"{', '.join(assets)} listed by Binance")
 
 
 def _close_worker_loop() -> None:
