@@ -173,8 +173,13 @@ class App:
 
 
 def load_policy(config: ServerConfig) -> tuple[Policy, Path]:
+    from binance_mcp.policy.model import policy_notes
+
     path = config.policy_path or bundled_policy_path("default")
-    return load_policy_file(path), path
+    policy = load_policy_file(path)
+    for note in policy_notes(policy):  # a deprecated tool name: still loaded, said once
+        logger.warning("%s: %s", path, note)
+    return policy, path
 
 
 def guarded_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:

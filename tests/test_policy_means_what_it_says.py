@@ -437,3 +437,26 @@ async def test_max_price_deviation_bounds_stop_and_trailing_prices_and_every_leg
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_a_renamed_tool_keeps_loading_under_its_old_name_with_a_deprecation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from binance_mcp.commands.policy import check
+    from binance_mcp.policy import model
+
+    monkeypatch.setitem(model.RENAMED_TOOLS, "place_orders", "place_order")
+    path = tmp_path / "policy.json"
+    policy = {"version": "1", "rules": {"place_orders": {"action": "deny"}}, "hide": ["place_orders"]}
+    path.write_text(json.dumps(policy))
+    out, err = io.StringIO(), io.StringIO()
+    assert check([str(path)], out, err) == 0
+    assert (
+        "rules.place_orders: place_orders is now called place_order; rename the key (deprecated)"
+        in err.getvalue()
+    )
+    assert "hide: place_orders is now called place_order" in err.getvalue()
+    parsed = model.load_policy_file(path)
+    assert "place_order" in parsed.rules and parsed.hide == ("place_order",)
