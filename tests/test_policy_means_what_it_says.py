@@ -218,6 +218,23 @@ def test_doctor_finds_a_budget_in_an_asset_binance_does_not_list(tmp_path: Path,
     )
 
 
+def test_doctor_finds_a_symbols_bound_naming_a_symbol_binance_does_not_list(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    from tests.test_doctor import KEYS, lines, run_doctor
+
+    rules = {"place_order": {"action": "allow", "constraints": {"symbols": ["BTCUSTD", "ETHUSDT"]}}}
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"version": "1", "rules": rules}))
+    env = KEYS | {"BINANCE_MCP_POLICY": str(policy), "BINANCE_MCP_STATE_DIR": str(tmp_path / "state")}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode != 0
+    assert lines(done.stdout)["policy symbols"] == (
+        "FAIL  policy symbols: rules.place_order.constraints.symbols names BTCUSTD, which Binance does "
+        "not list (did you mean BTCUSDT?)"
+    )
+
+
 def test_agent_names_differing_only_in_case_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
     agents = {"Reader": {"hide": ["place_order"]}, "reader": {}}

@@ -369,6 +369,10 @@ class ExchangeClient:
             logger.info("could not read exchangeInfo's symbols for a suggestion: %s", exc.message)
             return ()
 
+    async def listed_symbols(self) -> tuple[str, ...]:
+        """Every symbol exchangeInfo lists (weight 20, cached); empty if it cannot be read."""
+        return await self._known_symbols()
+
     async def listed_assets(self) -> frozenset[str]:
         """Every base and quote asset of the symbols exchangeInfo lists (weight 20, cached like a
         symbol's entry): what a policy's budget may name. Raises `ExchangeFailure` if unreadable."""
