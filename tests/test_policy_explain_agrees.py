@@ -10,6 +10,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import anyio
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from mcp import Client
@@ -128,21 +129,22 @@ async def answer(app: Any, tool: str, arguments: dict[str, Any]) -> tuple[str, s
     return content.get("error", "?"), content.get("rule")
 
 
+@pytest.fixture
+def server(build: Any) -> Any:
+    """One server for every example of the test: each example puts its own policy in force."""
+    return build({"version": "1", "default": "allow"})
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(policy=policies(), order=orders())
 def test_explain_predicts_what_the_server_does_with_an_order(
-    build: Any, fake: FakeBinance, policy: dict[str, Any], order: dict[str, Any]
+    server: Any, fake: FakeBinance, policy: dict[str, Any], order: dict[str, Any]
 ) -> None:
     for asset, amount in (("USDT", "100000000"), ("BTC", "1000"), ("ETH", "100000")):
         fake.set_balance(asset, amount)
     for symbol, price in PRICES.items():
         fake.set_price(symbol, str(price))
-    app = (
-        build({"version": "1", "default": "allow"})
-        if not hasattr(fake, "_explain_app")
-        else fake._explain_app
-    )
-    fake._explain_app = app  # type: ignore[attr-defined]  # one server; each example puts its policy in force
+    app = server
     engine = PolicyEngine(parse_policy(json.dumps(policy)))
     app.guard.install(engine)
     said = {row["tool"]: row for row in explain_json(engine, "testnet")["tools"]}
