@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from binance_mcp.config import Credentials, Network
 from binance_mcp.exchange.client import ExchangeClient
 from binance_mcp.exchange.errors import ExchangeError
+from binance_mcp.exchange.order_kinds import LIST
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.guard.validate import check_filters, fetch_market
 from binance_mcp.orders import Leg, describe
@@ -26,9 +27,9 @@ from binance_mcp.results import ToolOutput, dumps, success_result
 from binance_mcp.tools import SPECS as ALL_SPECS
 from binance_mcp.tools.inputs import PlaceOrderInput, describe_validation_error
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput
-from binance_mcp.tools.order_lists import order_list_params
-from binance_mcp.tools.order_of import ORDER_OF, order_of_place_order, order_of_place_order_list
+from binance_mcp.tools.order_lists import order_of_place_order_list
 from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.trading import order_of as order_of_place_order
 from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
 from tests.conftest import API_KEY, API_SECRET
@@ -228,7 +229,7 @@ async def test_dry_run_tests_each_leg_and_places_nothing(fake: FakeBinance, call
 def test_the_request_uses_binances_names_and_every_client_id() -> None:
     spec = SPECS["place_order_list"]
     args = spec.prepare(PlaceOrderListInput.model_validate(OTOCO | {"pending_below_trailing_delta": 150}))
-    params = order_list_params(args)
+    params = LIST.params(order_of_place_order_list(args))
     assert params["workingTimeInForce"] == "GTC" and params["pendingBelowTrailingDelta"] == "150"
     assert params["pendingQuantity"] == "0.0099" and params["newOrderRespType"] == "FULL"
     for prefix in ("working", "pendingAbove", "pendingBelow"):
@@ -254,7 +255,7 @@ def test_order_of_gives_the_guard_every_leg_and_its_value() -> None:
     assert [leg.role for leg in otoco.pending] == ["pending_above", "pending_below"]
     # the working BUY (640) plus the larger pending leg (0.0099 × 70000 = 693)
     assert value_order(otoco, Decimal("65000"), "USDT").notional == Decimal("1333.0000")
-    single = ORDER_OF["place_order"](
+    single = order_of_place_order(
         PlaceOrderInput.model_validate(
             {
                 "symbol": "BTCUSDT",
@@ -266,7 +267,6 @@ def test_order_of_gives_the_guard_every_leg_and_its_value() -> None:
         )
     )
     assert single.legs == (Leg(side="SELL", type="STOP_LOSS", quantity=Decimal("0.01"), trailing_delta=200),)
-    assert order_of_place_order is ORDER_OF["place_order"]
 
 
 @pytest.mark.parametrize(

@@ -226,6 +226,10 @@ def summary(policy: Policy) -> str:
             + "; ".join(f"{path} is one limit for {len(tools)} tools" for path, tools in shared.items())
             + ")"
         )
+    if not any(d.action != "deny" for d in decisions):
+        text += (
+            "; it denies every tool: an agent sees them but every call is refused (add rules to allow some)"
+        )
     if policy.agents:
         text += f"; agents: {', '.join(policy.agents)}"
     return text

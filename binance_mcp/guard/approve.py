@@ -23,16 +23,22 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.mcpserver.resolve import Elicit
 
+from binance_mcp.approval_details import request_details
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.notify import announce_pending
+from binance_mcp.orders import describe
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.stores.approvals import canonical_arguments
 from binance_mcp.timestamps import utc_seconds_text
+from binance_mcp.tools.inputs import decimal_text
+from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
-    from binance_mcp.guard.call import Caller, Decided
+    from binance_mcp.guard.call import Caller, Decided, Request
     from binance_mcp.guard.services import Services
 
 __all__ = ["ApprovalForm", "approve", "approvers", "approvers_for", "question", "take_answer"]
@@ -57,7 +63,6 @@ def approvers_for(services: Services, caller: Caller) -> frozenset[str]:
 
 
 def identity_of(decided: Decided, services: Services) -> CallIdentity:
-    from binance_mcp.stores.approvals import canonical_arguments
 
     parsed = decided.parsed
     return CallIdentity(
@@ -68,12 +73,12 @@ def identity_of(decided: Decided, services: Services) -> CallIdentity:
         arguments_key=canonical_arguments(
             parsed.arguments, drop_client_order_id=parsed.generated_client_order_id
         ),
+        base_url=services.exchange.base_url,
     )
 
 
 async def question(decided: Decided, services: Services) -> str:
     """The call in words, from validated values only, ending in "— approve?"."""
-    from binance_mcp.orders import describe
 
     validated = decided.validated
     spec = validated.request.spec
@@ -91,7 +96,7 @@ async def question(decided: Decided, services: Services) -> str:
     return f"{what} — approve?"
 
 
-async def approve(decided: Decided, services: Services, ctx: Context | None) -> Admitted | Asking:
+async def approve(decided: Decided, services: Services) -> Admitted | Asking:
     if not decided.needs_approval:
         return Admitted(decided)
     request = decided.request
@@ -110,13 +115,21 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
                 identity=identity,
                 approved_notional=approved_value(given, shown),
             )
+    if OPERATOR in via:
+        await refuse_if_declined(decided, services, identity, ttl)
     asked = await question(decided, services)
-    if ELICITATION in via and request.can_elicit and ctx is not None:
-        if not request.modern:  # 2025 era: ask mid-call
-            answer = await ask_now(ctx, asked)
+    if ELICITATION in via and request.can_elicit:
+        if request.ask_now is not None:  # 2025 era: ask mid-call
+            answer = await request.ask_now(asked)
             if answer != "accept":
                 raise Refusal(RefusalKind.APPROVAL_DECLINED, declined_sentence(answer), rule=rule)
-            return Admitted(decided, approved_via=ELICITATION, identity=identity, approved_notional=shown)
+            return Admitted(
+                decided,
+                approved_via=ELICITATION,
+                approved_by=elicited_by(request),
+                identity=identity,
+                approved_notional=shown,
+            )
         return await open_question(decided, services, identity, asked)
     if OPERATOR not in via:
         raise Refusal(
@@ -136,8 +149,6 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     expires_at = utc_seconds_text(approval.expires_at) if approval.expires_at else None
     command = services.approve_command(approval.id)
     if approval.fresh:
-        from binance_mcp.notify import announce_pending
-
         announce_pending(services.engine.notify_url, approval, services.approvals_page, command=command)
     no_human = decided.decision.approve_above_notional
     up_to = (
@@ -148,13 +159,32 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     raise Refusal(
         RefusalKind.APPROVAL_REQUIRED,
         f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}). Nothing was sent. "
-        f"A human approves it {on_the_page(services, request.caller.transport)}with: {command} "
+        f"A human approves it {on_the_page(services, request.caller.transport, approval.id)}with: {command} "
         f"(the request expires at {expires_at}) — then call again with the same arguments within "
         f"{ttl} s of the approval.{up_to}",
         rule=rule,
         approval_id=approval.id,
         expires_at=expires_at,
         no_approval_max=_text(no_human),
+    )
+
+
+async def refuse_if_declined(decided: Decided, services: Services, identity: CallIdentity, ttl: int) -> None:
+    """An operator denied exactly this call within the approval ttl: the same call gets that
+    answer (who and when), not a new question for someone to approve on the third ask."""
+    declined = await services.approvals.recent_decline(identity, ttl)
+    if declined is None or declined.decided_at is None:
+        return
+    when = utc_seconds_text(declined.decided_at)
+    who = declined.decided_by or "an operator"
+    raise Refusal(
+        RefusalKind.APPROVAL_DECLINED,
+        f"{who} denied this identical call at {when} ({declined.id}); asking again within {ttl} s "
+        "gets the same answer. Nothing was sent. Change the order, or ask the human why",
+        rule=decided.approval_rule,
+        approval_id=declined.id,
+        declined_by=who,
+        declined_at=when,
     )
 
 
@@ -197,9 +227,15 @@ async def take_answer(asking: Asking, approval: Any, services: Services) -> Admi
     return Admitted(
         asking.decided,
         approved_via=ELICITATION,
+        approved_by=elicited_by(asking.request),
         identity=asking.identity,
         approved_notional=asking.question.shown,  # what the human saw in the first round
     )
+
+
+def elicited_by(request: Request) -> str:
+    """Who approved in the client: its user, known only by the client's word."""
+    return f"user of {request.caller.agent or request.caller.client} (declared)"
 
 
 def declined_sentence(answer: str) -> str:
@@ -229,7 +265,6 @@ async def ask_now(ctx: Context, asked: str) -> str:
 
 async def resolved(decided: Decided, services: Services) -> Any:
     """What the call acts on (the order a cancel names), for the question; None if not found."""
-    from binance_mcp.tools.spec import CallContext
 
     spec = decided.request.spec
     if spec.resolve is None:
@@ -254,19 +289,28 @@ def approved_value(approval: Any, now: Decimal | None) -> Decimal | None:
         return now
 
 
-def on_the_page(services: Services, transport: str) -> str:
+def on_the_page(services: Services, transport: str, approval_id: str) -> str:
     page = services.approvals_page
     if not page:
         return ""
+    link = f"{page}#{approval_id}"
     if transport == "stdio":  # nothing serves the page for a stdio server until someone starts it
-        return f"on the approvals page (start it with `binance-mcp console`, then open {page}) or "
-    return f"on the approvals page ({page}) or "
+        return f"on the approvals page (start it with `{console_command(services, approval_id)}`, then open {link}) or "
+    return f"on the approvals page ({link}) or "
+
+
+def console_command(services: Services, approval_id: str) -> str:
+    """`binance-mcp console` with the server's own state options (`--state-url URL`, `--state-dir
+    DIR`), taken from the approve command that already carries them: the console then shows this
+    server's queue, not the default state dir's."""
+    import shlex
+
+    words = shlex.split(services.approve_command(approval_id))  # binance-mcp approvals [state…] approve ID
+    return shlex.join(["binance-mcp", "console", *words[2:-2]])
 
 
 def details_for(decided: Decided, services: Services) -> dict[str, str]:
     """What the operator is shown: the validated call, its value and how it was valued."""
-    from binance_mcp.approval_details import request_details
-    from binance_mcp.orders import describe
 
     validated = decided.validated
     parsed = validated.parsed
@@ -278,6 +322,23 @@ def details_for(decided: Decided, services: Services) -> dict[str, str]:
         agent=decided.request.caller.agent,
         client_order_id_generated=parsed.generated_client_order_id,
     )
+    decision = decided.decision
+    details["rule"] = decided.approval_rule or decision.rule_path
+    if decision.action == "require_approval":
+        details["threshold"] = "every call"
+    elif decision.approve_above_notional is not None and validated.valuation is not None:
+        details["threshold"] = (
+            f"above {_text(decision.approve_above_notional)} {validated.valuation.quote_asset}"
+        )
+    details["session"] = decided.request.caller.session
+    if validated.valuation is not None:
+        asset = validated.valuation.quote_asset
+        policy = services.engine.policy
+        limit = policy.budgets.daily_notional.get(asset) if policy.budgets is not None else None
+        if limit is not None:  # the page shows what is left after this order, whichever server shows it
+            details["daily_budget"] = f"{_text(limit)} {asset}"
+    if validated.market is not None:
+        details["market_price"] = _text(validated.market.price) or ""
     if validated.order is not None and validated.valuation is not None:
         valuation = validated.valuation
         details["valued_by"] = valuation.how
@@ -289,6 +350,5 @@ def details_for(decided: Decided, services: Services) -> dict[str, str]:
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.tools.inputs import decimal_text
 
     return decimal_text(value) if value is not None else None

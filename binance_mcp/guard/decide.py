@@ -1,11 +1,12 @@
 """Stage 4, decide: the policy in force on this call.
 
-The rule (exact name, longest glob, default; per agent first) and its networks; then, for an
+The rules (an agent's layered over the top level's; place_order's for the tools that take it) and
+their networks; dry run (cancels and amends refused); then, for an
 order, every constraint on every leg (symbols, sides, order types, quantity, value, price
 deviation), the account's open orders, and whether today's budget has room; then whether a human
 must approve it (`require_approval`, or a value above `approve_above_notional`), and dry run.
-Dispatch runs this same stage again when the call waited, so the decision that sends an order is
-the policy's word at the moment it leaves.
+Dispatch runs this same stage again when the account's epoch moved (`epoch.py`) or a human was
+asked, so the decision that sends an order is the policy's word at the moment it leaves.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import TYPE_CHECKING
 from binance_mcp.guard.budget import check_budget
 from binance_mcp.guard.call import Decided
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.policy.constraints import check_constraints as first_broken
+from binance_mcp.policy.constraints import needs_approval_above
 from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:
@@ -45,8 +48,6 @@ async def decide(validated: Validated, services: Services) -> Decided:
 
 
 async def check_constraints(validated: Validated, decision: Decision, services: Services) -> None:
-    from binance_mcp.policy.constraints import check_constraints as first_broken
-
     if not decision.bounds:
         return
     args = validated.parsed.args
@@ -54,8 +55,6 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
     open_orders = None
     if any(bounds.constraints.max_open_orders is not None for bounds in decision.bounds):
         open_orders = await count_open_orders(services)
-        if order is not None:
-            open_orders += len(order.legs) - 1  # a list's legs all count: room for every one
     legs = order.legs if order is not None else (None,)
     for bounds in decision.bounds:  # an agent's rule and the top-level rule: each holds
         for leg in legs:
@@ -73,6 +72,7 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
                 stop_price=leg.stop_price if leg is not None else None,
                 reference_price=market.price if market is not None else None,
                 open_orders=open_orders,
+                new_orders=len(order.legs) if order is not None else 1,  # a list's legs all count
             )
             if violation is not None:
                 raise Refusal(
@@ -95,7 +95,6 @@ async def count_open_orders(services: Services) -> int:
 
 def approval_rule(validated: Validated, decision: Decision) -> str | None:
     """The policy path that asks a human about this call, or None when none must."""
-    from binance_mcp.policy.constraints import needs_approval_above
 
     if decision.action == "require_approval":
         return decision.rule_path

@@ -21,7 +21,10 @@ from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import limit_keys
+from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
+from binance_mcp.tools.inputs import decimal_text
+from binance_mcp.tools.names import DRY_RUN_REFUSED, DRY_RUN_SIMULATED, TOOL_NAMES
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller
@@ -29,17 +32,12 @@ if TYPE_CHECKING:
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.tools.inputs import decimal_text
 
     return decimal_text(value) if value is not None else None
 
 
 async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
-    from binance_mcp.stores.budgets import day_resets_at
-    from binance_mcp.tools.names import DRY_RUN_REFUSED, DRY_RUN_SIMULATED, TOOL_NAMES
-
     dry_run_tools = DRY_RUN_SIMULATED | DRY_RUN_REFUSED
-
     engine = services.engine
     network = services.network.value
     tools: list[dict[str, Any]] = []

@@ -35,7 +35,7 @@ def limit_keys(caller: Caller, limit: RuleLimit, tool: str) -> tuple[str, tuple[
     return counter_key(caller, scope, tool), others
 
 
-def rate_limit(decided: Decided, services: Services) -> Decided:
+async def rate_limit(decided: Decided, services: Services) -> Decided:
     decision = decided.decision
     if not decision.limits or decided.request.continuing:
         return decided

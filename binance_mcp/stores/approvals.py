@@ -29,7 +29,7 @@ import json
 import re
 import secrets
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -66,8 +66,9 @@ DEFAULT_NONCE_TTL_S = 300
 DEFAULT_PENDING_TTL_S = 3600
 """A request nobody decided within this many seconds expires (the policy's `approvals.pending_ttl`)."""
 PENDING_LIFETIME_S = DEFAULT_PENDING_TTL_S
-KEEP_DECIDED_S = 7 * 24 * 3600
-"""Decided, used and expired approvals, and spent or expired nonces, are deleted after a week."""
+KEEP_NONCES_S = 7 * 24 * 3600
+"""Spent or expired nonces are deleted after a week. Approvals are never deleted: the audit log's
+records name them (an operator's decision is an audit event of its own)."""
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -186,6 +187,11 @@ class Approval:
     """Who decided: the operator token's name, or `cli:<user>` at the CLI."""
     revoked_at: datetime | None = None
     revoked_by: str | None = None
+    account: str = ""
+    """The account the call was for (`network:key fingerprint`): whose budget it spends."""
+    outcome: Mapping[str, str] = field(default_factory=dict)
+    """What became of the call it let through, once used: `order_id`, `status`, `executed`
+    (as `record_outcome` kept them); {} before."""
     fresh: bool = field(default=False, compare=False)
     """True only on what `request` returns when it made a new request (not one already pending):
     the moment to notify a human (`binance_mcp.notify.announce_pending`). Never stored."""
@@ -244,6 +250,7 @@ class Approval:
             "used_at": _iso_or_none(self.used_at),
             "revoked_at": _iso_or_none(self.revoked_at),
             "revoked_by": self.revoked_by,
+            "outcome": dict(self.outcome) or None,
         }
 
 
@@ -300,6 +307,19 @@ class ApprovalStore(Protocol):
     ) -> Approval: ...
 
     def get(self, approval_id: str) -> Approval | None: ...
+
+    def recent_decline(
+        self,
+        *,
+        tool: str,
+        account: str | None = None,
+        agent: str | None,
+        arguments_key: str,
+        within_s: int,
+        now: datetime | None = None,
+    ) -> Approval | None: ...
+
+    def record_outcome(self, approval_id: str, outcome: Mapping[str, str | None]) -> None: ...
 
     def list(self, include_decided: bool = False, now: datetime | None = None) -> builtins.list[Approval]: ...
 
@@ -439,6 +459,10 @@ _MIGRATIONS = {
     DROP INDEX IF EXISTS approvals_call;
     CREATE INDEX IF NOT EXISTS approvals_account_call ON approvals (tool, account, agent, arguments_key, status);
     """,
+        # version 4: what became of the call an approval let through (order id, status, fills)
+        """
+    ALTER TABLE approvals ADD COLUMN outcome TEXT NOT NULL DEFAULT '{}';
+    """,
     ),
     "postgresql": (
         """
@@ -478,6 +502,9 @@ _MIGRATIONS = {
             account TEXT NOT NULL DEFAULT ''
         );
         """,
+        """
+        ALTER TABLE approvals ADD COLUMN IF NOT EXISTS outcome TEXT NOT NULL DEFAULT '{}';
+        """,
     ),
 }
 SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
@@ -501,6 +528,8 @@ _COLUMNS = (
     "decided_by",
     "revoked_at",
     "revoked_by",
+    "account",
+    "outcome",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM approvals"
 _CALL_MATCH = "tool = ? AND account = ? AND agent = ? AND arguments_key = ?"
@@ -537,7 +566,13 @@ class SqliteApprovalStore:
     transaction (SQLite `BEGIN IMMEDIATE`; PostgreSQL an advisory lock), committed before returning.
     """
 
-    def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        database: Database | None = None,
+        on_decision: Callable[[Approval], None] | None = None,
+    ) -> None:
         if database is None:
             if path is None:
                 raise TypeError("SqliteApprovalStore needs a path or a database")
@@ -545,6 +580,8 @@ class SqliteApprovalStore:
         self.path = Path(path) if path is not None else None
         self._db = database
         self._owns_db = path is not None
+        self._on_decision = on_decision
+        """Told of every decision a human made, once it is committed (the audit log records it)."""
 
     def __enter__(self) -> SqliteApprovalStore:
         return self
@@ -625,7 +662,7 @@ class SqliteApprovalStore:
         """A human (`by`: an operator's name, or `cli:<user>`) approves, through `via` (`cli` or
         `page`): the next matching call within the approval ttl in force then is allowed. Raises
         `UnknownApproval`, `ApprovalAlreadyDecided` or `ApprovalExpired`."""
-        return self._decide(approval_id, APPROVED, via, by, _utc(now))
+        return self._decided(self._decide(approval_id, APPROVED, via, by, _utc(now)))
 
     def deny(
         self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
@@ -633,13 +670,13 @@ class SqliteApprovalStore:
         """A human denies: a pending request is `denied`; an approval not yet used is withdrawn
         (`revoked`). Either way it never allows a call. Same errors as `approve` (a used approval
         cannot be withdrawn: `ApprovalAlreadyDecided`)."""
-        return self._decide(approval_id, DENIED, via, by, _utc(now))
+        return self._decided(self._decide(approval_id, DENIED, via, by, _utc(now)))
 
     def revoke(
         self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
     ) -> Approval:
         """Withdraw an approval not yet used (or deny a request still pending): the same as `deny`."""
-        return self._decide(approval_id, DENIED, via, by, _utc(now))
+        return self._decided(self._decide(approval_id, DENIED, via, by, _utc(now)))
 
     def get(self, approval_id: str) -> Approval | None:
         """The approval with this id (as typed by a person, see `normalise_approval_id`), or None."""
@@ -708,6 +745,40 @@ class SqliteApprovalStore:
                 if cursor.rowcount == 1:
                     return replace(approval, status=USED, used_at=moment)
         return None
+
+    def recent_decline(
+        self,
+        *,
+        tool: str,
+        account: str | None = None,
+        agent: str | None,
+        arguments_key: str,
+        within_s: int,
+        now: datetime | None = None,
+    ) -> Approval | None:
+        """The latest request for exactly this call that a human denied within the last
+        `within_s` seconds (the `approval_ttl`), or None: the guard answers an identical call
+        with that decline instead of asking again."""
+        moment = _utc(now)
+        call = _call(tool, None, None, account, agent, arguments_key)
+        since = _iso(moment - timedelta(seconds=within_s))
+        with self._db.reading() as conn:
+            row = conn.execute(
+                f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'denied' AND decided_at >= ?"
+                " ORDER BY decided_at DESC LIMIT 1",
+                (*call, since),
+            ).fetchone()
+        return None if row is None else _approval(row)
+
+    def record_outcome(self, approval_id: str, outcome: Mapping[str, str | None]) -> None:
+        """Keep what became of the call a used approval let through (order id, status, what it
+        executed), for the people who approved it."""
+        kept = {key: str(value) for key, value in outcome.items() if value is not None}
+        with self._db.writing() as conn:
+            conn.execute(
+                "UPDATE approvals SET outcome = ? WHERE id = ?",
+                (json.dumps(kept, sort_keys=True, ensure_ascii=False), approval_id),
+            )
 
     # the elicitation flow
 
@@ -793,6 +864,11 @@ class SqliteApprovalStore:
 
     # internals
 
+    def _decided(self, approval: Approval) -> Approval:
+        if self._on_decision is not None:
+            self._on_decision(approval)
+        return approval
+
     def _decide(self, approval_id: str, status: str, via: str, by: str | None, moment: datetime) -> Approval:
         wanted = normalise_approval_id(approval_id)
         with self._db.writing(serialise="approvals") as conn:
@@ -829,14 +905,17 @@ class SqliteApprovalStore:
 
     @staticmethod
     def _prune(conn: Session, moment: datetime) -> None:
-        cutoff = _iso(moment - timedelta(seconds=KEEP_DECIDED_S))
-        conn.execute("DELETE FROM approvals WHERE created_at < ?", (cutoff,))
+        """Spent and expired nonces go; approvals stay as long as the audit records naming them."""
+        cutoff = _iso(moment - timedelta(seconds=KEEP_NONCES_S))
         conn.execute("DELETE FROM nonces WHERE expires_at < ?", (cutoff,))
 
 
 def open_approval_store(state_dir: Path) -> SqliteApprovalStore:
-    """The approval store of a state dir (`approvals.sqlite3`)."""
-    return SqliteApprovalStore(approvals_path(state_dir))
+    """The approval store of a state dir (`approvals.sqlite3`), its decisions audited in the
+    state dir's audit log."""
+    from binance_mcp.stores import SqliteState
+
+    return SqliteState(state_dir).approvals()
 
 
 def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> str:
@@ -909,12 +988,17 @@ def _approval(row: tuple[Any, ...]) -> Approval:
     data: dict[str, Any] = dict(zip(_COLUMNS, row, strict=True))
     for name in ("created_at", "decided_at", "used_at", "expires_at", "revoked_at"):
         data[name] = _parse(data[name])
-    try:
-        details = json.loads(data["details"] or "{}")
-    except ValueError:
-        details = {}
-    data["details"] = {str(k): str(v) for k, v in details.items()} if isinstance(details, dict) else {}
+    data["details"] = _text_map(data["details"])
+    data["outcome"] = _text_map(data["outcome"])
     return Approval(**data)
+
+
+def _text_map(text: str | None) -> dict[str, str]:
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items() if v is not None} if isinstance(found, dict) else {}
 
 
 def _already(approval: Approval, typed: str | None = None) -> str:

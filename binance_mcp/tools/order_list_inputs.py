@@ -27,14 +27,15 @@ from binance_mcp.tools.inputs import (
     TimestampMs,
     ToolInput,
     TrailingDelta,
+    WholeNumber,
     _check_window,
     _int64,
     _upper,
 )
 
-OrderId = Annotated[int, Field(ge=1), AfterValidator(_int64)]
+OrderId = Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)]
 """Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
-ListId = Annotated[int, Field(ge=0), AfterValidator(_int64)]
+ListId = Annotated[WholeNumber, Field(ge=0), AfterValidator(_int64)]
 
 ListType = Literal["OCO", "OTO", "OTOCO"]
 OcoLegType = Literal["LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
@@ -139,7 +140,7 @@ class PlaceOrderListInput(SymbolInput):
     above_trailing_delta: TrailingDelta | None = None
     above_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
     above_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None,
@@ -150,7 +151,7 @@ class PlaceOrderListInput(SymbolInput):
     below_trailing_delta: TrailingDelta | None = None
     below_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
     below_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     # OTO, OTOCO: the working order
     working_type: Annotated[WorkingType, BeforeValidator(_upper)] | None = Field(
@@ -165,7 +166,7 @@ class PlaceOrderListInput(SymbolInput):
         None, description="OTO/OTOCO: GTC (default), IOC or FOK for LIMIT"
     )
     working_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     # OTO, OTOCO: the pending order(s)
     pending_side: Side | None = Field(None, description="OTO/OTOCO: side of the pending order(s)")
@@ -180,7 +181,7 @@ class PlaceOrderListInput(SymbolInput):
     pending_trailing_delta: TrailingDelta | None = None
     pending_time_in_force: Tif | None = None
     pending_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     pending_above_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg above the market (as OCO's above_type)"
@@ -190,7 +191,7 @@ class PlaceOrderListInput(SymbolInput):
     pending_above_trailing_delta: TrailingDelta | None = None
     pending_above_time_in_force: Tif | None = None
     pending_above_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     pending_below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg below the market (as OCO's below_type)"
@@ -200,7 +201,7 @@ class PlaceOrderListInput(SymbolInput):
     pending_below_trailing_delta: TrailingDelta | None = None
     pending_below_time_in_force: Tif | None = None
     pending_below_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
 
     @model_validator(mode="after")
@@ -346,7 +347,7 @@ class MyTradesInput(SymbolInput):
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
     from_id: ListId | None = Field(None, description="Fills with this trade id and later")
-    limit: int = Field(
+    limit: WholeNumber = Field(
         100,
         ge=1,
         le=1000,
