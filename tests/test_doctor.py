@@ -113,7 +113,7 @@ def test_a_working_testnet_setup_passes_without_printing_a_secret(tmp_path: Path
     assert found["need approval"] == "info  need approval: place_order (above 50)"
     assert found["denied"] == "info  denied: cancel_order, place_order_list, cancel_order_list, amend_order"
     assert found["hidden"] == "info  hidden: cancel_all_orders"
-    assert found["rate limits"] == "info  rate limits: place_order 10 per 60 s per session"
+    assert found["rate limits"] == "info  rate limits: place_order 10 per 60 s per agent"
     assert found["budgets"] == "info  budgets: on testnet: 500 USDT per UTC day (120 spent today)"
     assert found["state dir"].startswith(f"ok    state dir: {state} is writable (budgets.sqlite3)")
 

@@ -143,6 +143,14 @@ SHARED_POLICY = {
 BUDGET_BUY = {"symbol": "BNBBTC", "side": "BUY", "type": "LIMIT", "quantity": "1", "price": "0.009"}  # 5 fit
 
 
+@pytest.fixture(autouse=True)
+def fresh_weight_minute(exchange: FakeBinance) -> None:
+    """Each check starts in a new request-weight minute: together the checks on one pair send more
+    than Binance's 6000 weight a minute (every order counts the account's open orders, weight 80,
+    for max_open_orders, the asker's too since agent rules layer over the top-level rules)."""
+    exchange.rate_limiter.new_minute()
+
+
 @pytest.fixture(scope="module")
 def pair(
     tmp_path_factory: pytest.TempPathFactory, exchange: FakeBinance, postgres: Any, redis: Any

@@ -235,38 +235,16 @@ def test_open_stores_bundles_every_store_on_one_backend(
         stores.close()
 
 
-def test_postgres_state_without_redis_refuses_a_policy_with_global_limits(tmp_path: Path) -> None:
-    import json
-
-    policy = tmp_path / "p.json"
-    limit = {"max": 3, "window": 60, "scope": "agent"}
-    policy.write_text(
-        json.dumps(
-            {
-                "version": "1",
-                "default": "allow",
-                "rules": {"get_price": {"action": "allow", "rate_limit": limit}},
-            }
-        )
-    )
-    binary = Path(sys.executable).with_name("binance-mcp")
-    run = subprocess.run(
-        [
-            str(binary),
-            "--testnet",
-            "--state-url",
-            "postgresql://u:pw@127.0.0.1:1/db",
-            "--policy",
-            str(policy),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 2
-    assert "add --rate-limit-url redis://" in run.stderr and "rules.get_price.rate_limit" in run.stderr
-    assert "Traceback" not in run.stderr and "pw" not in run.stderr
+def test_postgres_state_without_redis_counts_agent_limits_once_for_every_replica(postgres_url: str) -> None:
+    """Two replicas on one database: an agent's calls are counted in one place, never N times."""
+    with PostgresState(postgres_url) as one, PostgresState(postgres_url) as two:
+        first, second = RateLimiter(shared=one.rate_counters()), RateLimiter(shared=two.rate_counters())
+        key = f"agent:alice:get_price:{datetime.now(UTC).timestamp()}"
+        assert first.hit(key, 3, 600) is None
+        assert second.hit(key, 3, 600) is None
+        assert first.hit(key, 3, 600) is None
+        assert second.hit(key, 3, 600) is not None
+        assert first.left(key, 3, 600) == 0
 
 
 def test_an_approval_given_once_lets_exactly_one_call_through_across_replicas(state: Any) -> None:

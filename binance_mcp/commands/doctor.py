@@ -249,11 +249,67 @@ async def _check_exchange(
         for what in ("API keys", "key permissions"):
             report.add(SKIP, what, "not checked: the base URL did not answer")
         return
+    if engine is not None:
+        await _check_budget_assets(exchange, engine, report)
+        await _check_constraint_symbols(exchange, engine, report)
     # As the server does after a -1021: sign with the server's time, so the keys are checked, not the clock.
     exchange.timestamp_offset_ms = skew_ms
     corrected = abs(skew_ms) > MAX_CLOCK_SKEW_MS
     if await _check_keys(exchange, config, engine, report, clock_corrected=corrected):
         await _check_permissions(exchange, config, engine, report)
+
+
+async def _check_budget_assets(exchange: ExchangeClient, engine: PolicyEngine, report: Report) -> None:
+    """A budget in an asset Binance does not list (`USTD`) limits nothing: a problem, with a did-you-mean."""
+    from binance_mcp.exchange.errors import ExchangeFailure
+    from binance_mcp.guard.budget import unknown_budget_assets
+
+    assets = list(engine.policy.budgets.daily_notional)
+    if not assets:
+        return
+    try:
+        listed = await exchange.listed_assets()
+    except ExchangeFailure as exc:
+        report.add(WARN, "budget assets", f"not checked: exchangeInfo could not be read ({exc.message})")
+        return
+    unknown = sorted(asset for asset in assets if asset not in listed)
+    if unknown:
+        report.add(FAIL, "budget assets", f"{unknown_budget_assets(unknown, listed)}; fix the policy")
+    else:
+        report.add(OK, "budget assets", f"{', '.join(assets)} listed by Binance")
+
+
+async def _check_constraint_symbols(exchange: ExchangeClient, engine: PolicyEngine, report: Report) -> None:
+    """A `symbols` bound naming a symbol Binance does not list (`BTCUSTD`) refuses what it meant to allow."""
+    from difflib import get_close_matches
+
+    policy = engine.policy
+    levels = [("rules", policy.rules)] + [
+        (f"agents.{name}.rules", a.rules) for name, a in policy.agents.items()
+    ]
+    named = {
+        f"{prefix}.{key}.constraints.symbols": rule.constraints.symbols
+        for prefix, rules in levels
+        for key, rule in rules.items()
+        if rule.constraints is not None and rule.constraints.symbols
+    }
+    if not named:
+        return
+    listed = await exchange.listed_symbols()
+    if not listed:
+        report.add(WARN, "policy symbols", "not checked: exchangeInfo could not be read")
+        return
+    problems = []
+    for path, symbols in named.items():
+        for symbol in symbols:
+            if symbol not in listed:
+                close = get_close_matches(symbol, listed, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                problems.append(f"{path} names {symbol}, which Binance does not list{hint}")
+    if problems:
+        report.add(FAIL, "policy symbols", "; ".join(problems))
+    else:
+        report.add(OK, "policy symbols", "every symbol the policy names is listed by Binance")
 
 
 def _close_worker_loop() -> None:

@@ -102,7 +102,7 @@ class ExchangeClient:
         self._local = threading.local()
         self._symbol_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._symbol_cache_ttl = symbol_cache_ttl
-        self._all_symbols: tuple[float, tuple[str, ...]] | None = None
+        self._all_symbols: tuple[float, tuple[str, ...], frozenset[str]] | None = None
         self.timestamp_offset_ms = 0
         self.usage = WeightUsage()
         self._limits: UsageTracker | None = None
@@ -328,20 +328,34 @@ class ExchangeClient:
 
     async def _known_symbols(self) -> tuple[str, ...]:
         """Every symbol of exchangeInfo (weight 20), cached like a symbol's entry; empty if unreadable."""
-        now = time.monotonic()
-        if self._all_symbols is not None and now - self._all_symbols[0] < self._symbol_cache_ttl:
-            return self._all_symbols[1]
         try:
-            answer = await self._send("exchange_info", {})
+            return (await self._listing())[0]
         except ExchangeFailure as exc:
             logger.info("could not read exchangeInfo's symbols for a suggestion: %s", exc.message)
             return ()
+
+    async def listed_symbols(self) -> tuple[str, ...]:
+        """Every symbol exchangeInfo lists (weight 20, cached); empty if it cannot be read."""
+        return await self._known_symbols()
+
+    async def listed_assets(self) -> frozenset[str]:
+        """Every base and quote asset of the symbols exchangeInfo lists (weight 20, cached like a
+        symbol's entry): what a policy's budget may name. Raises `ExchangeFailure` if unreadable."""
+        return (await self._listing())[1]
+
+    async def _listing(self) -> tuple[tuple[str, ...], frozenset[str]]:
+        now = time.monotonic()
+        if self._all_symbols is not None and now - self._all_symbols[0] < self._symbol_cache_ttl:
+            return self._all_symbols[1], self._all_symbols[2]
+        answer = await self._send("exchange_info", {})
         entries = answer.get("symbols", []) if isinstance(answer, dict) else []
-        names = tuple(
-            str(entry["symbol"]) for entry in entries if isinstance(entry, dict) and "symbol" in entry
+        entries = [entry for entry in entries if isinstance(entry, dict) and "symbol" in entry]
+        names = tuple(str(entry["symbol"]) for entry in entries)
+        assets = frozenset(
+            str(entry[key]) for entry in entries for key in ("baseAsset", "quoteAsset") if entry.get(key)
         )
-        self._all_symbols = (now, names)
-        return names
+        self._all_symbols = (now, names, assets)
+        return names, assets
 
     async def _clearance(self, weight: int, orders: int) -> None:
         """Wait until a request may go: no ban or Retry-After running, and room under every limit."""

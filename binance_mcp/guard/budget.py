@@ -46,9 +46,53 @@ def _where(services: Services, budget: Budget) -> dict[str, str]:
     return {"account": services.account, "asset": budget.asset}
 
 
+async def check_budget_assets(validated: Validated, services: Services) -> None:
+    """A budget whose asset Binance does not list (`USTD` for USDT) limits nothing: while the
+    policy names one, an order in an asset without a budget of its own is refused, with the asset
+    the operator probably meant. The assets are read from exchangeInfo on the first order that
+    needs them (cached), not at start-up; unreadable, such orders are refused too (fail closed)."""
+    from binance_mcp.exchange.errors import ExchangeFailure
+
+    daily = services.engine.policy.budgets.daily_notional
+    valuation = validated.valuation
+    if not daily or valuation is None or valuation.quote_asset in daily:
+        return
+    try:
+        listed = await services.exchange.listed_assets()
+    except ExchangeFailure as exc:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"the policy's budgets ({', '.join(daily)}) could not be checked against the assets Binance "
+            f"lists ({exc.message}), and this order is in {valuation.quote_asset}, which has no budget: "
+            "refused until they can be; nothing was sent",
+            rule="budgets.daily_notional",
+        ) from None
+    unknown = sorted(asset for asset in daily if asset not in listed)
+    if unknown:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"{unknown_budget_assets(unknown, listed)}; while it does, an order in {valuation.quote_asset} "
+            "(no budget of its own) is refused: fix the policy's budgets. Nothing was sent",
+            rule=f"budgets.daily_notional.{unknown[0]}",
+        )
+
+
+def unknown_budget_assets(unknown: list[str], listed: frozenset[str]) -> str:
+    """`budgets.daily_notional.USTD names an asset Binance does not list (did you mean USDT?)`."""
+    from difflib import get_close_matches
+
+    parts = []
+    for asset in unknown:
+        close = get_close_matches(asset, sorted(listed), n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        parts.append(f"budgets.daily_notional.{asset} names an asset Binance does not list{hint}")
+    return "; ".join(parts)
+
+
 async def check_budget(validated: Validated, services: Services) -> None:
     """Does the order fit what is left of today's budget? (Nothing is held yet.)"""
 
+    await check_budget_assets(validated, services)
     budget = budget_for(validated, services)
     if budget is None or validated.valuation is None:
         return

@@ -26,7 +26,7 @@ from binance_mcp.guard.decide import decide
 from binance_mcp.guard.endings import in_flight, refused, succeeded
 from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
-from binance_mcp.guard.limits_report import limits_report
+from binance_mcp.guard.limits_report import forget_open_orders, limits_report
 from binance_mcp.guard.preview import preview_report
 from binance_mcp.guard.record import audit_record
 from binance_mcp.guard.validate import leg_client_order_ids, validate
@@ -196,6 +196,8 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
 
     async def about_to_send() -> None:
         nonlocal sent, pending_id
+        if spec.changes_account:
+            forget_open_orders(services)
         if spec.changes_account and not decided.dry_run:
             pending_id = await services.audit.write_durable(
                 audit_record(in_flight(admitted), services), leg_client_order_ids(decided.parsed)
@@ -234,6 +236,8 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
             client_order_id=decided.parsed.client_order_id,
         )
         return refused(admitted, failure, pending_id=pending_id, outcome="unknown" if sent else "error")
+    if spec.changes_account:
+        forget_open_orders(services)  # a read while it was in flight may have kept the old count
     settle_budget(
         services,
         reservation,

@@ -9,6 +9,7 @@ logging (our stderr handler, with secrets scrubbed, stays in charge) and keeps n
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 
@@ -30,6 +31,8 @@ from binance_mcp.http.origins import is_loopback
 from binance_mcp.http.settings import HttpSettings
 from binance_mcp.server import App
 from binance_mcp.stores.lease import keep_leases
+
+logger = logging.getLogger(__name__)
 
 AFTER_DRAIN_S = 1
 """After draining, how long uvicorn waits for what is left (open listening streams) before cutting it."""
@@ -69,6 +72,18 @@ def state_backend(settings: HttpSettings) -> str:
     return f"SQLite in {where.parent}"
 
 
+def warn_about_agent_names(app: App, settings: HttpSettings) -> None:
+    """A policy agent that matches no token but one differing only in case: said once, at start."""
+    from binance_mcp.policy.agent_names import case_mismatches
+
+    if settings.tokens is None or not app.guard.engine.agent_names:
+        return
+    names = [token.name for token in settings.tokens.list()]
+    for warning in case_mismatches(app.guard.engine.agent_names, names):
+        logger.warning(warning)
+        print(f"binance-mcp: warning: {warning}", file=sys.stderr)
+
+
 class HttpService:
     """One server: `run()` until SIGTERM/SIGINT (or `stop()`, the same thing), then drain and return."""
 
@@ -78,6 +93,7 @@ class HttpService:
         self.app = app
         self.settings = settings
         self.drain = Drain()
+        warn_about_agent_names(app, settings)
         asgi = build_http_app(
             app,
             security=settings.security,

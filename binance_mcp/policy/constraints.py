@@ -12,8 +12,10 @@ Semantics (DESIGN *The policy file*):
 - `max_open_orders` counts the account's open orders before this one (all symbols): with N open
   the order is refused when N >= max_open_orders, so the account never holds more than
   max_open_orders open orders because of this call (0 refuses every order).
-- `max_price_deviation_pct` bounds a limit price: |price − current price| / current price × 100.
-  An order without a price (MARKET) has nothing to bound.
+- `max_price_deviation_pct` bounds every price an order carries: the limit price and the stop
+  price (a trailing stop's activation price too), of every leg of a list, each as
+  |price − current price| / current price × 100. An order without a price (MARKET) has nothing
+  to bound.
 - `max_quantity` bounds the base-asset quantity; a MARKET order given by `quote_quantity` has
   none, so its quantity is estimated as notional / current price.
 - A value a set bound needs but the call does not give (an unknown notional, no open-order count,
@@ -79,23 +81,26 @@ def check_constraints(
     reference_price: Decimal | None = None,
     open_orders: int | None = None,
     new_orders: int = 1,
+    stop_price: Decimal | None = None,
 ) -> ConstraintViolation | None:
     """The first bound of `constraints` that this call breaks, or None when all hold.
 
     `path_of(field)` gives a bound's policy path (pass `Decision.constraint_path`). `quantity` is
     the base-asset quantity (None for a MARKET order by quote_quantity), `notional` the order's
-    value in `quote_asset`, `price` the limit price (None for MARKET), `reference_price` the
-    current price, `open_orders` the account's open orders before this call and `new_orders` the
-    orders it adds (an order list's every leg). Every number must be
+    value in `quote_asset`, `price` the limit price (None for MARKET), `stop_price` the stop or
+    trailing activation price (None without one), `reference_price` the current price,
+    `open_orders` the account's open orders before this call and `new_orders` the orders it adds
+    (an order list's every leg). Every number must be
     a Decimal or an int, never a float (TypeError).
     """
     if constraints is None:
         return None
-    quantity, notional, price, reference_price = (
+    quantity, notional, price, reference_price, stop_price = (
         _exact(quantity, "quantity"),
         _exact(notional, "notional"),
         _exact(price, "price"),
         _exact(reference_price, "reference_price"),
+        _exact(stop_price, "stop_price"),
     )
 
     def broken(
@@ -188,24 +193,28 @@ def check_constraints(
                 unit=quote_asset,
             )
 
-    if constraints.max_price_deviation_pct is not None and price is not None:
+    prices = [
+        (name, given) for name, given in (("price", price), ("stop price", stop_price)) if given is not None
+    ]
+    if constraints.max_price_deviation_pct is not None and prices:
         limit = constraints.max_price_deviation_pct
         if reference_price is None or reference_price <= 0:
             return broken(
                 "max_price_deviation_pct",
                 f"the current price is unknown, so max_price_deviation_pct {_text(limit)} cannot be checked",
             )
-        distance = abs(price - reference_price)
-        if distance * _HUNDRED > limit * reference_price:  # exact: no division before comparing
-            deviation = distance * _HUNDRED / reference_price
-            return broken(
-                "max_price_deviation_pct",
-                f"price {_text(price)} is {_shown(deviation, limit)}% from the current price "
-                f"{_text(reference_price)}, over max_price_deviation_pct {_text(limit)}",
-                limit=limit,
-                value=deviation,
-                unit="%",
-            )
+        for name, given in prices:
+            distance = abs(given - reference_price)
+            if distance * _HUNDRED > limit * reference_price:  # exact: no division before comparing
+                deviation = distance * _HUNDRED / reference_price
+                return broken(
+                    "max_price_deviation_pct",
+                    f"{name} {_text(given)} is {_shown(deviation, limit)}% from the current price "
+                    f"{_text(reference_price)}, over max_price_deviation_pct {_text(limit)}",
+                    limit=limit,
+                    value=deviation,
+                    unit="%",
+                )
 
     if constraints.max_open_orders is not None:
         limit_count = constraints.max_open_orders

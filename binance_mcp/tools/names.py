@@ -69,6 +69,23 @@ TOOL_RISK: dict[str, Risk] = {
 # these, on every leg of the order.
 ORDER_TOOLS: frozenset[str] = frozenset({ToolName.PLACE_ORDER, ToolName.PLACE_ORDER_LIST})
 
+# Tools that place or change an order without a rule of their own: a rule written for place_order
+# by its exact name is theirs too (at each level of the policy), so that constraining place_order
+# constrains every way to place or change an order. Only a rule with the tool's own exact name
+# counts as its own: a glob (`"*"`, `"place_*"`) does not.
+TAKES_RULE_OF: dict[str, str] = {
+    ToolName.PLACE_ORDER_LIST: ToolName.PLACE_ORDER,
+    ToolName.AMEND_ORDER: ToolName.PLACE_ORDER,
+}
+
+# Tools that change the account (place, cancel, amend): under dry run none of them reaches
+# Binance. place_order is sent to the test endpoint (POST /api/v3/order/test), place_order_list
+# leg by leg to the same endpoint; the others have no test endpoint and are refused.
+DRY_RUN_SIMULATED: frozenset[str] = ORDER_TOOLS
+DRY_RUN_REFUSED: frozenset[str] = frozenset(
+    {ToolName.CANCEL_ORDER, ToolName.CANCEL_ALL_ORDERS, ToolName.CANCEL_ORDER_LIST, ToolName.AMEND_ORDER}
+)
+
 # Tools that take a `symbol` argument (optional for get_open_orders, get_order_lists), for policy
 # `symbols` constraints.
 SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {
