@@ -31,6 +31,7 @@ ENV_PRIVATE_KEY_PASSPHRASE = "BINANCE_PRIVATE_KEY_PASSPHRASE"
 RSA_SIZES = (2048, 4096)  # what Binance accepts (faqs/api_key_types.md)
 ACCEPTED = "Binance accepts Ed25519 (recommended) and RSA keys of 2048 or 4096 bits"
 MAKE_ONE = "make one with `openssl genpkey -algorithm ed25519 -out key.pem`"
+MAX_KEY_FILE = 64 * 1024  # a 4096-bit RSA key in PEM is about 3.3 KB
 MIN_REDACTED_LINE = 20  # a PEM line this long is key material; shorter ones are too common to scrub
 
 
@@ -106,24 +107,36 @@ def load_private_key(
         .decode()
     )
     secrets = {pem, data.decode("ascii", "replace")}
+    public_line = "".join(line for line in public_pem.splitlines() if not line.startswith("-----"))
     for text in (pem, data.decode("ascii", "replace")):
-        secrets.update(_key_lines(text))
+        # a line that is also in the public key is public (a PKCS#1 RSA file holds the modulus at
+        # the public key's base64 alignment): scrubbing it would mangle the public key doctor shows
+        secrets.update(line for line in _key_lines(text) if line not in public_line)
     if used is not None and len(used) >= 4:  # a shorter one would scrub ordinary words from every line
         secrets.add(used.decode(errors="replace"))
     return PrivateKey(kind, path, pem, public_pem, bits, tuple(sorted(secrets, key=len, reverse=True)))
 
 
 def _read(path: Path, source: str) -> bytes:
+    """The file's bytes; only a regular file is opened (a FIFO would block, /dev/zero never ends)."""
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise KeyFileError(f"{source}: {path} is a directory, not a PEM private key file")
+        if not stat.S_ISREG(mode):
+            raise KeyFileError(
+                f"{source}: {path} is not a regular file; give the PEM file of the private key"
+            )
+        with path.open("rb") as file:
+            data = file.read(MAX_KEY_FILE + 1)
     except FileNotFoundError:
         raise KeyFileError(f"{source}: no file at {path}") from None
-    except IsADirectoryError:
-        raise KeyFileError(f"{source}: {path} is a directory, not a PEM private key file") from None
     except OSError as exc:
         raise KeyFileError(f"{source}: {path} cannot be read ({exc.strerror or exc})") from None
-    if len(data) > 64 * 1024:
-        raise KeyFileError(f"{source}: {path} is {len(data)} bytes, too large for a PEM private key")
+    if len(data) > MAX_KEY_FILE:
+        raise KeyFileError(
+            f"{source}: {path} is larger than {MAX_KEY_FILE} bytes, too large for a PEM private key"
+        )
     return data
 
 

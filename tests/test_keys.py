@@ -324,6 +324,54 @@ def test_a_bad_key_file_is_one_line_and_exit_2(
     assert_nothing_secret(done.stderr, "Ed25519", passphrase or PASSPHRASE)
 
 
+def _fifo(directory: Path) -> Path:
+    import os
+
+    os.mkfifo(directory / "key.pem")  # nobody writes to it: opening it would wait for ever
+    return directory / "key.pem"
+
+
+def _endless(directory: Path) -> Path:
+    (directory / "key.pem").symlink_to("/dev/zero")  # reading it to its end would never end
+    return directory / "key.pem"
+
+
+@pytest.mark.parametrize("make", [_fifo, _endless], ids=["fifo", "symlink-to-dev-zero"])
+def test_a_key_file_that_is_not_a_regular_file_is_one_line_and_exit_2(
+    tmp_path: Path, fake: FakeBinance, make
+) -> None:
+    path = make(tmp_path)
+    env = {"BINANCE_API_KEY": API_KEYS["Ed25519"], "BINANCE_PRIVATE_KEY_FILE": str(path)}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"binance-mcp doctor: BINANCE_PRIVATE_KEY_FILE: {path} is not a regular file; "
+        "give the PEM file of the private key"
+    ]
+
+
+def test_doctor_shows_the_whole_public_key_of_a_pkcs1_rsa_key(tmp_path: Path, fake: FakeBinance) -> None:
+    """A "BEGIN RSA PRIVATE KEY" file (`openssl rsa -traditional`) holds the modulus at the same base64
+    alignment as the public key: the public key doctor shows is not scrubbed as if it were secret."""
+    from cryptography.hazmat.primitives import serialization
+
+    pkcs1 = private_key("RSA").private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    assert pkcs1.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    path = write_key(tmp_path / "rsa-pkcs1.pem", pkcs1)
+    fake.register_key(API_KEYS["RSA"], public_pem("RSA"))
+    env = {"BINANCE_API_KEY": API_KEYS["RSA"], "BINANCE_PRIVATE_KEY_FILE": str(path)}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    public_line = "".join(public_pem("RSA").decode().splitlines()[1:-1])
+    assert f"(public key {public_line})" in lines(done.stdout)["key type"]
+    assert "[redacted]" not in done.stdout
+    assert_nothing_secret(done.stdout + done.stderr, "RSA")
+
+
 def test_a_key_file_others_can_read_is_a_warning_with_the_chmod(tmp_path: Path, fake: FakeBinance) -> None:
     env = key_env("Ed25519", tmp_path, fake)
     Path(env["BINANCE_PRIVATE_KEY_FILE"]).chmod(0o644)
