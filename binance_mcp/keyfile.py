@@ -14,6 +14,8 @@ Nothing here imports `cryptography` until a key file is configured: start-up wit
 
 from __future__ import annotations
 
+import errno
+import re
 import stat
 import sys
 from collections.abc import Callable
@@ -32,6 +34,12 @@ RSA_SIZES = (2048, 4096)  # what Binance accepts (faqs/api_key_types.md)
 ACCEPTED = "Binance accepts Ed25519 (recommended) and RSA keys of 2048 or 4096 bits"
 MAKE_ONE = "make one with `openssl genpkey -algorithm ed25519 -out key.pem`"
 MAX_KEY_FILE = 64 * 1024  # a 4096-bit RSA key in PEM is about 3.3 KB
+_BASE64_KEY = re.compile(r"[A-Za-z0-9+][A-Za-z0-9+/]{59,}={0,2}")  # PEM body lines, not a path
+_NO_SUCH_PATH = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
+_KEY_TEXT = (
+    "{source} holds the key itself, not a path (not shown here): save the key to a file "
+    "readable by you only (chmod 600) and set {source} to that file's path"
+)
 MIN_REDACTED_LINE = 20  # a PEM line this long is key material; shorter ones are too common to scrub
 
 
@@ -83,6 +91,8 @@ def load_private_key(
 ) -> PrivateKey:
     """The key in the PEM file `path`, decrypted with `passphrase` (or what `ask` returns when the
     key is encrypted and no passphrase was given). `KeyFileError` names what is wrong."""
+    if _looks_like_key_text(str(path)):
+        raise KeyFileError(_KEY_TEXT.format(source=source))
     data = _read(path, source)
     if b"-----BEGIN" not in data:
         raise KeyFileError(f"{source}: {path} is not a PEM private key; {MAKE_ONE}")
@@ -117,6 +127,12 @@ def load_private_key(
     return PrivateKey(kind, path, pem, public_pem, bits, tuple(sorted(secrets, key=len, reverse=True)))
 
 
+def _looks_like_key_text(value: str) -> bool:
+    """Whether a path is in fact a key's PEM text or base64 (Binance's CLI takes "content of private
+    key"): echoing it in "no file at ..." would put the key on the screen and in the client's logs."""
+    return "-----BEGIN" in value or "\n" in value
+
+
 def _read(path: Path, source: str) -> bytes:
     """The file's bytes; only a regular file is opened (a FIFO would block, /dev/zero never ends)."""
     try:
@@ -129,9 +145,11 @@ def _read(path: Path, source: str) -> bytes:
             )
         with path.open("rb") as file:
             data = file.read(MAX_KEY_FILE + 1)
-    except FileNotFoundError:
-        raise KeyFileError(f"{source}: no file at {path}") from None
-    except OSError as exc:
+    except OSError as exc:  # no such file, or a name too long: a key's base64 given as the path?
+        if exc.errno in _NO_SUCH_PATH and _BASE64_KEY.fullmatch(str(path).strip()):
+            raise KeyFileError(_KEY_TEXT.format(source=source)) from None
+        if isinstance(exc, FileNotFoundError):
+            raise KeyFileError(f"{source}: no file at {path}") from None
         raise KeyFileError(f"{source}: {path} cannot be read ({exc.strerror or exc})") from None
     if len(data) > MAX_KEY_FILE:
         raise KeyFileError(

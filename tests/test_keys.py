@@ -372,6 +372,24 @@ def test_doctor_shows_the_whole_public_key_of_a_pkcs1_rsa_key(tmp_path: Path, fa
     assert_nothing_secret(done.stdout + done.stderr, "RSA")
 
 
+@pytest.mark.parametrize("form", ["pem", "base64-line"])
+def test_the_key_itself_where_its_path_belongs_is_refused_without_showing_it(
+    tmp_path: Path, fake: FakeBinance, form: str
+) -> None:
+    """Binance's own CLI takes "content of private key": a user who pastes the PEM (or its base64 line)
+    into BINANCE_PRIVATE_KEY_FILE gets a line saying so, and the key is not echoed to stderr (an MCP
+    client keeps the server's stderr in its logs)."""
+    pem = private_pem("Ed25519").decode()
+    value = pem if form == "pem" else "".join(pem.splitlines()[1:-1])
+    env = {"BINANCE_API_KEY": API_KEYS["Ed25519"], "BINANCE_PRIVATE_KEY_FILE": value}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("binance-mcp doctor: BINANCE_PRIVATE_KEY_FILE ") and "not a path" in line, line
+    assert_nothing_secret(done.stdout + done.stderr, "Ed25519")
+    assert fake.requests == []
+
+
 def test_a_key_file_others_can_read_is_a_warning_with_the_chmod(tmp_path: Path, fake: FakeBinance) -> None:
     env = key_env("Ed25519", tmp_path, fake)
     Path(env["BINANCE_PRIVATE_KEY_FILE"]).chmod(0o644)
