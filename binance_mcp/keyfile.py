@@ -105,7 +105,7 @@ def load_private_key(
         raise KeyFileError(f"{source}: {path} is an OpenSSH key; Binance keys are PEM (PKCS#8): {MAKE_ONE}")
     from cryptography.hazmat.primitives import serialization
 
-    password = passphrase.encode() if passphrase else None
+    password = _passphrase_bytes(passphrase) if passphrase else None
     key, used = _decrypt(data, password, path, source, ask)
     kind, bits = _key_type(key, path, source)
     pem = key.private_bytes(
@@ -123,7 +123,7 @@ def load_private_key(
         # the public key's base64 alignment): scrubbing it would mangle the public key doctor shows
         secrets.update(line for line in _key_lines(text) if line not in public_line)
     if used is not None and len(used) >= 4:  # a shorter one would scrub ordinary words from every line
-        secrets.add(used.decode(errors="replace"))
+        secrets.add(used.decode("utf-8", "surrogateescape"))
     return PrivateKey(kind, path, pem, public_pem, bits, tuple(sorted(secrets, key=len, reverse=True)))
 
 
@@ -171,7 +171,7 @@ def _decrypt(
             return serialization.load_pem_private_key(data, password=None), None
         asked = ask(path) if ask is not None and password is None else None
         if asked:
-            return _decrypt(data, asked.encode(), path, source, None)
+            return _decrypt(data, _passphrase_bytes(asked), path, source, None)
         raise KeyFileError(
             f"{source}: {path} is encrypted and no passphrase was given: set {ENV_PRIVATE_KEY_PASSPHRASE} "
             "(or run the command on a terminal to be asked for it)"
@@ -188,6 +188,12 @@ def _decrypt(
         raise KeyFileError(
             f"{source}: {path} is not a private key cryptography can read; {MAKE_ONE}"
         ) from None
+
+
+def _passphrase_bytes(passphrase: str) -> bytes:
+    """The passphrase's bytes as they were typed: in a locale other than UTF-8 Python holds the bytes
+    it could not decode as surrogates, which `surrogateescape` turns back (as `os.fsencode` does)."""
+    return passphrase.encode("utf-8", "surrogateescape")
 
 
 def _key_type(key: PrivateKeyTypes, path: Path, source: str) -> tuple[KeyType, int]:

@@ -390,6 +390,67 @@ def test_the_key_itself_where_its_path_belongs_is_refused_without_showing_it(
     assert fake.requests == []
 
 
+def test_a_passphrase_in_a_non_utf8_locale_decrypts_the_key(tmp_path: Path, fake: FakeBinance) -> None:
+    """A passphrase typed in a Latin-1 terminal reaches Python as surrogates: its bytes, as openssl
+    took them, decrypt the key (it was a UnicodeEncodeError traceback)."""
+    import os
+
+    passphrase = os.fsdecode(b"caf\xe9-passphrase")  # the environment as Python sees it
+    path = write_key(tmp_path / "latin1.pem", private_pem_with_bytes("Ed25519", b"caf\xe9-passphrase"))
+    fake.register_key(API_KEYS["Ed25519"], public_pem("Ed25519"))
+    env = {
+        "BINANCE_API_KEY": API_KEYS["Ed25519"],
+        "BINANCE_PRIVATE_KEY_FILE": str(path),
+        "BINANCE_PRIVATE_KEY_PASSPHRASE": passphrase,
+    }
+    done = run_doctor_bytes(fake, env, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "signed with the Ed25519 key" in lines(done.stdout)["API keys"]
+
+
+def test_an_api_key_with_characters_no_key_has_is_one_line_and_exit_2(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    import os
+
+    env = key_env("Ed25519", tmp_path, fake)
+    env["BINANCE_API_KEY"] = os.fsdecode(b"\xe9" + API_KEYS["Ed25519"].encode())
+    done = run_doctor_bytes(fake, env, tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("binance-mcp doctor: BINANCE_API_KEY holds characters an API key never has"), line
+    assert API_KEYS["Ed25519"] not in done.stderr
+
+
+def private_pem_with_bytes(key_type: str, passphrase: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return private_key(key_type).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+
+
+def run_doctor_bytes(fake: FakeBinance, env: dict[str, str], cwd: Path):
+    """`run_doctor` with values that are not UTF-8 (surrogates), passed to the child as their bytes."""
+    import os
+    import subprocess
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
+    return subprocess.run(
+        [sys.executable, "-m", "binance_mcp.cli", "doctor", "--testnet", "--base-url", fake.base_url],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+        env={os.fsencode(k): os.fsencode(v) for k, v in (base | env).items()},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
 def test_a_key_file_others_can_read_is_a_warning_with_the_chmod(tmp_path: Path, fake: FakeBinance) -> None:
     env = key_env("Ed25519", tmp_path, fake)
     Path(env["BINANCE_PRIVATE_KEY_FILE"]).chmod(0o644)
