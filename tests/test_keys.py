@@ -122,7 +122,9 @@ async def test_a_private_key_other_than_the_registered_one_is_refused_with_1022(
     async with Client(app.server) as client:
         result = await client.call_tool("get_account_info", {})
     assert result.is_error and result.structured_content["code"] == -1022
-    assert "BINANCE_PRIVATE_KEY_FILE" in result.structured_content["reason"]
+    reason = result.structured_content["reason"]
+    assert "BINANCE_PRIVATE_KEY_FILE" in reason and "Ed25519 key" in reason, reason
+    assert "BINANCE_API_SECRET" not in reason  # this user has no HMAC secret to check
     [request] = [r for r in fake.requests if r.path == "/api/v3/account"]
     assert request.signature_ok is False and request.key_type == "RSA"
 
