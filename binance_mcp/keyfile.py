@@ -41,6 +41,10 @@ _KEY_TEXT = (
     "readable by you only (chmod 600) and set {source} to that file's path"
 )
 MIN_REDACTED_LINE = 20  # a PEM line this long is key material; shorter ones are too common to scrub
+# Nothing prints the passphrase; it is scrubbed as defence in depth only when too long to be ordinary
+# text: a word such as "testnet" would be scrubbed from every line, and where "[redacted]" stands
+# would tell the reader what it is.
+MIN_REDACTED_PASSPHRASE = 12
 
 
 class KeyType(StrEnum):
@@ -122,7 +126,7 @@ def load_private_key(
         # a line that is also in the public key is public (a PKCS#1 RSA file holds the modulus at
         # the public key's base64 alignment): scrubbing it would mangle the public key doctor shows
         secrets.update(line for line in _key_lines(text) if line not in public_line)
-    if used is not None and len(used) >= 4:  # a shorter one would scrub ordinary words from every line
+    if used is not None and len(used) >= MIN_REDACTED_PASSPHRASE:
         secrets.add(used.decode("utf-8", "surrogateescape"))
     return PrivateKey(kind, path, pem, public_pem, bits, tuple(sorted(secrets, key=len, reverse=True)))
 

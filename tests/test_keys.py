@@ -453,6 +453,25 @@ def run_doctor_bytes(fake: FakeBinance, env: dict[str, str], cwd: Path):
     )
 
 
+def test_a_short_passphrase_is_not_revealed_by_where_it_is_scrubbed(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """A passphrase that is an ordinary word ("testnet") was scrubbed from every line doctor printed:
+    "network: [redacted]" and "ed_[redacted].pem" told the reader what it is. Nothing prints the
+    passphrase; only one too long to be ordinary text is scrubbed, as defence in depth."""
+    path = write_key(tmp_path / "ed_testnet.pem", private_pem_with_bytes("Ed25519", b"testnet"))
+    fake.register_key(API_KEYS["Ed25519"], public_pem("Ed25519"))
+    env = {
+        "BINANCE_API_KEY": API_KEYS["Ed25519"],
+        "BINANCE_PRIVATE_KEY_FILE": str(path),
+        "BINANCE_PRIVATE_KEY_PASSPHRASE": "testnet",
+    }
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[redacted]" not in done.stdout
+    assert lines(done.stdout)["network"].startswith("info  network: testnet at ")
+
+
 def test_a_key_file_others_can_read_is_a_warning_with_the_chmod(tmp_path: Path, fake: FakeBinance) -> None:
     env = key_env("Ed25519", tmp_path, fake)
     Path(env["BINANCE_PRIVATE_KEY_FILE"]).chmod(0o644)
