@@ -249,3 +249,8 @@ def ask_on_terminal(path: Path) -> str | None:
     except (EOFError, KeyboardInterrupt):
         print(file=sys.stderr)
         return None
+    except UnicodeDecodeError:  # typed in another encoding than the terminal's (getpass reads text)
+        raise KeyFileError(
+            f"{ENV_PRIVATE_KEY_FILE}: the passphrase typed for {path} is not text in this terminal's "
+            f"encoding: set {ENV_PRIVATE_KEY_PASSPHRASE} instead"
+        ) from None

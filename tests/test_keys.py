@@ -521,8 +521,9 @@ def test_a_secret_and_a_key_file_together_are_refused(tmp_path: Path, fake: Fake
     assert "both BINANCE_API_SECRET and BINANCE_PRIVATE_KEY_FILE are set" in done.stderr
 
 
-def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: FakeBinance) -> None:
-    """No BINANCE_PRIVATE_KEY_PASSPHRASE, but a terminal: the passphrase is asked for, not echoed."""
+def _doctor_on_a_terminal(tmp_path: Path, fake: FakeBinance, typed: bytes) -> tuple[int, str]:
+    """`doctor` run on a pseudo-terminal for the encrypted key, `typed` at its passphrase prompt:
+    its exit status and all it wrote."""
     import os
     import pty
     import select
@@ -532,6 +533,7 @@ def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: Fake
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")} | {
         "BINANCE_API_KEY": API_KEYS["Ed25519"],
         "BINANCE_PRIVATE_KEY_FILE": str(path),
+        "LC_ALL": "C.UTF-8",
     }
     argv = [sys.executable, "-m", "binance_mcp.cli", "doctor", "--testnet", "--base-url", fake.base_url]
     pid, fd = pty.fork()
@@ -555,14 +557,31 @@ def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: Fake
             seen += chunk
 
     read_until(f"passphrase for {path}: ".encode())
-    os.write(fd, PASSPHRASE.encode() + b"\n")
+    os.write(fd, typed + b"\n")
     read_until(None)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    out = seen.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 0, out
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: FakeBinance) -> None:
+    """No BINANCE_PRIVATE_KEY_PASSPHRASE, but a terminal: the passphrase is asked for, not echoed."""
+    status, out = _doctor_on_a_terminal(tmp_path, fake, PASSPHRASE.encode())
+    assert status == 0, out
     assert "signed with the Ed25519 key" in out
     assert PASSPHRASE not in out  # not echoed
+
+
+def test_a_passphrase_typed_in_another_encoding_than_the_terminals_is_one_line(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """Latin-1 bytes typed on a UTF-8 terminal: a line naming the way round it, not getpass's
+    UnicodeDecodeError traceback."""
+    status, out = _doctor_on_a_terminal(tmp_path, fake, b"caf\xe9")
+    assert status == 2, out
+    assert "Traceback" not in out
+    assert "set BINANCE_PRIVATE_KEY_PASSPHRASE instead" in out, out
+    assert fake.requests == []
 
 
 @pytest.mark.parametrize("key_type", ["Ed25519", "RSA"])
