@@ -411,18 +411,21 @@ def test_a_passphrase_in_a_non_utf8_locale_decrypts_the_key(tmp_path: Path, fake
     assert "signed with the Ed25519 key" in lines(done.stdout)["API keys"]
 
 
+@pytest.mark.parametrize("name", ["BINANCE_API_KEY", "BINANCE_API_SECRET"])
 def test_an_api_key_with_characters_no_key_has_is_one_line_and_exit_2(
-    tmp_path: Path, fake: FakeBinance
+    tmp_path: Path, fake: FakeBinance, name: str
 ) -> None:
+    """Bytes that are not UTF-8 (a key copied through a Latin-1 terminal): one line, not "the base
+    URL did not answer" (the key) or "unexpected UnicodeEncodeError" (the secret)."""
     import os
 
-    env = key_env("Ed25519", tmp_path, fake)
-    env["BINANCE_API_KEY"] = os.fsdecode(b"\xe9" + API_KEYS["Ed25519"].encode())
+    env = key_env("Ed25519" if name == "BINANCE_API_KEY" else "HMAC", tmp_path, fake)
+    env[name] = os.fsdecode(b"\xe9" + env[name].encode())
     done = run_doctor_bytes(fake, env, tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     [line] = done.stderr.splitlines()
-    assert line.startswith("binance-mcp doctor: BINANCE_API_KEY holds characters an API key never has"), line
-    assert API_KEYS["Ed25519"] not in done.stderr
+    assert line.startswith(f"binance-mcp doctor: {name} holds characters an API key never has"), line
+    assert_nothing_secret(done.stderr, "Ed25519" if name == "BINANCE_API_KEY" else "HMAC")
 
 
 def private_pem_with_bytes(key_type: str, passphrase: bytes) -> bytes:
