@@ -113,6 +113,10 @@ class ExchangeClient:
     def has_credentials(self) -> bool:
         return self._credentials is not None
 
+    def _key_type(self) -> str | None:
+        """The kind of key that signs ("HMAC", "Ed25519", "RSA"), None without keys."""
+        return self._credentials.key_type.value if self._credentials is not None else None
+
     @property
     def retry(self) -> RetryPolicy:
         """The bounds of retries and waits; may be replaced, the next request uses the new one."""
@@ -449,7 +453,7 @@ class ExchangeClient:
                 code,
                 message,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
-                next_step=next_step(code, message, params, base),
+                next_step=next_step(code, message, params, base, key_type=self._key_type()),
             ) from None
         except BinanceRequestException as exc:
             _copy_mbx_headers(getattr(client.response, "headers", None) or {}, seen)
