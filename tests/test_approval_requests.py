@@ -27,9 +27,8 @@ from binance_mcp.stores.approvals import (
     open_approval_store,
 )
 from binance_mcp.tools.inputs import PlaceOrderInput
+from tests.command import BINANCE_MCP
 
-ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ORDER = {
     "symbol": "BTCUSDT",

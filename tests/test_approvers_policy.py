@@ -12,9 +12,9 @@ import pytest
 
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.model import PolicyError, parse_policy, policy_json_schema
+from tests.command import BINANCE_MCP
 
 ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
 
 POLICY = {
     "version": "1",

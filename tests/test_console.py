@@ -17,9 +17,8 @@ import httpx2
 
 from binance_mcp.stores.approvals import open_approval_store
 from binance_mcp.stores.tokens import TokenStore
+from tests.command import BINANCE_MCP
 
-ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
 SERVING = re.compile(r"the approvals page is at (http://127\.0\.0\.1:\d+/approvals)")
 CALL = {
     "tool": "place_order",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,13 +22,12 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from binance_mcp.server import App
 from binance_mcp.stores.audit import AuditLog, AuditRecord, audit_path
+from tests.command import BINANCE_MCP
 from tests.conftest import ALLOW_ALL, API_KEY, API_SECRET, make_app, write_policy
 from tests.fake_binance import Delay, FakeBinance, Status
 
 pytestmark = pytest.mark.anyio
 
-_BESIDE = Path(sys.executable).with_name("binance-mcp")
-COMMAND = str(_BESIDE) if _BESIDE.exists() else "binance-mcp"
 LIMIT_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "50000"}
 
 
@@ -58,7 +56,7 @@ def server_process(tmp_path: Path, fake: FakeBinance, pid_file: Path) -> StdioSe
             "-c",
             'echo $$ > "$0"; exec "$@"',
             str(pid_file),
-            COMMAND,
+            str(BINANCE_MCP),
             "--testnet",
             "--base-url",
             fake.base_url,

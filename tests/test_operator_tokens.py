@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 
 from binance_mcp.stores.tokens import TOKENS_DB_NAME, TokenStore
+from tests.command import BINANCE_MCP
 from tests.fake_binance import FakeBinance
 from tests.test_http import INITIALIZE, MCP_HEADERS, connected, http_client, running
-
-ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -27,7 +27,7 @@ from binance_mcp.tools import SPECS as ALL_SPECS
 from binance_mcp.tools.inputs import PlaceOrderInput, describe_validation_error
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput
 from binance_mcp.tools.order_lists import order_list_params
-from binance_mcp.tools.order_of import ORDER_OF, order_of_place_order, order_of_place_order_list
+from binance_mcp.tools.order_of import order_of_place_order, order_of_place_order_list
 from binance_mcp.tools.spec import CallContext, ToolSpec
 from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
@@ -254,7 +254,7 @@ def test_order_of_gives_the_guard_every_leg_and_its_value() -> None:
     assert [leg.role for leg in otoco.pending] == ["pending_above", "pending_below"]
     # the working BUY (640) plus the larger pending leg (0.0099 × 70000 = 693)
     assert value_order(otoco, Decimal("65000"), "USDT").notional == Decimal("1333.0000")
-    single = ORDER_OF["place_order"](
+    single = order_of_place_order(
         PlaceOrderInput.model_validate(
             {
                 "symbol": "BTCUSDT",
@@ -266,7 +266,9 @@ def test_order_of_gives_the_guard_every_leg_and_its_value() -> None:
         )
     )
     assert single.legs == (Leg(side="SELL", type="STOP_LOSS", quantity=Decimal("0.01"), trailing_delta=200),)
-    assert order_of_place_order is ORDER_OF["place_order"]
+    # the guard takes each order from the tool's own `order` hook: these functions, no other
+    assert ALL_SPECS["place_order"].order is order_of_place_order
+    assert ALL_SPECS["place_order_list"].order is order_of_place_order_list
 
 
 @pytest.mark.parametrize(

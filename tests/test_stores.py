@@ -28,6 +28,7 @@ from binance_mcp.policy.ratelimit import RateLimiter
 from binance_mcp.stores import PostgresState, SqliteState, open_state, open_stores
 from binance_mcp.stores.audit import AuditRecord
 from binance_mcp.stores.budgets import BudgetExceeded
+from tests.command import BINANCE_MCP
 
 ACCOUNT = str(AccountKey.of("testnet", "key-a"))
 NOON = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -236,10 +237,10 @@ def test_postgres_state_without_redis_refuses_a_policy_with_global_limits(tmp_pa
             }
         )
     )
-    binary = Path(sys.executable).with_name("binance-mcp")
+    binary = str(BINANCE_MCP)
     run = subprocess.run(
         [
-            str(binary),
+            binary,
             "--testnet",
             "--state-url",
             "postgresql://u:pw@127.0.0.1:1/db",
@@ -303,7 +304,7 @@ def test_a_revoked_token_ends_at_once_on_every_replica(state: Any) -> None:
 def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_path: Path) -> None:
     """Through the `binance-mcp` entry point: a token, an approval given once at the CLI against
     the URL and taken by a "replica", and the audit log, all in PostgreSQL; no state dir touched."""
-    binary = str(Path(sys.executable).with_name("binance-mcp"))
+    binary = str(BINANCE_MCP)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BINANCE_MCP_STATE_DIR": str(tmp_path / "unused")}
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,3 @@ def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
     )
     return Order(symbol=args.symbol, kind=args.type, legs=legs, client_order_id=args.list_client_order_id)
 
-
-ORDER_OF = {"place_order": order_of_place_order, "place_order_list": order_of_place_order_list}
-"""The `order` hook of each tool that places orders, by tool name (the specs carry the same)."""
