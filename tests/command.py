@@ -27,5 +27,5 @@ def _find() -> Path:
     return Path(found)
 
 
-BINANCE_MCP = _find()
-"""The `binance-mcp` console script."""
+BINANCE_MCP = str(_find())
+"""The `binance-mcp` console script, as the first word of a command line."""

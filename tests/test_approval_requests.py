@@ -262,7 +262,10 @@ def test_the_command_told_works_as_written_from_a_shell_without_the_servers_envi
     with open_approval_store(state) as opened:
         asked = opened.request(**CALL, question=QUESTION, details=details())
     command = approve_command(state, asked.id)
-    env = {"PATH": f"{BINANCE_MCP.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}  # no BINANCE_MCP_STATE_DIR
+    env = {
+        "PATH": f"{Path(BINANCE_MCP).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }  # no BINANCE_MCP_STATE_DIR
     done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"approved {asked.id}")
@@ -285,7 +288,7 @@ def test_the_command_told_works_as_written_from_a_shell_without_the_servers_envi
 
 def run(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BINANCE_MCP), "approvals", *args, "--state-dir", str(state)],
+        [BINANCE_MCP, "approvals", *args, "--state-dir", str(state)],
         capture_output=True,
         text=True,
         timeout=60,

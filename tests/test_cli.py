@@ -22,7 +22,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
     return subprocess.run(
-        [str(BINANCE_MCP), *args],
+        [BINANCE_MCP, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -85,7 +85,7 @@ def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
 async def test_over_stdio_a_client_lists_and_calls_the_tools(tmp_path: Path, fake: FakeBinance) -> None:
     fake.set_price("ETHUSDT", "3333.33")
     params = StdioServerParameters(
-        command=str(BINANCE_MCP),
+        command=BINANCE_MCP,
         args=["--testnet", "--base-url", fake.base_url, "--state-dir", str(tmp_path / "state")],
         env={
             "BINANCE_API_KEY": API_KEY,

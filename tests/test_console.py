@@ -36,7 +36,7 @@ def env() -> dict[str, str]:
 @contextmanager
 def console(*args: str) -> Iterator[str]:
     process = subprocess.Popen(
-        [str(BINANCE_MCP), "console", "--port", "0", *args],
+        [BINANCE_MCP, "console", "--port", "0", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -92,7 +92,7 @@ def test_a_port_in_use_or_a_bad_policy_is_one_line_and_exit_2(tmp_path: Path) ->
         taken.listen()
         port = taken.getsockname()[1]
         busy = subprocess.run(
-            [str(BINANCE_MCP), "console", "--port", str(port), "--state-dir", str(tmp_path)],
+            [BINANCE_MCP, "console", "--port", str(port), "--state-dir", str(tmp_path)],
             capture_output=True,
             text=True,
             timeout=30,
@@ -104,7 +104,7 @@ def test_a_port_in_use_or_a_bad_policy_is_one_line_and_exit_2(tmp_path: Path) ->
     bad = tmp_path / "policy.json"
     bad.write_text('{"version": "1", "approvals": {"via": ["email"]}}')
     refused = subprocess.run(
-        [str(BINANCE_MCP), "console", "--policy", str(bad), "--state-dir", str(tmp_path)],
+        [BINANCE_MCP, "console", "--policy", str(bad), "--state-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -56,7 +56,7 @@ def server_process(tmp_path: Path, fake: FakeBinance, pid_file: Path) -> StdioSe
             "-c",
             'echo $$ > "$0"; exec "$@"',
             str(pid_file),
-            str(BINANCE_MCP),
+            BINANCE_MCP,
             "--testnet",
             "--base-url",
             fake.base_url,

@@ -40,9 +40,10 @@ from binance_mcp.refusals import RefusalKind
 from binance_mcp.stores.tokens import TokenStore
 from binance_mcp.tools import catalog
 from binance_mcp.tools.names import TOOL_NAMES
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, make_app
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND
+from tests.test_http import QUICK_STOP
 
 KINDS = {kind.value for kind in RefusalKind}
 TOOLS = list(catalog.load())
@@ -284,7 +285,7 @@ class StdioServer:
     def __init__(self, state: Path, base_url: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
         self.process = subprocess.Popen(
-            [COMMAND, "--testnet", "--state-dir", str(state), "--base-url", base_url],
+            [BINANCE_MCP, "--testnet", "--state-dir", str(state), "--base-url", base_url],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -410,7 +411,8 @@ def http_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpTarget
 
 
 async def _service(app: Any, limits: Limits) -> HttpService:
-    return HttpService(app, prepare_http("127.0.0.1", 0, [], app.state_dir, limits), on_ready=lambda: None)
+    settings = prepare_http("127.0.0.1", 0, [], app.state_dir, limits, drain=QUICK_STOP)
+    return HttpService(app, settings, on_ready=lambda: None)
 
 
 INITIALIZE = {

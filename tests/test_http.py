@@ -28,6 +28,7 @@ from binance_mcp.http.bounds import Limits
 from binance_mcp.http.serve import HttpService
 from binance_mcp.http.settings import prepare_http
 from binance_mcp.server import App
+from binance_mcp.stopping import DEPLOYED, DrainTimes
 from binance_mcp.stores.tokens import TokenStore
 from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import make_app
@@ -54,6 +55,8 @@ GET_PRICE = {
     "params": {"name": "get_price", "arguments": {"symbol": "BTCUSDT"}},
 }
 LIMIT_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "50000"}
+QUICK_STOP = DrainTimes(linger_s=0.05)
+"""A test's server stops once its clients are done, without the deployed 1.5 s wait for a straggler."""
 
 
 @dataclass
@@ -80,14 +83,16 @@ async def running(
     agents: tuple[str, ...] = ("alice", "bob"),
     limits: Limits | None = None,
     allow_origins: tuple[str, ...] = (),
+    drain: DrainTimes = QUICK_STOP,
 ) -> AsyncIterator[Running]:
-    """A server over HTTP with a token for each of `agents` (none: open to `local`)."""
+    """A server over HTTP with a token for each of `agents` (none: open to `local`). It stops as
+    soon as its clients have gone (`QUICK_STOP`) unless the test asks for the deployed `drain`."""
     app = make_app(tmp_path, fake.base_url, policy=policy)
     tokens: dict[str, str] = {}
     if agents:
         with TokenStore.in_state_dir(app.state_dir) as store:
             tokens = {name: store.add(name) for name in agents}
-    settings = prepare_http("127.0.0.1", 0, list(allow_origins), app.state_dir, limits)
+    settings = prepare_http("127.0.0.1", 0, list(allow_origins), app.state_dir, limits, drain=drain)
     service = HttpService(app, settings, on_ready=lambda: None)
     try:
         async with anyio.create_task_group() as group:
@@ -468,7 +473,7 @@ async def test_stopping_refuses_new_calls_and_lets_a_call_in_flight_finish(
     tmp_path: Path, fake: FakeBinance, mode: str
 ) -> None:
     results: list[Any] = []
-    async with running(tmp_path, fake) as server:
+    async with running(tmp_path, fake, drain=DEPLOYED) as server:
         fake.inject(Delay(1.5), path="/api/v3/ticker/price")
         async with (
             connected(server.url, server.tokens["alice"], mode=mode) as client,

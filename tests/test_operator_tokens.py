@@ -17,7 +17,7 @@ from tests.test_http import INITIALIZE, MCP_HEADERS, connected, http_client, run
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BINANCE_MCP), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([BINANCE_MCP, *args], capture_output=True, text=True, timeout=60)
 
 
 def test_tokens_add_operator_and_list_shows_the_kind(tmp_path: Path) -> None:

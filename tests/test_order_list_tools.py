@@ -27,8 +27,9 @@ from binance_mcp.tools import SPECS as ALL_SPECS
 from binance_mcp.tools.inputs import PlaceOrderInput, describe_validation_error
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput
 from binance_mcp.tools.order_lists import order_list_params
-from binance_mcp.tools.order_of import order_of_place_order, order_of_place_order_list
+from binance_mcp.tools.order_of import order_of_place_order_list
 from binance_mcp.tools.spec import CallContext, ToolSpec
+from binance_mcp.tools.trading import order_of as order_of_place_order
 from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
 from tests.conftest import API_KEY, API_SECRET

@@ -28,9 +28,10 @@ import httpx2
 import pytest
 
 from binance_mcp.stores import PostgresState
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import Delay, FakeBinance
-from tests.test_cli import COMMAND, run_cli
+from tests.test_cli import run_cli
 from tests.test_http import INITIALIZE, MCP_HEADERS, connected
 from tests.test_http_process import SERVING, Server, server_env
 
@@ -68,7 +69,7 @@ def exchange() -> Iterator[FakeBinance]:
 def start_replica(flags: tuple[str, ...], cwd: Path) -> Server:
     """`binance-mcp --testnet --transport http` on a free port, not yet waited for."""
     process = subprocess.Popen(
-        [COMMAND, "--testnet", "--transport", "http", "--port", "0", *flags],
+        [BINANCE_MCP, "--testnet", "--transport", "http", "--port", "0", *flags],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

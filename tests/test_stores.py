@@ -237,7 +237,7 @@ def test_postgres_state_without_redis_refuses_a_policy_with_global_limits(tmp_pa
             }
         )
     )
-    binary = str(BINANCE_MCP)
+    binary = BINANCE_MCP
     run = subprocess.run(
         [
             binary,
@@ -304,7 +304,7 @@ def test_a_revoked_token_ends_at_once_on_every_replica(state: Any) -> None:
 def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_path: Path) -> None:
     """Through the `binance-mcp` entry point: a token, an approval given once at the CLI against
     the URL and taken by a "replica", and the audit log, all in PostgreSQL; no state dir touched."""
-    binary = str(BINANCE_MCP)
+    binary = BINANCE_MCP
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BINANCE_MCP_STATE_DIR": str(tmp_path / "unused")}
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:

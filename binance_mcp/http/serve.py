@@ -30,9 +30,6 @@ from binance_mcp.http.settings import HttpSettings
 from binance_mcp.server import App
 from binance_mcp.stores.lease import keep_leases
 
-AFTER_DRAIN_S = 1
-"""After draining, how long uvicorn waits for what is left (open listening streams) before cutting it."""
-
 
 def announce(settings: HttpSettings) -> None:
     """Two lines on stderr once the server is up: who may use it, and where it is."""
@@ -61,7 +58,7 @@ class HttpService:
     ) -> None:
         self.app = app
         self.settings = settings
-        self.drain = Drain()
+        self.drain = Drain(settings.drain)
         asgi = build_http_app(
             app, security=settings.security, tokens=settings.tokens, limits=settings.limits, drain=self.drain
         )
@@ -83,7 +80,7 @@ class HttpService:
             access_log=False,
             proxy_headers=False,
             server_header=False,
-            timeout_graceful_shutdown=AFTER_DRAIN_S,
+            timeout_graceful_shutdown=settings.drain.close_s,
         )
         self.ready = anyio.Event()
 

@@ -20,6 +20,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from binance_mcp.http.bounds import Limits
 from binance_mcp.http.origins import is_loopback, normalise_origin, transport_security
 from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.stopping import DrainTimes
 from binance_mcp.stores.tokens import TokenStore, tokens_path
 
 
@@ -38,6 +39,8 @@ class HttpSettings:
     tokens_file: Path | str
     """Where the tokens are, for messages: the SQLite file, or the PostgreSQL URL without its password."""
     limits: Limits = field(default_factory=Limits)
+    drain: DrainTimes = field(default_factory=DrainTimes)
+    """How long a stopping server waits for its calls (`binance_mcp.stopping`)."""
     state: Any = None
     """The `PostgresState` whose pool the token store uses (closed with these settings), or None."""
 
@@ -62,6 +65,7 @@ def prepare_http(
     limits: Limits | None = None,
     *,
     state_url: str | None = None,
+    drain: DrainTimes | None = None,
 ) -> HttpSettings:
     """Check the HTTP options against the token store and bind the socket; `HttpSetupError` if not.
 
@@ -124,6 +128,7 @@ def prepare_http(
         tokens=tokens,
         tokens_file=where,
         limits=limits or Limits(),
+        drain=drain or DrainTimes(),
         state=shared,
     )
 

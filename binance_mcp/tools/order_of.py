@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from binance_mcp.orders import Leg, Order
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput, legs_of
-from binance_mcp.tools.trading import order_of as order_of_place_order
 
 
 def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
@@ -27,4 +26,3 @@ def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
         for leg in legs_of(args)
     )
     return Order(symbol=args.symbol, kind=args.type, legs=legs, client_order_id=args.list_client_order_id)
-
