@@ -37,7 +37,7 @@ from binance_mcp.stores.lease import keep_leases
 from binance_mcp.tools import catalog
 
 if TYPE_CHECKING:
-    from binance_mcp.stores.audit import AuditStore
+    from binance_mcp.stores.audit import AuditLog
     from binance_mcp.tools.spec import ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class App:
     policy_path: Path
 
     @property
-    def audit(self) -> AuditStore:
+    def audit(self) -> AuditLog:
         return self.guard.audit
 
     def close(self) -> None:

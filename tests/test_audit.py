@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from binance_mcp import state
+from binance_mcp.account import AccountKey
 from binance_mcp.commands import audit as audit_command
 from binance_mcp.commands.audit import format_table, main, parse_since
 from binance_mcp.state import StateError, connect, resolve_state_dir
@@ -29,15 +30,16 @@ from binance_mcp.stores.audit import (
     AuditRecord,
     Outcome,
     audit_path,
-    iso_utc,
     redact,
 )
+from binance_mcp.timestamps import utc_text
 
 TESTNET = "https://testnet.binance.vision"
 MAINNET = "https://api.binance.com"
 CLI = "import sys; from binance_mcp.commands.audit import main; sys.exit(main(sys.argv[1:]))"
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+ACCOUNT = str(AccountKey.of("testnet", KEY))
 
 
 def record(**overrides: object) -> AuditRecord:
@@ -50,13 +52,14 @@ def record(**overrides: object) -> AuditRecord:
         "outcome": "ok",
         "client": "claude-code",
         "session": "s1",
+        "account": ACCOUNT,
     }
     fields.update(overrides)
     return AuditRecord(**fields)  # type: ignore[arg-type]
 
 
 def ago(**delta: float) -> str:
-    return iso_utc(datetime.now(UTC) - timedelta(**delta))
+    return utc_text(datetime.now(UTC) - timedelta(**delta))
 
 
 @pytest.fixture
@@ -184,10 +187,10 @@ def test_append_returns_ids_and_round_trips(log: AuditLog) -> None:
 
 
 def test_time_format_is_utc_with_milliseconds() -> None:
-    assert iso_utc(datetime(2026, 11, 25, 15, 30, 0, 123456, tzinfo=UTC)) == "2026-11-25T15:30:00.123Z"
+    assert utc_text(datetime(2026, 11, 25, 15, 30, 0, 123456, tzinfo=UTC)) == "2026-11-25T15:30:00.123Z"
     plus_one = datetime(2026, 11, 25, 17, 30, tzinfo=timezone(timedelta(hours=1)))
-    assert iso_utc(plus_one) == "2026-11-25T16:30:00.000Z"
-    assert iso_utc(datetime(2026, 11, 25, 16, 30)) == "2026-11-25T16:30:00.000Z"  # naive: UTC
+    assert utc_text(plus_one) == "2026-11-25T16:30:00.000Z"
+    assert utc_text(datetime(2026, 11, 25, 16, 30)) == "2026-11-25T16:30:00.000Z"  # naive: UTC
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record().time)
 
 
@@ -241,11 +244,11 @@ def test_pending_then_finish(log: AuditLog) -> None:
     pending_id = log.begin_pending(
         record(tool="place_order", decision="allowed", outcome="ok", client_order_id="bmcp-abc")
     )
-    (pending,) = log.pending("testnet", TESTNET)
+    (pending,) = log.pending(account=ACCOUNT)
     assert (pending.id, pending.outcome, pending.client_order_id) == (pending_id, "pending", "bmcp-abc")
 
     log.finish(pending_id, outcome="ok", order_id=42, latency_ms=87.0)
-    assert log.pending("testnet", TESTNET) == []
+    assert log.pending(account=ACCOUNT) == []
     (done,) = log.query()
     assert (done.outcome, done.order_id, done.latency_ms, done.decision) == ("ok", 42, 87.0, "allowed")
     assert done.client_order_id == "bmcp-abc"  # None in finish() keeps the value
@@ -263,15 +266,13 @@ def test_pending_then_finish(log: AuditLog) -> None:
     assert log.query()[-1].reason == "Binance -2011: Unknown order sent."
 
 
-def test_pending_is_per_network_and_base_url(log: AuditLog) -> None:
-    a = log.begin_pending(record(tool="place_order", network="testnet", base_url=TESTNET))
-    b = log.begin_pending(record(tool="place_order", network="mainnet", base_url=MAINNET))
-    c = log.begin_pending(record(tool="place_order", network="mainnet", base_url="http://127.0.0.1:9000"))
-    log.append(record(tool="place_order", network="mainnet", base_url=MAINNET, outcome="ok"))
-    assert [r.id for r in log.pending("testnet", TESTNET)] == [a]
-    assert [r.id for r in log.pending("mainnet", MAINNET)] == [b]
-    assert [r.id for r in log.pending("mainnet", "http://127.0.0.1:9000")] == [c]
-    assert log.pending("testnet", MAINNET) == []
+def test_pending_is_per_account(log: AuditLog) -> None:
+    other = str(AccountKey.of("mainnet", "key-b"))
+    a = log.begin_pending(record(tool="place_order"))
+    b = log.begin_pending(record(tool="place_order", network="mainnet", base_url=MAINNET, account=other))
+    log.append(record(tool="place_order", network="mainnet", base_url=MAINNET, account=other, outcome="ok"))
+    assert [r.id for r in log.pending(account=ACCOUNT)] == [a]
+    assert [r.id for r in log.pending(account=other)] == [b]
 
 
 def test_secrets_are_redacted_everywhere(log: AuditLog) -> None:
@@ -476,7 +477,7 @@ def test_cli_filters(log: AuditLog, state_dir: Path, capsys: pytest.CaptureFixtu
     assert ids("--since", "1d") == [2, 3, 4]
     assert ids("--since", "2d") == [2, 3, 4]
     assert ids("--since", "1w") == [1, 2, 3, 4]
-    assert ids("--since", iso_utc(datetime.now(UTC) - timedelta(hours=6))) == [2, 3, 4]
+    assert ids("--since", utc_text(datetime.now(UTC) - timedelta(hours=6))) == [2, 3, 4]
     assert ids("--since", "2000-01-01") == [1, 2, 3, 4]
     assert ids("--since", "2099-01-01T00:00:00+02:00") == []
     assert ids("--decision", "denied") == [1, 3]

@@ -20,6 +20,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from binance_mcp.account import AccountKey
 from binance_mcp.server import App
 from binance_mcp.stores.audit import AuditLog, AuditRecord, audit_path
 from tests.command import BINANCE_MCP
@@ -103,7 +104,7 @@ async def test_a_server_killed_mid_order_completes_it_on_restart_and_sends_nothi
     assert isinstance(answers[0], Exception), answers  # no answer came
 
     with AuditLog(audit_path(tmp_path / "state")) as audit:
-        [pending] = audit.pending("testnet", fake.base_url)
+        [pending] = audit.pending(account=str(AccountKey.of("testnet", API_KEY)))
     assert (pending.tool, pending.client_order_id) == ("place_order", "crash-1")
     await wait_until(lambda: fake.orders)  # the exchange executed it after the server died
     [executed] = fake.orders
@@ -117,7 +118,7 @@ async def test_a_server_killed_mid_order_completes_it_on_restart_and_sends_nothi
 
     with AuditLog(audit_path(tmp_path / "state")) as audit:
         records = {r.client_order_id: r for r in audit.query(tool="place_order")}
-        assert audit.pending("testnet", fake.base_url) == []
+        assert audit.pending(account=str(AccountKey.of("testnet", API_KEY))) == []
     assert (records["crash-1"].outcome, records["crash-1"].order_id) == ("ok", executed.order_id)
     assert "restart" in records["crash-1"].reason
     assert records["after-1"].outcome == "ok"

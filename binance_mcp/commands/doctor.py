@@ -479,7 +479,7 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
     """Today's spending per asset from the state dir's budgets, if it has any (never creates it)."""
     from binance_mcp.account import AccountKey
     from binance_mcp.state import resolve_state_dir
-    from binance_mcp.stores.budgets import SqliteBudgetStore, budgets_path
+    from binance_mcp.stores.budgets import BudgetStore, budgets_path
 
     account = str(AccountKey.of(config.network, config.credentials.api_key if config.credentials else None))
     try:
@@ -491,7 +491,7 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
         path = budgets_path(resolve_state_dir(config.state_dir, create=False))
         if not path.is_file():
             return {}
-        with SqliteBudgetStore(path) as store:
+        with BudgetStore(path) as store:
             return {asset: store.spent_today(account, asset) for asset in assets}
     except Exception:  # a summary, not a check: the state dir line says what is wrong with it
         return {}

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from binance_mcp.guard.call import Admitted, Asking, Ended, Request
     from binance_mcp.guard.services import Services
     from binance_mcp.policy.engine import PolicyEngine
-    from binance_mcp.stores.audit import AuditStore
+    from binance_mcp.stores.audit import AuditLog
     from binance_mcp.tools.spec import ToolSpec
 
 __all__ = ["SCREENING", "STAGES", "Guard", "Services", "Stage"]
@@ -136,7 +136,7 @@ class Guard:
         return self.services.engine
 
     @property
-    def audit(self) -> AuditStore:
+    def audit(self) -> AuditLog:
         """The audit store, with every record queued so far committed (for readers)."""
         self.services.audit.flush()
         return self.services.audit.store

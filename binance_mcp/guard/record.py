@@ -31,7 +31,7 @@ from binance_mcp.timestamps import utc_now_text
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Ended
     from binance_mcp.guard.services import Services
-    from binance_mcp.stores.audit import AuditRecord, AuditStore
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +64,16 @@ def bounded_arguments(arguments: Any) -> dict[str, Any]:
 class AuditWriter:
     """The audit log's one writer: a thread with a queue, opened on the first record."""
 
-    def __init__(self, open_store: Callable[[], AuditStore]) -> None:
+    def __init__(self, open_store: Callable[[], AuditLog]) -> None:
         self._open_store = open_store
-        self._store: AuditStore | None = None
+        self._store: AuditLog | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
 
     @property
-    def store(self) -> AuditStore:
+    def store(self) -> AuditLog:
         """The store itself, for reads (tests, recovery): writes go through the queue."""
         if self._store is None:
             with self._start_lock:
@@ -93,7 +93,7 @@ class AuditWriter:
         """Queue the outcome of a pending record. If another process completed it meanwhile (crash
         recovery on a shared state), the outcome is written as a record of its own."""
 
-        def finish(store: AuditStore) -> None:
+        def finish(store: AuditLog) -> None:
             try:
                 store.finish(record_id, durable=False, **fields)
             except ValueError:
@@ -104,7 +104,7 @@ class AuditWriter:
 
         self._submit(finish)
 
-    async def read(self, fn: Callable[[AuditStore], Any]) -> Any:
+    async def read(self, fn: Callable[[AuditLog], Any]) -> Any:
         """A read that must see every record written before it (in order, on the writer's thread)."""
         return await asyncio.wrap_future(self._submit(fn))
 
@@ -123,7 +123,7 @@ class AuditWriter:
         if self._store is not None:
             self._store.close()
 
-    def _submit(self, job: Callable[[AuditStore], Any]) -> Future[Any]:
+    def _submit(self, job: Callable[[AuditLog], Any]) -> Future[Any]:
         future: Future[Any] = Future()
         if self._closed:
             future.set_exception(RuntimeError("the audit log is closed"))

@@ -30,7 +30,7 @@ from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
-    from binance_mcp.stores.audit import AuditRecord, AuditStore
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class PendingRecovery:
 
     def __init__(
         self,
-        audit: Callable[[], AuditStore],
+        audit: Callable[[], AuditLog],
         exchange: ExchangeClient,
         network: str,
         *,
@@ -127,7 +127,7 @@ class PendingRecovery:
         return report
 
     @staticmethod
-    def _finish(audit: AuditStore, record: AuditRecord, verdict: _Verdict) -> None:
+    def _finish(audit: AuditLog, record: AuditRecord, verdict: _Verdict) -> None:
         assert record.id is not None and verdict.outcome is not None
         audit.finish(record.id, outcome=verdict.outcome, reason=verdict.reason, order_id=verdict.order_id)
 

@@ -44,7 +44,7 @@ from starlette.types import Receive, Scope, Send
 from binance_mcp.budget_summary import budget_lines
 from binance_mcp.http.approvals_html import message_page, page, sign_in_page
 from binance_mcp.http.origins import OriginCheck
-from binance_mcp.stores.approvals import PENDING, ApprovalError, SqliteApprovalStore, open_approval_store
+from binance_mcp.stores.approvals import PENDING, ApprovalError, ApprovalStore, open_approval_store
 from binance_mcp.stores.tokens import OPERATOR, TokenStore
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class ApprovalsPage:
     def __init__(self, settings: PageSettings, *, security: TransportSecuritySettings | None) -> None:
         self.settings = settings
         self.sessions = _Sessions()
-        self._store: SqliteApprovalStore | None = None
+        self._store: ApprovalStore | None = None
         self._tokens: TokenStore | None = None
         self._open_lock = threading.Lock()
         self.app: Any = OriginCheck(self._serve, security) if security is not None else self._serve
@@ -162,7 +162,7 @@ class ApprovalsPage:
 
     # -- the stores, opened on first use -----------------------------------------------------------
 
-    def _approvals(self) -> SqliteApprovalStore:
+    def _approvals(self) -> ApprovalStore:
         if self.settings.stores is not None:
             return self.settings.stores().approvals
         with self._open_lock:

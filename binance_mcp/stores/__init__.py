@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
     from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.account_lock import AccountLock
-    from binance_mcp.stores.approvals import SqliteApprovalStore
+    from binance_mcp.stores.approvals import ApprovalStore
     from binance_mcp.stores.audit import AuditLog
-    from binance_mcp.stores.budgets import SqliteBudgetStore
+    from binance_mcp.stores.budgets import BudgetStore
     from binance_mcp.stores.tokens import TokenStore
 
 __all__ = [
@@ -62,12 +62,12 @@ class SqliteState:
 
         return AuditLog(audit_path(self.state_dir), secrets=secrets)
 
-    def budgets(self) -> SqliteBudgetStore:
+    def budgets(self) -> BudgetStore:
         from binance_mcp.stores.budgets import open_budget_store
 
         return open_budget_store(self.state_dir)
 
-    def approvals(self) -> SqliteApprovalStore:
+    def approvals(self) -> ApprovalStore:
         from binance_mcp.stores.approvals import open_approval_store
 
         return open_approval_store(self.state_dir)
@@ -123,15 +123,15 @@ class PostgresState:
 
         return audit.AuditLog(database=self._database(audit._MIGRATIONS, "audit"), secrets=secrets)
 
-    def budgets(self) -> SqliteBudgetStore:
+    def budgets(self) -> BudgetStore:
         from binance_mcp.stores import budgets
 
-        return budgets.SqliteBudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
+        return budgets.BudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
 
-    def approvals(self) -> SqliteApprovalStore:
+    def approvals(self) -> ApprovalStore:
         from binance_mcp.stores import approvals
 
-        return approvals.SqliteApprovalStore(database=self._database(approvals._MIGRATIONS, "approvals"))
+        return approvals.ApprovalStore(database=self._database(approvals._MIGRATIONS, "approvals"))
 
     def tokens(self) -> TokenStore:
         from binance_mcp.stores import tokens
@@ -163,8 +163,8 @@ class Stores:
     """Every store the server uses, on one backend. `close()` closes them all."""
 
     audit: AuditLog
-    budgets: SqliteBudgetStore
-    approvals: SqliteApprovalStore
+    budgets: BudgetStore
+    approvals: ApprovalStore
     tokens: TokenStore
     limiter: RateLimiter
     account_lock: AccountLock

@@ -18,8 +18,8 @@ When the client can ask (elicitation), each question is bound to a single-use no
 upper-cased, decimals normalised (`"0.010"` = `"0.01"` = `0.01`), nulls dropped, a generated client
 order id left out and a caller's kept.
 
-`ApprovalStore` is the small interface the guard and the CLI use; `SqliteApprovalStore` is the
-embedded one (Redis would implement the same methods with transactions).
+`ApprovalStore` is the store the guard, the CLI and the approvals page use, on either database of
+`binance_mcp.stores` (the SQLite file in the state dir, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from binance_mcp.account import network_of
 from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
@@ -51,7 +51,6 @@ __all__ = [
     "ApprovalError",
     "ApprovalExpired",
     "ApprovalStore",
-    "SqliteApprovalStore",
     "UnknownApproval",
     "approvals_path",
     "approve_command",
@@ -265,100 +264,7 @@ def _new_id() -> str:
     return f"apr-{body[:4]}-{body[4:]}"
 
 
-# --------------------------------------------------------------------------- the interface
-
-
-class ApprovalStore(Protocol):
-    """What the guard and `binance-mcp approvals` need; `SqliteApprovalStore` is the embedded one."""
-
-    def request(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        question: str,
-        ttl_s: int = DEFAULT_APPROVAL_TTL_S,
-        details: Mapping[str, str] | None = None,
-        pending_ttl_s: int = DEFAULT_PENDING_TTL_S,
-        now: datetime | None = None,
-    ) -> Approval: ...
-
-    def approve(
-        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
-    ) -> Approval: ...
-
-    def deny(
-        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
-    ) -> Approval: ...
-
-    def revoke(
-        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
-    ) -> Approval: ...
-
-    def get(self, approval_id: str) -> Approval | None: ...
-
-    def list(self, include_decided: bool = False, now: datetime | None = None) -> builtins.list[Approval]: ...
-
-    def find(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        ttl_s: int | None = None,
-        now: datetime | None = None,
-    ) -> Approval | None: ...
-
-    def take(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        ttl_s: int | None = None,
-        now: datetime | None = None,
-    ) -> Approval | None: ...
-
-    def new_nonce(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        ttl_s: int = DEFAULT_NONCE_TTL_S,
-        now: datetime | None = None,
-    ) -> str: ...
-
-    def spend_nonce(
-        self,
-        nonce: str,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        now: datetime | None = None,
-    ) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-# --------------------------------------------------------------------------- SQLite
+# --------------------------------------------------------------------------- the store
 
 _MIGRATIONS = {
     "sqlite": (
@@ -529,7 +435,7 @@ def approvals_path(state_dir: Path) -> Path:
     return Path(state_dir) / APPROVALS_DB_NAME
 
 
-class SqliteApprovalStore:
+class ApprovalStore:
     """Approvals and nonces in the SQLite database at `path` (created with its schema if missing),
     or in `database=` (a `binance_mcp.stores` database, e.g. PostgreSQL).
 
@@ -540,13 +446,13 @@ class SqliteApprovalStore:
     def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
         if database is None:
             if path is None:
-                raise TypeError("SqliteApprovalStore needs a path or a database")
+                raise TypeError("ApprovalStore needs a path or a database")
             database = SqliteDatabase(Path(path), _MIGRATIONS, name="approvals")
         self.path = Path(path) if path is not None else None
         self._db = database
         self._owns_db = path is not None
 
-    def __enter__(self) -> SqliteApprovalStore:
+    def __enter__(self) -> ApprovalStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -834,9 +740,9 @@ class SqliteApprovalStore:
         conn.execute("DELETE FROM nonces WHERE expires_at < ?", (cutoff,))
 
 
-def open_approval_store(state_dir: Path) -> SqliteApprovalStore:
+def open_approval_store(state_dir: Path) -> ApprovalStore:
     """The approval store of a state dir (`approvals.sqlite3`)."""
-    return SqliteApprovalStore(approvals_path(state_dir))
+    return ApprovalStore(approvals_path(state_dir))
 
 
 def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> str:

@@ -9,8 +9,7 @@ Records carry the account (`binance_mcp.account.AccountKey` as text) they concer
 record also names its owning process and a lease the owner renews (`binance_mcp.stores.lease`),
 so that recovery in a neighbour takes over only what a dead process left (`orphaned_pending`).
 
-`AuditStore` is the small interface the guard uses; `AuditLog` implements it on either database
-of `binance_mcp.stores` (the SQLite file in the state dir, or PostgreSQL).
+`AuditLog` is the log, on either database of `binance_mcp.stores` (the SQLite file in the state dir, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from binance_mcp.stores.lease import DEFAULT_LEASE_S, process_owner
 from binance_mcp.stores.sqlite import Database, SqliteDatabase
+from binance_mcp.timestamps import utc_now_text, utc_text
 
 AUDIT_DB_NAME = "audit.sqlite3"
 REDACTED = "[redacted]"
@@ -72,19 +72,6 @@ APPROVED_VIA: tuple[str, ...] = tuple(a.value for a in ApprovedVia)
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-def iso_utc(moment: datetime) -> str:
-    """`moment` as the log writes times: UTC, milliseconds, `Z` (2026-11-25T14:30:00.123Z).
-    A naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    """The current time in the log's format."""
-    return iso_utc(datetime.now(UTC))
-
-
 def audit_path(state_dir: Path) -> Path:
     """Where the audit database lives inside a state dir."""
     return Path(state_dir) / AUDIT_DB_NAME
@@ -95,7 +82,7 @@ class AuditRecord:
     """One tool call. `network`, `base_url`, `tool`, `decision` and `outcome` are required; the
     rest default to empty. `id` is given by the store (None before the record is written)."""
 
-    time: str = field(default_factory=now_iso)
+    time: str = field(default_factory=utc_now_text)
     session: str = ""
     client: str = ""
     network: str
@@ -200,55 +187,6 @@ def _json_default(value: Any) -> str:
 
 
 # --- the store ---------------------------------------------------------------------------------
-
-
-class AuditStore(Protocol):
-    """What the guard needs from an audit log; `AuditLog` is the SQLite one."""
-
-    def append(self, record: AuditRecord) -> int: ...
-
-    def begin_pending(self, record: AuditRecord) -> int: ...
-
-    def finish(
-        self,
-        record_id: int,
-        *,
-        outcome: str,
-        decision: str | None = None,
-        reason: str | None = None,
-        order_id: int | None = None,
-        client_order_id: str | None = None,
-        latency_ms: float | None = None,
-        durable: bool = True,
-    ) -> None: ...
-
-    def pending(
-        self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
-    ) -> list[AuditRecord]: ...
-
-    def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]: ...
-
-    def renew_lease(self, now: datetime | None = None) -> int: ...
-
-    def sent_with_client_order_id(
-        self,
-        client_order_id: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        *,
-        account: str | None = None,
-    ) -> list[AuditRecord]: ...
-
-    def query(
-        self,
-        *,
-        tool: str | None = None,
-        decision: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[AuditRecord]: ...
-
-    def close(self) -> None: ...
 
 
 # Few indexes: every index is written on every call (the audit log is on each call's hot path).
@@ -414,7 +352,7 @@ class AuditLog:
         row = self._row(record)
         durable = record.outcome == Outcome.PENDING or record.client_order_id is not None
         if record.outcome == Outcome.PENDING:
-            lease_until = iso_utc(datetime.now(UTC) + timedelta(seconds=self.lease_s))
+            lease_until = utc_text(datetime.now(UTC) + timedelta(seconds=self.lease_s))
             row = (*row, self.owner, lease_until)
         else:
             row = (*row, None, None)
@@ -472,7 +410,7 @@ class AuditLog:
         """Extend the lease of every record this owner still has pending to `now` + `lease_s`;
         returns how many. Run every third of the lease while orders are in flight."""
         moment = now or datetime.now(UTC)
-        until = iso_utc(moment + timedelta(seconds=self.lease_s))
+        until = utc_text(moment + timedelta(seconds=self.lease_s))
         cursor = self._db.statement(
             "UPDATE audit SET lease_until = ? WHERE outcome = 'pending' AND owner = ?",
             (until, self.owner),
@@ -482,33 +420,18 @@ class AuditLog:
 
     # reading
 
-    def sent_with_client_order_id(
-        self,
-        client_order_id: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        *,
-        account: str | None = None,
-    ) -> list[AuditRecord]:
+    def sent_with_client_order_id(self, client_order_id: str, *, account: str) -> list[AuditRecord]:
         """Calls that sent (or may have sent) a request carrying this client order id for
-        `account`: outcome pending, ok or unknown, dry runs aside. Oldest first. (`network` +
-        `base_url` instead of `account`: the old key, until every caller passes the account.)"""
-        if account is not None:
-            sql = f"{_SELECT} WHERE client_order_id = ? AND account = ? AND {_SENT} ORDER BY time, id"
-            return self._fetch(sql, (client_order_id, account))
-        sql = f"{_SELECT} WHERE client_order_id = ? AND network = ? AND base_url = ? AND {_SENT} ORDER BY time, id"
-        return self._fetch(sql, (client_order_id, network, base_url))
+        `account`: outcome pending, ok or unknown, dry runs aside. Oldest first."""
+        sql = f"{_SELECT} WHERE client_order_id = ? AND account = ? AND {_SENT} ORDER BY time, id"
+        return self._fetch(sql, (client_order_id, account))
 
-    def pending(
-        self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
-    ) -> list[AuditRecord]:
-        """Records still `pending` for `account` (or, the old way, on this network and base URL),
-        oldest first: orders or cancels in flight, or whose fate a crash left unknown."""
-        if account is not None:
-            sql = f"{_SELECT} WHERE outcome = 'pending' AND account = ? ORDER BY time, id"
-            return self._fetch(sql, (account,))
-        sql = f"{_SELECT} WHERE outcome = 'pending' AND network = ? AND base_url = ? ORDER BY time, id"
-        return self._fetch(sql, (network, base_url))
+    def pending(self, *, account: str) -> list[AuditRecord]:
+        """Records of `account` still `pending`, oldest first: orders or cancels in flight, or whose
+        fate a crash left unknown."""
+        return self._fetch(
+            f"{_SELECT} WHERE outcome = 'pending' AND account = ? ORDER BY time, id", (account,)
+        )
 
     def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]:
         """Pending records of `account` whose owner's lease ran out by `now` (or that name no
@@ -516,7 +439,7 @@ class AuditLog:
         records, and never a record whose owner still renews its lease. Oldest first."""
         from binance_mcp.stores.lease import owner_is_gone
 
-        moment = iso_utc(now or datetime.now(UTC))
+        moment = utc_text(now or datetime.now(UTC))
         sql = (
             f"SELECT owner, lease_until, {', '.join(_COLUMNS)} FROM audit"
             " WHERE outcome = 'pending' AND account = ? AND (owner IS NULL OR owner != ?) ORDER BY time, id"
@@ -550,7 +473,7 @@ class AuditLog:
             params.append(str(decision))
         if since is not None:
             where.append("time >= ?")
-            params.append(iso_utc(since))
+            params.append(utc_text(since))
         sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
         if limit is None:
             return self._fetch(f"{sql} ORDER BY time, id", params)
