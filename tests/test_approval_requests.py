@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import platformdirs
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.approval_details import GENERATED_CLIENT_ORDER_ID, labelled_details, request_details
 from binance_mcp.stores.approvals import (
     ApprovalAlreadyDecided,
@@ -39,8 +40,7 @@ ORDER = {
 }
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": "research-bot",
     "arguments_key": canonical_arguments(ORDER, drop_client_order_id=False),
 }

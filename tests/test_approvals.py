@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import (
     PENDING_LIFETIME_S,
     ApprovalAlreadyDecided,
@@ -30,8 +31,7 @@ ORDER = {"symbol": "btcusdt", "side": "BUY", "type": "LIMIT", "quantity": "0.010
 KEY = canonical_arguments(ORDER, drop_client_order_id=True)
 CALL: dict[str, Any] = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": "bob",
     "arguments_key": KEY,
 }
@@ -200,8 +200,8 @@ def test_a_denied_approval_never_allows(store: ApprovalStore) -> None:
     "other",
     [
         {"tool": "cancel_order"},
-        {"network": "mainnet"},
-        {"base_url": "http://127.0.0.1:9000"},
+        {"account": str(AccountKey.of("mainnet", "key-a"))},
+        {"account": str(AccountKey.of("testnet", "key-b"))},
         {"agent": "eve"},
         {"agent": None},
         {"arguments_key": canonical_arguments(ORDER | {"quantity": "0.02"}, drop_client_order_id=True)},
@@ -222,9 +222,7 @@ def test_the_same_call_written_differently_matches(store: ApprovalStore) -> None
     approved(store)
     rewritten = {"symbol": "BTCUSDT", "side": "buy", "type": "LIMIT", "quantity": 0.01, "price": "65000.00"}
     key = canonical_arguments(rewritten | {"client_order_id": "bmcp_other"}, drop_client_order_id=True)
-    assert (
-        store.take(**(CALL | {"arguments_key": key, "base_url": CALL["base_url"] + "/"}), now=T0) is not None
-    )
+    assert store.take(**(CALL | {"arguments_key": key}), now=T0) is not None
 
 
 @pytest.mark.parametrize(
@@ -297,7 +295,10 @@ def test_a_nonce_is_spent_once_and_only_for_its_call(store: ApprovalStore) -> No
     assert len(nonce) >= 40
     assert store.spend_nonce(nonce, **(CALL | {"agent": "eve"}), now=T0) is False
     assert store.spend_nonce(nonce, **(CALL | {"arguments_key": "{}"}), now=T0) is False
-    assert store.spend_nonce(nonce, **(CALL | {"network": "mainnet"}), now=T0) is False
+    assert (
+        store.spend_nonce(nonce, **(CALL | {"account": str(AccountKey.of("mainnet", "key-a"))}), now=T0)
+        is False
+    )
     assert store.spend_nonce(nonce, **CALL, now=T0 + timedelta(seconds=1)) is True
     assert store.spend_nonce(nonce, **CALL, now=T0 + timedelta(seconds=2)) is False  # a replayed round
     assert store.spend_nonce("made-up", **CALL, now=T0) is False

@@ -10,14 +10,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = canonical_arguments({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.01"}, drop_client_order_id=True)
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": "bob",
     "arguments_key": KEY,
 }

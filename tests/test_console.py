@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx2
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import open_approval_store
 from binance_mcp.stores.tokens import TokenStore
 from tests.command import BINANCE_MCP
@@ -22,8 +23,7 @@ from tests.command import BINANCE_MCP
 SERVING = re.compile(r"the approvals page is at (http://127\.0\.0\.1:\d+/approvals)")
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": None,
     "arguments_key": '{"symbol":"BTCUSDT"}',
 }

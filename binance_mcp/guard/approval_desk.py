@@ -115,7 +115,6 @@ class ApprovalDesk:
         return await anyio.to_thread.run_sync(
             lambda: self.store.request(
                 **identity.fields(),
-                network=identity.network,
                 question=question,
                 ttl_s=ttl_s,
                 details=details,

@@ -73,13 +73,13 @@ class PendingRecovery:
         exchange: ExchangeClient,
         network: str,
         *,
-        account: str | None = None,
+        account: str,
         started: str | None = None,
     ) -> None:
         self._audit = audit
         self._exchange = exchange
         self._network = str(network)
-        self._account = account or exchange.base_url
+        self._account = account
         self._started = started or utc_now_text()
         self._quiet_until = 0.0
         self.reports: list[RecoveryReport] = []

@@ -412,21 +412,9 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM approvals"
 _CALL_MATCH = "tool = ? AND account = ? AND agent = ? AND arguments_key = ?"
 
 
-def _call(
-    tool: str,
-    network: str | None,
-    base_url: str | None,
-    account: str | None,
-    agent: str | None,
-    arguments_key: str,
-) -> tuple[str, str, str, str]:
-    """What a call is matched on: tool, account, agent, canonical arguments. The account is
-    `binance_mcp.account.AccountKey` as text; a caller that still passes `network` and
-    `base_url` gets the old key (`network:base_url`) until it passes the account."""
-    if not account:
-        if not network or base_url is None:
-            raise TypeError("pass account= (binance_mcp.account.AccountKey as text)")
-        account = f"{network}:{_base(base_url)}"
+def _call(tool: str, account: str, agent: str | None, arguments_key: str) -> tuple[str, str, str, str]:
+    """What a call is matched on: tool, account (`binance_mcp.account.AccountKey` as text), agent,
+    canonical arguments."""
     return (tool, account, agent or "", arguments_key)
 
 
@@ -464,9 +452,7 @@ class ApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         question: str,
@@ -485,8 +471,11 @@ class ApprovalStore:
         if pending_ttl_s < 1:
             raise ValueError("pending_ttl_s must be at least 1 second")
         moment = _utc(now)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
-        shown = (network or network_of(call[1]), _base(base_url or ""))
+        call = _call(tool, account, agent, arguments_key)
+        shown = (
+            network_of(account),
+            "",
+        )  # the REST root is no longer part of the key (a column for old rows)
         details_text = json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False)
         with self._db.writing(serialise="approvals") as conn:
             self._prune(conn, moment)
@@ -556,9 +545,7 @@ class ApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         ttl_s: int | None = None,
@@ -567,7 +554,7 @@ class ApprovalStore:
         """What `take` would spend for this call, without spending it: the guard looks before it
         asks anyone, and takes only at dispatch, once the call has been decided again."""
         moment = _utc(now)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.reading() as conn:
             rows = conn.execute(
                 f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'approved' ORDER BY decided_at, id", call
@@ -582,9 +569,7 @@ class ApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         ttl_s: int | None = None,
@@ -597,7 +582,7 @@ class ApprovalStore:
         marked used in the same transaction, so it allows one call, once, even with two takers at
         the same moment in two processes. None when there is none."""
         moment = _utc(now)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.writing() as conn:
             rows = conn.execute(
                 f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'approved' ORDER BY decided_at, id", call
@@ -621,9 +606,7 @@ class ApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         ttl_s: int = DEFAULT_NONCE_TTL_S,
@@ -634,7 +617,7 @@ class ApprovalStore:
             raise ValueError("ttl_s must be at least 1 second")
         moment = _utc(now)
         nonce = secrets.token_urlsafe(32)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.writing() as conn:
             self._prune(conn, moment)
             conn.execute(
@@ -643,8 +626,8 @@ class ApprovalStore:
                 (
                     nonce,
                     *call,
-                    network or network_of(call[1]),
-                    _base(base_url or ""),
+                    network_of(account),
+                    "",
                     _iso(moment),
                     _iso(moment + timedelta(seconds=ttl_s)),
                 ),
@@ -656,9 +639,7 @@ class ApprovalStore:
         nonce: str,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         now: datetime | None = None,
@@ -667,7 +648,7 @@ class ApprovalStore:
         offered with another call is not spent (that call gets False; the right one still can)."""
         moment = _utc(now)
         stamp = _iso(moment)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.writing() as conn:
             cursor = conn.execute(
                 f"UPDATE nonces SET spent_at = ? WHERE nonce = ? AND {_CALL_MATCH}"
@@ -841,7 +822,3 @@ def _usable(approval: Approval, moment: datetime, ttl_s: int | None) -> bool:
     if approval.decided_at is None or approval.decided_at > moment:
         return False
     return moment - approval.decided_at <= timedelta(seconds=approval.ttl_s if ttl_s is None else ttl_s)
-
-
-def _base(base_url: str) -> str:
-    return base_url.rstrip("/")
