@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from binance_mcp.stores.sqlite import Database, SqliteDatabase
+from binance_mcp.stores.sqlite import SqliteDatabase
 
 __all__ = [
     "RATE_LIMIT_DB_NAME",
@@ -67,15 +67,6 @@ _MIGRATIONS = {
         CREATE INDEX IF NOT EXISTS hits_key_at ON hits (key, at);
         """,
     ),
-    "postgresql": (
-        """
-        CREATE TABLE IF NOT EXISTS rate_limit_hits (
-            key TEXT NOT NULL,
-            at DOUBLE PRECISION NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS rate_limit_hits_key_at ON rate_limit_hits (key, at);
-        """,
-    ),
 }
 
 
@@ -84,14 +75,8 @@ class SqliteRateCounters:
     process on the state dir. Each hit is one `BEGIN IMMEDIATE` transaction, committed without an
     fsync (a counter lost to a power loss costs one call too many, never money)."""
 
-    def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
-        if database is None:
-            if path is None:
-                raise TypeError("SqliteRateCounters needs a path or a database")
-            database = SqliteDatabase(Path(path), _MIGRATIONS, name="rate limits")
-        self._db = database
-        self._owns_db = path is not None
-        self._table = "rate_limit_hits" if database.dialect == "postgresql" else "hits"
+    def __init__(self, path: Path) -> None:
+        self._db = SqliteDatabase(Path(path), _MIGRATIONS, name="rate limits")
 
     @classmethod
     def in_state_dir(cls, state_dir: Path) -> SqliteRateCounters:
@@ -99,24 +84,23 @@ class SqliteRateCounters:
 
     def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
         now = time.time()
-        table = self._table
         with self._db.writing(durable=False, serialise=f"ratelimit:{key}") as session:
             row = session.execute(
-                f"SELECT at FROM {table} WHERE key = ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+                "SELECT at FROM hits WHERE key = ? ORDER BY at DESC LIMIT 1 OFFSET ?",
                 (key, limit - amount),
             ).fetchone()
             if row is not None and row[0] >= now - expiry:
                 return False
-            session.execute(f"DELETE FROM {table} WHERE key = ? AND at < ?", (key, now - max(expiry, KEEP_S)))
+            session.execute("DELETE FROM hits WHERE key = ? AND at < ?", (key, now - max(expiry, KEEP_S)))
             for _ in range(amount):
-                session.execute(f"INSERT INTO {table} (key, at) VALUES (?, ?)", (key, now))
+                session.execute("INSERT INTO hits (key, at) VALUES (?, ?)", (key, now))
         return True
 
     def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
         now = time.time()
         with self._db.reading() as session:
             row = session.execute(
-                f"SELECT min(at), count(*) FROM (SELECT at FROM {self._table} WHERE key = ? AND at >= ?"
+                "SELECT min(at), count(*) FROM (SELECT at FROM hits WHERE key = ? AND at >= ?"
                 " ORDER BY at DESC LIMIT ?) AS recent",
                 (key, now - expiry, limit),
             ).fetchone()
@@ -125,8 +109,7 @@ class SqliteRateCounters:
         return float(row[0]), int(row[1])
 
     def close(self) -> None:
-        if self._owns_db:
-            self._db.close()
+        self._db.close()
 
 
 class RateLimiter:
