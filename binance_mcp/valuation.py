@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.orders import LIMIT_TYPES, Leg, Order
-from binance_mcp.tools.inputs import decimal_text
 
 
 @dataclass(frozen=True)

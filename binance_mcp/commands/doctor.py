@@ -35,6 +35,7 @@ import anyio
 
 from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
 from binance_mcp.stores.audit import redact_text
@@ -464,8 +465,8 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
         parts = []
         for asset, amount in budgets.items():
             used = spent.get(asset)
-            tail = f" ({_text(used)} spent today)" if used is not None else ""
-            parts.append(f"{_text(amount)} {asset} per UTC day{tail}")
+            tail = f" ({decimal_text(used)} spent today)" if used is not None else ""
+            parts.append(f"{decimal_text(amount)} {asset} per UTC day{tail}")
         report.add(INFO, "budgets", f"on {network}: " + "; ".join(parts))
     else:
         report.add(INFO, "budgets", "none (orders are not limited by a daily notional)")
@@ -534,13 +535,6 @@ def _check_state_dir(config: ServerConfig, report: Report) -> None:
 
 
 _STATE_FILES = ("audit.sqlite3", "approvals.sqlite3", "budgets.sqlite3")
-
-
-def _text(number: Decimal) -> str:
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
 
 
 if __name__ == "__main__":

@@ -289,6 +289,6 @@ def details_for(decided: Decided, services: Services) -> dict[str, str]:
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.tools.inputs import decimal_text
+    from binance_mcp.decimals import decimal_text
 
     return decimal_text(value) if value is not None else None

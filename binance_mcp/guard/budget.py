@@ -104,7 +104,7 @@ def settle_budget(
 
 
 def _refusal(exceeded: object, budget: Budget) -> Refusal:
-    from binance_mcp.tools.inputs import decimal_text
+    from binance_mcp.decimals import decimal_text
 
     return Refusal(
         RefusalKind.POLICY_DENIED,

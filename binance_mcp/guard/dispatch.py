@@ -82,7 +82,7 @@ async def decide_again(admitted: Admitted, services: Services, *, waited: bool) 
         )
     shown, value = admitted.approved_notional, fresh.validated.valuation
     if shown is not None and value is not None and value.notional > shown * (1 + APPROVED_VALUE_TOLERANCE):
-        from binance_mcp.tools.inputs import decimal_text
+        from binance_mcp.decimals import decimal_text
 
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.tools.inputs import decimal_text
+    from binance_mcp.decimals import decimal_text
 
     return decimal_text(value) if value is not None else None
 

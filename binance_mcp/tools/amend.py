@@ -10,11 +10,11 @@ import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import AmendOrderInput
 from binance_mcp.tools.spec import CallContext, guarded

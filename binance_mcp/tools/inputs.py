@@ -4,7 +4,7 @@ Each model forbids unknown arguments (a `leverage` on a spot order must not vani
 publishes the JSON Schema that tools/list shows. Quantities and prices are decimal strings; a JSON
 number is accepted and read through its shortest text (`0.1`, never `0.1000000000000000055`).
 `describe_validation_error` turns pydantic's errors into one sentence naming field and problem.
-Decimal text is read and written by binance_mcp/decimals.py (`decimal_text` is re-exported here).
+Decimal text is read and written by binance_mcp/decimals.py.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput, decimal_text
+from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.spec import CallContext, guarded
 

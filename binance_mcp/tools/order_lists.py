@@ -14,12 +14,13 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import decimal_text, new_client_order_id
+from binance_mcp.tools.inputs import new_client_order_id
 from binance_mcp.tools.names import Risk, ToolName
 from binance_mcp.tools.order_list_inputs import (
     TAKES_TIF,

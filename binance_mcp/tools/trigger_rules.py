@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from binance_mcp.tools.inputs import decimal_text
+from binance_mcp.decimals import decimal_text
 
 
 def triggers_above(side: str, order_type: str) -> bool:
