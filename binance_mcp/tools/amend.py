@@ -15,7 +15,7 @@ from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.order_list_inputs import AmendOrderInput
 from binance_mcp.tools.spec import CallContext, guarded
 
@@ -47,7 +47,6 @@ def describe_amend(args: AmendOrderInput, quote: object, network: str) -> str:
     ),
     inputs=AmendOrderInput,
     output=outputs.AmendedOrder,
-    risk=Risk.DESTRUCTIVE,
     prepare=keep_client_order_id,
     describe=describe_amend,
 )

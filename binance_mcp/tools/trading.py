@@ -24,7 +24,7 @@ from binance_mcp.tools.inputs import (
     decimal_text,
     new_client_order_id,
 )
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, guarded
 from binance_mcp.valuation import value_order
 
@@ -154,7 +154,6 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
     "and the policy before anything is sent.",
     inputs=PlaceOrderInput,
     output=outputs.PlacedOrder,
-    risk=Risk.FINANCIAL,
     prepare=with_client_order_id,
     order=order_of,
     check=check_trailing_deltas,
@@ -256,7 +255,6 @@ async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_ha
     description="Cancel one open order by order_id or client_order_id.",
     inputs=CancelOrderInput,
     output=outputs.CancelledOrder,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel,
     resolve=find_order_to_cancel,
 )
@@ -321,7 +319,6 @@ async def _check_cancel(args: CancelOrderInput, call: CallContext, what_happened
     description="Cancel every open order on a symbol. Says so when there were none.",
     inputs=SymbolInput,
     output=outputs.CancelledOrders,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel_all,
 )
 async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:
