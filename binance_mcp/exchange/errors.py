@@ -32,7 +32,7 @@ ENV_API_SECRET = "BINANCE_API_SECRET"
 EXCHANGE_ERROR = "exchange_error"
 NOT_CONFIGURED = "not_configured"
 
-# Binance: "execution status unknown" (errors.md -1006 UNEXPECTED_RESP, -1007 TIMEOUT).
+# Binance: "execution status unknown" (Binance's errors.md -1006 UNEXPECTED_RESP, -1007 TIMEOUT).
 _OUTCOME_UNKNOWN_CODES = frozenset({-1006, -1007})
 
 

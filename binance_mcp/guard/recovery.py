@@ -1,6 +1,6 @@
 """Crash recovery: complete the `pending` audit records a dead process left behind, from the exchange.
 
-DESIGN *Crash safety*: an order's intent is committed as a `pending` audit record before it
+README *Reliability*: an order's intent is committed as a `pending` audit record before it
 leaves, and gets its outcome afterwards. A server killed in between leaves the record pending.
 Before an order leaves (the guard awaits `PendingRecovery` under the account lock), each pending
 record of this account that is orphaned is looked up on the exchange by its client order id and

@@ -1,6 +1,6 @@
 """`--transport http` checked before anything starts: address, origins, and whether tokens are needed.
 
-DESIGN *Streamable HTTP*: when any token exists at start, every request needs one, until the
+README *Streamable HTTP and agents*: when any token exists at start, every request needs one, until the
 server stops (even if the last token is revoked meanwhile). With no token at start the server
 listens on loopback only and is open to anyone on this machine as the agent `local`; a
 non-loopback `--host` with no token refuses to start. The socket is bound here too, so that a

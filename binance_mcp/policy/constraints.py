@@ -6,7 +6,7 @@ fixed order (symbols, sides, order_types, max_quantity, max_notional, max_price_
 max_open_orders) and the first one broken is returned as a `ConstraintViolation`: the policy path
 for the refusal's `rule` and one sentence naming the bound, the value and the limit.
 
-Semantics (DESIGN *The policy file*):
+Semantics (README *Policies*):
 
 - Every `max_*` bound allows the value up to and including it.
 - `max_open_orders` counts the account's open orders before this one (all symbols): with N open

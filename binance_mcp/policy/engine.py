@@ -2,7 +2,7 @@
 
 The tool list is fixed and a `Policy` is immutable, so the engine works out every decision for
 every (agent, network, tool) once, in its constructor; `decide` then costs a few hundred
-nanoseconds whatever the number of rules and globs. Precedence, as DESIGN.md says: the agent's own
+nanoseconds whatever the number of rules and globs. Precedence, as README *Policies* says: the agent's own
 rules (the exact name, then the longest matching glob, of equally long globs the first written),
 then the top-level rules the same way, then `default`. A rule whose `networks` leave out the
 current network denies. Hiding is decided here too (a hidden tool is denied, `hidden=True`), so a
@@ -48,7 +48,7 @@ class Decision:
 
     `action` is final for `deny`; for `allow` and `require_approval` the guard still applies the
     rate limit, the constraints, `approve_above_notional` and budgets. Every `*_path` is the place
-    in the policy to name in a refusal (`rule` in DESIGN's *Refusals*).
+    in the policy to name in a refusal (`rule` in README *Refusals and errors*).
     """
 
     tool: str

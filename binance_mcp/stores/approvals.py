@@ -1,6 +1,6 @@
 """Human approval, out of band and in the client: approvals and nonces in SQLite in the state dir.
 
-DESIGN *Approval*. When the client may not or cannot ask the human, the guard refuses the call
+README *Limits in money, human approval, budgets*. When the client may not or cannot ask the human, the guard refuses the call
 with an approval id (`request`, which keeps the order's rendered details and when the request
 expires: `pending_ttl`, an hour by default); an operator approves it with `binance-mcp approvals
 approve ID` or on the approvals page (`approve`, which records who: `cli:<user>` or the operator

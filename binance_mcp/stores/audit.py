@@ -1,6 +1,6 @@
 """The audit log: one record per tool call, in SQLite in the state dir, durable before it returns.
 
-DESIGN *Audit log* and *Crash safety*: every call is recorded whatever its end; an order or a
+README *Audit log* and *Reliability*: every call is recorded whatever its end; an order or a
 cancel is first recorded as `pending` (committed) and then finished with its outcome, so that a
 server killed in between leaves a record the next run can complete (`pending()`). Nothing secret
 is ever written: `AuditLog(path, secrets=(key, secret))` redacts every record first.
@@ -34,7 +34,7 @@ REDACTED = "[redacted]"
 
 
 class AuditDecision(StrEnum):
-    """What the guard decided (a different vocabulary from the refusal kinds, DESIGN *Audit log*)."""
+    """What the guard decided (a different vocabulary from the refusal kinds, README *Audit log*)."""
 
     ALLOWED = "allowed"
     DENIED = "denied"
@@ -112,7 +112,7 @@ class AuditRecord:
                 object.__setattr__(self, name, value.value)
 
     def validate(self) -> None:
-        """Raise `ValueError` naming the field if a value is outside DESIGN's vocabulary or the
+        """Raise `ValueError` naming the field if a value is outside the log's vocabulary (`DECISIONS`, `OUTCOMES`, `APPROVED_VIA`) or the
         time is not in the log's format. The store calls it before writing (reading stays
         lenient, so an older CLI can still show records a newer server wrote)."""
         if not isinstance(self.time, str) or not _TIME_RE.match(self.time):

@@ -1,6 +1,6 @@
 """Daily notional budgets: money reserved before an order leaves, in SQLite in the state dir.
 
-DESIGN *budgets.daily_notional*: the sum of order notionals per quote asset, per account
+A policy's `budgets.daily_notional` (README *Limits in money, human approval, budgets*): the sum of order notionals per quote asset, per account
 (`binance_mcp.account.AccountKey`: network and key fingerprint, never the spelling of the REST
 root) and per UTC day. An order's notional is reserved before it is sent, in one transaction
 (`BEGIN IMMEDIATE`: sum today's spending, insert only if it fits), so that two orders in two
