@@ -101,7 +101,7 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     shown = decided.validated.valuation.notional if decided.validated.valuation is not None else None
     ttl = decided.decision.approval_ttl
     if OPERATOR in via:
-        given = await services.approvals.find_cli_approval(identity, ttl)
+        given = await services.approvals.find_operator_approval(identity, ttl)
         if given is not None:
             return Admitted(
                 decided,
@@ -126,7 +126,7 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
             "Nothing was sent",
             rule=rule,
         )
-    approval = await services.approvals.request_cli_approval(
+    approval = await services.approvals.request_operator_approval(
         identity,
         asked,
         ttl,

@@ -103,7 +103,7 @@ async def decide_again(admitted: Admitted, services: Services, *, waited: bool) 
 async def spend_operator_approval(admitted: Admitted, services: Services) -> None:
     assert admitted.identity is not None
     ttl = admitted.decided.decision.approval_ttl
-    if await services.approvals.take_cli_approval(admitted.identity, ttl) is None:
+    if await services.approvals.take_operator_approval(admitted.identity, ttl) is None:
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,
             "the approval for this call was used by another call or withdrawn meanwhile; nothing was sent",

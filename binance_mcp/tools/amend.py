@@ -15,8 +15,8 @@ from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
+from binance_mcp.tools.inputs import AmendOrderInput
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.order_list_inputs import AmendOrderInput
 from binance_mcp.tools.spec import CallContext, guarded
 
 logger = logging.getLogger(__name__)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
+from binance_mcp.tools.inputs import GetOrderInput, MyTradesInput
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.order_list_inputs import GetOrderInput, MyTradesInput
 from binance_mcp.tools.spec import CallContext, guarded
 
 
