@@ -180,8 +180,7 @@ def serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"binance-mcp: {exc}", file=sys.stderr)
         return 2
-    from binance_mcp.state import StateError
-    from binance_mcp.state_dir import usable_state_dir
+    from binance_mcp.state_dir import StateError, usable_state_dir
 
     try:
         usable_state_dir(config.state_dir, create=False)

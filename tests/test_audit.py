@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from binance_mcp import state
 from binance_mcp.account import AccountKey
 from binance_mcp.commands import audit as audit_command
 from binance_mcp.commands.audit import format_table, main, parse_since
-from binance_mcp.state import StateError, connect, resolve_state_dir
+from binance_mcp.state_dir import StateError, resolve_state_dir
+from binance_mcp.stores import sqlite
 from binance_mcp.stores.audit import (
     DECISIONS,
     SCHEMA_VERSION,
@@ -32,6 +32,7 @@ from binance_mcp.stores.audit import (
     audit_path,
     redact,
 )
+from binance_mcp.stores.sqlite import connect
 from binance_mcp.timestamps import utc_text
 
 TESTNET = "https://testnet.binance.vision"
@@ -87,7 +88,7 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-# --- state.py ------------------------------------------------------------------------------------
+# --- state_dir.py, stores/sqlite.py ------------------------------------------------------------------------------------
 
 
 def test_state_dir_precedence_and_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,14 +144,14 @@ def test_write_transaction_rolls_back_and_migrate_steps(tmp_path: Path) -> None:
     conn = connect(tmp_path / "m.sqlite3")
     try:
         steps = ["CREATE TABLE IF NOT EXISTS a (x INTEGER);"]
-        assert state.migrate(conn, steps) == 1
-        with pytest.raises(RuntimeError), state.write_transaction(conn):
+        assert sqlite.migrate(conn, steps) == 1
+        with pytest.raises(RuntimeError), sqlite.write_transaction(conn):
             conn.execute("INSERT INTO a VALUES (1)")
             raise RuntimeError("boom")
         assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 0 and not conn.in_transaction
         steps.append("ALTER TABLE a ADD COLUMN y TEXT;\nCREATE INDEX IF NOT EXISTS a_y ON a (y);")
-        assert state.migrate(conn, steps) == 2 == state.schema_version(conn)
-        assert state.migrate(conn, steps) == 2  # once only
+        assert sqlite.migrate(conn, steps) == 2 == sqlite.schema_version(conn)
+        assert sqlite.migrate(conn, steps) == 2  # once only
         assert [row[1] for row in conn.execute("PRAGMA table_info(a)")] == ["x", "y"]
     finally:
         conn.close()

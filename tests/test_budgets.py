@@ -232,7 +232,7 @@ def test_two_processes_share_one_budget(tmp_path: Path) -> None:
 
 
 def test_a_closed_store_says_so(tmp_path: Path) -> None:
-    from binance_mcp.state import StateError
+    from binance_mcp.state_dir import StateError
 
     store = BudgetStore(tmp_path / "b.sqlite3")
     store.close()

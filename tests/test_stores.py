@@ -123,7 +123,7 @@ def test_budget_reservations_hold_exactly_across_threads(state: Any) -> None:
 
 
 def test_a_newer_schema_is_refused(state: Any, tmp_path: Path) -> None:
-    from binance_mcp.state import StateError
+    from binance_mcp.state_dir import StateError
 
     budgets = state.budgets()
     budgets.close()

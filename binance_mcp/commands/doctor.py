@@ -479,7 +479,7 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
 def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
     """Today's spending per asset from the state dir's budgets, if it has any (never creates it)."""
     from binance_mcp.account import AccountKey
-    from binance_mcp.state import resolve_state_dir
+    from binance_mcp.state_dir import resolve_state_dir
     from binance_mcp.stores.budgets import BudgetStore, budgets_path
 
     account = str(AccountKey.of(config.network, config.credentials.api_key if config.credentials else None))
@@ -506,8 +506,7 @@ def _without_doctor(sentence: str) -> str:
 
 
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
-    from binance_mcp.state import StateError, resolve_state_dir
-    from binance_mcp.state_dir import state_dir_problem
+    from binance_mcp.state_dir import StateError, resolve_state_dir, state_dir_problem
 
     if config.state_url:
         from binance_mcp.stores import PostgresState

@@ -19,7 +19,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from binance_mcp.http.bounds import Limits
 from binance_mcp.http.origins import is_loopback, normalise_origin, transport_security
-from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.state_dir import StateError, resolve_state_dir
 from binance_mcp.stopping import DrainTimes
 from binance_mcp.stores.tokens import TokenStore, tokens_path
 

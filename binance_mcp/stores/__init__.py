@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.state import resolve_state_dir
+from binance_mcp.state_dir import resolve_state_dir
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
@@ -152,7 +152,7 @@ class PostgresState:
 
 def open_state(state_url: str | None, state_dir: str | Path | None) -> SqliteState | PostgresState:
     """PostgreSQL when `state_url` is given, else SQLite in the state dir (created if missing).
-    Raises `binance_mcp.state.StateError` with one line when it cannot be used."""
+    Raises `binance_mcp.state_dir.StateError` with one line when it cannot be used."""
     if state_url:
         return PostgresState(state_url)
     return SqliteState(resolve_state_dir(state_dir))

@@ -746,7 +746,7 @@ def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> st
 def _is_default_state_dir(path: Path) -> bool:
     import platformdirs
 
-    from binance_mcp.state import APP_NAME
+    from binance_mcp.state_dir import APP_NAME
 
     default = Path(platformdirs.user_state_dir(APP_NAME))
     try:
