@@ -157,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     from binance_mcp.config import ConfigError, build_config
+    from binance_mcp.keyfile import ask_on_terminal, readable_by_others
     from binance_mcp.logs import configure_logging
     from binance_mcp.policy.model import PolicyError
 
@@ -174,12 +175,17 @@ def serve(args: argparse.Namespace) -> int:
             read_timeout_flag=args.read_timeout,
             state_url_flag=args.global_state_url,
             rate_limit_url_flag=args.rate_limit_url,
+            ask_passphrase=ask_on_terminal,
         )
         if config.state_url and not config.rate_limit_url:
             _require_shared_counters(config)
     except ConfigError as exc:
         print(f"binance-mcp: {exc}", file=sys.stderr)
         return 2
+    private_key = config.credentials.private_key if config.credentials else None
+    exposed = readable_by_others(private_key.path) if private_key else None
+    if exposed:
+        print(f"binance-mcp: warning: {exposed}", file=sys.stderr)
     from binance_mcp.state_dir import StateError, usable_state_dir
 
     try:

@@ -3,6 +3,8 @@
 Flags win over environment variables, which win over a `.env` file in the working directory.
 Everything is checked here, before any transport opens, so that a bad value stops the server
 with one line naming it (exit 2) instead of a traceback later. Mainnet is never a default.
+An API key signs with its HMAC secret or, as Binance recommends, with the private key of an
+Ed25519 (or RSA) key read from a PEM file (`binance_mcp.keyfile`); either is checked here too.
 
 python-dotenv is read directly rather than through pydantic-settings: six variables do not need
 it, and its import costs more than the whole budget the cold-start benchmark leaves us.
@@ -17,6 +19,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from binance_mcp.keyfile import (
+    ENV_PRIVATE_KEY_FILE,
+    ENV_PRIVATE_KEY_PASSPHRASE,
+    KeyFileError,
+    KeyType,
+    PassphrasePrompt,
+    PrivateKey,
+    load_private_key,
+)
 
 ENV_API_KEY = "BINANCE_API_KEY"
 ENV_API_SECRET = "BINANCE_API_SECRET"
@@ -56,17 +68,29 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Credentials:
-    """The API key and secret. `repr` never shows them, so they cannot leak through a log line."""
+    """The API key and what signs for it: the HMAC secret, or the private key of an Ed25519 or RSA key.
+
+    `repr` never shows them, so they cannot leak through a log line.
+    """
 
     api_key: str = field(repr=False)
-    api_secret: str = field(repr=False)
+    api_secret: str | None = field(default=None, repr=False)
+    private_key: PrivateKey | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
-        return "Credentials(api_key='***', api_secret='***')"
+        return f"Credentials(api_key='***', key_type={self.key_type.value})"
 
     @property
-    def secrets(self) -> tuple[str, str]:
-        return (self.api_key, self.api_secret)
+    def key_type(self) -> KeyType:
+        return self.private_key.key_type if self.private_key is not None else KeyType.HMAC
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every text that must never be shown: the key, the secret, the private key and its passphrase."""
+        found = [self.api_key, self.api_secret or ""]
+        if self.private_key is not None:
+            found.extend(self.private_key.secrets)
+        return tuple(text for text in found if text)
 
 
 @dataclass(frozen=True)
@@ -221,14 +245,31 @@ def parse_seconds(value: str | float | None, source: str, default: float) -> flo
     return seconds
 
 
-def load_credentials(env: Mapping[str, str]) -> Credentials | None:
+def load_credentials(env: Mapping[str, str], ask: PassphrasePrompt | None = None) -> Credentials | None:
+    """The API key with its HMAC secret (`BINANCE_API_SECRET`) or its private key file
+    (`BINANCE_PRIVATE_KEY_FILE`, decrypted with `BINANCE_PRIVATE_KEY_PASSPHRASE` or what `ask`
+    returns); None when no key is set at all. `ConfigError` names what is missing or wrong."""
     key = env.get(ENV_API_KEY, "").strip()
     secret = env.get(ENV_API_SECRET, "").strip()
-    if not key and not secret:
+    key_file = env.get(ENV_PRIVATE_KEY_FILE, "").strip()
+    passphrase = env.get(ENV_PRIVATE_KEY_PASSPHRASE) or None
+    signer = f"{ENV_API_SECRET} (an HMAC key) or {ENV_PRIVATE_KEY_FILE} (an Ed25519 or RSA key)"
+    if not key and not secret and not key_file:
+        if passphrase:
+            raise ConfigError(f"{ENV_PRIVATE_KEY_PASSPHRASE} is set but {ENV_PRIVATE_KEY_FILE} is not")
         return None
-    if not key or not secret:
-        missing = ENV_API_KEY if not key else ENV_API_SECRET
-        raise ConfigError(f"{missing} is not set: set both {ENV_API_KEY} and {ENV_API_SECRET}, or neither")
+    if not key:
+        raise ConfigError(f"{ENV_API_KEY} is not set: set it beside {signer}, or set none of them")
+    if secret and key_file:
+        raise ConfigError(f"both {ENV_API_SECRET} and {ENV_PRIVATE_KEY_FILE} are set: set one, {signer}")
+    if key_file:
+        try:
+            private_key = load_private_key(Path(key_file).expanduser(), passphrase, ask=ask)
+        except KeyFileError as exc:
+            raise ConfigError(str(exc)) from None
+        return Credentials(api_key=key, private_key=private_key)
+    if not secret:
+        raise ConfigError(f"{ENV_API_SECRET} is not set, nor {ENV_PRIVATE_KEY_FILE}: set {signer}")
     return Credentials(api_key=key, api_secret=secret)
 
 
@@ -247,8 +288,12 @@ def build_config(
     state_url_flag: str | None = None,
     rate_limit_url_flag: str | None = None,
     env: Mapping[str, str] | None = None,
+    ask_passphrase: PassphrasePrompt | None = None,
 ) -> ServerConfig:
-    """Merge flags and environment into a checked `ServerConfig`, or raise `ConfigError`."""
+    """Merge flags and environment into a checked `ServerConfig`, or raise `ConfigError`.
+
+    `ask_passphrase` is asked for the private key's passphrase when the key file is encrypted
+    and none is set (the CLI passes `keyfile.ask_on_terminal`)."""
     env = read_environment() if env is None else env
     if network_flag:
         network = parse_network(network_flag, "--" + network_flag)
@@ -286,7 +331,7 @@ def build_config(
     return ServerConfig(
         network=network,
         base_url=base_url,
-        credentials=load_credentials(env),
+        credentials=load_credentials(env, ask_passphrase),
         policy_path=policy_path,
         state_dir=Path(state_value).expanduser() if state_value else None,
         watch_policy=watch_policy,

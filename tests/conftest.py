@@ -18,20 +18,32 @@ from mcp import Client
 from binance_mcp.config import build_config
 from binance_mcp.server import App, build_app
 from tests.fake_binance import FakeBinance
+from tests.keys import API_KEY, API_SECRET, KEY_TYPES, key_env
+
+__all__ = ["API_KEY", "API_SECRET", "every_key_type", "make_app"]
 
 # CI explores the same examples every run (a submission must not fail on a new random draw);
 # on a developer's machine hypothesis draws new ones each time and keeps what fails.
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
-API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
-API_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 ALLOW_ALL = {"version": "1", "default": "allow"}
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def key_type(request: pytest.FixtureRequest) -> str:
+    """The type of API key the server signs with: HMAC, unless a test asks for each (`every_key_type`)."""
+    return str(getattr(request, "param", "HMAC"))
+
+
+every_key_type = pytest.mark.parametrize("key_type", KEY_TYPES, indirect=True)
+"""Run a test once with each type of API key: HMAC, Ed25519 and RSA (the `app`, `client` and `build`
+fixtures sign with it; the test exchange verifies each signature as Binance does)."""
 
 
 @pytest.fixture
@@ -54,8 +66,12 @@ def make_app(
     credentials: bool = True,
     network: str = "testnet",
     dry_run: bool = False,
+    keys: dict[str, str] | None = None,
 ) -> App:
-    env = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET} if credentials else {}
+    """A server on `base_url`; `keys` is the environment that sets its API key (HMAC by default)."""
+    if keys is None:
+        keys = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
+    env = keys if credentials else {}
     config = build_config(
         network_flag=network,
         base_url_flag=base_url,
@@ -68,18 +84,19 @@ def make_app(
 
 
 @pytest.fixture
-def app(tmp_path: Path, fake: FakeBinance) -> Iterator[App]:
-    built = make_app(tmp_path, fake.base_url)
+def app(tmp_path: Path, fake: FakeBinance, key_type: str) -> Iterator[App]:
+    built = make_app(tmp_path, fake.base_url, keys=key_env(key_type, tmp_path, fake))
     yield built
     built.close()
 
 
 @pytest.fixture
-def build(tmp_path: Path, fake: FakeBinance) -> Iterator[Any]:
+def build(tmp_path: Path, fake: FakeBinance, key_type: str) -> Iterator[Any]:
     """`build(policy, **make_app options)`: a server on the fake exchange, closed after the test."""
     apps: list[App] = []
 
     def factory(policy: dict[str, Any], **kwargs: Any) -> App:
+        kwargs.setdefault("keys", key_env(key_type, tmp_path, fake))
         app = make_app(tmp_path, fake.base_url, policy=policy, **kwargs)
         apps.append(app)
         return app

@@ -24,6 +24,7 @@ from binance_mcp.stores.budgets import open_budget_store
 from binance_mcp.tools.names import TOOL_NAMES
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
+from tests.keys import KEY_TYPES, key_secrets
 
 KEYS = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
 STATUS_LINE = re.compile(r"^(ok|FAIL|warn|skip|info) {2,3}[^:]+: .+$")
@@ -52,9 +53,11 @@ def lines(text: str) -> dict[str, str]:
 
 
 def assert_no_secret(*texts: str) -> None:
+    """No API key, HMAC secret or private key (whole or any line of it) of any key type in `texts`."""
     for text in texts:
-        assert API_KEY not in text
-        assert API_SECRET not in text
+        for key_type in KEY_TYPES:
+            for secret in key_secrets(key_type):
+                assert secret not in text, key_type
 
 
 # --------------------------------------------------------------------------- as a subprocess
@@ -97,7 +100,10 @@ def test_a_working_testnet_setup_passes_without_printing_a_secret(tmp_path: Path
     assert found["policy"] == f"ok    policy: {policy} is valid (default deny)"
     assert re.fullmatch(rf"ok    base URL: {re.escape(fake.base_url)} answers \(GET /api/v3/time in \d+ ms\)", found["base URL"])  # fmt: skip
     assert re.fullmatch(r"ok    clock: this machine is (in step with|\d+ ms (behind|ahead of)) the server's time \(±\d+ ms\)", found["clock"])  # fmt: skip
-    assert found["API keys"] == "ok    API keys: accepted (account type SPOT, can trade: yes)"
+    assert (
+        found["API keys"]
+        == "ok    API keys: accepted (GET /api/v3/account signed with the HMAC key; account type SPOT, can trade: yes)"
+    )
     assert found["key permissions"].startswith("skip  key permissions: checked on mainnet only")
     assert found["tools"] == f"info  tools: {len(TOOL_NAMES) - 1} of {len(TOOL_NAMES)} visible on testnet"
     assert found["allowed"] == (
@@ -231,7 +237,7 @@ def test_spot_trading_off_fails_only_when_the_policy_allows_trading(
         "Trading for the key, or deny those tools"
     )
     assert found["API keys"].startswith(
-        "FAIL  API keys: accepted (account type SPOT, can trade: no), but the policy"
+        "FAIL  API keys: accepted (GET /api/v3/account signed with the HMAC key; account type SPOT, can trade: no), but the policy"
     )
 
     read_only = str(Path(doctor.__file__).parent.parent / "policies" / "read-only.json")
@@ -300,4 +306,7 @@ def test_network_url_and_keys_come_from_a_dot_env_file(
     status, found, out = doctor_here(capsys)
     assert status == 0, out
     assert found["network"] == f"info  network: testnet at {fake.base_url}"
-    assert found["API keys"] == "ok    API keys: accepted (account type SPOT, can trade: yes)"
+    assert (
+        found["API keys"]
+        == "ok    API keys: accepted (GET /api/v3/account signed with the HMAC key; account type SPOT, can trade: yes)"
+    )

@@ -60,7 +60,7 @@ async def test_a_secret_that_does_not_match_the_key_names_the_variable_and_docto
     assert content["error"] == "exchange_error" and content["code"] == -1022
     reason = content["reason"]
     assert "Signature for this request is not valid." in reason
-    assert "The API secret does not match the API key: check BINANCE_API_SECRET" in reason
+    assert "The signature does not match the API key: check BINANCE_API_SECRET" in reason
     assert "`binance-mcp doctor`" in reason
     assert "x" * 64 not in reason
 

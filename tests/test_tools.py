@@ -16,8 +16,9 @@ from mcp import Client
 
 from binance_mcp.server import App
 from binance_mcp.tools.names import TOOL_NAMES as ALL_TOOL_NAMES
-from tests.conftest import API_KEY, API_SECRET, make_app
+from tests.conftest import every_key_type, make_app
 from tests.fake_binance import FakeBinance
+from tests.keys import API_KEYS, KEY_TYPES, key_secrets
 
 pytestmark = pytest.mark.anyio
 
@@ -28,9 +29,15 @@ def requests_to(fake: FakeBinance, method: str, path: str) -> list:
     return [r for r in fake.requests if r.method == method and r.path == path]
 
 
+def assert_no_secret_in(text: str) -> None:
+    """No API key, HMAC secret or private key (whole or any line of it) of any key type in `text`."""
+    for key_type in KEY_TYPES:
+        for secret in key_secrets(key_type):
+            assert secret not in text, key_type
+
+
 def assert_no_secret(result) -> None:
-    text = json.dumps(result.model_dump(mode="json"))
-    assert API_KEY not in text and API_SECRET not in text
+    assert_no_secret_in(json.dumps(result.model_dump(mode="json")))
 
 
 async def test_lists_the_tools_with_schemas_and_annotations(client: Client) -> None:
@@ -112,7 +119,10 @@ async def test_get_24hr_ticker(client: Client, fake: FakeBinance) -> None:
     assert requests_to(fake, "GET", "/api/v3/ticker/24hr")[0].params == {"symbol": "BNBBTC"}
 
 
-async def test_get_account_info_shows_non_zero_balances_only(client: Client, fake: FakeBinance) -> None:
+@every_key_type
+async def test_get_account_info_shows_non_zero_balances_only(
+    client: Client, fake: FakeBinance, key_type: str
+) -> None:
     fake.set_balance("DOGE", "0")
     fake.set_balance("USDT", "1234.5")
     result = await client.call_tool("get_account_info", {})
@@ -123,7 +133,8 @@ async def test_get_account_info_shows_non_zero_balances_only(client: Client, fak
     assert all(Decimal(b["free"]) + Decimal(b["locked"]) > 0 for b in info["balances"])
     assert info["count"] == len(info["balances"])
     [request] = requests_to(fake, "GET", "/api/v3/account")
-    assert request.signature_ok is True and request.api_key == API_KEY
+    assert request.signature_ok is True and request.api_key == API_KEYS[key_type]
+    assert request.key_type == key_type
     assert_no_secret(result)
 
 
@@ -134,14 +145,15 @@ async def limit_buy(client: Client, **overrides) -> dict:
     return result.structured_content
 
 
+@every_key_type
 async def test_place_a_resting_limit_order_signed_with_a_client_order_id(
-    client: Client, fake: FakeBinance
+    client: Client, fake: FakeBinance, key_type: str
 ) -> None:
     order = await limit_buy(client)
     assert order["status"] == "NEW" and order["network"] == "testnet" and order["side"] == "BUY"
     assert re.fullmatch(r"[A-Za-z0-9_-]{1,36}", order["client_order_id"])
     [request] = requests_to(fake, "POST", "/api/v3/order")
-    assert request.signature_ok is True
+    assert request.signature_ok is True and request.key_type == key_type
     sent = request.params
     assert (sent["symbol"], sent["side"], sent["type"], sent["timeInForce"]) == (
         "BTCUSDT",
@@ -191,6 +203,7 @@ async def test_open_orders_and_history(client: Client, fake: FakeBinance) -> Non
     assert len(signed) == 4 and all(r.signature_ok is True for r in signed)
 
 
+@every_key_type
 async def test_cancel_order_by_either_id(client: Client, fake: FakeBinance) -> None:
     first = await limit_buy(client)
     second = await limit_buy(client, price="49000")
@@ -346,9 +359,11 @@ async def test_without_keys_market_tools_work_and_account_tools_name_the_variabl
             assert result.is_error, tool
             assert "BINANCE_API_KEY" in result.structured_content["reason"]
             assert "BINANCE_API_SECRET" in result.structured_content["reason"]
+            assert "BINANCE_PRIVATE_KEY_FILE" in result.structured_content["reason"]  # the Ed25519/RSA way
     assert all(r.api_key is None for r in fake.requests)
 
 
+@every_key_type
 async def test_every_call_leaves_one_audit_record(client: Client, app: App) -> None:
     await client.call_tool("get_price", {"symbol": "BTCUSDT"})
     await client.call_tool("get_price", {"symbol": "BTCUSDT", "oops": 1})
@@ -362,8 +377,7 @@ async def test_every_call_leaves_one_audit_record(client: Client, app: App) -> N
     order = records[-1]
     assert order.order_id and order.client_order_id and order.network == "testnet"
     assert order.arguments["client_order_id"] == order.client_order_id
-    text = json.dumps([r.to_dict() for r in records])
-    assert API_KEY not in text and API_SECRET not in text
+    assert_no_secret_in(json.dumps([r.to_dict() for r in records]))
 
 
 async def test_summaries_count_in_words(client: Client, fake: FakeBinance) -> None:

@@ -10,14 +10,18 @@ one line, `ok|FAIL|warn|skip|info  <what>: <detail>`:
 - the base URL answers (`GET /api/v3/time`, with the round trip);
 - the clock against the server's time (FAIL beyond 1000 ms, saying by how much and which way;
   the key checks then run with the clock corrected, so they report on the keys, not the clock);
-- the API keys are present and accepted (`GET /api/v3/account`);
+- which kind of API key signs (HMAC, or the Ed25519 or RSA private key in `BINANCE_PRIVATE_KEY_FILE`),
+  warning when other users can read the key file (with the `chmod` that fixes it);
+- the API keys are present and accepted: one request signed with them (`GET /api/v3/account`);
 - on mainnet, the keys' permissions (`GET /sapi/v1/account/apiRestrictions`): withdrawals enabled
   FAIL unless `--allow-withdrawal-keys`, IP restriction off warns, spot trading off FAILs when
   the policy allows a trading tool;
 - the policy is valid, and what it allows on this network; the state dir is usable.
 
-Exit status: 0 no FAIL (warnings allowed), 1 a check failed, 2 bad configuration. Nothing printed
-contains the API key or secret: every line is redacted of both before it is written.
+Exit status: 0 no FAIL (warnings allowed), 1 a check failed, 2 bad configuration (a private key
+file that is encrypted without its passphrase, holds a public key or a key of a kind Binance does
+not take is bad configuration: one line). Nothing printed contains the API key, the secret, the
+private key or its passphrase: every line is redacted of them before it is written.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
 from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
+from binance_mcp.keyfile import KeyType, ask_on_terminal, readable_by_others
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
 from binance_mcp.stores.audit import redact_text
 from binance_mcp.tools.names import TOOL_RISK, Risk
@@ -132,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             state_dir_flag=getattr(args, "state_dir", None),
             state_url_flag=getattr(args, "state_url", None),
             allow_withdrawal_keys=bool(getattr(args, "allow_withdrawal_keys", False)),
+            ask_passphrase=ask_on_terminal,
         )
     except ConfigError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
@@ -238,6 +244,7 @@ async def _check_exchange(
     exchange: ExchangeClient, config: ServerConfig, engine: PolicyEngine | None, report: Report
 ) -> None:
     """The base URL, the clock, then the keys and (on mainnet) their permissions."""
+    _report_key_type(config, report)
     skew_ms = await _check_base_url_and_clock(exchange, report)
     if skew_ms is None:
         for what in ("API keys", "key permissions"):
@@ -323,6 +330,33 @@ def _trading_tools_allowed(engine: PolicyEngine | None, network: str) -> list[st
     ]
 
 
+def _report_key_type(config: ServerConfig, report: Report) -> None:
+    """Which kind of key signs; the private key file's permissions (a warning with the chmod)."""
+    credentials = config.credentials
+    if credentials is None:
+        return
+    private_key = credentials.private_key
+    if private_key is None:
+        report.add(
+            INFO,
+            "key type",
+            "HMAC (BINANCE_API_SECRET); Binance calls HMAC keys deprecated and recommends Ed25519: "
+            "see the README's API keys section",
+        )
+        return
+    recommended = "" if private_key.key_type is KeyType.ED25519 else "; Binance recommends Ed25519"
+    report.add(
+        OK,
+        "key type",
+        f"{private_key.describe()} (public key {private_key.public_key_line}){recommended}",
+    )
+    exposed = readable_by_others(private_key.path)
+    if exposed:
+        report.add(WARN, "private key file", exposed)
+    else:
+        report.add(OK, "private key file", f"{private_key.path} is readable by its owner only")
+
+
 async def _check_keys(
     exchange: ExchangeClient,
     config: ServerConfig,
@@ -336,7 +370,8 @@ async def _check_keys(
         report.add(
             SKIP,
             "API keys",
-            "none set (BINANCE_API_KEY and BINANCE_API_SECRET, in the environment or .env): "
+            "none set (BINANCE_API_KEY and BINANCE_API_SECRET, or BINANCE_API_KEY and BINANCE_PRIVATE_KEY_FILE "
+            "for an Ed25519 or RSA key, in the environment or .env): "
             "market data works without them, account and trading tools do not",
         )
         report.add(SKIP, "key permissions", "not checked: no API keys")
@@ -353,9 +388,8 @@ async def _check_keys(
     else:
         can_trade = account.get("canTrade")
         trade_text = "yes" if can_trade is True else "no" if can_trade is False else "unknown"
-        detail = (
-            f"accepted (account type {account.get('accountType', '?')}, can trade: {trade_text}{corrected})"
-        )
+        signed = f"GET /api/v3/account signed with the {config.credentials.key_type.value} key"
+        detail = f"accepted ({signed}; account type {account.get('accountType', '?')}, can trade: {trade_text}{corrected})"
         trading = _trading_tools_allowed(engine, config.network.value)
         if can_trade is False and trading:
             report.add(

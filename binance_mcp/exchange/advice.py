@@ -74,8 +74,10 @@ def next_step(
     on = f" on {symbol}" if symbol else ""
     if code == -1022:
         return (
-            "The API secret does not match the API key: check BINANCE_API_SECRET (the secret shown "
-            "when this key was made, for this network), restart the server, and run " + DOCTOR
+            "The signature does not match the API key: check BINANCE_API_SECRET (an HMAC key: the secret "
+            "shown when this key was made, for this network) or BINANCE_PRIVATE_KEY_FILE (an Ed25519 or RSA "
+            "key: the private key whose public key was registered for this API key), restart the server, "
+            "and run " + DOCTOR
         )
     if code == -2014:
         return (

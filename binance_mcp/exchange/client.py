@@ -513,15 +513,7 @@ class ExchangeClient:
     def _thread_client(self) -> Any:
         client = getattr(self._local, "client", None)
         if client is None:
-            from binance.client import Client
-
-            creds = self._credentials
-            client = Client(
-                api_key=creds.api_key if creds else None,
-                api_secret=creds.api_secret if creds else None,
-                requests_params={"timeout": (self.timeouts.connect, self.timeouts.read)},
-                ping=False,
-            )
+            client = _new_library_client(self._credentials, self.timeouts)
             client.API_URL = f"{self.base_url}/api"
             client.MARGIN_API_URL = f"{self.base_url}/sapi"
             _close_unused_loop(client)
@@ -693,6 +685,57 @@ ORDER_LIST_METHODS = {
 GENERIC_CALLS = {"amend_order_keep_priority": ("put", "order/amend/keepPriority")}
 # What GET /api/v3/orderList answers for a list it does not know.
 ORDER_LIST_MISSING = frozenset({-2011, -2013})
+
+
+def _new_library_client(credentials: Credentials | None, timeouts: Timeouts) -> Any:
+    """python-binance's `Client` for these keys: HMAC with the secret; Ed25519 or RSA with the private
+    key as the unencrypted PKCS#8 PEM text `keyfile` made of it (python-binance would take a
+    passphrase for RSA keys only, and tells the two apart by the text's length: a PKCS#8 Ed25519
+    key is 119 characters, an RSA key over 1600). Which one it chose is checked, not assumed.
+
+    A construction that fails must not print python-binance's `__del__` traceback (its `close_connection`
+    reads a session that was never made): `_QuietClient` gives it one to find. The failure becomes
+    an `ExchangeUnavailable` naming the key file, never the key."""
+    from binance_mcp.keyfile import KeyType
+
+    private_key = credentials.private_key if credentials else None
+    try:
+        client = _quiet_client_class()(
+            api_key=credentials.api_key if credentials else None,
+            api_secret=credentials.api_secret if credentials else None,
+            private_key=private_key.pem if private_key else None,
+            requests_params={"timeout": (timeouts.connect, timeouts.read)},
+            ping=False,
+        )
+    except Exception as exc:
+        where = private_key.path if private_key else "the API keys"
+        raise ExchangeUnavailable(
+            f"python-binance could not load {where} ({type(exc).__name__})",
+            sent=False,
+            next_step="check the key with `binance-mcp doctor`",
+        ) from None
+    if private_key is not None and bool(client._is_rsa) != (private_key.key_type is KeyType.RSA):
+        raise ExchangeUnavailable(
+            f"python-binance took the {private_key.key_type.value} key {private_key.path} for another type",
+            sent=False,
+            next_step="check the key with `binance-mcp doctor`",
+        )
+    return client
+
+
+_QUIET_CLIENT: type | None = None
+
+
+def _quiet_client_class() -> type:
+    """python-binance's `Client` with a class-level `session = None`: after a failed construction its
+    `__del__` finds nothing to close instead of printing a traceback. Made on first use (the library
+    is imported then, never at start-up)."""
+    global _QUIET_CLIENT
+    if _QUIET_CLIENT is None:
+        from binance.client import Client
+
+        _QUIET_CLIENT = type("_QuietClient", (Client,), {"session": None})
+    return _QUIET_CLIENT
 
 
 def _close_unused_loop(client: Any) -> None:

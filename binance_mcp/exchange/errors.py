@@ -28,6 +28,7 @@ from binance_mcp.timestamps import utc_seconds_text
 
 ENV_API_KEY = "BINANCE_API_KEY"  # the same names as binance_mcp.config (not imported: start-up cost)
 ENV_API_SECRET = "BINANCE_API_SECRET"
+ENV_PRIVATE_KEY_FILE = "BINANCE_PRIVATE_KEY_FILE"
 
 EXCHANGE_ERROR = "exchange_error"
 NOT_CONFIGURED = "not_configured"
@@ -188,7 +189,7 @@ class ExchangeUnavailable(ExchangeFailure):
 
 
 class MissingCredentials(ExchangeFailure):
-    """A call that needs BINANCE_API_KEY / BINANCE_API_SECRET, made without them: nothing was sent.
+    """A call that needs API keys (BINANCE_API_KEY with its secret or private key file), made without them: nothing was sent.
 
     `request` is the exchange request that needed them (for logs); the refusal kind is
     `not_configured`, never `exchange_error`: the exchange was never asked.
@@ -213,6 +214,7 @@ def missing_keys_sentence(tool: str | None) -> str:
     what = tool or "this call"
     return (
         f"{what} needs Binance API keys and none are configured (nothing was sent to Binance): set "
-        f"{ENV_API_KEY} and {ENV_API_SECRET} in the environment or in a .env file in the working "
+        f"{ENV_API_KEY} and either {ENV_API_SECRET} (an HMAC key) or {ENV_PRIVATE_KEY_FILE} (the PEM "
+        "file of an Ed25519 or RSA key's private key) in the environment or in a .env file in the working "
         "directory, restart the server, and check them with `binance-mcp doctor`"
     )

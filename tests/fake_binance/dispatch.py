@@ -119,9 +119,11 @@ def _authenticate(
     fake: FakeBinance, route: Route, req: Incoming, p: Params, rec: RecordedRequest, now: int
 ) -> None:
     """signature present → key present/known → timestamp/recvWindow → signature valid → permission."""
-    known_key = bool(req.api_key) and req.api_key == fake.api_key
-    if known_key and p.has("signature"):
-        rec.signature_ok = signing.signature_matches(fake.api_secret, req.raw_query, req.raw_body)
+    key = fake.keys.get(req.api_key) if req.api_key else None
+    known_key = key is not None
+    if key is not None and p.has("signature"):
+        rec.signature_ok = signing.signature_matches(key, req.raw_query, req.raw_body)
+        rec.key_type = key.key_type
     if not p.has("signature"):
         raise mandatory("signature")
     if not req.api_key:

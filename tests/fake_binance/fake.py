@@ -15,13 +15,14 @@ from .orders import Order
 from .ratelimit import RateLimiter
 from .recorder import RecordedRequest, RequestLog
 from .server import FakeHTTPServer
+from .signing import ApiKey
 
 
 class FakeBinance:
     """A local Binance Spot REST server for tests: `with FakeBinance() as fake: ... fake.base_url ...`.
 
-    Requests go to `{base_url}/api/v3/...` and `{base_url}/sapi/v1/...`. Only `api_key`/`api_secret` are
-    accepted on signed endpoints. State (prices, balances, orders) lives in `self.exchange` and survives
+    Requests go to `{base_url}/api/v3/...` and `{base_url}/sapi/v1/...`. Signed endpoints accept the HMAC
+    key `api_key`/`api_secret` and every Ed25519 or RSA key registered with `register_key`. State (prices, balances, orders) lives in `self.exchange` and survives
     stop/start.
     """
 
@@ -36,6 +37,7 @@ class FakeBinance:
             raise ValueError("FakeBinance only binds to the loopback interface")
         self.api_key = api_key
         self.api_secret = api_secret
+        self.keys: dict[str, ApiKey] = {api_key: ApiKey.hmac(api_secret)}
         self.host = "127.0.0.1"
         self.port = port
         self.server_time_offset_ms = 0
@@ -90,6 +92,11 @@ class FakeBinance:
         if self._server is None:
             raise RuntimeError("FakeBinance is not started")
         return f"http://{self.host}:{self.port}"
+
+    def register_key(self, api_key: str, public_key_pem: str | bytes) -> None:
+        """Accept `api_key`, signed with the private key of `public_key_pem` (Ed25519 or RSA), as a user
+        does who pastes the public key into Binance's API management and is given an API key for it."""
+        self.keys[api_key] = ApiKey.registered(public_key_pem)
 
     # ------------------------------------------------------------------------------------------------ clock
     def server_time(self) -> int:

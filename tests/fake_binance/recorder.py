@@ -25,6 +25,7 @@ class RecordedRequest:
     params: dict[str, str]
     api_key: str | None
     signature_ok: bool | None = None
+    key_type: str | None = None  # the signing key's type ("HMAC", "Ed25519", "RSA") when it was checked
     status: int | None = None
     fault: Fault | None = None
     raw_query: str = ""
