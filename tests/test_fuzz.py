@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from binance_mcp.http.bounds import Limits
+from binance_mcp.http.bounds import HttpBounds
 from binance_mcp.http.serve import HttpService
 from binance_mcp.http.settings import prepare_http
 from binance_mcp.refusals import RefusalKind
@@ -396,8 +396,8 @@ def http_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpTarget
         app = make_app(tmp_path_factory.mktemp("http-fuzz"), fake.base_url, policy=FUZZ_POLICY)
         with TokenStore.in_state_dir(app.state_dir) as store:
             token = store.add("fuzzer")
-        limits = Limits(max_sessions_per_agent=10_000, max_body_bytes=256 * 1024)
-        service = portal.call(lambda: _service(app, limits))
+        bounds = HttpBounds(max_sessions_per_agent=10_000, max_body_bytes=256 * 1024)
+        service = portal.call(lambda: _service(app, bounds))
         portal.start_task_soon(service.run)
         portal.call(service.ready.wait)
         with httpx2.Client(timeout=30) as http:
@@ -410,8 +410,8 @@ def http_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpTarget
         app.close()
 
 
-async def _service(app: Any, limits: Limits) -> HttpService:
-    settings = prepare_http("127.0.0.1", 0, [], app.state_dir, limits, drain=QUICK_STOP)
+async def _service(app: Any, bounds: HttpBounds) -> HttpService:
+    settings = prepare_http("127.0.0.1", 0, [], app.state_dir, bounds, drain=QUICK_STOP)
     return HttpService(app, settings, on_ready=lambda: None)
 
 

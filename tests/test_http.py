@@ -24,7 +24,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from binance_mcp import __version__
-from binance_mcp.http.bounds import Limits
+from binance_mcp.http.bounds import HttpBounds
 from binance_mcp.http.serve import HttpService
 from binance_mcp.http.settings import prepare_http
 from binance_mcp.server import App
@@ -81,7 +81,7 @@ async def running(
     *,
     policy: dict[str, Any] | None = None,
     agents: tuple[str, ...] = ("alice", "bob"),
-    limits: Limits | None = None,
+    bounds: HttpBounds | None = None,
     allow_origins: tuple[str, ...] = (),
     drain: DrainTimes = QUICK_STOP,
 ) -> AsyncIterator[Running]:
@@ -92,7 +92,7 @@ async def running(
     if agents:
         with TokenStore.in_state_dir(app.state_dir) as store:
             tokens = {name: store.add(name) for name in agents}
-    settings = prepare_http("127.0.0.1", 0, list(allow_origins), app.state_dir, limits, drain=drain)
+    settings = prepare_http("127.0.0.1", 0, list(allow_origins), app.state_dir, bounds, drain=drain)
     service = HttpService(app, settings, on_ready=lambda: None)
     try:
         async with anyio.create_task_group() as group:
@@ -372,7 +372,7 @@ async def test_scope_global_is_shared_by_everyone(tmp_path: Path, fake: FakeBina
 
 
 async def test_a_body_over_the_limit_is_413(tmp_path: Path, fake: FakeBinance) -> None:
-    async with running(tmp_path, fake, limits=Limits(max_body_bytes=4096)) as server:
+    async with running(tmp_path, fake, bounds=HttpBounds(max_body_bytes=4096)) as server:
         huge = {**INITIALIZE, "params": {**INITIALIZE["params"], "padding": "x" * 5000}}
         async with http_client(server.tokens["alice"]) as http:
             answer = await http.post(server.url, content=json.dumps(huge), headers=MCP_HEADERS)
@@ -381,8 +381,8 @@ async def test_a_body_over_the_limit_is_413(tmp_path: Path, fake: FakeBinance) -
 
 
 async def test_calls_in_flight_are_bounded_per_agent(tmp_path: Path, fake: FakeBinance) -> None:
-    limits = Limits(max_calls_in_flight_per_agent=1)
-    async with running(tmp_path, fake, limits=limits) as server:
+    bounds = HttpBounds(max_calls_in_flight_per_agent=1)
+    async with running(tmp_path, fake, bounds=bounds) as server:
         fake.inject(Delay(1.5), path="/api/v3/ticker/price")
         results: list[Any] = []
         async with (
@@ -411,7 +411,7 @@ async def test_at_its_session_cap_an_agent_loses_its_least_recently_used_idle_se
     tmp_path: Path, fake: FakeBinance
 ) -> None:
     async with (
-        running(tmp_path, fake, limits=Limits(max_sessions_per_agent=2)) as server,
+        running(tmp_path, fake, bounds=HttpBounds(max_sessions_per_agent=2)) as server,
         http_client(server.tokens["alice"]) as alice,
         http_client(server.tokens["bob"]) as bob,
     ):
@@ -438,7 +438,7 @@ async def test_an_agent_whose_sessions_all_have_a_call_in_flight_is_refused_one_
     tmp_path: Path, fake: FakeBinance
 ) -> None:
     results: list[Any] = []
-    async with running(tmp_path, fake, limits=Limits(max_sessions_per_agent=2)) as server:
+    async with running(tmp_path, fake, bounds=HttpBounds(max_sessions_per_agent=2)) as server:
         fake.inject(Delay(2), path="/api/v3/ticker/price", times=2)
         async with (
             connected(server.url, server.tokens["alice"], mode="legacy") as one,

@@ -60,19 +60,19 @@ class HttpService:
         self.settings = settings
         self.drain = Drain(settings.drain)
         asgi = build_http_app(
-            app, security=settings.security, tokens=settings.tokens, limits=settings.limits, drain=self.drain
+            app, security=settings.security, tokens=settings.tokens, bounds=settings.bounds, drain=self.drain
         )
-        limits = settings.limits
+        bounds = settings.bounds
         self.bounds = ConnectionBounds(
-            header_timeout_s=limits.header_timeout_s,
-            max_connections=limits.max_connections or default_max_connections(),
+            header_timeout_s=bounds.header_timeout_s,
+            max_connections=bounds.max_connections or default_max_connections(),
         )
         config = uvicorn.Config(
             asgi,
             http=protocol_for(self.bounds),  # h11 with the bounds, whatever else is installed
             loop="asyncio",  # whose accept calls `CappedListener.accept`
             backlog=accept_batch(self.bounds),
-            timeout_keep_alive=limits.idle_timeout_s,
+            timeout_keep_alive=bounds.idle_timeout_s,
             h11_max_incomplete_event_size=MAX_INCOMPLETE_REQUEST_BYTES,
             lifespan="on",
             ws="none",

@@ -17,7 +17,7 @@ from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 
-from binance_mcp.http.bounds import Limits
+from binance_mcp.http.bounds import HttpBounds
 from binance_mcp.http.origins import is_loopback, normalise_origin, transport_security
 from binance_mcp.state_dir import StateError, resolve_state_dir
 from binance_mcp.stopping import DrainTimes
@@ -38,7 +38,7 @@ class HttpSettings:
     """None: no token at start, open to the anonymous loopback agent `local`."""
     tokens_file: Path | str
     """Where the tokens are, for messages: the SQLite file, or the PostgreSQL URL without its password."""
-    limits: Limits = field(default_factory=Limits)
+    bounds: HttpBounds = field(default_factory=HttpBounds)
     drain: DrainTimes = field(default_factory=DrainTimes)
     """How long a stopping server waits for its calls (`binance_mcp.stopping`)."""
     state: Any = None
@@ -62,7 +62,7 @@ def prepare_http(
     port: int,
     allow_origins: Sequence[str],
     state_dir: Path | None,
-    limits: Limits | None = None,
+    bounds: HttpBounds | None = None,
     *,
     state_url: str | None = None,
     drain: DrainTimes | None = None,
@@ -127,7 +127,7 @@ def prepare_http(
         security=security,
         tokens=tokens,
         tokens_file=where,
-        limits=limits or Limits(),
+        bounds=bounds or HttpBounds(),
         drain=drain or DrainTimes(),
         state=shared,
     )
