@@ -336,8 +336,7 @@ async def test_an_approval_not_yet_used_can_be_withdrawn_on_the_page(
         key = canonical_arguments(ORDER, drop_client_order_id=False)
         call = {
             "tool": "place_order",
-            "network": "testnet",
-            "base_url": fake.base_url,
+            "account": ACCOUNT,
             "agent": "research-bot",
         }
         with open_approval_store(server.app.state_dir) as store:

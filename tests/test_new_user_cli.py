@@ -11,6 +11,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from binance_mcp.account import AccountKey
 from binance_mcp.bundled_policies import BUNDLED_DIR, PURPOSES
 from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 from binance_mcp.tools.names import TOOL_NAMES
@@ -165,8 +166,7 @@ def test_a_typoed_subcommand_is_an_unknown_command(tmp_path: Path, word: str, hi
 
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": None,
     "arguments_key": canonical_arguments({"symbol": "BTCUSDT", "side": "BUY"}, drop_client_order_id=True),
 }
