@@ -4,7 +4,8 @@ A tool that places orders (`place_order`, `place_order_list`) declares, through 
 `order` hook, the order its validated arguments describe. The guard then checks every leg
 against the exchange's filters and the policy's constraints, values the whole order
 (`binance_mcp.valuation`) and renders the question a human is asked, all from this value and
-never from what the model wrote. Nothing here does I/O.
+never from what the model wrote; the request sent and the match of what is found after a lost
+answer are read from it too (`binance_mcp.exchange.order_kinds`). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class Leg:
 
     `role` says where the leg stands in a list: `order` for a single order, `above` / `below`
     for an OCO's two legs, `working` / `pending` for OTO, and `working` / `pending_above` /
-    `pending_below` for OTOCO. `trailing_delta` is in BIPS (100 = 1 %).
+    `pending_below` for OTOCO. `trailing_delta` is in BIPS (100 = 1 %). `client_order_id` is the
+    leg's own (a single order's is the order's); `time_in_force` None means Binance's GTC.
     """
 
     side: Side
@@ -39,6 +41,8 @@ class Leg:
     stop_price: Decimal | None = None
     trailing_delta: int | None = None
     role: str = "order"
+    time_in_force: str | None = None
+    client_order_id: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -47,7 +51,8 @@ class Leg:
 
 @dataclass(frozen=True)
 class Order:
-    """What a tool that places orders is about to send: one symbol, its legs, how they combine."""
+    """What a tool that places orders is about to send: one symbol, its legs, how they combine.
+    `client_order_id` is the order's (a list's `listClientOrderId`): what it is looked up by."""
 
     symbol: str
     kind: ListKind
@@ -117,44 +122,3 @@ def rounded_up(value: Decimal | None, places: str = "0.01") -> Decimal:
     if value is None:
         return Decimal(0)
     return value.quantize(Decimal(places), rounding=ROUND_CEILING)
-
-
-def mismatch(leg: Leg, symbol: str, found: dict) -> str | None:
-    """How an order Binance returned (looked up by client order id) differs from the one sent, or
-    None when symbol, side, type, quantity and price all match: only then is it ours."""
-    differences = []
-    sent = {
-        "symbol": symbol,
-        "side": leg.side,
-        "type": leg.type,
-        "quantity": leg.quantity,
-        "quote quantity": leg.quote_quantity,
-        "price": leg.price,
-        "stop price": leg.stop_price,
-    }
-    seen = {
-        "symbol": found.get("symbol"),
-        "side": found.get("side"),
-        "type": found.get("type"),
-        "quantity": _decimal(found.get("origQty")),
-        "quote quantity": _decimal(found.get("origQuoteOrderQty")),
-        "price": _decimal(found.get("price")),
-        "stop price": _decimal(found.get("stopPrice")),
-    }
-    for name, mine in sent.items():
-        theirs = seen[name]
-        if mine is None:
-            continue  # not given: Binance fills it in (a MARKET order's executed quantity)
-        if theirs is None or theirs != mine:
-            differences.append(f"{name} {theirs} instead of {mine}")
-    return "; ".join(differences) or None
-
-
-def _decimal(value: object) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        return None
-    return number if number != 0 else None

@@ -1,7 +1,7 @@
 """The MCP server: the tools of the catalogue, each wrapped by the guard, on the SDK's MCPServer.
 
-Each tool handler in `binance_mcp.tools` wears `@guarded(...)` on its definition; here every one
-is registered with the guard's stages around it (`binance_mcp.sdk` holds how that is done with
+Each tool handler in `binance_mcp.tools` is declared by `@tool(...)` on its definition; here every
+one is registered with the guard's stages around it (`binance_mcp.sdk` holds how that is done with
 the SDK). Hidden tools are filtered out of tools/list by a middleware that sees who is asking.
 """
 
@@ -154,7 +154,7 @@ def load_policy(config: ServerConfig) -> tuple[Policy, Path]:
 def guarded_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
     """One catalogue entry registered on the SDK, its handler wrapped by the guard.
 
-    The tool's implementation (its `@guarded` spec in `binance_mcp.tools`) is looked up on the
+    The tool's implementation (its `@tool` spec in `binance_mcp.tools`) is looked up on the
     first call, so start-up imports none of the tool modules.
     """
     from binance_mcp.guard.approval_desk import ApprovalForm

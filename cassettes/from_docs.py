@@ -132,6 +132,26 @@ EXCHANGE_INFO = {
 # ticker shape for BTCUSDT; the order answer is the documented FULL response with the values of a
 # resting LIMIT order (status NEW, nothing executed, no fills), as rest-api.md describes one.
 BTC_PRICE = {"symbol": "BTCUSDT", "price": "65000.00000000"}
+# rest-api.md "Current average price" shape, for BTCUSDT at the same price (its filters' avgPriceMins 5)
+BTC_AVG_PRICE = {"mins": 5, "price": "65000.00000000", "closeTime": 1694061154503}
+# rest-api.md "Query Reference Price": the error when a symbol never had one (errors.md -2043)
+NO_REFERENCE_PRICE = {"code": -2043, "msg": "This symbol doesn't have a reference price."}
+
+
+def market_reads(*, signed_reads: bool = True) -> list[tuple]:
+    """What the guard reads before an order on BTCUSDT: its rules, last and average price, and (for
+    MAX_NUM_ORDERS) the orders open on it, none here."""
+    reads = [
+        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
+        interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
+        interaction("GET", "/api/v3/avgPrice", {"symbol": "BTCUSDT"}, BTC_AVG_PRICE),
+        interaction("GET", "/api/v3/referencePrice", {"symbol": "BTCUSDT"}, NO_REFERENCE_PRICE, status=400),
+    ]
+    if signed_reads:
+        reads.append(interaction("GET", "/api/v3/openOrders", {"symbol": "BTCUSDT"}, [], signed=True))
+    return reads
+
+
 PLACED = {
     "symbol": "BTCUSDT", "orderId": 28, "orderListId": -1, "clientOrderId": "bmcp-cassette-1",
     "transactTime": 1507725176595, "price": "58500.00000000", "origQty": "0.00100000", "executedQty": "0.00000000",
@@ -147,8 +167,7 @@ def placing(client_order_id: str) -> list[tuple]:
         "price": "58500", "newClientOrderId": client_order_id, "newOrderRespType": "FULL",
     }  # fmt: skip
     return [
-        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
-        interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
+        *market_reads(),
         interaction("POST", "/api/v3/order", order, PLACED | {"clientOrderId": client_order_id}, signed=True),
     ]
 
@@ -193,8 +212,7 @@ def placing_oco(ids: dict[str, str]) -> list[tuple]:
         "belowTimeInForce": "GTC", "belowClientOrderId": ids["below"],
     }  # fmt: skip
     return [
-        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
-        interaction("GET", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}, BTC_PRICE),
+        *market_reads(),
         interaction("POST", "/api/v3/orderList/oco", params, oco_answer(ids), signed=True),
     ]
 
@@ -223,6 +241,14 @@ OPEN_ORDER_LISTS = [
         ],
     }
 ]  # fmt: skip
+# get_order_lists reads the legs' side, type and status from the symbol's open orders: the list's
+# two orders in the documented "Current open orders" shape (an OCO SELL: a LIMIT_MAKER and a stop).
+OPEN_LIST_LEGS = [
+    OPEN_ORDER | {"orderId": 4, "orderListId": 31, "clientOrderId": "r3EH2N76dHfLoSZWIUw1bT", "side": "SELL",
+                  "type": "STOP_LOSS_LIMIT", "price": "0.09", "stopPrice": "0.095", "isWorking": False},
+    OPEN_ORDER | {"orderId": 5, "orderListId": 31, "clientOrderId": "Cv1SnyPD3qhqpbjpYEHbd2", "side": "SELL",
+                  "type": "LIMIT_MAKER", "price": "0.12"},
+]  # fmt: skip
 # rest-api.md "Query order" example.
 QUERIED_ORDER = {
     "symbol": "LTCBTC", "orderId": 1, "orderListId": -1, "clientOrderId": "myOrder1", "price": "0.1",
@@ -244,11 +270,19 @@ AMENDED = {
     "transactTime": 1741926410255, "executionId": 75,
     "amendedOrder": {
         "symbol": "BTCUSDT", "orderId": 33, "orderListId": -1, "origClientOrderId": "5xrgbMyg6z36NzBn2pbT8H",
-        "clientOrderId": "PFaq6hIHxqFENGfdtn4J6Q", "price": "6.00000000", "qty": "5.00000000",
+        "clientOrderId": "5xrgbMyg6z36NzBn2pbT8H", "price": "6.00000000", "qty": "5.00000000",
         "executedQty": "0.00000000", "preventedQty": "0.00000000", "quoteOrderQty": "0.00000000",
         "cumulativeQuoteQty": "0.00000000", "status": "NEW", "timeInForce": "GTC", "type": "LIMIT", "side": "SELL",
         "workingTime": 1741926410242, "selfTradePreventionMode": "NONE",
     },
+}  # fmt: skip
+# The same order before the amend, in the documented "Query order" shape: amend_order reads it first
+# (is it open, is the new quantity a decrease on the step and above the minimum notional) and, named
+# by orderId alone, sends its clientOrderId as newClientOrderId so that the order keeps it (the
+# documented answer above then carries that id, as Binance's does when it is reused).
+BEFORE_AMEND = QUERIED_ORDER | {
+    "symbol": "BTCUSDT", "orderId": 33, "clientOrderId": "5xrgbMyg6z36NzBn2pbT8H", "price": "6.00000000",
+    "origQty": "10.00000000", "side": "SELL",
 }  # fmt: skip
 CANCEL_LIST_IDS = {
     "list": "bmcp-cassette-list-2",
@@ -257,7 +291,9 @@ CANCEL_LIST_IDS = {
 }
 
 
-def interaction(method: str, path: str, params: dict[str, Any], body: Any, signed: bool = False) -> tuple:
+def interaction(
+    method: str, path: str, params: dict[str, Any], body: Any, signed: bool = False, status: int = 200
+) -> tuple:
     params = {k: str(v) for k, v in params.items()} | (SIGNED_TAIL if signed else {})
     ordered = urlencode(sorted(params.items()))
     headers = {"Accept": ["application/json"], "User-Agent": ["python-requests"]}
@@ -267,7 +303,7 @@ def interaction(method: str, path: str, params: dict[str, Any], body: Any, signe
         headers["Content-Type"] = ["application/x-www-form-urlencoded"]
         request = Request(method, f"{ROOT}{path}", ordered, headers)
     response = {
-        "status": {"code": 200, "message": "OK"},
+        "status": {"code": status, "message": "OK" if status == 200 else "Bad Request"},
         "headers": {"Content-Type": ["application/json;charset=UTF-8"], "x-mbx-used-weight-1m": ["20"]},
         "body": {"string": json.dumps(body, separators=(",", ":"))},
     }
@@ -316,7 +352,10 @@ CASSETTES: dict[str, list[tuple]] = {
             signed=True,
         ),
     ],
-    "test_get_order_lists": [interaction("GET", "/api/v3/openOrderList", {}, OPEN_ORDER_LISTS, signed=True)],
+    "test_get_order_lists": [
+        interaction("GET", "/api/v3/openOrderList", {}, OPEN_ORDER_LISTS, signed=True),
+        interaction("GET", "/api/v3/openOrders", {"symbol": "LTCBTC"}, OPEN_LIST_LEGS, signed=True),
+    ],
     "test_get_order": [
         interaction("GET", "/api/v3/order", {"symbol": "LTCBTC", "orderId": 1}, QUERIED_ORDER, signed=True)
     ],
@@ -324,13 +363,15 @@ CASSETTES: dict[str, list[tuple]] = {
         interaction("GET", "/api/v3/myTrades", {"symbol": "BNBBTC", "limit": 5}, MY_TRADES, signed=True)
     ],
     "test_amend_order": [
+        interaction("GET", "/api/v3/order", {"symbol": "BTCUSDT", "orderId": 33}, BEFORE_AMEND, signed=True),
+        interaction("GET", "/api/v3/exchangeInfo", {"symbol": "BTCUSDT"}, EXCHANGE_INFO),
         interaction(
             "PUT",
             "/api/v3/order/amend/keepPriority",
-            {"symbol": "BTCUSDT", "orderId": 33, "newQty": "5"},
+            {"symbol": "BTCUSDT", "orderId": 33, "newQty": "5", "newClientOrderId": "5xrgbMyg6z36NzBn2pbT8H"},
             AMENDED,
             signed=True,
-        )
+        ),
     ],
 }
 

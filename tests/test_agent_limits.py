@@ -122,9 +122,14 @@ async def test_get_symbol_info_gives_the_rules_and_the_price_band_now(build, fak
     assert info["tick_size"] == "0.01" and info["step_size"] == "0.00001" and info["min_notional"] == "5"
     assert "STOP_LOSS_LIMIT" in info["order_types"] and info["quote_precision"] == 8
     assert Decimal(moved["buy_price_band"]["highest"]) > Decimal(band["highest"])
-    # the band is exactly what place_order's filters accept, to the tick:
+    # the band is exactly what place_order's filters accept, to the tick, around the same price
+    # (the 5-minute average, as Binance evaluates PERCENT_PRICE_BY_SIDE: 65000, 65000, 70000, 65000)
     async with Client(build({"version": "1", "default": "allow"}).server) as client:
         fake.set_price("BTCUSDT", "65000.00")
+        now = (await client.call_tool("get_symbol_info", {"symbol": "BTCUSDT"})).structured_content
+        assert (now["band_price"], now["band_price_basis"]) == ("66250", "5-minute average price")
+        inside = inside | {"price": now["buy_price_band"]["highest"]}
+        outside = inside | {"price": str(Decimal(inside["price"]) + Decimal(info["tick_size"]))}
         assert not (await client.call_tool("place_order", inside)).is_error
         refused = await client.call_tool("place_order", outside)
     assert refused.structured_content["error"] == "invalid_arguments"

@@ -133,7 +133,7 @@ def test_schema_version_and_newer_database_refused(state_dir: Path) -> None:
     with AuditLog(path) as log:  # reopening migrates nothing and keeps the data
         assert len(log.query()) == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(StateError, match=f"schema version {SCHEMA_VERSION + 1}"):

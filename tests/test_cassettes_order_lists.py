@@ -95,7 +95,10 @@ async def test_get_order_lists(client: Client, replaying: bool) -> None:
     if replaying:
         (one,) = lists["order_lists"]
         assert (one["order_list_id"], one["symbol"], one["list_order_status"]) == (31, "LTCBTC", "EXECUTING")
-        assert [o["order_id"] for o in one["orders"]] == [4, 5]
+        assert [(o["order_id"], o["type"], o["status"]) for o in one["orders"]] == [
+            (4, "STOP_LOSS_LIMIT", "NEW"),
+            (5, "LIMIT_MAKER", "NEW"),
+        ]
 
 
 async def test_get_order(client: Client, replaying: bool) -> None:
@@ -127,7 +130,7 @@ async def test_amend_order(client: Client, replaying: bool) -> None:
             "5.00000000",
             "5xrgbMyg6z36NzBn2pbT8H",
         )
-        assert amended["client_order_id"] == "PFaq6hIHxqFENGfdtn4J6Q"
+        assert amended["client_order_id"] == "5xrgbMyg6z36NzBn2pbT8H"  # named by order_id, it keeps its id
         return
     await place_resting_buy(client, "bmcp-cassette-6")
     amended = await ok(client, "amend_order",

@@ -344,14 +344,14 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
         args = spec.prepare(spec.input_model.model_validate(arguments))  # type: ignore[misc]
         return args.model_dump(mode="json", exclude_none=True)
 
-    from binance_mcp.tools.order_lists import order_list_params
+    from binance_mcp.exchange.order_kinds import LIST
 
     exchange = ExchangeClient(fake.base_url, Credentials(API_KEY, API_SECRET))
     placed = audited(bracket | {"list_client_order_id": "list-placed"})
     other = audited(bracket | {"list_client_order_id": "list-other"})
     for arguments in (placed, other):  # the killed run's list reached the exchange
         prepared = spec.input_model.model_validate(arguments)
-        await exchange.place_order_list("OCO", order_list_params(prepared))
+        await LIST.place(exchange, spec.order(prepared))  # type: ignore[misc]
 
     def record_of(arguments: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -384,3 +384,60 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
     assert records[not_ours].outcome == "unknown"
     assert "above order: quantity 0.01000000 instead of 0.02" in (records[not_ours].reason or "")
     assert len(fake.order_lists) == 2  # nothing was sent again
+
+
+async def test_recovery_takes_the_one_path_an_old_order_is_not_ours_and_list_cancels_are_looked_up(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """Crash recovery judges what it finds the way a tool does after a lost answer (one path for an
+    order and a list): an order under the record's id created before the record was written is not
+    the one sent; a cancel_order_list record is finished from the list's status, like a cancel_order."""
+    from binance_mcp.config import Credentials
+    from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.exchange.order_kinds import LIST
+    from binance_mcp.tools import SPECS
+
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"}
+    direct_binance(fake).create_order(**buy, newClientOrderId="old-1")
+    exchange = ExchangeClient(fake.base_url, Credentials(API_KEY, API_SECRET))
+    spec = SPECS["place_order_list"]
+    listed = {}
+    for name in ("cancelled-list", "open-list"):
+        oco = {"symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
+               "above_type": "LIMIT_MAKER", "above_price": "66000", "below_type": "STOP_LOSS",
+               "below_stop_price": "64000", "list_client_order_id": name}  # fmt: skip
+        order = spec.order(spec.prepare(spec.input_model.model_validate(oco)))  # type: ignore[misc]
+        listed[name] = await LIST.place(exchange, order)
+    await exchange.cancel_order_list("BTCUSDT", list_client_order_id="cancelled-list")
+    fake.server_time_offset_ms = 120_000  # the records are written two minutes later (Binance's clock)
+
+    def cancel_list(**ids: Any) -> dict[str, Any]:
+        return {
+            "base_url": fake.base_url,
+            "tool": "cancel_order_list",
+            "arguments": {"symbol": "BTCUSDT"} | ids,
+        }
+
+    old, cancelled, still_open = left_pending(
+        tmp_path / "state",
+        {
+            "base_url": fake.base_url,
+            "arguments": buy | {"client_order_id": "old-1"},
+            "client_order_id": "old-1",
+        },
+        cancel_list(list_client_order_id="cancelled-list"),
+        cancel_list(order_list_id=listed["open-list"]["orderListId"]),
+    )
+    app = make_app(tmp_path, fake.base_url)
+    app.exchange.retry = fast_lookups(app)
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", LIMIT_BUY)
+        assert not result.is_error, result.content[0].text
+    records = {r.id: r for r in app.audit.query()}
+    app.close()
+    assert records[old].outcome == "unknown" and "before this one was sent" in (records[old].reason or "")
+    assert records[cancelled].outcome == "ok" and "ALL_DONE" in (records[cancelled].reason or "")
+    assert records[still_open].outcome == "error" and "so the cancel did not happen" in (
+        records[still_open].reason or ""
+    )
+    assert len(fake.orders) == 1 + 4 + 1  # the old order, two lists, and the new order: nothing twice

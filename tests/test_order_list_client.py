@@ -11,6 +11,7 @@ import pytest
 from binance_mcp.config import Credentials
 from binance_mcp.exchange.client import ExchangeClient
 from binance_mcp.exchange.errors import ExchangeFailure
+from binance_mcp.exchange.order_kinds import LIST, Ref
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.exchange.weights import new_orders, request_weight
 from tests.conftest import API_KEY, API_SECRET
@@ -106,20 +107,23 @@ async def test_amend_reduces_the_quantity(fake: FakeBinance, exchange: ExchangeC
     assert fake.balance("USDT").locked == Decimal("600")
 
 
-async def test_find_order_list_after_a_lost_answer(fake: FakeBinance, exchange: ExchangeClient) -> None:
+async def test_an_order_list_is_looked_up_after_a_lost_answer(
+    fake: FakeBinance, exchange: ExchangeClient
+) -> None:
     fake.inject(ExecuteThenFail(http_status=503), "POST", "/api/v3/orderList/oco")
     with pytest.raises(ExchangeFailure) as info:
         await exchange.place_order_list("OCO", dict(OCO))
     assert info.value.may_have_executed
-    found = await exchange.find_order_list("BTCUSDT", "bmcp_list_1")
+    found = await LIST.look_up(exchange, Ref("BTCUSDT", "bmcp_list_1"))
     assert found.settled and found.order is not None and found.order["listClientOrderId"] == "bmcp_list_1"
+    assert [report["status"] for report in found.order["orderReports"]] == ["NEW", "NEW"]
     assert len([r for r in fake.requests if r.path == "/api/v3/orderList/oco"]) == 1  # never resent
-    elsewhere = await exchange.find_order_list("ETHUSDT", "bmcp_list_1", tries=1)
+    elsewhere = await LIST.look_up(exchange, Ref("ETHUSDT", "bmcp_list_1"), tries=1)
     assert elsewhere.order is None and elsewhere.missing
-    missing = await exchange.find_order_list("BTCUSDT", "never_sent", tries=2)
+    missing = await LIST.look_up(exchange, Ref("BTCUSDT", "never_sent"), tries=2)
     assert (missing.order, missing.settled, missing.missing) == (None, False, True)
     fake.inject(Status(503, -1001, "Internal error."), "GET", "/api/v3/orderList", times=10)
-    unavailable = await exchange.find_order_list("BTCUSDT", "bmcp_list_1", tries=2)
+    unavailable = await LIST.look_up(exchange, Ref("BTCUSDT", "bmcp_list_1"), tries=2)
     assert unavailable.order is None and not unavailable.missing
 
 

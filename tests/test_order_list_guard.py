@@ -395,7 +395,7 @@ async def test_testnet_trader_allows_a_bracket_within_its_limits(build: Any, fak
     ("policy", "tool", "arguments", "visible", "error"),
     [
         ("read-only", "get_order_lists", {}, True, None),
-        ("read-only", "get_order", {"symbol": "BTCUSDT", "order_id": 1}, True, "exchange_error"),
+        ("read-only", "get_order", {"symbol": "BTCUSDT", "order_id": 999}, True, "exchange_error"),
         ("read-only", "get_my_trades", {"symbol": "BTCUSDT"}, True, None),
         ("read-only", "place_order_list", BRACKET, False, None),
         ("read-only", "cancel_order_list", {"symbol": "BTCUSDT", "order_list_id": 1}, False, None),
@@ -415,7 +415,30 @@ async def test_read_only_allows_the_new_reads_and_default_asks_before_every_new_
     visible: bool,
     error: str | None,
 ) -> None:
+    from decimal import Decimal
+
+    from tests.fake_binance.order_request import NewOrder
+
     app = build(bundled(policy))
+    # order 1: a resting BUY that amend_order looks up (and checks) before a human is asked
+    fake.exchange.place(
+        NewOrder(
+            "BTCUSDT",
+            "BUY",
+            "LIMIT",
+            "GTC",
+            Decimal("0.002"),
+            None,
+            Decimal("60000"),
+            None,
+            None,
+            None,
+            "resting-1",
+            "FULL",
+            "NONE",
+        )
+    )
+    fake.clear_requests()
     async with Client(app.server) as client:  # no elicitation: an operator must approve
         listed = {t.name for t in (await client.list_tools()).tools}
         result = await client.call_tool(tool, arguments)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from binance_mcp.config import Credentials, Network
 from binance_mcp.exchange.client import ExchangeClient
 from binance_mcp.exchange.errors import ExchangeFailure
+from binance_mcp.exchange.order_kinds import LIST
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.guard.validate import check_filters, fetch_market
 from binance_mcp.orders import Leg, describe
@@ -26,8 +27,7 @@ from binance_mcp.results import ToolOutput, dumps, success_result
 from binance_mcp.tools import SPECS as ALL_SPECS
 from binance_mcp.tools.inputs import PlaceOrderInput, describe_validation_error
 from binance_mcp.tools.order_list_inputs import PlaceOrderListInput
-from binance_mcp.tools.order_lists import order_list_params
-from binance_mcp.tools.order_of import order_of_place_order_list
+from binance_mcp.tools.order_lists import order_of_place_order_list
 from binance_mcp.tools.spec import CallContext, ToolSpec
 from binance_mcp.tools.trading import order_of as order_of_place_order
 from binance_mcp.tools.trigger_rules import trigger_problem
@@ -229,7 +229,7 @@ async def test_dry_run_tests_each_leg_and_places_nothing(fake: FakeBinance, call
 def test_the_request_uses_binances_names_and_every_client_id() -> None:
     spec = SPECS["place_order_list"]
     args = spec.prepare(PlaceOrderListInput.model_validate(OTOCO | {"pending_below_trailing_delta": 150}))
-    params = order_list_params(args)
+    params = LIST.params(order_of_place_order_list(args))
     assert params["workingTimeInForce"] == "GTC" and params["pendingBelowTrailingDelta"] == "150"
     assert params["pendingQuantity"] == "0.0099" and params["newOrderRespType"] == "FULL"
     for prefix in ("working", "pendingAbove", "pendingBelow"):

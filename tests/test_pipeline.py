@@ -8,7 +8,9 @@ official MCP client.
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
+import typing
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 from mcp import Client
 from mcp_types import ElicitResult
 
-from binance_mcp.guard import STAGES
+from binance_mcp.guard import SCREENING, STAGES
 from binance_mcp.orders import Leg, Order
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.model import parse_policy
@@ -31,6 +33,7 @@ from tests.test_crash_recovery import direct_binance
 pytestmark = pytest.mark.anyio
 
 BTC_LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "65000"}
+SCREENING_LENGTH = len(SCREENING.stages)
 MARKET_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
 
 
@@ -54,9 +57,103 @@ def asking(asked: list[str], before_answer: Any = None, approve: bool = True) ->
 def test_the_stages_run_in_one_written_order_each_in_its_own_module() -> None:
     names = [stage.name for stage in STAGES]
     assert names == ["hide", "parse", "validate", "decide", "rate_limit", "approve", "dispatch", "record"]
-    for name in names:
-        module = importlib.import_module(f"binance_mcp.guard.{name.replace('rate_limit', 'ratelimit')}")
-        assert (module.__doc__ and module.__doc__.startswith("Stage")) or name == "record"
+    for stage in STAGES:
+        module = importlib.import_module(stage.run.__module__)
+        assert module.__name__ == f"binance_mcp.guard.{stage.name.replace('_', '')}"
+        assert (module.__doc__ and module.__doc__.startswith("Stage")) or stage.name == "record"
+
+
+def stage_types(run: Any) -> tuple[Any, Any]:
+    """A stage function's input and output types, read from its annotations."""
+    from mcp.server.mcpserver import Context
+
+    import binance_mcp.guard.call as values
+    from binance_mcp.guard.services import Services
+
+    hints = typing.get_type_hints(run, localns={**vars(values), "Services": Services, "Context": Context})
+    first = next(iter(inspect.signature(run).parameters))
+    return hints[first], hints["return"]
+
+
+def test_each_stage_takes_what_the_one_before_it_gives() -> None:
+    """The types chain (mypy checks `Pipeline.then`; this says it at test time too): two stages
+    swapped, or one put out of place, break the chain."""
+    from binance_mcp.guard.call import Admitted, Asking, Request
+
+    chain = [stage_types(stage.run) for stage in STAGES]
+    assert chain[0][0] is Request
+    screened = chain[SCREENING_LENGTH - 1][1]
+    assert set(typing.get_args(screened)) == {
+        Admitted,
+        Asking,
+    }  # dispatch takes Admitted (or an answered Asking)
+    for (name, (_, gives)), (next_name, (takes, _)) in zip(
+        [(s.name, t) for s, t in zip(STAGES, chain, strict=True)][:-1],
+        [(s.name, t) for s, t in zip(STAGES, chain, strict=True)][1:],
+        strict=True,
+    ):
+        if name == "approve":
+            continue
+        assert gives is takes, f"{name} gives {gives}, {next_name} takes {takes}"
+
+
+async def test_each_stage_refuses_what_only_it_checks(build, fake: FakeBinance) -> None:
+    """Skip any one stage and a call it alone refuses gets through (or one it alone lets through,
+    dispatch and record, never happens)."""
+    app = build(
+        {
+            "version": "1",
+            "default": "allow",
+            "hide": ["get_account_info"],
+            "rules": {
+                "cancel_all_orders": {"action": "deny"},
+                "get_price": {"action": "allow", "rate_limit": {"max": 1, "window": 3600}},
+                "place_order": {"action": "require_approval"},
+            },
+        }
+    )
+    async with Client(app.server) as client:
+        hidden = await client.call_tool("get_account_info", {})
+        unparsed = await client.call_tool("get_orderbook", {"symbol": "BTCUSDT", "limit": "many"})
+        invalid = await client.call_tool("place_order", BTC_LIMIT | {"price": "60000.005"})
+        denied = await client.call_tool("cancel_all_orders", {"symbol": "BTCUSDT"})
+        first_price = await client.call_tool("get_price", {"symbol": "BTCUSDT"})
+        limited = await client.call_tool("get_price", {"symbol": "BTCUSDT"})
+        unapproved = await client.call_tool("place_order", BTC_LIMIT)  # this client cannot ask its human
+    assert hidden.is_error and hidden.content[0].text == "Unknown tool: get_account_info"  # hide
+    assert unparsed.structured_content["error"] == "invalid_arguments"  # parse
+    assert unparsed.structured_content["field"] == "limit"
+    assert "tick size" in invalid.structured_content["reason"]  # validate
+    assert denied.structured_content["error"] == "policy_denied"  # decide
+    assert denied.structured_content["rule"] == "rules.cancel_all_orders"
+    assert not first_price.is_error and first_price.structured_content["price"]  # dispatch
+    assert limited.structured_content["error"] == "rate_limited"  # rate_limit
+    assert unapproved.structured_content["error"] == "approval_required"  # approve
+    assert orders_sent(fake) == [] and not [r for r in fake.requests if r.method == "DELETE"]
+    tools = [record.tool for record in app.audit.query()]  # record: one record per call
+    assert len(tools) == 7 and tools.count("get_price") == 2
+
+
+async def test_a_constraint_refuses_before_the_budget_is_looked_at(build, fake: FakeBinance) -> None:
+    """Inside decide, constraints come before the budget: an order over `max_notional` and over the
+    budget is refused by the constraint, and the budget is neither read as its reason nor held."""
+    app = build(
+        {
+            "version": "1",
+            "default": "allow",
+            "rules": {"place_order": {"action": "allow", "constraints": {"max_notional": "100"}}},
+            "budgets": {"daily_notional": {"USDT": "50"}},
+        }
+    )
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", BTC_LIMIT)
+    assert result.structured_content["rule"] == "rules.place_order.constraints.max_notional", result.content[
+        0
+    ].text
+    assert result.structured_content["limit"] == "100"
+    assert orders_sent(fake) == []
+    with open_budget_store(app.state_dir) as budgets:
+        assert budgets.spent_today(account=app.guard.services.account, asset="USDT") == 0
 
 
 # -- everything checkable, before anyone is asked ----------------------------------------------

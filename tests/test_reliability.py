@@ -442,6 +442,42 @@ async def test_a_cancel_of_an_order_that_filled_meanwhile_is_an_error(
     assert "is FILLED, so it was not cancelled" in result.structured_content["reason"]
 
 
+OCO_SELL = {
+    "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
+    "above_type": "LIMIT_MAKER", "above_price": "66000", "below_type": "STOP_LOSS", "below_stop_price": "64000",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["order", "order list"])
+@pytest.mark.parametrize(
+    ("fault", "done"), [(ExecuteThenFail(503), True), (Status(503, -1007, EXEC_UNKNOWN), False)]
+)
+async def test_an_order_and_a_list_cancel_whose_answer_is_lost_take_one_path(
+    client: Client, fake: FakeBinance, kind: str, fault: Any, done: bool
+) -> None:
+    """By Binance's id, an order's cancel and a list's are checked the same way: the status looked
+    up (a few times) says cancelled, or the outcome is unknown; the cancel is never sent again."""
+    if kind == "order":
+        tool, path, ids = "cancel_order", "/api/v3/order", {"order_id": (await place(client))["order_id"]}
+    else:
+        placed = await client.call_tool("place_order_list", OCO_SELL)
+        tool, path, ids = (
+            "cancel_order_list",
+            "/api/v3/orderList",
+            {"order_list_id": placed.structured_content["order_list_id"]},
+        )
+    fake.inject(fault, method="DELETE", path=path)
+    result = await client.call_tool(tool, {"symbol": "BTCUSDT"} | ids)
+    assert len(sent(fake, "DELETE", path)) == 1
+    if done:
+        assert not result.is_error, result.content[0].text
+        assert fake.open_orders() == []
+    else:
+        assert result.is_error and result.structured_content["error"] == "order_status_unknown"
+        assert f"the cancel of {kind} " in result.structured_content["reason"]
+        assert len(sent(fake, "GET", path)) == FAST.lookups
+
+
 # -- weights and order counts ----------------------------------------------------------------------
 
 

@@ -77,6 +77,19 @@ def test_audit_round_trip_and_the_reused_client_order_id_is_found_by_account(sta
     audit.close()
 
 
+def test_an_order_lists_leg_ids_are_found_as_used_on_every_backend(state: Any) -> None:
+    audit = state.audit()
+    listed = audit.begin_pending(
+        pending_record(tool="place_order_list", client_order_id="list-1"),
+        leg_client_order_ids=("leg-a", "leg-b"),
+    )
+    assert [r.id for r in audit.sent_with_client_order_id("leg-b", account=ACCOUNT)] == [listed]
+    assert [r.id for r in audit.sent_with_client_order_id("list-1", account=ACCOUNT)] == [listed]
+    assert audit.sent_with_client_order_id("leg-b", account=str(AccountKey.of("testnet", "key-b"))) == []
+    assert audit.sent_with_client_order_id("leg-c", account=ACCOUNT) == []
+    audit.close()
+
+
 def test_recovery_takes_over_only_records_whose_owner_lease_ran_out(state: Any) -> None:
     alive = state.audit()
     alive.owner, alive.lease_s = "host-a/100/2026-11-25T10:00:00.000Z", 30

@@ -200,7 +200,8 @@ async def test_open_orders_and_history(client: Client, fake: FakeBinance) -> Non
     signed = [
         r for r in fake.requests if r.path in ("/api/v3/openOrders", "/api/v3/allOrders", "/api/v3/order")
     ]
-    assert len(signed) == 4 and all(r.signature_ok is True for r in signed)
+    # and the guard's counts of the open orders on BTCUSDT (MAX_NUM_ORDERS), screening and at dispatch
+    assert len(signed) == 6 and all(r.signature_ok is True for r in signed)
 
 
 @every_key_type

@@ -4,7 +4,8 @@ Binance's code and message stay as they came (`BinanceRejected.sentence` shows b
 the next step, naming the setting, the tool or the command that fixes it. Codes and messages are
 those of Binance's errors.md (binance-spot-api-docs): -1022 INVALID_SIGNATURE, -2014
 BAD_API_KEY_FMT, -2015 REJECTED_MBX_KEY, -1121 BAD_SYMBOL, -2011 CANCEL_REJECTED, -2013
-NO_SUCH_ORDER, -1013 INVALID_MESSAGE (filter failures), -2010 NEW_ORDER_REJECTED, -1021
+NO_SUCH_ORDER, -1013 INVALID_MESSAGE (filter failures), -2010 NEW_ORDER_REJECTED, -2038
+ORDER_AMEND_REJECTED, -1021
 INVALID_TIMESTAMP, -1003 TOO_MANY_REQUESTS. A code without advice here gets none: Binance's
 message is all there is to say.
 
@@ -36,6 +37,12 @@ _FILTERS = {
     "EXCHANGE_MAX_NUM_ORDERS": "the account has too many open orders on the exchange: cancel some first",
     "EXCHANGE_MAX_NUM_ALGO_ORDERS": "the account has too many open stop-loss/take-profit orders on the "
     "exchange: cancel some first (get_open_orders lists them)",
+    "MAX_NUM_ORDER_LISTS": "the account has too many open order lists on this symbol: cancel some first "
+    "(get_order_lists lists them)",
+    "EXCHANGE_MAX_NUM_ORDER_LISTS": "the account has too many open order lists on the exchange: cancel "
+    "some first (get_order_lists lists them)",
+    "MAX_NUM_ORDER_AMENDS": "this order was amended as many times as the symbol allows: cancel it and "
+    "place a new one with the quantity wanted",
 }
 
 _ORDER_REJECTED = {
@@ -59,6 +66,28 @@ _ORDER_REJECTED = {
     ),
     "Rest API trading is not enabled.": (
         "The API key is not allowed to trade: enable Spot trading on the key, then run " + DOCTOR
+    ),
+    "The relationship of the prices for the orders is not correct.": (
+        "In an OCO the last price must lie between the legs: SELL: the LIMIT_MAKER/TAKE_PROFIT_LIMIT "
+        "price (or TAKE_PROFIT stop) above the last price and the stop-loss's stop below it; BUY the "
+        "other way round (get_price shows the last price)"
+    ),
+}
+
+_AMEND_REJECTED = {
+    "Order amend (quantity increase) is not supported.": (
+        "amend_order only reduces an order: new_quantity must be less than the order's quantity "
+        "now (get_order shows it); to increase, cancel it and place a new order"
+    ),
+    "The requested action would change no state; rejecting": (
+        "new_quantity is the order's quantity already: nothing to amend"
+    ),
+    "Order amend is not supported for this symbol.": (
+        "This symbol does not allow amends (amendAllowed is false): cancel the order and place a new one"
+    ),
+    "Unknown order sent.": (
+        "Binance has no open order with this id: it may be filled, cancelled or never placed; "
+        "get_open_orders lists the open ones"
     ),
 }
 
@@ -94,6 +123,16 @@ def next_step(
     if code == -1121:
         hint = suggestion or "symbols are the two assets run together, e.g. BTCUSDT"
         return f"{symbol or 'The symbol'} is not a symbol on Binance at {base_url}: {hint}"
+    names_a_list = "orderListId" in params or "listClientOrderId" in params
+    if (
+        names_a_list
+        and code in (-2011, -2013)
+        and ("Unknown order" in message or "does not exist" in message)
+    ):
+        return (
+            f"Binance has no open order list with this id{on}: it may be done (filled, cancelled, "
+            "expired) or never placed; get_order_lists lists the open ones, or one by its id"
+        )
     if code == -2011 and message.startswith("Unknown order"):
         return (
             f"Binance has no open order with this id{on}: it may be filled, cancelled or never "
@@ -108,6 +147,8 @@ def next_step(
         return _filter_step(message)
     if code == -2010:
         return _ORDER_REJECTED.get(message)
+    if code == -2038:
+        return _AMEND_REJECTED.get(message)
     if code == -1021:
         return (
             "This machine's clock is off from Binance's: sync it (NTP: timedatectl set-ntp true); "
@@ -124,7 +165,7 @@ def _filter_step(message: str) -> str | None:
     if what is None and not message.startswith("Invalid "):
         return None
     what = what or message.rstrip(".").lower()
-    if "cancel some first" in what:  # a count of open orders, not a rule get_symbol_info shows
+    if "cancel" in what:  # a count of open orders or amends, not a rule get_symbol_info shows
         return f"The order breaks the symbol's rules ({what})"
     return f"The order breaks the symbol's rules ({what}): get_symbol_info shows them"
 

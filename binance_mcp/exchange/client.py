@@ -11,8 +11,9 @@ the chosen network (or the `--base-url` override) is set on `API_URL` / `MARGIN_
 
 Reliability (README *Reliability*; Binance's rest-api.md "General API Information" and "LIMITS", errors.md):
 - reads are retried on connection errors, timeouts, 5xx and 429 (`retry`);
-- an order or a cancel is sent once: after an ambiguous failure the caller looks it up with
-  `find_order`, by client order id, instead of resending;
+- an order or a cancel is sent once: after an ambiguous failure the caller looks it up by its
+  client id (`order_kinds`) instead of resending; whether a failed request may have reached
+  Binance is decided by where it failed (`_reached_binance`);
 - a 418 stops every call until the ban ends, a 429's Retry-After holds every call back too
   (`ExchangePaused`);
 - a -1021 resyncs the clock offset from `/api/v3/time` and the request goes once more;
@@ -33,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -57,10 +59,7 @@ if TYPE_CHECKING:  # imported on first use: the server must start fast (see the 
 logger = logging.getLogger(__name__)
 
 MAX_ERROR_MESSAGE = 300
-ORDER_DOES_NOT_EXIST = -2013
 INVALID_SYMBOL = -1121
-# An order in one of these states will not change any more (a cancel has happened or never will).
-FINAL_STATUSES = frozenset({"CANCELED", "FILLED", "EXPIRED", "REJECTED", "EXPIRED_IN_MATCH"})
 
 
 @dataclass(frozen=True)
@@ -79,19 +78,6 @@ class WeightUsage:
     order_count_10s: int | None = None
     order_count_1d: int | None = None
     updated_at: float = 0.0
-
-
-@dataclass(frozen=True)
-class OrderLookup:
-    """What looking an order up found: the order (None if never found) and why it is not settled.
-
-    `missing` is True when Binance's last answer was that it does not know the order (-2013).
-    """
-
-    order: dict[str, Any] | None
-    settled: bool
-    detail: str
-    missing: bool = False
 
 
 class ExchangeClient:
@@ -153,6 +139,22 @@ class ExchangeClient:
 
     async def get_price(self, symbol: str) -> dict[str, Any]:
         return await self._call("get_symbol_ticker", signed=False, symbol=symbol)
+
+    async def get_avg_price(self, symbol: str) -> dict[str, Any]:
+        """GET /api/v3/avgPrice: the volume-weighted average over the symbol's `avgPriceMins`."""
+        return await self._call("get_avg_price", signed=False, symbol=symbol)
+
+    async def get_reference_price(self, symbol: str) -> Decimal | None:
+        """GET /api/v3/referencePrice: the symbol's reference price, or None when it has none (null
+        now, -2043 never set, or a REST root that does not serve the endpoint: 404)."""
+        try:
+            answer = await self._call("get_reference_price", signed=False, symbol=symbol)
+        except BinanceRejected as exc:
+            if exc.code == NO_REFERENCE_PRICE or exc.status == 404:
+                return None
+            raise
+        value = answer.get("referencePrice") if isinstance(answer, dict) else None
+        return Decimal(str(value)) if value is not None else None
 
     async def get_orderbook(self, symbol: str, limit: int) -> dict[str, Any]:
         return await self._call("get_order_book", signed=False, symbol=symbol, limit=limit)
@@ -221,55 +223,10 @@ class ExchangeClient:
     async def get_api_restrictions(self) -> dict[str, Any]:
         return await self._call("get_account_api_permissions", signed=True)
 
-    async def find_order(
-        self,
-        symbol: str,
-        *,
-        client_order_id: str | None = None,
-        order_id: int | None = None,
-        settled: Callable[[dict[str, Any]], bool] | None = None,
-        tries: int | None = None,
-    ) -> OrderLookup:
-        """Look an order up after an ambiguous failure: a few tries with backoff, never raising.
-
-        Tries again while the order is not found (-2013: it may not be visible yet), while the
-        lookup itself fails, or while `settled(order)` is False (a cancel that has not shown yet).
-        Stops at once on a ban or a rate limit: those will not end within a lookup's wait.
-        """
-        policy = self.retry
-        tries = max(1, tries if tries is not None else policy.lookups)
-        found: dict[str, Any] | None = None
-        detail, missing = "not looked up", False
-        for attempt in range(1, tries + 1):
-            if attempt > 1:
-                await anyio.sleep(policy.lookup_backoff(attempt - 1))
-            try:
-                order = await self.get_order(symbol, client_order_id, order_id)
-            except (ExchangePaused, LimitReached, MissingCredentials) as exc:
-                return OrderLookup(found, False, exc.sentence())
-            except ExchangeFailure as exc:
-                missing = exc.code == ORDER_DOES_NOT_EXIST
-                detail = "Binance does not know the order" if missing else exc.summary()
-                continue
-            found, missing = order, False
-            if settled is None or settled(order):
-                return OrderLookup(order, True, "found")
-            detail = f"the order is still {order.get('status')}"
-        logger.warning(
-            "order %s on %s: %d lookups did not settle it: %s",
-            client_order_id or order_id,
-            symbol,
-            tries,
-            detail,
-        )
-        return OrderLookup(found, False, detail, missing=missing and found is None)
-
     # -- trading (keys) --------------------------------------------------------------------------
 
     async def place_order(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Sent once (see `find_order` for an ambiguous failure); a -1021 resyncs and sends once more."""
-        if not self.limits.from_exchange and not self._limits_asked and params.get("symbol"):
-            await self._load_rate_limits(str(params["symbol"]))
+        """Sent once (after an ambiguous failure it is looked up, `order_kinds`); a -1021 resyncs and sends once more."""
         return await self._write("create_order", **params)
 
     async def test_order(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -288,6 +245,10 @@ class ExchangeClient:
 
     # -- clock -----------------------------------------------------------------------------------
 
+    def server_time_ms(self) -> int:
+        """Binance's time now as this client estimates it (the clock its signed requests carry)."""
+        return server_now_ms(self.timestamp_offset_ms)
+
     async def resync_clock(self) -> int:
         """Set `timestamp_offset_ms` from `/api/v3/time`; returns it."""
         answer = await self._call("get_server_time", signed=False)
@@ -301,15 +262,19 @@ class ExchangeClient:
         """A read: retried on transient failures, within the policy's bounds."""
         if signed and self._credentials is None:
             raise MissingCredentials(method)
-        from binance_mcp.exchange.retry import read_with_retries
+        from binance_mcp.exchange.retry import read_retrying
 
         clean = {key: value for key, value in params.items() if value is not None}
-        return await read_with_retries(self.retry, self._attempt, method, clean, signed)
+        return await read_retrying(self.retry)(self._attempt, method, clean, signed)
 
     async def _write(self, method: str, **params: Any) -> Any:
-        """An order or a cancel: never retried after it may have executed."""
+        """An order or a cancel: never retried after it may have executed. Before the first new
+        order, exchangeInfo's rate limits are read (the order-count limits it must respect)."""
         if self._credentials is None:
             raise MissingCredentials(method)
+        symbol = params.get("symbol")
+        if new_orders(method) and not self.limits.from_exchange and not self._limits_asked and symbol:
+            await self._load_rate_limits(str(symbol))
         clean = {key: value for key, value in params.items() if value is not None}
         return await self._attempt(method, clean, True)
 
@@ -499,7 +464,9 @@ class ExchangeClient:
             ) from None
         except requests.exceptions.ConnectionError as exc:
             raise ExchangeUnavailable(
-                _describe_connection_error(exc, base), sent=_maybe_sent(exc), next_step=connection_step(base)
+                _describe_connection_error(exc, base),
+                sent=_reached_binance(exc),
+                next_step=connection_step(base),
             ) from None
         except requests.exceptions.RequestException as exc:
             raise ExchangeUnavailable(
@@ -539,10 +506,10 @@ class ExchangeClient:
             return self._exchange_info(client)
         generic = GENERIC_CALLS.get(method)
         if generic is not None:
-            http_method, path = generic
+            http_method, path, signed = generic
 
             def send(**params: Any) -> Any:
-                return client._request_api(http_method, path, True, data=params)
+                return client._request_api(http_method, path, signed, data=params)
 
             return send
         return getattr(client, method)
@@ -551,13 +518,11 @@ class ExchangeClient:
         """POST /api/v3/orderList/{oco,oto,otoco} with Binance's parameters, sent once.
 
         After an ambiguous failure the caller looks the list up by its `listClientOrderId`
-        (`find_order_list`) instead of resending; a -1021 resyncs and sends once more.
+        (`order_kinds`) instead of resending; a -1021 resyncs and sends once more.
         """
         method = ORDER_LIST_METHODS.get(kind.upper())
         if method is None:
             raise ValueError(f"unknown order list kind {kind!r}: use OCO, OTO or OTOCO")
-        if not self.limits.from_exchange and not self._limits_asked and params.get("symbol"):
-            await self._load_rate_limits(str(params["symbol"]))
         return await self._write(method, **params)
 
     async def cancel_order_list(
@@ -627,52 +592,9 @@ class ExchangeClient:
             newQty=str(new_qty),
         )
 
-    async def find_order_list(
-        self,
-        symbol: str,
-        list_client_order_id: str,
-        *,
-        settled: Callable[[dict[str, Any]], bool] | None = None,
-        tries: int | None = None,
-    ) -> OrderLookup:
-        """Look an order list up by its listClientOrderId after an ambiguous failure, like `find_order`.
-
-        The lookup's `order` is the list status object (its `orders` name the members), and only a
-        list on `symbol` counts. Never raises.
-        """
-        policy = self.retry
-        tries = max(1, tries if tries is not None else policy.lookups)
-        found: dict[str, Any] | None = None
-        detail, missing = "not looked up", False
-        for attempt in range(1, tries + 1):
-            if attempt > 1:
-                await anyio.sleep(policy.lookup_backoff(attempt - 1))
-            try:
-                listed = await self.get_order_list(list_client_order_id=list_client_order_id)
-            except (ExchangePaused, LimitReached, MissingCredentials) as exc:
-                return OrderLookup(found, False, exc.sentence())
-            except BinanceRejected as exc:
-                missing = exc.code in ORDER_LIST_MISSING
-                detail = "Binance does not know the order list" if missing else exc.sentence()
-                continue
-            except ExchangeUnavailable as exc:
-                detail, missing = exc.message, False
-                continue
-            if listed.get("symbol") not in (None, symbol):
-                detail, missing = f"order list {list_client_order_id} is on {listed.get('symbol')}", True
-                continue
-            found, missing = listed, False
-            if settled is None or settled(listed):
-                return OrderLookup(listed, True, "found")
-            detail = f"the order list is still {listed.get('listOrderStatus')}"
-        logger.warning(
-            "order list %s on %s: %d lookups did not settle it: %s",
-            list_client_order_id,
-            symbol,
-            tries,
-            detail,
-        )
-        return OrderLookup(found, False, detail, missing=missing and found is None)
+    async def get_order_amendments(self, symbol: str, order_id: int) -> list[dict[str, Any]]:
+        """GET /api/v3/order/amendments: every amendment of one order (MAX_NUM_ORDER_AMENDS counts them)."""
+        return list(await self._call("get_order_amendments", signed=True, symbol=symbol, orderId=order_id))
 
 
 # python-binance 1.0.37's method for each order-list kind (POST /api/v3/orderList/...).
@@ -682,9 +604,12 @@ ORDER_LIST_METHODS = {
     "OTOCO": "v3_post_order_list_otoco",
 }
 # Endpoints python-binance 1.0.37 has no method for: our name → (HTTP method, path under /api/v3).
-GENERIC_CALLS = {"amend_order_keep_priority": ("put", "order/amend/keepPriority")}
-# What GET /api/v3/orderList answers for a list it does not know.
-ORDER_LIST_MISSING = frozenset({-2011, -2013})
+GENERIC_CALLS = {  # python-binance has no method of its own for these: (HTTP method, path, signed)
+    "amend_order_keep_priority": ("put", "order/amend/keepPriority", True),
+    "get_order_amendments": ("get", "order/amendments", True),
+    "get_reference_price": ("get", "referencePrice", False),
+}
+NO_REFERENCE_PRICE = -2043  # "This symbol doesn't have a reference price." (never set)
 
 
 def _new_library_client(credentials: Credentials | None, timeouts: Timeouts) -> Any:
@@ -764,21 +689,51 @@ def _int_or_none(value: str) -> int | None:
         return None
 
 
-def _maybe_sent(exc: Exception) -> bool:
-    """A refused or unresolvable connection never reached Binance; a dropped one may have."""
-    text = repr(exc)
-    return not any(
-        marker in text
-        for marker in ("NewConnectionError", "NameResolutionError", "Connection refused", "Failed to resolve")
-    )
+def _reached_binance(exc: Exception) -> bool:
+    """Whether a request that failed with a connection error may have reached Binance, from where
+    it failed: urllib3 raises `NewConnectionError` (and its `NameResolutionError`) while it makes
+    the connection, before any byte of the request is written, so the request never left; any
+    other failure (the connection reset, closed or answered with garbage after the request was
+    written: `ProtocolError`) may have left it executed on Binance."""
+    return _connect_failure(exc) is None
+
+
+def _connect_failure(exc: BaseException) -> BaseException | None:
+    """The urllib3 error that stopped the connection from being made, or None if it was made:
+    requests wraps it in a `MaxRetryError`, a proxy's failure in a `ProxyError`."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError
+
+    cause: object = exc.args[0] if exc.args else None
+    if isinstance(cause, MaxRetryError):
+        cause = cause.reason
+    if isinstance(cause, ProxyError):
+        cause = cause.original_error
+    return cause if isinstance(cause, NewConnectionError) else None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and every exception it wraps (as an argument, a urllib3 `reason`, a cause or a context)."""
+    found: list[BaseException] = []
+    waiting: list[object] = [exc]
+    while waiting:
+        current = waiting.pop()
+        if not isinstance(current, BaseException) or any(current is seen for seen in found):
+            continue
+        found.append(current)
+        waiting.extend(
+            (*current.args, getattr(current, "reason", None), current.__cause__, current.__context__)
+        )
+    return found
 
 
 def _tls_reason(exc: Exception) -> str:
-    text = repr(exc)
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "its certificate could not be verified"
-    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
-        return "it does not speak TLS there: is the URL http://?"
+    import ssl
+
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return "its certificate could not be verified"
+        if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+            return "it does not speak TLS there: is the URL http://?"
     return "handshake failed"
 
 
@@ -795,9 +750,15 @@ def _log_request(
 
 
 def _describe_connection_error(exc: Exception, base_url: str) -> str:
-    text = repr(exc)
-    if "Connection refused" in text or "NewConnectionError" in text:
-        return f"could not connect to Binance at {base_url}: connection refused"
-    if "NameResolutionError" in text or "Failed to resolve" in text:
+    from urllib3.exceptions import NameResolutionError
+
+    failure = _connect_failure(exc)
+    if failure is None:
+        return f"the connection to Binance at {base_url} was lost before an answer came"
+    if isinstance(failure, NameResolutionError):
         return f"could not resolve the host of {base_url}"
-    return f"the connection to Binance at {base_url} was lost before an answer came"
+    reason = failure.__cause__ or failure.__context__
+    if isinstance(reason, ConnectionRefusedError):
+        return f"could not connect to Binance at {base_url}: connection refused"
+    words = reason.strerror if isinstance(reason, OSError) and reason.strerror else "no connection"
+    return f"could not connect to Binance at {base_url}: {words[0].lower()}{words[1:]}"

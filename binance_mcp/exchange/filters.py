@@ -11,7 +11,7 @@ one rule, as Binance documents.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, DecimalException, localcontext
 from typing import Any
@@ -140,6 +140,10 @@ class SymbolRules:
     percent_price_by_side: PercentPriceBySideFilter | None = None
     percent_price: PercentPriceFilter | None = None
     trailing_delta: TrailingDeltaFilter | None = None
+    max_num_orders: int | None = None
+    max_num_algo_orders: int | None = None
+    max_num_order_lists: int | None = None
+    max_num_order_amends: int | None = None
 
     @classmethod
     def from_exchange_info(cls, symbol_info: Mapping[str, Any]) -> SymbolRules:
@@ -171,6 +175,9 @@ class SymbolRules:
 
         def minutes(filter_type: str) -> int:
             return int(by_type[filter_type].get("avgPriceMins", 0))
+
+        def count(filter_type: str, key: str) -> int | None:
+            return int(number(filter_type, key)) if filter_type in by_type else None
 
         def lot(filter_type: str) -> LotSizeFilter | None:
             if filter_type not in by_type:
@@ -250,6 +257,10 @@ class SymbolRules:
             percent_price_by_side=by_side,
             percent_price=percent,
             trailing_delta=trailing,
+            max_num_orders=count("MAX_NUM_ORDERS", "maxNumOrders"),
+            max_num_algo_orders=count("MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders"),
+            max_num_order_lists=count("MAX_NUM_ORDER_LISTS", "maxNumOrderLists"),
+            max_num_order_amends=count("MAX_NUM_ORDER_AMENDS", "maxNumOrderAmends"),
         )
 
 
@@ -304,12 +315,17 @@ def check_order(
     price: Decimal | None,
     stop_price: Decimal | None,
     reference_price: Decimal | None,
+    average_price: Decimal | None = None,
+    average_basis: str = "current price",
 ) -> FilterViolation | None:
     """Return the first filter the order breaks, or None if every known filter passes.
 
-    `reference_price` is the current (or average) price Binance compares against; without it the
-    checks that need one (MARKET notional by quantity, PERCENT_PRICE*) are skipped, not guessed.
-    Missing order fields are not this function's business: what is absent is simply not checked.
+    `reference_price` is the last price (a stop's trigger direction, a quote amount's implied
+    quantity); `average_price` what PERCENT_PRICE(_BY_SIDE) and a MARKET order's NOTIONAL /
+    MIN_NOTIONAL are evaluated against (filters.md: the symbol's reference price, else the average
+    over `avgPriceMins` minutes, else the last price: `filter_price`), the last price when not
+    given; `average_basis` names it in messages ("5-minute average price"). Without a price the checks that need one are skipped, not guessed. Missing order fields
+    are not this function's business: what is absent is simply not checked.
     """
     side = side.upper()
     order_type = order_type.upper()
@@ -327,6 +343,8 @@ def check_order(
             raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
     if reference_price is not None and not _plausible(reference_price):
         reference_price = None  # an unusable reference is the same as none
+    if average_price is None or not _plausible(average_price):
+        average_price = reference_price
 
     with localcontext(_CONTEXT):
         return _first(
@@ -341,9 +359,17 @@ def check_order(
             _check_lot_sizes(rules, order_type, quantity),
             _check_quote_quantity_size(rules, quote_quantity, reference_price),
             _check_notionals(
-                rules, side, order_type, quantity, quote_quantity, price, stop_price, reference_price
+                rules,
+                side,
+                order_type,
+                quantity,
+                quote_quantity,
+                price,
+                stop_price,
+                average_price,
+                average_basis,
             ),
-            _check_percent_prices(rules, side, order_type, price, reference_price),
+            _check_percent_prices(rules, side, order_type, price, average_price, average_basis),
         )
 
 
@@ -629,14 +655,13 @@ def _notional_of(
     price: Decimal | None,
     stop_price: Decimal | None,
     reference_price: Decimal | None,
+    basis: str = "current price",
 ) -> _Notional | None:
     if order_type == "MARKET":
         if quote_quantity is not None:
             return _Notional(quote_quantity, "quote_quantity", "quote_quantity", None)
         if quantity is not None and reference_price is not None:
-            return _Notional(
-                reference_price * quantity, "current price × quantity", "quantity", reference_price
-            )
+            return _Notional(reference_price * quantity, f"{basis} × quantity", "quantity", reference_price)
         return None
     if quantity is None:
         return None
@@ -658,8 +683,9 @@ def _check_notionals(
     price: Decimal | None,
     stop_price: Decimal | None,
     reference_price: Decimal | None,
+    basis: str = "current price",
 ) -> Iterable[FilterViolation]:
-    notional = _notional_of(order_type, quantity, quote_quantity, price, stop_price, reference_price)
+    notional = _notional_of(order_type, quantity, quote_quantity, price, stop_price, reference_price, basis)
     if notional is None:
         return
     market = order_type in _MARKET_LIKE
@@ -712,7 +738,7 @@ def _notional_violation(
         step, min_qty = _quantity_grid(rules, order_type)
         exact = limit / notional.unit_price
         suggested = max(_ceil_to(exact, step), min_qty) if bound == "minimum" else _floor_to(exact, step)
-        at = "at the current price " if order_type == "MARKET" else "at "
+        at = f"at the {notional.basis.removesuffix(' × quantity')} " if order_type == "MARKET" else "at "
         advice = (
             f"{side.lower()} {at_least} {_fixed(suggested, decimal_places(step))} "
             f"{at}{_fixed(notional.unit_price, price_places)}"
@@ -721,7 +747,12 @@ def _notional_violation(
 
 
 def _check_percent_prices(
-    rules: SymbolRules, side: str, order_type: str, price: Decimal | None, reference: Decimal | None
+    rules: SymbolRules,
+    side: str,
+    order_type: str,
+    price: Decimal | None,
+    reference: Decimal | None,
+    basis: str = "current price",
 ) -> Iterable[FilterViolation]:
     if order_type == "MARKET" or price is None or reference is None:
         return
@@ -731,11 +762,20 @@ def _check_percent_prices(
             up, down = rule.bid_multiplier_up, rule.bid_multiplier_down
         else:
             up, down = rule.ask_multiplier_up, rule.ask_multiplier_down
-        yield from _check_band(rules, "PERCENT_PRICE_BY_SIDE", f" for a {side}", up, down, price, reference)
+        yield from _check_band(
+            rules, "PERCENT_PRICE_BY_SIDE", f" for a {side}", up, down, price, reference, basis
+        )
     if rules.percent_price:
         rule_pp = rules.percent_price
         yield from _check_band(
-            rules, "PERCENT_PRICE", "", rule_pp.multiplier_up, rule_pp.multiplier_down, price, reference
+            rules,
+            "PERCENT_PRICE",
+            "",
+            rule_pp.multiplier_up,
+            rule_pp.multiplier_down,
+            price,
+            reference,
+            basis,
         )
 
 
@@ -747,6 +787,7 @@ def _check_band(
     down: Decimal,
     price: Decimal,
     reference: Decimal,
+    basis: str = "current price",
 ) -> Iterable[FilterViolation]:
     high = reference * up
     low = reference * down
@@ -770,9 +811,74 @@ def _check_band(
     yield FilterViolation(
         name,
         "price",
-        f"price {decimal_text(price)} is {comparison} the current price {_fixed(reference, places)}{for_side} "
+        f"price {decimal_text(price)} is {comparison} the {basis} {_fixed(reference, places)}{for_side} "
         f"({name} allows {allowed})",
     )
+
+
+ALGO_TYPES = frozenset(_TRIGGERED_TYPES)
+"""The "algo" orders MAX_NUM_ALGO_ORDERS counts (filters.md)."""
+
+
+def check_open_counts(
+    rules: SymbolRules,
+    *,
+    open_orders: Sequence[Mapping[str, Any]],
+    open_lists: int | None,
+    new_types: Sequence[str],
+    new_list: bool,
+) -> FilterViolation | None:
+    """The order-count filters for new orders of `new_types` (a list's every leg; `new_list` when
+    they form an order list) given the symbol's `open_orders` (Binance's openOrders entries) and
+    `open_lists` open order lists on it (None: not known, not checked): MAX_NUM_ORDERS,
+    MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDER_LISTS, as Binance refuses them with -1013."""
+    symbol = rules.symbol
+    open_algo = sum(1 for order in open_orders if str(order.get("type")) in ALGO_TYPES)
+    new_algo = sum(1 for kind in new_types if kind in ALGO_TYPES)
+    checks = (
+        ("MAX_NUM_ORDERS", rules.max_num_orders, len(open_orders), len(new_types), "orders", "get_open_orders"),
+        ("MAX_NUM_ALGO_ORDERS", rules.max_num_algo_orders, open_algo, new_algo,
+         "stop-loss/take-profit orders", "get_open_orders"),
+        ("MAX_NUM_ORDER_LISTS", rules.max_num_order_lists, open_lists, 1 if new_list else 0,
+         "order lists", "get_order_lists"),
+    )  # fmt: skip
+    for name, most, now, adding, what, tool in checks:
+        if most is None or now is None or not adding or now + adding <= most:
+            continue
+        legs = f"this call adds {adding}" if adding > 1 else "this call adds 1"
+        return FilterViolation(
+            name,
+            "symbol",
+            f"{now} {what} are open on {symbol} and {legs}; {symbol} allows at most {most} ({name}): "
+            f"cancel {now + adding - most} first ({tool} lists them)",
+        )
+    return None
+
+
+def average_price_minutes(rules: SymbolRules) -> int:
+    """The `avgPriceMins` of the symbol's price-band and notional filters (Binance gives them one
+    window; the largest when they differ): 0 when the last price is what they use."""
+    windows = [
+        rule.avg_price_mins
+        for rule in (rules.percent_price_by_side, rules.percent_price, rules.notional, rules.min_notional)
+        if rule is not None
+    ]
+    return max(windows, default=0)
+
+
+def filter_price(
+    rules: SymbolRules, *, last: Decimal, reference: Decimal | None, average: Decimal | None
+) -> tuple[Decimal, str]:
+    """The price PERCENT_PRICE(_BY_SIDE) and a MARKET order's NOTIONAL are evaluated against, and
+    its name (filters.md): the symbol's reference price when it has one; else the volume-weighted
+    average over the preceding `avgPriceMins` minutes (GET /api/v3/avgPrice); else (0 minutes) the
+    last price."""
+    if reference is not None and _plausible(reference):
+        return reference, "reference price"
+    minutes = average_price_minutes(rules)
+    if minutes and average is not None and _plausible(average):
+        return average, f"{minutes}-minute average price"
+    return last, "last price"
 
 
 def price_band(rules: SymbolRules, side: str, reference: Decimal) -> tuple[Decimal, Decimal] | None:

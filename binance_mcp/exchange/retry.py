@@ -4,29 +4,34 @@ Reads are retried with tenacity on what passes: connection errors, timeouts, 5xx
 `Retry-After`) and a 418 whose ban ends within the wait allowed. Exponential backoff with jitter,
 bounded both in attempts and in total time. Other 4xx are the request's own fault and are never
 retried. Orders and cancels are never retried by this module at all: after an ambiguous failure
-they are looked up (`ExchangeClient.find_order`), never resent.
+they are looked up (`order_kinds.OrderKind.look_up`, with `lookup_retrying`), never resent.
 
-tenacity is imported on the first retry, not at start-up (the server must start fast).
+tenacity is imported on the first request, not at start-up (the server must start fast).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure, ExchangePaused, ExchangeUnavailable
+from binance_mcp.exchange.errors import (
+    BinanceRejected,
+    ExchangeFailure,
+    ExchangePaused,
+    ExchangeUnavailable,
+    LimitReached,
+    MissingCredentials,
+)
 
 if TYPE_CHECKING:
     from tenacity import AsyncRetrying, RetryCallState
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,51 +86,47 @@ def _describe(exc: BaseException | None) -> str:
     return exc.summary() if isinstance(exc, ExchangeFailure) else repr(exc)
 
 
-def _log(state: RetryCallState, done: int) -> None:
+def _log(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome is not None else None
     sleep = state.next_action.sleep if state.next_action is not None else 0.0
-    logger.info(
-        "attempt %d failed (%s); retrying in %.2f s", state.attempt_number + done, _describe(exc), sleep
-    )
+    logger.info("attempt %d failed (%s); retrying in %.2f s", state.attempt_number, _describe(exc), sleep)
 
 
-def read_retrying(policy: RetryPolicy, *, done: int = 0, elapsed: float = 0.0) -> AsyncRetrying:
-    """A tenacity controller for a read: `await read_retrying(policy)(fn, *args)`.
-
-    `done` attempts already failed in `elapsed` seconds count against the policy's bounds.
-    """
+def read_retrying(policy: RetryPolicy) -> AsyncRetrying:
+    """A read: `await read_retrying(policy)(fn, *args)` tries it again while it fails transiently,
+    within the policy's bounds in attempts and in time; the last failure is raised as it came."""
     from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay
 
     return AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts - done) | stop_before_delay(policy.total - elapsed),
+        stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.total),
         wait=lambda state: pause_after(
-            policy, state.outcome.exception() if state.outcome else None, state.attempt_number + done
+            policy, state.outcome.exception() if state.outcome else None, state.attempt_number
         ),
         retry=retry_if_exception(lambda exc: is_transient(exc, policy)),
         sleep=anyio.sleep,
-        before_sleep=lambda state: _log(state, done),
+        before_sleep=_log,
         reraise=True,
     )
 
 
-async def read_with_retries(policy: RetryPolicy, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """`await fn(*args)`, retried within the policy's bounds when it fails transiently.
+def lookup_retrying(policy: RetryPolicy, tries: int, settled: Callable[[Any], bool]) -> AsyncRetrying:
+    """Lookups of an order after an ambiguous failure: `await lookup_retrying(...)(fetch)` tries
+    `fetch` up to `tries` times, with the policy's lookup backoff, while it fails (the order not
+    visible yet, or the lookup itself failing), finds nothing (None) or finds it not `settled`. A ban, a limit reached
+    here or missing keys are raised at once: they will not pass within a lookup's wait. Once the
+    tries are used up it returns None (the caller keeps what each try saw)."""
+    from tenacity import AsyncRetrying, retry_if_exception, retry_if_result, stop_after_attempt
 
-    The first attempt runs bare: most reads succeed, and building a tenacity controller for each
-    would cost more than the rest of this layer. After a transient failure tenacity runs the
-    remaining attempts, with the first one counted in both bounds.
-    """
-    started = time.monotonic()
-    try:
-        return await fn(*args)
-    except Exception as exc:
-        if policy.attempts < 2 or not is_transient(exc, policy):
-            raise
-        first = exc
-    wait = pause_after(policy, first, 1)
-    if time.monotonic() - started + wait >= policy.total:
-        raise first
-    logger.info("attempt 1 failed (%s); retrying in %.2f s", _describe(first), wait)
-    await anyio.sleep(wait)
-    retrying = read_retrying(policy, done=1, elapsed=time.monotonic() - started)
-    return await retrying(fn, *args)
+    def passing(exc: BaseException) -> bool:
+        return isinstance(exc, ExchangeFailure) and not isinstance(
+            exc, ExchangePaused | LimitReached | MissingCredentials
+        )
+
+    return AsyncRetrying(
+        stop=stop_after_attempt(tries),
+        wait=lambda state: policy.lookup_backoff(state.attempt_number),
+        retry=retry_if_exception(passing)
+        | retry_if_result(lambda found: found is None or not settled(found)),
+        sleep=anyio.sleep,
+        retry_error_callback=lambda state: None,
+    )

@@ -15,6 +15,8 @@ _FIXED = {
     "get_server_time": 1,
     "exchange_info": 20,
     "get_symbol_ticker": 2,
+    "get_avg_price": 2,
+    "get_reference_price": 2,
     "get_klines": 2,
     "get_ticker": 2,
     "get_account": 20,
@@ -32,6 +34,7 @@ _FIXED = {
     "v3_get_order_list": 4,
     "get_open_oco_orders": 6,
     "amend_order_keep_priority": 4,
+    "get_order_amendments": 4,
 }
 NEW_ORDER_METHODS = frozenset({"create_order"})
 # An order list adds each of its orders to the ORDERS counts: an OCO or OTO 2, an OTOCO 3.

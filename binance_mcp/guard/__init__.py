@@ -3,7 +3,9 @@
     hide → parse → validate → decide → rate_limit → approve → dispatch → record
 
 `STAGES` below is that order, written once; each stage is a module of this package by the same
-name, a function from one frozen value (`call.py`) to the next, or a `Refusal`. The first six run
+name, a function from one frozen value (`call.py`) to the next, or a `Refusal`. The stages are
+chained by type (`Pipeline.then` takes only a stage whose input is the previous output), so two
+stages swapped fail the type check before they fail a test. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
 it fails closed. `build_guard` makes the whole thing from the server's parts; nothing is set on
@@ -13,14 +15,29 @@ it afterwards.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from binance_mcp.guard.approval_desk import client_can_elicit
+from binance_mcp.guard.approve import approve, ask_now, take_answer
+from binance_mcp.guard.call import Admitted, Asking, Decided, Ended, Parsed, Request, Validated, request_of
 from binance_mcp.guard.caller import CURRENT_CALLER, Caller
-from binance_mcp.guard.hide import Hidden, is_visible
+from binance_mcp.guard.decide import decide
+from binance_mcp.guard.dispatch import dispatch
+from binance_mcp.guard.endings import GUARD_FAILED, refused
+from binance_mcp.guard.hide import Hidden, hide, is_visible
+from binance_mcp.guard.limits_report import limits_report
+from binance_mcp.guard.parse import parse
+from binance_mcp.guard.ratelimit import rate_limit
+from binance_mcp.guard.record import audit_record, record
+from binance_mcp.guard.services import Services
+from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
 from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
@@ -29,90 +46,60 @@ if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
     from mcp_types import CallToolResult
 
-    from binance_mcp.guard.call import Admitted, Asking, Ended, Request
-    from binance_mcp.guard.services import Services
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.stores.audit import AuditLog
     from binance_mcp.tools.spec import ToolSpec
 
-__all__ = ["SCREENING", "STAGES", "Guard", "Services", "Stage"]
+__all__ = ["DISPATCH", "RECORD", "SCREENING", "STAGES", "Guard", "Pipeline", "Services", "Stage"]
 
 logger = logging.getLogger(__name__)
 
-StageFn = Callable[[Any, "Services", "Context | None"], Awaitable[Any]]
+In = TypeVar("In")
+Out = TypeVar("Out")
+Next = TypeVar("Next")
 
 
 @dataclass(frozen=True)
-class Stage:
+class Stage(Generic[In, Out]):
+    """One stage: its name and its function from one frozen value to the next (or a `Refusal`)."""
+
     name: str
-    run: StageFn
+    run: Callable[[In, Services], Awaitable[Out]]
 
 
-# Each stage's module is imported by its first call, not at start-up: a client's first tools/list
-# should not wait for them (the cold-start benchmark).
+class Pipeline(Generic[In, Out]):
+    """Stages whose types chain: `then` takes only a stage whose input is this pipeline's output,
+    so a stage put out of order (or two swapped) fails the type check."""
+
+    def __init__(self, stages: tuple[Stage[Any, Any], ...]) -> None:
+        self.stages = stages
+
+    @staticmethod
+    def start(stage: Stage[In, Out]) -> Pipeline[In, Out]:
+        return Pipeline((stage,))
+
+    def then(self, stage: Stage[Out, Next]) -> Pipeline[In, Next]:
+        return Pipeline((*self.stages, stage))
 
 
-async def _hide(request: Request, services: Services, ctx: Context | None) -> Request:
-    from binance_mcp.guard.hide import hide
+HIDE: Stage[Request, Request] = Stage("hide", hide)
+PARSE: Stage[Request, Parsed] = Stage("parse", parse)
+VALIDATE: Stage[Parsed, Validated] = Stage("validate", validate)
+DECIDE: Stage[Validated, Decided] = Stage("decide", decide)
+RATE_LIMIT: Stage[Decided, Decided] = Stage("rate_limit", rate_limit)
+APPROVE: Stage[Decided, Admitted | Asking] = Stage("approve", approve)
+DISPATCH: Stage[Admitted, Ended] = Stage("dispatch", dispatch)
+RECORD: Stage[Ended, Ended] = Stage("record", record)
 
-    return hide(request, services.engine)
-
-
-async def _parse(request: Request, services: Services, ctx: Context | None) -> Any:
-    from binance_mcp.guard.parse import parse
-
-    return parse(request)
-
-
-async def _validate(parsed: Any, services: Services, ctx: Context | None) -> Any:
-    from binance_mcp.guard.validate import validate
-
-    return await validate(parsed, services)
-
-
-async def _decide(validated: Any, services: Services, ctx: Context | None) -> Any:
-    from binance_mcp.guard.decide import decide
-
-    return await decide(validated, services)
-
-
-async def _rate_limit(decided: Any, services: Services, ctx: Context | None) -> Any:
-    from binance_mcp.guard.ratelimit import rate_limit
-
-    return rate_limit(decided, services)
-
-
-async def _approve(decided: Any, services: Services, ctx: Context | None) -> Any:
-    from binance_mcp.guard.approve import approve
-
-    return await approve(decided, services, ctx)
-
-
-async def _dispatch(admitted: Admitted, services: Services, ctx: Context | None) -> Ended:
-    from binance_mcp.guard.dispatch import dispatch
-
-    return await dispatch(admitted, services)
-
-
-async def _record(ended: Ended, services: Services, ctx: Context | None) -> Ended:
-    from binance_mcp.guard.record import record
-
-    return record(ended, services)
-
-
-SCREENING: tuple[Stage, ...] = (
-    Stage("hide", _hide),
-    Stage("parse", _parse),
-    Stage("validate", _validate),
-    Stage("decide", _decide),
-    Stage("rate_limit", _rate_limit),
-    Stage("approve", _approve),
+SCREENING: Pipeline[Request, Admitted | Asking] = (
+    Pipeline.start(HIDE).then(PARSE).then(VALIDATE).then(DECIDE).then(RATE_LIMIT).then(APPROVE)
 )
 """Run before the tool's handler, in the SDK's resolver: they end in `Admitted` or `Asking`."""
 
-SENDING: tuple[Stage, ...] = (Stage("dispatch", _dispatch), Stage("record", _record))
+SENDING: Pipeline[Admitted, Ended] = Pipeline.start(DISPATCH).then(RECORD)
+"""Run in the tool's handler: dispatch, then record (which runs whatever dispatch concluded)."""
 
-STAGES: tuple[Stage, ...] = SCREENING + SENDING
+STAGES: tuple[Stage[Any, Any], ...] = SCREENING.stages + SENDING.stages
 
 
 class Guard:
@@ -150,7 +137,6 @@ class Guard:
 
     async def limits(self, caller: Caller) -> dict[str, Any]:
         """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""
-        from binance_mcp.guard.limits_report import limits_report
 
         return await limits_report(self.services, caller)
 
@@ -164,7 +150,6 @@ class Guard:
         the anonymous loopback caller) and the session is the `Mcp-Session-Id` header, except in
         the 2026 era, which has no sessions: there the agent stands in. Over stdio there are no
         headers: no agent, the client's declared name, and this process is the session."""
-        from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
         services = self.services
         session, client, agent, transport = services.session_id, "unknown", None, "stdio"
@@ -185,37 +170,31 @@ class Guard:
 
     # -- the pipeline ----------------------------------------------------------------------------
 
-    def request(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Request:
-        from binance_mcp.guard.approval_desk import client_can_elicit
-        from binance_mcp.guard.call import Request
+    def arrived(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Request:
+        """The call as it arrived: the first stage's input."""
 
-        started = time.perf_counter()
-        modern = False
-        if ctx is not None:
-            from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
-            modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        modern = ctx is not None and ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+        can_elicit = ctx is not None and client_can_elicit(ctx.client_capabilities)
         return Request(
             spec=spec,
             caller=CURRENT_CALLER.get() or self.identify(ctx.request_context if ctx is not None else None),
             raw=raw,
-            started=started,
+            started=time.perf_counter(),
             continuing=ctx is not None and ctx.request_state is not None,
-            can_elicit=ctx is not None and client_can_elicit(ctx.client_capabilities),
+            can_elicit=can_elicit,
             modern=modern,
+            ask_now=functools.partial(ask_now, ctx)
+            if ctx is not None and can_elicit and not modern
+            else None,
         )
 
     async def screen(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Admitted | Asking | Ended:
         """The screening stages, once per request round (2026 era: once per round of one call)."""
-        from binance_mcp.guard.call import Asking, Ended
-        from binance_mcp.guard.endings import GUARD_FAILED, refused
-        from binance_mcp.guard.record import audit_record
-
-        reached: Any = self.request(spec, raw, ctx)
+        reached: Any = self.arrived(spec, raw, ctx)
         try:
-            for stage in SCREENING:
-                reached = await stage.run(reached, self.services, ctx)
-        except Hidden:
+            for stage in SCREENING.stages:
+                reached = await stage.run(reached, self.services)
+        except Hidden:  # answered exactly as a tool that does not exist
             return Ended(reached, unknown_tool_result(spec.name), decision="hidden", outcome="refused")
         except Refusal as refusal:
             return refused(reached, refusal)
@@ -223,9 +202,9 @@ class Guard:
             logger.exception("guard failed screening %s; the call is denied", spec.name)
             return refused(reached, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
         if isinstance(reached, Asking) and not reached.request.continuing:
-            asked = Ended(
+            asked = Ended(  # the record of the question; the answer comes in a later round
                 reached,
-                unknown_tool_result(spec.name),
+                None,
                 decision="approval_required",
                 outcome="refused",
                 reason=f"asked the human in the client: {reached.question.question}",
@@ -236,10 +215,6 @@ class Guard:
 
     async def finish(self, screened: Admitted | Asking | Ended, approval: Any) -> CallToolResult:
         """The human's answer (2026 era), dispatch and the record."""
-        from binance_mcp.guard.approve import take_answer
-        from binance_mcp.guard.call import Asking, Ended
-        from binance_mcp.guard.endings import GUARD_FAILED, refused
-
         ended: Ended
         if isinstance(screened, Ended):
             ended = screened
@@ -250,14 +225,18 @@ class Guard:
                     if isinstance(screened, Asking)
                     else screened
                 )
-                ended = await SENDING[0].run(admitted, self.services, None)
+                ended = await DISPATCH.run(admitted, self.services)
             except Refusal as refusal:
                 ended = refused(screened, refusal)
             except Exception:
                 logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
                 ended = refused(screened, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
         try:
-            await SENDING[1].run(ended, self.services, None)
+            await RECORD.run(ended, self.services)
         except Exception:
-            logger.exception("could not write the audit record of a %s call", ended.reached.request.spec.name)
+            logger.exception(
+                "could not write the audit record of a %s call", request_of(ended.reached).spec.name
+            )
+        if ended.result is None:  # only a pending or asked record has none, and neither ends here
+            raise RuntimeError(f"the {request_of(ended.reached).spec.name} call ended with no answer")
         return ended.result

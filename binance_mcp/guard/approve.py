@@ -23,11 +23,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from mcp.server.mcpserver.resolve import Elicit
 
+from binance_mcp.approval_details import request_details
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.notify import announce_pending
+from binance_mcp.orders import describe
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.stores.approvals import canonical_arguments
 from binance_mcp.timestamps import utc_seconds_text
+from binance_mcp.decimals import decimal_text
+from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
@@ -57,7 +63,6 @@ def approvers_for(services: Services, caller: Caller) -> frozenset[str]:
 
 
 def identity_of(decided: Decided, services: Services) -> CallIdentity:
-    from binance_mcp.stores.approvals import canonical_arguments
 
     parsed = decided.parsed
     return CallIdentity(
@@ -73,7 +78,6 @@ def identity_of(decided: Decided, services: Services) -> CallIdentity:
 
 async def question(decided: Decided, services: Services) -> str:
     """The call in words, from validated values only, ending in "— approve?"."""
-    from binance_mcp.orders import describe
 
     validated = decided.validated
     spec = validated.request.spec
@@ -91,7 +95,7 @@ async def question(decided: Decided, services: Services) -> str:
     return f"{what} — approve?"
 
 
-async def approve(decided: Decided, services: Services, ctx: Context | None) -> Admitted | Asking:
+async def approve(decided: Decided, services: Services) -> Admitted | Asking:
     if not decided.needs_approval:
         return Admitted(decided)
     request = decided.request
@@ -111,9 +115,9 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
                 approved_notional=approved_value(given, shown),
             )
     asked = await question(decided, services)
-    if ELICITATION in via and request.can_elicit and ctx is not None:
-        if not request.modern:  # 2025 era: ask mid-call
-            answer = await ask_now(ctx, asked)
+    if ELICITATION in via and request.can_elicit:
+        if request.ask_now is not None:  # 2025 era: ask mid-call
+            answer = await request.ask_now(asked)
             if answer != "accept":
                 raise Refusal(RefusalKind.APPROVAL_DECLINED, declined_sentence(answer), rule=rule)
             return Admitted(decided, approved_via=ELICITATION, identity=identity, approved_notional=shown)
@@ -136,8 +140,6 @@ async def approve(decided: Decided, services: Services, ctx: Context | None) -> 
     expires_at = utc_seconds_text(approval.expires_at) if approval.expires_at else None
     command = services.approve_command(approval.id)
     if approval.fresh:
-        from binance_mcp.notify import announce_pending
-
         announce_pending(services.engine.notify_url, approval, services.approvals_page, command=command)
     no_human = decided.decision.approve_above_notional
     up_to = (
@@ -229,7 +231,6 @@ async def ask_now(ctx: Context, asked: str) -> str:
 
 async def resolved(decided: Decided, services: Services) -> Any:
     """What the call acts on (the order a cancel names), for the question; None if not found."""
-    from binance_mcp.tools.spec import CallContext
 
     spec = decided.request.spec
     if spec.resolve is None:
@@ -265,8 +266,6 @@ def on_the_page(services: Services, transport: str) -> str:
 
 def details_for(decided: Decided, services: Services) -> dict[str, str]:
     """What the operator is shown: the validated call, its value and how it was valued."""
-    from binance_mcp.approval_details import request_details
-    from binance_mcp.orders import describe
 
     validated = decided.validated
     parsed = validated.parsed
@@ -289,6 +288,5 @@ def details_for(decided: Decided, services: Services) -> dict[str, str]:
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.decimals import decimal_text
 
     return decimal_text(value) if value is not None else None

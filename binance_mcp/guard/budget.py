@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from binance_mcp.exchange.clock import server_now_ms
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.stores.budgets import BudgetExceeded, day_resets_at
+from binance_mcp.decimals import decimal_text
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Validated
@@ -25,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 
 def exchange_now(services: Services) -> datetime:
-    from binance_mcp.exchange.clock import server_now_ms
 
     return datetime.fromtimestamp(server_now_ms(services.exchange.timestamp_offset_ms) / 1000, UTC)
 
@@ -43,7 +45,6 @@ def _where(services: Services, budget: Budget) -> dict[str, str]:
 
 async def check_budget(validated: Validated, services: Services) -> None:
     """Does the order fit what is left of today's budget? (Nothing is held yet.)"""
-    from binance_mcp.stores.budgets import BudgetExceeded, day_resets_at
 
     budget = budget_for(validated, services)
     if budget is None or validated.valuation is None:
@@ -67,7 +68,6 @@ async def check_budget(validated: Validated, services: Services) -> None:
 
 async def reserve_budget(validated: Validated, services: Services) -> str | None:
     """Hold the order's value against today's budget (under the account lock); the reservation id."""
-    from binance_mcp.stores.budgets import BudgetExceeded
 
     budget = budget_for(validated, services)
     if budget is None or validated.valuation is None:
@@ -104,7 +104,6 @@ def settle_budget(
 
 
 def _refusal(exceeded: object, budget: Budget) -> Refusal:
-    from binance_mcp.decimals import decimal_text
 
     return Refusal(
         RefusalKind.POLICY_DENIED,

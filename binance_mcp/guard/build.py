@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
+from binance_mcp.account import account_of
 from binance_mcp.guard import Guard
 from binance_mcp.guard.approval_desk import ApprovalDesk
+from binance_mcp.guard.audit_writer import AuditWriter
+from binance_mcp.guard.caller import agent_from_headers
 from binance_mcp.guard.keys import KeyCheck
-from binance_mcp.guard.lock import AccountLock
-from binance_mcp.guard.record import AuditWriter
+from binance_mcp.guard.lock import DispatchLock
+from binance_mcp.guard.recovery import PendingRecovery
 from binance_mcp.guard.services import LazyStore, PolicyInForce, Services
 from binance_mcp.policy.engine import PolicyEngine
+from binance_mcp.stores import Stores, open_stores, require_shared_counters
+from binance_mcp.stores.approvals import approve_command
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
@@ -29,23 +34,15 @@ def build_guard(
 ) -> Guard:
     """The guard for one account. Its stores (`binance_mcp.stores`: SQLite in the state dir, or
     PostgreSQL) are opened on the first call that needs them: answering tools/list needs none."""
-    from binance_mcp.account import account_of
-    from binance_mcp.guard.caller import agent_from_headers
-    from binance_mcp.guard.recovery import PendingRecovery
-    from binance_mcp.stores import require_shared_counters
 
-    def open_stores():  # type: ignore[no-untyped-def]
-        from binance_mcp.stores import open_stores
-
+    def open_the_stores() -> Stores:
         return open_stores(config)
 
-    def approve_command(approval_id: str) -> str:
-        from binance_mcp.stores.approvals import approve_command
-
+    def command_to_approve(approval_id: str) -> str:
         return approve_command(config.state_url or config.state_dir, approval_id)
 
     account = account_of(config)
-    stores = LazyStore(open_stores)
+    stores = LazyStore(open_the_stores)
     audit = AuditWriter(lambda: stores.get().audit)
     services = Services(
         policy=PolicyInForce(PolicyEngine(policy), lambda new: require_shared_counters(config, new)),
@@ -55,10 +52,10 @@ def build_guard(
         stores=stores,
         audit=audit,
         approvals=ApprovalDesk(lambda: stores.get().approvals),
-        lock=AccountLock(account, lambda: stores.get().account_lock),
+        lock=DispatchLock(account, lambda: stores.get().account_lock),
         keys=KeyCheck(exchange, config.network, allow_withdrawal_keys=config.allow_withdrawal_keys),
         recover_pending=PendingRecovery(lambda: audit.store, exchange, config.network, account=account),
-        approve_command=approve_command,
+        approve_command=command_to_approve,
         approvals_page=approvals_page,
         dry_run=config.dry_run,
         agent_resolver=agent_resolver or agent_from_headers,

@@ -11,21 +11,24 @@ refused call got and what it was.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.caller import Caller
+from binance_mcp.market import Market
+from binance_mcp.results import dumps
+from binance_mcp.tools.bounds import check_raw_arguments
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver.resolve import Elicit
     from mcp_types import CallToolResult
     from pydantic import BaseModel
 
-    from binance_mcp.exchange.filters import SymbolRules
-    from binance_mcp.guard.approval_desk import CallIdentity, OpenQuestion
-    from binance_mcp.guard.approve import ApprovalForm
+    from binance_mcp.guard.approval_desk import ApprovalForm, CallIdentity, OpenQuestion
+    from binance_mcp.guard.epoch import Epoch
     from binance_mcp.orders import Order
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec
@@ -43,16 +46,12 @@ class Request:
     continuing: bool = False  # a later round of a 2026-era call that asked its human
     can_elicit: bool = False
     modern: bool = False  # the 2026-07-28 protocol era (input_required rounds)
-
-    @property
-    def request(self) -> Request:
-        return self
+    ask_now: Callable[[str], Awaitable[str]] | None = None
+    """2025 era: asks the client's human this question mid-call; answers accept, declined, ..."""
 
     @cached_property
     def audited_arguments(self) -> dict[str, Any]:
         """The raw arguments as the audit keeps them, for a call refused before they were parsed."""
-        from binance_mcp.guard.record import bounded_arguments
-
         return bounded_arguments(self.raw)
 
 
@@ -68,14 +67,6 @@ class Parsed:
 
 
 @dataclass(frozen=True)
-class Market:
-    """A symbol's exchange rules and its price now, fetched together."""
-
-    rules: SymbolRules
-    price: Decimal
-
-
-@dataclass(frozen=True)
 class Validated:
     """Everything that can be known about the call before the policy is asked: for an order, the
     order itself, its market and its value."""
@@ -84,6 +75,8 @@ class Validated:
     order: Order | None = None
     market: Market | None = None
     valuation: Valuation | None = None
+    epoch: Epoch | None = None
+    """For a call that changes the account: the epoch read before anything else was (`epoch.py`)."""
 
     @property
     def request(self) -> Request:
@@ -153,12 +146,18 @@ class Admitted:
 Reached = Request | Parsed | Validated | Decided | Asking | Admitted
 
 
+def request_of(reached: Reached) -> Request:
+    """The request a call began as, however far it got."""
+    return reached if isinstance(reached, Request) else reached.request
+
+
 @dataclass(frozen=True)
 class Ended:
     """How a call ended: the result the agent gets and what its audit record says."""
 
     reached: Reached
-    result: CallToolResult
+    result: CallToolResult | None
+    """What the agent is answered; None for a record that answers nothing (pending, asked)."""
     decision: str
     outcome: str
     reason: str | None = None
@@ -169,3 +168,26 @@ class Ended:
     approved_by: str | None = None
     pending_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+MAX_AUDITED_ARGUMENTS = 2_000
+"""Characters of a call's raw arguments the audit keeps; more is cut, with a marker, never dropped."""
+
+
+def bounded_arguments(arguments: Any) -> dict[str, Any]:
+    """Raw arguments as the audit keeps them: JSON, at most `MAX_AUDITED_ARGUMENTS` characters.
+    Arguments out of bounds (a 5,000-digit integer, a lone surrogate) are never serialised: the
+    record keeps the sentence that refused them."""
+
+    problem = check_raw_arguments(arguments)
+    if problem is not None:
+        return {"_refused": problem.message[:MAX_AUDITED_ARGUMENTS]}
+    if not isinstance(arguments, dict):
+        return {"_raw": repr(arguments)[:MAX_AUDITED_ARGUMENTS], "_truncated": True}
+    try:
+        text, jsonable = dumps(arguments), True
+    except (TypeError, ValueError, RecursionError):
+        text, jsonable = repr(arguments)[: MAX_AUDITED_ARGUMENTS + 1], False
+    if len(text) <= MAX_AUDITED_ARGUMENTS:
+        return arguments if jsonable else {"_raw": text}
+    return {"_raw": text[:MAX_AUDITED_ARGUMENTS], "_truncated": True}

@@ -4,8 +4,8 @@ The rule (exact name, longest glob, default; per agent first) and its networks; 
 order, every constraint on every leg (symbols, sides, order types, quantity, value, price
 deviation), the account's open orders, and whether today's budget has room; then whether a human
 must approve it (`require_approval`, or a value above `approve_above_notional`), and dry run.
-Dispatch runs this same stage again when the call waited, so the decision that sends an order is
-the policy's word at the moment it leaves.
+Dispatch runs this same stage again when the account's epoch moved (`epoch.py`) or a human was
+asked, so the decision that sends an order is the policy's word at the moment it leaves.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from binance_mcp.guard.budget import check_budget
 from binance_mcp.guard.call import Decided
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.policy.constraints import check_constraints as first_broken
+from binance_mcp.policy.constraints import needs_approval_above
 from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:
@@ -38,7 +40,6 @@ async def decide(validated: Validated, services: Services) -> Decided:
 
 
 async def check_constraints(validated: Validated, decision: Decision, services: Services) -> None:
-    from binance_mcp.policy.constraints import check_constraints as first_broken
 
     constraints = decision.constraints
     if constraints is None:
@@ -48,8 +49,6 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
     open_orders = None
     if constraints.max_open_orders is not None:
         open_orders = await count_open_orders(services)
-        if order is not None:
-            open_orders += len(order.legs) - 1  # a list's legs all count: room for every one
     legs = order.legs if order is not None else (None,)
     for leg in legs:
         violation = first_broken(
@@ -65,6 +64,7 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
             price=leg.price if leg is not None else None,
             reference_price=market.price if market is not None else None,
             open_orders=open_orders,
+            new_orders=len(order.legs) if order is not None else 1,  # a list's legs all count
         )
         if violation is not None:
             raise Refusal(
@@ -87,7 +87,6 @@ async def count_open_orders(services: Services) -> int:
 
 def approval_rule(validated: Validated, decision: Decision) -> str | None:
     """The policy path that asks a human about this call, or None when none must."""
-    from binance_mcp.policy.constraints import needs_approval_above
 
     if decision.action == "require_approval":
         return decision.rule_path

@@ -1,12 +1,15 @@
 """Stage 7, dispatch: send the call, and for an order, do it once and on a fresh decision.
 
 An order or a cancel goes under the account lock: crash recovery of an earlier run's pending
-records first; then the call is decided again with what is true now (the policy in force, a
-fresh price and value, the open orders, the client order id, the approval threshold and the
-budget) whenever anything may have changed since it was screened: it waited for a human or for
-the lock, or the policy was reloaded. Anything that changed against it refuses the call, saying
-what changed, and an operator's approval is spent only after that. Then the budget is reserved,
-the `pending` audit record is made durable, and the tool sends its one request.
+records first; then the caller's token is looked up again (revoked: nothing is sent), and the call
+is decided again with what is true now (the policy in force, a fresh price and value, the open
+orders, the client order id, the approval threshold and the budget) whenever anything it was
+decided on may have changed since it was screened: it waited for a human, or the account's epoch
+moved (`epoch.py`: a policy reload, another call's order, cancel or amend from any process
+sharing the state, or one in flight when it was screened). Anything that changed against it
+refuses the call, saying what changed, and an operator's approval is spent only after that. Then
+the budget is reserved, the `pending` audit record is made durable, and the tool sends its one
+request.
 """
 
 from __future__ import annotations
@@ -15,16 +18,21 @@ import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
+
 from binance_mcp.guard.budget import reserve_budget, settle_budget
 from binance_mcp.guard.call import Admitted, Ended
-from binance_mcp.guard.decide import check_constraints, decide
+from binance_mcp.guard.decide import decide
 from binance_mcp.guard.endings import in_flight, refused, succeeded
+from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.record import audit_record
-from binance_mcp.guard.validate import refuse_used_client_ids, validate
+from binance_mcp.guard.validate import leg_client_order_ids, validate
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
+from binance_mcp.decimals import decimal_text
+from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
     from binance_mcp.guard.services import Services
@@ -41,10 +49,11 @@ APPROVED_VALUE_TOLERANCE = Decimal("0.01")
 async def dispatch(admitted: Admitted, services: Services) -> Ended:
     if not admitted.request.spec.changes_account:
         return await send(admitted, services)
-    async with services.lock.held() as waited:
+    async with services.lock.held():
         await services.recover_pending()
         try:
-            admitted = await decide_again(admitted, services, waited=waited)
+            await check_token(admitted, services)
+            admitted = await decide_again(admitted, services)
             if admitted.approved_via in OPERATOR_ROUTES:
                 await spend_operator_approval(admitted, services)
             dry_run = admitted.decided.dry_run
@@ -54,19 +63,12 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
         return await send(admitted, services, reservation)
 
 
-async def decide_again(admitted: Admitted, services: Services, *, waited: bool) -> Admitted:
+async def decide_again(admitted: Admitted, services: Services) -> Admitted:
     """The call as the policy and the market see it now; refuses what changed against it."""
     decided = admitted.decided
-    request = decided.request
-    now = services.engine.decide(request.spec.name, request.caller.agent, services.network.value)
-    stale = waited or admitted.approved_via is not None or now != decided.decision
-    if not stale:
-        # nothing waited: only the account may have changed (another call's order went out, or
-        # used this client order id); a stale call gets both checks from `validate` below
-        await check_constraints(decided.validated, decided.decision, services)
-        if decided.validated.order is not None:
-            await refuse_used_client_ids(decided.parsed, services)
-        return admitted
+    screened = decided.validated.epoch
+    if admitted.approved_via is None and screened is not None and screened.still(await read_epoch(services)):
+        return admitted  # nothing the decision read has moved since: it stands
     try:
         validated = await validate(decided.parsed, services)
         fresh = await decide(validated, services)
@@ -82,8 +84,6 @@ async def decide_again(admitted: Admitted, services: Services, *, waited: bool) 
         )
     shown, value = admitted.approved_notional, fresh.validated.valuation
     if shown is not None and value is not None and value.notional > shown * (1 + APPROVED_VALUE_TOLERANCE):
-        from binance_mcp.decimals import decimal_text
-
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,
             f"changed while the human decided: the order's value rose from ≈{decimal_text(shown)} to "
@@ -100,6 +100,19 @@ async def decide_again(admitted: Admitted, services: Services, *, waited: bool) 
     )
 
 
+async def check_token(admitted: Admitted, services: Services) -> None:
+    """An agent whose token was revoked while its call waited sends nothing."""
+    caller = admitted.request.caller
+    if not caller.authenticated or caller.agent is None:
+        return
+    tokens = services.stores.get().tokens
+    if not await anyio.to_thread.run_sync(tokens.is_agent, caller.agent):
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"the token of agent {caller.agent} was revoked while this call waited; nothing was sent",
+        )
+
+
 async def spend_operator_approval(admitted: Admitted, services: Services) -> None:
     assert admitted.identity is not None
     ttl = admitted.decided.decision.approval_ttl
@@ -113,7 +126,6 @@ async def spend_operator_approval(admitted: Admitted, services: Services) -> Non
 
 async def send(admitted: Admitted, services: Services, reservation: str | None = None) -> Ended:
     """The tool's one exchange call, with the `pending` record made durable right before it."""
-    from binance_mcp.tools.spec import CallContext
 
     decided = admitted.decided
     spec = decided.request.spec
@@ -124,7 +136,9 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
     async def about_to_send() -> None:
         nonlocal sent, pending_id
         if spec.changes_account and not decided.dry_run:
-            pending_id = await services.audit.write_durable(audit_record(in_flight(admitted), services))
+            pending_id = await services.audit.write_durable(
+                audit_record(in_flight(admitted), services), leg_client_order_ids(decided.parsed)
+            )
         sent = True
 
     context = CallContext(

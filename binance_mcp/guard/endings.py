@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from binance_mcp.guard.call import Admitted, Decided, Ended
+from binance_mcp.guard.call import Admitted, Decided, Ended, request_of
 from binance_mcp.refusals import AUDIT_DECISION, Refusal, RefusalKind
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def refused(
     parsed = getattr(reached, "parsed", None)
     return Ended(
         reached=reached,
-        result=refusal.to_result(reached.request.spec.name),
+        result=refusal.to_result(request_of(reached).spec.name),
         decision=decision,
         outcome=outcome,
         reason=refusal.reason,
@@ -62,11 +62,9 @@ def refused(
 
 def in_flight(admitted: Admitted) -> Ended:
     """An order about to leave: its `pending` record."""
-    from mcp_types import CallToolResult
-
     return Ended(
         reached=admitted,
-        result=CallToolResult(content=[]),
+        result=None,
         decision=passed_decision(admitted),
         outcome="pending",
         rule=admitted.decided.decision.rule_path,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Request
+    from binance_mcp.guard.services import Services
     from binance_mcp.policy.engine import PolicyEngine
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def is_visible(engine: PolicyEngine, tool: str, agent: str | None) -> bool:
         return False
 
 
-def hide(request: Request, engine: PolicyEngine) -> Request:
-    if not is_visible(engine, request.spec.name, request.caller.agent):
+async def hide(request: Request, services: Services) -> Request:
+    if not is_visible(services.engine, request.spec.name, request.caller.agent):
         raise Hidden(request.spec.name)
     return request

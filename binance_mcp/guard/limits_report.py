@@ -19,7 +19,10 @@ from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import counter_key
+from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
+from binance_mcp.decimals import decimal_text
+from binance_mcp.tools.names import TOOL_NAMES
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller
@@ -27,14 +30,11 @@ if TYPE_CHECKING:
 
 
 def _text(value: Any) -> str | None:
-    from binance_mcp.decimals import decimal_text
 
     return decimal_text(value) if value is not None else None
 
 
 async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
-    from binance_mcp.stores.budgets import day_resets_at
-    from binance_mcp.tools.names import TOOL_NAMES
 
     engine = services.engine
     network = services.network.value

@@ -15,13 +15,14 @@ from pydantic import ValidationError
 from binance_mcp.guard.call import Parsed
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.tools.bounds import check_raw_arguments
+from binance_mcp.tools.inputs import describe_validation_error
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Request
+    from binance_mcp.guard.services import Services
 
 
-def parse(request: Request) -> Parsed:
-    from binance_mcp.tools.inputs import describe_validation_error
+async def parse(request: Request, services: Services) -> Parsed:
 
     spec = request.spec
     problem = check_raw_arguments(request.raw)

@@ -24,7 +24,7 @@ def counter_key(caller: Caller, scope: str, rule_path: str | None) -> str:
     return f"{scope}:{holder}:{rule_path}"
 
 
-def rate_limit(decided: Decided, services: Services) -> Decided:
+async def rate_limit(decided: Decided, services: Services) -> Decided:
     decision = decided.decision
     if decision.rate_limit is None or decided.request.continuing:
         return decided

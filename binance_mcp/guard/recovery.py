@@ -3,9 +3,10 @@
 README *Reliability*: an order's intent is committed as a `pending` audit record before it
 leaves, and gets its outcome afterwards. A server killed in between leaves the record pending.
 Before an order leaves (the guard awaits `PendingRecovery` under the account lock), each pending
-record of this account that is orphaned is looked up on the exchange by its client order id and
-finished: `ok` with the order id when the order there is the order sent, `unknown` when Binance
-does not know it or has another order under that id. Records of another account (another
+record of this account that is orphaned is looked up on the exchange by its client id, as a tool
+looks an order up after a lost answer (`exchange.order_kinds`), and finished: `ok` with the order
+id when the order (or list) there is the one sent, `unknown` when Binance does not know it or has
+another one under that id; a cancel's record by the status of the order (or list) it named. Records of another account (another
 network, another key) are never looked up here. Records whose lookup failed (Binance unreachable,
 a ban) stay pending and are tried again before the next order.
 
@@ -21,11 +22,10 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import anyio.to_thread
 
-from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
@@ -36,9 +36,6 @@ logger = logging.getLogger(__name__)
 
 RECHECK_S = 1.0
 """After a pass that left nothing pending, the next order skips recovery for this long."""
-
-PLACE_ORDER = "place_order"
-CANCEL_ORDER = "cancel_order"
 
 
 class RecoveryReport:
@@ -132,118 +129,59 @@ class PendingRecovery:
         audit.finish(record.id, outcome=verdict.outcome, reason=verdict.reason, order_id=verdict.order_id)
 
     async def _look_up(self, record: AuditRecord) -> _Verdict:
-        arguments: dict[str, Any] = record.arguments or {}
-        symbol = arguments.get("symbol")
-        if record.tool == "place_order_list" and isinstance(symbol, str):
-            return await _look_up_order_list(self._exchange, record, symbol)
-        if record.tool not in (PLACE_ORDER, CANCEL_ORDER) or not isinstance(symbol, str):
-            return _Verdict(
-                "unknown",
-                f"the server stopped while this {record.tool} call was in flight; "
-                "its outcome cannot be looked up: check the account on Binance",
-            )
-        client_order_id = record.client_order_id or arguments.get("client_order_id")
-        order_id = arguments.get("order_id") if record.tool == CANCEL_ORDER else None
-        if not client_order_id and order_id is None:
-            return _Verdict("unknown", "the server stopped mid-call and the order has no id to look up")
-        ident = client_order_id or str(order_id)
+        """The record's order or list (or what its cancel named) looked up by its id, and judged,
+        the way a tool does after a lost answer (`binance_mcp.exchange.order_kinds`)."""
+        from binance_mcp.exchange.order_kinds import LIST, SINGLE, Ref, kind_of
+        from binance_mcp.tools import SPECS
+
+        stopped = f"the server stopped while this {record.tool} call was in flight"
+        spec = SPECS.get(record.tool)
+        cancels = {
+            "cancel_order": (SINGLE, "client_order_id", "order_id"),
+            "cancel_order_list": (LIST, "list_client_order_id", "order_list_id"),
+        }
+        if spec is None or (spec.order is None and record.tool not in cancels):
+            reason = f"{stopped}; its outcome cannot be looked up: check the account on Binance"
+            return _Verdict("unknown", reason)
         try:
-            lookup = await self._exchange.find_order(
-                symbol, client_order_id=client_order_id, order_id=order_id, tries=2
-            )
-        except ExchangeFailure as exc:
-            return _Verdict(None, f"could not look order {ident} up: {exc}")
-        order = lookup.order
-        if order is None:
-            if not lookup.missing:
-                return _Verdict(None, f"could not look order {ident} up: {lookup.detail}")
-            return _Verdict(
-                "unknown",
-                f"the server stopped while this call was in flight; after the restart Binance does "
-                f"not know order {ident} on {symbol}: most likely it never arrived, check it on Binance",
-            )
-        found_id = order.get("orderId")
-        status = order.get("status")
-        if record.tool == PLACE_ORDER:
-            different = _not_the_order_sent(record, order)
-            if different is not None:
-                return _Verdict(
-                    "unknown",
-                    f"the server stopped while this order was in flight; after the restart Binance has an "
-                    f"order with client order id {ident}, but not this one ({different}): check the "
-                    "account on Binance",
-                )
-            return _Verdict(
-                "ok",
-                f"completed after a restart: order {ident} found on Binance by its client order id (status {status})",
-                found_id,
-            )
-        if status == "CANCELED":
-            return _Verdict(
-                "ok", f"completed after a restart: order {ident} is CANCELED on Binance", found_id
-            )
-        return _Verdict(
-            "error",
-            f"completed after a restart: order {ident} is {status} on Binance, so the cancel did not happen",
-            found_id,
-        )
+            args = spec.input_model.model_validate(record.arguments or {})
+        except ValueError:
+            return _Verdict("unknown", f"{stopped} and the record's arguments could not be read back")
+        order = spec.order(args) if spec.order is not None else None
+        if order is not None:
+            kind, ref = kind_of(order), Ref(order.symbol, record.client_order_id or order.client_order_id)
+        else:
+            kind, client_field, id_field = cancels[record.tool]
+            ids = (getattr(args, client_field), getattr(args, id_field))
+            ref = Ref(getattr(args, "symbol", ""), *ids)
+        if ref.client_id is None and ref.exchange_id is None:
+            return _Verdict("unknown", f"{stopped} and the {kind.noun} has no id to look up")
+        lookup = await kind.look_up(self._exchange, ref, tries=2)
+        found, what = lookup.order, f"{kind.noun} {ref}"
+        if found is None and not lookup.missing:
+            return _Verdict(None, f"could not look {what} up: {lookup.detail}")
+        if found is None:
+            reason = f"{stopped}; after the restart Binance does not know {what} on {ref.symbol}: most likely it never arrived, check it on Binance"
+            return _Verdict("unknown", reason)
+        status, order_id = kind.status(found), found.get("orderId")
+        if order is None:  # a cancel: long after the crash, one that arrived is done by now
+            if kind.cancelled(found):
+                return _Verdict("ok", f"completed after a restart: {what} is {status} on Binance", order_id)
+            reason = f"completed after a restart: {what} is {status} on Binance, so the cancel did not happen"
+            return _Verdict("error", reason, order_id)
+        different = kind.difference(order, found, _not_before_ms(record, self._exchange))
+        if different is not None:
+            reason = f"{stopped}; after the restart Binance has an {kind.noun} with {kind.id_name} {ref}, but not this one ({different}): check the account on Binance"
+            return _Verdict("unknown", reason)
+        reason = f"completed after a restart: {what} found on Binance by its {kind.id_name} (status {status})"
+        return _Verdict("ok", reason, order_id)
 
 
-def _not_the_order_sent(record: AuditRecord, found: dict[str, Any]) -> str | None:
-    """How the order found differs from the one the record says was sent (None: it is ours)."""
-    from binance_mcp.orders import mismatch
-    from binance_mcp.tools import SPECS
+def _not_before_ms(record: AuditRecord, exchange: ExchangeClient) -> int:
+    """The earliest time (Binance's clock) an order sent after this record was written can carry."""
+    from datetime import datetime
 
-    spec = SPECS[record.tool]
-    try:
-        args = spec.input_model.model_validate(record.arguments or {})
-    except ValueError:
-        return "the record's arguments could not be read back"
-    if spec.order is None:
-        return None
-    order = spec.order(args)
-    return mismatch(order.legs[0], order.symbol, found)
+    from binance_mcp.exchange.order_kinds import CLOCK_ALLOWANCE_MS
 
-
-async def _look_up_order_list(exchange: ExchangeClient, record: AuditRecord, symbol: str) -> _Verdict:
-    """A place_order_list record: the list looked up by its list client order id, ours only if
-    every leg sent is in it (by its client order id, with the same side, type, quantity, prices)."""
-    from binance_mcp.tools import SPECS
-    from binance_mcp.tools.order_list_inputs import PlaceOrderListInput, legs_of
-    from binance_mcp.tools.order_list_match import list_mismatch, with_member_details
-
-    spec = SPECS[record.tool]
-    try:
-        args = PlaceOrderListInput.model_validate(record.arguments or {})
-    except ValueError:
-        return _Verdict(
-            "unknown", "the server stopped mid-call and the record's arguments could not be read back"
-        )
-    ident = record.client_order_id or args.list_client_order_id
-    if not ident or spec.order is None:
-        return _Verdict("unknown", "the server stopped mid-call and the order list has no id to look up")
-    try:
-        lookup = await exchange.find_order_list(symbol, ident, tries=2)
-        found = None if lookup.order is None else await with_member_details(exchange, lookup.order)
-    except ExchangeFailure as exc:
-        return _Verdict(None, f"could not look order list {ident} up: {exc}")
-    if found is None:
-        if not lookup.missing:
-            return _Verdict(None, f"could not look order list {ident} up: {lookup.detail}")
-        return _Verdict(
-            "unknown",
-            f"the server stopped while this call was in flight; after the restart Binance does not know "
-            f"order list {ident} on {symbol}: most likely it never arrived, check it on Binance",
-        )
-    different = list_mismatch(spec.order(args), legs_of(args), found)
-    if different is not None:
-        return _Verdict(
-            "unknown",
-            f"the server stopped while this order list was in flight; after the restart Binance has a list "
-            f"with list client order id {ident}, but not this one ({different}): check the account on Binance",
-        )
-    return _Verdict(
-        "ok",
-        f"completed after a restart: order list {ident} (id {found.get('orderListId')}) found on Binance by "
-        f"its list client order id ({found.get('listOrderStatus')})",
-    )
+    written = datetime.fromisoformat(record.time.replace("Z", "+00:00")).timestamp()
+    return int(written * 1000) + exchange.timestamp_offset_ms - CLOCK_ALLOWANCE_MS

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
     from binance_mcp.guard.approval_desk import ApprovalDesk
+    from binance_mcp.guard.audit_writer import AuditWriter
     from binance_mcp.guard.keys import KeyCheck
-    from binance_mcp.guard.lock import AccountLock
-    from binance_mcp.guard.record import AuditWriter
+    from binance_mcp.guard.lock import DispatchLock
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.budgets import BudgetStore
@@ -32,12 +32,15 @@ class PolicyInForce:
 
     def __init__(self, engine: PolicyEngine, admissible: Callable[[Any], None] = lambda policy: None) -> None:
         self.engine = engine
+        self.generation = 0
+        """Bumped by every reload, after the new engine is in force (`binance_mcp.guard.epoch`)."""
         self._admissible = admissible
 
     def install(self, engine: PolicyEngine) -> frozenset[str]:
         """Put a new policy in force; returns the tools whose visibility changed for any agent."""
         self._admissible(engine.policy)
         old, self.engine = self.engine, engine
+        self.generation += 1
         agents: set[str | None] = {None, *old.agent_names, *engine.agent_names}
         return frozenset().union(*(old.hidden_tools(agent) ^ engine.hidden_tools(agent) for agent in agents))
 
@@ -78,7 +81,7 @@ class Services:
     """`binance_mcp.stores.Stores`, opened on first use (SQLite in the state dir, or PostgreSQL)."""
     audit: AuditWriter
     approvals: ApprovalDesk
-    lock: AccountLock
+    lock: DispatchLock
     keys: KeyCheck
     recover_pending: Callable[[], Awaitable[object]]
     approve_command: Callable[[str], str] = lambda approval_id: f"binance-mcp approvals approve {approval_id}"

@@ -1,11 +1,15 @@
 """Stage 3, validate: everything about a call that can be known before the policy is asked.
 
 API keys present (and, on mainnet, unable to withdraw); for an order, the order itself (the
-tool's `order` hook), its symbol's exchange rules and price, every leg against the exchange's
-filters (tick, step, min/max quantity, notional, price band, quote precision, trigger
-direction), then the tool's own `check` hook on the whole order (an OCO's prices against the
-market, trailing-delta bounds), the order's value (`binance_mcp.valuation`), and a caller's client order id never
-used before. A call that fails here is refused before any human is asked or budget touched.
+tool's `order` hook), its symbol's exchange rules, last price and the price its filters use (the
+reference price, else the avgPriceMins average), every leg against the exchange's filters (tick,
+step, min/max quantity, notional, price band, quote precision, trigger direction), then the
+tool's own `check` hook on the whole order (an OCO's prices against the market, trailing-delta
+bounds), the symbol's open-order counts (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS,
+MAX_NUM_ORDER_LISTS), the order's value (`binance_mcp.valuation`), and every client order id it
+sends (an order list's legs too) never used before. A tool that changes an existing order
+(`amend_order`) has its `screen` hook check the change against the order as the exchange has it.
+A call that fails here is refused before any human is asked or budget touched.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from binance_mcp.guard.call import Market, Validated
+from binance_mcp.exchange.filters import SymbolRules, check_order, filter_price
+from binance_mcp.guard.call import Validated
+from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
+from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.valuation import value_order
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
@@ -29,29 +37,43 @@ if TYPE_CHECKING:
 async def validate(parsed: Parsed, services: Services) -> Validated:
     request = parsed.request
     spec = request.spec
+    epoch = await read_epoch(services) if spec.changes_account else None  # before all it decides on
     if services.engine.decide(spec.name, request.caller.agent, services.network.value).action == "deny":
         return Validated(parsed)  # refused by `decide` next: nothing to ask the exchange about
     await services.keys.check(spec)
     if spec.order is None:
-        return Validated(parsed)
+        if spec.screen is not None:  # checks against the order the call changes (an amend's)
+            await screen(parsed, services)
+        return Validated(parsed, epoch=epoch)
     order = spec.order(parsed.args)
     market = await fetch_market(services.exchange, order.symbol)
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
+    await check_open_counts(order, market, services.exchange)
     await refuse_used_client_ids(parsed, services)
-    return Validated(parsed, order=order, market=market, valuation=value_of(order, market))
+    return Validated(parsed, order=order, market=market, valuation=value_of(order, market), epoch=epoch)
+
+
+async def screen(parsed: Parsed, services: Services) -> None:
+    from binance_mcp.tools.spec import CallContext
+
+    spec = parsed.request.spec
+    assert spec.screen is not None
+    try:
+        await spec.screen(parsed.args, CallContext(exchange=services.exchange, network=services.network))
+    except EXCHANGE_FAILURES as exc:
+        raise refusal_for(exc, f"looking up what {spec.name} changes") from None
 
 
 def value_of(order: Order, market: Market) -> Any:
-    from binance_mcp.valuation import value_order
 
     return value_order(order, market.price, market.rules.quote_asset)
 
 
 async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
-    """The symbol's rules and current price, fetched together (both are public and cached)."""
-    from binance_mcp.exchange.filters import SymbolRules
+    """The symbol's rules, its last price and the price its filters use (its reference price, or
+    the average over avgPriceMins), fetched together (all public; the rules cached)."""
 
     found: dict[str, Any] = {}
 
@@ -61,21 +83,64 @@ async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
     async def fetch_price() -> None:
         found["price"] = Decimal((await exchange.get_price(symbol))["price"])
 
+    async def fetch_average() -> None:
+        found["average"] = Decimal((await exchange.get_avg_price(symbol))["price"])
+
+    async def fetch_reference() -> None:
+        found["reference"] = await exchange.get_reference_price(symbol)
+
     try:
         async with anyio.create_task_group() as group:
             group.start_soon(fetch_rules)
             group.start_soon(fetch_price)
+            group.start_soon(fetch_average)
+            group.start_soon(fetch_reference)
     except BaseExceptionGroup as failed:  # the exchange's error, not the task group's wrapper
         first = failed.exceptions[0]
         if isinstance(first, EXCHANGE_FAILURES):
             raise refusal_for(first, f"pricing the {symbol} order") from None
         raise first from None
-    return Market(rules=found["rules"], price=found["price"])
+    rules = found["rules"]
+    price, basis = filter_price(
+        rules, last=found["price"], reference=found["reference"], average=found["average"]
+    )
+    return Market(rules=rules, price=found["price"], filter_price=price, filter_basis=basis)
+
+
+async def check_open_counts(order: Order, market: Market, exchange: ExchangeClient) -> None:
+    """The symbol's order-count filters (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDER_LISTS)
+    against what is open on it now, before anything is sent: Binance refuses with -1013."""
+    from binance_mcp.exchange.filters import check_open_counts as first_broken
+
+    rules = market.rules
+    is_list = order.kind != "ORDER"
+    if (
+        rules.max_num_orders is None
+        and rules.max_num_algo_orders is None
+        and not (is_list and rules.max_num_order_lists is not None)
+    ):
+        return
+    try:
+        open_orders = await exchange.get_open_orders(order.symbol)
+        open_lists = None
+        if is_list and rules.max_num_order_lists is not None:
+            lists = await exchange.get_open_order_lists()
+            open_lists = sum(1 for found in lists if found.get("symbol") == order.symbol)
+    except EXCHANGE_FAILURES as exc:
+        raise refusal_for(exc, f"counting the open orders on {order.symbol}") from None
+    violation = first_broken(
+        rules,
+        open_orders=open_orders,
+        open_lists=open_lists,
+        new_types=[leg.type for leg in order.legs],
+        new_list=is_list,
+    )
+    if violation is not None:
+        raise Refusal(RefusalKind.INVALID_ARGUMENTS, f"{violation.message}; nothing was sent", field="symbol")
 
 
 def check_filters(order: Order, market: Market) -> None:
     """Every leg against the symbol's exchange filters: the first broken one refuses the call."""
-    from binance_mcp.exchange.filters import check_order
 
     for leg in order.legs:
         violation = check_order(
@@ -88,6 +153,8 @@ def check_filters(order: Order, market: Market) -> None:
             stop_price=leg.stop_price,
             # a pending leg is placed when its working order fills, at a market nobody knows yet
             reference_price=None if leg.pending else market.price,
+            average_price=None if leg.pending else market.filter_price,
+            average_basis=market.filter_basis,
         )
         if violation is not None:
             where = "" if leg.role == "order" else f"{leg.role} leg: "
@@ -98,14 +165,32 @@ def check_filters(order: Order, market: Market) -> None:
             )
 
 
+def client_ids_sent(parsed: Parsed) -> list[tuple[str, str]]:
+    """Every client order id an order call sends, as (argument, id): a single order's, or an order
+    list's and each of its legs' (the caller's or made by the server before the call was audited)."""
+    if parsed.request.spec.order is None:
+        return []
+    return [
+        (field, str(value))
+        for field, value in parsed.arguments.items()
+        if field.endswith("client_order_id") and value
+    ]
+
+
+def leg_client_order_ids(parsed: Parsed) -> list[str]:
+    """The client order ids an order call sends besides its own (an order list's legs): recorded
+    as used with its `pending` audit record, as its own id is."""
+    return [client_id for _, client_id in client_ids_sent(parsed) if client_id != parsed.client_order_id]
+
+
 def caller_client_ids(parsed: Parsed) -> list[tuple[str, str]]:
-    """The client ids the caller gave (an order's, a list's and its legs'), as (field, id): the ids
-    the server makes are new by construction."""
+    """The client ids to check before sending: every id the call sends, except those made from a
+    random id the server chose for this call (new by construction, nothing to look up)."""
     raw = parsed.request.raw
     return [
-        (field, str(parsed.arguments[field]))
-        for field in raw
-        if field.endswith("client_order_id") and parsed.arguments.get(field)
+        (field, client_id)
+        for field, client_id in client_ids_sent(parsed)
+        if not parsed.generated_client_order_id or field in raw
     ]
 
 
@@ -118,21 +203,44 @@ async def refuse_a_used_client_order_id(
     client_order_id: str, services: Services, field: str = "client_order_id"
 ) -> None:
     """Binance accepts a client order id again once its first order is no longer open, so an agent
-    that "safely" retries with its own id after a lost answer could place a second order. An id
-    this server already sent an order with is refused. Checked here, before anyone is asked, and
-    again under the account lock at dispatch."""
+    that "safely" retries with its own id after a lost answer could place a second order, and a
+    cancel or lookup by that id could reach an order nobody meant. An id this server already sent
+    an order with, as a single order's id or as any leg's of an order list, is refused. Checked
+    here, before anyone is asked, and again under the account lock at dispatch."""
     network = services.network.value
     earlier = await services.audit.read(
         lambda store: store.sent_with_client_order_id(client_order_id, account=services.account)
     )
     if earlier:
         first = earlier[0]
-        order = f", order id {first.order_id}" if first.order_id else ""
         raise Refusal(
             RefusalKind.INVALID_ARGUMENTS,
-            f"{field} {client_order_id} was already used for an order on {network.upper()} "
-            f"({first.time}, outcome {first.outcome}{order}); sending it again could place a second order "
-            "once the first is filled. Nothing was sent: use a new id, or look the order up with "
-            "get_order_history or get_open_orders",
+            f"{field} {client_order_id} was already used on {network.upper()} {_where_used(first, client_order_id)} "
+            f"({first.time}, outcome {first.outcome}); sending it again could place a second order, or "
+            "name the old one, once the first is filled. Nothing was sent: use a new id, or look the "
+            f"earlier order up with {'get_order_lists' if first.tool == 'place_order_list' else 'get_order_history'}",
             field=field,
         )
+
+
+def _where_used(record: Any, client_order_id: str) -> str:
+    """Which order the id was used for: `by place_order (order id 42)`, or, for an order list's leg,
+    `as the above leg's id of a place_order_list (list client order id L1, order list id 7)`."""
+    ident = f", order id {record.order_id}" if record.order_id else ""
+    if record.tool == "place_order_list":
+        ident = f", order list id {record.order_id}" if record.order_id else ""
+    leg = next(
+        (
+            name.removesuffix("_client_order_id")
+            for name, value in (record.arguments or {}).items()
+            if value == client_order_id
+            and name.endswith("_client_order_id")
+            and name != "list_client_order_id"
+        ),
+        None,
+    )
+    if leg is not None:
+        return (
+            f"as the {leg} leg's id of a {record.tool} (list_client_order_id {record.client_order_id}{ident})"
+        )
+    return f"by {record.tool}{f' ({ident[2:]})' if ident else ''}"

@@ -79,13 +79,15 @@ def check_constraints(
     price: Decimal | None = None,
     reference_price: Decimal | None = None,
     open_orders: int | None = None,
+    new_orders: int = 1,
 ) -> ConstraintViolation | None:
     """The first bound of `constraints` that this call breaks, or None when all hold.
 
     `path_of(field)` gives a bound's policy path (pass `Decision.constraint_path`). `quantity` is
     the base-asset quantity (None for a MARKET order by quote_quantity), `notional` the order's
     value in `quote_asset`, `price` the limit price (None for MARKET), `reference_price` the
-    current price, `open_orders` the account's open orders before this one. Every number must be
+    current price, `open_orders` the account's open orders before this call and `new_orders` the
+    orders it adds (an order list's every leg). Every number must be
     a Decimal or an int, never a float (TypeError).
     """
     if constraints is None:
@@ -214,13 +216,15 @@ def check_constraints(
                 f"the account's open orders could not be counted, so max_open_orders {limit_count} "
                 "cannot be checked",
             )
-        if open_orders >= limit_count:
+        if open_orders + new_orders - 1 >= limit_count:
             verb = "order is" if open_orders == 1 else "orders are"
+            adds = "" if new_orders == 1 else f" and this order list adds {new_orders}"
             return broken(
                 "max_open_orders",
-                f"{open_orders} {verb} open on this account (all symbols), max_open_orders is {limit_count}",
+                f"{open_orders} {verb} open on this account (all symbols){adds}, max_open_orders is "
+                f"{limit_count}",
                 limit=limit_count,
-                value=open_orders,
+                value=open_orders + new_orders - 1,
                 unit="open orders",
                 scope="account",
             )

@@ -18,7 +18,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -233,6 +233,12 @@ _MIGRATIONS = {
         ALTER TABLE audit ADD COLUMN lease_until TEXT;
         CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
         """,
+        # version 5: the account's latest record that began `pending` (`account_changes`)
+        """
+        CREATE INDEX IF NOT EXISTS audit_began_pending ON audit (account, id) WHERE owner IS NOT NULL;
+        """,
+        # version 6: the other client order ids a call sent (an order list's legs), each used once
+        _CLIENT_IDS_SQLITE,
     ),
     "postgresql": (
         """
@@ -263,6 +269,12 @@ _MIGRATIONS = {
         CREATE INDEX IF NOT EXISTS audit_client_order_id ON audit (client_order_id) WHERE client_order_id IS NOT NULL;
         CREATE INDEX IF NOT EXISTS audit_pending_account ON audit (account) WHERE outcome = 'pending';
         """,
+        # version 2: the account's latest record that began `pending` (`account_changes`)
+        """
+        CREATE INDEX IF NOT EXISTS audit_began_pending ON audit (account, id) WHERE owner IS NOT NULL;
+        """,
+        # version 3: as SQLite's version 6
+        _CLIENT_IDS_SQLITE.replace("INTEGER", "BIGINT"),
     ),
 }
 SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
@@ -359,10 +371,24 @@ class AuditLog:
         cursor = self._db.statement(_INSERT, row, durable=durable)  # one statement: atomic
         return int(cursor.fetchall()[0][0])
 
-    def begin_pending(self, record: AuditRecord) -> int:
+    def begin_pending(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int:
         """Write `record` with outcome `pending` before an order or cancel leaves, owned by this
-        store's owner with a fresh lease; returns its id, for `finish`."""
-        return self.append(dataclasses.replace(record, outcome=Outcome.PENDING.value))
+        store's owner with a fresh lease; returns its id, for `finish`. `leg_client_order_ids`: the
+        call's other client order ids (an order list's legs), recorded as used with it, in one
+        transaction, so that `sent_with_client_order_id` finds them as it finds the record's own."""
+        pending = dataclasses.replace(record, outcome=Outcome.PENDING.value)
+        if not leg_client_order_ids:
+            return self.append(pending)
+        lease_until = utc_text(datetime.now(UTC) + timedelta(seconds=self.lease_s))
+        row = (*self._row(pending), self.owner, lease_until)
+        with self._db.writing(durable=True) as session:
+            record_id = int(session.execute(_INSERT, row).fetchall()[0][0])
+            for leg_id in dict.fromkeys(leg_client_order_ids):
+                session.execute(
+                    "INSERT INTO audit_client_ids (client_order_id, audit_id) VALUES (?, ?)",
+                    (redact_text(leg_id, self._secrets), record_id),
+                )
+        return record_id
 
     def finish(
         self,
@@ -422,9 +448,13 @@ class AuditLog:
 
     def sent_with_client_order_id(self, client_order_id: str, *, account: str) -> list[AuditRecord]:
         """Calls that sent (or may have sent) a request carrying this client order id for
-        `account`: outcome pending, ok or unknown, dry runs aside. Oldest first."""
-        sql = f"{_SELECT} WHERE client_order_id = ? AND account = ? AND {_SENT} ORDER BY time, id"
-        return self._fetch(sql, (client_order_id, account))
+        `account`, as their own id or as one of an order list's legs: outcome pending, ok or
+        unknown, dry runs aside. Oldest first."""
+        carrying = (
+            "(client_order_id = ? OR id IN (SELECT audit_id FROM audit_client_ids WHERE client_order_id = ?))"
+        )
+        sql = f"{_SELECT} WHERE {carrying} AND account = ? AND {_SENT} ORDER BY time, id"
+        return self._fetch(sql, (client_order_id, client_order_id, account))
 
     def pending(self, *, account: str) -> list[AuditRecord]:
         """Records of `account` still `pending`, oldest first: orders or cancels in flight, or whose
@@ -432,6 +462,20 @@ class AuditLog:
         return self._fetch(
             f"{_SELECT} WHERE outcome = 'pending' AND account = ? ORDER BY time, id", (account,)
         )
+
+    def account_changes(self, account: str) -> tuple[int, int]:
+        """How far the account's changes have come, for deciding a call again at dispatch
+        (`binance_mcp.guard.epoch`): the id of its latest record that began `pending` (an order,
+        cancel or amend about to leave, from any process sharing this log; 0 when none) and how
+        many of its records are `pending` still (in flight, or left by a process that died)."""
+        with self._db.reading() as session:
+            latest = session.execute(
+                "SELECT max(id) FROM audit WHERE account = ? AND owner IS NOT NULL", (account,)
+            ).fetchone()[0]
+            in_flight = session.execute(
+                "SELECT count(*) FROM audit WHERE account = ? AND outcome = 'pending'", (account,)
+            ).fetchone()[0]
+        return int(latest or 0), int(in_flight)
 
     def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]:
         """Pending records of `account` whose owner's lease ran out by `now` (or that name no

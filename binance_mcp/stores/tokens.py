@@ -205,6 +205,12 @@ class TokenStore:
         found = self.holder(token)
         return found.name if found is not None and found.kind == AGENT else None
 
+    def is_agent(self, name: str) -> bool:
+        """Whether `name` holds an agent's token now (revoked: False), as the store is right now."""
+        with self._lock:
+            self._refresh()
+            return any(held == name and kind == AGENT for _, held, kind in self._digests)
+
     def operator_for(self, token: str) -> str | None:
         """The operator whose token this is, or None (unknown, revoked, or an agent's token)."""
         found = self.holder(token)

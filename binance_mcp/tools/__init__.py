@@ -1,4 +1,4 @@
-"""The tools. Each handler wears `@guarded(...)`; `ALL_TOOLS` (in tools/list order, which is
+"""The tools. Each handler is declared by `@tool(...)`; `ALL_TOOLS` (in tools/list order, which is
 `names.ToolName`'s order) and `SPECS` (by name) are loaded on first use, not at start-up.
 
 Start-up registers the tools from `catalog.json` (names, descriptions, annotations, schemas), so

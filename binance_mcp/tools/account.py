@@ -8,7 +8,7 @@ from binance_mcp.results import ToolOutput, counted
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import NoInput, OpenOrdersInput, OrderHistoryInput
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 
 def _non_zero(balance: dict[str, str]) -> bool:
@@ -18,7 +18,7 @@ def _non_zero(balance: dict[str, str]) -> bool:
         return True  # show what we cannot read rather than hide it
 
 
-@guarded(
+@tool(
     ToolName.GET_ACCOUNT_INFO,
     title="Get account info",
     description="The account's non-zero balances (free and locked), trading permissions and commission rates.",
@@ -50,10 +50,13 @@ async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
     return ToolOutput(info.model_dump(), summary, list_keys=("balances",))
 
 
-@guarded(
+@tool(
     ToolName.GET_OPEN_ORDERS,
     title="Get open orders",
-    description="Orders still open (NEW or PARTIALLY_FILLED) on one symbol, or on all symbols.",
+    description=(
+        "Orders still open (NEW or PARTIALLY_FILLED), and the pending orders of order lists waiting "
+        "for their working order to fill (PENDING_NEW), on one symbol or on all symbols."
+    ),
     inputs=OpenOrdersInput,
     output=outputs.Orders,
 )
@@ -67,7 +70,7 @@ async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutpu
     )
 
 
-@guarded(
+@tool(
     ToolName.GET_ORDER_HISTORY,
     title="Get order history",
     description="The account's orders on a symbol (open, filled, cancelled), oldest first: the most recent "

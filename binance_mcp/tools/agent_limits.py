@@ -6,10 +6,10 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import NoInput
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 
-@guarded(
+@tool(
     ToolName.GET_LIMITS,
     title="Get my limits",
     description=(

@@ -12,12 +12,13 @@ from typing import Any
 
 from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
+from binance_mcp.exchange.order_kinds import SINGLE, Ref
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import AmendOrderInput
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 logger = logging.getLogger(__name__)
 
@@ -30,28 +31,105 @@ def keep_client_order_id(args: AmendOrderInput) -> AmendOrderInput:
     return args
 
 
+OPEN_STATUSES = frozenset({"NEW", "PARTIALLY_FILLED", "PENDING_NEW"})
+
+
+def _refuse(reason: str, field: str = "new_quantity") -> Refusal:
+    return Refusal(RefusalKind.INVALID_ARGUMENTS, f"{reason}; nothing was sent", field=field)
+
+
+async def check_amend(args: AmendOrderInput, call: CallContext) -> None:
+    """The amend as Binance would judge it, before the policy or a human is asked: the order open
+    and the one named, amends allowed on the symbol, a decrease only, the new quantity on the
+    symbol's step and above its minimum quantity and notional (at the order's own price or stop),
+    and fewer amends so far than MAX_NUM_ORDER_AMENDS (Binance: -2038, -1013)."""
+    from binance_mcp.exchange.filters import SymbolRules, check_order
+
+    order = await call.exchange.get_order(
+        args.symbol, client_order_id=args.client_order_id, order_id=args.order_id
+    )
+    which = f"order {order.get('orderId')} ({order.get('side')} {order.get('type')} on {args.symbol})"
+    if args.order_id is not None and args.client_order_id not in (None, order.get("clientOrderId")):
+        raise _refuse(
+            f"order {args.order_id} has client order id {order.get('clientOrderId')}, not "
+            f"{args.client_order_id}: give one of them",
+            "client_order_id",
+        )
+    status = str(order.get("status"))
+    if status not in OPEN_STATUSES:
+        raise _refuse(f"{which} is {status}: only an open order can be amended (get_open_orders lists them)")
+    now = Decimal(str(order.get("origQty")))
+    if args.new_quantity >= now:
+        more = "is its quantity already" if args.new_quantity == now else "is more than its quantity"
+        raise _refuse(
+            f"new_quantity {decimal_text(args.new_quantity)} {more} {decimal_text(now)} in {which}: "
+            "amend_order only reduces an order; to increase, cancel it and place a new one"
+        )
+    info = await call.exchange.get_symbol_info(args.symbol)
+    rules = SymbolRules.from_exchange_info(info)
+    if info.get("amendAllowed") is False:
+        raise _refuse(
+            f"{args.symbol} does not allow amends (amendAllowed false): cancel the order and place a new one"
+        )
+    price, stop = (_decimal(order.get(key)) for key in ("price", "stopPrice"))
+    violation = check_order(
+        rules,
+        side=str(order.get("side")),
+        order_type=str(order.get("type")),
+        quantity=args.new_quantity,
+        quote_quantity=None,
+        price=price,
+        stop_price=stop,
+        reference_price=None,  # the order's price and stop stay as placed: only its size is judged
+    )
+    if violation is not None and violation.field == "quantity":
+        raise _refuse(f"{violation.message.replace('quantity', 'new_quantity', 1)} ({which})")
+    if rules.max_num_order_amends is not None:
+        done = len(await call.exchange.get_order_amendments(args.symbol, int(order["orderId"])))
+        if done >= rules.max_num_order_amends:
+            raise _refuse(
+                f"{which} was amended {done} times, the most {args.symbol} allows (MAX_NUM_ORDER_AMENDS "
+                f"{rules.max_num_order_amends}): cancel it and place a new order of "
+                f"{decimal_text(args.new_quantity)} instead"
+            )
+
+
+def _decimal(value: Any) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number > 0 else None
+
+
 def describe_amend(args: AmendOrderInput, quote: object, network: str) -> str:
     which = f"order {args.order_id}" if args.order_id is not None else f"order {args.client_order_id}"
     return f"Reduce {which} on {args.symbol} to {decimal_text(args.new_quantity)} on {network.upper()}"
 
 
-@guarded(
+@tool(
     ToolName.AMEND_ORDER,
     title="Amend order (reduce quantity)",
     description=(
         "Reduce an open order's quantity without losing its place in the queue, by order_id or "
         "client_order_id. new_quantity must be less than the order's quantity (a decrease only; to "
-        "increase, cancel and place again). In an OCO both legs change together. Named by "
-        "client_order_id, the order keeps it; by order_id alone, Binance gives it a new one unless "
-        "new_client_order_id is given."
+        "increase, cancel and place again). In an OCO both legs change together. Checked before "
+        "sending: a decrease, the step size, the minimum quantity and notional, the symbol's amend "
+        "limit. The order keeps its client order id unless new_client_order_id is given."
     ),
     inputs=AmendOrderInput,
     output=outputs.AmendedOrder,
     prepare=keep_client_order_id,
     describe=describe_amend,
+    screen=check_amend,
 )
 async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
     recovered = False
+    if args.new_client_order_id is None:
+        # Named by order_id alone: send the order's own client id as its new one, or Binance makes
+        # a random one and every later look-up by the id the server knows fails.
+        found = await call.exchange.get_order(args.symbol, order_id=args.order_id)
+        args = args.model_copy(update={"new_client_order_id": str(found["clientOrderId"])})
     await call.about_to_send()
     try:
         raw = await call.exchange.amend_order(
@@ -94,10 +172,9 @@ async def _check_amend(args: AmendOrderInput, call: CallContext, what_happened: 
     """The answer was lost: the order with the new quantity means the amend happened."""
     ident = args.client_order_id or str(args.order_id)
     logger.warning("amend of %s: outcome unknown (%s); looking the order up", ident, what_happened)
-    lookup = await call.exchange.find_order(
-        args.symbol,
-        client_order_id=args.new_client_order_id if args.order_id is None else None,
-        order_id=args.order_id,
+    lookup = await SINGLE.look_up(
+        call.exchange,
+        Ref(args.symbol, args.new_client_order_id if args.order_id is None else None, args.order_id),
         settled=lambda order: _quantity(order) == args.new_quantity,
     )
     if lookup.order is not None and _quantity(lookup.order) == args.new_quantity:

@@ -49,7 +49,7 @@ def _symbol(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be a string such as BTCUSDT")
     symbol = value.strip().upper()
-    if not SYMBOL_PATTERN.match(symbol):
+    if not SYMBOL_PATTERN.fullmatch(symbol):
         raise ValueError(f"{value!r} is not a Binance Spot symbol: use letters and digits only, e.g. BTCUSDT")
     return symbol
 
@@ -69,6 +69,17 @@ def _positive_decimal(value: Any) -> Decimal:
     return number
 
 
+def _whole_number(value: Any) -> Any:
+    """JSON's true and false are not numbers, though Python counts them as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, not {str(value).lower()}")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+"""An integer argument: a whole number, never a boolean (`"limit": true` is not 1)."""
+
+
 def _int64(value: int) -> int:
     if not -(2**63) <= value < 2**63:  # "999…9" as text is read as a whole number; Binance's ids are 64-bit
         raise ValueError("must be at most 19 digits (Binance's ids are 64-bit numbers)")
@@ -76,7 +87,7 @@ def _int64(value: int) -> int:
 
 
 def _client_order_id(value: Any) -> Any:
-    if not isinstance(value, str) or not CLIENT_ORDER_ID_PATTERN.match(value):
+    if not isinstance(value, str) or not CLIENT_ORDER_ID_PATTERN.fullmatch(value):  # "zz\n" too
         raise ValueError("use 1 to 36 characters from A-Z, a-z, 0-9, '_' and '-'")
     return value
 
@@ -104,10 +115,12 @@ ClientOrderId = Annotated[
     BeforeValidator(_client_order_id),
     WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,36}$"}),
 ]
-TimestampMs = Annotated[int, Field(ge=0, le=10**14, description="milliseconds since the Unix epoch, UTC")]
-OrderId = Annotated[int, Field(ge=1), AfterValidator(_int64)]
+TimestampMs = Annotated[
+    WholeNumber, Field(ge=0, le=10**14, description="milliseconds since the Unix epoch, UTC")
+]
+OrderId = Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)]
 """Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
-ListId = Annotated[int, Field(ge=0), AfterValidator(_int64)]
+ListId = Annotated[WholeNumber, Field(ge=0), AfterValidator(_int64)]
 """An order list's or a trade's id."""
 
 
@@ -121,7 +134,7 @@ class SymbolInput(ToolInput):
 
 
 class OrderBookInput(SymbolInput):
-    limit: int = Field(100, ge=1, le=5000, description="Price levels per side, 1 to 5000")
+    limit: WholeNumber = Field(100, ge=1, le=5000, description="Price levels per side, 1 to 5000")
 
 
 def _check_window(start_time: int | None, end_time: int | None) -> None:
@@ -131,7 +144,7 @@ def _check_window(start_time: int | None, end_time: int | None) -> None:
 
 class KlinesInput(SymbolInput):
     interval: KlineInterval = Field(description="Candle length: " + ", ".join(KLINE_INTERVALS))
-    limit: int = Field(100, ge=1, le=1000, description="Number of candles, 1 to 1000")
+    limit: WholeNumber = Field(100, ge=1, le=1000, description="Number of candles, 1 to 1000")
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
 
@@ -150,7 +163,7 @@ class OpenOrdersInput(ToolInput):
 
 
 class OrderHistoryInput(SymbolInput):
-    limit: int = Field(100, ge=1, le=1000, description="Number of orders, 1 to 1000, most recent")
+    limit: WholeNumber = Field(100, ge=1, le=1000, description="Number of orders, 1 to 1000, most recent")
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
 
@@ -179,7 +192,7 @@ _TAKES_TIME_IN_FORCE = {"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
 # Triggered types: a stop_price, a trailing_delta, or both (Binance's "stopPrice or trailingDelta").
 _TRIGGERED = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
 TrailingDelta = Annotated[
-    int,
+    WholeNumber,
     Field(
         ge=1,
         le=10000,
@@ -254,7 +267,7 @@ class PlaceOrderInput(SymbolInput):
 
 
 class CancelOrderInput(SymbolInput):
-    order_id: Annotated[int, Field(ge=1), AfterValidator(_int64)] | None = Field(
+    order_id: Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)] | None = Field(
         None, description="Binance's order id"
     )
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
@@ -282,7 +295,7 @@ class MyTradesInput(SymbolInput):
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
     from_id: ListId | None = Field(None, description="Fills with this trade id and later")
-    limit: int = Field(
+    limit: WholeNumber = Field(
         100,
         ge=1,
         le=1000,

@@ -7,10 +7,10 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 
-@guarded(
+@tool(
     ToolName.GET_PRICE,
     title="Get price",
     description="Latest price of a Binance Spot symbol, e.g. BTCUSDT.",
@@ -25,7 +25,7 @@ async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
     )
 
 
-@guarded(
+@tool(
     ToolName.GET_ORDERBOOK,
     title="Get order book",
     description="Bids and asks of a symbol, best first, up to `limit` levels per side (default 100).",
@@ -51,7 +51,7 @@ async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
     return ToolOutput(book.model_dump(), summary, list_keys=("bids", "asks"))
 
 
-@guarded(
+@tool(
     ToolName.GET_KLINES,
     title="Get candles",
     description="Candlesticks (OHLCV) of a symbol for an interval, oldest first; the most recent `limit` "
@@ -84,7 +84,7 @@ async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
     return ToolOutput(result.model_dump(), summary, list_keys=("klines",))
 
 
-@guarded(
+@tool(
     ToolName.GET_24HR_TICKER,
     title="Get 24h ticker",
     description="24-hour rolling statistics of a symbol: last price, change, high, low, volume.",
@@ -117,12 +117,13 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     return ToolOutput(ticker.model_dump(), summary)
 
 
-@guarded(
+@tool(
     ToolName.GET_SYMBOL_INFO,
     title="Get symbol rules",
     description=(
         "A symbol's trading rules from Binance: tick size, step size, min/max quantity (also for "
-        "MARKET), min/max notional, the price band a limit price must be in right now, quote precision "
+        "MARKET), min/max notional, the price band a limit price must be in right now (around band_price, "
+        "the average Binance checks it against), quote precision "
         "and the order types it takes. Read it before sizing an order: every place_order is checked "
         "against these rules."
     ),
@@ -132,10 +133,15 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
 async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
     from decimal import Decimal
 
-    from binance_mcp.exchange.filters import SymbolRules, price_band
+    from binance_mcp.exchange.filters import SymbolRules, average_price_minutes, filter_price, price_band
 
     rules = SymbolRules.from_exchange_info(await call.exchange.get_symbol_info(args.symbol))
-    price = Decimal((await call.exchange.get_price(args.symbol))["price"])
+    last = Decimal((await call.exchange.get_price(args.symbol))["price"])
+    reference = await call.exchange.get_reference_price(args.symbol)
+    average = None
+    if reference is None and average_price_minutes(rules):
+        average = Decimal((await call.exchange.get_avg_price(args.symbol))["price"])
+    price, basis = filter_price(rules, last=last, reference=reference, average=average)
 
     def text(value: Decimal | None) -> str | None:
         return decimal_text(value) if value is not None else None
@@ -170,7 +176,9 @@ async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
         max_notional=text(notional.max_notional if notional else None),
         buy_price_band=band("BUY"),
         sell_price_band=band("SELL"),
-        current_price=decimal_text(price),
+        current_price=decimal_text(last),
+        band_price=decimal_text(price),
+        band_price_basis=basis,
         quote_precision=rules.quote_asset_precision,
         base_precision=rules.base_asset_precision,
         order_types=list(rules.order_types),

@@ -132,7 +132,7 @@ class PlaceOrderListInput(SymbolInput):
     above_trailing_delta: TrailingDelta | None = None
     above_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
     above_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None,
@@ -143,7 +143,7 @@ class PlaceOrderListInput(SymbolInput):
     below_trailing_delta: TrailingDelta | None = None
     below_time_in_force: Tif | None = Field(None, description="OCO: GTC (default), IOC or FOK for *_LIMIT")
     below_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     # OTO, OTOCO: the working order
     working_type: Annotated[WorkingType, BeforeValidator(_upper)] | None = Field(
@@ -158,7 +158,7 @@ class PlaceOrderListInput(SymbolInput):
         None, description="OTO/OTOCO: GTC (default), IOC or FOK for LIMIT"
     )
     working_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     # OTO, OTOCO: the pending order(s)
     pending_side: Side | None = Field(None, description="OTO/OTOCO: side of the pending order(s)")
@@ -173,7 +173,7 @@ class PlaceOrderListInput(SymbolInput):
     pending_trailing_delta: TrailingDelta | None = None
     pending_time_in_force: Tif | None = None
     pending_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     pending_above_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg above the market (as OCO's above_type)"
@@ -183,7 +183,7 @@ class PlaceOrderListInput(SymbolInput):
     pending_above_trailing_delta: TrailingDelta | None = None
     pending_above_time_in_force: Tif | None = None
     pending_above_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
     pending_below_type: Annotated[OcoLegType, BeforeValidator(_upper)] | None = Field(
         None, description="OTOCO: the pending leg below the market (as OCO's below_type)"
@@ -193,7 +193,7 @@ class PlaceOrderListInput(SymbolInput):
     pending_below_trailing_delta: TrailingDelta | None = None
     pending_below_time_in_force: Tif | None = None
     pending_below_client_order_id: ClientOrderId | None = Field(
-        None, description="Made from list_client_order_id when left out"
+        None, description="Left out: bmcp_ + a hash of list_client_order_id and the leg"
     )
 
     @model_validator(mode="after")

@@ -10,78 +10,67 @@ values the list and asks about it, all before anything is sent; the handler only
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
+from binance_mcp.exchange.order_kinds import LIST, Ref, single_params, with_member_details
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import new_client_order_id
 from binance_mcp.tools.names import ToolName
+from binance_mcp.tools.once import cancel_once, place_once
 from binance_mcp.tools.order_list_inputs import (
-    TAKES_TIF,
     CancelOrderListInput,
     GetOrderListsInput,
     PlaceOrderListInput,
     legs_of,
 )
-from binance_mcp.tools.order_list_match import list_mismatch, with_member_details
-from binance_mcp.tools.order_of import order_of_place_order_list
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 from binance_mcp.tools.trading import check_trailing_deltas
 from binance_mcp.tools.trigger_rules import trigger_problem
 from binance_mcp.valuation import value_order
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Market
-
-logger = logging.getLogger(__name__)
+    from binance_mcp.market import Market
 
 
 # -- before the call -------------------------------------------------------------------------------
 
 
 def with_list_client_order_ids(args: PlaceOrderListInput) -> PlaceOrderListInput:
-    """Fill the list's client order id if the caller left it out (before the call is audited); each
-    leg without one of its own gets one made from it (`order_list_inputs.leg_client_order_id`)."""
-    if args.list_client_order_id is not None:
-        return args
-    return args.model_copy(update={"list_client_order_id": new_client_order_id()})
+    """Fill the list's client order id if the caller left it out, and each leg's the caller left
+    out (`order_list_inputs.leg_client_order_id`: `bmcp_` and a hash of the list's id and the
+    leg's place), before the call is audited: the audit record then names every id the list sends,
+    and each is refused for a later order as a single order's id is."""
+    list_id = args.list_client_order_id or new_client_order_id()
+    update: dict[str, Any] = {"list_client_order_id": list_id}
+    for leg in legs_of(args.model_copy(update=update)):
+        update[f"{leg.prefix}_client_order_id"] = leg.client_order_id
+    return args.model_copy(update=update)
 
 
-def order_list_params(args: PlaceOrderListInput) -> dict[str, Any]:
-    """The POST /api/v3/orderList/{oco,oto,otoco} parameters, in Binance's names."""
-    params: dict[str, Any] = {
-        "symbol": args.symbol,
-        "listClientOrderId": args.list_client_order_id,
-        "newOrderRespType": "FULL",
-    }
-    if args.type == "OCO":
-        params["side"] = args.side
-        params["quantity"] = decimal_text(args.quantity) if args.quantity is not None else None
-    else:
-        params["pendingSide"] = args.pending_side
-        params["pendingQuantity"] = decimal_text(args.pending_quantity) if args.pending_quantity else None
-    for leg in legs_of(args):
-        prefix = leg.binance_prefix
-        params[f"{prefix}Type"] = leg.type
-        if leg.prefix == "working":
-            params["workingSide"] = leg.side
-            params["workingQuantity"] = decimal_text(leg.quantity)
-        for value, name in ((leg.price, "Price"), (leg.stop_price, "StopPrice")):
-            if value is not None:
-                params[f"{prefix}{name}"] = decimal_text(value)
-        if leg.trailing_delta is not None:
-            params[f"{prefix}TrailingDelta"] = str(leg.trailing_delta)
-        if leg.type in TAKES_TIF:
-            params[f"{prefix}TimeInForce"] = leg.time_in_force or "GTC"
-        if leg.client_order_id:
-            params[f"{prefix}ClientOrderId"] = leg.client_order_id
-    return {key: value for key, value in params.items() if value is not None}
+def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
+    """An OCO (above, below), OTO (working, pending) or OTOCO (working, pending_above, pending_below),
+    each leg with its own client order id."""
+    legs = tuple(
+        Leg(
+            side=leg.side,  # type: ignore[arg-type]
+            type=leg.type,
+            quantity=leg.quantity,
+            price=leg.price,
+            stop_price=leg.stop_price,
+            trailing_delta=leg.trailing_delta,
+            role=leg.role,
+            time_in_force=leg.time_in_force,
+            client_order_id=leg.client_order_id,
+        )
+        for leg in legs_of(args)
+    )
+    return Order(symbol=args.symbol, kind=args.type, legs=legs, client_order_id=args.list_client_order_id)
 
 
 def check_order_list(order: Order, market: Market) -> None:
@@ -93,10 +82,19 @@ def check_order_list(order: Order, market: Market) -> None:
     check_trailing_deltas(order, market)
     if order.kind == "OCO":
         for leg in order.legs:
-            if leg.type == "LIMIT_MAKER":
+            # rest-api.md "New Order list - OCO": SELL: LIMIT_MAKER/TAKE_PROFIT_LIMIT price > last price
+            # > stop-loss stop; BUY the other way round (Binance's -2010 "The relationship of the
+            # prices for the orders is not correct"); stops are checked as triggers with the filters
+            if leg.type in ("LIMIT_MAKER", "TAKE_PROFIT_LIMIT"):
                 name = f"{leg.role}_price"
                 problem = trigger_problem(leg.side, leg.type, leg.price, market.price, name)
                 if problem is not None:
+                    if leg.type == "TAKE_PROFIT_LIMIT":
+                        problem = problem.replace(
+                            "; nothing was sent",
+                            " (in an OCO a take-profit's limit price lies on the far side of the last "
+                            "price from the stop-loss, as Binance requires); nothing was sent",
+                        )
                     raise Refusal(RefusalKind.INVALID_ARGUMENTS, problem, field=name)
     pair = {leg.role: leg for leg in order.legs if leg.role in ("pending_above", "pending_below")}
     if len(pair) == 2:
@@ -124,7 +122,7 @@ def _level(leg: Leg) -> Decimal | None:
 # -- the tools -------------------------------------------------------------------------------------
 
 
-@guarded(
+@tool(
     ToolName.PLACE_ORDER_LIST,
     title="Place order list (OCO, OTO, OTOCO)",
     description=(
@@ -154,16 +152,8 @@ async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> Tool
     description = describe(call.order, value.notional, quote_asset, call.network)
     if call.dry_run:
         return await _simulate(args, call, description)
-    params = order_list_params(args)
     list_id = args.list_client_order_id or ""
-    recovered = False
-    await call.about_to_send()
-    try:
-        raw = await call.exchange.place_order_list(args.type, params)
-    except ExchangeFailure as exc:
-        if not exc.may_have_executed:
-            raise
-        raw, recovered = await _find_after_ambiguous_failure(args, call, exc.summary()), True
+    raw, recovered = await place_once(call)
     placed = outputs.PlacedOrderList(
         **outputs.order_list_from_binance(raw), type=args.type, network=call.network, recovered=recovered
     )
@@ -176,17 +166,9 @@ async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> Tool
 async def _simulate(args: PlaceOrderListInput, call: CallContext, description: str) -> ToolOutput:
     """Dry run: Binance has no test endpoint for lists, so each leg is tested as an order of its own."""
     orders = []
-    for leg in legs_of(args):
-        single: dict[str, Any] = {"symbol": args.symbol, "side": leg.side, "type": leg.type,
-                                  "quantity": decimal_text(leg.quantity)}  # fmt: skip
-        for value, name in ((leg.price, "price"), (leg.stop_price, "stopPrice")):
-            if value is not None:
-                single[name] = decimal_text(value)
-        if leg.trailing_delta is not None:
-            single["trailingDelta"] = str(leg.trailing_delta)
-        if leg.type in TAKES_TIF:
-            single["timeInForce"] = leg.time_in_force or "GTC"
-        await call.exchange.test_order(single)
+    assert call.order is not None, "the guard validates an order first"
+    for leg in call.order.legs:
+        await call.exchange.test_order(single_params(args.symbol, leg))
         orders.append(
             outputs.OrderDetail(
                 symbol=args.symbol,
@@ -196,7 +178,7 @@ async def _simulate(args: PlaceOrderListInput, call: CallContext, description: s
                 type=leg.type,
                 status="SIMULATED",
                 price=decimal_text(leg.price) if leg.price is not None else None,
-                quantity=decimal_text(leg.quantity),
+                quantity=decimal_text(leg.quantity or Decimal(0)),
                 stop_price=decimal_text(leg.stop_price) if leg.stop_price is not None else None,
                 trailing_delta=leg.trailing_delta,
             )
@@ -220,37 +202,12 @@ async def _simulate(args: PlaceOrderListInput, call: CallContext, description: s
     )
 
 
-async def _find_after_ambiguous_failure(
-    args: PlaceOrderListInput, call: CallContext, what_happened: str
-) -> dict[str, Any]:
-    """The answer was lost: look the list up by its listClientOrderId (never send it again). Found
-    with the legs that were sent: it is the answer. Found but another list, or not found: unknown."""
-    list_id = args.list_client_order_id or ""
-    logger.warning("order list %s: outcome unknown (%s); looking it up", list_id, what_happened)
-    lookup = await call.exchange.find_order_list(args.symbol, list_id)
-    if lookup.order is not None:
-        found = await with_member_details(call.exchange, lookup.order)
-        assert call.order is not None
-        different = list_mismatch(call.order, legs_of(args), found)
-        if different is None:
-            return found
-        detail = f"an order list with list client order id {list_id} exists but is not this one ({different})"
-    else:
-        detail = lookup.detail
-    raise Refusal(
-        RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the order list may or may not have been placed ({what_happened}; then: {detail}); it was "
-        f"not sent again. Check it on Binance by its list client order id {list_id} before trying again",
-        client_order_id=list_id,
-    )
-
-
 def describe_cancel_order_list(args: CancelOrderListInput, quote: object, network: str) -> str:
     which = args.list_client_order_id or f"id {args.order_list_id}"
     return f"Cancel order list {which} (every order in it) on {args.symbol} on {network.upper()}"
 
 
-@guarded(
+@tool(
     ToolName.CANCEL_ORDER_LIST,
     title="Cancel order list",
     description="Cancel an OCO, OTO or OTOCO (every open order in it) by order_list_id or list_client_order_id.",
@@ -259,15 +216,7 @@ def describe_cancel_order_list(args: CancelOrderListInput, quote: object, networ
     describe=describe_cancel_order_list,
 )
 async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> ToolOutput:
-    await call.about_to_send()
-    try:
-        raw = await call.exchange.cancel_order_list(
-            args.symbol, args.order_list_id, args.list_client_order_id
-        )
-    except ExchangeFailure as exc:
-        if not exc.may_have_executed:
-            raise
-        raw = await _check_cancel(args, call, exc.summary())
+    raw = await cancel_once(LIST, call, Ref(args.symbol, args.list_client_order_id, args.order_list_id))
     cancelled = outputs.CancelledOrderList(**outputs.order_list_from_binance(raw), network=call.network)
     states = ", ".join(f"{o.order_id} {o.status}" for o in cancelled.orders)
     summary = (
@@ -279,35 +228,7 @@ async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> To
     )
 
 
-async def _check_cancel(args: CancelOrderListInput, call: CallContext, what_happened: str) -> dict[str, Any]:
-    """A cancel whose answer was lost: the list done (ALL_DONE) means it happened or cannot any more."""
-    ident = args.list_client_order_id or str(args.order_list_id)
-    logger.warning("cancel of order list %s: outcome unknown (%s); looking it up", ident, what_happened)
-    listed: dict[str, Any] | None = None
-    detail = "not found"
-    if args.list_client_order_id is not None:
-        lookup = await call.exchange.find_order_list(
-            args.symbol,
-            args.list_client_order_id,
-            settled=lambda found: found.get("listOrderStatus") == "ALL_DONE",
-        )
-        listed, detail = lookup.order, lookup.detail
-    else:
-        try:
-            listed = await call.exchange.get_order_list(order_list_id=args.order_list_id)
-        except ExchangeFailure as exc:
-            detail = getattr(exc, "message", str(exc))
-    if listed is not None and listed.get("listOrderStatus") == "ALL_DONE":
-        return await with_member_details(call.exchange, listed)
-    raise Refusal(
-        RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the cancel of order list {ident} on {args.symbol} may or may not have happened ({what_happened}; "
-        f"then: {detail}); it was not sent again. Check the list with get_order_lists",
-        client_order_id=args.list_client_order_id,
-    )
-
-
-@guarded(
+@tool(
     ToolName.GET_ORDER_LISTS,
     title="Get order lists",
     description=(
@@ -329,12 +250,44 @@ async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOu
         raw = [
             x for x in await call.exchange.get_open_order_lists() if args.symbol in (None, x.get("symbol"))
         ]
+        raw = await _with_open_member_details(call, raw)
         where = f"open order lists on {args.symbol or 'all symbols'}"
     lists = [outputs.order_list_from_binance(x) for x in raw]
     result = outputs.OrderLists(order_lists=lists, count=len(lists))
-    return ToolOutput(
-        result.model_dump(exclude_none=True), f"{len(lists)} {where}", list_keys=("order_lists",)
-    )
+    shown = "; ".join(_list_words(x) for x in lists[:5])
+    more = f"; and {len(lists) - 5} more" if len(lists) > 5 else ""
+    summary = f"{len(lists)} {where}" + (f": {shown}{more}" if shown else "")
+    return ToolOutput(result.model_dump(exclude_none=True), summary, list_keys=("order_lists",))
+
+
+def _list_words(listed: dict[str, Any]) -> str:
+    """`7 OCO EXECUTING (STOP_LOSS_LIMIT NEW, LIMIT_MAKER NEW)`: a list in the one-line summary."""
+    states = ", ".join(f"{o['type']} {o['status']}" for o in listed["orders"] if o.get("status"))
+    head = f"{listed['order_list_id']} {listed['contingency_type']} {listed['list_order_status']}"
+    return f"{head} ({states})" if states else head
+
+
+async def _with_open_member_details(call: CallContext, lists: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """GET /api/v3/openOrderList names each list's orders by id only: their side, type and status
+    come from the symbol's open orders (one request per symbol, PENDING_NEW legs included), and a
+    member no longer open (a working order that filled) from a look-up of its own."""
+    by_id: dict[int, dict[str, Any]] = {}
+    for symbol in sorted({str(x.get("symbol")) for x in lists}):
+        for order in await call.exchange.get_open_orders(symbol):
+            by_id[int(order["orderId"])] = order
+    detailed = []
+    for listed in lists:
+        reports = []
+        for member in listed.get("orders", []):
+            found = by_id.get(int(member["orderId"]))
+            if found is None:
+                try:
+                    found = await call.exchange.get_order(member["symbol"], order_id=member["orderId"])
+                except ExchangeFailure:
+                    found = member  # as named: its side, type and status stay out of the result
+            reports.append(found)
+        detailed.append(listed | {"orderReports": reports})
+    return detailed
 
 
 ORDER_LIST_TOOLS = (place_order_list, cancel_order_list, get_order_lists)

@@ -6,10 +6,10 @@ from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import GetOrderInput, MyTradesInput
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.spec import CallContext, tool
 
 
-@guarded(
+@tool(
     ToolName.GET_ORDER,
     title="Get order",
     description=(
@@ -34,7 +34,7 @@ async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     )
 
 
-@guarded(
+@tool(
     ToolName.GET_MY_TRADES,
     title="Get my trades (fills)",
     description=(
@@ -62,6 +62,7 @@ async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
         result.model_dump(exclude_none=True),
         f"{len(trades)} fills{which} on {args.symbol}, oldest first",
         list_keys=("trades",),
+        keep_newest=True,  # too many to fit: the most recent fills matter most
     )
 
 

@@ -118,18 +118,6 @@ class Fill(Result):
     commission_asset: str
 
 
-class PlacedOrder(Order):
-    network: str
-    fills: list[Fill] = []
-    simulated: bool = False
-    commission: dict[str, Any] | None = Field(
-        None, description="Dry run only: what the order would have paid"
-    )
-    recovered: bool = Field(
-        False, description="True when the answer was lost and the order was found by its id"
-    )
-
-
 class CancelledOrder(Order):
     network: str
 
@@ -214,6 +202,10 @@ class SymbolInfo(Result):
     buy_price_band: PriceBand | None = Field(None, description="Limit prices a BUY may have right now")
     sell_price_band: PriceBand | None = Field(None, description="Limit prices a SELL may have right now")
     current_price: str
+    band_price: str | None = Field(
+        None, description="The price the bands and a MARKET order's notional are checked against"
+    )
+    band_price_basis: str | None = Field(None, description="What band_price is: e.g. 5-minute average price")
     quote_precision: int = Field(description="Decimal places a quote_quantity may have")
     base_precision: int
     order_types: list[str]
@@ -246,6 +238,18 @@ class OrderDetail(Order):
     trailing_delta: int | None = Field(None, description="Trailing stops: the distance in BIPS")
     trailing_time: int | None = Field(None, description="Trailing stops: when tracking began (-1: not yet)")
     working_time: int | None = Field(None, description="When it went on the book (-1: not yet, e.g. a stop)")
+
+
+class PlacedOrder(OrderDetail):
+    network: str
+    fills: list[Fill] = []
+    simulated: bool = False
+    commission: dict[str, Any] | None = Field(
+        None, description="Dry run only: what the order would have paid"
+    )
+    recovered: bool = Field(
+        False, description="True when the answer was lost and the order was found by its id"
+    )
 
 
 class OrderListInfo(Result):

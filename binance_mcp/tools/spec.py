@@ -1,10 +1,12 @@
-"""What a tool is, and `@guarded`, the decorator every tool handler wears on its definition.
+"""What a tool is, and `@tool`, the decorator that declares one on its handler's definition.
 
 A tool is declarative: an input model, a declared risk, MCP annotations, one exchange call, a
 shaped result, and for a tool that places orders, the `order` hook that says which order its
 arguments describe (the guard checks, values and describes that, never the raw arguments).
-`@guarded(...)` only attaches this spec to the handler; the guard (`binance_mcp.guard`) wraps the
-marked handlers when the server registers them, so `tools/` never imports the guard's stages.
+`@tool(...)` attaches this spec to the handler and returns the handler unchanged: it guards
+nothing by itself. The server registers every declared tool behind the guard
+(`binance_mcp.server.guarded_tool`: the guard's stages run before the handler, on every call),
+so `tools/` never imports the guard.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from binance_mcp.tools.names import TOOL_RISK, Risk, ToolName
 if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
-    from binance_mcp.guard.call import Market
+    from binance_mcp.market import Market
     from binance_mcp.orders import Order
     from binance_mcp.results import ToolOutput
 
@@ -77,6 +79,10 @@ class ToolSpec:
     # The argument that carries the call's client id (the one a lost answer is looked up by, the
     # audit record keeps, and a reuse of is refused): an order list's is `list_client_order_id`.
     client_id_field: str = "client_order_id"
+    # Tools that change an existing order (amend_order): the tool's own checks against that order
+    # as the exchange has it (a decrease only, step size, minimum notional, the amend count), run by
+    # the guard's validate stage before the policy or a human is asked; raises `Refusal`.
+    screen: Callable[[Any, CallContext], Awaitable[None]] | None = None
 
     @property
     def needs_credentials(self) -> bool:
@@ -103,7 +109,7 @@ class ToolSpec:
 F = TypeVar("F", bound=Run)
 
 
-def guarded(
+def tool(
     name: ToolName,
     *,
     title: str,
@@ -116,8 +122,9 @@ def guarded(
     resolve: Callable[[Any, CallContext], Awaitable[Any]] | None = None,
     check: Callable[[Order, Market], None] | None = None,
     client_id_field: str = "client_order_id",
+    screen: Callable[[Any, CallContext], Awaitable[None]] | None = None,
 ) -> Callable[[F], F]:
-    """Mark a tool handler: every call to it passes the guard's stages first."""
+    """Declare a tool on its handler: the spec the server registers behind the guard."""
 
     def mark(run: F) -> F:
         run.tool_spec = ToolSpec(  # type: ignore[attr-defined]
@@ -134,6 +141,7 @@ def guarded(
             resolve=resolve,
             check=check,
             client_id_field=client_id_field,
+            screen=screen,
         )
         return run
 
@@ -141,8 +149,8 @@ def guarded(
 
 
 def spec_of(handler: Run) -> ToolSpec:
-    """The spec `@guarded` attached to a handler."""
+    """The spec `@tool` attached to a handler."""
     spec = getattr(handler, "tool_spec", None)
     if not isinstance(spec, ToolSpec):
-        raise TypeError(f"{getattr(handler, '__name__', handler)!r} is not a @guarded tool handler")
+        raise TypeError(f"{getattr(handler, '__name__', handler)!r} is not a @tool handler")
     return spec

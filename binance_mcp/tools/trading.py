@@ -8,12 +8,12 @@ Before it is sent, it is checked against the symbol's exchangeInfo filters, so t
 
 from __future__ import annotations
 
-import logging
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
-from binance_mcp.orders import Leg, Order, describe, mismatch
+from binance_mcp.exchange.errors import BinanceRejected
+from binance_mcp.exchange.order_kinds import FINAL_STATUSES, MISSING, SINGLE, Ref, single_params
+from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput, counted
 from binance_mcp.tools import outputs
@@ -25,16 +25,14 @@ from binance_mcp.tools.inputs import (
     new_client_order_id,
 )
 from binance_mcp.tools.names import ToolName
-from binance_mcp.tools.spec import CallContext, guarded
+from binance_mcp.tools.once import cancel_once, place_once
+from binance_mcp.tools.spec import CallContext, tool
 from binance_mcp.valuation import value_order
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Market
-
-logger = logging.getLogger(__name__)
+    from binance_mcp.market import Market
 
 NO_OPEN_ORDERS = -2011
-ORDER_DOES_NOT_EXIST = -2013
 
 
 def with_client_order_id(args: PlaceOrderInput) -> PlaceOrderInput:
@@ -53,6 +51,8 @@ def order_of(args: PlaceOrderInput) -> Order:
         price=args.price,
         stop_price=args.stop_price,
         trailing_delta=args.trailing_delta,
+        time_in_force=args.time_in_force,
+        client_order_id=args.client_order_id,
     )
     return Order(symbol=args.symbol, kind="ORDER", legs=(leg,), client_order_id=args.client_order_id)
 
@@ -75,40 +75,12 @@ def check_trailing_deltas(order: Order, market: Market) -> None:
             )
 
 
-def order_params(args: PlaceOrderInput) -> dict[str, Any]:
-    params: dict[str, Any] = {
-        "symbol": args.symbol,
-        "side": args.side,
-        "type": args.type,
-        "newClientOrderId": args.client_order_id,
-        "newOrderRespType": "FULL",
-    }
-    for ours, theirs in (
-        ("quantity", "quantity"),
-        ("quote_quantity", "quoteOrderQty"),
-        ("price", "price"),
-        ("stop_price", "stopPrice"),
-    ):
-        value = getattr(args, ours)
-        if value is not None:
-            params[theirs] = decimal_text(value)
-    if args.trailing_delta is not None:
-        params["trailingDelta"] = str(args.trailing_delta)
-    if args.type in ("LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"):
-        params["timeInForce"] = args.time_in_force or "GTC"
-    return params
-
-
 async def find_order_to_cancel(args: CancelOrderInput, call: CallContext) -> dict[str, Any] | None:
     """The order a cancel names, as Binance has it (None when Binance does not know it)."""
-    from binance_mcp.exchange.errors import BinanceRejected
-
     try:
-        return await call.exchange.get_order(
-            args.symbol, client_order_id=args.client_order_id, order_id=args.order_id
-        )
+        return await SINGLE.fetch(call.exchange, Ref(args.symbol, args.client_order_id, args.order_id))
     except BinanceRejected as exc:
-        if exc.code in (ORDER_DOES_NOT_EXIST, NO_OPEN_ORDERS):
+        if exc.code in MISSING:
             return None
         raise
 
@@ -140,7 +112,7 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
     return f"Cancel ALL open orders on {args.symbol} on {network.upper()}"
 
 
-@guarded(
+@tool(
     ToolName.PLACE_ORDER,
     title="Place order",
     description="Place a Binance Spot order. LIMIT needs quantity and price; MARKET takes quantity or "
@@ -162,11 +134,10 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     """Send the order the guard checked against the symbol's filters and the policy."""
     assert call.order is not None and call.market is not None, "the guard validates an order first"
     quote_asset = call.market.rules.quote_asset
-    params = order_params(args)
     value = value_order(call.order, call.market.price, quote_asset)
     description = describe(call.order, value.notional, quote_asset, call.network)
     if call.dry_run:
-        commission = await call.exchange.test_order(params)
+        commission = await call.exchange.test_order(single_params(args.symbol, call.order.legs[0]))
         placed = outputs.PlacedOrder(
             symbol=args.symbol,
             order_id=0,
@@ -186,16 +157,8 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
             client_order_id=args.client_order_id,
         )
 
-    recovered = False
-    await call.about_to_send()
-    try:
-        raw = await call.exchange.place_order(params)
-    except ExchangeFailure as exc:
-        if not exc.may_have_executed:
-            raise
-        raw, recovered = await _find_after_ambiguous_failure(call.order, call, exc.summary()), True
-
-    shaped = outputs.order_from_binance(raw)
+    raw, recovered = await place_once(call)
+    shaped = outputs.order_detail_from_binance(raw)  # a trailing stop's trailing_delta too
     for key, given in (("side", args.side), ("type", args.type), ("status", "NEW")):
         shaped[key] = shaped.get(key) or given  # an ACK answer carries none of these
     fills = [
@@ -220,36 +183,12 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
 def traded_quote(raw: dict[str, Any]) -> Decimal | None:
     """What an order traded in the quote asset, once final (filled, cancelled, expired): the
     budget is then settled with it. None while the order can still trade (NEW, PARTIALLY_FILLED)."""
-    from binance_mcp.exchange.client import FINAL_STATUSES
-
     if raw.get("status") not in FINAL_STATUSES or raw.get("cummulativeQuoteQty") is None:
         return None
     return Decimal(str(raw["cummulativeQuoteQty"]))
 
 
-async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_happened: str) -> dict:
-    """The answer was lost: look the order up by its client order id (a few tries with backoff)
-    instead of sending it again. Found and the same order (symbol, side, type, quantity, price):
-    it is the answer. Found but another order, or still unknown: a refusal naming the id."""
-    client_order_id = order.client_order_id or ""
-    logger.warning("order %s: outcome unknown (%s); looking it up", client_order_id, what_happened)
-    lookup = await call.exchange.find_order(order.symbol, client_order_id=client_order_id)
-    if lookup.order is not None:
-        different = mismatch(order.legs[0], order.symbol, lookup.order)
-        if different is None:
-            return lookup.order
-        detail = f"an order with client order id {client_order_id} exists but is not this one ({different})"
-    else:
-        detail = lookup.detail
-    raise Refusal(
-        RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the order may or may not have been placed ({what_happened}; then: {detail}); it was not sent "
-        f"again. Check it on Binance by its client order id {client_order_id} before trying again",
-        client_order_id=client_order_id,
-    )
-
-
-@guarded(
+@tool(
     ToolName.CANCEL_ORDER,
     title="Cancel order",
     description="Cancel one open order by order_id or client_order_id.",
@@ -259,13 +198,7 @@ async def _find_after_ambiguous_failure(order: Order, call: CallContext, what_ha
     resolve=find_order_to_cancel,
 )
 async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
-    await call.about_to_send()
-    try:
-        raw = await call.exchange.cancel_order(args.symbol, args.order_id, args.client_order_id)
-    except ExchangeFailure as exc:
-        if not exc.may_have_executed:
-            raise
-        raw = await _check_cancel(args, call, exc.summary())
+    raw = await cancel_once(SINGLE, call, Ref(args.symbol, args.client_order_id, args.order_id))
     cancelled = outputs.CancelledOrder(**outputs.order_from_binance(raw), network=call.network)
     summary = (
         f"Cancelled {cancelled.side} {cancelled.type} order {cancelled.order_id} "
@@ -279,41 +212,7 @@ async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
     )
 
 
-async def _check_cancel(args: CancelOrderInput, call: CallContext, what_happened: str) -> dict:
-    """A cancel whose answer was lost: the order's status, looked up a few times, says whether it happened.
-
-    CANCELED: the cancel is done. Another final status (FILLED, EXPIRED): it cannot happen any more,
-    an error. Still open or not found: unknown, and the cancel is not sent again.
-    """
-    from binance_mcp.exchange.client import FINAL_STATUSES
-
-    ident = args.client_order_id or str(args.order_id)
-    logger.warning("cancel of %s: outcome unknown (%s); looking the order up", ident, what_happened)
-    lookup = await call.exchange.find_order(
-        args.symbol,
-        client_order_id=args.client_order_id,
-        order_id=args.order_id,
-        settled=lambda order: order.get("status") in FINAL_STATUSES,
-    )
-    order = lookup.order or {}
-    status = order.get("status")
-    if status == "CANCELED":
-        return order
-    if lookup.settled:
-        raise ExchangeFailure(
-            None,
-            None,
-            f"order {ident} on {args.symbol} is {status}, so it was not cancelled ({what_happened})",
-        )
-    raise Refusal(
-        RefusalKind.ORDER_STATUS_UNKNOWN,
-        f"the cancel of order {ident} on {args.symbol} may or may not have happened ({what_happened}; "
-        f"then: {lookup.detail}); it was not sent again. Check the order on Binance",
-        client_order_id=args.client_order_id or order.get("clientOrderId"),
-    )
-
-
-@guarded(
+@tool(
     ToolName.CANCEL_ALL_ORDERS,
     title="Cancel all orders",
     description="Cancel every open order on a symbol. Says so when there were none.",

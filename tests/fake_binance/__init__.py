@@ -14,7 +14,7 @@ Run `python -m tests.fake_binance --port 9000` to use it by hand.
 
 from .exchange import Balance
 from .fake import FakeBinance
-from .faults import Delay, Drop, ExecuteThenFail, Fault, Status
+from .faults import Delay, Drop, ExecuteThenFail, Fault, Hold, Status
 from .order_lists import OrderList
 from .orders import Fill, Order
 from .recorder import RecordedRequest
@@ -28,6 +28,7 @@ __all__ = [
     "FakeBinance",
     "Fault",
     "Fill",
+    "Hold",
     "Order",
     "OrderList",
     "RecordedRequest",

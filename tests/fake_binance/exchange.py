@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .data import DEFAULT_BALANCES, DEFAULT_PRICES, EIGHT, symbol_specs
+from .data import DEFAULT_BALANCES, DEFAULT_PRICES, EIGHT, get_filter, symbol_specs
 from .errors import (
     DUPLICATE_ORDER,
     INSUFFICIENT_BALANCE,
@@ -58,6 +58,13 @@ class Exchange(OrderListEngine):
         self.symbols: dict[str, dict[str, Any]] = symbol_specs()
         self.prices: dict[str, Decimal] = {s: Decimal(p) for s, p in DEFAULT_PRICES.items()}
         self.price_set_at: dict[str, int] = dict.fromkeys(self.prices, clock())
+        # GET /api/v3/referencePrice: absent (-2043, never set) unless a test sets one (None: null)
+        self.reference_prices: dict[str, Decimal | None] = {}
+        # the market's trades, (time ms, price, quantity), for avgPrice's volume-weighted average: a
+        # price move is a trade of 1 unit at the new price; every fill is a trade of its quantity
+        self.tape: dict[str, list[tuple[int, Decimal, Decimal]]] = {
+            s: [(clock(), p, Decimal(1))] for s, p in self.prices.items()
+        }
         self.balances: dict[str, Balance] = {a: Balance(Decimal(f)) for a, f in DEFAULT_BALANCES.items()}
         self.orders: list[Order] = []
         self.commission_rate = Decimal("0.001")
@@ -80,9 +87,39 @@ class Exchange(OrderListEngine):
                 raise KeyError(symbol)
             self.prices[symbol] = price
             self.price_set_at[symbol] = self.clock()
+            self.tape.setdefault(symbol, []).append((self.clock(), price, Decimal(1)))
             self.update_id += 1
             for order in [o for o in self.open_orders(symbol, copy_out=False) if o.status != "PENDING_NEW"]:
                 self._on_price(order, price)
+
+    def average_price_minutes(self, symbol: str) -> int:
+        """The symbol's `avgPriceMins` (filters.md: the window of the average its filters use)."""
+        spec = self.symbols[symbol]
+        for name in ("PERCENT_PRICE_BY_SIDE", "PERCENT_PRICE", "NOTIONAL", "MIN_NOTIONAL"):
+            f = get_filter(spec, name)
+            if f is not None and "avgPriceMins" in f:
+                return int(f["avgPriceMins"])
+        return 0
+
+    def filter_price(self, symbol: str) -> Decimal:
+        """The price PERCENT_PRICE_BY_SIDE and a MARKET order's NOTIONAL are evaluated against
+        (filters.md): the symbol's reference price when it has a non-null one, else `average_price`."""
+        with self.lock:
+            reference = self.reference_prices.get(symbol)
+            return reference if reference is not None else self.average_price(symbol)
+
+    def average_price(self, symbol: str) -> Decimal:
+        """What PERCENT_PRICE_BY_SIDE and a MARKET order's NOTIONAL are evaluated against (filters.md):
+        the volume-weighted average price of the trades of the preceding `avgPriceMins` minutes;
+        with 0 minutes, or no trade in the window, the last price."""
+        with self.lock:
+            minutes = self.average_price_minutes(symbol)
+            since = self.clock() - minutes * 60_000
+            window = [(p, q) for t, p, q in self.tape.get(symbol, []) if t > since] if minutes else []
+            volume = sum((q for _, q in window), ZERO)
+            if not volume:
+                return self.prices[symbol]
+            return (sum((p * q for p, q in window), ZERO) / volume).quantize(EIGHT)
 
     def balance(self, asset: str) -> Balance:
         with self.lock:
@@ -124,7 +161,14 @@ class Exchange(OrderListEngine):
             open_orders = self.open_orders(order.symbol, copy_out=False)
             algo = sum(1 for o in open_orders if o.type in ALGO_TYPES)
             spec = self.symbols[order.symbol]
-            check_filters(order, spec, self.prices[order.symbol], len(open_orders) + extra, algo)
+            check_filters(
+                order,
+                spec,
+                self.prices[order.symbol],
+                len(open_orders) + extra,
+                algo,
+                average_price=self.filter_price(order.symbol),
+            )
             check_trailing_delta(order, spec)
 
     # ---------------------------------------------------------------------------------------------- placing
@@ -276,6 +320,7 @@ class Exchange(OrderListEngine):
             self._bal(base).free -= qty
             self._bal(quote).free += quote_amount - commission
         now = self.clock()
+        self.tape.setdefault(order.symbol, []).append((now, price, qty))
         order.fills.append(Fill(price, qty, commission, commission_asset, self._next_trade_id, now, maker))
         self._next_trade_id += 1
         order.executed_qty += qty

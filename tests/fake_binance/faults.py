@@ -51,7 +51,21 @@ class ExecuteThenFail:
     msg: str | None = None
 
 
-Fault = Status | Delay | Drop | ExecuteThenFail
+@dataclass(frozen=True)
+class Hold:
+    """Keep the request until the test releases it, then process it normally: a request that is
+    in flight (not yet executed) for as long as a test needs, without a timed guess. `arrived` is
+    set when the request comes in. With `reply_released`, the request is executed when released
+    and its reply kept until `reply_released` is set too (an order on the book whose sender has
+    not heard back). A hold never outlasts `at_most` seconds (a failed test's guard)."""
+
+    arrived: threading.Event
+    released: threading.Event
+    reply_released: threading.Event | None = None
+    at_most: float = 30.0
+
+
+Fault = Status | Delay | Drop | ExecuteThenFail | Hold
 
 
 @dataclass

@@ -47,9 +47,18 @@ def _check_qty(name: str, f: dict[str, Any], qty: Decimal) -> None:
 
 
 def check_filters(
-    order: NewOrder, spec: dict[str, Any], ref_price: Decimal, open_orders: int, open_algo_orders: int
+    order: NewOrder,
+    spec: dict[str, Any],
+    ref_price: Decimal,
+    open_orders: int,
+    open_algo_orders: int,
+    *,
+    average_price: Decimal | None = None,
 ) -> None:
-    """Run every relevant filter of the symbol against `order`; `ref_price` is the current price."""
+    """Run every relevant filter of the symbol against `order`; `ref_price` is the last price,
+    `average_price` the avgPriceMins average that PERCENT_PRICE_BY_SIDE and a MARKET order's
+    NOTIONAL are evaluated against (filters.md; the last price when not given)."""
+    average = average_price if average_price is not None else ref_price
     is_market = order.type == "MARKET"
     qty = market_quantity(order, spec, ref_price) if is_market else order.quantity
     assert qty is not None
@@ -67,7 +76,7 @@ def check_filters(
             if order.side == "BUY"
             else ("askMultiplierUp", "askMultiplierDown")
         )
-        if not ref_price * _d(f[down]) <= order.price <= ref_price * _d(f[up]):
+        if not average * _d(f[down]) <= order.price <= average * _d(f[up]):
             raise filter_failure("PERCENT_PRICE_BY_SIDE")
 
     f = get_filter(spec, "LOT_SIZE")
@@ -88,7 +97,7 @@ def check_filters(
 
     f = get_filter(spec, "NOTIONAL")
     if f:
-        _check_notional(order, f, qty, ref_price)
+        _check_notional(order, f, qty, average)
 
     f = get_filter(spec, "MAX_NUM_ORDERS")
     if f and open_orders >= int(f["maxNumOrders"]):

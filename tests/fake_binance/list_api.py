@@ -136,3 +136,21 @@ def amend_keep_priority(ctx: Context, p: Params) -> dict[str, Any]:
     if lst is not None:
         out["listStatus"] = lst.to_amend_status()
     return out
+
+
+def order_amendments(ctx: Context, p: Params) -> list[dict[str, Any]]:
+    """GET /api/v3/order/amendments: every amendment of one order, oldest first (rest-api.md)."""
+    symbol, order_id = p.symbol(), p.opt_int("orderId")
+    assert symbol is not None
+    if order_id is None:
+        raise ApiError(
+            400, -1102, "Mandatory parameter 'orderId' was not sent, was empty/null, or malformed."
+        )
+    order = ctx.exchange.find(symbol, order_id, None)
+    if order is None:
+        raise error((400, -2013, "Order does not exist."))
+    since = p.opt_int("fromExecutionId") or 0
+    limit = min(p.opt_int("limit") or 500, 1000)
+    with ctx.exchange.lock:
+        history = [dict(entry) for entry in order.amend_history if entry["executionId"] >= since]
+    return history[:limit]

@@ -16,7 +16,7 @@ import copy
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from .data import get_filter
+from .data import fmt, get_filter
 from .errors import DUPLICATE_ORDER, UNKNOWN_ORDER, ApiError, error, filter_failure, rejected
 from .filters import _check_qty
 from .order_list_request import NewOrderList
@@ -70,6 +70,12 @@ def check_oco_pair(above: Order, below: Order, last: Decimal | None) -> None:
     stop_leg = above if _leg_kind(above)[0] == "sl" else below
     if (stop_leg is above) != (side == "BUY"):
         raise rejected(PRICE_RELATION)
+    # rest-api.md, New Order list - OCO: a TAKE_PROFIT_LIMIT's price, like a LIMIT_MAKER's, lies on
+    # the far side of the last price from the stop-loss (SELL: above it; BUY: below it)
+    for leg in (above, below):
+        wrong_side = (side == "SELL" and leg.price <= last) or (side == "BUY" and leg.price >= last)
+        if leg.type == "TAKE_PROFIT_LIMIT" and leg.price and wrong_side:
+            raise rejected(PRICE_RELATION)
 
 
 class OrderListEngine:
@@ -276,10 +282,23 @@ class OrderListEngine:
             lst = self.list_of(order)
             together = lst.oco_pair if lst is not None and order in lst.oco_pair else [order]
             now = self.clock()
+            old_qty = order.orig_qty
             for member in together:
                 self._reduce(member, new_qty, now)
             orig_client_id = order.client_order_id
             order.client_order_id = target_id
+            order.amend_history.append(
+                {
+                    "symbol": symbol,
+                    "orderId": order.order_id,
+                    "executionId": self.next_execution_id(),
+                    "origClientOrderId": orig_client_id,
+                    "newClientOrderId": target_id,
+                    "origQty": fmt(old_qty),
+                    "newQty": fmt(new_qty),
+                    "time": now,
+                }
+            )
             if lst is not None and target_id != orig_client_id:
                 lst.updated = True
             self.update_id += 1

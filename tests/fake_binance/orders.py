@@ -82,6 +82,7 @@ class Order:
     trailing_time: int = -1  # when a trailing stop started tracking the price (-1: not yet)
     trail_extreme: Decimal | None = None  # highest (SELL) or lowest (BUY) price since tracking began
     amendments: int = 0
+    amend_history: list[dict[str, Any]] = field(default_factory=list)  # GET /api/v3/order/amendments
 
     @property
     def is_open(self) -> bool:

@@ -13,6 +13,7 @@ from .errors import (
     INVALID_INTERVAL,
     INVALID_TICKER_TYPE,
     STATUS_MISMATCH,
+    ApiError,
     error,
     illegal_chars,
     invalid_value,
@@ -83,7 +84,12 @@ def ticker_price(ctx: Context, p: Params) -> Any:
 def avg_price(ctx: Context, p: Params) -> dict[str, Any]:
     symbol = p.symbol()
     assert symbol is not None
-    return {"mins": 5, "price": fmt(ctx.exchange.price(symbol)), "closeTime": ctx.server_time()}
+    ex = ctx.exchange
+    return {
+        "mins": ex.average_price_minutes(symbol),
+        "price": fmt(ex.average_price(symbol)),
+        "closeTime": max(t for t, _, _ in ex.tape[symbol]),
+    }
 
 
 def depth_limit(p: Params) -> int:
@@ -139,3 +145,19 @@ def ticker_24hr(ctx: Context, p: Params) -> Any:
         for s in names
     ]
     return rows[0] if single else rows
+
+
+def reference_price(ctx: Context, p: Params) -> dict[str, Any]:
+    """GET /api/v3/referencePrice (rest-api.md): the price, null, or -2043 when never set."""
+    symbol = p.symbol()
+    assert symbol is not None
+    ex = ctx.exchange
+    with ex.lock:
+        if symbol not in ex.reference_prices:
+            raise ApiError(400, -2043, "This symbol doesn't have a reference price.")
+        value = ex.reference_prices[symbol]
+    return {
+        "symbol": symbol,
+        "referencePrice": fmt(value) if value is not None else None,
+        "timestamp": ctx.server_time(),
+    }

@@ -82,6 +82,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("GET", "/api/v3/ticker/price"): Route(pub.ticker_price, _SYMBOL_SELECT, _ticker_price_weight),
     ("GET", "/api/v3/avgPrice"): Route(pub.avg_price, _ps("symbol"), 2),
+    ("GET", "/api/v3/referencePrice"): Route(pub.reference_price, _ps("symbol"), 2),
     ("GET", "/api/v3/depth"): Route(pub.depth, _ps("symbol", "limit", "symbolStatus"), _depth_weight),
     ("GET", "/api/v3/klines"): Route(
         pub.klines, _ps("symbol", "interval", "startTime", "endTime", "timeZone", "limit"), 2
@@ -171,6 +172,9 @@ ROUTES: dict[tuple[str, str], Route] = {
         4,
         signed=True,
         trade=True,
+    ),
+    ("GET", "/api/v3/order/amendments"): Route(
+        lists.order_amendments, _ps("symbol", "orderId", "fromExecutionId", "limit"), 4, signed=True
     ),
     ("GET", "/api/v3/myTrades"): Route(
         lists.my_trades,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from .dispatch import Incoming, Reply, dispatch, fault_reply
-from .faults import Delay, Drop, ExecuteThenFail, Status
+from .faults import Delay, Drop, ExecuteThenFail, Hold, Status
 from .recorder import RecordedRequest
 
 if TYPE_CHECKING:
@@ -108,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
         rec.fault = fault
         if isinstance(fault, Delay):
             time.sleep(fault.seconds)
+        if isinstance(fault, Hold):
+            fault.arrived.set()
+            fault.released.wait(fault.at_most)
         if isinstance(fault, Drop):
             self._drop(rec)
             return
@@ -115,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = fault_reply(fake, fault, req, None)
         else:
             reply = dispatch(fake, req, rec)
+            if isinstance(fault, Hold) and fault.reply_released is not None:
+                fault.reply_released.wait(fault.at_most)
             if isinstance(fault, ExecuteThenFail):
                 rec.executed_response = reply.body
                 if fault.http_status is None:
