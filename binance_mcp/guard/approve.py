@@ -24,6 +24,7 @@ import anyio
 from mcp.server.mcpserver.resolve import Elicit
 
 from binance_mcp.approval_details import request_details
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
@@ -32,7 +33,6 @@ from binance_mcp.orders import describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.stores.approvals import canonical_arguments
 from binance_mcp.timestamps import utc_seconds_text
-from binance_mcp.decimals import decimal_text
 from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:

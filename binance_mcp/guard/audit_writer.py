@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from binance_mcp.stores.audit import AuditRecord, AuditLog
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
 
 logger = logging.getLogger(__name__)
 

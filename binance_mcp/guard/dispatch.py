@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.budget import reserve_budget, settle_budget
 from binance_mcp.guard.call import Admitted, Ended
 from binance_mcp.guard.decide import decide
@@ -31,7 +32,6 @@ from binance_mcp.guard.record import audit_record
 from binance_mcp.guard.validate import leg_client_order_ids, validate
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
-from binance_mcp.decimals import decimal_text
 from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:

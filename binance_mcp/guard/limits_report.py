@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import counter_key
 from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
-from binance_mcp.decimals import decimal_text
 from binance_mcp.tools.names import TOOL_NAMES
 
 if TYPE_CHECKING:

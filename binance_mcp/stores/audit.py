@@ -9,7 +9,8 @@ Records carry the account (`binance_mcp.account.AccountKey` as text) they concer
 record also names its owning process and a lease the owner renews (`binance_mcp.stores.lease`),
 so that recovery in a neighbour takes over only what a dead process left (`orphaned_pending`).
 
-`AuditLog` is the log, on either database of `binance_mcp.stores` (the SQLite file in the state dir, or PostgreSQL).
+`AuditLog` is the log, on either database of `binance_mcp.stores` (the SQLite file in the state
+dir, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class AuditRecord:
                 object.__setattr__(self, name, value.value)
 
     def validate(self) -> None:
-        """Raise `ValueError` naming the field if a value is outside the log's vocabulary (`DECISIONS`, `OUTCOMES`, `APPROVED_VIA`) or the
+        """Raise `ValueError` naming the field if a value is outside the log's vocabulary
+        (`DECISIONS`, `OUTCOMES`, `APPROVED_VIA`) or the
         time is not in the log's format. The store calls it before writing (reading stays
         lenient, so an older CLI can still show records a newer server wrote)."""
         if not isinstance(self.time, str) or not _TIME_RE.match(self.time):
@@ -188,6 +190,16 @@ def _json_default(value: Any) -> str:
 
 # --- the store ---------------------------------------------------------------------------------
 
+# The client order ids a call sends besides the one in its record's `client_order_id` column (an
+# order list's legs, given or made), so that a leg's id is refused for a later order as a single
+# order's id is. Written with the `pending` record, in the same transaction.
+_CLIENT_IDS_SQLITE = """
+CREATE TABLE IF NOT EXISTS audit_client_ids (
+    client_order_id TEXT NOT NULL,
+    audit_id INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_client_ids_id ON audit_client_ids (client_order_id);
+"""
 
 # Few indexes: every index is written on every call (the audit log is on each call's hot path).
 # `--tool` and `--decision` filter a time-ordered scan; crash recovery reads a partial index that
