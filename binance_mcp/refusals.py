@@ -23,6 +23,8 @@ class RefusalKind(StrEnum):
     EXCHANGE_ERROR = "exchange_error"
     ORDER_STATUS_UNKNOWN = "order_status_unknown"
     NOT_CONFIGURED = "not_configured"
+    STORE_UNAVAILABLE = "store_unavailable"
+    """A store the call needs (the audit log, PostgreSQL, Redis) cannot be used: nothing was done."""
 
 
 # The audit log speaks of decisions, refusals of kinds: two vocabularies, one mapping.
@@ -35,6 +37,7 @@ AUDIT_DECISION = {
     RefusalKind.EXCHANGE_ERROR: "allowed",
     RefusalKind.ORDER_STATUS_UNKNOWN: "allowed",
     RefusalKind.NOT_CONFIGURED: "not_configured",
+    RefusalKind.STORE_UNAVAILABLE: "undecided",
 }
 
 OPTIONAL_FIELDS = (
@@ -49,6 +52,7 @@ OPTIONAL_FIELDS = (
     "unit",
     "scope",
     "no_approval_max",
+    "store",
 )
 
 
@@ -73,6 +77,8 @@ class Refusal(Exception):
     no_approval_max: str | None = None
     """approval_required: the largest notional that needs no human."""
     expires_at: str | None = None
+    store: str | None = None
+    """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""
 
     def __post_init__(self) -> None:
         super().__init__(self.reason)

@@ -138,6 +138,19 @@ def pytest_recording_configure(config: Any, vcr: Any) -> None:
 # -- real PostgreSQL and Redis (tests/services.py), one of each per test session ----------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _audit_key_of_the_tests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The audit key (kept in the user's config dir) in a temporary config dir, for every test
+    and every process a test starts: the tests never touch the real user's files."""
+    saved = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CONFIG_HOME", None)
+    else:
+        os.environ["XDG_CONFIG_HOME"] = saved
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Any]:
     from tests.services import postgres_server

@@ -133,7 +133,7 @@ def test_schema_version_and_newer_database_refused(state_dir: Path) -> None:
     with AuditLog(path) as log:  # reopening migrates nothing and keeps the data
         assert len(log.query()) == 1
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(StateError, match=f"schema version {SCHEMA_VERSION + 1}"):
@@ -418,22 +418,13 @@ def test_cli_table_and_json(log: AuditLog, state_dir: Path, capsys: pytest.Captu
     )
     assert main(["--state-dir", str(state_dir)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == [
-        "TIME",
-        "CLIENT",
-        "NETWORK",
-        "TOOL",
-        "DECISION",
-        "OUTCOME",
-        "RULE",
-        "REASON",
-        "ARGUMENTS",
-    ]
+    assert lines[0].startswith("ID       TIME")
+    for header in ("CLIENT", "KNOWN BY", "TOOL", "DECISION", "OUTCOME", "APPROVED BY", "ORDER", "ORDER ID"):
+        assert header in lines[0]
     assert len(lines) == 3
     assert lines[1].index("get_price") == lines[2].index("place_order")  # aligned
-    assert "default" in lines[1] and "Denied by default" in lines[1]
-    assert "symbol=BTCUSDT" in lines[1]
-    assert lines[2].endswith("…") and len(lines[2]) < 260  # long arguments shortened
+    assert "Denied by default" in lines[1]
+    assert "BUY 0.01 BTCUSDT" in lines[2]  # the order's essentials, not cut behind a generated id
     assert "\x1b" not in lines[2] and "\\u001b" in lines[2]  # no terminal escapes from a model
 
     assert main(["--state-dir", str(state_dir), "--json", "--tool", "place_order"]) == 0
@@ -458,6 +449,10 @@ def test_cli_table_and_json(log: AuditLog, state_dir: Path, capsys: pytest.Captu
         "client_order_id",
         "latency_ms",
         "account",
+        "seq",
+        "identity",
+        "policy",
+        "result",
     }
 
 
@@ -561,4 +556,4 @@ def test_add_parser_keeps_a_top_level_state_dir(
 
 def test_format_table_empty_cells() -> None:
     table = format_table([record(client="", rule=None, reason=None, arguments={})])
-    assert table.splitlines()[1].split()[1] == "-"
+    assert table.splitlines()[1].split()[2] == "-"  # ID, TIME, CLIENT

@@ -236,7 +236,8 @@ async def test_a_call_whose_account_did_not_move_is_sent_on_its_first_decision(
     build: Any, fake: FakeBinance
 ) -> None:
     """The other side: the lock was held (by the test), nothing changed: no second look at the
-    exchange (one open-orders count, at screening)."""
+    exchange (the open-orders counts of screening only: the account's for max_open_orders, the
+    symbol's for MAX_NUM_ORDERS)."""
     app = build(ONE_OPEN_ORDER)
     async with Client(app.server) as client:
         await client.call_tool("get_limits", {})
@@ -251,7 +252,7 @@ async def test_a_call_whose_account_did_not_move_is_sent_on_its_first_decision(
             await until(lambda: app.guard.services.lock.waiting == 1)
     assert not result[0].is_error, result[0].content[0].text
     counts = [r for r in fake.requests if r.path == "/api/v3/openOrders"]
-    assert len(counts) == 1 and len(orders_sent(fake)) == 1
+    assert len(counts) == 2 and len(orders_sent(fake)) == 1
 
 
 async def test_a_token_revoked_while_its_call_waits_sends_nothing(tmp_path: Path, fake: FakeBinance) -> None:

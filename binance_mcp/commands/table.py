@@ -3,14 +3,28 @@ rewrite the screen (control and format characters are shown escaped)."""
 
 from __future__ import annotations
 
-import json
 import unicodedata
 from collections.abc import Sequence
 
+_ESCAPED = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Controls, format characters and the line and paragraph separators (U+2028, U+2029), which
+some readers split lines on."""
+
+
+def _escaped(c: str) -> str:
+    return f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}"
+
 
 def safe(text: str) -> str:
-    """Control and format characters made visible: nothing shown may rewrite the terminal."""
-    return "".join(json.dumps(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    """Control and format characters and line separators made visible: nothing shown may rewrite
+    the terminal or split a line."""
+    return "".join(_escaped(c) if unicodedata.category(c) in _ESCAPED else c for c in text)
+
+
+def ascii_only(text: str) -> str:
+    """`text` with every character outside ASCII escaped: for names, where a look-alike letter
+    (a Cyrillic `а` for a Latin `a`) must not pass for another name."""
+    return "".join(c if 32 <= ord(c) < 127 else _escaped(c) for c in text)
 
 
 def shorten(text: str, width: int) -> str:

@@ -116,7 +116,14 @@ class Guard:
         return is_visible(self.services.engine, tool, agent)
 
     def install(self, engine: PolicyEngine) -> frozenset[str]:
-        return self.services.policy.install(engine)
+        changed = self.services.policy.install(engine)
+        self.note_policy("reloaded")
+        return changed
+
+    def note_policy(self, how: str) -> None:
+        """A `policy_loaded` event in the audit log: which policy (its fingerprint) is in force now."""
+        fingerprint = self.services.policy.fingerprint
+        self.services.audit.event("policy_loaded", f"policy {fingerprint} {how}", policy=fingerprint)
 
     @property
     def engine(self) -> PolicyEngine:
@@ -192,6 +199,7 @@ class Guard:
         """The screening stages, once per request round (2026 era: once per round of one call)."""
         reached: Any = self.arrived(spec, raw, ctx)
         try:
+            await self.services.audit.check()  # complete or refuse: no call without its record
             for stage in SCREENING.stages:
                 reached = await stage.run(reached, self.services)
         except Hidden:  # answered exactly as a tool that does not exist

@@ -38,7 +38,7 @@ from binance_mcp.tools.spec import CallContext
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context
 
-    from binance_mcp.guard.call import Caller, Decided
+    from binance_mcp.guard.call import Caller, Decided, Request
     from binance_mcp.guard.services import Services
 
 __all__ = ["ApprovalForm", "approve", "approvers", "approvers_for", "question", "take_answer"]
@@ -120,7 +120,13 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
             answer = await request.ask_now(asked)
             if answer != "accept":
                 raise Refusal(RefusalKind.APPROVAL_DECLINED, declined_sentence(answer), rule=rule)
-            return Admitted(decided, approved_via=ELICITATION, identity=identity, approved_notional=shown)
+            return Admitted(
+                decided,
+                approved_via=ELICITATION,
+                approved_by=elicited_by(request),
+                identity=identity,
+                approved_notional=shown,
+            )
         return await open_question(decided, services, identity, asked)
     if OPERATOR not in via:
         raise Refusal(
@@ -199,9 +205,15 @@ async def take_answer(asking: Asking, approval: Any, services: Services) -> Admi
     return Admitted(
         asking.decided,
         approved_via=ELICITATION,
+        approved_by=elicited_by(asking.request),
         identity=asking.identity,
         approved_notional=asking.question.shown,  # what the human saw in the first round
     )
+
+
+def elicited_by(request: Request) -> str:
+    """Who approved in the client: its user, known only by the client's word."""
+    return f"user of {request.caller.agent or request.caller.client} (declared)"
 
 
 def declined_sentence(answer: str) -> str:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
     from binance_mcp.exchange.client import ExchangeClient
     from binance_mcp.policy.model import Policy
+    from binance_mcp.stores.audit import AuditRecord
 
 
 def build_guard(
@@ -43,7 +44,22 @@ def build_guard(
 
     account = account_of(config)
     stores = LazyStore(open_the_stores)
-    audit = AuditWriter(lambda: stores.get().audit)
+
+    def event(name: str, reason: str) -> AuditRecord:
+        from binance_mcp.stores.audit import AuditDecision, AuditRecord, Outcome
+
+        return AuditRecord(
+            client="binance-mcp",
+            network=config.network.value,
+            base_url=exchange.base_url,
+            account=account,
+            tool=name,
+            decision=AuditDecision.EVENT,
+            outcome=Outcome.OK,
+            reason=reason,
+        )
+
+    audit = AuditWriter(lambda: stores.get().audit, event)
     services = Services(
         policy=PolicyInForce(PolicyEngine(policy), lambda new: require_shared_counters(config, new)),
         exchange=exchange,
@@ -60,4 +76,6 @@ def build_guard(
         dry_run=config.dry_run,
         agent_resolver=agent_resolver or agent_from_headers,
     )
-    return Guard(services)
+    guard = Guard(services)
+    guard.note_policy("loaded at start-up")
+    return guard

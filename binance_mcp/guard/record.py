@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.call import Ended, Parsed, Request, request_of
 from binance_mcp.stores.audit import AuditRecord
@@ -56,11 +56,49 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
         order_id=ended.order_id,
         client_order_id=ended.client_order_id,
         latency_ms=round((time.perf_counter() - request.started) * 1000, 3),
+        policy=services.policy.fingerprint,
+        result=result_summary(ended) if outcome is None else None,
     )
 
 
+_RESULT_FIELDS = (
+    "status",
+    "executed_quantity",
+    "cumulative_quote_quantity",
+    "list_order_status",
+    "recovered",
+    "simulated",
+)
+_LEG_FIELDS = ("order_id", "client_order_id", "side", "type", "status", "executed_quantity")
+MAX_RESULT_ITEMS = 20
+
+
+def result_summary(ended: Ended) -> dict[str, Any] | None:
+    """What an order, cancel or amend came to, in short, for its audit record: its status, what it
+    executed, its fills and its legs (at most 20 of each). None for other calls and refusals."""
+    if ended.result is None or ended.result.is_error or not request_of(ended.reached).spec.changes_account:
+        return None
+    content = ended.result.structured_content or {}
+    summary: dict[str, Any] = {
+        k: content[k] for k in _RESULT_FIELDS if content.get(k) not in (None, "", False)
+    }
+    fills = content.get("fills")
+    if isinstance(fills, list) and fills:
+        summary["fills"] = fills[:MAX_RESULT_ITEMS]
+    legs = content.get("orders")
+    if isinstance(legs, list) and legs:
+        summary["orders"] = [
+            {k: leg[k] for k in _LEG_FIELDS if isinstance(leg, dict) and leg.get(k) not in (None, "")}
+            for leg in legs[:MAX_RESULT_ITEMS]
+        ]
+    return summary or None
+
+
 async def record(ended: Ended, services: Services) -> Ended:
-    """Write the call's record: finish its pending record, or append a new one."""
+    """Write the call's record: finish its pending record, or append a new one. A call refused
+    because the audit log cannot be written is counted in the gap record instead."""
+    if ended.result is not None and (ended.result.structured_content or {}).get("store") == "audit log":
+        return ended
     entry = audit_record(ended, services)
     if logger.isEnabledFor(logging.DEBUG):  # --log-level DEBUG: each call's decision, never its arguments
         logger.debug(
@@ -83,6 +121,7 @@ async def record(ended: Ended, services: Services) -> Ended:
             order_id=entry.order_id,
             client_order_id=entry.client_order_id,
             latency_ms=entry.latency_ms,
+            result=entry.result,
         )
     else:
         services.audit.write(entry)

@@ -35,12 +35,23 @@ class PolicyInForce:
         self.generation = 0
         """Bumped by every reload, after the new engine is in force (`binance_mcp.guard.epoch`)."""
         self._admissible = admissible
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """Which policy is in force, as every audit record names it (computed once per policy)."""
+        if self._fingerprint is None:
+            from binance_mcp.policy.fingerprint import fingerprint
+
+            self._fingerprint = fingerprint(self.engine.policy)
+        return self._fingerprint
 
     def install(self, engine: PolicyEngine) -> frozenset[str]:
         """Put a new policy in force; returns the tools whose visibility changed for any agent."""
         self._admissible(engine.policy)
         old, self.engine = self.engine, engine
         self.generation += 1
+        self._fingerprint = None
         agents: set[str | None] = {None, *old.agent_names, *engine.agent_names}
         return frozenset().union(*(old.hidden_tools(agent) ^ engine.hidden_tools(agent) for agent in agents))
 

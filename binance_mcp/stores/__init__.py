@@ -68,9 +68,16 @@ class SqliteState:
         return open_budget_store(self.state_dir)
 
     def approvals(self) -> ApprovalStore:
-        from binance_mcp.stores.approvals import open_approval_store
+        from binance_mcp.stores.approvals import ApprovalStore, approvals_path
 
-        return open_approval_store(self.state_dir)
+        return ApprovalStore(approvals_path(self.state_dir), on_decision=self._audit_decision)
+
+    def _audit_decision(self, approval: Any) -> None:
+        """A human's decision, as an event in this state's audit log."""
+        from binance_mcp.stores.audit import operator_decision
+
+        with self.audit() as log:
+            log.append(operator_decision(approval))
 
     def tokens(self) -> TokenStore:
         from binance_mcp.stores.tokens import TokenStore
@@ -131,7 +138,15 @@ class PostgresState:
     def approvals(self) -> ApprovalStore:
         from binance_mcp.stores import approvals
 
-        return approvals.ApprovalStore(database=self._database(approvals._MIGRATIONS, "approvals"))
+        return approvals.ApprovalStore(
+            database=self._database(approvals._MIGRATIONS, "approvals"), on_decision=self._audit_decision
+        )
+
+    def _audit_decision(self, approval: Any) -> None:
+        """A human's decision, as an event in this state's audit log."""
+        from binance_mcp.stores.audit import operator_decision
+
+        self.audit().append(operator_decision(approval))
 
     def tokens(self) -> TokenStore:
         from binance_mcp.stores import tokens

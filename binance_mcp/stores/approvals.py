@@ -29,7 +29,7 @@ import json
 import re
 import secrets
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -65,8 +65,9 @@ DEFAULT_NONCE_TTL_S = 300
 DEFAULT_PENDING_TTL_S = 3600
 """A request nobody decided within this many seconds expires (the policy's `approvals.pending_ttl`)."""
 PENDING_LIFETIME_S = DEFAULT_PENDING_TTL_S
-KEEP_DECIDED_S = 7 * 24 * 3600
-"""Decided, used and expired approvals, and spent or expired nonces, are deleted after a week."""
+KEEP_NONCES_S = 7 * 24 * 3600
+"""Spent or expired nonces are deleted after a week. Approvals are never deleted: the audit log's
+records name them (an operator's decision is an audit event of its own)."""
 
 PENDING = "pending"
 APPROVED = "approved"
@@ -431,7 +432,13 @@ class ApprovalStore:
     transaction (SQLite `BEGIN IMMEDIATE`; PostgreSQL an advisory lock), committed before returning.
     """
 
-    def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        database: Database | None = None,
+        on_decision: Callable[[Approval], None] | None = None,
+    ) -> None:
         if database is None:
             if path is None:
                 raise TypeError("ApprovalStore needs a path or a database")
@@ -439,6 +446,8 @@ class ApprovalStore:
         self.path = Path(path) if path is not None else None
         self._db = database
         self._owns_db = path is not None
+        self._on_decision = on_decision
+        """Told of every decision a human made, once it is committed (the audit log records it)."""
 
     def __enter__(self) -> ApprovalStore:
         return self
@@ -520,7 +529,7 @@ class ApprovalStore:
         """A human (`by`: an operator's name, or `cli:<user>`) approves, through `via` (`cli` or
         `page`): the next matching call within the approval ttl in force then is allowed. Raises
         `UnknownApproval`, `ApprovalAlreadyDecided` or `ApprovalExpired`."""
-        return self._decide(approval_id, APPROVED, via, by, _utc(now))
+        return self._decided(self._decide(approval_id, APPROVED, via, by, _utc(now)))
 
     def deny(
         self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
@@ -528,13 +537,13 @@ class ApprovalStore:
         """A human denies: a pending request is `denied`; an approval not yet used is withdrawn
         (`revoked`). Either way it never allows a call. Same errors as `approve` (a used approval
         cannot be withdrawn: `ApprovalAlreadyDecided`)."""
-        return self._decide(approval_id, DENIED, via, by, _utc(now))
+        return self._decided(self._decide(approval_id, DENIED, via, by, _utc(now)))
 
     def revoke(
         self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
     ) -> Approval:
         """Withdraw an approval not yet used (or deny a request still pending): the same as `deny`."""
-        return self._decide(approval_id, DENIED, via, by, _utc(now))
+        return self._decided(self._decide(approval_id, DENIED, via, by, _utc(now)))
 
     def get(self, approval_id: str) -> Approval | None:
         """The approval with this id (as typed by a person, see `normalise_approval_id`), or None."""
@@ -680,6 +689,11 @@ class ApprovalStore:
 
     # internals
 
+    def _decided(self, approval: Approval) -> Approval:
+        if self._on_decision is not None:
+            self._on_decision(approval)
+        return approval
+
     def _decide(self, approval_id: str, status: str, via: str, by: str | None, moment: datetime) -> Approval:
         wanted = normalise_approval_id(approval_id)
         with self._db.writing(serialise="approvals") as conn:
@@ -716,14 +730,17 @@ class ApprovalStore:
 
     @staticmethod
     def _prune(conn: Session, moment: datetime) -> None:
-        cutoff = _iso(moment - timedelta(seconds=KEEP_DECIDED_S))
-        conn.execute("DELETE FROM approvals WHERE created_at < ?", (cutoff,))
+        """Spent and expired nonces go; approvals stay as long as the audit records naming them."""
+        cutoff = _iso(moment - timedelta(seconds=KEEP_NONCES_S))
         conn.execute("DELETE FROM nonces WHERE expires_at < ?", (cutoff,))
 
 
 def open_approval_store(state_dir: Path) -> ApprovalStore:
-    """The approval store of a state dir (`approvals.sqlite3`)."""
-    return ApprovalStore(approvals_path(state_dir))
+    """The approval store of a state dir (`approvals.sqlite3`), its decisions audited in the
+    state dir's audit log."""
+    from binance_mcp.stores import SqliteState
+
+    return SqliteState(state_dir).approvals()
 
 
 def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> str:

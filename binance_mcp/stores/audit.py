@@ -19,13 +19,15 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from binance_mcp.stores.audit_chain import GENESIS, ChainReport, link, walk
+from binance_mcp.stores.audit_key import audit_key
 from binance_mcp.stores.lease import DEFAULT_LEASE_S, process_owner
 from binance_mcp.stores.sqlite import Database, SqliteDatabase
 from binance_mcp.timestamps import utc_now_text, utc_text
@@ -48,6 +50,7 @@ class AuditDecision(StrEnum):
     DRY_RUN = "dry_run"
     NOT_CONFIGURED = "not_configured"
     UNDECIDED = "undecided"  # the call failed (the exchange, the guard) before the policy decided
+    EVENT = "event"  # not a tool call: something the log must say (a gap in it, say); `tool` names it
 
 
 class Outcome(StrEnum):
@@ -103,7 +106,27 @@ class AuditRecord:
     latency_ms: float | None = None
     account: str = ""
     """The account (`network:key fingerprint`) the call acted for; "" when not known."""
+    policy: str | None = None
+    """The fingerprint of the policy in force when the guard decided (`policy_loaded` events say
+    which file and when), so that `rules.place_order` is unambiguous across reloads."""
+    result: dict[str, Any] | None = None
+    """What an order or cancel came to, in short: status, executed quantity and quote, fills, legs."""
     id: int | None = None
+    seq: int | None = None
+    """The record's place in the chain (1, 2, 3, … with no gap); None before it is written."""
+
+    @property
+    def client_name(self) -> str:
+        """Who called, without the mark that says how we know."""
+        return self.client.removesuffix(DECLARED)
+
+    @property
+    def identity(self) -> str:
+        """How the caller is known: `token` (an HTTP bearer token proved it), `declared` (a stdio
+        client's own word), or `anonymous` (the loopback caller of a server without tokens)."""
+        if self.client.endswith(DECLARED):
+            return "declared"
+        return "anonymous" if self.client in ("", "local") else "token"
 
     def __post_init__(self) -> None:
         # StrEnum members are str; keep the plain value so records compare and serialise simply.
@@ -130,9 +153,41 @@ class AuditRecord:
                 raise ValueError(f"audit {name} must be a non-empty string")
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as a JSON-ready dict, `id` first."""
+        """The record as a JSON-ready dict, `id` first; the caller's name and how it is known as
+        fields of their own."""
         data = dataclasses.asdict(self)
+        data["client"] = self.client_name
+        data["identity"] = self.identity
         return {"id": data.pop("id"), **data}
+
+
+OPERATOR_EVENTS = {
+    "approved": "approval_approved",
+    "denied": "approval_denied",
+    "revoked": "approval_revoked",
+}
+"""The audit event each human decision on an approval request becomes."""
+
+
+def operator_decision(approval: Any) -> AuditRecord:
+    """The audit event of a human's decision (`binance_mcp.stores.approvals.Approval` just decided):
+    the approval id, the call and the question as the human saw them, who, how and when."""
+    status = approval.status
+    moment = approval.revoked_at if status == "revoked" else approval.decided_at
+    return AuditRecord(
+        time=utc_text(moment) if moment is not None else utc_now_text(),
+        client=approval.agent or "",
+        network=approval.network or "unknown",
+        base_url=approval.base_url or "unknown",
+        tool=OPERATOR_EVENTS.get(status, f"approval_{status}"),
+        arguments={"approval_id": approval.id, "tool": approval.tool, "question": approval.question},
+        decision=AuditDecision.EVENT,
+        approved_via=approval.decided_via if approval.decided_via in APPROVED_VIA else None,
+        approved_by=approval.revoked_by if status == "revoked" else approval.decided_by,
+        reason=f"{status} {approval.id}: {approval.question}",
+        outcome=Outcome.OK,
+        client_order_id=approval.client_order_id,
+    )
 
 
 def _check(value: object, allowed: tuple[str, ...], what: str) -> None:
@@ -190,6 +245,7 @@ def _json_default(value: Any) -> str:
 
 # --- the store ---------------------------------------------------------------------------------
 
+
 # The client order ids a call sends besides the one in its record's `client_order_id` column (an
 # order list's legs, given or made), so that a leg's id is refused for a later order as a single
 # order's id is. Written with the `pending` record, in the same transaction.
@@ -199,6 +255,30 @@ CREATE TABLE IF NOT EXISTS audit_client_ids (
     audit_id INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_client_ids_id ON audit_client_ids (client_order_id);
+"""
+
+_CHAIN_STEP = """
+ALTER TABLE audit ADD COLUMN seq {serial};
+ALTER TABLE audit ADD COLUMN hash TEXT;
+ALTER TABLE audit ADD COLUMN completes {serial};
+ALTER TABLE audit ADD COLUMN policy TEXT;
+ALTER TABLE audit ADD COLUMN result TEXT;
+CREATE UNIQUE INDEX IF NOT EXISTS audit_seq ON audit (seq);
+CREATE INDEX IF NOT EXISTS audit_completes ON audit (completes) WHERE completes IS NOT NULL;
+CREATE TABLE IF NOT EXISTS audit_head (one INTEGER PRIMARY KEY CHECK (one = 1), seq {serial} NOT NULL, hash TEXT NOT NULL);
+INSERT INTO audit_head (one, seq, hash) VALUES (1, 0, '') ON CONFLICT (one) DO NOTHING;
+CREATE TABLE IF NOT EXISTS audit_in_flight (
+    record_id {serial} PRIMARY KEY,
+    account TEXT NOT NULL,
+    owner TEXT,
+    lease_until TEXT
+);
+INSERT INTO audit_in_flight (record_id, account, owner, lease_until)
+    SELECT id, account, owner, lease_until FROM audit WHERE outcome = 'pending' ON CONFLICT (record_id) DO NOTHING;
+DROP INDEX IF EXISTS audit_pending;
+DROP INDEX IF EXISTS audit_pending_account;
+DROP INDEX IF EXISTS audit_began_pending;
+CREATE INDEX IF NOT EXISTS audit_began_pending_account ON audit (account, id) WHERE outcome = 'pending';
 """
 
 # Few indexes: every index is written on every call (the audit log is on each call's hot path).
@@ -251,6 +331,11 @@ _MIGRATIONS = {
         """,
         # version 6: the other client order ids a call sent (an order list's legs), each used once
         _CLIENT_IDS_SQLITE,
+        # version 7: the chain (audit_chain.py). Records are appended, never updated: a pending
+        # record's outcome is a record of its own that `completes` it, and what must change while
+        # it is in flight (owner, lease) lives in audit_in_flight. Rows written before this step are
+        # chained by the first writer (`AuditLog._chain_unchained`).
+        _CHAIN_STEP.replace("{serial}", "INTEGER"),
     ),
     "postgresql": (
         """
@@ -287,6 +372,8 @@ _MIGRATIONS = {
         """,
         # version 3: as SQLite's version 6
         _CLIENT_IDS_SQLITE.replace("INTEGER", "BIGINT"),
+        # version 4: as SQLite's version 7
+        _CHAIN_STEP.replace("{serial}", "BIGINT"),
     ),
 }
 SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
@@ -310,19 +397,106 @@ _COLUMNS = (
     "latency_ms",
     "approved_by",
     "account",
+    "policy",
+    "result",
+    "seq",
 )
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM audit"
-_WRITTEN = (*_COLUMNS[1:], "owner", "lease_until")
-_INSERT = f"INSERT INTO audit ({', '.join(_WRITTEN)}) VALUES ({', '.join('?' * len(_WRITTEN))}) RETURNING id"
-_SENT = "outcome IN ('pending', 'ok', 'unknown') AND decision != 'dry_run'"
+_CONTENT = (*_COLUMNS[1:-1], "completes")
+"""What a record's hash covers, in this order (with its `seq` and the hash before it)."""
+_INSERT = (
+    f"INSERT INTO audit ({', '.join(_CONTENT)}, seq, hash) VALUES ({', '.join('?' * (len(_CONTENT) + 2))})"
+    " RETURNING id"
+)
+_UPDATED = frozenset({"decision", "reason", "outcome", "order_id", "client_order_id", "latency_ms", "result"})
+"""A call's fields that its outcome record (if any) gives: the rest are the call's own."""
+_CALLS = (
+    "SELECT "
+    + ", ".join(f"COALESCE(o.{c}, a.{c})" if c in _UPDATED else f"a.{c}" for c in _COLUMNS)
+    + " FROM audit a LEFT JOIN audit o ON o.completes = a.seq WHERE a.completes IS NULL"
+)
+"""Every call once, with its outcome: a pending record joined with the record that completes it."""
+_SENT = (
+    "COALESCE(o.outcome, a.outcome) IN ('pending', 'ok', 'unknown')"
+    " AND COALESCE(o.decision, a.decision) != 'dry_run'"
+)
+_BY_CLIENT_ID = (
+    "(a.client_order_id = ? OR a.seq IN (SELECT completes FROM audit WHERE client_order_id = ?"
+    " AND completes IS NOT NULL) OR a.id IN (SELECT audit_id FROM audit_client_ids WHERE client_order_id = ?))"
+)
+"""A call that carried the client order id: as its own (at the start or in its outcome) or as a leg's."""
+_SELECT_A = "SELECT " + ", ".join(f"a.{c}" for c in _COLUMNS)
+_HEAD = "SELECT seq, hash FROM audit_head WHERE one = 1"
+_PAGE = 1000
+"""Records read at a time by the streaming readers (`calls`, `verify`)."""
+DECLARED = " (declared)"
+"""The mark on a client that only declared its name (a stdio client's clientInfo.name)."""
+_CHAIN_LOCK = "binance-mcp audit chain"
 
 
-_FINISH = (
-    "UPDATE audit SET outcome = ?, decision = COALESCE(?, decision),"
-    " reason = COALESCE(?, reason), order_id = COALESCE(?, order_id),"
-    " client_order_id = COALESCE(?, client_order_id), latency_ms = COALESCE(?, latency_ms),"
-    " lease_until = NULL WHERE id = ? AND outcome = 'pending'"
-)
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which calls to read: every field given must match (several values: any of them)."""
+
+    tools: tuple[str, ...] = ()
+    decisions: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()
+    identity: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    order_id: int | None = None
+    client_order_id: str | None = None
+    approved_by: str | None = None
+    ids: tuple[int, ...] = ()
+    events: bool = False
+    """Also the log's events (operators' decisions, policy loads, gaps): not calls, so left out
+    unless asked for, here or by `decisions=("event",)`."""
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """` AND …` conditions on the calls query (`_CALLS`), and their parameters."""
+        where: list[str] = []
+        params: list[Any] = []
+
+        def any_of(column: str, values: tuple[Any, ...]) -> None:
+            where.append(f"{column} IN ({', '.join('?' * len(values))})")
+            params.extend(values)
+
+        if self.tools:
+            any_of("a.tool", self.tools)
+        if self.decisions:
+            any_of("COALESCE(o.decision, a.decision)", self.decisions)
+        if self.outcomes:
+            any_of("COALESCE(o.outcome, a.outcome)", self.outcomes)
+        if self.clients:
+            any_of("a.client", (*self.clients, *(c + DECLARED for c in self.clients)))
+        if self.identity == "declared":
+            where.append("a.client LIKE ?")
+            params.append("%" + DECLARED)
+        elif self.identity == "token":
+            where.append("a.client NOT LIKE ? AND a.client NOT IN ('', 'local')")
+            params.append("%" + DECLARED)
+        elif self.identity == "anonymous":
+            where.append("a.client IN ('', 'local')")
+        if self.since is not None:
+            where.append("a.time >= ?")
+            params.append(utc_text(self.since))
+        if self.until is not None:
+            where.append("a.time < ?")
+            params.append(utc_text(self.until))
+        if self.order_id is not None:
+            where.append("COALESCE(o.order_id, a.order_id) = ?")
+            params.append(self.order_id)
+        if self.client_order_id is not None:
+            where.append(_BY_CLIENT_ID)
+            params.extend((self.client_order_id,) * 3)
+        if self.approved_by is not None:
+            where.append("a.approved_by = ?")
+            params.append(self.approved_by)
+        if self.ids:
+            any_of("a.id", self.ids)
+        if not self.events and AuditDecision.EVENT.value not in self.decisions:
+            where.append("a.decision != 'event'")
+        return ("".join(f" AND {w}" for w in where), params)
 
 
 class AuditLog:
@@ -351,6 +525,7 @@ class AuditLog:
         database: Database | None = None,
         owner: str | None = None,
         lease_s: float = DEFAULT_LEASE_S,
+        key: bytes | None = None,
     ) -> None:
         if database is None:
             if path is None:
@@ -362,6 +537,8 @@ class AuditLog:
         self._secrets = _secrets(secrets)
         self.owner = owner or process_owner()
         self.lease_s = lease_s
+        self._key = key
+        self._unchained_checked = False
 
     def __enter__(self) -> AuditLog:
         return self
@@ -371,36 +548,35 @@ class AuditLog:
 
     # writing
 
-    def append(self, record: AuditRecord) -> int:
-        """Write `record`; committed when this returns. Returns its id."""
-        row = self._row(record)
-        durable = record.outcome == Outcome.PENDING or record.client_order_id is not None
-        if record.outcome == Outcome.PENDING:
-            lease_until = utc_text(datetime.now(UTC) + timedelta(seconds=self.lease_s))
-            row = (*row, self.owner, lease_until)
-        else:
-            row = (*row, None, None)
-        cursor = self._db.statement(_INSERT, row, durable=durable)  # one statement: atomic
-        return int(cursor.fetchall()[0][0])
-
-    def begin_pending(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int:
-        """Write `record` with outcome `pending` before an order or cancel leaves, owned by this
-        store's owner with a fresh lease; returns its id, for `finish`. `leg_client_order_ids`: the
-        call's other client order ids (an order list's legs), recorded as used with it, in one
+    def append(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int:
+        """Write `record` at the end of the chain; committed when this returns. Returns its id.
+        A `pending` record also enters `audit_in_flight`, owned by this store's owner with a lease,
+        and `leg_client_order_ids` (an order list's legs) are recorded as used with it, in the same
         transaction, so that `sent_with_client_order_id` finds them as it finds the record's own."""
-        pending = dataclasses.replace(record, outcome=Outcome.PENDING.value)
-        if not leg_client_order_ids:
-            return self.append(pending)
-        lease_until = utc_text(datetime.now(UTC) + timedelta(seconds=self.lease_s))
-        row = (*self._row(pending), self.owner, lease_until)
-        with self._db.writing(durable=True) as session:
-            record_id = int(session.execute(_INSERT, row).fetchall()[0][0])
+        row = self._row(record)
+        pending = record.outcome == Outcome.PENDING
+        durable = pending or record.client_order_id is not None or bool(leg_client_order_ids)
+        with self._db.writing(durable=durable, serialise=_CHAIN_LOCK) as session:
+            record_id, _seq = self._chain(session, (*row, None))
+            if pending:
+                lease_until = utc_text(datetime.now(UTC) + timedelta(seconds=self.lease_s))
+                session.execute(
+                    "INSERT INTO audit_in_flight (record_id, account, owner, lease_until) VALUES (?, ?, ?, ?)",
+                    (record_id, record.account or "", self.owner, lease_until),
+                )
             for leg_id in dict.fromkeys(leg_client_order_ids):
                 session.execute(
                     "INSERT INTO audit_client_ids (client_order_id, audit_id) VALUES (?, ?)",
                     (redact_text(leg_id, self._secrets), record_id),
                 )
         return record_id
+
+    def begin_pending(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int:
+        """Write `record` with outcome `pending` before an order or cancel leaves, owned by this
+        store's owner with a fresh lease (and its legs' client order ids, see `append`); returns
+        its id, for `finish`."""
+        pending = dataclasses.replace(record, outcome=Outcome.PENDING.value)
+        return self.append(pending, leg_client_order_ids=leg_client_order_ids)
 
     def finish(
         self,
@@ -412,9 +588,11 @@ class AuditLog:
         order_id: int | None = None,
         client_order_id: str | None = None,
         latency_ms: float | None = None,
+        result: dict[str, Any] | None = None,
         durable: bool = True,
     ) -> None:
-        """Give a `pending` record its outcome; a field passed as None keeps its value.
+        """Give a `pending` record its outcome: a record of its own that `completes` it (the
+        pending record is never changed). A field passed as None keeps the pending record's value.
 
         `durable=False` skips the fsync: safe for an outcome, since a record a power loss leaves
         `pending` is completed by crash recovery from the exchange.
@@ -427,22 +605,41 @@ class AuditLog:
             raise ValueError("finish() needs a final outcome, not 'pending'")
         if decision is not None:
             _check(decision, DECISIONS, "decision")
-        values = (
-            str(outcome),
-            None if decision is None else str(decision),
-            redact_text(reason, self._secrets),
-            order_id,
-            redact_text(client_order_id, self._secrets),
-            latency_ms,
-            record_id,
-        )
-        with self._db.writing(durable=durable) as session:
-            if session.execute(_FINISH, values).rowcount == 1:
-                return
-            found = session.execute("SELECT outcome FROM audit WHERE id = ?", (record_id,)).fetchone()
-        if found is None:
-            raise KeyError(f"no audit record {record_id}")
-        raise ValueError(f"audit record {record_id} is not pending (outcome {found[0]!r})")
+        s = self._secrets
+        with self._db.writing(durable=durable, serialise=_CHAIN_LOCK) as session:
+            taken = session.execute("DELETE FROM audit_in_flight WHERE record_id = ?", (record_id,)).rowcount
+            call = session.execute(
+                "SELECT session, client, network, base_url, tool, decision, reason, order_id, client_order_id,"
+                " latency_ms, account, seq, policy FROM audit WHERE id = ?",
+                (record_id,),
+            ).fetchone()
+            if call is None:
+                raise KeyError(f"no audit record {record_id}")
+            if taken != 1:
+                raise ValueError(f"audit record {record_id} is not pending (it has an outcome already)")
+            content = (
+                utc_now_text(),
+                call[0],
+                call[1],
+                call[2],
+                call[3],
+                call[4],
+                "{}",
+                str(decision) if decision is not None else call[5],
+                None,
+                redact_text(reason, s) if reason is not None else call[6],
+                None,
+                str(outcome),
+                order_id if order_id is not None else call[7],
+                redact_text(client_order_id, s) if client_order_id is not None else call[8],
+                latency_ms if latency_ms is not None else call[9],
+                None,
+                call[10],
+                call[12],
+                None if result is None else canonical_json(redact(result, s)),
+                call[11],
+            )
+            self._chain(session, content)
 
     def renew_lease(self, now: datetime | None = None) -> int:
         """Extend the lease of every record this owner still has pending to `now` + `lease_s`;
@@ -450,11 +647,75 @@ class AuditLog:
         moment = now or datetime.now(UTC)
         until = utc_text(moment + timedelta(seconds=self.lease_s))
         cursor = self._db.statement(
-            "UPDATE audit SET lease_until = ? WHERE outcome = 'pending' AND owner = ?",
-            (until, self.owner),
-            durable=False,
+            "UPDATE audit_in_flight SET lease_until = ? WHERE owner = ?", (until, self.owner), durable=False
         )
         return int(cursor.rowcount)
+
+    # the chain
+
+    def _chain(self, session: Any, content: tuple[Any, ...]) -> tuple[int, int]:
+        """Insert one record (its `_CONTENT` columns) after the head; returns (id, seq)."""
+        if not self._unchained_checked:
+            self._chain_unchained(session)
+        seq, previous = session.execute(_HEAD).fetchone()
+        seq = int(seq) + 1
+        digest = link(self._chain_key(), previous, seq, content)
+        record_id = int(session.execute(_INSERT, (*content, seq, digest)).fetchall()[0][0])
+        session.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE one = 1", (seq, digest))
+        return record_id, seq
+
+    def _chain_unchained(self, session: Any) -> None:
+        """Give records written before the chain existed their place in it, oldest first (once)."""
+        rows = session.execute(
+            f"SELECT id, {', '.join(_CONTENT)} FROM audit WHERE seq IS NULL ORDER BY id"
+        ).fetchall()
+        if rows:
+            seq, previous = session.execute(_HEAD).fetchone()
+            seq = int(seq)
+            for row in rows:
+                seq += 1
+                previous = link(self._chain_key(), previous, seq, tuple(row[1:]))
+                session.execute("UPDATE audit SET seq = ?, hash = ? WHERE id = ?", (seq, previous, row[0]))
+            session.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE one = 1", (seq, previous))
+        self._unchained_checked = True
+
+    def _chain_key(self) -> bytes:
+        if self._key is None:
+            self._key = audit_key(create=True)
+        return self._key
+
+    def head(self) -> tuple[int, str]:
+        """The last record's number and hash, as the head row keeps them (an anchor: `SEQ:HASH`)."""
+        with self._db.reading() as session:
+            row = session.execute(_HEAD).fetchone()
+        return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+    def verify(self, anchor: tuple[int, str] | None = None, *, key: bytes | None = None) -> ChainReport:
+        """Walk the whole chain in `seq` order (in pages: constant memory); see `audit_chain.walk`.
+        Raises `AuditKeyError` when the key it was written with cannot be found."""
+        chain_key = key or self._key or audit_key(create=False)
+        columns = ", ".join(_CONTENT)
+
+        def rows() -> Iterator[tuple[int, int | None, str | None, tuple[Any, ...]]]:
+            with self._db.reading() as session:
+                for row in session.execute(
+                    f"SELECT id, seq, hash, {columns} FROM audit WHERE seq IS NULL ORDER BY id"
+                ).fetchall():
+                    yield int(row[0]), None, row[2], tuple(row[3:])
+            after = 0
+            while True:
+                with self._db.reading() as session:
+                    page = session.execute(
+                        f"SELECT id, seq, hash, {columns} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                        (after, _PAGE),
+                    ).fetchall()
+                if not page:
+                    return
+                for row in page:
+                    yield int(row[0]), int(row[1]), row[2], tuple(row[3:])
+                after = int(page[-1][1])
+
+        return walk(chain_key, rows(), head=self.head(), anchor=anchor)
 
     # reading
 
@@ -462,30 +723,26 @@ class AuditLog:
         """Calls that sent (or may have sent) a request carrying this client order id for
         `account`, as their own id or as one of an order list's legs: outcome pending, ok or
         unknown, dry runs aside. Oldest first."""
-        carrying = (
-            "(client_order_id = ? OR id IN (SELECT audit_id FROM audit_client_ids WHERE client_order_id = ?))"
-        )
-        sql = f"{_SELECT} WHERE {carrying} AND account = ? AND {_SENT} ORDER BY time, id"
-        return self._fetch(sql, (client_order_id, client_order_id, account))
+        sql = f"{_CALLS} AND {_BY_CLIENT_ID} AND a.account = ? AND {_SENT} ORDER BY a.time, a.id"
+        return self._fetch(sql, (client_order_id, client_order_id, client_order_id, account))
 
     def pending(self, *, account: str) -> list[AuditRecord]:
         """Records of `account` still `pending`, oldest first: orders or cancels in flight, or whose
         fate a crash left unknown."""
-        return self._fetch(
-            f"{_SELECT} WHERE outcome = 'pending' AND account = ? ORDER BY time, id", (account,)
-        )
+        selected = f"{_SELECT_A} FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"
+        return self._fetch(f"{selected} WHERE p.account = ? ORDER BY a.time, a.id", (account,))
 
     def account_changes(self, account: str) -> tuple[int, int]:
         """How far the account's changes have come, for deciding a call again at dispatch
         (`binance_mcp.guard.epoch`): the id of its latest record that began `pending` (an order,
         cancel or amend about to leave, from any process sharing this log; 0 when none) and how
-        many of its records are `pending` still (in flight, or left by a process that died)."""
+        many of its records are in flight still (or were left by a process that died)."""
         with self._db.reading() as session:
             latest = session.execute(
-                "SELECT max(id) FROM audit WHERE account = ? AND owner IS NOT NULL", (account,)
+                "SELECT max(id) FROM audit WHERE account = ? AND outcome = 'pending'", (account,)
             ).fetchone()[0]
             in_flight = session.execute(
-                "SELECT count(*) FROM audit WHERE account = ? AND outcome = 'pending'", (account,)
+                "SELECT count(*) FROM audit_in_flight WHERE account = ?", (account,)
             ).fetchone()[0]
         return int(latest or 0), int(in_flight)
 
@@ -497,8 +754,9 @@ class AuditLog:
 
         moment = utc_text(now or datetime.now(UTC))
         sql = (
-            f"SELECT owner, lease_until, {', '.join(_COLUMNS)} FROM audit"
-            " WHERE outcome = 'pending' AND account = ? AND (owner IS NULL OR owner != ?) ORDER BY time, id"
+            f"SELECT p.owner, p.lease_until, {_SELECT_A[len('SELECT ') :]}"
+            " FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"
+            " WHERE p.account = ? AND (p.owner IS NULL OR p.owner != ?) ORDER BY a.time, a.id"
         )
         with self._db.reading() as session:
             rows = session.execute(sql, (account, self.owner)).fetchall()
@@ -516,27 +774,50 @@ class AuditLog:
         since: datetime | None = None,
         limit: int | None = None,
     ) -> list[AuditRecord]:
-        """Records matching every filter given, oldest first. `since` is inclusive (a naive
+        """Calls matching every filter given, oldest first. `since` is inclusive (a naive
         datetime is UTC); `limit` keeps the newest N, still returned oldest first."""
-        where: list[str] = []
-        params: list[Any] = []
-        if tool is not None:
-            where.append("tool = ?")
-            params.append(tool)
         if decision is not None:
             _check(decision, DECISIONS, "decision")
-            where.append("decision = ?")
-            params.append(str(decision))
-        if since is not None:
-            where.append("time >= ?")
-            params.append(utc_text(since))
-        sql = _SELECT + (f" WHERE {' AND '.join(where)}" if where else "")
-        if limit is None:
-            return self._fetch(f"{sql} ORDER BY time, id", params)
-        if limit < 0:
+        if limit is not None and limit < 0:
             raise ValueError("limit must be 0 or more")
-        newest = self._fetch(f"{sql} ORDER BY time DESC, id DESC LIMIT ?", [*params, limit])
-        return newest[::-1]
+        found = AuditFilter(
+            tools=(tool,) if tool else (),
+            decisions=(decision,) if decision else (),
+            since=since,
+        )
+        return list(self.calls(found, newest=limit))
+
+    def calls(self, found: AuditFilter, *, newest: int | None = None) -> Iterator[AuditRecord]:
+        """Every call `found` matches, oldest first, read in pages (constant memory); with
+        `newest`, only the newest N of them."""
+        where, params = found.sql()
+        if newest is not None:
+            sql = f"{_CALLS}{where} ORDER BY a.time DESC, a.id DESC LIMIT ?"
+            yield from reversed(self._fetch(sql, [*params, newest]))
+            return
+        after: tuple[str, int] = ("", 0)
+        while True:
+            sql = (
+                f"{_CALLS}{where} AND (a.time > ? OR (a.time = ? AND a.id > ?)) ORDER BY a.time, a.id LIMIT ?"
+            )
+            page = self._fetch(sql, [*params, after[0], after[0], after[1], _PAGE])
+            yield from page
+            if len(page) < _PAGE:
+                return
+            last = page[-1]
+            after = (last.time, int(last.id or 0))
+
+    def records(self, seqs: Iterable[int]) -> list[tuple[int, AuditRecord, int | None]]:
+        """The raw records with these numbers (a call and the record completing it), in order:
+        (seq, record, the seq it completes or None)."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        sql = f"SELECT {', '.join(_COLUMNS)}, completes FROM audit WHERE seq IN ({marks}) ORDER BY seq"
+        with self._db.reading() as session:
+            rows = session.execute(sql, wanted).fetchall()
+        return [(int(row[-2]), _record(row[:-1]), row[-1]) for row in rows]
 
     def close(self) -> None:
         """Close the database (when this log opened it); later calls raise `StateError`."""
@@ -574,6 +855,8 @@ class AuditLog:
             record.latency_ms,
             redact_text(record.approved_by, s),
             record.account or "",
+            record.policy,
+            None if record.result is None else canonical_json(redact(record.result, s)),
         )
 
     def _fetch(self, sql: str, params: Iterable[Any]) -> list[AuditRecord]:
@@ -589,4 +872,9 @@ def _record(row: tuple[Any, ...]) -> AuditRecord:
     except (TypeError, ValueError):
         arguments = {"value": data["arguments"]}
     data["arguments"] = arguments if isinstance(arguments, dict) else {"value": arguments}
+    if data.get("result") is not None:
+        try:
+            data["result"] = json.loads(data["result"])
+        except (TypeError, ValueError):
+            data["result"] = {"value": data["result"]}
     return AuditRecord(**data)
