@@ -30,10 +30,15 @@ DETAIL_LABELS: dict[str, str] = {
     "time_in_force": "Time in force",
     "notional": "≈ Notional",
     "valued_by": "Valued by",
+    "market_price": "Market price when asked",
+    "rule": "Rule",
+    "threshold": "Needs a human",
+    "daily_budget": "Daily budget",
     "order_id": "Order id",
     "order": "Order",
     "network": "Network",
     "agent": "Agent",
+    "session": "Session",
     "client_order_id": "Client order id",
 }
 """The order details are shown in (known keys first, in this order; any others after them)."""

@@ -1,9 +1,10 @@
 """Today's budgets for a person to read: spent and left per quote asset and network, from the
-budgets database of a state dir and the daily limits of the policy in force.
+budget store the guard reserves in (the one `get_limits` reads: SQLite in the state dir, or
+PostgreSQL) and the daily limits of the policy in force.
 
 The approvals page shows it next to the orders waiting, so that whoever approves one sees what the
-day has already spent. It only reads: a state dir with no budgets database shows nothing spent,
-and creates nothing.
+day has already spent, and each card what would be left after it. Given a state dir rather than a
+store, it only reads: a state dir with no budgets database shows nothing spent, and creates nothing.
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Protocol
 
 from binance_mcp.account import network_of
 from binance_mcp.stores.budgets import budgets_path
 
-__all__ = ["BudgetLine", "budget_lines", "spent_today"]
+__all__ = ["BudgetLine", "SpentByAccount", "budget_lines", "spent_today"]
+
+
+class SpentByAccount(Protocol):
+    """A budget store (`binance_mcp.stores.budgets.BudgetStore`, on either backend)."""
+
+    def spent_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], Decimal]: ...
 
 
 @dataclass(frozen=True)
@@ -37,9 +45,12 @@ class BudgetLine:
         return None if self.limit is None else max(self.limit - self.spent, Decimal(0))
 
 
-def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
-    """(account, asset) → today's (UTC) reserved and kept notional, from `budgets.sqlite3`."""
-    path = budgets_path(state_dir)
+def spent_today(source: Path | SpentByAccount, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
+    """(account, asset) → today's (UTC) reserved and kept notional, from a budget store, or read
+    only from `budgets.sqlite3` in a state dir."""
+    if not isinstance(source, Path):
+        return source.spent_by_account(now)
+    path = budgets_path(source)
     if not path.is_file():
         return {}
     day = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
@@ -62,22 +73,37 @@ def spent_today(state_dir: Path, now: datetime | None = None) -> dict[tuple[str,
 
 
 def budget_lines(
-    state_dir: Path,
+    source: Path | SpentByAccount,
     limits: Mapping[str, Decimal],
     *,
     here: str | None = None,
     now: datetime | None = None,
+    elsewhere: Mapping[tuple[str, str], Decimal] | None = None,
 ) -> list[BudgetLine]:
     """A line per asset and account that spent today or has a limit. `limits` is the policy's
     `budgets.daily_notional`; `here` the account (`network:key fingerprint`) of the server showing
-    the page, whose limited assets get a line even before anything was spent."""
-    spent = spent_today(state_dir, now)
+    the page, whose limited assets get a line even before anything was spent. `elsewhere`: the
+    daily limits of other accounts ((account, asset) → limit) as their own servers stated them
+    with a request waiting (a mainnet server sharing this state shows its budget here too)."""
+    spent = spent_today(source, now)
     keys = set(spent)
     if here is not None:
         keys |= {(here, asset) for asset in limits}
+    known = {key: limit for key, limit in (elsewhere or {}).items() if key[0] != here}
+    keys |= set(known)
+
+    def limit_of(account: str, asset: str) -> Decimal | None:
+        if (account, asset) in known:
+            return known[(account, asset)]
+        return limits.get(asset) if here is None or account == here else None
+
     lines = [
         BudgetLine(
-            network_of(account), account, asset, limits.get(asset), spent.get((account, asset), Decimal(0))
+            network_of(account),
+            account,
+            asset,
+            limit_of(account, asset),
+            spent.get((account, asset), Decimal(0)),
         )
         for account, asset in keys
     ]

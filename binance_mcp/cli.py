@@ -26,6 +26,35 @@ OPTIONS_WITH_VALUES = (
 )  # fmt: skip
 
 
+SERVER_FLAGS = (
+    "--testnet", "--demo", "--mainnet", "--watch", "--dry-run", "--allow-withdrawal-keys", "--version", "--help",
+)  # fmt: skip
+
+
+def unknown_option(argv: Sequence[str]) -> str | None:
+    """`unknown option '--polcy'; did you mean --policy?` for the first option before any command
+    word that the server does not take, else None. Without it, argparse would read the option's
+    value (`x.json`) as the command and report that instead."""
+    import difflib
+
+    known = (*OPTIONS_WITH_VALUES, *SERVER_FLAGS)
+    words = iter(argv)
+    for word in words:
+        if not word.startswith("-"):
+            return None  # a command word: its own parser checks what follows
+        if word in ("-h", "--") or not word.startswith("--"):
+            continue
+        name = word.split("=", 1)[0]
+        if name in known or sum(option.startswith(name) for option in known) == 1:
+            if _takes_a_value(word):
+                next(words, None)
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"binance-mcp: unknown option {name!r}{hint} (binance-mcp --help lists them)"
+    return None
+
+
 def first_word(argv: Sequence[str]) -> str | None:
     """The first positional word, if any (skipping the values of server options)."""
     words = iter(argv)
@@ -134,6 +163,10 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
+    wrong = unknown_option(words)
+    if wrong is not None:
+        print(wrong, file=sys.stderr)
+        return 2
     command = named_subcommand(words)
     stray = first_word(words) if command is None else None
     if stray is not None:

@@ -322,8 +322,15 @@ def build_config(
 
         bundled = bundled_policy(policy_value)
         if bundled is None:
+            import difflib
+
+            from binance_mcp.bundled_policies import PURPOSES
+
             source = "--policy" if policy_flag else ENV_POLICY
-            raise ConfigError(f"{source}: no policy file at {policy_path}; {where_they_are()}")
+            typed = policy_value.removesuffix(".json").replace("_", "-").lower()
+            close = difflib.get_close_matches(typed, list(PURPOSES), n=1, cutoff=0.6)
+            meant = f"did you mean {source} {close[0]}? " if close else ""
+            raise ConfigError(f"{source}: no policy file at {policy_path}; {meant}{where_they_are()}")
         policy_path = bundled
 
     state_value = state_dir_flag or env.get(ENV_STATE_DIR, "").strip() or None

@@ -34,10 +34,27 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+_ONE_LINE = {
+    i: (f"\\x{i:02x}" if i < 0x100 else f"\\u{i:04x}")
+    for i in (*range(0x20), 0x7F, 0x85, 0x2028, 0x2029)
+    if i != 0x09
+}
+
+
+class OneLine(logging.Formatter):
+    """A record's message on one line: line breaks and other controls in it (a client's declared
+    name, say) are shown escaped, so no text from outside can write a log line of its own.
+    A traceback, added after the message, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = record.message.translate(_ONE_LINE)
+        return super().formatMessage(record)
+
+
 def configure_logging(level: str, secrets: Iterable[str] = ()) -> None:
     """Our logs at `level`; other libraries' at WARNING or above, all to stderr, all scrubbed."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(OneLine("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

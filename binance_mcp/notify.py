@@ -59,14 +59,15 @@ def notification_payload(
     who = f" for agent {approval.agent}" if approval.agent else ""
     expires = approval.expires_at.strftime("%H:%M UTC") if approval.expires_at else "in an hour"
     lines = [f"Approval needed{who}: {question} ({approval.id}, expires {expires})."]
-    if page_url:
-        lines.append(f"Decide on the approvals page: {page_url}")
+    link = f"{page_url}#{approval.id}" if page_url else None  # the request's own card on the page
+    if link:
+        lines.append(f"Decide on the approvals page: {link}")
     if command:
         lines.append(f"Or at a terminal: {command}")
     return {
         "text": _slack_escape("\n".join(lines)),
         "approval": approval.to_dict(),
-        "page_url": page_url,
+        "page_url": link,
         "approve_command": command,
         "source": f"binance-mcp {__version__}",
     }

@@ -53,6 +53,8 @@ OPTIONAL_FIELDS = (
     "scope",
     "no_approval_max",
     "store",
+    "declined_by",
+    "declined_at",
 )
 
 
@@ -79,6 +81,9 @@ class Refusal(Exception):
     expires_at: str | None = None
     store: str | None = None
     """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""
+    declined_by: str | None = None
+    """approval_declined: the human who denied this call (with `declined_at`, ISO 8601 UTC)."""
+    declined_at: str | None = None
 
     def __post_init__(self) -> None:
         super().__init__(self.reason)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 Screen = Callable[[dict[str, Any], Context], Awaitable[Any]]
 Finish = Callable[[Any, Any], Awaitable[CallToolResult]]
+UnknownTool = Callable[[str, dict[str, Any], Any], Awaitable[None]]
 
 
 class RawArguments(ArgModelBase):
@@ -103,8 +104,9 @@ class ServerWithListChanged(MCPServer):
     `create_initialization_options()`, so its default is set here.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, unknown_tool: UnknownTool | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._unknown_tool = unknown_tool
         lowlevel = self._lowlevel_server
         create = lowlevel.create_initialization_options
 
@@ -114,6 +116,13 @@ class ServerWithListChanged(MCPServer):
             return create(notification_options or NotificationOptions(tools_changed=True), *rest, **named)
 
         lowlevel.create_initialization_options = with_tools_changed  # type: ignore[method-assign]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        """As the SDK's, and a call to a tool that does not exist is told to `unknown_tool` first
+        (the audit log records it); the SDK's own answer follows, word for word."""
+        if self._unknown_tool is not None and self._tool_manager.get_tool(name) is None:
+            await self._unknown_tool(name, arguments, context)
+        return await super().call_tool(name, arguments, context)
 
 
 def open_http_sessions(manager: Any) -> dict[str, Any] | None:

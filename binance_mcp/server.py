@@ -211,6 +211,7 @@ def build_app(
         middleware=[hide_from_list(guard, notifier)],
         subscriptions=notifier.bus,
         log_level=config.log_level,
+        unknown_tool=guard.unknown_tool,
     )
     add_limits_resource(server, guard)
     watcher = None

@@ -5,8 +5,8 @@ agent is `mcp.Client` with its bearer token, under `approve_above_notional: "80"
 is Chromium (Debian's, through chromium-driver and selenium) signing in with an operator token.
 Browser calls block, so they run in a worker thread while the server answers on the event loop.
 
-Set BINANCE_MCP_SCREENSHOT=PATH to write the page with one pending request to PATH (that is how
-docs/approvals-page.png was made).
+Set BINANCE_MCP_SCREENSHOT=PATH to write the page with one pending request to PATH (the screenshots
+in docs/ come from tests/test_operators_desk.py).
 """
 
 from __future__ import annotations
@@ -149,13 +149,13 @@ async def test_an_operator_approves_in_the_browser_and_the_agents_call_goes_thro
         await chrome.get(page)
         await chrome.sign_in(operator)
         shown = await chrome.text()
-        assert "Signed in as anna" in shown and "Waiting (1)" in shown
+        assert "Signed in as anna" in shown and "Waiting for you (1)" in shown
         assert approval_id in shown
-        assert "BUY 0.0015 BTCUSDT MARKET (≈97.5 USDT) on TESTNET — approve?" in shown
-        assert "expires" in shown
+        assert "BUY 0.0015 BTCUSDT MARKET (≈97.5 USDT) on TESTNET" in shown
+        assert "minutes left" in shown
         assert re.search(r"USDT\s+1000\s+0\s+1000", shown)  # today's budget: limit, spent, left
         html = await chrome.do(lambda: chrome.driver.page_source)
-        assert 'http-equiv="refresh"' in html  # it refreshes itself while a request waits
+        assert '<script src="/approvals/page.js"' in html  # it keeps itself up to date (its own script)
         assert 'name="viewport"' in html
         cookie = await chrome.do(
             lambda: chrome.driver.get_cookie(f"bmcp_approvals_{server.base.rsplit(':', 1)[1]}")
@@ -176,8 +176,8 @@ async def test_an_operator_approves_in_the_browser_and_the_agents_call_goes_thro
         # 6. approve with the button
         await chrome.click("button[name=approve]")
         after = await chrome.text()
-        assert f"Approved {approval_id}" in after and "Waiting (0)" in after
-        assert "approved by anna" in after
+        assert f"Approved {approval_id}" in after and "Waiting for you (0)" in after
+        assert "Approved by anna" in after and "Approved — waiting for the agent (1)" in after
         with open_approval_store(server.app.state_dir) as store:
             decided = store.get(approval_id)
         assert decided is not None and (decided.decided_by, decided.decided_via) == ("anna", "page")
@@ -195,7 +195,7 @@ async def test_an_operator_approves_in_the_browser_and_the_agents_call_goes_thro
         # 8. the page shows it used, with who decided
         await chrome.get(page)
         final = await chrome.text()
-        assert "used" in final and "approved by anna" in final and "Waiting (0)" in final
+        assert "used" in final and "approved by anna" in final and "Waiting for you (0)" in final
         assert re.search(r"USDT\s+1000\s+97\.50*\s+902\.50*", final), final  # the order spent today's budget
 
 
@@ -310,7 +310,7 @@ async def test_open_on_loopback_until_an_operator_token_exists(tmp_path: Path, f
         page = server.base + "/approvals"
         async with httpx2.AsyncClient() as http:
             opened = await http.get(page)
-            assert opened.status_code == 200 and "Signed in as <b>local</b>" in opened.text
+            assert opened.status_code == 200 and "Signed in as <b>loopback:anonymous</b>" in opened.text
             with TokenStore.in_state_dir(server.app.state_dir) as store:
                 store.add("anna", operator=True)
             assert (await http.get(page)).status_code == 401  # now a sign-in is needed
@@ -346,7 +346,7 @@ async def test_an_approval_not_yet_used_can_be_withdrawn_on_the_page(
             store.approve(asked.id, by="cli:ann")
         async with http_client(operator) as http:
             shown = await http.get(page)
-            assert "Withdraw approval" in shown.text and "approved by cli:ann" in shown.text
+            assert "Withdraw approval" in shown.text and "Approved by cli:ann" in shown.text
             csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text).group(1)  # type: ignore[union-attr]
             withdrawn = await http.post(f"{page}/{asked.id}/revoke", data={"csrf": csrf})
             assert withdrawn.status_code == 303

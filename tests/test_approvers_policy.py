@@ -73,7 +73,7 @@ def test_an_unknown_transport_is_an_error() -> None:
 @pytest.mark.parametrize(
     ("approvals", "expected"),
     [
-        ({"via": ["email"]}, 'approvals.via[0]: must be "elicitation" or "operator"'),
+        ({"via": ["email"]}, 'approvals.via[0]: is "email": must be "elicitation" or "operator"'),
         ({"via": []}, "approvals.via: must not be empty"),
         ({"via": ["operator", "operator"]}, 'approvals.via: lists "operator" twice'),
         ({"notify": "ftp://hooks.example/x"}, "approvals.notify: not an http(s) URL"),
@@ -95,7 +95,7 @@ def test_an_agent_takes_only_via() -> None:
     found = errors({"version": "1", "agents": {"bob": {"approvals": {"notify": "https://a.example/"}}}})
     assert "agents.bob.approvals.via: required" in found
     assert 'agents.bob.approvals: unknown field "notify"' in found
-    assert 'agents.bob.approvals.via[0]: must be "elicitation" or "operator"' in errors(
+    assert 'agents.bob.approvals.via[0]: is "boss": must be "elicitation" or "operator"' in errors(
         {"version": "1", "agents": {"bob": {"approvals": {"via": ["boss"]}}}}
     )
 

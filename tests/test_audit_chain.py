@@ -4,6 +4,7 @@ incident's questions (item 3): `binance-mcp audit verify` and the filters, throu
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import sqlite3
@@ -355,3 +356,60 @@ async def test_each_record_names_the_policy_in_force_and_each_load_is_an_event(t
     first, second = records[0].policy, records[2].policy
     assert first and second and first != second
     assert [r.policy for r in records] == [first, first, second, second]
+
+
+# --- retention ---------------------------------------------------------------------------------------
+
+
+def test_archive_moves_old_records_to_a_file_and_verification_spans_both(state: Path, tmp_path: Path) -> None:
+    with AuditLog(audit_path(state)) as log:
+        for n in range(5):
+            log.append(record(time=ago(days=100 - n), client_order_id=f"old-{n}", tool="place_order"))
+        pending = log.begin_pending(record(time=ago(days=50), tool="place_order", client_order_id="flying"))
+        log.append(record(time=ago(days=40)))
+        log.append(record(time=ago(minutes=5)))
+    done = run_cli("audit", "--state-dir", str(state), "archive", "--before", "30d")
+    assert done.returncode == 0, done.stderr
+    assert "archived records 1 to 5 (5)" in done.stdout  # the record still in flight holds the rest back
+    archives = state / "audit-archive"
+    (file,) = archives.glob("audit-*.jsonl.gz")
+    with gzip.open(file, "rt") as opened:
+        lines = opened.read().splitlines()
+    assert json.loads(lines[0])["to_seq"] == 5 and len(lines) == 6
+    assert [json.loads(line)["client"] for line in audit(state, "--json").stdout.splitlines()][:1] == [
+        "claude-code"
+    ]
+    assert len(audit(state, "--json").stdout.splitlines()) == 3
+    whole = audit(state, "verify", "--archives", str(archives))
+    assert whole.returncode == 0 and "5 archived records (1 to 5)" in whole.stdout, whole.stdout
+    assert "records 1 to 5 are archived" in audit(state, "verify").stdout
+    # an archived call's client order id is still refused for reuse
+    with AuditLog(audit_path(state)) as log:
+        assert [r.tool for r in log.sent_with_client_order_id("old-2", account="")] == ["place_order"]
+        log.finish(pending, outcome="ok")
+    assert (
+        "archived records 6 to 7"
+        in run_cli("audit", "--state-dir", str(state), "archive", "--before", "30d").stdout
+    )
+    assert audit(state, "verify", "--archives", str(archives)).returncode == 0
+
+
+def test_an_archive_changed_or_missing_is_found(state: Path) -> None:
+    with AuditLog(audit_path(state)) as log:
+        for n in range(4):
+            log.append(record(time=ago(days=100 - n)))
+    assert run_cli("audit", "--state-dir", str(state), "archive", "--before", "30d").returncode == 0
+    archives = state / "audit-archive"
+    (file,) = archives.glob("*.gz")
+    with gzip.open(file, "rt") as opened:
+        lines = opened.read().splitlines()
+    edited = json.loads(lines[2])
+    edited["approved_by"] = "anna"
+    lines[2] = json.dumps(edited)
+    with gzip.open(file, "wt") as out:
+        out.write("\n".join(lines) + "\n")
+    done = audit(state, "verify", "--archives", str(archives))
+    assert done.returncode == 1 and "record 2 (id 2) does not match its hash" in done.stdout
+    file.unlink()
+    gone = audit(state, "verify", "--archives", str(archives))
+    assert gone.returncode == 1 and "the archives in" in gone.stdout and "end at record 0" in gone.stdout

@@ -112,5 +112,5 @@ async def test_over_stdio_a_client_lists_and_calls_the_tools(tmp_path: Path, fak
     records = [json.loads(line) for line in audit.stdout.splitlines()]
     assert [r["tool"] for r in records] == ["get_price", "get_account_info", "place_order"]
     # the MCP client's name from its clientInfo, marked as its own word (not proven, unlike a token)
-    assert {r["client"] for r in records} == {"mcp (declared)"}
+    assert {(r["client"], r["identity"]) for r in records} == {("mcp", "declared")}
     assert API_KEY not in audit.stdout and API_SECRET not in audit.stdout

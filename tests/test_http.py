@@ -131,13 +131,14 @@ def sessions_of(records: list[Any]) -> set[str]:
 # -- /healthz ------------------------------------------------------------------------------------
 
 
-async def test_healthz_needs_no_token_and_says_only_status_and_version(
+async def test_healthz_needs_no_token_and_says_only_status_version_and_state_backend(
     tmp_path: Path, fake: FakeBinance
 ) -> None:
     async with running(tmp_path, fake) as server, http_client() as http:
         answer = await http.get(server.base + "/healthz")
         assert answer.status_code == 200
-        assert answer.json() == {"status": "ok", "version": __version__}
+        # the backend's kind, never its path, host or user name (no token needed here)
+        assert answer.json() == {"status": "ok", "version": __version__, "state": "sqlite"}
         assert (await http.get(server.base + "/other")).status_code == 404
 
 

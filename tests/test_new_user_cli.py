@@ -118,7 +118,8 @@ def test_a_missing_policy_file_says_where_the_bundled_ones_are(tmp_path: Path) -
     assert done.returncode == 2
     line = one_line(done.stderr)
     assert line.startswith(
-        "binance-mcp: --policy: no policy file at read-olny; the bundled policies (default, "
+        "binance-mcp: --policy: no policy file at read-olny; did you mean --policy read-only? "
+        "the bundled policies (default, "
     )
     assert f"are in {BUNDLED_DIR}" in line and "`binance-mcp policy list`" in line
 

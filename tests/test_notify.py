@@ -113,10 +113,10 @@ async def test_the_payload_has_slack_text_the_request_and_a_link(receiver: Recei
     assert body["text"].splitlines() == [
         f"Approval needed for agent research-bot: BUY 0.0015 BTCUSDT MARKET (≈97.5 USDT) on TESTNET "
         f"({approval.id}, expires 13:00 UTC).",
-        f"Decide on the approvals page: {page}",
+        f"Decide on the approvals page: {page}#{approval.id}",
         f"Or at a terminal: binance-mcp approvals approve {approval.id}",
     ]
-    assert body["page_url"] == page
+    assert body["page_url"] == f"{page}#{approval.id}"  # the request's own card
     assert body["approval"]["id"] == approval.id and body["approval"]["status"] in ("pending", "expired")
     assert body["approval"]["details"] == DETAILS
     assert body["approval"]["client_order_id"] == "d-1" and body["approval"]["agent"] == "research-bot"

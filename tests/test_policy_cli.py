@@ -78,7 +78,8 @@ def test_check_summaries_of_the_other_bundled_policies(capsys: pytest.CaptureFix
         f"default deny, {len(TOOL_NAMES)} tools visible, 2 need approval, 5 rate-limited"
     )
     assert summaries[str(bundled_policy_path("policylayer-recommended"))] == (
-        f"default deny, {len(TOOL_NAMES) - 1} tools visible, 0 need approval, 0 rate-limited"
+        f"default deny, {len(TOOL_NAMES) - 1} tools visible, 0 need approval, 0 rate-limited; "
+        "it denies every tool: an agent sees them but every call is refused (add rules to allow some)"
     )
 
 
@@ -89,7 +90,7 @@ def test_check_an_invalid_policy_prints_every_error_with_the_file_and_exits_1(
     out, err = capsys.readouterr()
     assert out == ""
     assert err.splitlines() == [
-        f'{bad_policy}: default: must be "allow" or "deny"',
+        f'{bad_policy}: default: is "maybe": must be "allow" or "deny"',
         f"{bad_policy}: rules.cancel_ordr: unknown tool; did you mean cancel_order?",
         f"{bad_policy}: rules.place_order.rate_limit.max: must be at least 1",
     ]
@@ -251,7 +252,7 @@ def test_subprocess_explain_refuses_an_invalid_policy(bad_policy: Path) -> None:
     result = run_subprocess("explain", str(bad_policy))
     assert result.returncode == 1
     assert result.stdout == ""
-    assert f'{bad_policy}: default: must be "allow" or "deny"' in result.stderr.splitlines()
+    assert f'{bad_policy}: default: is "maybe": must be "allow" or "deny"' in result.stderr.splitlines()
 
 
 def test_through_the_binance_mcp_command_line(bad_policy: Path) -> None:

@@ -340,7 +340,7 @@ def test_the_exact_lines_of_the_examples_in_the_brief() -> None:
     ]
     text = policy_text(rules={"place_order": {"action": "allow", "constraints": {"max_notional": "abc"}}})
     assert errors_of(text) == ["rules.place_order.constraints.max_notional: not a decimal"]
-    assert errors_of(policy_text(default="maybe")) == ['default: must be "allow" or "deny"']
+    assert errors_of(policy_text(default="maybe")) == ['default: is "maybe": must be "allow" or "deny"']
 
 
 def test_every_error_is_reported_in_file_order_one_line_each() -> None:
@@ -372,7 +372,9 @@ def test_a_policy_error_says_where_the_policy_came_from(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
         load_policy_file(path)
     assert caught.value.source == str(path)
-    assert str(path) in str(caught.value) and 'default: must be "allow" or "deny"' in str(caught.value)
+    assert str(path) in str(caught.value) and 'default: is "maybe": must be "allow" or "deny"' in str(
+        caught.value
+    )
 
 
 def test_a_missing_file_is_an_os_error_not_a_policy_error(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
     binance-mcp audit [FILTERS] [--json | --csv] [--limit N]   the calls, as a table, JSON Lines or CSV
     binance-mcp audit follow ID                                 one call and everything about its order
-    binance-mcp audit verify [--anchor SEQ:HASH]                the chain: edits, deletions, truncation
+    binance-mcp audit verify [--anchor SEQ:HASH] [--archives DIR]   the chain: edits, deletions, truncation
+    binance-mcp audit archive --before WHEN [--to DIR]          retention: old records to compressed files
 
 FILTERS: `--since`/`--until WHEN` (ISO 8601, a time without a zone is UTC, or a duration back from
 now: `30m`, `1h`, `2d`, `1w`, `1h30m`), `--tool`, `--decision`, `--outcome`, `--client` (each
@@ -24,6 +25,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from binance_mcp.commands.state_url import add_state_url, state_url_of
@@ -145,6 +147,13 @@ def _add_arguments(parser: argparse.ArgumentParser, *, top_level: bool) -> None:
     )
     parser.add_argument("--limit", metavar="N", help="keep only the newest N records (N ≥ 1)")
     parser.add_argument("--anchor", metavar="SEQ:HASH", help="with verify: a head the server logged earlier")
+    parser.add_argument("--archives", metavar="DIR", help="with verify: also the archive files in DIR")
+    parser.add_argument(
+        "--before", metavar="WHEN", help="with archive: records older than WHEN (90d, or a time)"
+    )
+    parser.add_argument(
+        "--to", metavar="DIR", help="with archive: where the files go (default: STATE_DIR/audit-archive)"
+    )
     parser.add_argument(
         "--state-dir",
         metavar="DIR",
@@ -269,6 +278,8 @@ def _run(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise UsageError(f"--anchor: {exc}") from None
         return _verify(args, anchor)
+    if action and action[0] == "archive" and len(action) == 1:
+        return _archive(args)
     if action and action[0] == "follow":
         if len(action) != 2 or not action[1].isdigit():
             raise UsageError(
@@ -326,16 +337,65 @@ def _verify(args: argparse.Namespace, anchor: tuple[int, str] | None) -> int:
             print(f"no audit records yet in {where}: nothing to verify")
             return 0
         report = log.verify(anchor)
-    if report.intact:
-        print(f"audit log intact: {report.records} records, 1 to {report.head_seq}, every hash matches")
+        checkpoint = log.checkpoint()
+    problems = list(report.problems)
+    archived = ""
+    if args.archives is not None:
+        from binance_mcp.stores.audit_archive import verify_archives
+        from binance_mcp.stores.audit_key import audit_key
+
+        files, end = verify_archives(Path(args.archives), audit_key(create=False))
+        problems = [*files.problems, *problems]
+        if end != checkpoint:
+            problems.append(
+                f"the archives in {args.archives} end at record {end[0]}, but the log continues from record "
+                f"{checkpoint[0]}: an archive is missing, or belongs to another log"
+            )
+        archived = f", and {files.records} archived records (1 to {end[0]}) in {args.archives}"
+    elif checkpoint[0]:
+        archived = f" (records 1 to {checkpoint[0]} are archived: add --archives DIR to verify them too)"
+    if not problems:
+        print(
+            f"audit log intact: {report.records} records, {checkpoint[0] + 1} to {report.head_seq}, every hash "
+            f"matches{archived}"
+        )
         print(f"head (keep it elsewhere; verify --anchor checks it later): {report.anchor}")
         return 0
-    print(f"audit log CHANGED: {len(report.problems)} problem(s) in {report.records} records")
-    for problem in report.problems[:_MAX_PROBLEMS]:
+    print(f"audit log CHANGED: {len(problems)} problem(s) in {report.records} records")
+    for problem in problems[:_MAX_PROBLEMS]:
         print(f"  {problem}")
-    if len(report.problems) > _MAX_PROBLEMS:
-        print(f"  … and {len(report.problems) - _MAX_PROBLEMS} more")
+    if len(problems) > _MAX_PROBLEMS:
+        print(f"  … and {len(problems) - _MAX_PROBLEMS} more")
     return 1
+
+
+def _archive(args: argparse.Namespace) -> int:
+    from binance_mcp.stores.audit_archive import archive
+
+    if args.before is None:
+        raise UsageError(
+            "archive needs --before WHEN (e.g. --before 90d): records older than that are archived"
+        )
+    before = parse_since(args.before)
+    with _opened(args) as (log, where):
+        if log is None:
+            print(f"no audit records yet in {where}: nothing to archive")
+            return 0
+        directory = Path(args.to) if args.to else _default_archive_dir(args, where)
+        done = archive(log, before, directory)
+    if done.path is None:
+        print(
+            f"nothing to archive: no record older than {before.isoformat()} (or the oldest is still in flight)"
+        )
+    else:
+        print(f"archived records {done.first} to {done.last} ({done.records}) to {done.path}")
+    return 0
+
+
+def _default_archive_dir(args: argparse.Namespace, where: str) -> Path:
+    if state_url_of(args) is not None:
+        raise UsageError("with --state-url, say where the archive goes: --to DIR")
+    return Path(where) / "audit-archive"
 
 
 def _follow(args: argparse.Namespace, record_id: int) -> int:

@@ -1,10 +1,12 @@
 """`binance-mcp console`: the approvals page on loopback, for people who run the server over stdio.
 
-    binance-mcp console [--port P] [--state-dir DIR] [--policy FILE]
+    binance-mcp console [--port P] [--state-dir DIR | --state-url URL] [--policy FILE]
 
 The HTTP transport serves the approvals page at `/approvals` itself; a server run by an MCP client
-over stdio has no web server, so this command serves the same page, against the same state dir (the
-same approvals database the server and `binance-mcp approvals` use), on 127.0.0.1 only. It needs a
+over stdio has no web server, so this command serves the same page, against the same state (the
+state dir, or with `--state-url` / `BINANCE_MCP_STATE_URL` the PostgreSQL database the servers
+share: the same approvals, tokens and budgets the server and `binance-mcp approvals` use), on
+127.0.0.1 only. It needs a
 sign-in with an operator token once one exists (`binance-mcp tokens add NAME --operator`); until
 then it is open to this machine's users, as `console:<user>`, like the open loopback `/mcp`.
 The policy (for today's budgets) is found as the server finds it: `--policy`, `BINANCE_MCP_POLICY`,
@@ -56,6 +58,9 @@ def add_parser(subparsers: Any) -> None:
         default=argparse.SUPPRESS,
         help="the server's policy, for today's budgets (default: $BINANCE_MCP_POLICY or the bundled default)",
     )
+    from binance_mcp.commands.state_url import add_state_url
+
+    add_state_url(parser)
     parser.set_defaults(func=run)
 
 
@@ -76,23 +81,64 @@ def run(args: argparse.Namespace) -> int:
         )
     except OSError as exc:
         return _error(f"--policy {policy_file}: {exc.strerror or exc}")
+    from binance_mcp.commands.state_url import state_url_of
+    from binance_mcp.config import ConfigError
+
     try:
+        state_url = state_url_of(args)
         state_dir = resolve_state_dir(getattr(args, "state_dir", None))
-    except StateError as exc:
+        shared = _open_shared(state_url) if state_url else None
+    except (ConfigError, StateError) as exc:
         return _error(str(exc))
     try:
         sock = _bind(port)
     except OSError as exc:
+        if shared is not None:
+            shared.close()
         return _error(
             f"cannot listen on {HOST}:{port}: {exc.strerror or exc} (another console or server? pick one with --port)"
         )
+    policy_note = (
+        policy_file or "the bundled default (give the server's own with --policy FILE for its budgets)"
+    )
     try:
-        _serve(sock, state_dir, policy)
+        _serve(sock, state_dir, policy, shared, policy_note)
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
+        if shared is not None:
+            shared.close()
     return EXIT_OK
+
+
+class SharedState:
+    """The stores the page reads in the servers' PostgreSQL (`--state-url`), opened once."""
+
+    def __init__(self, state: Any) -> None:
+        self.state = state
+        self.approvals = state.approvals()
+        self.tokens = state.tokens()
+        self.budgets = state.budgets()
+
+    def describe(self) -> str:
+        return str(self.state.describe())
+
+    def close(self) -> None:
+        for store in (self.approvals, self.tokens, self.budgets):
+            store.close()
+        self.state.close()
+
+
+def _open_shared(url: str) -> SharedState:
+    from binance_mcp.stores import PostgresState
+
+    state = PostgresState(url)
+    try:
+        return SharedState(state)
+    except BaseException:
+        state.close()
+        raise
 
 
 def console_url(port: int = DEFAULT_PORT) -> str:
@@ -124,7 +170,7 @@ def console_operator() -> str:
         return "console:unknown"
 
 
-def _serve(sock: Any, state_dir: Path, policy: Any) -> None:
+def _serve(sock: Any, state_dir: Path, policy: Any, shared: SharedState | None, policy_note: str) -> None:
     import uvicorn
     from starlette.responses import RedirectResponse
     from starlette.types import Receive, Scope, Send
@@ -135,7 +181,13 @@ def _serve(sock: Any, state_dir: Path, policy: Any) -> None:
 
     port = sock.getsockname()[1]
     page = ApprovalsPage(
-        PageSettings(state_dir=state_dir, anonymous_operator=console_operator(), policy=lambda: policy),
+        PageSettings(
+            state_dir=state_dir,
+            anonymous_operator=console_operator(),
+            policy=lambda: policy,
+            stores=(lambda: shared) if shared is not None else None,
+            state_option="--state-url" if shared is not None else "--state-dir",
+        ),
         security=transport_security(HOST, port, []),
     )
 
@@ -166,9 +218,10 @@ def _serve(sock: Any, state_dir: Path, policy: Any) -> None:
             self.should_exit = True
 
     server = Server(config)
+    where = shared.describe() if shared is not None else f"SQLite in {state_dir}"
     print(
         f"binance-mcp console: the approvals page is at http://{HOST}:{port}{PAGE_PATH} "
-        f"(state {state_dir}); Ctrl-C stops it",
+        f"(state: {where}; policy: {policy_note}); Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )

@@ -271,6 +271,17 @@ def _close_worker_loop() -> None:
         loop.close()
 
 
+def _reach_hint(message: str, base_url: str) -> str:
+    """The next step when the base URL could not be reached at all."""
+    text = message.lower()
+    if "refused" in text or "could not connect" in text or "timed out" in text or "name or service" in text:
+        return (
+            f" — check that {base_url} is right and running: drop --base-url (or BINANCE_BASE_URL) to use the "
+            "network's own, or start what it points at; a proxy or firewall may also block it"
+        )
+    return ""
+
+
 async def _check_base_url_and_clock(exchange: ExchangeClient, report: Report) -> int | None:
     """The base URL and the clock; returns the skew (server − local, ms) or None if no answer.
 
@@ -284,7 +295,7 @@ async def _check_base_url_and_clock(exchange: ExchangeClient, report: Report) ->
     except BinanceRejected as exc:
         report.add(FAIL, "base URL", f"{exchange.base_url} answered GET /api/v3/time with {exc.sentence()}")
     except ExchangeFailure as exc:
-        report.add(FAIL, "base URL", exc.message)
+        report.add(FAIL, "base URL", exc.message + _reach_hint(exc.message, exchange.base_url))
     except Exception as exc:  # an answer that is not Binance's (HTML, garbage): still one line
         report.add(
             FAIL, "base URL", f"{exchange.base_url} did not answer like Binance ({type(exc).__name__})"

@@ -210,6 +210,10 @@ def summary(policy: Policy) -> str:
         f"default {policy.default}, {len(visible)} tool{'s' if len(visible) != 1 else ''} visible, "
         f"{len(approval)} need{'s' if len(approval) == 1 else ''} approval, {len(limited)} rate-limited"
     )
+    if not any(d.action != "deny" for d in decisions):
+        text += (
+            "; it denies every tool: an agent sees them but every call is refused (add rules to allow some)"
+        )
     if policy.agents:
         text += f"; agents: {', '.join(policy.agents)}"
     return text

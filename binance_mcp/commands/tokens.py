@@ -124,9 +124,10 @@ def _list(args: argparse.Namespace) -> int:
 def _revoke(args: argparse.Namespace) -> int:
     with state_store(args, "tokens") as (store, state_dir):
         if store is None:
-            raise TokenError(f"no token for agent {args.name!r} (no tokens in {state_dir})")
+            raise TokenError(f"no token for {args.name!r} (no tokens in {state_dir})")
+        kind = next((info.kind for info in store.list() if info.name == args.name), "agent")
         store.revoke(args.name)
-    print(f"revoked the token of agent {args.name}")
+    print(f"revoked the token of {kind} {args.name}")
     return EXIT_OK
 
 

@@ -195,6 +195,13 @@ class Guard:
             else None,
         )
 
+    async def unknown_tool(self, name: str, raw: Any, ctx: Context | None) -> None:
+        """A call to a tool that does not exist: recorded like any call (the SDK answers it)."""
+        from binance_mcp.guard.record import unknown_tool_record
+
+        caller = CURRENT_CALLER.get() or self.identify(ctx.request_context if ctx is not None else None)
+        self.services.audit.write(unknown_tool_record(name, raw, caller, self.services))
+
     async def screen(self, spec: ToolSpec, raw: Any, ctx: Context | None) -> Admitted | Asking | Ended:
         """The screening stages, once per request round (2026 era: once per round of one call)."""
         reached: Any = self.arrived(spec, raw, ctx)

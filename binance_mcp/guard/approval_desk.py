@@ -11,7 +11,10 @@ Two ways to ask, chosen by what the client can do:
   replayed round finds its nonce spent, is asked anew with a new one, and runs nothing.
 - Out of band, at the CLI, when the client cannot ask: the call is refused with an approval id;
   `binance-mcp approvals approve ID` in a terminal lets exactly one matching call through within
-  `approval_ttl` seconds. Nothing the model can send approves a call.
+  `approval_ttl` seconds. Nothing the model can send approves a call. A denial is remembered: the
+  identical call within `approval_ttl` of it gets that answer (`recent_decline`), not a new
+  question; once the approval lets its call through, what the call did is kept with it
+  (`record_outcome`) for the approvals page.
 """
 
 from __future__ import annotations
@@ -65,6 +68,8 @@ class CallIdentity:
     account: str
     agent: str | None
     arguments_key: str
+    base_url: str = ""
+    """The REST root the call goes to: kept with a request for people to read (not matched on)."""
 
     def fields(self) -> dict[str, Any]:
         return {
@@ -102,6 +107,16 @@ class ApprovalDesk:
         """That approval, spent by taking it: it lets exactly one call through."""
         return await anyio.to_thread.run_sync(lambda: self.store.take(**identity.fields(), ttl_s=ttl_s))
 
+    async def recent_decline(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
+        """An operator's denial of exactly this call within the last `ttl_s` seconds, or None."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.store.recent_decline(**identity.fields(), within_s=ttl_s)
+        )
+
+    async def record_outcome(self, approval_id: str, outcome: dict[str, str | None]) -> None:
+        """What became of the call an operator's approval let through (shown on the page)."""
+        await anyio.to_thread.run_sync(lambda: self.store.record_outcome(approval_id, outcome))
+
     async def request_operator_approval(
         self,
         identity: CallIdentity,
@@ -115,6 +130,8 @@ class ApprovalDesk:
         return await anyio.to_thread.run_sync(
             lambda: self.store.request(
                 **identity.fields(),
+                network=identity.network,
+                base_url=identity.base_url,
                 question=question,
                 ttl_s=ttl_s,
                 details=details,

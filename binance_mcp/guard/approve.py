@@ -73,6 +73,7 @@ def identity_of(decided: Decided, services: Services) -> CallIdentity:
         arguments_key=canonical_arguments(
             parsed.arguments, drop_client_order_id=parsed.generated_client_order_id
         ),
+        base_url=services.exchange.base_url,
     )
 
 
@@ -114,6 +115,8 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
                 identity=identity,
                 approved_notional=approved_value(given, shown),
             )
+    if OPERATOR in via:
+        await refuse_if_declined(decided, services, identity, ttl)
     asked = await question(decided, services)
     if ELICITATION in via and request.can_elicit:
         if request.ask_now is not None:  # 2025 era: ask mid-call
@@ -156,13 +159,32 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
     raise Refusal(
         RefusalKind.APPROVAL_REQUIRED,
         f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}). Nothing was sent. "
-        f"A human approves it {on_the_page(services, request.caller.transport)}with: {command} "
+        f"A human approves it {on_the_page(services, request.caller.transport, approval.id)}with: {command} "
         f"(the request expires at {expires_at}) — then call again with the same arguments within "
         f"{ttl} s of the approval.{up_to}",
         rule=rule,
         approval_id=approval.id,
         expires_at=expires_at,
         no_approval_max=_text(no_human),
+    )
+
+
+async def refuse_if_declined(decided: Decided, services: Services, identity: CallIdentity, ttl: int) -> None:
+    """An operator denied exactly this call within the approval ttl: the same call gets that
+    answer (who and when), not a new question for someone to approve on the third ask."""
+    declined = await services.approvals.recent_decline(identity, ttl)
+    if declined is None or declined.decided_at is None:
+        return
+    when = utc_seconds_text(declined.decided_at)
+    who = declined.decided_by or "an operator"
+    raise Refusal(
+        RefusalKind.APPROVAL_DECLINED,
+        f"{who} denied this identical call at {when} ({declined.id}); asking again within {ttl} s "
+        "gets the same answer. Nothing was sent. Change the order, or ask the human why",
+        rule=decided.approval_rule,
+        approval_id=declined.id,
+        declined_by=who,
+        declined_at=when,
     )
 
 
@@ -267,13 +289,24 @@ def approved_value(approval: Any, now: Decimal | None) -> Decimal | None:
         return now
 
 
-def on_the_page(services: Services, transport: str) -> str:
+def on_the_page(services: Services, transport: str, approval_id: str) -> str:
     page = services.approvals_page
     if not page:
         return ""
+    link = f"{page}#{approval_id}"
     if transport == "stdio":  # nothing serves the page for a stdio server until someone starts it
-        return f"on the approvals page (start it with `binance-mcp console`, then open {page}) or "
-    return f"on the approvals page ({page}) or "
+        return f"on the approvals page (start it with `{console_command(services, approval_id)}`, then open {link}) or "
+    return f"on the approvals page ({link}) or "
+
+
+def console_command(services: Services, approval_id: str) -> str:
+    """`binance-mcp console` with the server's own state options (`--state-url URL`, `--state-dir
+    DIR`), taken from the approve command that already carries them: the console then shows this
+    server's queue, not the default state dir's."""
+    import shlex
+
+    words = shlex.split(services.approve_command(approval_id))  # binance-mcp approvals [state…] approve ID
+    return shlex.join(["binance-mcp", "console", *words[2:-2]])
 
 
 def details_for(decided: Decided, services: Services) -> dict[str, str]:
@@ -289,6 +322,23 @@ def details_for(decided: Decided, services: Services) -> dict[str, str]:
         agent=decided.request.caller.agent,
         client_order_id_generated=parsed.generated_client_order_id,
     )
+    decision = decided.decision
+    details["rule"] = decided.approval_rule or decision.rule_path
+    if decision.action == "require_approval":
+        details["threshold"] = "every call"
+    elif decision.approve_above_notional is not None and validated.valuation is not None:
+        details["threshold"] = (
+            f"above {_text(decision.approve_above_notional)} {validated.valuation.quote_asset}"
+        )
+    details["session"] = decided.request.caller.session
+    if validated.valuation is not None:
+        asset = validated.valuation.quote_asset
+        policy = services.engine.policy
+        limit = policy.budgets.daily_notional.get(asset) if policy.budgets is not None else None
+        if limit is not None:  # the page shows what is left after this order, whichever server shows it
+            details["daily_budget"] = f"{_text(limit)} {asset}"
+    if validated.market is not None:
+        details["market_price"] = _text(validated.market.price) or ""
     if validated.order is not None and validated.valuation is not None:
         valuation = validated.valuation
         details["valued_by"] = valuation.how

@@ -51,16 +51,39 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
         return await send(admitted, services)
     async with services.lock.held():
         await services.recover_pending()
+        taken: str | None = None
         try:
             await check_token(admitted, services)
             admitted = await decide_again(admitted, services)
             if admitted.approved_via in OPERATOR_ROUTES:
-                await spend_operator_approval(admitted, services)
+                taken = await spend_operator_approval(admitted, services)
             dry_run = admitted.decided.dry_run
             reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
         except Refusal as refusal:
             return refused(admitted, refusal)
-        return await send(admitted, services, reservation)
+        ended = await send(admitted, services, reservation)
+    if taken is not None:
+        await note_outcome(taken, ended, services)
+    return ended
+
+
+async def note_outcome(approval_id: str, ended: Ended, services: Services) -> None:
+    """Keep on the approval what the call it let through did (order id, status, fills), for the
+    operators' page; a failure to keep it is logged, never the call's answer."""
+    content = (ended.result.structured_content if ended.result is not None else None) or {}
+    outcome: dict[str, str | None] = {
+        "outcome": ended.outcome,
+        "order_id": str(ended.order_id) if ended.order_id else None,
+        "client_order_id": ended.client_order_id,
+        "status": content.get("status") or content.get("list_order_status"),
+        "executed": content.get("executed_quantity"),
+        "traded": content.get("cumulative_quote_quantity"),
+        "reason": ended.reason,
+    }
+    try:
+        await services.approvals.record_outcome(approval_id, outcome)
+    except Exception:
+        logger.exception("could not keep the outcome of approval %s", approval_id)
 
 
 async def decide_again(admitted: Admitted, services: Services) -> Admitted:
@@ -113,15 +136,18 @@ async def check_token(admitted: Admitted, services: Services) -> None:
         )
 
 
-async def spend_operator_approval(admitted: Admitted, services: Services) -> None:
+async def spend_operator_approval(admitted: Admitted, services: Services) -> str:
+    """Spend the operator's approval for this call; returns its id."""
     assert admitted.identity is not None
     ttl = admitted.decided.decision.approval_ttl
-    if await services.approvals.take_operator_approval(admitted.identity, ttl) is None:
+    taken = await services.approvals.take_operator_approval(admitted.identity, ttl)
+    if taken is None:
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,
             "the approval for this call was used by another call or withdrawn meanwhile; nothing was sent",
             rule=admitted.decided.approval_rule,
         )
+    return taken.id
 
 
 async def send(admitted: Admitted, services: Services, reservation: str | None = None) -> Ended:

@@ -18,10 +18,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.call import Ended, Parsed, Request, request_of
-from binance_mcp.stores.audit import AuditRecord
+from binance_mcp.stores.audit import AuditDecision, AuditRecord, Outcome
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
+    from binance_mcp.guard.caller import Caller
     from binance_mcp.guard.services import Services
     from binance_mcp.stores.audit import AuditRecord
 
@@ -58,6 +59,29 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
         latency_ms=round((time.perf_counter() - request.started) * 1000, 3),
         policy=services.policy.fingerprint,
         result=result_summary(ended) if outcome is None else None,
+    )
+
+
+MAX_TOOL_NAME = 64
+"""Characters of an unknown tool's name the audit keeps."""
+
+
+def unknown_tool_record(name: str, raw: Any, caller: Caller, services: Services) -> AuditRecord:
+    """The record of a call to a tool that does not exist (the SDK answers "Unknown tool")."""
+    from binance_mcp.guard.call import bounded_arguments
+
+    return AuditRecord(
+        session=caller.session,
+        client=caller.agent or f"{caller.client} (declared)",
+        network=services.network.value,
+        base_url=services.exchange.base_url,
+        account=services.account,
+        tool=(name or "?")[:MAX_TOOL_NAME],
+        arguments=bounded_arguments(raw),
+        decision=AuditDecision.UNKNOWN_TOOL,
+        reason="no such tool",
+        outcome=Outcome.REFUSED,
+        policy=services.policy.fingerprint,
     )
 
 

@@ -16,11 +16,14 @@ rules and hidden tools, and its own rate-limit keys.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from binance_mcp import __version__
-from binance_mcp.http.approvals_page import PAGE_PATH, ApprovalsPage, PageSettings
+from binance_mcp.http.approvals_page import LOOPBACK_OPERATOR, PAGE_PATH, ApprovalsPage, PageSettings
 from binance_mcp.http.auth import BearerAuth
 from binance_mcp.http.bounds import AgentBounds, HttpBounds
 from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
@@ -28,7 +31,7 @@ from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
 from binance_mcp.sdk import end_http_session, open_http_sessions
 from binance_mcp.server import App
-from binance_mcp.stores.tokens import LOCAL_AGENT, TokenStore
+from binance_mcp.stores.tokens import TokenStore
 
 MCP_PATH = "/mcp"
 
@@ -36,7 +39,16 @@ MCP_PATH = "/mcp"
 class Router:
     """`/mcp` through its layers, `/healthz`, 404 otherwise; lifespan events go to the SDK's app."""
 
-    def __init__(self, *, mcp: ASGIApp, sdk: ASGIApp, drain: Drain, page: ASGIApp | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        mcp: ASGIApp,
+        sdk: ASGIApp,
+        drain: Drain,
+        page: ASGIApp | None = None,
+        state: str | None = None,
+    ) -> None:
+        self.state = state
         self.mcp = mcp
         self.sdk = sdk
         self.drain = drain
@@ -66,7 +78,19 @@ class Router:
             return
         stopping = self.drain.draining
         body = {"status": "stopping" if stopping else "ok", "version": __version__}
+        if self.state is not None:  # the backend's kind only: no host or user name without a token
+            body["state"] = self.state.split()[0].lower()
         await json_response(503 if stopping else 200, body)(scope, receive, send)
+
+
+def market_price(app: App) -> Callable[[str], Awaitable[Decimal | None]]:
+    """The price of a symbol now, read through the server's own exchange client (public, weight 2)."""
+
+    async def price(symbol: str) -> Decimal | None:
+        found = await app.guard.services.exchange.get_price(symbol)
+        return Decimal(str(found["price"])) if found.get("price") is not None else None
+
+    return price
 
 
 def build_http_app(
@@ -76,8 +100,10 @@ def build_http_app(
     tokens: TokenStore | None,
     bounds: HttpBounds | None = None,
     drain: Drain | None = None,
+    state: str | None = None,
 ) -> DrainMiddleware:
-    """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`."""
+    """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`.
+    `state` says where the shared state lives (`SQLite in DIR`, `PostgreSQL at URL`), for /healthz."""
     bounds = bounds or HttpBounds()
     drain = drain or Drain()
     sdk = app.server.streamable_http_app(
@@ -103,12 +129,14 @@ def build_http_app(
         PageSettings(
             state_dir=app.state_dir,
             # open to loopback without a sign-in only when /mcp is (no token at start), until an operator token exists
-            anonymous_operator=LOCAL_AGENT if tokens is None else None,
+            anonymous_operator=LOOPBACK_OPERATOR if tokens is None else None,
             policy=lambda: app.guard.engine.policy,
             here=app.guard.services.account,
             stores=app.guard.services.stores.get,  # the server's own: PostgreSQL with --state-url
+            price_now=market_price(app),
+            state_option="--state-url" if state and state.startswith("PostgreSQL") else "--state-dir",
         ),
         security=security,
     )
-    router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page)
+    router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page, state=state)
     return DrainMiddleware(router, drain, max_body_bytes=bounds.max_body_bytes)

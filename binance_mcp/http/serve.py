@@ -16,6 +16,7 @@ import anyio
 import uvicorn
 
 from binance_mcp.http.app import build_http_app
+from binance_mcp.http.approvals_page import page_url
 from binance_mcp.http.connections import (
     MAX_INCOMPLETE_REQUEST_BYTES,
     CappedListener,
@@ -32,7 +33,8 @@ from binance_mcp.stores.lease import keep_leases
 
 
 def announce(settings: HttpSettings) -> None:
-    """Two lines on stderr once the server is up: who may use it, and where it is."""
+    """Lines on stderr once the server is up: who may use it, where it is, its approvals page and
+    where its shared state lives."""
     if settings.tokens is None:
         print(
             f"binance-mcp: warning: no token in {settings.tokens_file}, so anyone on this machine can use this "
@@ -47,7 +49,21 @@ def announce(settings: HttpSettings) -> None:
                 "put a TLS-terminating proxy in front when the network is not yours",
                 file=sys.stderr,
             )
-    print(f"binance-mcp: serving MCP over streamable HTTP at {settings.url}", file=sys.stderr, flush=True)
+    print(f"binance-mcp: serving MCP over streamable HTTP at {settings.url}", file=sys.stderr)
+    print(f"binance-mcp: state: {state_backend(settings)}", file=sys.stderr)
+    print(
+        f"binance-mcp: operators approve and deny on the approvals page at {page_url(settings.url)}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def state_backend(settings: HttpSettings) -> str:
+    """`SQLite in DIR` or `PostgreSQL at URL` (its password left out): where this server keeps state."""
+    where = settings.tokens_file
+    if isinstance(where, str):
+        return f"PostgreSQL at {where}"
+    return f"SQLite in {where.parent}"
 
 
 class HttpService:
@@ -60,7 +76,12 @@ class HttpService:
         self.settings = settings
         self.drain = Drain(settings.drain)
         asgi = build_http_app(
-            app, security=settings.security, tokens=settings.tokens, bounds=settings.bounds, drain=self.drain
+            app,
+            security=settings.security,
+            tokens=settings.tokens,
+            bounds=settings.bounds,
+            drain=self.drain,
+            state=state_backend(settings),
         )
         bounds = settings.bounds
         self.bounds = ConnectionBounds(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import stat
 import types
 import typing
@@ -92,6 +93,16 @@ def read_policy_bytes(path: str | os.PathLike[str]) -> bytes:
     return b"".join(chunks)
 
 
+def _json_hint(text: str, exc: json.JSONDecodeError) -> str:
+    """The likely cause of the usual JSON slips, when it is clear."""
+    before = text[: exc.pos].rstrip()
+    if before.endswith(",") and text[exc.pos : exc.pos + 1] in ("}", "]"):
+        return ": a trailing comma before this bracket? JSON allows none: remove it"
+    if "'" in text[max(0, exc.pos - 1) : exc.pos + 1]:
+        return ": JSON strings and names take double quotes, not single"
+    return ""
+
+
 def decode_policy_text(raw: bytes, source: str = "<policy>") -> str:
     """UTF-8 text (a byte-order mark allowed), or PolicyError."""
     try:
@@ -143,7 +154,12 @@ def read_json(text: str, source: str = "<policy>") -> tuple[Any, list[Problem]]:
         )
     except json.JSONDecodeError as exc:
         raise PolicyError(
-            [_one_line(f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})")], source
+            [
+                _one_line(
+                    f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}){_json_hint(text, exc)}"
+                )
+            ],
+            source,
         ) from None
     except RecursionError:
         raise PolicyError(
@@ -325,7 +341,15 @@ def problems_from_validation(exc: ValidationError, root: type[BaseModel]) -> lis
                 message += f"; did you mean {suggestion[0]}?"
             problems.append(Problem(tuple(parent), message, loc))
             continue
-        problems.append(Problem(loc, _message(kind, error["msg"], ctx)))
+        message = _message(kind, error["msg"], ctx)
+        if kind == "literal_error" and isinstance(error.get("input"), str | int | float):
+            given = str(error["input"])[:40]
+            from difflib import get_close_matches
+
+            allowed = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+            close = get_close_matches(given, allowed, n=1)
+            message = f'is "{given}": {message}' + (f"; did you mean {close[0]}?" if close else "")
+        problems.append(Problem(loc, message))
     return problems
 
 

@@ -186,6 +186,11 @@ class Approval:
     """Who decided: the operator token's name, or `cli:<user>` at the CLI."""
     revoked_at: datetime | None = None
     revoked_by: str | None = None
+    account: str = ""
+    """The account the call was for (`network:key fingerprint`): whose budget it spends."""
+    outcome: Mapping[str, str] = field(default_factory=dict)
+    """What became of the call it let through, once used: `order_id`, `status`, `executed`
+    (as `record_outcome` kept them); {} before."""
     fresh: bool = field(default=False, compare=False)
     """True only on what `request` returns when it made a new request (not one already pending):
     the moment to notify a human (`binance_mcp.notify.announce_pending`). Never stored."""
@@ -244,6 +249,7 @@ class Approval:
             "used_at": _iso_or_none(self.used_at),
             "revoked_at": _iso_or_none(self.revoked_at),
             "revoked_by": self.revoked_by,
+            "outcome": dict(self.outcome) or None,
         }
 
 
@@ -346,6 +352,10 @@ _MIGRATIONS = {
     DROP INDEX IF EXISTS approvals_call;
     CREATE INDEX IF NOT EXISTS approvals_account_call ON approvals (tool, account, agent, arguments_key, status);
     """,
+        # version 4: what became of the call an approval let through (order id, status, fills)
+        """
+    ALTER TABLE approvals ADD COLUMN outcome TEXT NOT NULL DEFAULT '{}';
+    """,
     ),
     "postgresql": (
         """
@@ -385,6 +395,9 @@ _MIGRATIONS = {
             account TEXT NOT NULL DEFAULT ''
         );
         """,
+        """
+        ALTER TABLE approvals ADD COLUMN IF NOT EXISTS outcome TEXT NOT NULL DEFAULT '{}';
+        """,
     ),
 }
 SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
@@ -408,6 +421,8 @@ _COLUMNS = (
     "decided_by",
     "revoked_at",
     "revoked_by",
+    "account",
+    "outcome",
 )
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM approvals"
 _CALL_MATCH = "tool = ? AND account = ? AND agent = ? AND arguments_key = ?"
@@ -465,6 +480,8 @@ class ApprovalStore:
         agent: str | None,
         arguments_key: str,
         question: str,
+        network: str | None = None,
+        base_url: str = "",
         ttl_s: int = DEFAULT_APPROVAL_TTL_S,
         details: Mapping[str, str] | None = None,
         pending_ttl_s: int = DEFAULT_PENDING_TTL_S,
@@ -474,17 +491,14 @@ class ApprovalStore:
         `binance_mcp.approval_details.request_details` renders them), expiring `pending_ttl_s`
         seconds from now. While an identical call is already pending, that same request is
         returned (its question, details and ttl brought up to date, its expiry kept) instead of a
-        second one."""
+        second one. `network` and `base_url` are shown to the human (never part of the match)."""
         if ttl_s < 1:
             raise ValueError("ttl_s must be at least 1 second")
         if pending_ttl_s < 1:
             raise ValueError("pending_ttl_s must be at least 1 second")
         moment = _utc(now)
         call = _call(tool, account, agent, arguments_key)
-        shown = (
-            network_of(account),
-            "",
-        )  # the REST root is no longer part of the key (a column for old rows)
+        shown = (network or network_of(account), base_url.rstrip("/"))
         details_text = json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False)
         with self._db.writing(serialise="approvals") as conn:
             self._prune(conn, moment)
@@ -608,6 +622,40 @@ class ApprovalStore:
                 if cursor.rowcount == 1:
                     return replace(approval, status=USED, used_at=moment)
         return None
+
+    def recent_decline(
+        self,
+        *,
+        tool: str,
+        account: str,
+        agent: str | None,
+        arguments_key: str,
+        within_s: int,
+        now: datetime | None = None,
+    ) -> Approval | None:
+        """The latest request for exactly this call that a human denied within the last
+        `within_s` seconds (the `approval_ttl`), or None: the guard answers an identical call
+        with that decline instead of asking again."""
+        moment = _utc(now)
+        call = _call(tool, account, agent, arguments_key)
+        since = _iso(moment - timedelta(seconds=within_s))
+        with self._db.reading() as conn:
+            row = conn.execute(
+                f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'denied' AND decided_at >= ?"
+                " ORDER BY decided_at DESC LIMIT 1",
+                (*call, since),
+            ).fetchone()
+        return None if row is None else _approval(row)
+
+    def record_outcome(self, approval_id: str, outcome: Mapping[str, str | None]) -> None:
+        """Keep what became of the call a used approval let through (order id, status, what it
+        executed), for the people who approved it."""
+        kept = {key: str(value) for key, value in outcome.items() if value is not None}
+        with self._db.writing() as conn:
+            conn.execute(
+                "UPDATE approvals SET outcome = ? WHERE id = ?",
+                (json.dumps(kept, sort_keys=True, ensure_ascii=False), approval_id),
+            )
 
     # the elicitation flow
 
@@ -813,12 +861,17 @@ def _approval(row: tuple[Any, ...]) -> Approval:
     data: dict[str, Any] = dict(zip(_COLUMNS, row, strict=True))
     for name in ("created_at", "decided_at", "used_at", "expires_at", "revoked_at"):
         data[name] = _parse(data[name])
-    try:
-        details = json.loads(data["details"] or "{}")
-    except ValueError:
-        details = {}
-    data["details"] = {str(k): str(v) for k, v in details.items()} if isinstance(details, dict) else {}
+    data["details"] = _text_map(data["details"])
+    data["outcome"] = _text_map(data["outcome"])
     return Approval(**data)
+
+
+def _text_map(text: str | None) -> dict[str, str]:
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items() if v is not None} if isinstance(found, dict) else {}
 
 
 def _already(approval: Approval, typed: str | None = None) -> str:

@@ -50,6 +50,7 @@ class AuditDecision(StrEnum):
     DRY_RUN = "dry_run"
     NOT_CONFIGURED = "not_configured"
     UNDECIDED = "undecided"  # the call failed (the exchange, the guard) before the policy decided
+    UNKNOWN_TOOL = "unknown_tool"  # a call to a tool that does not exist
     EVENT = "event"  # not a tool call: something the log must say (a gap in it, say); `tool` names it
 
 
@@ -281,6 +282,25 @@ DROP INDEX IF EXISTS audit_began_pending;
 CREATE INDEX IF NOT EXISTS audit_began_pending_account ON audit (account, id) WHERE outcome = 'pending';
 """
 
+_ARCHIVE_STEP = """
+CREATE TABLE IF NOT EXISTS audit_checkpoint (
+    seq {serial} PRIMARY KEY,
+    hash TEXT NOT NULL,
+    archive TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    archived_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_archived_ids (
+    client_order_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    time TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    order_id {serial}
+);
+CREATE INDEX IF NOT EXISTS audit_archived_ids_id ON audit_archived_ids (client_order_id);
+"""
+
 # Few indexes: every index is written on every call (the audit log is on each call's hot path).
 # `--tool` and `--decision` filter a time-ordered scan; crash recovery reads a partial index that
 # only pending records enter.
@@ -336,6 +356,9 @@ _MIGRATIONS = {
         # it is in flight (owner, lease) lives in audit_in_flight. Rows written before this step are
         # chained by the first writer (`AuditLog._chain_unchained`).
         _CHAIN_STEP.replace("{serial}", "INTEGER"),
+        # version 8: retention (audit_archive.py): where each archive ends, and the client order
+        # ids of archived calls, still refused for reuse
+        _ARCHIVE_STEP.replace("{serial}", "INTEGER"),
     ),
     "postgresql": (
         """
@@ -374,6 +397,8 @@ _MIGRATIONS = {
         _CLIENT_IDS_SQLITE.replace("INTEGER", "BIGINT"),
         # version 4: as SQLite's version 7
         _CHAIN_STEP.replace("{serial}", "BIGINT"),
+        # version 5: as SQLite's version 8
+        _ARCHIVE_STEP.replace("{serial}", "BIGINT"),
     ),
 }
 SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
@@ -715,7 +740,80 @@ class AuditLog:
                     yield int(row[0]), int(row[1]), row[2], tuple(row[3:])
                 after = int(page[-1][1])
 
-        return walk(chain_key, rows(), head=self.head(), anchor=anchor)
+        return walk(chain_key, rows(), head=self.head(), anchor=anchor, start=self.checkpoint())
+
+    # retention (binance_mcp.stores.audit_archive writes the files)
+
+    def checkpoint(self) -> tuple[int, str]:
+        """The last archived record's seq and hash (0 and the genesis when nothing was archived)."""
+        with self._db.reading() as session:
+            row = session.execute(
+                "SELECT seq, hash FROM audit_checkpoint ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        return (0, GENESIS) if row is None else (int(row[0]), str(row[1]))
+
+    def archivable_through(self, before: datetime) -> int:
+        """The last seq that may be archived for `before`: the chain's oldest records, up to the
+        first one at or after `before` and the first one still in flight."""
+        with self._db.reading() as session:
+            newer = session.execute(
+                "SELECT min(seq) FROM audit WHERE time >= ?", (utc_text(before),)
+            ).fetchone()[0]
+            flying = session.execute(
+                "SELECT min(a.seq) FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"
+            ).fetchone()[0]
+            last = session.execute(_HEAD).fetchone()[0]
+        bounds = [int(last)] + [int(x) - 1 for x in (newer, flying) if x is not None]
+        return min(bounds)
+
+    def raw_records(self, after: int, through: int) -> Iterator[dict[str, Any]]:
+        """The stored records with `after` < seq ≤ `through`, in order, each every column as stored
+        (what an archive keeps, and what its hashes cover), read in pages."""
+        columns = ("id", "seq", "hash", *_CONTENT)
+        while True:
+            with self._db.reading() as session:
+                page = session.execute(
+                    f"SELECT {', '.join(columns)} FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+                    (after, through, _PAGE),
+                ).fetchall()
+            if not page:
+                return
+            for row in page:
+                yield dict(zip(columns, row, strict=True))
+            after = int(page[-1][1])
+
+    def drop_archived(self, through: int, digest: str, archive: str, sha256: str) -> int:
+        """Once the archive file is safe: note the checkpoint, keep the archived calls' client
+        order ids refused (`audit_archived_ids`), and delete the records through `through`.
+        Returns how many were deleted."""
+        with self._db.writing(durable=True, serialise=_CHAIN_LOCK) as session:
+            session.execute(
+                "INSERT INTO audit_checkpoint (seq, hash, archive, sha256, archived_at) VALUES (?, ?, ?, ?, ?)",
+                (through, digest, archive, sha256, utc_now_text()),
+            )
+            sent = f"{_CALLS} AND a.seq <= ? AND {_SENT}"
+            columns = "COALESCE(o.client_order_id, a.client_order_id), a.account, a.time, a.tool, COALESCE(o.outcome, a.outcome), COALESCE(o.order_id, a.order_id)"
+            calls = sent.replace(_CALLS.split(" FROM ")[0], f"SELECT {columns}", 1)
+            session.execute(
+                f"INSERT INTO audit_archived_ids (client_order_id, account, time, tool, outcome, order_id) {calls}"
+                " AND COALESCE(o.client_order_id, a.client_order_id) IS NOT NULL",
+                (through,),
+            )
+            legs = calls.replace(
+                f"SELECT {columns}",
+                "SELECT c.client_order_id, a.account, a.time, a.tool, COALESCE(o.outcome, a.outcome),"
+                " COALESCE(o.order_id, a.order_id)",
+                1,
+            ).replace(" FROM audit a ", " FROM audit_client_ids c JOIN audit a ON a.id = c.audit_id ", 1)
+            session.execute(
+                f"INSERT INTO audit_archived_ids (client_order_id, account, time, tool, outcome, order_id) {legs}",
+                (through,),
+            )
+            session.execute(
+                "DELETE FROM audit_client_ids WHERE audit_id IN (SELECT id FROM audit WHERE seq <= ?)",
+                (through,),
+            )
+            return int(session.execute("DELETE FROM audit WHERE seq <= ?", (through,)).rowcount)
 
     # reading
 
@@ -724,7 +822,33 @@ class AuditLog:
         `account`, as their own id or as one of an order list's legs: outcome pending, ok or
         unknown, dry runs aside. Oldest first."""
         sql = f"{_CALLS} AND {_BY_CLIENT_ID} AND a.account = ? AND {_SENT} ORDER BY a.time, a.id"
-        return self._fetch(sql, (client_order_id, client_order_id, client_order_id, account))
+        return self._archived_ids(client_order_id, account) + self._fetch(
+            sql, (client_order_id, client_order_id, client_order_id, account)
+        )
+
+    def _archived_ids(self, client_order_id: str, account: str) -> list[AuditRecord]:
+        """Calls that carried the id and were archived since (their records are in an archive file)."""
+        with self._db.reading() as session:
+            rows = session.execute(
+                "SELECT time, tool, outcome, order_id FROM audit_archived_ids WHERE client_order_id = ?"
+                " AND account = ? ORDER BY time",
+                (client_order_id, account),
+            ).fetchall()
+        return [
+            AuditRecord(
+                time=row[0],
+                network="archived",
+                base_url="archived",
+                account=account,
+                tool=row[1],
+                decision=AuditDecision.ALLOWED,
+                outcome=row[2],
+                order_id=row[3],
+                client_order_id=client_order_id,
+                reason="archived",
+            )
+            for row in rows
+        ]
 
     def pending(self, *, account: str) -> list[AuditRecord]:
         """Records of `account` still `pending`, oldest first: orders or cancels in flight, or whose

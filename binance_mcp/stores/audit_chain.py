@@ -65,11 +65,14 @@ def walk(
     *,
     head: tuple[int, str] | None,
     anchor: tuple[int, str] | None = None,
+    start: tuple[int, str] = (0, GENESIS),
 ) -> ChainReport:
     """Check `rows` — (id, seq, hash, content) in `seq` order — against `key`, the head row and an
-    optional anchor. Reports at most one problem per break, naming record numbers and ids."""
-    report = ChainReport()
-    expected_seq, previous = 1, GENESIS
+    optional anchor, starting after `start` (the last archived record's seq and hash: 0 and the
+    genesis when nothing was archived). Reports at most one problem per break, naming record
+    numbers and ids."""
+    report = ChainReport(head_seq=start[0], head_hash=start[1])
+    expected_seq, previous = start[0] + 1, start[1]
     anchored = anchor is None
     for row_id, seq, digest, content in rows:
         if seq is None:
@@ -112,6 +115,8 @@ def walk(
             report.problems.append(
                 f"the head says record {head[0]} but the log ends at record {report.head_seq}: the head was changed"
             )
+    if not anchored and anchor is not None and anchor[0] <= start[0]:
+        anchored = True  # the anchor names an archived record: the archives' own check covers it
     if not anchored:
         report.problems.append(
             f"the anchor names record {anchor[0] if anchor else 0}, but the log ends at record {report.head_seq}:"

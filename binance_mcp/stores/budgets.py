@@ -255,6 +255,21 @@ class BudgetStore:
         with self._db.reading() as session:
             return self._spent(session, account, asset, day)
 
+    def spent_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
+        """(account, asset) → kept plus reserved on the UTC day of `now`, for every account: what
+        the approvals page shows, from the same rows `spent_today` (and so `get_limits`) reads."""
+        day = _utc_day(_utc(now)).isoformat()
+        with self._db.reading() as session:
+            rows = session.execute(
+                "SELECT account, asset, amount FROM reservations WHERE day = ? AND state IN ('reserved', 'kept')",
+                (day,),
+            ).fetchall()
+        spent: dict[tuple[str, str], Decimal] = {}
+        for account, asset, amount in rows:
+            key = (str(account), str(asset))
+            spent[key] = spent.get(key, Decimal(0)) + Decimal(str(amount))
+        return spent
+
     def get(self, reservation_id: str) -> tuple[Reservation, str] | None:
         """A reservation and its state (`reserved`, `kept`, `released`), or None."""
         with self._db.reading() as session:

@@ -75,6 +75,21 @@ class _PgSession:
             raise StoreConflict(str(exc).splitlines()[0]) from None
 
 
+def connect_hint(reason: str) -> str:
+    """What to do next for the usual connection failures (none for the others)."""
+    text = reason.lower()
+    if "no password supplied" in text or "password authentication failed" in text:
+        return (
+            " — give the password: export PGPASSWORD=…, or a line in ~/.pgpass "
+            "(host:port:database:user:password, mode 600), or the full URL postgresql://USER:PASSWORD@HOST/DB"
+        )
+    if "does not exist" in text and "database" in text:
+        return " — create it first (createdb NAME, or CREATE DATABASE NAME; as its owner), or fix the URL's database name"
+    if "connection refused" in text:
+        return " — is PostgreSQL running on that host and port (pg_isready -h HOST -p PORT)?"
+    return ""
+
+
 def open_pool(url: str, *, max_size: int = 20, timeout: float = 10.0) -> Any:
     """A connection pool on `url` (autocommit connections), checked by connecting once.
     Raises `StateError` saying what is wrong, without the password."""
@@ -85,7 +100,9 @@ def open_pool(url: str, *, max_size: int = 20, timeout: float = 10.0) -> Any:
         psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
     except psycopg.Error as exc:
         reason = str(exc).strip().splitlines()[-1 if "failed:" not in str(exc) else 0]
-        raise StateError(f"cannot connect to PostgreSQL at {safe_url(url)}: {reason.strip()}") from None
+        raise StateError(
+            f"cannot connect to PostgreSQL at {safe_url(url)}: {reason.strip()}{connect_hint(reason)}"
+        ) from None
     pool = ConnectionPool(
         url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False, timeout=timeout
     )
