@@ -9,7 +9,7 @@ contacts nobody.
 Its `testnet=`/`demo=` switches would win over `API_URL`, so both stay off and the REST root of
 the chosen network (or the `--base-url` override) is set on `API_URL` / `MARGIN_API_URL`.
 
-Reliability (DESIGN *The exchange layer*, binance-api.md §2, §4, §8):
+Reliability (README *Reliability*; Binance's rest-api.md "General API Information" and "LIMITS", errors.md):
 - reads are retried on connection errors, timeouts, 5xx and 429 (`retry`);
 - an order or a cancel is sent once: after an ambiguous failure the caller looks it up by its
   client id (`order_kinds`) instead of resending; whether a failed request may have reached
