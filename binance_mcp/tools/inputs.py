@@ -281,28 +281,25 @@ class PlaceOrderInput(SymbolInput):
         return self
 
 
-class CancelOrderInput(SymbolInput):
-    order_id: Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)] | None = Field(
-        None, description="Binance's order id"
-    )
-    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
+class OneOrderInput(SymbolInput):
+    """One order of a symbol, named by either of its ids."""
 
-    @model_validator(mode="after")
-    def _one_id(self) -> CancelOrderInput:
-        if self.order_id is None and self.client_order_id is None:
-            raise ValueError("order_id: give order_id or client_order_id")
-        return self
-
-
-class GetOrderInput(SymbolInput):
     order_id: OrderId | None = Field(None, description="Binance's order id")
     client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
 
     @model_validator(mode="after")
-    def _one_id(self) -> GetOrderInput:
+    def _one_id(self) -> OneOrderInput:
         if self.order_id is None and self.client_order_id is None:
             raise ValueError("order_id: give order_id or client_order_id")
         return self
+
+
+class CancelOrderInput(OneOrderInput):
+    """The order to cancel."""
+
+
+class GetOrderInput(OneOrderInput):
+    """The order to read."""
 
 
 class MyTradesInput(SymbolInput):
