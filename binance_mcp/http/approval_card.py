@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from binance_mcp.budget_summary import BudgetLine
 from binance_mcp.stores.approvals import DENIED, Approval
 
-__all__ = ["URGENT_S", "Card", "card_for", "money", "order_words", "seconds_words"]
+__all__ = ["URGENT_S", "Card", "card_for", "confirm_words", "money", "order_words", "seconds_words"]
 
 URGENT_S = 120
 """A request with less than this many seconds left is shown as urgent."""
@@ -141,7 +141,7 @@ def order_words(approval: Approval) -> str:
     words = [details.get(key, "") for key in ("side", "quantity", "symbol")]
     if details.get("quote_quantity"):
         words.append(f"for {details['quote_quantity']}")
-    if not any(words):
+    if not any(words[:2]) and not details.get("quote_quantity"):  # no order to name: a cancel, a query
         words = [approval.tool.replace("_", " ")]
         if details.get("order_id"):
             words.append(f"order {details['order_id']}")
@@ -154,8 +154,14 @@ def order_words(approval: Approval) -> str:
 
 
 def money(approval: Approval) -> str:
-    """The amount a mainnet approval's second step repeats (`97.50 USDT`), "" when none."""
+    """The amount of a request (`97.50 USDT`), "" when none."""
     return approval.details.get("notional", "")
+
+
+def confirm_words(approval: Approval) -> str:
+    """What a mainnet approval's second step repeats and must get back: the amount (`97.50 USDT`),
+    or the order's words when the call has no amount (a cancel)."""
+    return money(approval) or order_words(approval)
 
 
 def seconds_words(seconds: int) -> str:

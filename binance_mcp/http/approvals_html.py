@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from binance_mcp.budget_summary import BudgetLine
-from binance_mcp.http.approval_card import Card, details_rows, money, seconds_words
+from binance_mcp.http.approval_card import Card, confirm_words, details_rows, seconds_words
 from binance_mcp.stores.approvals import REVOKED, USED, Approval
 
 __all__ = ["POLL_S", "Notice", "confirm_page", "message_page", "page", "sign_in_page"]
@@ -177,8 +177,15 @@ def _pending_card(card: Card, now: datetime, base: str, csrf: str) -> str:
     deny = _form(f"{base}/{approval.id}/deny", csrf, "Deny", "deny", name="deny", unseen=words)
     classes = "card pending" + (" mainnet" if card.mainnet else "") + (" urgent" if card.urgent else "")
     mark = _network_mark(card.network, card.mainnet)
+    # which rows the card has is part of its signature: the script copies only the live texts of a
+    # card whose signature is unchanged, in order, so a row that comes or goes (the price now and the
+    # limit's distance, when the market price could not be read) must replace the whole card
     sig = _sig(
-        approval.id, approval.status, card.declined_before and card.declined_before.id, approval.question
+        approval.id,
+        approval.status,
+        card.declined_before and card.declined_before.id,
+        approval.question,
+        *(label for label, _ in rows),
     )
     return (
         f'<section class="{classes}" id="{_e(approval.id)}" data-key="{_e(approval.id)}" data-sig="{sig}" '
@@ -358,7 +365,7 @@ def page(
 def confirm_page(*, card: Card, base: str, csrf: str) -> str:
     """The second step before a mainnet approval: the amount, said again, and an explicit yes."""
     approval = card.approval
-    amount = money(approval) or card.order_words
+    amount = confirm_words(approval)
     confirm = _form(
         f"{base}/{approval.id}/approve",
         csrf,

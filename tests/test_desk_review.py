@@ -1,0 +1,139 @@
+"""A reviewer's attempts to break the operator's desk (issue #17): a card whose market price comes
+and goes while the page is open, a mainnet request with no amount, hostile text in a request, an
+order list, through the real HTTP transport, the test exchange and headless Chromium."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+
+from binance_mcp.stores.approvals import open_approval_store
+from tests.fake_binance import FakeBinance, Status
+from tests.test_http import connected
+from tests.test_operators_desk import (
+    LIMIT,
+    MARKET,
+    card_selector,
+    click,
+    desk,
+    desk_browser,
+    js,
+    screenshot,
+    signed_in,
+    wait_until,
+)
+
+pytestmark = pytest.mark.anyio
+
+ROWS = (
+    "return [...document.querySelectorAll(arguments[0] + ' dl.facts dt')]"
+    ".map(dt => [dt.textContent, dt.nextElementSibling.innerText])"
+)
+
+
+async def test_a_price_that_comes_back_keeps_every_row_of_a_live_card_in_its_place(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    async with desk(tmp_path, fake) as (server, operator), desk_browser() as chrome:
+        async with connected(server.url, server.tokens["research-bot"]) as client:
+            first = (await client.call_tool("place_order", LIMIT)).structured_content["approval_id"]
+        # the exchange does not answer the page's price reads: the card says the price is unknown
+        fake.inject(Status(400, -1121, "Invalid symbol."), "GET", "/api/v3/ticker/price", times=1000)
+        await signed_in(chrome, server, operator)
+        card = card_selector(first)
+        rows = dict(await js(chrome, ROWS, card))
+        assert rows["Price now"].startswith("unknown") and "Limit" not in rows, rows
+        await js(chrome, "window.stillThisPage = true")
+        # the exchange answers again: the live page (not reloaded) shows the price and the limit's distance
+        fake.clear_faults()
+        await anyio.sleep(5.5)  # the page's own price cache (PRICE_FRESH_S) must lapse first
+        await wait_until(chrome, "return document.body.innerText.includes('65000 (unchanged since asked')")
+        assert await js(chrome, "return window.stillThisPage") is True
+        rows = dict(await js(chrome, ROWS, card))
+        assert rows["Limit"] == "the limit 60000 is 7.69 % below the market", rows
+        assert rows["Budget after"] == "910 of 1000 USDT left today after this order", rows
+        assert rows["Time left"].endswith(" left"), rows
+        assert "ago" in rows["Asked by"] or "just now" in rows["Asked by"], rows
+
+
+async def test_a_mainnet_request_with_no_amount_can_be_approved_on_its_second_step(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    async with desk(tmp_path, fake) as (server, operator), desk_browser() as chrome:
+        with open_approval_store(server.app.state_dir) as store:
+            asked = store.request(
+                tool="cancel_order",
+                account="mainnet:feedfacecafebeef",
+                agent="research-bot",
+                arguments_key='{"order_id":12,"symbol":"ETHUSDT"}',
+                question="cancel_order ETHUSDT order 12 on MAINNET — approve?",
+                details={"tool": "cancel_order", "symbol": "ETHUSDT", "order_id": "12", "network": "mainnet",
+                         "agent": "research-bot", "threshold": "every call", "rule": "rules.cancel_order"},
+            )  # fmt: skip
+        await signed_in(chrome, server, operator)
+        await click(chrome, f"{card_selector(asked.id)} button[name=approve]")
+        asked_again = await chrome.text()
+        assert "Approve cancel order order 12 ETHUSDT with real money?" in asked_again, asked_again
+        await click(chrome, "button[name=confirm-approve]")
+        with open_approval_store(server.app.state_dir) as store:
+            decided = store.get(asked.id)
+        assert decided is not None and decided.status == "approved", (decided, await chrome.text())
+
+
+HOSTILE = '"><img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+async def test_hostile_text_in_a_request_is_shown_as_text(tmp_path: Path, fake: FakeBinance) -> None:
+    async with desk(tmp_path, fake) as (server, operator), desk_browser() as chrome:
+        with open_approval_store(server.app.state_dir) as store:
+            asked = store.request(
+                tool="place_order",
+                account=server.app.guard.services.account,
+                agent=HOSTILE,
+                arguments_key="{}",
+                question=f"BUY 1 {HOSTILE} — approve?",
+                details={"tool": "place_order", "symbol": HOSTILE, "side": HOSTILE, "quantity": "1",
+                         "client_order_id": HOSTILE, "agent": HOSTILE, "session": HOSTILE, "rule": HOSTILE,
+                         "threshold": HOSTILE, "notional": f"1 {HOSTILE}", "valued_by": HOSTILE,
+                         "network": "testnet"},
+            )  # fmt: skip
+            store.deny(asked.id, via="page", by=HOSTILE)
+            store.request(
+                tool="place_order",
+                account=server.app.guard.services.account,
+                agent=HOSTILE,
+                arguments_key="{}",
+                question=f"BUY 1 {HOSTILE} — approve?",
+                details={"tool": "place_order", "symbol": HOSTILE, "agent": HOSTILE, "network": "testnet"},
+            )
+        await signed_in(chrome, server, operator)
+        await anyio.sleep(6)  # one live update too
+        assert await js(chrome, "return window.pwned === undefined && !document.querySelector('main img')")
+        assert HOSTILE in await chrome.text()
+
+
+async def test_an_order_list_and_a_market_order_on_the_desk(tmp_path: Path, fake: FakeBinance) -> None:
+    """Screenshots for a person to look at (BINANCE_MCP_SCREENSHOTS=DIR keeps them)."""
+    kept = os.environ.get("BINANCE_MCP_SCREENSHOTS")
+    shots = Path(kept) if kept else tmp_path
+    async with desk(tmp_path, fake) as (server, operator), desk_browser() as chrome:
+        oco = {
+            "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.002",
+            "above_type": "LIMIT_MAKER", "above_price": "70000",
+            "below_type": "STOP_LOSS_LIMIT", "below_stop_price": "60000", "below_price": "59900",
+        }  # fmt: skip
+        async with connected(server.url, server.tokens["research-bot"]) as client:
+            market = (await client.call_tool("place_order", MARKET)).structured_content
+            listed = (await client.call_tool("place_order_list", oco)).structured_content
+        assert market["error"] == "approval_required", market
+        await signed_in(chrome, server, operator)
+        fake.set_price("BTCUSDT", "64000")
+        await anyio.sleep(6)
+        text = await chrome.text()
+        await screenshot(chrome, shots / "review-1280.png", 1280)
+        await screenshot(chrome, shots / "review-390.png", 390)
+        assert "64000" in text, text
+        print(listed, text)
