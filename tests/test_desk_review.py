@@ -11,6 +11,7 @@ import anyio
 import pytest
 
 from binance_mcp.stores.approvals import open_approval_store
+from binance_mcp.stores.tokens import TokenStore
 from tests.fake_binance import FakeBinance, Status
 from tests.test_http import connected
 from tests.test_operators_desk import (
@@ -137,3 +138,118 @@ async def test_an_order_list_and_a_market_order_on_the_desk(tmp_path: Path, fake
         await screenshot(chrome, shots / "review-390.png", 390)
         assert "64000" in text, text
         print(listed, text)
+
+
+async def test_an_attacker_gets_no_file_no_decision_and_no_other_agents_denial(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    import re
+
+    import httpx2
+
+    async with desk(tmp_path, fake) as (server, operator):
+        page = server.base + "/approvals"
+        async with httpx2.AsyncClient() as http:
+            # the page's own files and nothing else
+            for path in (
+                "/approvals/../pyproject.toml",
+                "/approvals/%2e%2e/%2e%2e/pyproject.toml",
+                "/approvals/..%2f..%2fpyproject.toml",
+                "/approvals/static/page.js/../../__init__.py",
+                "/approvals/page.js%00.py",
+                "/approvals/approval_card.py",
+            ):
+                got = await http.get(server.base + path)
+                assert got.status_code in (401, 404, 405) and "import" not in got.text, (
+                    path,
+                    got.status_code,
+                )
+            script = await http.get(page + "/page.js")
+            assert script.status_code == 200 and "use strict" in script.text
+            shown = await http.get(page, headers={"Authorization": f"Bearer {operator}"})
+            policy = shown.headers["content-security-policy"]
+            assert "script-src 'self';" in policy and "unsafe" not in policy and "<script>" not in shown.text
+        async with connected(server.url, server.tokens["research-bot"]) as client:
+            asked = (await client.call_tool("place_order", MARKET)).structured_content["approval_id"]
+        async with httpx2.AsyncClient(headers={"Origin": server.base}) as http:
+            await http.get(page, headers={"Authorization": f"Bearer {operator}"})  # a session cookie
+            # no CSRF token, a wrong one, another origin: nothing is decided
+            assert (await http.post(f"{page}/{asked}/approve", data={})).status_code == 403
+            assert (await http.post(f"{page}/{asked}/approve", data={"csrf": "x"})).status_code == 403
+            shown = await http.get(page)
+            csrf = re.search(r'name="csrf" value="([^"]+)"', shown.text).group(1)  # type: ignore[union-attr]
+            elsewhere = await http.post(
+                f"{page}/{asked}/deny", data={"csrf": csrf}, headers={"Origin": "https://evil.example"}
+            )
+            assert elsewhere.status_code == 403
+            with open_approval_store(server.app.state_dir) as store:
+                assert store.get(asked).status == "pending"  # type: ignore[union-attr]
+            # the operator denies: research-bot's identical call is declined, with who and when ...
+            assert (await http.post(f"{page}/{asked}/deny", data={"csrf": csrf})).status_code == 303
+        async with connected(server.url, server.tokens["research-bot"]) as client:
+            again = (await client.call_tool("place_order", MARKET)).structured_content
+        assert again["error"] == "approval_declined" and again["declined_by"] == "anna", again
+        assert again["declined_at"], again
+        # ... another agent's identical call is asked afresh, not refused by that denial
+        with TokenStore.in_state_dir(server.app.state_dir) as tokens:
+            other = tokens.add("other-bot")
+        async with connected(server.url, other) as client:
+            theirs = (await client.call_tool("place_order", MARKET)).structured_content
+        assert theirs["error"] == "approval_required", theirs
+
+
+def test_no_token_can_be_named_like_the_anonymous_operator(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "binance_mcp",
+            "tokens",
+            "add",
+            "loopback:anonymous",
+            "--state-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode != 0 and "Traceback" not in made.stderr, made
+    assert "bmcp_" not in made.stdout + made.stderr
+
+
+async def test_a_used_approval_of_an_order_list_shows_the_lists_id_and_status(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    import httpx2
+
+    from tests.test_http import running
+
+    policy = {
+        "version": "1",
+        "default": "allow",
+        "rules": {"place_order_list": {"action": "allow", "approve_above_notional": "80"}},
+    }
+    oco = {
+        "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.002",
+        "above_type": "LIMIT_MAKER", "above_price": "70000",
+        "below_type": "STOP_LOSS_LIMIT", "below_stop_price": "60000", "below_price": "59900",
+    }  # fmt: skip
+    async with running(tmp_path, fake, policy=policy, agents=("research-bot",)) as server:
+        with TokenStore.in_state_dir(server.app.state_dir) as tokens:
+            operator = tokens.add("anna", operator=True)
+        async with connected(server.url, server.tokens["research-bot"]) as client:
+            asked = (await client.call_tool("place_order_list", oco)).structured_content
+            assert asked["error"] == "approval_required", asked
+            with open_approval_store(server.app.state_dir) as store:
+                store.approve(asked["approval_id"], via="cli", by="cli:anna")
+            done = await client.call_tool("place_order_list", oco)
+        assert not done.is_error, done.content
+        listed = done.structured_content
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {operator}"}) as http:
+            shown = (await http.get(server.base + "/approvals")).text
+        said = f"Result: order list {listed['order_list_id']}, {listed['list_order_status']}"
+        assert said in shown, shown[shown.find("Result") - 200 :]

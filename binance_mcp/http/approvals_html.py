@@ -242,6 +242,8 @@ def _decided_card(approval: Approval, now: datetime) -> str:
             parts = []
             if found.get("order_id"):
                 parts.append(f"order {found['order_id']}")
+            elif found.get("order_list_id"):  # an OCO, OTO or OTOCO: its list, not one leg
+                parts.append(f"order list {found['order_list_id']}")
             if found.get("status"):
                 parts.append(found["status"])
             if found.get("executed"):
