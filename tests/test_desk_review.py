@@ -253,3 +253,33 @@ async def test_a_used_approval_of_an_order_list_shows_the_lists_id_and_status(
             shown = (await http.get(server.base + "/approvals")).text
         said = f"Result: order list {listed['order_list_id']}, {listed['list_order_status']}"
         assert said in shown, shown[shown.find("Result") - 200 :]
+
+
+async def test_a_pause_holds_across_a_decision(tmp_path: Path, fake: FakeBinance) -> None:
+    async with desk(tmp_path, fake) as (server, operator), desk_browser() as chrome:
+        async with connected(server.url, server.tokens["research-bot"]) as client:
+            first = (await client.call_tool("place_order", MARKET)).structured_content["approval_id"]
+            second = (await client.call_tool("place_order", LIMIT)).structured_content["approval_id"]
+        await signed_in(chrome, server, operator)
+        await js(chrome, "document.getElementById('live-control').click()")
+        # the operator paused to read, then denies one: the page that comes back is still paused
+        await click(chrome, f"{card_selector(first)} button[name=deny]")
+        control = await js(
+            chrome,
+            "const c = document.getElementById('live-control'); return [c.getAttribute('aria-pressed'), c.textContent];",
+        )
+        assert control == ["true", "Resume updates"], control
+        fetches = (
+            "return performance.getEntriesByType('resource').filter(e => /\\/approvals$/.test(e.name)).length"
+        )
+        async with connected(server.url, server.tokens["research-bot"]) as client:
+            third = (
+                await client.call_tool("place_order", {**MARKET, "quantity": "0.0016"})
+            ).structured_content
+        await anyio.sleep(6)  # longer than one update period
+        assert await js(chrome, fetches) == 0
+        assert not await js(chrome, f"return document.querySelector('{card_selector(third['approval_id'])}')")
+        assert await js(chrome, f"return !!document.querySelector('{card_selector(second)}')")
+        # resuming shows what arrived meanwhile
+        await js(chrome, "document.getElementById('live-control').click()")
+        await wait_until(chrome, f"return document.querySelector('{card_selector(third['approval_id'])}')")
