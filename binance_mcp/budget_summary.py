@@ -1,4 +1,4 @@
-"""Today's budgets for a person to read: spent and left per quote asset and network, from the
+"""Today's budgets for a person to read: traded, held and left per quote asset and network, from the
 budget store the guard reserves in (the one `get_limits` reads: SQLite in the state dir, or
 PostgreSQL) and the daily limits of the policy in force.
 
@@ -20,13 +20,17 @@ from typing import Protocol
 from binance_mcp.account import network_of
 from binance_mcp.stores.budgets import budgets_path
 
-__all__ = ["BudgetLine", "SpentByAccount", "budget_lines", "spent_today"]
+__all__ = ["BudgetLine", "SpentByAccount", "budget_lines", "spent_today", "usage_today"]
 
 
 class SpentByAccount(Protocol):
-    """A budget store (`binance_mcp.stores.budgets.SqliteBudgetStore`, on either backend)."""
+    """A budget store (`binance_mcp.stores.budgets.BudgetStore`, on either backend)."""
 
     def spent_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], Decimal]: ...
+
+    def usage_by_account(
+        self, now: datetime | None = None
+    ) -> dict[tuple[str, str], tuple[Decimal, Decimal]]: ...
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,13 @@ class BudgetLine:
     limit: Decimal | None
     """None: the policy sets no daily limit for this asset."""
     spent: Decimal
+    """Traded plus held: what is no longer left."""
+    held: Decimal = Decimal(0)
+    """Of `spent`, what orders being sent or still open hold at their worst path."""
+
+    @property
+    def traded(self) -> Decimal:
+        return self.spent - self.held
 
     @property
     def left(self) -> Decimal | None:
@@ -46,10 +57,18 @@ class BudgetLine:
 
 
 def spent_today(source: Path | SpentByAccount, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
-    """(account, asset) → today's (UTC) reserved and kept notional, from a budget store, or read
+    """(account, asset) → today's (UTC) traded and held notional, from a budget store, or read
     only from `budgets.sqlite3` in a state dir."""
+    return {key: traded + held for key, (traded, held) in usage_today(source, now).items()}
+
+
+def usage_today(
+    source: Path | SpentByAccount, now: datetime | None = None
+) -> dict[tuple[str, str], tuple[Decimal, Decimal]]:
+    """(account, asset) → (traded, held) today (UTC): held is what is being sent or still open, at
+    its worst path; traded what orders traded (settled from their fills)."""
     if not isinstance(source, Path):
-        return source.spent_by_account(now)
+        return source.usage_by_account(now)
     path = budgets_path(source)
     if not path.is_file():
         return {}
@@ -57,19 +76,31 @@ def spent_today(source: Path | SpentByAccount, now: datetime | None = None) -> d
     # Read-only: looking must not create, migrate or lock anything the server writes.
     conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
     try:
-        rows = conn.execute(
-            "SELECT account, asset, amount FROM reservations WHERE day = ? AND state IN ('reserved', 'kept')",
-            (day,),
-        ).fetchall()
+        try:
+            rows = conn.execute(
+                "SELECT account, asset, amount, state = 'reserved' OR (watch IS NOT NULL AND traded IS NULL)"
+                " FROM reservations WHERE day = ? AND state IN ('reserved', 'kept')",
+                (day,),
+            ).fetchall()
+        except sqlite3.OperationalError:  # a database from before open orders were held
+            rows = conn.execute(
+                "SELECT account, asset, amount, state = 'reserved' FROM reservations"
+                " WHERE day = ? AND state IN ('reserved', 'kept')",
+                (day,),
+            ).fetchall()
     except sqlite3.OperationalError:  # no table yet
         rows = []
     finally:
         conn.close()
-    spent: dict[tuple[str, str], Decimal] = {}
-    for account, asset, amount in rows:
+    found: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
+    for account, asset, amount, held in rows:
         key = (str(account), str(asset))
-        spent[key] = spent.get(key, Decimal(0)) + Decimal(str(amount))
-    return spent
+        traded_so_far, held_so_far = found.get(key, (Decimal(0), Decimal(0)))
+        if held:
+            found[key] = (traded_so_far, held_so_far + Decimal(str(amount)))
+        else:
+            found[key] = (traded_so_far + Decimal(str(amount)), held_so_far)
+    return found
 
 
 def budget_lines(
@@ -85,7 +116,8 @@ def budget_lines(
     the page, whose limited assets get a line even before anything was spent. `elsewhere`: the
     daily limits of other accounts ((account, asset) → limit) as their own servers stated them
     with a request waiting (a mainnet server sharing this state shows its budget here too)."""
-    spent = spent_today(source, now)
+    usage = usage_today(source, now)
+    spent = {key: traded + held for key, (traded, held) in usage.items()}
     keys = set(spent)
     if here is not None:
         keys |= {(here, asset) for asset in limits}
@@ -104,6 +136,7 @@ def budget_lines(
             asset,
             limit_of(account, asset),
             spent.get((account, asset), Decimal(0)),
+            usage.get((account, asset), (Decimal(0), Decimal(0)))[1],
         )
         for account, asset in keys
     ]

@@ -10,13 +10,9 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from binance_mcp import __version__
 from binance_mcp.logs import LEVELS
-
-if TYPE_CHECKING:
-    from binance_mcp.config import ServerConfig
 
 # Each subcommand is a module of binance_mcp.commands with `add_parser(subparsers)` and `run(args) -> int`.
 SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor", "console")
@@ -210,8 +206,6 @@ def serve(args: argparse.Namespace) -> int:
             rate_limit_url_flag=args.rate_limit_url,
             ask_passphrase=ask_on_terminal,
         )
-        if config.state_url and not config.rate_limit_url:
-            _require_shared_counters(config)
     except ConfigError as exc:
         print(f"binance-mcp: {exc}", file=sys.stderr)
         return 2
@@ -219,8 +213,7 @@ def serve(args: argparse.Namespace) -> int:
     exposed = readable_by_others(private_key.path) if private_key else None
     if exposed:
         print(f"binance-mcp: warning: {exposed}", file=sys.stderr)
-    from binance_mcp.state import StateError
-    from binance_mcp.state_dir import usable_state_dir
+    from binance_mcp.state_dir import StateError, usable_state_dir
 
     try:
         usable_state_dir(config.state_dir, create=False)
@@ -280,20 +273,6 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         app.close()
     return 0
-
-
-def _require_shared_counters(config: ServerConfig) -> None:
-    """PostgreSQL state without Redis: refuse a policy with agent/global limits (`ConfigError`).
-    An invalid policy is left for `build_app` to report, as without --state-url."""
-    from binance_mcp.policy.model import PolicyError
-    from binance_mcp.server import load_policy
-    from binance_mcp.stores import require_shared_counters
-
-    try:
-        policy = load_policy(config)[0]
-    except (PolicyError, OSError):
-        return
-    require_shared_counters(config, policy)
 
 
 if __name__ == "__main__":

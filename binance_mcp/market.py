@@ -1,4 +1,5 @@
-"""A symbol's market as the guard checked an order against it: its exchange rules and its price.
+"""A symbol's market as the guard checked an order against it: its exchange rules, its price and,
+for a MARKET order by quantity, its order book.
 
 Shared by the guard (which fetches and values against it) and the tools (whose `check` hooks and
 call context read it), so it lives below both: neither side imports the other for it.
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.filters import SymbolRules
+    from binance_mcp.valuation import Book
 
 
 @dataclass(frozen=True)
@@ -22,5 +24,6 @@ class Market:
 
     rules: SymbolRules
     price: Decimal
+    book: Book | None = None  # read for a MARKET order by quantity (its value comes from the book)
     filter_price: Decimal | None = None
     filter_basis: str = "last price"

@@ -52,6 +52,9 @@ OPTIONAL_FIELDS = (
     "unit",
     "scope",
     "no_approval_max",
+    "traded",
+    "held",
+    "left",
     "store",
     "declined_by",
     "declined_at",
@@ -78,6 +81,10 @@ class Refusal(Exception):
     scope: str | None = None
     no_approval_max: str | None = None
     """approval_required: the largest notional that needs no human."""
+    traded: str | None = None
+    """A daily budget's refusal: what today traded, what open orders hold, and what is left."""
+    held: str | None = None
+    left: str | None = None
     expires_at: str | None = None
     store: str | None = None
     """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""

@@ -31,13 +31,13 @@ from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_fi
 from binance_mcp.policy.reload import PolicyWatcher
 from binance_mcp.results import dumps
 from binance_mcp.sdk import ServerWithListChanged, guarded_handler, sdk_tool
-from binance_mcp.state import resolve_state_dir
+from binance_mcp.state_dir import resolve_state_dir
 from binance_mcp.stdio import serve_stdio as serve_over_stdio
 from binance_mcp.stores.lease import keep_leases
 from binance_mcp.tools import catalog
 
 if TYPE_CHECKING:
-    from binance_mcp.stores.audit import AuditStore
+    from binance_mcp.stores.audit import AuditLog
     from binance_mcp.tools.spec import ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -92,12 +92,28 @@ def add_limits_resource(server: MCPServer, guard: Guard) -> None:
         mime_type="application/json",
     )
     async def limits() -> str:
-        caller = CURRENT_CALLER.get() or guard.identify(None)
-        return dumps(await guard.limits(caller))
+        return await read_limits(guard)
+
+
+async def read_limits(guard: Guard) -> str:
+    """The resource, read through the guard as a get_limits call: get_limits' rule hides it
+    (unknown resource), denies or rate-limits it (an error naming the rule), and the read is
+    audited like the call."""
+    from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
+    screened = await guard.screen(tool_spec("get_limits"), {}, None)
+    result = await guard.finish(screened, None)
+    if getattr(screened, "decision", None) == "hidden":
+        raise ResourceNotFoundError(f"Unknown resource: {LIMITS_URI}")
+    if result.is_error:
+        content = result.structured_content or {}
+        rule = f" ({content['rule']})" if content.get("rule") else ""
+        raise ResourceError(f"{content.get('error', 'refused')}: {content.get('reason', 'refused')}{rule}")
+    return dumps(result.structured_content)
 
 
 def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
-    """Server middleware: tools/list shows only what the policy lets this caller see."""
+    """Server middleware: tools/list (and resources/list) show only what the policy lets this caller see."""
 
     async def middleware(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         caller = guard.identify(ctx)
@@ -113,6 +129,16 @@ def hide_from_list(guard: Guard, notifier: ToolListNotifier) -> Any:
                 tool for tool in result["tools"] if guard.is_visible(str(tool.get("name")), caller.agent)
             ]
             result = {**result, "tools": visible}
+        listing = (
+            result.get("resources") if ctx.method == "resources/list" and isinstance(result, dict) else None
+        )
+        if (
+            isinstance(result, dict)
+            and isinstance(listing, list)
+            and not guard.is_visible("get_limits", caller.agent)
+        ):
+            # the limits resource is get_limits' content, hidden with it
+            result = {**result, "resources": [r for r in listing if r.get("uri") != LIMITS_URI]}
         return result
 
     return middleware
@@ -131,7 +157,7 @@ class App:
     policy_path: Path
 
     @property
-    def audit(self) -> AuditStore:
+    def audit(self) -> AuditLog:
         return self.guard.audit
 
     def close(self) -> None:
@@ -147,8 +173,13 @@ class App:
 
 
 def load_policy(config: ServerConfig) -> tuple[Policy, Path]:
+    from binance_mcp.policy.model import policy_notes
+
     path = config.policy_path or bundled_policy_path("default")
-    return load_policy_file(path), path
+    policy = load_policy_file(path)
+    for note in policy_notes(policy):  # a deprecated tool name: still loaded, said once
+        logger.warning("%s: %s", path, note)
+    return policy, path
 
 
 def guarded_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
@@ -190,9 +221,6 @@ def build_app(
         policy, policy_path = load_policy(config)
     else:
         policy_path = config.policy_path or Path("<given>")
-    from binance_mcp.stores import require_shared_counters
-
-    require_shared_counters(config, policy)
     state_dir = resolve_state_dir(config.state_dir)
     exchange = ExchangeClient(
         config.base_url,

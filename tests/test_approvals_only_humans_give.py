@@ -93,7 +93,7 @@ async def test_a_policy_may_let_an_agents_client_ask_its_user(
         result = await client.call_tool("place_order", BUY)
         records = server.audit("place_order")
     assert not result.is_error, result.content[0].text
-    assert len(asked) == 1 and "≈97.5 USDT" in asked[0]
+    assert len(asked) == 1 and "≈98.48 USDT" in asked[0]  # 0.0015 × 65000, + the 1 % market allowance
     assert len(orders(fake)) == 1
     assert records[-1].approved_via == "elicitation"
 

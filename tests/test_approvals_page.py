@@ -22,9 +22,11 @@ import anyio.to_thread
 import httpx2
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 from binance_mcp.stores.tokens import TokenStore
 from tests import chromium
+from tests.conftest import API_KEY
 from tests.fake_binance import FakeBinance
 from tests.test_http import Running, connected, http_client, running
 
@@ -36,7 +38,7 @@ POLICY = {
     "rules": {"place_order": {"action": "allow", "approve_above_notional": "80"}},
     "budgets": {"daily_notional": {"USDT": "1000"}},
 }
-# ≈97.5 USDT at the test exchange's 65000: above the 80 that needs a human
+# ≈98.48 USDT at the test exchange's 65000 (97.5 + the 1 % market allowance): above the 80 that needs a human
 ORDER = {
     "symbol": "BTCUSDT",
     "side": "BUY",
@@ -44,6 +46,8 @@ ORDER = {
     "quantity": "0.0015",
     "client_order_id": "desk-42",
 }
+
+ACCOUNT = str(AccountKey.of("testnet", API_KEY))
 
 
 def placed(fake: FakeBinance) -> list[Any]:
@@ -147,9 +151,9 @@ async def test_an_operator_approves_in_the_browser_and_the_agents_call_goes_thro
         shown = await chrome.text()
         assert "Signed in as anna" in shown and "Waiting for you (1)" in shown
         assert approval_id in shown
-        assert "BUY 0.0015 BTCUSDT MARKET (≈97.5 USDT) on TESTNET" in shown
+        assert "BUY 0.0015 BTCUSDT MARKET (≈98.48 USDT) on TESTNET" in shown  # 97.5 + the 1 % allowance
         assert "minutes left" in shown
-        assert re.search(r"USDT\s+1000\s+0\s+1000", shown)  # today's budget: limit, spent, left
+        assert re.search(r"USDT\s+1000\s+0\s+0\s+1000", shown)  # today's budget: limit, traded, held, left
         html = await chrome.do(lambda: chrome.driver.page_source)
         assert '<script src="/approvals/page.js"' in html  # it keeps itself up to date (its own script)
         assert 'name="viewport"' in html
@@ -192,7 +196,8 @@ async def test_an_operator_approves_in_the_browser_and_the_agents_call_goes_thro
         await chrome.get(page)
         final = await chrome.text()
         assert "used" in final and "approved by anna" in final and "Waiting for you (0)" in final
-        assert re.search(r"USDT\s+1000\s+97\.50*\s+902\.50*", final), final  # the order spent today's budget
+        # the order traded 97.5 of today's budget (it filled: nothing stays held)
+        assert re.search(r"USDT\s+1000\s+97\.50*\s+0\s+902\.50*", final), final
 
 
 async def test_a_browser_without_a_token_or_with_a_foreign_origin_gets_nothing(
@@ -202,8 +207,7 @@ async def test_a_browser_without_a_token_or_with_a_foreign_origin_gets_nothing(
         with open_approval_store(server.app.state_dir) as store:
             asked = store.request(
                 tool="place_order",
-                network="testnet",
-                base_url=fake.base_url,
+                account=ACCOUNT,
                 agent="research-bot",
                 arguments_key=canonical_arguments(ORDER, drop_client_order_id=False),
                 question="BUY 0.0015 BTCUSDT MARKET on TESTNET — approve?",
@@ -225,8 +229,7 @@ async def test_no_token_and_an_agent_token_cannot_open_the_page(tmp_path: Path, 
         with open_approval_store(server.app.state_dir) as store:
             asked = store.request(
                 tool="place_order",
-                network="testnet",
-                base_url=fake.base_url,
+                account=ACCOUNT,
                 agent="research-bot",
                 arguments_key="k",
                 question="BUY 1 BTCUSDT MARKET on TESTNET — approve?",
@@ -289,8 +292,7 @@ async def test_everything_shown_is_escaped(tmp_path: Path, fake: FakeBinance) ->
         with open_approval_store(server.app.state_dir) as store:
             store.request(
                 tool="place_order",
-                network="testnet",
-                base_url=fake.base_url,
+                account=ACCOUNT,
                 agent="research-bot",
                 arguments_key="k",
                 question='Cancel order "<script>alert(1)</script>" — approve?',
@@ -335,8 +337,7 @@ async def test_an_approval_not_yet_used_can_be_withdrawn_on_the_page(
         key = canonical_arguments(ORDER, drop_client_order_id=False)
         call = {
             "tool": "place_order",
-            "network": "testnet",
-            "base_url": fake.base_url,
+            "account": ACCOUNT,
             "agent": "research-bot",
         }
         with open_approval_store(server.app.state_dir) as store:

@@ -66,6 +66,16 @@ GOOD = {
     "get_order": {"symbol": "BTCUSDT", "order_id": 1},
     "get_my_trades": {"symbol": "BTCUSDT", "limit": 5},
     "amend_order": {"symbol": "BTCUSDT", "order_id": 1, "new_quantity": "0.0005"},
+    "get_order_preview": {
+        "tool": "place_order",
+        "arguments": {
+            "symbol": "BTCUSDT",
+            "side": "BUY",
+            "type": "LIMIT",
+            "quantity": "0.001",
+            "price": "60000",
+        },
+    },
 }
 DENY_ORDERS = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}}
 SETTINGS = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None, max_examples=40)

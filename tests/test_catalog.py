@@ -19,4 +19,5 @@ def test_the_catalogue_lists_the_tools_in_order() -> None:
     ]  # fmt: skip
     assert list(TOOL_NAMES)[12:] == [
         "place_order_list", "cancel_order_list", "get_order_lists", "get_order", "get_my_trades", "amend_order",
+        "get_order_preview",
     ]  # fmt: skip

@@ -108,12 +108,12 @@ def test_a_working_testnet_setup_passes_without_printing_a_secret(tmp_path: Path
     assert found["tools"] == f"info  tools: {len(TOOL_NAMES) - 1} of {len(TOOL_NAMES)} visible on testnet"
     assert found["allowed"] == (
         "info  allowed: get_price, get_orderbook, get_klines, get_24hr_ticker, get_symbol_info, get_limits, "
-        "get_account_info, get_open_orders, get_order_history, get_order_lists, get_order, get_my_trades"
+        "get_account_info, get_open_orders, get_order_history, get_order_lists, get_order, get_my_trades, get_order_preview"
     )
     assert found["need approval"] == "info  need approval: place_order (above 50)"
     assert found["denied"] == "info  denied: cancel_order, place_order_list, cancel_order_list, amend_order"
     assert found["hidden"] == "info  hidden: cancel_all_orders"
-    assert found["rate limits"] == "info  rate limits: place_order 10 per 60 s per session"
+    assert found["rate limits"] == "info  rate limits: place_order 10 per 60 s per agent"
     assert found["budgets"] == "info  budgets: on testnet: 500 USDT per UTC day (120 spent today)"
     assert found["state dir"].startswith(f"ok    state dir: {state} is writable (budgets.sqlite3)")
 

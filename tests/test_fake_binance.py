@@ -366,25 +366,31 @@ def test_a_limit_order_rests_locks_balance_and_cancels(fake: FakeBinance, client
     assert (err.code, err.message) == (-2013, "Order does not exist.")
 
 
-def test_a_market_order_fills_at_the_current_price(fake: FakeBinance, client: Client) -> None:
+def test_a_market_order_takes_the_book_level_by_level(fake: FakeBinance, client: Client) -> None:
+    """faqs/market_orders_faq.md: a MARKET order fills at the best available prices until it is filled
+    or the book runs out. The book read just before is the one it takes: one trade per level."""
     fake.set_price("BTCUSDT", "60000.00")
+    book = client.get_order_book(symbol="BTCUSDT", limit=20)
+    asks = [(Decimal(price), Decimal(qty)) for price, qty in book["asks"]]
+    left, expected = Decimal("0.1"), []
+    for price, qty in asks:
+        taken = min(qty, left)
+        expected.append((price, taken))
+        left -= taken
+        if left == 0:
+            break
+    assert len(expected) > 1, "a 6000 USDT order walks several levels of the test book"
     order = client.create_order(symbol="BTCUSDT", side="BUY", type="MARKET", quantity="0.1")
     assert order["status"] == "FILLED" and order["price"] == "0.00000000"
-    assert order["executedQty"] == "0.10000000" and order["cummulativeQuoteQty"] == "6000.00000000"
-    assert order["fills"] == [
-        {
-            "price": "60000.00000000",
-            "qty": "0.10000000",
-            "commission": "0.00010000",
-            "commissionAsset": "BTC",
-            "tradeId": 1,
-        }
-    ]
-    assert fake.balance("USDT").free == Decimal("94000")
+    assert [(Decimal(fill["price"]), Decimal(fill["qty"])) for fill in order["fills"]] == expected
+    cost = sum((price * qty for price, qty in expected), Decimal(0))
+    assert order["executedQty"] == "0.10000000" and Decimal(order["cummulativeQuoteQty"]) == cost > 6000
+    assert fake.balance("USDT").free == Decimal("100000") - cost
     assert fake.balance("BTC").free == Decimal("1.0999")
 
     by_quote = client.create_order(symbol="BTCUSDT", side="SELL", type="MARKET", quoteOrderQty="120")
     assert by_quote["executedQty"] == "0.00200000" and by_quote["origQuoteOrderQty"] == "120.00000000"
+    assert by_quote["fills"][0]["price"] == "59999.99000000"  # the best bid, a tick below the price
     assert [o.status for o in fake.orders] == ["FILLED", "FILLED"] and fake.open_orders() == []
 
 

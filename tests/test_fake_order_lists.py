@@ -105,7 +105,7 @@ def test_when_the_stop_triggers_the_limit_leg_expires(fake: FakeBinance, client:
     assert order_status(client, below) == "FILLED"  # STOP_LOSS: a market order once triggered
     assert order_status(client, above) == "EXPIRED"
     (trade,) = client.get_my_trades(symbol="BTCUSDT", orderId=below)
-    assert trade["price"] == "60400.00000000" and trade["isMaker"] is False
+    assert trade["price"] == "60399.99000000" and trade["isMaker"] is False  # the best bid
 
 
 @pytest.mark.parametrize(
@@ -278,8 +278,8 @@ def test_stop_loss_and_take_profit_become_market_orders(fake: FakeBinance, clien
     assert order_status(client, take["orderId"]) == "FILLED"
     trades = client.get_my_trades(symbol="BTCUSDT")
     assert [(t["price"], t["isBuyer"]) for t in trades] == [
-        ("59500.00000000", False),
-        ("58990.00000000", True),
+        ("59499.99000000", False),  # a SELL takes the best bid, a tick below the price
+        ("58990.00000000", True),  # a BUY the best ask, at the price
     ]
 
 

@@ -101,6 +101,11 @@ async def test_hidden_tools_vanish_and_answer_exactly_like_unknown_ones(
     assert glob_hidden.content[0].text == "Unknown tool: get_klines"
     assert [(r.tool, r.decision, r.outcome) for r in app.audit.query()] == [
         ("cancel_order", "hidden", "refused"),
+        (
+            "no_such_tool",
+            "unknown_tool",
+            "refused",
+        ),  # the agent's answer is the same; the log tells them apart
         ("get_klines", "hidden", "refused"),
     ]
     assert fake.requests == []

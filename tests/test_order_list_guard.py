@@ -167,15 +167,16 @@ async def test_the_same_list_client_order_id_twice_at_once_is_sent_once(
     assert len(list_posts(fake)) == 1 and len(fake.order_lists) == 1
 
 
-# -- value: the most a list can cost or bring, at, just under and just over a bound ----------------
+# -- value: the largest single execution, at, just under and just over a bound ---------------------
 
 LIST_VALUES = [
     # OCO SELL 0.01: LIMIT_MAKER at 70000 (700) or STOP_LOSS_LIMIT at 60000, stop 60500 (650 at the market)
     pytest.param(BRACKET, "700", id="oco-by-its-larger-leg"),
-    # OTO: BUY 0.01 at 64000 (640), then SELL 0.01 LIMIT at 70000 (700)
-    pytest.param(OTO, "1340", id="oto-working-plus-pending"),
-    # OTOCO: BUY 0.01 at 64000 (640), then SELL 0.0099 at 70000 (693) or stop 60000 (643.5 at the market)
-    pytest.param(OTOCO, "1333", id="otoco-working-plus-larger-pending"),
+    # OTO: BUY 0.01 at 64000 (640), then SELL 0.01 LIMIT at 70000 (700): the larger execution
+    pytest.param(OTO, "700", id="oto-its-larger-execution"),
+    # OTOCO: BUY 0.01 at 64000 (640), then SELL 0.0099 at 70000 (693) or stop 60000 (649.94: at the
+    # market 65000 plus the 1 % allowance): the exits do not add to the entry they protect
+    pytest.param(OTOCO, "693", id="otoco-its-larger-execution"),
 ]
 
 
@@ -203,12 +204,13 @@ async def test_each_list_is_valued_at_what_can_execute(
 
 
 @pytest.mark.parametrize(
-    ("bound", "allowed"), [("700", True), ("700.01", True), ("699.99", False)], ids=["at", "under", "over"]
+    ("bound", "allowed"), [("707", True), ("707.01", True), ("706.99", False)], ids=["at", "under", "over"]
 )
 async def test_a_trailing_stop_is_valued_at_its_activation_price(
     build: Any, fake: FakeBinance, bound: str, allowed: bool
 ) -> None:
-    """A SELL TAKE_PROFIT trailing 1 % once the price reaches 70000: worth 0.01 × 70000, not the market 650."""
+    """A SELL TAKE_PROFIT trailing 1 % once the price reaches 70000: at least 0.01 × 70000, not the
+    market 650; a trailing SELL follows the price up, so that is an estimate: plus the 1 % allowance."""
     app = build(max_notional("place_order", bound))
     trailing = {"symbol": "BTCUSDT", "side": "SELL", "type": "TAKE_PROFIT", "quantity": "0.01",
                 "stop_price": "70000", "trailing_delta": 100}  # fmt: skip
@@ -217,11 +219,13 @@ async def test_a_trailing_stop_is_valued_at_its_activation_price(
     if allowed:
         assert not result.is_error, result.content[0].text
     else:
-        assert result.structured_content["value"] == "700", result.content[0].text
+        assert result.structured_content["value"] == "707", result.content[0].text
         assert order_posts(fake) == []
 
 
 # -- the approval question names every leg --------------------------------------------------------
+
+TOLERANCE = "sent only while its value moves at most 1 % against you"
 
 
 @pytest.mark.parametrize(
@@ -230,13 +234,13 @@ async def test_a_trailing_stop_is_valued_at_its_activation_price(
         (
             BRACKET,
             "OCO SELL 0.01 BTCUSDT: LIMIT_MAKER at 70000 / STOP_LOSS_LIMIT at 60000 (stop 60500), ≈700 USDT "
-            "on TESTNET — approve?",
+            f"on TESTNET — valued at the market price 65000; {TOLERANCE} — approve?",
         ),
         (
             OTOCO,
             "OTOCO BTCUSDT: working BUY 0.01 BTCUSDT LIMIT at 64000 / pending_above SELL 0.0099 BTCUSDT "
-            "LIMIT_MAKER at 70000 / pending_below SELL 0.0099 BTCUSDT STOP_LOSS (stop 60000), ≈1333 USDT "
-            "on TESTNET — approve?",
+            "LIMIT_MAKER at 70000 / pending_below SELL 0.0099 BTCUSDT STOP_LOSS (stop 60000), ≈693 USDT "
+            f"on TESTNET — valued at the market price 65000, an estimate; {TOLERANCE} — approve?",
         ),
     ],
     ids=["oco", "otoco"],
@@ -263,7 +267,7 @@ async def test_a_list_without_an_id_is_approved_mid_call_in_the_2025_era(
     assert not result.is_error, result.content[0].text
     assert asked == [
         "OCO SELL 0.01 BTCUSDT: LIMIT_MAKER at 70000 / STOP_LOSS_LIMIT at 60000 (stop 60500), ≈700 USDT "
-        "on TESTNET — approve?"
+        f"on TESTNET — valued at the market price 65000; {TOLERANCE} — approve?"
     ]
     assert len(fake.order_lists) == 1
 

@@ -253,8 +253,9 @@ MARKET = Decimal("65000")
         (Leg("SELL", "LIMIT", Decimal("0.01"), price=Decimal("70000")), "700"),
         (Leg("SELL", "LIMIT", Decimal("0.01"), price=Decimal("13000")), "650"),
         (Leg("SELL", "LIMIT_MAKER", Decimal("0.01"), price=Decimal("13000")), "650"),
-        (Leg("BUY", "MARKET", Decimal("0.01")), "650"),
-        (Leg("SELL", "MARKET", Decimal("0.01")), "650"),
+        # no bound: an estimate, the price plus the default 1 % market allowance
+        (Leg("BUY", "MARKET", Decimal("0.01")), "656.5"),
+        (Leg("SELL", "MARKET", Decimal("0.01")), "656.5"),
         (Leg("BUY", "MARKET", quote_quantity=Decimal("123")), "123"),
         (
             Leg(
@@ -282,13 +283,13 @@ MARKET = Decimal("65000")
             ),
             "701",
         ),
-        (Leg("SELL", "STOP_LOSS", Decimal("0.01"), stop_price=Decimal("60000")), "650"),
-        (Leg("SELL", "TAKE_PROFIT", Decimal("0.01"), stop_price=Decimal("70000")), "700"),
-        (Leg("SELL", "STOP_LOSS", Decimal("0.01"), trailing_delta=100), "650"),
-        (Leg("BUY", "STOP_LOSS", Decimal("0.01"), trailing_delta=2000), "780"),  # fills up to 20 % above
+        (Leg("SELL", "STOP_LOSS", Decimal("0.01"), stop_price=Decimal("60000")), "656.5"),
+        (Leg("SELL", "TAKE_PROFIT", Decimal("0.01"), stop_price=Decimal("70000")), "707"),
+        (Leg("SELL", "STOP_LOSS", Decimal("0.01"), trailing_delta=100), "656.5"),
+        (Leg("BUY", "STOP_LOSS", Decimal("0.01"), trailing_delta=2000), "787.8"),  # fills up to 20 % above
         (
             Leg("BUY", "TAKE_PROFIT", Decimal("0.01"), stop_price=Decimal("60000"), trailing_delta=100),
-            "656.5",
+            "663.065",
         ),
     ],
 )
@@ -307,17 +308,20 @@ def test_order_lists_are_valued_by_what_can_execute() -> None:
         role="below",
     )
     working = Leg("BUY", "LIMIT", Decimal("0.01"), price=Decimal("64000"), role="working")
-    assert value_order(Order("BTCUSDT", "OCO", (above, below)), MARKET, "USDT").notional == Decimal("700")
+    oco = value_order(Order("BTCUSDT", "OCO", (above, below)), MARKET, "USDT")
+    assert (oco.notional, oco.held) == (Decimal("700"), Decimal("700"))
     pending = Leg("SELL", "LIMIT_MAKER", Decimal("0.01"), price=Decimal("70000"), role="pending")
-    assert value_order(Order("BTCUSDT", "OTO", (working, pending)), MARKET, "USDT").notional == Decimal(
-        "1340"
-    )
+    oto = value_order(Order("BTCUSDT", "OTO", (working, pending)), MARKET, "USDT")
+    # limits compare the largest single execution; the budget holds the path: both legs trade
+    assert (oto.notional, oto.held) == (Decimal("700"), Decimal("1340"))
     otoco = (
         working,
         Leg(**{**above.__dict__, "role": "pending_above"}),
         Leg(**{**below.__dict__, "role": "pending_below"}),
     )
-    assert value_order(Order("BTCUSDT", "OTOCO", otoco), MARKET, "USDT").notional == Decimal("1340")
+    bracket = value_order(Order("BTCUSDT", "OTOCO", otoco), MARKET, "USDT")
+    assert (bracket.notional, bracket.held) == (Decimal("700"), Decimal("1340"))
+    assert not bracket.estimate and oto.kind == "bound"
 
 
 # -- decided again at send time -----------------------------------------------------------------
@@ -376,7 +380,7 @@ async def test_a_price_move_while_the_human_decides_refuses_the_order(
         elicitation_callback=asking(asked, lambda: fake.set_price("BTCUSDT", "650000.00")),
     ) as client:
         result = await client.call_tool("place_order", MARKET_BUY)
-    assert len(asked) == 1 and "≈650 USDT" in asked[0]
+    assert len(asked) == 1 and "≈656.5 USDT" in asked[0]
     assert result.is_error, result.content[0].text
     assert "max_notional" in result.structured_content["reason"] + str(result.structured_content["rule"])
     assert orders_sent(fake) == []
@@ -495,9 +499,10 @@ async def test_an_answer_covers_the_value_the_human_saw_not_a_later_one(
         elicitation_callback=asking(asked, lambda: fake.set_price("BTCUSDT", "130000.00")),
     ) as client:
         result = await client.call_tool("place_order", MARKET_BUY)
-    assert len(asked) == 1 and "≈650 USDT" in asked[0]
-    assert result.structured_content["error"] == "approval_declined", result.content[0].text
-    assert "rose from ≈650 to ≈1300" in result.structured_content["reason"]
+    assert len(asked) == 1 and "≈656.5 USDT" in asked[0] and "market price 65000" in asked[0]
+    assert "at most 1 % against you" in asked[0]  # the tolerance the human is shown
+    assert result.structured_content["error"] == "approval_required", result.content[0].text
+    assert "rose from ≈656.5 to ≈1313.04" in result.structured_content["reason"]
     assert orders_sent(fake) == []
 
 
@@ -511,10 +516,16 @@ async def test_an_operators_approval_covers_the_value_the_operator_saw(build, fa
             approvals.approve(first.structured_content["approval_id"])
         fake.set_price("BTCUSDT", "130000.00")
         doubled = await client.call_tool("place_order", MARKET_BUY)
-        fake.set_price("BTCUSDT", "65100.00")  # within 1 % of what the operator saw
+        # the approval of ≈656.5 is used up; a fresh request asks about the order as it is now
+        again = await client.call_tool("place_order", MARKET_BUY)
+        with open_approval_store(app.state_dir) as approvals:
+            approvals.approve(again.structured_content["approval_id"])
+        fake.set_price("BTCUSDT", "130100.00")  # within 1 % of what the operator saw the second time
         close = await client.call_tool("place_order", MARKET_BUY)
-    assert doubled.structured_content["error"] == "approval_declined", doubled.content[0].text
-    assert "rose from ≈650 to ≈1300" in doubled.structured_content["reason"]
+    assert doubled.structured_content["error"] == "approval_required", doubled.content[0].text
+    assert "rose from ≈656.5 to ≈1313.04" in doubled.structured_content["reason"]
+    assert doubled.structured_content["approval_id"] != first.structured_content["approval_id"]
+    assert again.structured_content["error"] == "approval_required"
     assert not close.is_error, close.content[0].text
     assert len(orders_sent(fake)) == 1
 

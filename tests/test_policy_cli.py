@@ -75,7 +75,8 @@ def test_check_summaries_of_the_other_bundled_policies(capsys: pytest.CaptureFix
         f"default deny, {len(TOOL_NAMES) - 6} tools visible, 0 need approval, 0 rate-limited"
     )
     assert summaries[str(bundled_policy_path("testnet-trader"))] == (
-        f"default deny, {len(TOOL_NAMES)} tools visible, 2 need approval, 5 rate-limited"
+        f"default deny, {len(TOOL_NAMES)} tools visible, 2 need approval, 5 rate-limited "
+        "(rules.cancel_*.rate_limit is one limit for 3 tools)"
     )
     assert summaries[str(bundled_policy_path("policylayer-recommended"))] == (
         f"default deny, {len(TOOL_NAMES) - 1} tools visible, 0 need approval, 0 rate-limited; "
@@ -124,7 +125,7 @@ def test_explain_prints_an_aligned_table(capsys: pytest.CaptureFixture[str]) -> 
         start = header.index(column)
         assert all(row[start - 2 : start] == "  " and row[start] != " " for row in rows), column
     place = next(row for row in rows if row.startswith("place_order"))
-    assert "rules.place_order" in place and "10 per 60s per session" in place and "above 200" in place
+    assert "rules.place_order" in place and "10 per 60s per agent" in place and "above 200" in place
     assert "place_order constraints (rules.place_order.constraints): symbols BTCUSDT, ETHUSDT" in out
     assert "budget (budgets.daily_notional.USDT): 5000 USDT" in out
 

@@ -320,13 +320,29 @@ def reference(policy: dict[str, Any], tool: str, agent: str | None, network: str
     if agent_entry:
         levels.append((agent_entry["rules"], f"agents.{agent}.rules"))
     levels.append((policy["rules"], "rules"))
+    # each level's best rule (and for place_order_list and amend_order without a rule of their own
+    # name, place_order's rule too); they layer: a network refusal, then a deny, then approval
+    found = []
+    own = False
     for level_rules, prefix in levels:
         keys = matching_in_precedence(level_rules, tool)
+        inherits = tool in ("place_order_list", "amend_order") and "place_order" in level_rules
+        if inherits and (not keys or keys[0] != tool):
+            found.append((f"{prefix}.place_order", level_rules["place_order"]))
         if keys:
-            rule = level_rules[keys[0]]
-            if "networks" in rule and network not in rule["networks"]:
-                return "deny", f"{prefix}.{keys[0]}.networks"
-            return rule["action"], f"{prefix}.{keys[0]}"
+            own = True
+            found.append((f"{prefix}.{keys[0]}", level_rules[keys[0]]))
+    if not own and policy["default"] == "deny":
+        return "deny", "default"
+    for path, rule in found:
+        if "networks" in rule and network not in rule["networks"]:
+            return "deny", f"{path}.networks"
+    for action in ("deny", "require_approval"):
+        for path, rule in found:
+            if rule["action"] == action:
+                return action, path
+    if found:
+        return "allow", found[0][0]
     return policy["default"], "default"
 
 
@@ -345,15 +361,15 @@ def test_decisions_follow_the_precedence_of_a_reference_model(
     assert (decision.action, decision.rule_path) == reference(policy, tool, agent, network)
     assert decision.hidden == engine.is_hidden(tool, agent)
 
-    # Never allows what a deny covers at a higher precedence: walk every matching rule, best first.
+    # Never allows what the best rule of either level denies (agent rules layer, never reopen).
     agent_entry = policy["agents"].get(agent) if agent else None
     levels = ([agent_entry["rules"]] if agent_entry else []) + [policy["rules"]]
-    first = next((level[key] for level in levels for key in matching_in_precedence(level, tool)), None)
+    best = [level[keys[0]] for level in levels if (keys := matching_in_precedence(level, tool))]
     if decision.allowed:
         assert not decision.hidden
-        assert first is not None or policy["default"] == "allow"
-        assert first is None or first["action"] == "allow"
-    if first is not None and first["action"] == "deny":
+        assert best or policy["default"] == "allow"
+        assert all(rule["action"] == "allow" for rule in best)
+    if any(rule["action"] == "deny" for rule in best):
         assert decision.denied
 
 

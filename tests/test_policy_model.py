@@ -87,7 +87,7 @@ def test_the_design_example_is_valid_and_read_as_written() -> None:
     policy = parse_policy(DESIGN_EXAMPLE)
     place = policy.rules["place_order"]
     assert place.networks == ("testnet", "mainnet")
-    assert place.rate_limit is not None and place.rate_limit.scope == "session"
+    assert place.rate_limit is not None and place.rate_limit.scope == "agent"  # the default scope
     assert place.constraints is not None
     assert place.constraints.max_quantity == Decimal("0.05")
     assert place.constraints.max_price_deviation_pct == Decimal(5)

@@ -28,6 +28,7 @@ from binance_mcp.policy.ratelimit import RateLimiter
 from binance_mcp.stores import PostgresState, SqliteState, open_state, open_stores
 from binance_mcp.stores.audit import AuditRecord
 from binance_mcp.stores.budgets import BudgetExceeded
+from tests.command import BINANCE_MCP
 
 ACCOUNT = str(AccountKey.of("testnet", "key-a"))
 NOON = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -135,7 +136,7 @@ def test_budget_reservations_hold_exactly_across_threads(state: Any) -> None:
 
 
 def test_a_newer_schema_is_refused(state: Any, tmp_path: Path) -> None:
-    from binance_mcp.state import StateError
+    from binance_mcp.state_dir import StateError
 
     budgets = state.budgets()
     budgets.close()
@@ -235,38 +236,16 @@ def test_open_stores_bundles_every_store_on_one_backend(
         stores.close()
 
 
-def test_postgres_state_without_redis_refuses_a_policy_with_global_limits(tmp_path: Path) -> None:
-    import json
-
-    policy = tmp_path / "p.json"
-    limit = {"max": 3, "window": 60, "scope": "agent"}
-    policy.write_text(
-        json.dumps(
-            {
-                "version": "1",
-                "default": "allow",
-                "rules": {"get_price": {"action": "allow", "rate_limit": limit}},
-            }
-        )
-    )
-    binary = Path(sys.executable).with_name("binance-mcp")
-    run = subprocess.run(
-        [
-            str(binary),
-            "--testnet",
-            "--state-url",
-            "postgresql://u:pw@127.0.0.1:1/db",
-            "--policy",
-            str(policy),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 2
-    assert "add --rate-limit-url redis://" in run.stderr and "rules.get_price.rate_limit" in run.stderr
-    assert "Traceback" not in run.stderr and "pw" not in run.stderr
+def test_postgres_state_without_redis_counts_agent_limits_once_for_every_replica(postgres_url: str) -> None:
+    """Two replicas on one database: an agent's calls are counted in one place, never N times."""
+    with PostgresState(postgres_url) as one, PostgresState(postgres_url) as two:
+        first, second = RateLimiter(shared=one.rate_counters()), RateLimiter(shared=two.rate_counters())
+        key = f"agent:alice:get_price:{datetime.now(UTC).timestamp()}"
+        assert first.hit(key, 3, 600) is None
+        assert second.hit(key, 3, 600) is None
+        assert first.hit(key, 3, 600) is None
+        assert second.hit(key, 3, 600) is not None
+        assert first.left(key, 3, 600) == 0
 
 
 def test_an_approval_given_once_lets_exactly_one_call_through_across_replicas(state: Any) -> None:
@@ -316,7 +295,7 @@ def test_a_revoked_token_ends_at_once_on_every_replica(state: Any) -> None:
 def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_path: Path) -> None:
     """Through the `binance-mcp` entry point: a token, an approval given once at the CLI against
     the URL and taken by a "replica", and the audit log, all in PostgreSQL; no state dir touched."""
-    binary = str(Path(sys.executable).with_name("binance-mcp"))
+    binary = BINANCE_MCP
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BINANCE_MCP_STATE_DIR": str(tmp_path / "unused")}
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:

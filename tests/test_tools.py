@@ -55,7 +55,7 @@ async def test_lists_the_tools_with_schemas_and_annotations(client: Client) -> N
     assert tools["cancel_order"].annotations.destructive_hint is True
     assert tools["cancel_all_orders"].annotations.destructive_hint is True
     assert set(tools["place_order"].input_schema["properties"]) == {
-        "symbol", "side", "type", "quantity", "quote_quantity", "price", "stop_price", "trailing_delta", "time_in_force",
+        "symbol", "side", "type", "quantity", "quote_quantity", "price", "stop_price", "trailing_delta", "time_in_force", "cap_pct",
         "client_order_id",
     }  # fmt: skip
     assert tools["get_klines"].input_schema["properties"]["limit"]["maximum"] == 1000

@@ -15,9 +15,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult, ElicitResult
 
 from binance_mcp.server import App
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, make_app, write_policy
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND
 
 pytestmark = pytest.mark.anyio
 
@@ -128,7 +128,10 @@ async def test_accepting_in_the_client_places_the_order_once(build, fake: FakeBi
     assert not result.is_error, result.content[0].text
     assert len(orders_sent(fake)) == 1
     assert len(asked) == 1
-    assert asked[0].startswith("BUY 0.01 BTCUSDT LIMIT at 65000 (≈650 USDT) on TESTNET — approve?")
+    assert asked[0].startswith(
+        "BUY 0.01 BTCUSDT LIMIT at 65000 (≈650 USDT) on TESTNET — valued at the market price 65000; "
+        "sent only while its value moves at most 1 % against you — approve?"
+    )
     record = app.audit.query()[-1]
     assert (record.decision, record.approved_via, record.outcome) == ("approved", "elicitation", "ok")
 
@@ -205,7 +208,7 @@ async def test_without_elicitation_the_cli_approves_exactly_one_matching_call(
     state = tmp_path / "state"
     policy_file = write_policy(tmp_path, policy({"action": "require_approval"}))
     params = StdioServerParameters(
-        command=COMMAND,
+        command=BINANCE_MCP,
         args=[
             "--testnet",
             "--base-url",

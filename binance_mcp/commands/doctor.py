@@ -39,6 +39,7 @@ import anyio
 
 from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.keyfile import KeyType, ask_on_terminal, readable_by_others
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
@@ -249,11 +250,67 @@ async def _check_exchange(
         for what in ("API keys", "key permissions"):
             report.add(SKIP, what, "not checked: the base URL did not answer")
         return
+    if engine is not None:
+        await _check_budget_assets(exchange, engine, report)
+        await _check_constraint_symbols(exchange, engine, report)
     # As the server does after a -1021: sign with the server's time, so the keys are checked, not the clock.
     exchange.timestamp_offset_ms = skew_ms
     corrected = abs(skew_ms) > MAX_CLOCK_SKEW_MS
     if await _check_keys(exchange, config, engine, report, clock_corrected=corrected):
         await _check_permissions(exchange, config, engine, report)
+
+
+async def _check_budget_assets(exchange: ExchangeClient, engine: PolicyEngine, report: Report) -> None:
+    """A budget in an asset Binance does not list (`USTD`) limits nothing: a problem, with a did-you-mean."""
+    from binance_mcp.exchange.errors import ExchangeFailure
+    from binance_mcp.guard.budget import unknown_budget_assets
+
+    assets = list(engine.policy.budgets.daily_notional)
+    if not assets:
+        return
+    try:
+        listed = await exchange.listed_assets()
+    except ExchangeFailure as exc:
+        report.add(WARN, "budget assets", f"not checked: exchangeInfo could not be read ({exc.message})")
+        return
+    unknown = sorted(asset for asset in assets if asset not in listed)
+    if unknown:
+        report.add(FAIL, "budget assets", f"{unknown_budget_assets(unknown, listed)}; fix the policy")
+    else:
+        report.add(OK, "budget assets", f"{', '.join(assets)} listed by Binance")
+
+
+async def _check_constraint_symbols(exchange: ExchangeClient, engine: PolicyEngine, report: Report) -> None:
+    """A `symbols` bound naming a symbol Binance does not list (`BTCUSTD`) refuses what it meant to allow."""
+    from difflib import get_close_matches
+
+    policy = engine.policy
+    levels = [("rules", policy.rules)] + [
+        (f"agents.{name}.rules", a.rules) for name, a in policy.agents.items()
+    ]
+    named = {
+        f"{prefix}.{key}.constraints.symbols": rule.constraints.symbols
+        for prefix, rules in levels
+        for key, rule in rules.items()
+        if rule.constraints is not None and rule.constraints.symbols
+    }
+    if not named:
+        return
+    listed = await exchange.listed_symbols()
+    if not listed:
+        report.add(WARN, "policy symbols", "not checked: exchangeInfo could not be read")
+        return
+    problems = []
+    for path, symbols in named.items():
+        for symbol in symbols:
+            if symbol not in listed:
+                close = get_close_matches(symbol, listed, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                problems.append(f"{path} names {symbol}, which Binance does not list{hint}")
+    if problems:
+        report.add(FAIL, "policy symbols", "; ".join(problems))
+    else:
+        report.add(OK, "policy symbols", "every symbol the policy names is listed by Binance")
 
 
 def _close_worker_loop() -> None:
@@ -509,8 +566,8 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
         parts = []
         for asset, amount in budgets.items():
             used = spent.get(asset)
-            tail = f" ({_text(used)} spent today)" if used is not None else ""
-            parts.append(f"{_text(amount)} {asset} per UTC day{tail}")
+            tail = f" ({decimal_text(used)} spent today)" if used is not None else ""
+            parts.append(f"{decimal_text(amount)} {asset} per UTC day{tail}")
         report.add(INFO, "budgets", f"on {network}: " + "; ".join(parts))
     else:
         report.add(INFO, "budgets", "none (orders are not limited by a daily notional)")
@@ -523,8 +580,8 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
 def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
     """Today's spending per asset from the state dir's budgets, if it has any (never creates it)."""
     from binance_mcp.account import AccountKey
-    from binance_mcp.state import resolve_state_dir
-    from binance_mcp.stores.budgets import SqliteBudgetStore, budgets_path
+    from binance_mcp.state_dir import resolve_state_dir
+    from binance_mcp.stores.budgets import BudgetStore, budgets_path
 
     account = str(AccountKey.of(config.network, config.credentials.api_key if config.credentials else None))
     try:
@@ -536,7 +593,7 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
         path = budgets_path(resolve_state_dir(config.state_dir, create=False))
         if not path.is_file():
             return {}
-        with SqliteBudgetStore(path) as store:
+        with BudgetStore(path) as store:
             return {asset: store.spent_today(account, asset) for asset in assets}
     except Exception:  # a summary, not a check: the state dir line says what is wrong with it
         return {}
@@ -550,8 +607,7 @@ def _without_doctor(sentence: str) -> str:
 
 
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
-    from binance_mcp.state import StateError, resolve_state_dir
-    from binance_mcp.state_dir import state_dir_problem
+    from binance_mcp.state_dir import StateError, resolve_state_dir, state_dir_problem
 
     if config.state_url:
         from binance_mcp.stores import PostgresState
@@ -579,13 +635,6 @@ def _check_state_dir(config: ServerConfig, report: Report) -> None:
 
 
 _STATE_FILES = ("audit.sqlite3", "approvals.sqlite3", "budgets.sqlite3")
-
-
-def _text(number: Decimal) -> str:
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from binance_mcp.policy.model import (
     PolicyError,
     load_policy_file,
     policy_json_schema,
+    policy_notes,
 )
 
 EXIT_OK = 0
@@ -72,6 +73,9 @@ def _add_subcommands(parser: argparse.ArgumentParser) -> None:
         "--network", choices=NETWORKS, default="testnet", help="the network to explain for (default: testnet)"
     )
     explain.add_argument("--agent", metavar="NAME", help="explain for this agent (its token name)")
+    explain.add_argument(
+        "--json", action="store_true", help="print the same as JSON: one object per tool, for scripts"
+    )
 
     commands.add_parser(
         "schema",
@@ -108,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     if command == "check":
         return check(args.files)
     if command == "explain":
-        return explain(args.file, args.network, args.agent)
+        return explain(args.file, args.network, args.agent, as_json=getattr(args, "json", False))
     if command == "schema":
         sys.stdout.write(schema_text())
         return EXIT_OK
@@ -135,6 +139,7 @@ def check(files: Sequence[str], out: TextIO | None = None, err: TextIO | None = 
         try:
             policy = load_policy_file(_resolve(given))
             text = summary(policy)
+            notes = policy_notes(policy)
         except PolicyError as exc:
             for line in exc.errors:
                 print(f"{file}: {line}", file=err)
@@ -147,6 +152,8 @@ def check(files: Sequence[str], out: TextIO | None = None, err: TextIO | None = 
             status = max(status, EXIT_INVALID)
         else:
             print(f"{file}: valid — {text}", file=out)
+            for note in notes:
+                print(f"{file}: warning: {note}", file=err)
     return status
 
 
@@ -205,11 +212,20 @@ def summary(policy: Policy) -> str:
     visible = engine.visible_tools()
     decisions = [engine.decide(tool, None, network) for tool in visible for network in NETWORKS]
     approval = {d.tool for d in decisions if d.needs_approval or d.approve_above_notional is not None}
-    limited = {d.tool for d in decisions if d.rate_limit is not None}
+    limited = {d.tool for d in decisions if d.limits and not d.denied}
+    shared = {
+        limit.path: limit.tools for d in decisions if not d.denied for limit in d.limits if limit.shared
+    }
     text = (
         f"default {policy.default}, {len(visible)} tool{'s' if len(visible) != 1 else ''} visible, "
         f"{len(approval)} need{'s' if len(approval) == 1 else ''} approval, {len(limited)} rate-limited"
     )
+    if shared:
+        text += (
+            " ("
+            + "; ".join(f"{path} is one limit for {len(tools)} tools" for path, tools in shared.items())
+            + ")"
+        )
     if not any(d.action != "deny" for d in decisions):
         text += (
             "; it denies every tool: an agent sees them but every call is refused (add rules to allow some)"
@@ -222,8 +238,10 @@ def summary(policy: Policy) -> str:
 # --------------------------------------------------------------------------- explain
 
 
-def explain(given: str, network: str, agent: str | None, out: TextIO | None = None) -> int:
-    """Print what each tool may do under a policy, as an aligned table."""
+def explain(
+    given: str, network: str, agent: str | None, out: TextIO | None = None, *, as_json: bool = False
+) -> int:
+    """Print what each tool may do under a policy, as an aligned table (or JSON)."""
     out = out or sys.stdout
     file = shown_path(given)
     try:
@@ -239,8 +257,60 @@ def explain(given: str, network: str, agent: str | None, out: TextIO | None = No
         print(f"{PROG}: {file}: cannot be explained ({_one_line(exc)})", file=sys.stderr)
         return EXIT_INVALID
     engine = PolicyEngine(policy)
-    out.write(render_explain(file, engine, network, agent))
+    if as_json:
+        out.write(json.dumps(explain_json(engine, network, agent), indent=2) + "\n")
+    else:
+        out.write(render_explain(file, engine, network, agent))
     return EXIT_OK
+
+
+def explain_json(engine: PolicyEngine, network: str, agent: str | None = None) -> dict[str, Any]:
+    """`policy explain --json`: per tool, what the table says, with every constraint set and rate
+    limit that holds (a layered agent rule's and the top-level rule's each), and the budgets."""
+    tools = []
+    for row in engine.explain(network, agent):
+        decision = row.decision
+        tools.append(
+            {
+                "tool": row.tool,
+                "visible": row.visible,
+                "decision": row.action,
+                "rule": row.rule_path,
+                "rules": list(decision.rules),
+                "rule_of": decision.inherited_from,
+                "reason": row.reason,
+                "approval": row.approval,
+                "approve_above_notional": _decimal(decision.approve_above_notional),
+                "dry_run": row.dry_run,
+                "networks": list(row.networks) if row.networks else None,
+                "constraints": [
+                    {"rule": bounds.path, **bounds.constraints.model_dump(mode="json", exclude_none=True)}
+                    for bounds in decision.bounds
+                ],
+                "rate_limits": [
+                    {
+                        "rule": limit.path,
+                        "max": limit.rate_limit.max,
+                        "window_s": limit.rate_limit.window,
+                        "scope": limit.rate_limit.scope,
+                        "shared_by": list(limit.tools),
+                    }
+                    for limit in decision.limits
+                ],
+            }
+        )
+    budgets = {asset: _decimal(amount) for asset, amount in engine.policy.budgets.daily_notional.items()}
+    return {
+        "network": network,
+        "agent": agent,
+        "default": engine.policy.default,
+        "tools": tools,
+        "budgets": budgets,
+    }
+
+
+def _decimal(value: Any) -> str | None:
+    return None if value is None else format(value, "f")
 
 
 _HEADERS = (
@@ -272,10 +342,22 @@ def render_explain(source: str, engine: PolicyEngine, network: str, agent: str |
         line = "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=False))
         lines.append(f"{line}  {cells[-1]}".rstrip())
     notes = [
-        f"{row.tool} constraints ({row.decision.constraints_path}): {_constraints_text(row.constraints)}"
+        f"{row.tool} constraints ({bounds.path}.constraints): {_constraints_text(bounds.constraints)}"
         for row in rows
-        if row.visible and row.constraints is not None and row.action != "deny"
+        if row.visible and row.action != "deny"
+        for bounds in row.decision.bounds
     ]
+    inheriting = [row.tool for row in rows if row.visible and row.decision.inherited_from]
+    if inheriting:
+        notes.append(
+            f"{' and '.join(inheriting)} have no rule of their own name, so place_order's rule is theirs "
+            "(its action, constraints, approval, dry run, and its rate limit, counted together)"
+        )
+    layered = [row.tool for row in rows if row.visible and len(row.decision.rules) > 1]
+    if layered:
+        notes.append(
+            f"{', '.join(layered)}: the agent's rule and the top-level rule both hold (the stricter wins)"
+        )
     notes += [
         f"budget ({budget.path}): {budget.daily_notional} {budget.asset} of orders per UTC day, per network"
         for asset in policy.budgets.daily_notional
@@ -324,17 +406,28 @@ def approvals_notes(engine: PolicyEngine, agent: str | None) -> list[str]:
 
 
 def _cells(row: ExplainRow) -> tuple[str, ...]:
-    limit = row.rate_limit
+    decision = row.decision
     networks = (", ".join(row.networks) if row.networks else "all") if row.visible else "-"
+    rule = (
+        " + ".join(decision.rules) if len(decision.rules) > 1 and not row.decision.denied else row.rule_path
+    )
+    if decision.inherited_from:
+        rule += f" ({decision.inherited_from}'s rule)"
+    limits = "; ".join(
+        f"{limit.rate_limit.max} per {limit.rate_limit.window}s per {limit.rate_limit.scope}"
+        + (f" (shared by {len(limit.tools)} tools)" if limit.shared else "")
+        for limit in decision.limits
+    )
+    dry_run = "refused" if row.dry_run and decision.dry_run_refused else "yes" if row.dry_run else "-"
     return (
         row.tool,
         row.risk,
         "yes" if row.visible else "hidden",
         row.action,
-        row.rule_path,
-        f"{limit.max} per {limit.window}s per {limit.scope}" if limit else "-",
+        rule,
+        limits if limits and not decision.denied else "-",
         row.approval or "-",
-        "yes" if row.dry_run else "-",
+        dry_run,
         networks,
         row.reason or "",
     )

@@ -9,7 +9,7 @@ contacts nobody.
 Its `testnet=`/`demo=` switches would win over `API_URL`, so both stay off and the REST root of
 the chosen network (or the `--base-url` override) is set on `API_URL` / `MARGIN_API_URL`.
 
-Reliability (DESIGN *The exchange layer*, binance-api.md §2, §4, §8):
+Reliability (README *Reliability*; Binance's rest-api.md "General API Information" and "LIMITS", errors.md):
 - reads are retried on connection errors, timeouts, 5xx and 429 (`retry`);
 - an order or a cancel is sent once: after an ambiguous failure the caller looks it up by its
   client id (`order_kinds`) instead of resending; whether a failed request may have reached
@@ -102,7 +102,7 @@ class ExchangeClient:
         self._local = threading.local()
         self._symbol_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._symbol_cache_ttl = symbol_cache_ttl
-        self._all_symbols: tuple[float, tuple[str, ...]] | None = None
+        self._all_symbols: tuple[float, tuple[str, ...], frozenset[str]] | None = None
         self.timestamp_offset_ms = 0
         self.usage = WeightUsage()
         self._limits: UsageTracker | None = None
@@ -112,6 +112,10 @@ class ExchangeClient:
     @property
     def has_credentials(self) -> bool:
         return self._credentials is not None
+
+    def _key_type(self) -> str | None:
+        """The kind of key that signs ("HMAC", "Ed25519", "RSA"), None without keys."""
+        return self._credentials.key_type.value if self._credentials is not None else None
 
     @property
     def retry(self) -> RetryPolicy:
@@ -328,20 +332,34 @@ class ExchangeClient:
 
     async def _known_symbols(self) -> tuple[str, ...]:
         """Every symbol of exchangeInfo (weight 20), cached like a symbol's entry; empty if unreadable."""
-        now = time.monotonic()
-        if self._all_symbols is not None and now - self._all_symbols[0] < self._symbol_cache_ttl:
-            return self._all_symbols[1]
         try:
-            answer = await self._send("exchange_info", {})
+            return (await self._listing())[0]
         except ExchangeFailure as exc:
             logger.info("could not read exchangeInfo's symbols for a suggestion: %s", exc.message)
             return ()
+
+    async def listed_symbols(self) -> tuple[str, ...]:
+        """Every symbol exchangeInfo lists (weight 20, cached); empty if it cannot be read."""
+        return await self._known_symbols()
+
+    async def listed_assets(self) -> frozenset[str]:
+        """Every base and quote asset of the symbols exchangeInfo lists (weight 20, cached like a
+        symbol's entry): what a policy's budget may name. Raises `ExchangeFailure` if unreadable."""
+        return (await self._listing())[1]
+
+    async def _listing(self) -> tuple[tuple[str, ...], frozenset[str]]:
+        now = time.monotonic()
+        if self._all_symbols is not None and now - self._all_symbols[0] < self._symbol_cache_ttl:
+            return self._all_symbols[1], self._all_symbols[2]
+        answer = await self._send("exchange_info", {})
         entries = answer.get("symbols", []) if isinstance(answer, dict) else []
-        names = tuple(
-            str(entry["symbol"]) for entry in entries if isinstance(entry, dict) and "symbol" in entry
+        entries = [entry for entry in entries if isinstance(entry, dict) and "symbol" in entry]
+        names = tuple(str(entry["symbol"]) for entry in entries)
+        assets = frozenset(
+            str(entry[key]) for entry in entries for key in ("baseAsset", "quoteAsset") if entry.get(key)
         )
-        self._all_symbols = (now, names)
-        return names
+        self._all_symbols = (now, names, assets)
+        return names, assets
 
     async def _clearance(self, weight: int, orders: int) -> None:
         """Wait until a request may go: no ban or Retry-After running, and room under every limit."""
@@ -435,7 +453,7 @@ class ExchangeClient:
                 code,
                 message,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
-                next_step=next_step(code, message, params, base),
+                next_step=next_step(code, message, params, base, key_type=self._key_type()),
             ) from None
         except BinanceRequestException as exc:
             _copy_mbx_headers(getattr(client.response, "headers", None) or {}, seen)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -286,6 +286,9 @@ def mismatch(leg: Leg, symbol: str, found: dict[str, Any]) -> str | None:
     differences = (
         [] if found.get("symbol") == symbol else [f"symbol {found.get('symbol')} instead of {symbol}"]
     )
+    if leg.cap_pct is not None and found.get("type") == "LIMIT" and found.get("timeInForce") == "IOC":
+        # a MARKET order sent capped went out as a LIMIT IOC, at a price set from the book then
+        leg = replace(leg, type="LIMIT", price=None)
     for words, ours, theirs in _COMPARED:
         mine = getattr(leg, ours)
         seen = found.get(theirs) if isinstance(mine, str) else _decimal(found.get(theirs))

@@ -24,6 +24,7 @@ import anyio
 from mcp.server.mcpserver.resolve import Elicit
 
 from binance_mcp.approval_details import request_details
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
@@ -32,7 +33,6 @@ from binance_mcp.orders import describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.stores.approvals import canonical_arguments
 from binance_mcp.timestamps import utc_seconds_text
-from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 ELICITATION = "elicitation"
 OPERATOR = "operator"
 
+APPROVED_VALUE_TOLERANCE = Decimal("0.01")
+"""An approved order is sent only while its value moved against the account by at most 1 % of
+what the human was shown (a BUY's value up, a SELL's down); the question states it."""
+
 
 def approvers(decided: Decided, services: Services) -> frozenset[str]:
     return approvers_for(services, decided.request.caller)
@@ -62,33 +66,43 @@ def approvers_for(services: Services, caller: Caller) -> frozenset[str]:
     return frozenset({ELICITATION, OPERATOR}) if caller.transport == "stdio" else frozenset({OPERATOR})
 
 
-def identity_of(decided: Decided, services: Services) -> CallIdentity:
-
+def identity_of(decided: Decided, services: Services, found: Any = None) -> CallIdentity:
+    """What an approval of this call is bound to. `found`: what the call acts on, as the exchange has
+    it (the order a cancel names): its order id is bound too."""
     parsed = decided.parsed
+    arguments = dict(parsed.arguments)
+    order_id = found.get("orderId") if isinstance(found, dict) else None
+    if order_id is not None:
+        arguments["resolved_order_id"] = int(order_id)
     return CallIdentity(
         tool=decided.request.spec.name,
         network=services.network.value,
         account=services.account,
         agent=decided.request.caller.agent,
-        arguments_key=canonical_arguments(
-            parsed.arguments, drop_client_order_id=parsed.generated_client_order_id
-        ),
+        arguments_key=canonical_arguments(arguments, drop_client_order_id=parsed.generated_client_order_id),
+        order_id=int(order_id) if order_id is not None else None,
         base_url=services.exchange.base_url,
     )
 
 
-async def question(decided: Decided, services: Services) -> str:
+async def question(decided: Decided, services: Services, found: Any = None) -> str:
     """The call in words, from validated values only, ending in "— approve?"."""
 
     validated = decided.validated
     spec = validated.request.spec
     network = services.network.value
     if validated.order is not None and validated.valuation is not None:
-        what = describe(
-            validated.order, validated.valuation.notional, validated.valuation.quote_asset, network
-        )
+        valuation = validated.valuation
+        what = describe(validated.order, valuation.notional, valuation.quote_asset, network)
+        if valuation.market_price is not None:
+            kind = ", an estimate" if valuation.estimate else ""
+            what += (
+                f" — valued at the market price {decimal_text(valuation.market_price)}{kind}; sent only while "
+                f"its value moves at most {decimal_text(APPROVED_VALUE_TOLERANCE * 100)} % against you"
+            )
     elif spec.describe is not None:
-        found = await resolved(decided, services)
+        if found is None:
+            found = await resolved(decided, services)
         what = spec.describe(validated.parsed.args, found, network)
     else:
         shown = ", ".join(f"{key}={value}" for key, value in validated.parsed.arguments.items())
@@ -101,12 +115,14 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
         return Admitted(decided)
     request = decided.request
     rule = decided.approval_rule
-    identity = identity_of(decided, services)
+    # a cancel or an amend: the order it acts on now, bound into the approval by its exchange id
+    found = await resolved(decided, services) if decided.request.spec.resolve is not None else None
+    identity = identity_of(decided, services, found)
     via = approvers(decided, services)
     shown = decided.validated.valuation.notional if decided.validated.valuation is not None else None
     ttl = decided.decision.approval_ttl
     if OPERATOR in via:
-        given = await services.approvals.find_cli_approval(identity, ttl)
+        given = await services.approvals.find_operator_approval(identity, ttl)
         if given is not None:
             return Admitted(
                 decided,
@@ -117,7 +133,7 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
             )
     if OPERATOR in via:
         await refuse_if_declined(decided, services, identity, ttl)
-    asked = await question(decided, services)
+    asked = await question(decided, services, found)
     if ELICITATION in via and request.can_elicit:
         if request.ask_now is not None:  # 2025 era: ask mid-call
             answer = await request.ask_now(asked)
@@ -139,7 +155,7 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
             "Nothing was sent",
             rule=rule,
         )
-    approval = await services.approvals.request_cli_approval(
+    approval = await services.approvals.request_operator_approval(
         identity,
         asked,
         ttl,

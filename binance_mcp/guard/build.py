@@ -15,7 +15,7 @@ from binance_mcp.guard.lock import DispatchLock
 from binance_mcp.guard.recovery import PendingRecovery
 from binance_mcp.guard.services import LazyStore, PolicyInForce, Services
 from binance_mcp.policy.engine import PolicyEngine
-from binance_mcp.stores import Stores, open_stores, require_shared_counters
+from binance_mcp.stores import Stores, open_stores
 from binance_mcp.stores.approvals import approve_command
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def build_guard(
 
     audit = AuditWriter(lambda: stores.get().audit, event)
     services = Services(
-        policy=PolicyInForce(PolicyEngine(policy), lambda new: require_shared_counters(config, new)),
+        policy=PolicyInForce(PolicyEngine(policy)),
         exchange=exchange,
         network=config.network,
         account=account,

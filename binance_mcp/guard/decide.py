@@ -1,6 +1,7 @@
 """Stage 4, decide: the policy in force on this call.
 
-The rule (exact name, longest glob, default; per agent first) and its networks; then, for an
+The rules (an agent's layered over the top level's; place_order's for the tools that take it) and
+their networks; dry run (cancels and amends refused); then, for an
 order, every constraint on every leg (symbols, sides, order types, quantity, value, price
 deviation), the account's open orders, and whether today's budget has room; then whether a human
 must approve it (`require_approval`, or a value above `approve_above_notional`), and dry run.
@@ -32,50 +33,67 @@ async def decide(validated: Validated, services: Services) -> Decided:
     if decision.action == "deny":
         reason = decision.reason or f"{tool} is denied by {decision.rule_path}"
         raise Refusal(RefusalKind.POLICY_DENIED, reason, rule=decision.rule_path)
-    await check_constraints(validated, decision, services)
     dry_run = services.dry_run or decision.dry_run
+    if dry_run and decision.dry_run_refused:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"dry run: {tool} would change the account and Binance has no test endpoint for it, so it is "
+            "refused; nothing was sent",
+            rule="--dry-run" if services.dry_run else f"{decision.rule_path}.dry_run",
+        )
+    await check_constraints(validated, decision, services)
     if validated.valuation is not None and not dry_run:
         await check_budget(validated, services)
     return Decided(validated, decision, approval_rule=approval_rule(validated, decision), dry_run=dry_run)
 
 
 async def check_constraints(validated: Validated, decision: Decision, services: Services) -> None:
-
-    constraints = decision.constraints
-    if constraints is None:
+    if not decision.bounds:
         return
     args = validated.parsed.args
     order, market, valuation = validated.order, validated.market, validated.valuation
+    refusing = [b for b in decision.bounds if b.constraints.uncapped_orders == "refuse"]
+    if valuation is not None and valuation.estimate and refusing:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            f"this order has a leg no price bounds (MARKET by quantity, stop-market or trailing), so what "
+            f"it can move is only an estimate ({valuation.how}), and this rule refuses such orders; nothing "
+            "was sent: give it a limit price (LIMIT with time_in_force IOC for a MARKET order, "
+            "STOP_LOSS_LIMIT / TAKE_PROFIT_LIMIT for a stop) or a quote_quantity",
+            rule=refusing[0].path_of("uncapped_orders"),
+        )
     open_orders = None
-    if constraints.max_open_orders is not None:
+    if any(bounds.constraints.max_open_orders is not None for bounds in decision.bounds):
         open_orders = await count_open_orders(services)
     legs = order.legs if order is not None else (None,)
-    for leg in legs:
-        violation = first_broken(
-            constraints,
-            decision.constraint_path,
-            tool=validated.request.spec.name,
-            symbol=order.symbol if order is not None else getattr(args, "symbol", None),
-            side=leg.side if leg is not None else getattr(args, "side", None),
-            order_type=leg.type if leg is not None else getattr(args, "type", None),
-            quantity=leg.quantity if leg is not None else None,
-            notional=valuation.notional if valuation is not None else None,
-            quote_asset=valuation.quote_asset if valuation is not None else None,
-            price=leg.price if leg is not None else None,
-            reference_price=market.price if market is not None else None,
-            open_orders=open_orders,
-            new_orders=len(order.legs) if order is not None else 1,  # a list's legs all count
-        )
-        if violation is not None:
-            raise Refusal(
-                RefusalKind.POLICY_DENIED,
-                violation.reason,
-                rule=violation.rule,
-                limit=violation.limit,
-                value=violation.value,
-                unit=violation.unit,
-                scope=violation.scope,
+    for bounds in decision.bounds:  # an agent's rule and the top-level rule: each holds
+        for leg in legs:
+            violation = first_broken(
+                bounds.constraints,
+                bounds.path_of,
+                tool=validated.request.spec.name,
+                symbol=order.symbol if order is not None else getattr(args, "symbol", None),
+                side=leg.side if leg is not None else getattr(args, "side", None),
+                order_type=leg.type if leg is not None else getattr(args, "type", None),
+                quantity=leg.quantity if leg is not None else None,
+                notional=valuation.notional if valuation is not None else None,
+                quote_asset=valuation.quote_asset if valuation is not None else None,
+                price=leg.price if leg is not None else None,
+                stop_price=leg.stop_price if leg is not None else None,
+                reference_price=market.price if market is not None else None,
+                open_orders=open_orders,
+                new_orders=len(order.legs) if order is not None else 1,  # a list's legs all count
             )
+            if violation is not None:
+                raise Refusal(
+                    RefusalKind.POLICY_DENIED,
+                    violation.reason,
+                    rule=violation.rule,
+                    limit=violation.limit,
+                    value=violation.value,
+                    unit=violation.unit,
+                    scope=violation.scope,
+                )
 
 
 async def count_open_orders(services: Services) -> int:

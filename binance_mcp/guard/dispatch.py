@@ -15,23 +15,25 @@ request.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from binance_mcp.decimals import decimal_text
+from binance_mcp.guard.approve import APPROVED_VALUE_TOLERANCE, approve
 from binance_mcp.guard.budget import reserve_budget, settle_budget
-from binance_mcp.guard.call import Admitted, Ended
+from binance_mcp.guard.call import Admitted, Decided, Ended
 from binance_mcp.guard.decide import decide
 from binance_mcp.guard.endings import in_flight, refused, succeeded
 from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
-from binance_mcp.guard.limits_report import limits_report
+from binance_mcp.guard.limits_report import forget_open_orders, limits_report
+from binance_mcp.guard.preview import preview_report
 from binance_mcp.guard.record import audit_record
 from binance_mcp.guard.validate import leg_client_order_ids, validate
+from binance_mcp.orders import rounded_up
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
-from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
@@ -41,9 +43,6 @@ logger = logging.getLogger(__name__)
 
 OPERATOR_ROUTES = frozenset({"cli", "page"})
 """How an operator's approval was given: at the CLI, or on the approvals page."""
-
-APPROVED_VALUE_TOLERANCE = Decimal("0.01")
-"""An approved order is sent only while its value is at most 1 % above what the human was shown."""
 
 
 async def dispatch(admitted: Admitted, services: Services) -> Ended:
@@ -106,21 +105,57 @@ async def decide_again(admitted: Admitted, services: Services) -> Admitted:
             "nothing was sent: call again to ask for it",
             rule=fresh.approval_rule,
         )
-    shown, value = admitted.approved_notional, fresh.validated.valuation
-    if shown is not None and value is not None and value.notional > shown * (1 + APPROVED_VALUE_TOLERANCE):
-        raise Refusal(
-            RefusalKind.APPROVAL_DECLINED,
-            f"changed while the human decided: the order's value rose from ≈{decimal_text(shown)} to "
-            f"≈{decimal_text(value.notional)} {value.quote_asset}, more than the approval covers; nothing "
-            "was sent and the approval is not spent",
-            rule=fresh.approval_rule,
-        )
+    moved = moved_against(admitted, fresh)
+    if moved is not None:
+        await ask_again(admitted, fresh, services, moved)
     return Admitted(
         fresh,
         approved_via=admitted.approved_via,
         approved_by=admitted.approved_by,
         identity=admitted.identity,
         approved_notional=admitted.approved_notional,
+    )
+
+
+def moved_against(admitted: Admitted, fresh: Decided) -> str | None:
+    """How the order's value moved against the account beyond the tolerance since the human saw
+    it, in words, or None: a BUY's value up (it pays more), a SELL's down (it brings less); a list
+    with both sides, either way."""
+    shown, value, order = admitted.approved_notional, fresh.validated.valuation, fresh.validated.order
+    if shown is None or value is None or order is None:
+        return None
+    sides = {leg.side for leg in order.legs}
+    now = value.notional
+    if "BUY" in sides and now > shown * (1 + APPROVED_VALUE_TOLERANCE):
+        verb = "rose"
+    elif "SELL" in sides and now < shown * (1 - APPROVED_VALUE_TOLERANCE):
+        verb = "fell"
+    else:
+        return None
+    market = f" (market price now {decimal_text(value.market_price)})" if value.market_price else ""
+    return (
+        f"the order's value {verb} from ≈{decimal_text(rounded_up(shown))} to ≈{decimal_text(rounded_up(now))} "
+        f"{value.quote_asset}"
+        f"{market}, beyond the {decimal_text(APPROVED_VALUE_TOLERANCE * 100)} % the approval covers"
+    )
+
+
+async def ask_again(admitted: Admitted, fresh: Decided, services: Services, moved: str) -> None:
+    """The human approved another value: that approval is withdrawn (an operator's is used up, so it
+    cannot let this order through later) and the order as it is now needs a new one. Raises."""
+    if admitted.approved_via in OPERATOR_ROUTES and admitted.identity is not None:
+        await services.approvals.take_operator_approval(admitted.identity, fresh.decision.approval_ttl)
+        if fresh.needs_approval:
+            try:
+                await approve(fresh, services)  # asks an operator about the order as it is now
+            except Refusal as asked:
+                asked.reason = f"changed while the human decided: {moved}; nothing was sent. {asked.reason}"
+                raise
+    raise Refusal(
+        RefusalKind.APPROVAL_REQUIRED,
+        f"changed while the human decided: {moved}; nothing was sent and the approval is not used: "
+        "call again to ask a human about the order at its value now",
+        rule=fresh.approval_rule,
     )
 
 
@@ -141,7 +176,7 @@ async def spend_operator_approval(admitted: Admitted, services: Services) -> str
     """Spend the operator's approval for this call; returns its id."""
     assert admitted.identity is not None
     ttl = admitted.decided.decision.approval_ttl
-    taken = await services.approvals.take_cli_approval(admitted.identity, ttl)
+    taken = await services.approvals.take_operator_approval(admitted.identity, ttl)
     if taken is None:
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,
@@ -162,6 +197,8 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
 
     async def about_to_send() -> None:
         nonlocal sent, pending_id
+        if spec.changes_account:
+            forget_open_orders(services)
         if spec.changes_account and not decided.dry_run:
             pending_id = await services.audit.write_durable(
                 audit_record(in_flight(admitted), services), leg_client_order_ids(decided.parsed)
@@ -175,7 +212,10 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
         about_to_send=about_to_send,
         order=validated.order,
         market=validated.market,
+        valuation=validated.valuation,
+        bound_order_id=admitted.identity.order_id if admitted.identity is not None else None,
         report_limits=lambda: limits_report(services, decided.request.caller),
+        preview=lambda tool, arguments: preview_report(services, decided.request.caller, tool, arguments),
     )
     try:
         output = await spec.run(decided.parsed.args, context)
@@ -197,7 +237,15 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
             client_order_id=decided.parsed.client_order_id,
         )
         return refused(admitted, failure, pending_id=pending_id, outcome="unknown" if sent else "error")
-    settle_budget(services, reservation, spent=True, traded=output.extra.get("traded_quote"))
+    if spec.changes_account:
+        forget_open_orders(services)  # a read while it was in flight may have kept the old count
+    settle_budget(
+        services,
+        reservation,
+        spent=True,
+        traded=output.extra.get("traded_quote"),
+        watch=output.extra.get("budget_watch"),
+    )
     return succeeded(
         admitted,
         success_result(output),

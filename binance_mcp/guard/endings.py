@@ -23,10 +23,11 @@ GUARD_FAILED = "the policy guard failed on this call, so it was denied"
 def passed_decision(reached: Reached) -> str:
     """The audit decision of a call the policy let through."""
     if isinstance(reached, Admitted):
-        if reached.approved_via is not None:
-            return "approved"
+        # dry run first: an approved simulated order was still not sent (approved_via says who approved)
         if reached.decided.dry_run and reached.request.spec.changes_account:
             return "dry_run"
+        if reached.approved_via is not None:
+            return "approved"
     return "allowed"
 
 

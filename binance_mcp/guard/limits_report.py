@@ -3,7 +3,7 @@
 
 An agent that reads this before it acts needs no bisection: each visible tool with its decision,
 the order constraints, the largest order that needs no human, open orders against their bound,
-each budget with what is spent and left, each rate limit with the calls left in its window, dry
+each budget with what traded, what open orders hold and what is left, each rate limit with the calls left in its window, dry
 run, and who may approve. It is the guard's own view (the policy in force, this caller), so it
 cannot drift from what the guard decides.
 """
@@ -11,18 +11,21 @@ cannot drift from what the guard decides.
 from __future__ import annotations
 
 import functools
+import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approve import approvers_for
-from binance_mcp.guard.budget import exchange_now
+from binance_mcp.guard.budget import exchange_now, settle_open_orders
 from binance_mcp.guard.hide import is_visible
-from binance_mcp.guard.ratelimit import counter_key
+from binance_mcp.guard.ratelimit import limit_keys
 from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
-from binance_mcp.tools.inputs import decimal_text
-from binance_mcp.tools.names import TOOL_NAMES
+from binance_mcp.tools.names import DRY_RUN_REFUSED, DRY_RUN_SIMULATED, TOOL_NAMES
+from binance_mcp.valuation import DEFAULT_MARKET_ALLOWANCE_PCT
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller
@@ -35,7 +38,7 @@ def _text(value: Any) -> str | None:
 
 
 async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
-
+    dry_run_tools = DRY_RUN_SIMULATED | DRY_RUN_REFUSED
     engine = services.engine
     network = services.network.value
     tools: list[dict[str, Any]] = []
@@ -54,21 +57,28 @@ async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
             entry["decision"] = "allow"
             if decision.approve_above_notional is not None:
                 entry["approval"] = f"above {_text(decision.approve_above_notional)}"
+        if decision.inherited_from is not None:
+            entry["rule_of"] = decision.inherited_from
+        if decision.action != "deny" and (services.dry_run or decision.dry_run) and tool in dry_run_tools:
+            entry["dry_run"] = "refused" if decision.dry_run_refused else "simulated"
         tools.append(entry)
-        if decision.rate_limit is not None and decision.action != "deny":
-            limit = decision.rate_limit
-            key = counter_key(caller, limit.scope, decision.rate_limit_path)
-            rate_limits.append(
-                {
-                    "tool": tool,
-                    "max": int(limit.max),
-                    "window_s": limit.window,
-                    "scope": limit.scope,
-                    "left": services.limiter.left(key, int(limit.max), float(limit.window)),
-                    "rule": decision.rate_limit_path,
-                }
-            )
-        if tool == "place_order" and decision.action != "deny":
+        if decision.action == "deny":
+            continue
+        for rule_limit in decision.limits:
+            limit = rule_limit.rate_limit
+            key, others = limit_keys(caller, rule_limit, tool)
+            found = {
+                "tool": tool,
+                "max": int(limit.max),
+                "window_s": limit.window,
+                "scope": limit.scope,
+                "left": services.limiter.left(key, int(limit.max), float(limit.window), others),
+                "rule": rule_limit.path,
+            }
+            if rule_limit.shared:
+                found["shared_by"] = list(rule_limit.tools)
+            rate_limits.append(found)
+        if tool == "place_order":
             orders = await _order_limits(services, decision)
     budgets = await _budgets(services)
     now = exchange_now(services)
@@ -97,6 +107,10 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
         found["approval"] = f"orders up to {bound} (in the quote asset) go ahead without a human"
     else:
         found["approval"] = "no order needs a human's approval"
+    found["valued_as"] = (
+        "max_notional and the approval bound compare an order's largest single execution, each leg at "
+        "its worst price; get_order_preview says what an order comes to"
+    )
     if constraints is not None:
         for name in ("symbols", "sides", "order_types"):
             value = getattr(constraints, name)
@@ -106,19 +120,48 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
             value = getattr(constraints, name)
             if value is not None:
                 found[name] = _text(value)
+        allowance = constraints.market_allowance_pct
+        found["market_allowance_pct"] = _text(
+            DEFAULT_MARKET_ALLOWANCE_PCT if allowance is None else allowance
+        )
+        found["uncapped_orders"] = constraints.uncapped_orders
         if constraints.max_open_orders is not None:
-            open_now = None
-            if services.exchange.has_credentials:
-                try:
-                    open_now = len(await services.exchange.get_open_orders(None))
-                except Exception:  # informational: the count is left out, the bound still stands
-                    open_now = None
+            open_now = await _open_orders_now(services)
             found["max_open_orders"] = {
                 "limit": constraints.max_open_orders,
                 "scope": "account (all symbols)",
                 "open_now": open_now,
             }
     return found
+
+
+OPEN_ORDERS_FRESH_S = 5.0
+"""How long a count of the account's open orders (an all-symbol request, weight 80) is shown
+again instead of asked again: reading the limits in a loop costs one request per 5 s at most.
+A call of this server that changes the account forgets the count (`forget_open_orders`)."""
+
+_open_orders_seen: weakref.WeakKeyDictionary[Any, tuple[float, int]] = weakref.WeakKeyDictionary()
+
+
+def forget_open_orders(services: Services) -> None:
+    """An order was placed, cancelled or amended here: the next read counts afresh."""
+    _open_orders_seen.pop(services.exchange, None)
+
+
+async def _open_orders_now(services: Services) -> int | None:
+    """The account's open orders, for showing (the guard counts afresh when it checks the bound)."""
+    if not services.exchange.has_credentials:
+        return None
+    seen = _open_orders_seen.get(services.exchange)
+    now = time.monotonic()
+    if seen is not None and now - seen[0] < OPEN_ORDERS_FRESH_S:
+        return seen[1]
+    try:
+        count = len(await services.exchange.get_open_orders(None))
+    except Exception:  # informational: the count is left out, the bound still stands
+        return None
+    _open_orders_seen[services.exchange] = (now, count)
+    return count
 
 
 async def _budgets(services: Services) -> list[dict[str, Any]]:
@@ -128,17 +171,22 @@ async def _budgets(services: Services) -> list[dict[str, Any]]:
         return []
     store = services.budgets
     now = exchange_now(services)
+    if services.exchange.has_credentials:
+        await settle_open_orders(services)
     found = []
     for asset, limit in sorted(daily.items()):
-        spent = await anyio.to_thread.run_sync(
-            functools.partial(store.spent_today, services.account, asset, now)
+        usage = await anyio.to_thread.run_sync(
+            functools.partial(store.usage_today, services.account, asset, now)
         )
         found.append(
             {
                 "asset": asset,
                 "limit": _text(limit),
-                "spent": _text(spent),
-                "left": _text(max(limit - spent, 0)),
+                "traded": _text(usage.traded),
+                "held": _text(usage.held),
+                "left": _text(max(limit - usage.used, 0)),
+                "means": "what orders may trade today: traded (settled from fills) + held (open orders "
+                "at their worst path) + left",
             }
         )
     return found

@@ -1,6 +1,6 @@
 """Crash recovery: complete the `pending` audit records a dead process left behind, from the exchange.
 
-DESIGN *Crash safety*: an order's intent is committed as a `pending` audit record before it
+README *Reliability*: an order's intent is committed as a `pending` audit record before it
 leaves, and gets its outcome afterwards. A server killed in between leaves the record pending.
 Before an order leaves (the guard awaits `PendingRecovery` under the account lock), each pending
 record of this account that is orphaned is looked up on the exchange by its client id, as a tool
@@ -30,7 +30,7 @@ from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
-    from binance_mcp.stores.audit import AuditRecord, AuditStore
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +66,17 @@ class PendingRecovery:
 
     def __init__(
         self,
-        audit: Callable[[], AuditStore],
+        audit: Callable[[], AuditLog],
         exchange: ExchangeClient,
         network: str,
         *,
-        account: str | None = None,
+        account: str,
         started: str | None = None,
     ) -> None:
         self._audit = audit
         self._exchange = exchange
         self._network = str(network)
-        self._account = account or exchange.base_url
+        self._account = account
         self._started = started or utc_now_text()
         self._quiet_until = 0.0
         self.reports: list[RecoveryReport] = []
@@ -124,9 +124,15 @@ class PendingRecovery:
         return report
 
     @staticmethod
-    def _finish(audit: AuditStore, record: AuditRecord, verdict: _Verdict) -> None:
+    def _finish(audit: AuditLog, record: AuditRecord, verdict: _Verdict) -> None:
         assert record.id is not None and verdict.outcome is not None
-        audit.finish(record.id, outcome=verdict.outcome, reason=verdict.reason, order_id=verdict.order_id)
+        audit.finish(
+            record.id,
+            outcome=verdict.outcome,
+            reason=verdict.reason,
+            order_id=verdict.order_id,
+            result={"recovered": True},  # completed by crash recovery, by the replica this record names
+        )
 
     async def _look_up(self, record: AuditRecord) -> _Verdict:
         """The record's order or list (or what its cancel named) looked up by its id, and judged,
@@ -134,7 +140,7 @@ class PendingRecovery:
         from binance_mcp.exchange.order_kinds import LIST, SINGLE, Ref, kind_of
         from binance_mcp.tools import SPECS
 
-        stopped = f"the server stopped while this {record.tool} call was in flight"
+        stopped = f"the server that sent this {record.tool} call stopped before its outcome was written"
         spec = SPECS.get(record.tool)
         cancels = {
             "cancel_order": (SINGLE, "client_order_id", "order_id"),
@@ -161,19 +167,23 @@ class PendingRecovery:
         if found is None and not lookup.missing:
             return _Verdict(None, f"could not look {what} up: {lookup.detail}")
         if found is None:
-            reason = f"{stopped}; after the restart Binance does not know {what} on {ref.symbol}: most likely it never arrived, check it on Binance"
+            reason = f"{stopped}; Binance does not know {what} on {ref.symbol}: most likely it never arrived, check it on Binance"
             return _Verdict("unknown", reason)
         status, order_id = kind.status(found), found.get("orderId")
         if order is None:  # a cancel: long after the crash, one that arrived is done by now
             if kind.cancelled(found):
-                return _Verdict("ok", f"completed after a restart: {what} is {status} on Binance", order_id)
-            reason = f"completed after a restart: {what} is {status} on Binance, so the cancel did not happen"
+                return _Verdict("ok", f"completed by crash recovery: {what} is {status} on Binance", order_id)
+            reason = (
+                f"completed by crash recovery: {what} is {status} on Binance, so the cancel did not happen"
+            )
             return _Verdict("error", reason, order_id)
         different = kind.difference(order, found, _not_before_ms(record, self._exchange))
         if different is not None:
-            reason = f"{stopped}; after the restart Binance has an {kind.noun} with {kind.id_name} {ref}, but not this one ({different}): check the account on Binance"
+            reason = f"{stopped}; Binance has an {kind.noun} with {kind.id_name} {ref}, but not this one ({different}): check the account on Binance"
             return _Verdict("unknown", reason)
-        reason = f"completed after a restart: {what} found on Binance by its {kind.id_name} (status {status})"
+        reason = (
+            f"completed by crash recovery: {what} found on Binance by its {kind.id_name} (status {status})"
+        )
         return _Verdict("ok", reason, order_id)
 
 

@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 
 class PolicyInForce:
     """The engine of the policy in force, swapped whole by a reload. `admissible` refuses a policy
-    this server cannot enforce as written (an `agent` or `global` rate limit on PostgreSQL state
-    without Redis): the reload is refused, the old policy stays."""
+    this server cannot enforce as written: the reload is refused, the old policy stays."""
 
     def __init__(self, engine: PolicyEngine, admissible: Callable[[Any], None] = lambda policy: None) -> None:
         self.engine = engine

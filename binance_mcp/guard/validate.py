@@ -25,7 +25,7 @@ from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
 from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
-from binance_mcp.valuation import value_order
+from binance_mcp.valuation import Book, value_order
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
@@ -38,7 +38,8 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     request = parsed.request
     spec = request.spec
     epoch = await read_epoch(services) if spec.changes_account else None  # before all it decides on
-    if services.engine.decide(spec.name, request.caller.agent, services.network.value).action == "deny":
+    decision = services.engine.decide(spec.name, request.caller.agent, services.network.value)
+    if decision.action == "deny":
         return Validated(parsed)  # refused by `decide` next: nothing to ask the exchange about
     await services.keys.check(spec)
     if spec.order is None:
@@ -46,13 +47,15 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
             await screen(parsed, services)
         return Validated(parsed, epoch=epoch)
     order = spec.order(parsed.args)
-    market = await fetch_market(services.exchange, order.symbol)
+    market = await fetch_market(services.exchange, order.symbol, book=needs_book(order))
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
     await check_open_counts(order, market, services.exchange)
     await refuse_used_client_ids(parsed, services)
-    return Validated(parsed, order=order, market=market, valuation=value_of(order, market), epoch=epoch)
+    allowance = decision.constraints.market_allowance_pct if decision.constraints is not None else None
+    valuation = value_of(order, market, allowance)
+    return Validated(parsed, order=order, market=market, valuation=valuation, epoch=epoch)
 
 
 async def screen(parsed: Parsed, services: Services) -> None:
@@ -66,16 +69,29 @@ async def screen(parsed: Parsed, services: Services) -> None:
         raise refusal_for(exc, f"looking up what {spec.name} changes") from None
 
 
-def value_of(order: Order, market: Market) -> Any:
+def value_of(order: Order, market: Market, allowance_pct: Decimal | None = None) -> Any:
+    return value_order(
+        order, market.price, market.rules.quote_asset, book=market.book, allowance_pct=allowance_pct
+    )
 
-    return value_order(order, market.price, market.rules.quote_asset)
+
+BOOK_LEVELS = 100
+"""Levels of the order book read to value a MARKET order by quantity (weight 5 of 6000 a minute)."""
 
 
-async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
-    """The symbol's rules, its last price and the price its filters use (its reference price, or
-    the average over avgPriceMins), fetched together (all public; the rules cached)."""
+def needs_book(order: Order) -> bool:
+    """A working MARKET leg by quantity fills through the book now: its value is read from it."""
+    return any(leg.type == "MARKET" and leg.quote_quantity is None and not leg.pending for leg in order.legs)
 
-    found: dict[str, Any] = {}
+
+async def fetch_market(exchange: ExchangeClient, symbol: str, *, book: bool = False) -> Market:
+    """The symbol's rules, its last price, the price its filters use (its reference price, or the
+    average over avgPriceMins) and, for a MARKET order by quantity, its order book, fetched together
+    (all public; the rules cached)."""
+    found: dict[str, Any] = {"book": None}
+
+    async def fetch_book() -> None:
+        found["book"] = Book.from_depth(await exchange.get_orderbook(symbol, BOOK_LEVELS))
 
     async def fetch_rules() -> None:
         found["rules"] = SymbolRules.from_exchange_info(await exchange.get_symbol_info(symbol))
@@ -95,6 +111,8 @@ async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
             group.start_soon(fetch_price)
             group.start_soon(fetch_average)
             group.start_soon(fetch_reference)
+            if book:
+                group.start_soon(fetch_book)
     except BaseExceptionGroup as failed:  # the exchange's error, not the task group's wrapper
         first = failed.exceptions[0]
         if isinstance(first, EXCHANGE_FAILURES):
@@ -104,7 +122,9 @@ async def fetch_market(exchange: ExchangeClient, symbol: str) -> Market:
     price, basis = filter_price(
         rules, last=found["price"], reference=found["reference"], average=found["average"]
     )
-    return Market(rules=rules, price=found["price"], filter_price=price, filter_basis=basis)
+    return Market(
+        rules=rules, price=found["price"], book=found["book"], filter_price=price, filter_basis=basis
+    )
 
 
 async def check_open_counts(order: Order, market: Market, exchange: ExchangeClient) -> None:

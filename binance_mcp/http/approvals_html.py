@@ -274,7 +274,7 @@ def _budgets(lines: Sequence[BudgetLine], now: datetime) -> str:
     several_accounts = len({line.account for line in lines if line.account}) > 1
     head = (
         "<tr><th scope=col>Network</th><th scope=col>Asset</th><th scope=col>Limit</th>"
-        "<th scope=col>Spent</th><th scope=col>Left</th></tr>"
+        "<th scope=col>Traded</th><th scope=col>Held</th><th scope=col>Left</th></tr>"
     )
     rows = []
     for line in lines:
@@ -286,7 +286,7 @@ def _budgets(lines: Sequence[BudgetLine], now: datetime) -> str:
         rows.append(
             f'<tr><td class="where">{where}</td><td>{_e(line.asset)}</td>'
             f"<td>{_e(limit)}</td>"
-            f"<td>{_e(line.spent)}</td><td>{_e(left)}</td></tr>"
+            f"<td>{_e(line.traded)}</td><td>{_e(line.held)}</td><td>{_e(left)}</td></tr>"
         )
     day = now.astimezone(UTC).strftime("%Y-%m-%d")
     return (

@@ -9,6 +9,7 @@ logging (our stderr handler, with secrets scrubbed, stays in charge) and keeps n
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 
@@ -31,8 +32,7 @@ from binance_mcp.http.settings import HttpSettings
 from binance_mcp.server import App
 from binance_mcp.stores.lease import keep_leases
 
-AFTER_DRAIN_S = 1
-"""After draining, how long uvicorn waits for what is left (open listening streams) before cutting it."""
+logger = logging.getLogger(__name__)
 
 
 def announce(settings: HttpSettings) -> None:
@@ -69,6 +69,18 @@ def state_backend(settings: HttpSettings) -> str:
     return f"SQLite in {where.parent}"
 
 
+def warn_about_agent_names(app: App, settings: HttpSettings) -> None:
+    """A policy agent that matches no token but one differing only in case: said once, at start."""
+    from binance_mcp.policy.agent_names import case_mismatches
+
+    if settings.tokens is None or not app.guard.engine.agent_names:
+        return
+    names = [token.name for token in settings.tokens.list()]
+    for warning in case_mismatches(app.guard.engine.agent_names, names):
+        logger.warning(warning)
+        print(f"binance-mcp: warning: {warning}", file=sys.stderr)
+
+
 class HttpService:
     """One server: `run()` until SIGTERM/SIGINT (or `stop()`, the same thing), then drain and return."""
 
@@ -77,26 +89,27 @@ class HttpService:
     ) -> None:
         self.app = app
         self.settings = settings
-        self.drain = Drain()
+        self.drain = Drain(settings.drain)
+        warn_about_agent_names(app, settings)
         asgi = build_http_app(
             app,
             security=settings.security,
             tokens=settings.tokens,
-            limits=settings.limits,
+            bounds=settings.bounds,
             drain=self.drain,
             state=state_backend(settings),
         )
-        limits = settings.limits
+        bounds = settings.bounds
         self.bounds = ConnectionBounds(
-            header_timeout_s=limits.header_timeout_s,
-            max_connections=limits.max_connections or default_max_connections(),
+            header_timeout_s=bounds.header_timeout_s,
+            max_connections=bounds.max_connections or default_max_connections(),
         )
         config = uvicorn.Config(
             asgi,
             http=protocol_for(self.bounds),  # h11 with the bounds, whatever else is installed
             loop="asyncio",  # whose accept calls `CappedListener.accept`
             backlog=accept_batch(self.bounds),
-            timeout_keep_alive=limits.idle_timeout_s,
+            timeout_keep_alive=bounds.idle_timeout_s,
             h11_max_incomplete_event_size=MAX_INCOMPLETE_REQUEST_BYTES,
             lifespan="on",
             ws="none",
@@ -104,7 +117,7 @@ class HttpService:
             access_log=False,
             proxy_headers=False,
             server_header=False,
-            timeout_graceful_shutdown=AFTER_DRAIN_S,
+            timeout_graceful_shutdown=settings.drain.close_s,
         )
         self.ready = anyio.Event()
 

@@ -6,14 +6,16 @@ fixed order (symbols, sides, order_types, max_quantity, max_notional, max_price_
 max_open_orders) and the first one broken is returned as a `ConstraintViolation`: the policy path
 for the refusal's `rule` and one sentence naming the bound, the value and the limit.
 
-Semantics (DESIGN *The policy file*):
+Semantics (README *Policies*):
 
 - Every `max_*` bound allows the value up to and including it.
 - `max_open_orders` counts the account's open orders before this one (all symbols): with N open
   the order is refused when N >= max_open_orders, so the account never holds more than
   max_open_orders open orders because of this call (0 refuses every order).
-- `max_price_deviation_pct` bounds a limit price: |price − current price| / current price × 100.
-  An order without a price (MARKET) has nothing to bound.
+- `max_price_deviation_pct` bounds every price an order carries: the limit price and the stop
+  price (a trailing stop's activation price too), of every leg of a list, each as
+  |price − current price| / current price × 100. An order without a price (MARKET) has nothing
+  to bound.
 - `max_quantity` bounds the base-asset quantity; a MARKET order given by `quote_quantity` has
   none, so its quantity is estimated as notional / current price.
 - A value a set bound needs but the call does not give (an unknown notional, no open-order count,
@@ -30,6 +32,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.policy.model import Constraints
 
 __all__ = ["CONSTRAINT_ORDER", "ConstraintViolation", "check_constraints", "needs_approval_above"]
@@ -79,23 +82,26 @@ def check_constraints(
     reference_price: Decimal | None = None,
     open_orders: int | None = None,
     new_orders: int = 1,
+    stop_price: Decimal | None = None,
 ) -> ConstraintViolation | None:
     """The first bound of `constraints` that this call breaks, or None when all hold.
 
     `path_of(field)` gives a bound's policy path (pass `Decision.constraint_path`). `quantity` is
     the base-asset quantity (None for a MARKET order by quote_quantity), `notional` the order's
-    value in `quote_asset`, `price` the limit price (None for MARKET), `reference_price` the
-    current price, `open_orders` the account's open orders before this call and `new_orders` the
-    orders it adds (an order list's every leg). Every number must be
+    value in `quote_asset`, `price` the limit price (None for MARKET), `stop_price` the stop or
+    trailing activation price (None without one), `reference_price` the current price,
+    `open_orders` the account's open orders before this call and `new_orders` the orders it adds
+    (an order list's every leg). Every number must be
     a Decimal or an int, never a float (TypeError).
     """
     if constraints is None:
         return None
-    quantity, notional, price, reference_price = (
+    quantity, notional, price, reference_price, stop_price = (
         _exact(quantity, "quantity"),
         _exact(notional, "notional"),
         _exact(price, "price"),
         _exact(reference_price, "reference_price"),
+        _exact(stop_price, "stop_price"),
     )
 
     def broken(
@@ -111,8 +117,8 @@ def check_constraints(
             rule=path_of(bound),
             reason=reason,
             bound=bound,
-            limit=_text(Decimal(limit)) if limit is not None else None,
-            value=_text(Decimal(value)) if value is not None else None,
+            limit=decimal_text(Decimal(limit)) if limit is not None else None,
+            value=decimal_text(Decimal(value)) if value is not None else None,
             unit=unit,
             scope=scope,
         )
@@ -150,7 +156,7 @@ def check_constraints(
             if quantity > limit:
                 return broken(
                     "max_quantity",
-                    f"quantity {_text(quantity)} exceeds max_quantity {_text(limit)}",
+                    f"quantity {decimal_text(quantity)} exceeds max_quantity {decimal_text(limit)}",
                     limit=limit,
                     value=quantity,
                     unit="base asset",
@@ -160,8 +166,8 @@ def check_constraints(
             if estimate > limit:
                 return broken(
                     "max_quantity",
-                    f"quantity ≈{_shown(estimate, limit)} ({_text(notional)}{unit} at the current price "
-                    f"{_text(reference_price)}) exceeds max_quantity {_text(limit)}",
+                    f"quantity ≈{_shown(estimate, limit)} ({decimal_text(notional)}{unit} at the current price "
+                    f"{decimal_text(reference_price)}) exceeds max_quantity {decimal_text(limit)}",
                     limit=limit,
                     value=estimate,
                     unit="base asset",
@@ -169,7 +175,7 @@ def check_constraints(
         else:
             return broken(
                 "max_quantity",
-                f"the order's quantity is unknown, so max_quantity {_text(limit)} cannot be checked",
+                f"the order's quantity is unknown, so max_quantity {decimal_text(limit)} cannot be checked",
             )
 
     if constraints.max_notional is not None:
@@ -177,35 +183,39 @@ def check_constraints(
         if notional is None:
             return broken(
                 "max_notional",
-                f"the order's notional is unknown, so max_notional {_text(limit)}{unit} cannot be checked",
+                f"the order's notional is unknown, so max_notional {decimal_text(limit)}{unit} cannot be checked",
             )
         if notional > limit:
             return broken(
                 "max_notional",
-                f"notional {_text(notional)}{unit} exceeds max_notional {_text(limit)}{unit}",
+                f"notional {decimal_text(notional)}{unit} exceeds max_notional {decimal_text(limit)}{unit}",
                 limit=limit,
                 value=notional,
                 unit=quote_asset,
             )
 
-    if constraints.max_price_deviation_pct is not None and price is not None:
+    prices = [
+        (name, given) for name, given in (("price", price), ("stop price", stop_price)) if given is not None
+    ]
+    if constraints.max_price_deviation_pct is not None and prices:
         limit = constraints.max_price_deviation_pct
         if reference_price is None or reference_price <= 0:
             return broken(
                 "max_price_deviation_pct",
-                f"the current price is unknown, so max_price_deviation_pct {_text(limit)} cannot be checked",
+                f"the current price is unknown, so max_price_deviation_pct {decimal_text(limit)} cannot be checked",
             )
-        distance = abs(price - reference_price)
-        if distance * _HUNDRED > limit * reference_price:  # exact: no division before comparing
-            deviation = distance * _HUNDRED / reference_price
-            return broken(
-                "max_price_deviation_pct",
-                f"price {_text(price)} is {_shown(deviation, limit)}% from the current price "
-                f"{_text(reference_price)}, over max_price_deviation_pct {_text(limit)}",
-                limit=limit,
-                value=deviation,
-                unit="%",
-            )
+        for name, given in prices:
+            distance = abs(given - reference_price)
+            if distance * _HUNDRED > limit * reference_price:  # exact: no division before comparing
+                deviation = distance * _HUNDRED / reference_price
+                return broken(
+                    "max_price_deviation_pct",
+                    f"{name} {decimal_text(given)} is {_shown(deviation, limit)}% from the current price "
+                    f"{decimal_text(reference_price)}, over max_price_deviation_pct {decimal_text(limit)}",
+                    limit=limit,
+                    value=deviation,
+                    unit="%",
+                )
 
     if constraints.max_open_orders is not None:
         limit_count = constraints.max_open_orders
@@ -251,14 +261,6 @@ def _exact(value: Any, name: str) -> Decimal | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
     raise TypeError(f"{name} must be a Decimal (never a float), got {type(value).__name__}")
-
-
-def _text(number: Decimal) -> str:
-    """Plain notation, no exponent, no trailing zeros: 6000, 0.05, 7.5."""
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
 
 
 def _shown(value: Decimal, limit: Decimal) -> str:

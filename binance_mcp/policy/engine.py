@@ -2,20 +2,24 @@
 
 The tool list is fixed and a `Policy` is immutable, so the engine works out every decision for
 every (agent, network, tool) once, in its constructor; `decide` then costs a few hundred
-nanoseconds whatever the number of rules and globs. Precedence, as DESIGN.md says: the agent's own
-rules (the exact name, then the longest matching glob, of equally long globs the first written),
-then the top-level rules the same way, then `default`. A rule whose `networks` leave out the
-current network denies. Hiding is decided here too (a hidden tool is denied, `hidden=True`), so a
-single `Decision` tells the guard everything the policy says about a call before its arguments are
-seen: the rate limit, the constraints, approval and dry run, each with its path for refusals.
+nanoseconds whatever the number of rules and globs. How a rule is found, at each level (the
+agent's rules, then the top-level rules): the exact name; for place_order_list and amend_order
+without a rule of their own exact name, place_order's exact rule (`TAKES_RULE_OF`); then the
+longest matching glob (of equally long globs the first written). Agent rules layer over the
+top-level rules: when both levels have a rule, both apply (a deny or a network refusal from
+either denies, approval from either asks, every constraint set and rate limit of both holds),
+and where the top level has none the agent's rule alone decides; without any rule, `default`.
+Hiding is decided here too (a hidden tool is denied, `hidden=True`), so a single `Decision`
+tells the guard everything the policy says about a call before its arguments are seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fnmatch import fnmatchcase
+from typing import Any
 
 from binance_mcp.policy.model import (
     NETWORKS,
@@ -27,9 +31,25 @@ from binance_mcp.policy.model import (
     is_glob,
     tools_matching,
 )
-from binance_mcp.tools.names import ORDER_TOOLS, SYMBOL_TOOLS, TOOL_NAMES, TOOL_RISK
+from binance_mcp.tools.names import (
+    DRY_RUN_REFUSED,
+    ORDER_TOOLS,
+    SYMBOL_TOOLS,
+    TAKES_RULE_OF,
+    TOOL_NAMES,
+    TOOL_RISK,
+)
 
-__all__ = ["DEFAULT_APPROVERS", "TRANSPORTS", "Budget", "Decision", "ExplainRow", "PolicyEngine"]
+__all__ = [
+    "DEFAULT_APPROVERS",
+    "TRANSPORTS",
+    "Bounds",
+    "Budget",
+    "Decision",
+    "ExplainRow",
+    "PolicyEngine",
+    "RuleLimit",
+]
 
 DEFAULT_APPROVAL_TTL = 600
 
@@ -43,12 +63,39 @@ DEFAULT_APPROVERS: dict[str, frozenset[str]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class RuleLimit:
+    """One rule's rate limit as it applies to a call: `tools` are every tool this rule's limit
+    counts for this agent (a glob's, or place_order's shared with the tools that take its rule),
+    each counted on its own and the limit checked against their sum."""
+
+    rate_limit: RateLimit
+    path: str
+    """`rules.place_*.rate_limit`."""
+    tools: tuple[str, ...] = ()
+
+    @property
+    def shared(self) -> bool:
+        return len(self.tools) > 1
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """One rule's constraints as they apply to a tool, with the rule's path (`rules.place_order`)."""
+
+    constraints: Constraints
+    path: str
+
+    def path_of(self, field: str) -> str:
+        return f"{self.path}.constraints.{field}"
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What the policy says about one tool, for one agent, on one network.
 
     `action` is final for `deny`; for `allow` and `require_approval` the guard still applies the
     rate limit, the constraints, `approve_above_notional` and budgets. Every `*_path` is the place
-    in the policy to name in a refusal (`rule` in DESIGN's *Refusals*).
+    in the policy to name in a refusal (`rule` in README *Refusals and errors*).
     """
 
     tool: str
@@ -72,7 +119,15 @@ class Decision:
     approval_ttl: int = DEFAULT_APPROVAL_TTL
     dry_run: bool = False
     networks: tuple[str, ...] | None = None
-    """The deciding rule's networks (None: every network)."""
+    """The networks every deciding rule allows (None: every network)."""
+    limits: tuple[RuleLimit, ...] = ()
+    """Every rate limit that holds on this call (the agent's rule's and the top-level rule's)."""
+    bounds: tuple[Bounds, ...] = ()
+    """Every constraint set that holds on this call, each checked on its own (the stricter wins)."""
+    inherited_from: str | None = None
+    """`place_order` when this tool has no rule of its own and takes place_order's."""
+    rules: tuple[str, ...] = ()
+    """The paths of every rule that decided (two when an agent rule layers over a top-level one)."""
 
     @property
     def allowed(self) -> bool:
@@ -88,8 +143,19 @@ class Decision:
         return self.action == "require_approval"
 
     def constraint_path(self, field: str) -> str:
-        """The place of one bound, e.g. `rules.place_order.constraints.max_notional`."""
-        return f"{self.constraints_path or self.rule_path + '.constraints'}.{field}"
+        """The place of one bound, e.g. `rules.place_order.constraints.max_notional`: of layered
+        rules, the one whose bound is the stricter (the smaller maximum; for a list, the first)."""
+        setting = [b for b in self.bounds if getattr(b.constraints, field, None) is not None]
+        if not setting:
+            return f"{self.rule_path}.constraints.{field}"
+        if field.startswith("max_"):
+            return min(setting, key=lambda b: getattr(b.constraints, field)).path_of(field)
+        return setting[0].path_of(field)
+
+    @property
+    def dry_run_refused(self) -> bool:
+        """Under dry run this tool has no way to run without changing the account: refused."""
+        return self.tool in DRY_RUN_REFUSED
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +198,22 @@ class _RuleTable:
         )
         self.globs = [(key, rules[key]) for _, key in ordered]
 
-    def lookup(self, tool: str) -> tuple[str, Rule] | None:
+    def lookup(self, tool: str) -> list[tuple[str, Rule, str | None]]:
+        """The rules of this level that hold on `tool`, as (key, rule, inherited from): the exact
+        name's; else place_order's exact rule for a tool that takes it, on top of the longest
+        matching glob; else that glob."""
         rule = self.exact.get(tool)
         if rule is not None:
-            return tool, rule
+            return [(tool, rule, None)]
+        found: list[tuple[str, Rule, str | None]] = []
+        source = TAKES_RULE_OF.get(tool)
+        if source is not None and source in self.exact:
+            found.append((source, self.exact[source], source))
         for key, rule in self.globs:
             if fnmatchcase(tool, key):
-                return key, rule
-        return None
+                found.append((key, rule, None))
+                break
+        return found
 
 
 def _hidden_by(entries: Iterable[str]) -> frozenset[str]:
@@ -273,13 +347,14 @@ class PolicyEngine:
         own_hidden: frozenset[str],
         tables: tuple[_RuleTable, ...],
     ) -> dict[str, dict[str, Decision]]:
-        return {
-            network: {
+        table: dict[str, dict[str, Decision]] = {}
+        for network in NETWORKS:
+            decisions = {
                 tool: self._decide(tool, network, agent, top_hidden, own_hidden, tables)
                 for tool in TOOL_NAMES
             }
-            for network in NETWORKS
-        }
+            table[network] = _with_shared_limits(decisions)
+        return table
 
     def _decide(
         self,
@@ -293,47 +368,154 @@ class PolicyEngine:
         if tool in top_hidden or tool in own_hidden:
             path = "hide" if tool in top_hidden else f"agents.{agent}.hide"
             return Decision(tool, network, "deny", path, f"{tool} is hidden by the policy", hidden=True)
-        for table in tables:
-            found = table.lookup(tool)
-            if found is not None:
-                key, rule = found
-                return _from_rule(tool, network, f"{table.prefix}.{key}", rule)
-        if self.policy.default == "allow":
-            return Decision(tool, network, "allow", "default")
-        reason = f"no rule allows {tool} and the policy's default is deny"
-        return Decision(tool, network, "deny", "default", reason)
+        found = [
+            (f"{table.prefix}.{key}", rule, inherited)
+            for table in tables
+            for key, rule, inherited in table.lookup(tool)
+        ]
+        # place_order's rule holds on a tool that takes it, on top of what applies otherwise: a
+        # glob's rule, or the default (a default deny still denies it)
+        if any(inherited is None for _path, _rule, inherited in found):
+            return _from_rules(tool, network, found)
+        if self.policy.default == "deny":
+            reason = f"no rule allows {tool} and the policy's default is deny"
+            return Decision(tool, network, "deny", "default", reason)
+        if found:
+            return _from_rules(tool, network, found)
+        return Decision(tool, network, "allow", "default")
 
 
-def _from_rule(tool: str, network: str, path: str, rule: Rule) -> Decision:
-    if rule.networks is not None and network not in rule.networks:
-        reason = f"{tool} may run only on {_words(rule.networks)}, not on {network}"
-        return Decision(tool, network, "deny", f"{path}.networks", reason, rule=rule, networks=rule.networks)
-    if rule.action == "deny":
-        reason = rule.reason or f"the policy denies {tool}"
-        return Decision(tool, network, "deny", path, reason, rule=rule)
-    allowed_because: str | None = rule.reason
-    if rule.action == "require_approval":
-        allowed_because = rule.reason or f"{tool} needs a human's approval"
+def _with_shared_limits(decisions: dict[str, Decision]) -> dict[str, Decision]:
+    """Each rate limit with the tools it counts: every tool whose decision carries that rule's limit."""
+    sharing: dict[str, list[str]] = {}
+    for tool, decision in decisions.items():
+        if decision.action != "deny":
+            for limit in decision.limits:
+                sharing.setdefault(limit.path, []).append(tool)
+    return {
+        tool: replace(
+            decision,
+            limits=tuple(
+                replace(limit, tools=tuple(sharing.get(limit.path, [tool]))) for limit in decision.limits
+            ),
+        )
+        if decision.limits
+        else decision
+        for tool, decision in decisions.items()
+    }
+
+
+Found = tuple[str, Rule, str | None]
+"""A rule that applies to a tool: its path, the rule, and the tool it was written for when the
+tool takes another's rule (`place_order`), else None."""
+
+
+def _from_rules(tool: str, network: str, found: list[Found]) -> Decision:
+    """The decision of one or two layered rules (the agent's, then the top level's)."""
+    paths = tuple(path for path, _rule, _source in found)
+    inherited = next((source for _path, _rule, source in found if source is not None), None)
+    for path, rule, _source in found:
+        if rule.networks is not None and network not in rule.networks:
+            reason = f"{tool} may run only on {_words(rule.networks)}, not on {network}"
+            return Decision(
+                tool,
+                network,
+                "deny",
+                f"{path}.networks",
+                reason,
+                rule=rule,
+                networks=rule.networks,
+                rules=paths,
+            )
+    for path, rule, _source in found:
+        if rule.action == "deny":
+            reason = rule.reason or f"the policy denies {tool}"
+            return Decision(
+                tool, network, "deny", path, reason, rule=rule, inherited_from=inherited, rules=paths
+            )
+    asking = [(path, rule) for path, rule, _source in found if rule.action == "require_approval"]
+    path, rule = asking[0] if asking else (found[0][0], found[0][1])
+    action: Action = "require_approval" if asking else "allow"
+    because: str | None = rule.reason
+    if action == "require_approval":
+        because = rule.reason or f"{tool} needs a human's approval"
     for_orders = tool in ORDER_TOOLS
-    constraints = rule.constraints
-    if constraints is not None and not for_orders:
-        symbols = constraints.symbols if tool in SYMBOL_TOOLS else None
-        constraints = Constraints(symbols=symbols) if symbols is not None else None
-    approve_above = rule.approve_above_notional if for_orders and rule.action == "allow" else None
+    bounds = tuple(
+        Bounds(applied, found_path)
+        for found_path, found_rule, _source in found
+        if (applied := _applicable(tool, found_rule.constraints)) is not None
+    )
+    approve_above, approve_path = None, None
+    if for_orders and action == "allow":
+        for found_path, found_rule, _source in found:
+            bound = found_rule.approve_above_notional
+            if bound is not None and (approve_above is None or bound < approve_above):
+                approve_above, approve_path = bound, f"{found_path}.approve_above_notional"
+    limits = tuple(
+        RuleLimit(found_rule.rate_limit, f"{found_path}.rate_limit")
+        for found_path, found_rule, _source in found
+        if found_rule.rate_limit is not None
+    )
+    networks = _common_networks([found_rule.networks for _p, found_rule, _s in found])
+    takes_dry_run = for_orders or tool in TAKES_RULE_OF
     return Decision(
         tool,
         network,
-        rule.action,
+        action,
         path,
-        allowed_because,
+        because,
         rule=rule,
-        rate_limit=rule.rate_limit,
-        rate_limit_path=f"{path}.rate_limit" if rule.rate_limit is not None else None,
-        constraints=constraints,
-        constraints_path=f"{path}.constraints" if constraints is not None else None,
+        rate_limit=limits[0].rate_limit if limits else None,
+        rate_limit_path=limits[0].path if limits else None,
+        constraints=_merged([b.constraints for b in bounds]),
+        constraints_path=" + ".join(f"{b.path}.constraints" for b in bounds) or None,
         approve_above_notional=approve_above,
-        approve_above_notional_path=f"{path}.approve_above_notional" if approve_above is not None else None,
-        approval_ttl=rule.approval_ttl,
-        dry_run=rule.dry_run and for_orders,
-        networks=rule.networks,
+        approve_above_notional_path=approve_path,
+        approval_ttl=min(
+            r.approval_ttl
+            for r in [r for _p, r, _s in found if r.action == "require_approval" or r.approve_above_notional]
+            or [rule]
+        ),
+        dry_run=takes_dry_run and any(found_rule.dry_run for _p, found_rule, _s in found),
+        networks=networks,
+        limits=limits,
+        bounds=bounds,
+        inherited_from=inherited,
+        rules=paths,
     )
+
+
+def _applicable(tool: str, constraints: Constraints | None) -> Constraints | None:
+    """The bounds of a rule that mean something for this tool: all of them for a tool that places
+    orders, `symbols` for a tool that takes a symbol (amend_order included: a decrease keeps the
+    order's side, type and price), None where nothing applies."""
+    if constraints is None or tool in ORDER_TOOLS:
+        return constraints
+    symbols = constraints.symbols if tool in SYMBOL_TOOLS else None
+    return Constraints(symbols=symbols) if symbols is not None else None
+
+
+def _common_networks(lists: list[tuple[str, ...] | None]) -> tuple[str, ...] | None:
+    given = [networks for networks in lists if networks is not None]
+    if not given:
+        return None
+    return tuple(network for network in given[0] if all(network in other for other in given[1:]))
+
+
+def _merged(sets: list[Constraints]) -> Constraints | None:
+    """Several constraint sets as one, for showing (each is still checked on its own): lists
+    intersected, every maximum the smaller."""
+    if not sets:
+        return None
+    if len(sets) == 1:
+        return sets[0]
+    values: dict[str, Any] = {}
+    for field in Constraints.model_fields:
+        given = [getattr(c, field) for c in sets if getattr(c, field) is not None]
+        if not given:
+            continue
+        if isinstance(given[0], tuple):
+            values[field] = tuple(v for v in given[0] if all(v in other for other in given[1:]))
+        else:
+            values[field] = min(given)
+    return Constraints.model_construct(**values)

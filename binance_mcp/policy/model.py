@@ -26,6 +26,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictInt,
     ValidationError,
@@ -76,6 +77,7 @@ __all__ = [
     "load_policy_file",
     "parse_policy",
     "policy_json_schema",
+    "policy_notes",
     "tools_matching",
 ]
 
@@ -107,6 +109,8 @@ _ORDER_ONLY_CONSTRAINTS = (
     "max_notional",
     "max_price_deviation_pct",
     "max_open_orders",
+    "market_allowance_pct",
+    "uncapped_orders",
 )
 
 # --------------------------------------------------------------------------- tool names and globs
@@ -173,6 +177,64 @@ HideEntry = Annotated[
         }
     ),
 ]
+
+RENAMED_TOOLS: dict[str, str] = {}
+"""Old tool name → its new name. A policy that names an old tool keeps loading (its rule or hide
+entry moved to the new name) with a one-line deprecation from `policy_notes`; empty while no tool
+has been renamed."""
+
+
+def renamed_tools(data: Any) -> tuple[Any, list[str]]:
+    """Raw policy data with every renamed tool's old name replaced by its new one (rule keys and
+    hide entries, top level and agents'), and a deprecation line for each."""
+    if not RENAMED_TOOLS or not isinstance(data, dict):
+        return data, []
+    notes: list[str] = []
+
+    def move_rules(rules: Any, where: str) -> Any:
+        if not isinstance(rules, dict):
+            return rules
+        moved: dict[Any, Any] = {}
+        for key, rule in rules.items():
+            new = RENAMED_TOOLS.get(key, key) if isinstance(key, str) else key
+            if new != key:
+                notes.append(f"{where}.{key}: {key} is now called {new}; rename the key (deprecated)")
+            moved.setdefault(new, rule)
+        return moved
+
+    def move_hide(hide: Any, where: str) -> Any:
+        if not isinstance(hide, list):
+            return hide
+        for entry in hide:
+            if isinstance(entry, str) and entry in RENAMED_TOOLS:
+                notes.append(f"{where}: {entry} is now called {RENAMED_TOOLS[entry]}; rename it (deprecated)")
+        return [RENAMED_TOOLS.get(e, e) if isinstance(e, str) else e for e in hide]
+
+    data = dict(data)
+    if "rules" in data:
+        data["rules"] = move_rules(data["rules"], "rules")
+    if "hide" in data:
+        data["hide"] = move_hide(data["hide"], "hide")
+    agents = data.get("agents")
+    if isinstance(agents, dict):
+        data["agents"] = {
+            name: (
+                {
+                    **agent,
+                    **(
+                        {"rules": move_rules(agent["rules"], f"agents.{name}.rules")}
+                        if "rules" in agent
+                        else {}
+                    ),
+                    **({"hide": move_hide(agent["hide"], f"agents.{name}.hide")} if "hide" in agent else {}),
+                }
+                if isinstance(agent, dict)
+                else agent
+            )
+            for name, agent in agents.items()
+        }
+    return data, notes
+
 
 # --------------------------------------------------------------------------- names and symbols
 
@@ -308,15 +370,19 @@ class _Strict(BaseModel):
 
 
 class RateLimit(_Strict):
-    """At most `max` calls per `window` seconds, counted per MCP session, per agent or for everyone."""
+    """At most `max` calls per `window` seconds, counted per agent (default), for everyone or per MCP session."""
 
     max: StrictInt = Field(ge=1, description="Calls allowed per window.")
     # Whole seconds: the `limits` library counts windows in seconds, and a policy must mean
     # exactly what it says.
     window: StrictInt = Field(ge=1, description="The window in whole seconds, e.g. 60.")
     scope: Scope = Field(
-        default="session",
-        description="Who shares the count: each MCP session (default), each agent, or everyone.",
+        default="agent",
+        description=(
+            "Who shares the count: each agent (default: an HTTP token's name; over stdio the local "
+            "user), everyone (global), or each MCP session (2025-era clients; a 2026-era client has "
+            "no session and counts as its agent)."
+        ),
     )
 
     @property
@@ -346,6 +412,20 @@ class Constraints(_Strict):
     max_open_orders: StrictInt | None = Field(
         default=None, ge=0, description="Bound on the account's open orders, counted before this order."
     )
+    market_allowance_pct: NonNegativeDecimal | None = Field(
+        default=None,
+        description=(
+            "Added to the order book's price when an order has no price bound (MARKET by quantity, "
+            "stop-market, trailing), in percent; left out: 1."
+        ),
+    )
+    uncapped_orders: Literal["estimate", "refuse"] = Field(
+        default="estimate",
+        description=(
+            "An order with a leg no price bounds (MARKET by quantity, stop-market, trailing): valued as "
+            "an estimate (book + allowance), or refused (send it with a limit price instead)."
+        ),
+    )
 
 
 class Rule(_Strict):
@@ -373,7 +453,10 @@ class Rule(_Strict):
     )
     dry_run: StrictBool = Field(
         default=False,
-        description="place_order only: send orders to the test endpoint, results marked simulated.",
+        description=(
+            "place_order and place_order_list (and amend_order, which takes place_order's rule): "
+            "nothing is placed or amended; orders go to the test endpoint, results marked simulated."
+        ),
     )
 
 
@@ -445,10 +528,15 @@ _RuleMap = Annotated[
 
 
 class AgentPolicy(_Strict):
-    """One agent (its HTTP token's name): its rules win over the top-level ones; its hide adds to the top-level hide."""
+    """One agent (its HTTP token's name, matched exactly): its rules layer over the top-level ones
+    (both apply, the stricter wins; where the top level has no rule, the agent's decides); its hide
+    adds to the top-level hide."""
 
     hide: tuple[HideEntry, ...] = Field(default=(), description="More tools this agent does not see.")
-    rules: _RuleMap = Field(default_factory=dict, description="Rules looked up before the top-level rules.")
+    rules: _RuleMap = Field(
+        default_factory=dict,
+        description="Rules that layer over the top-level rules: both hold, the stricter wins.",
+    )
     approvals: AgentApprovals | None = Field(
         default=None, description="Who may approve this agent's calls (left out: the top level decides)."
     )
@@ -468,6 +556,7 @@ class Policy(_Strict):
     """A binance-mcp policy: which tools an agent sees, and what each may do."""
 
     model_config = ConfigDict(title="binance-mcp policy")
+    _notes: tuple[str, ...] = PrivateAttr(default=())
 
     schema_: str | None = Field(
         default=None,
@@ -489,7 +578,7 @@ class Policy(_Strict):
     )
     agents: dict[AgentName, AgentPolicy] = Field(
         default_factory=dict,
-        description="Per agent (HTTP token name, or local): more hidden tools and rules that win.",
+        description="Per agent (HTTP token name exactly, or local): more hidden tools, and rules layered over the top-level rules.",
         json_schema_extra={"propertyNames": {"pattern": "^[A-Za-z0-9_-]{1,64}$"}},
     )
     budgets: Budgets = Field(default_factory=Budgets, description="Daily limits in money.")
@@ -526,6 +615,18 @@ def policy_problems(data: Mapping[str, Any]) -> list[Problem]:
     problems += _rules_problems(data.get("rules"), ("rules",))
     agents = data.get("agents")
     if isinstance(agents, Mapping):
+        seen: dict[str, str] = {}
+        for name in agents:
+            if isinstance(name, str):
+                other = seen.setdefault(name.casefold(), name)
+                if other != name:
+                    problems.append(
+                        Problem(
+                            ("agents", name),
+                            f'differs from agent "{other}" only in case: agent names are matched exactly, '
+                            "as token names are; keep one",
+                        )
+                    )
         for name, agent in agents.items():
             if isinstance(agent, Mapping):
                 problems += _rules_problems(agent.get("rules"), ("agents", name, "rules"))
@@ -581,6 +682,7 @@ def _rule_problems(key: str, rule: Mapping[str, Any], loc: tuple[str, ...]) -> I
 def parse_policy(text: str, source: str = "<policy>") -> Policy:
     """A policy from JSON text; PolicyError lists every problem, each with its place."""
     data, problems = read_json(text, source)
+    data, notes = renamed_tools(data)
     problems += policy_problems(data)
     policy: Policy | None = None
     try:
@@ -589,7 +691,13 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
         problems += problems_from_validation(exc, Policy)
     if problems or policy is None:
         raise PolicyError(format_problems(problems, data), source)
+    policy._notes = tuple(notes)
     return policy
+
+
+def policy_notes(policy: Policy) -> list[str]:
+    """Warnings about a valid policy, one line each: deprecated tool names it used."""
+    return list(policy._notes)
 
 
 def load_policy_file(path: str | Path) -> Policy:

@@ -1,18 +1,21 @@
 """Rate limits for the guard: a moving window per key, its counters where the scope says.
 
-The guard asks one question, `hit(key, max_calls, window_s)`, and hears either "go" (None) or how
-many seconds to wait. The key names who shares the count (`session:…`, `agent:…`, `global:…`, then
-the rule) and never the bound: a policy reload that changes `max` or `window` counts the calls
-already made against the new bound, instead of handing out a fresh allowance.
+The guard asks one question, `hit(key, max_calls, window_s, others)`, and hears either "go"
+(None) or how many seconds to wait. A key names who is counted and for which tool (`agent:bob:
+place_order`), never the rule nor the bound: a reload that changes `max`, `window` or the rule's
+key (`place_order` → `place_*`) counts the calls already made against the new rule. A rule that
+covers several tools (a glob, or place_order's rule that place_order_list takes) checks its limit
+against the sum of its tools' counts (`others`: the keys of the other tools it covers).
 
 Where the counters live:
 
-- `session` counters: in the process (`limits`' memory storage) — a session lives in one process.
+- `session` counters: in the process (`limits`' memory storage) — a 2025-era session lives in
+  one process; a 2026-era client has no session and is counted as its agent (shared).
 - `agent` and `global` counters: shared by every process that shares the state. With SQLite state,
   `SqliteRateCounters` in the state dir (two MCP clients on one machine, and a restart, share
-  them); with `--rate-limit-url redis://…`, `limits`' Redis storage (every replica shares them,
-  and then session counters go there too). With PostgreSQL state and no Redis URL there is no
-  shared place: `require_shared_counters` refuses such a start, naming the flag.
+  them); with PostgreSQL state, the same counters in that database (every replica shares them);
+  with `--rate-limit-url redis://…`, `limits`' Redis storage (and then session counters go there
+  too).
 
 Each storage keeps a moving window the same way (`limits`' algorithm): a call is allowed when
 fewer than `max` calls were allowed within the last `window` seconds. `limits` is imported on the
@@ -33,9 +36,7 @@ __all__ = [
     "RATE_LIMIT_DB_NAME",
     "SHARED_SCOPES",
     "RateLimiter",
-    "SharedCountersMissing",
     "SqliteRateCounters",
-    "shared_rate_limits",
 ]
 
 RATE_LIMIT_DB_NAME = "ratelimits.sqlite3"
@@ -43,10 +44,6 @@ SHARED_SCOPES = frozenset({"agent", "global"})
 NAMESPACE = "binance-mcp/ratelimit/"
 KEEP_S = 86_400
 """Hits are kept at least a day, so that a window made longer by a reload still sees them."""
-
-
-class SharedCountersMissing(Exception):
-    """An `agent` or `global` limit with nowhere shared to count it (PostgreSQL state, no Redis)."""
 
 
 class MovingWindowStorage(Protocol):
@@ -131,21 +128,12 @@ class SqliteRateCounters:
 
 class RateLimiter:
     """`hit(key, max_calls, window_s)`: session counters in memory; `agent:`/`global:` keys in
-    `shared` (the state's counters) or, with `storage_uri` `redis://…`, every key in Redis.
-    `shared_required=True` (PostgreSQL state, no Redis) makes a shared key raise
-    `SharedCountersMissing` instead of counting per process."""
+    `shared` (the state's counters) or, with `storage_uri` `redis://…`, every key in Redis."""
 
-    def __init__(
-        self,
-        storage_uri: str = "memory://",
-        *,
-        shared: MovingWindowStorage | None = None,
-        shared_required: bool = False,
-    ) -> None:
+    def __init__(self, storage_uri: str = "memory://", *, shared: MovingWindowStorage | None = None) -> None:
         self._storage_uri = storage_uri
         self._remote = not storage_uri.startswith("memory://")
         self._shared = shared
-        self._shared_required = shared_required
         self._storage: Any = None
         self._lock = threading.Lock()
 
@@ -164,55 +152,48 @@ class RateLimiter:
             return self._local()
         if self._shared is not None:
             return self._shared
-        if self._shared_required:
-            raise SharedCountersMissing(
-                f"a {scope!r} rate limit needs counters every replica shares: start with --rate-limit-url redis://…"
-            )
         return self._local()
 
-    def hit(self, key: str, max_calls: int, window_s: float) -> float | None:
-        """Count one call under `key`; None if it may go, else the seconds until one may."""
-        storage = self._storage_for(key)
+    def hit(
+        self, key: str, max_calls: int, window_s: float, others: tuple[str, ...] = (), *, record: bool = True
+    ) -> float | None:
+        """Count one call under `key`; None if it may go, else the seconds until one may. With
+        `others` (the keys of the other tools a limit covers) the limit holds for the sum: this
+        key may take what the others left. `record=False` checks without counting."""
         window = max(1, math.ceil(window_s))  # whole seconds, as the policy says
+        taken = 0
+        oldest: float | None = None
+        for other in others:
+            start, count = self._storage_for(other).get_moving_window(NAMESPACE + other, max_calls, window)
+            if count:
+                taken += count
+                oldest = start if oldest is None else min(oldest, start)
+        storage = self._storage_for(key)
         stored_key = NAMESPACE + key
-        if storage.acquire_entry(stored_key, max_calls, window):
-            return None
-        start, _count = storage.get_moving_window(stored_key, max_calls, window)
-        return max(0.001, round(start + window - time.time(), 3))
+        room = max_calls - taken
+        if room > 0:
+            if not record:
+                _start, count = storage.get_moving_window(stored_key, room, window)
+                if count < room:
+                    return None
+            elif storage.acquire_entry(stored_key, room, window):
+                return None
+        start, count = storage.get_moving_window(stored_key, max_calls, window)
+        if count:
+            oldest = start if oldest is None else min(oldest, start)
+        now = time.time()
+        return max(0.001, round((oldest if oldest is not None else now) + window - now, 3))
 
-    def left(self, key: str, max_calls: int, window_s: float) -> int:
-        """How many more calls `key` may make in the current window (counts nothing)."""
+    def left(self, key: str, max_calls: int, window_s: float, others: tuple[str, ...] = ()) -> int:
+        """How many more calls `key` may make in the current window, the others' counted (counts nothing)."""
         window = max(1, math.ceil(window_s))
-        _start, count = self._storage_for(key).get_moving_window(NAMESPACE + key, max_calls, window)
-        return max(0, max_calls - count)
+        used = sum(
+            self._storage_for(k).get_moving_window(NAMESPACE + k, max_calls, window)[1]
+            for k in (key, *others)
+        )
+        return max(0, max_calls - used)
 
     def close(self) -> None:
         closer = getattr(self._shared, "close", None)
         if closer is not None:
             closer()
-
-
-def shared_rate_limits(policy: Any) -> list[str]:
-    """Where a policy (a `Policy` model) sets an `agent` or `global` rate limit, as paths."""
-    from pydantic import BaseModel
-
-    from binance_mcp.policy.model import RateLimit
-
-    found: list[str] = []
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, RateLimit):
-            if value.scope in SHARED_SCOPES:
-                found.append(path)
-        elif isinstance(value, BaseModel):
-            for name in type(value).model_fields:
-                walk(getattr(value, name), f"{path}.{name}" if path else name)
-        elif isinstance(value, dict):
-            for name, item in value.items():
-                walk(item, f"{path}.{name}" if path else str(name))
-        elif isinstance(value, list | tuple):
-            for index, item in enumerate(value):
-                walk(item, f"{path}[{index}]")
-
-    walk(policy, "")
-    return found

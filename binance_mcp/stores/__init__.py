@@ -6,8 +6,8 @@ tokens, the rate limiter and the account lock, all on one backend:
 - no `--state-url`: one SQLite file per store in the state dir (nothing to run), `agent`/`global`
   rate-limit counters in `ratelimits.sqlite3`, the account lock a lock file per account;
 - `--state-url postgresql://…`: every store in that database on one connection pool, the account
-  lock a PostgreSQL advisory lock; rate-limit counters in Redis (`--rate-limit-url redis://…`),
-  which a policy with `agent` or `global` limits requires (`require_shared_counters`).
+  lock a PostgreSQL advisory lock, rate-limit counters in that database too (or in Redis with
+  `--rate-limit-url redis://…`): every replica counts in one place.
 
 `open_state(state_url, state_dir)` gives one store at a time, for the CLI.
 """
@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.state import resolve_state_dir
+from binance_mcp.state_dir import resolve_state_dir
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
     from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.account_lock import AccountLock
-    from binance_mcp.stores.approvals import SqliteApprovalStore
+    from binance_mcp.stores.approvals import ApprovalStore
     from binance_mcp.stores.audit import AuditLog
-    from binance_mcp.stores.budgets import SqliteBudgetStore
+    from binance_mcp.stores.budgets import BudgetStore
     from binance_mcp.stores.tokens import TokenStore
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "Stores",
     "open_state",
     "open_stores",
-    "require_shared_counters",
 ]
 
 
@@ -62,22 +61,15 @@ class SqliteState:
 
         return AuditLog(audit_path(self.state_dir), secrets=secrets)
 
-    def budgets(self) -> SqliteBudgetStore:
+    def budgets(self) -> BudgetStore:
         from binance_mcp.stores.budgets import open_budget_store
 
         return open_budget_store(self.state_dir)
 
-    def approvals(self) -> SqliteApprovalStore:
-        from binance_mcp.stores.approvals import SqliteApprovalStore, approvals_path
+    def approvals(self) -> ApprovalStore:
+        from binance_mcp.stores.approvals import open_approval_store
 
-        return SqliteApprovalStore(approvals_path(self.state_dir), on_decision=self._audit_decision)
-
-    def _audit_decision(self, approval: Any) -> None:
-        """A human's decision, as an event in this state's audit log."""
-        from binance_mcp.stores.audit import operator_decision
-
-        with self.audit() as log:
-            log.append(operator_decision(approval))
+        return open_approval_store(self.state_dir)
 
     def tokens(self) -> TokenStore:
         from binance_mcp.stores.tokens import TokenStore
@@ -130,15 +122,15 @@ class PostgresState:
 
         return audit.AuditLog(database=self._database(audit._MIGRATIONS, "audit"), secrets=secrets)
 
-    def budgets(self) -> SqliteBudgetStore:
+    def budgets(self) -> BudgetStore:
         from binance_mcp.stores import budgets
 
-        return budgets.SqliteBudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
+        return budgets.BudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
 
-    def approvals(self) -> SqliteApprovalStore:
+    def approvals(self) -> ApprovalStore:
         from binance_mcp.stores import approvals
 
-        return approvals.SqliteApprovalStore(
+        return approvals.ApprovalStore(
             database=self._database(approvals._MIGRATIONS, "approvals"), on_decision=self._audit_decision
         )
 
@@ -154,7 +146,10 @@ class PostgresState:
         return tokens.TokenStore(database=self._database(tokens._MIGRATIONS, "tokens"))
 
     def rate_counters(self) -> Any:
-        return None  # counters shared across replicas live in Redis (--rate-limit-url)
+        """Rate-limit counters in this database: every replica counts in one place."""
+        from binance_mcp.policy import ratelimit
+
+        return ratelimit.SqliteRateCounters(database=self._database(ratelimit._MIGRATIONS, "rate limits"))
 
     def account_lock(self) -> AccountLock:
         from binance_mcp.stores.account_lock import PostgresAccountLock
@@ -167,7 +162,7 @@ class PostgresState:
 
 def open_state(state_url: str | None, state_dir: str | Path | None) -> SqliteState | PostgresState:
     """PostgreSQL when `state_url` is given, else SQLite in the state dir (created if missing).
-    Raises `binance_mcp.state.StateError` with one line when it cannot be used."""
+    Raises `binance_mcp.state_dir.StateError` with one line when it cannot be used."""
     if state_url:
         return PostgresState(state_url)
     return SqliteState(resolve_state_dir(state_dir))
@@ -178,8 +173,8 @@ class Stores:
     """Every store the server uses, on one backend. `close()` closes them all."""
 
     audit: AuditLog
-    budgets: SqliteBudgetStore
-    approvals: SqliteApprovalStore
+    budgets: BudgetStore
+    approvals: ApprovalStore
     tokens: TokenStore
     limiter: RateLimiter
     account_lock: AccountLock
@@ -191,30 +186,11 @@ class Stores:
         self.state.close()
 
 
-def require_shared_counters(config: ServerConfig, policy: Any) -> None:
-    """With PostgreSQL state and no `--rate-limit-url`, a policy with `agent` or `global` rate
-    limits cannot be counted across replicas: raise `ConfigError` naming the flag to add."""
-    if not config.state_url or config.rate_limit_url:
-        return
-    from binance_mcp.config import ConfigError
-    from binance_mcp.policy.ratelimit import shared_rate_limits
-
-    where = shared_rate_limits(policy)
-    if where:
-        raise ConfigError(
-            f"the policy sets agent or global rate limits ({', '.join(where)}); with --state-url every replica "
-            "must count them in one place: add --rate-limit-url redis://HOST:6379/0 (or BINANCE_MCP_RATE_LIMIT_URL)"
-        )
-
-
-def open_stores(config: ServerConfig, policy: Any = None) -> Stores:
+def open_stores(config: ServerConfig) -> Stores:
     """Open every store where `config` says (`state_url`, else `state_dir`), the rate limiter on
-    `rate_limit_url` when given. With `policy`, first `require_shared_counters`. Raises
-    `ConfigError` or `StateError`, one line each."""
+    `rate_limit_url` when given. Raises `ConfigError` or `StateError`, one line each."""
     from binance_mcp.policy.ratelimit import RateLimiter
 
-    if policy is not None:
-        require_shared_counters(config, policy)
     state = open_state(config.state_url, config.state_dir)
     opened: list[Any] = []
     try:
@@ -230,7 +206,7 @@ def open_stores(config: ServerConfig, policy: Any = None) -> Stores:
             limiter = RateLimiter(config.rate_limit_url)
         else:
             counters = state.rate_counters()
-            limiter = RateLimiter(shared=counters, shared_required=counters is None)
+            limiter = RateLimiter(shared=counters)
         opened.append(limiter)
         account_lock = state.account_lock()
     except BaseException:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import NoInput
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.inputs import NoInput, OrderPreviewInput
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
 
 
@@ -15,12 +15,11 @@ from binance_mcp.tools.spec import CallContext, tool
     description=(
         "What you may do here, now: each tool's decision (allow, deny with the reason, or approval), "
         "the order constraints, the largest order that goes ahead without a human, open orders against "
-        "their bound, each daily budget (spent, left, when it resets), each rate limit (calls left), dry "
+        "their bound, each daily budget (traded, held by open orders, left, when it resets), each rate limit (calls left), dry "
         "run, and who may approve. Call it before placing orders, so that they fit on the first try."
     ),
     inputs=NoInput,
     output=outputs.Limits,
-    risk=Risk.READ,
 )
 async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
     assert call.report_limits is not None, "the guard supplies its view"
@@ -36,4 +35,33 @@ async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
     return ToolOutput(report.model_dump(), "; ".join(lines))
 
 
-AGENT_LIMIT_TOOLS = (get_limits,)
+@tool(
+    ToolName.GET_ORDER_PREVIEW,
+    title="Preview an order",
+    description=(
+        "What the guard would decide for an order, sending nothing and asking no one: give the tool "
+        "(place_order or place_order_list) and its arguments. Says the order's value (its largest single "
+        "execution, each leg at its worst price) and how it was reached, whether that is a bound or an "
+        "estimate, each money bound compared (limit, value, unit), whether a human would be asked, and the "
+        "largest quantity at this price that goes ahead without one."
+    ),
+    inputs=OrderPreviewInput,
+    output=outputs.OrderPreview,
+)
+async def get_order_preview(args: OrderPreviewInput, call: CallContext) -> ToolOutput:
+    assert call.preview is not None, "the guard supplies its view"
+    report = outputs.OrderPreview.model_validate(await call.preview(args.tool, args.arguments))
+    words = [f"{args.tool}: {report.decision}"]
+    if report.value is not None:
+        words.append(f"value {report.value} {report.unit} ({report.valued_as})")
+    if report.reason:
+        words.append(report.reason)
+    largest = report.largest_without_human
+    if largest:
+        sizes = ", ".join(f"{key} {value}" for key, value in largest.items() if key.endswith("quantity"))
+        words.append(f"largest without a human: {sizes}")
+    words.append("nothing was sent")
+    return ToolOutput(report.model_dump(exclude_none=True), "; ".join(words))
+
+
+AGENT_LIMIT_TOOLS = (get_limits, get_order_preview)

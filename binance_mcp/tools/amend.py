@@ -10,15 +10,16 @@ import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.order_kinds import SINGLE, Ref
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import decimal_text
-from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.order_list_inputs import AmendOrderInput
+from binance_mcp.tools.inputs import AmendOrderInput
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
+from binance_mcp.tools.trading import find_order_to_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +103,13 @@ def _decimal(value: Any) -> Decimal | None:
     return number if number > 0 else None
 
 
-def describe_amend(args: AmendOrderInput, quote: object, network: str) -> str:
+def describe_amend(args: AmendOrderInput, found: object, network: str) -> str:
     which = f"order {args.order_id}" if args.order_id is not None else f"order {args.client_order_id}"
+    if isinstance(found, dict) and found.get("orderId") is not None:
+        which = (
+            f"{found.get('side')} {found.get('type')} order {found['orderId']} "
+            f'(client order id "{found.get("clientOrderId")}", quantity {found.get("origQty")})'
+        )
     return f"Reduce {which} on {args.symbol} to {decimal_text(args.new_quantity)} on {network.upper()}"
 
 
@@ -119,10 +125,10 @@ def describe_amend(args: AmendOrderInput, quote: object, network: str) -> str:
     ),
     inputs=AmendOrderInput,
     output=outputs.AmendedOrder,
-    risk=Risk.DESTRUCTIVE,
     prepare=keep_client_order_id,
     describe=describe_amend,
     screen=check_amend,
+    resolve=find_order_to_cancel,  # the order it names now: an approval binds to its exchange id
 )
 async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
     recovered = False
@@ -136,7 +142,7 @@ async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
         raw = await call.exchange.amend_order(
             args.symbol,
             decimal_text(args.new_quantity),
-            order_id=args.order_id,
+            order_id=args.order_id if args.order_id is not None else call.bound_order_id,
             orig_client_order_id=args.client_order_id,
             new_client_order_id=args.new_client_order_id,
         )

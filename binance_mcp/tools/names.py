@@ -1,6 +1,7 @@
 """The tool names and their declared risk: the one list every other module reads.
 
-The ten first tools keep their order; the order-list, order, fills and amend tools follow.
+The ten first tools keep their order; the order-list, order, fills and amend tools follow, then
+the order preview.
 """
 
 from enum import StrEnum
@@ -25,6 +26,7 @@ class ToolName(StrEnum):
     GET_ORDER = "get_order"
     GET_MY_TRADES = "get_my_trades"
     AMEND_ORDER = "amend_order"
+    GET_ORDER_PREVIEW = "get_order_preview"
 
 
 class Risk(StrEnum):
@@ -58,6 +60,8 @@ TOOL_RISK: dict[str, Risk] = {
     ToolName.GET_MY_TRADES: Risk.ACCOUNT,
     # a decrease only: it takes back part of an order, as a cancel does, and spends nothing new
     ToolName.AMEND_ORDER: Risk.DESTRUCTIVE,
+    # reads the account (open orders, today's budget) and the policy; sends nothing
+    ToolName.GET_ORDER_PREVIEW: Risk.ACCOUNT,
 }
 
 # Tools that place orders: the policy's order-only fields (sides, order_types, max_quantity,
@@ -65,6 +69,27 @@ TOOL_RISK: dict[str, Risk] = {
 # these, on every leg of the order.
 ORDER_TOOLS: frozenset[str] = frozenset({ToolName.PLACE_ORDER, ToolName.PLACE_ORDER_LIST})
 
+# Tools that place or change an order without a rule of their own: a rule written for place_order
+# by its exact name is theirs too (at each level of the policy), so that constraining place_order
+# constrains every way to place or change an order. Only a rule with the tool's own exact name
+# counts as its own: a glob (`"*"`, `"place_*"`) does not.
+TAKES_RULE_OF: dict[str, str] = {
+    ToolName.PLACE_ORDER_LIST: ToolName.PLACE_ORDER,
+    ToolName.AMEND_ORDER: ToolName.PLACE_ORDER,
+}
+
+# Tools that change the account (place, cancel, amend): under dry run none of them reaches
+# Binance. place_order is sent to the test endpoint (POST /api/v3/order/test), place_order_list
+# leg by leg to the same endpoint; the others have no test endpoint and are refused.
+DRY_RUN_SIMULATED: frozenset[str] = ORDER_TOOLS
+DRY_RUN_REFUSED: frozenset[str] = frozenset(
+    {ToolName.CANCEL_ORDER, ToolName.CANCEL_ALL_ORDERS, ToolName.CANCEL_ORDER_LIST, ToolName.AMEND_ORDER}
+)
+
 # Tools that take a `symbol` argument (optional for get_open_orders, get_order_lists), for policy
 # `symbols` constraints.
-SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {ToolName.GET_ACCOUNT_INFO, ToolName.GET_LIMITS}
+SYMBOL_TOOLS: frozenset[str] = frozenset(TOOL_NAMES) - {
+    ToolName.GET_ACCOUNT_INFO,
+    ToolName.GET_LIMITS,
+    ToolName.GET_ORDER_PREVIEW,
+}

@@ -10,17 +10,19 @@ values the list and asks about it, all before anything is sent; the handler only
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.order_kinds import LIST, Ref, single_params, with_member_details
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import decimal_text, new_client_order_id
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.inputs import new_client_order_id
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.once import cancel_once, place_once
 from binance_mcp.tools.order_list_inputs import (
     CancelOrderListInput,
@@ -138,7 +140,6 @@ def _level(leg: Leg) -> Decimal | None:
     ),
     inputs=PlaceOrderListInput,
     output=outputs.PlacedOrderList,
-    risk=Risk.FINANCIAL,
     prepare=with_list_client_order_ids,
     order=order_of_place_order_list,
     check=check_order_list,
@@ -148,7 +149,7 @@ async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> Tool
     """Send the list the guard checked leg by leg, valued and (if asked) had approved."""
     assert call.order is not None and call.market is not None, "the guard validates an order first"
     quote_asset = call.market.rules.quote_asset
-    value = value_order(call.order, call.market.price, quote_asset)
+    value = call.valuation or value_order(call.order, call.market.price, quote_asset)
     description = describe(call.order, value.notional, quote_asset, call.network)
     if call.dry_run:
         return await _simulate(args, call, description)
@@ -160,7 +161,10 @@ async def place_order_list(args: PlaceOrderListInput, call: CallContext) -> Tool
     verb = "Recovered after a lost answer" if recovered else "Placed"
     states = ", ".join(f"{o.type} {o.status}" for o in placed.orders)
     summary = f"{verb}: {description}; list {placed.order_list_id} {placed.list_order_status} ({states})"
-    return ToolOutput(placed.model_dump(exclude_none=True), summary, client_order_id=list_id)
+    watch = json.dumps({"symbol": args.symbol, "order_list_id": placed.order_list_id})
+    return ToolOutput(
+        placed.model_dump(exclude_none=True), summary, client_order_id=list_id, extra={"budget_watch": watch}
+    )
 
 
 async def _simulate(args: PlaceOrderListInput, call: CallContext, description: str) -> ToolOutput:
@@ -213,7 +217,6 @@ def describe_cancel_order_list(args: CancelOrderListInput, quote: object, networ
     description="Cancel an OCO, OTO or OTOCO (every open order in it) by order_list_id or list_client_order_id.",
     inputs=CancelOrderListInput,
     output=outputs.CancelledOrderList,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel_order_list,
 )
 async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> ToolOutput:
@@ -238,7 +241,6 @@ async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> To
     ),
     inputs=GetOrderListsInput,
     output=outputs.OrderLists,
-    risk=Risk.ACCOUNT,
 )
 async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOutput:
     if args.order_list_id is not None or args.list_client_order_id is not None:

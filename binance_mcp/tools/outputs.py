@@ -225,9 +225,42 @@ class Limits(Result):
         description="place_order's constraints, no_approval_max (the largest value needing no human), "
         "max_open_orders with its scope and open_now",
     )
-    budgets: list[dict[str, Any]] = Field(description="Per quote asset: limit, spent, left, resets_at")
+    budgets: list[dict[str, Any]] = Field(
+        description="Per quote asset: limit, traded, held (open orders at their worst path), left, resets_at"
+    )
     rate_limits: list[dict[str, Any]] = Field(description="Per tool: max, window_s, scope, left")
     approvers: list[str] = Field(description="Who may approve: elicitation (the client's user), operator")
+
+
+class OrderPreview(Result):
+    tool: str
+    sent: bool = Field(description="Always false: a preview sends nothing and asks no one")
+    decision: str = Field(description="allow | approval (a human would be asked) | refused")
+    human_asked: bool | None = None
+    reason: str | None = Field(None, description="Why it would be refused")
+    refusal: dict[str, Any] | None = Field(None, description="The refusal the call would get")
+    approval_rule: str | None = None
+    dry_run: bool | None = None
+    value: str | None = Field(
+        None,
+        description="The largest single execution, compared with max_notional and approve_above_notional",
+    )
+    held_by_budget: str | None = Field(
+        None, description="The worst path's total, held against the daily budget"
+    )
+    unit: str | None = None
+    valued_as: str | None = Field(
+        None, description="bound (cannot be exceeded) | estimate (book + allowance)"
+    )
+    valued_at_market_price: str | None = None
+    how: str | None = None
+    bounds: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each bound: bound, rule, limit, value, unit, passes"
+    )
+    largest_without_human: dict[str, Any] | None = Field(
+        None, description="The largest quantities at this price that pass every money bound without a human"
+    )
+    largest_without_human_why: str | None = None
 
 
 # -- order lists, one order, fills, amend (issue #11) ------------------------------------------------
@@ -300,11 +333,27 @@ class Trade(Result):
     is_maker: bool
 
 
+class TradesSummary(Result):
+    bought_quantity: str
+    bought_quote: str
+    average_buy_price: str | None = None
+    sold_quantity: str
+    sold_quote: str
+    average_sell_price: str | None = None
+    commission: dict[str, str] = Field(description="Per commission asset, the total paid")
+    round_trip_quantity: str = Field(description="The quantity both bought and sold among these fills")
+    realised: str | None = Field(
+        None,
+        description="round_trip_quantity × (average sell − average buy price), in the quote asset, before commission",
+    )
+
+
 class Trades(Result):
     symbol: str
     trades: list[Trade] = Field(description="Fills, oldest first")
     count: int
     truncated: bool = False
+    summary: TradesSummary | None = Field(None, description="The fills returned, summed")
 
 
 class AmendedOrder(OrderDetail):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
 
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import TOOL_RISK, Risk, ToolName
 
 if TYPE_CHECKING:
     from binance_mcp.config import Network
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from binance_mcp.market import Market
     from binance_mcp.orders import Order
     from binance_mcp.results import ToolOutput
+    from binance_mcp.valuation import Valuation
 
 
 async def _nothing_to_do() -> None:
@@ -49,6 +50,12 @@ class CallContext:
     order: Order | None = None
     market: Market | None = None
     report_limits: Callable[[], Awaitable[dict[str, Any]]] | None = None  # get_limits: the guard's view
+    valuation: Valuation | None = None  # the order's value, as the guard compared it with the policy
+    # a cancel or an amend a human approved: the exchange order id they were shown; the call acts on
+    # that order (by its id) and no other
+    bound_order_id: int | None = None
+    # get_order_preview: what the guard would decide for an order (tool, arguments), sending nothing
+    preview: Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
 
 
 Run = Callable[[Any, CallContext], Awaitable["ToolOutput"]]
@@ -114,7 +121,6 @@ def tool(
     *,
     title: str,
     description: str,
-    risk: Risk,
     inputs: type[BaseModel],
     output: type[BaseModel],
     prepare: Callable[[Any], Any] | None = None,
@@ -134,7 +140,7 @@ def tool(
             description=description,
             input_model=inputs,
             output_model=output,
-            risk=risk,
+            risk=TOOL_RISK[name],  # declared once, beside the name (the policy reads it without the tools)
             run=run,
             prepare=prepare,
             order=order,

@@ -8,6 +8,8 @@ Before it is sent, it is checked against the symbol's exchangeInfo filters, so t
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +26,10 @@ from binance_mcp.tools.inputs import (
     decimal_text,
     new_client_order_id,
 )
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.once import cancel_once, place_once
 from binance_mcp.tools.spec import CallContext, tool
-from binance_mcp.valuation import value_order
+from binance_mcp.valuation import capped_price, value_order
 
 if TYPE_CHECKING:
     from binance_mcp.market import Market
@@ -53,8 +55,29 @@ def order_of(args: PlaceOrderInput) -> Order:
         trailing_delta=args.trailing_delta,
         time_in_force=args.time_in_force,
         client_order_id=args.client_order_id,
+        cap_pct=args.cap_pct,
     )
     return Order(symbol=args.symbol, kind="ORDER", legs=(leg,), client_order_id=args.client_order_id)
+
+
+def capped(args: PlaceOrderInput, market: Market) -> tuple[PlaceOrderInput, Leg] | None:
+    """A MARKET order with `cap_pct`, as it is sent: a LIMIT IOC at the capped price (on the tick),
+    and its leg (what a lost answer is matched against). None for any other order."""
+    if args.cap_pct is None or args.quantity is None or market.book is None:
+        return None
+    price = capped_price(args.side, args.quantity, market.book, args.cap_pct, market.rules.price_filter)
+    if price is None:
+        return None
+    sent = args.model_copy(update={"type": "LIMIT", "time_in_force": "IOC", "price": price, "cap_pct": None})
+    leg = Leg(
+        side=args.side,
+        type="LIMIT",
+        quantity=args.quantity,
+        price=price,
+        time_in_force="IOC",
+        client_order_id=args.client_order_id,
+    )
+    return sent, leg
 
 
 def check_trailing_deltas(order: Order, market: Market) -> None:
@@ -126,7 +149,6 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
     "and the policy before anything is sent.",
     inputs=PlaceOrderInput,
     output=outputs.PlacedOrder,
-    risk=Risk.FINANCIAL,
     prepare=with_client_order_id,
     order=order_of,
     check=check_trailing_deltas,
@@ -135,8 +157,14 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
     """Send the order the guard checked against the symbol's filters and the policy."""
     assert call.order is not None and call.market is not None, "the guard validates an order first"
     quote_asset = call.market.rules.quote_asset
-    value = value_order(call.order, call.market.price, quote_asset)
+    value = call.valuation or value_order(call.order, call.market.price, quote_asset)
     description = describe(call.order, value.notional, quote_asset, call.network)
+    cap = capped(args, call.market)
+    if cap is not None:  # sent as a LIMIT IOC at the capped price: Binance enforces the bound
+        args, leg = cap
+        call = replace(call, order=replace(call.order, legs=(leg,)))
+        description += f", sent as LIMIT IOC at {decimal_text(leg.price or Decimal(0))}"
+    assert call.order is not None
     if call.dry_run:
         commission = await call.exchange.test_order(single_params(args.symbol, call.order.legs[0]))
         placed = outputs.PlacedOrder(
@@ -177,7 +205,10 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
         summary,
         order_id=placed.order_id,
         client_order_id=placed.client_order_id,
-        extra={"traded_quote": traded_quote(raw)},
+        extra={
+            "traded_quote": traded_quote(raw),
+            "budget_watch": json.dumps({"symbol": args.symbol, "order_id": placed.order_id}),
+        },
     )
 
 
@@ -195,12 +226,14 @@ def traded_quote(raw: dict[str, Any]) -> Decimal | None:
     description="Cancel one open order by order_id or client_order_id.",
     inputs=CancelOrderInput,
     output=outputs.CancelledOrder,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel,
     resolve=find_order_to_cancel,
 )
 async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
-    raw = await cancel_once(SINGLE, call, Ref(args.symbol, args.client_order_id, args.order_id))
+    # approved: the order the human was shown, by its exchange id (with the client id given, Binance
+    # cancels it only while that id still names it)
+    order_id = args.order_id if args.order_id is not None else call.bound_order_id
+    raw = await cancel_once(SINGLE, call, Ref(args.symbol, args.client_order_id, order_id))
     cancelled = outputs.CancelledOrder(**outputs.order_from_binance(raw), network=call.network)
     summary = (
         f"Cancelled {cancelled.side} {cancelled.type} order {cancelled.order_id} "
@@ -220,7 +253,6 @@ async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
     description="Cancel every open order on a symbol. Says so when there were none.",
     inputs=SymbolInput,
     output=outputs.CancelledOrders,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel_all,
 )
 async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:

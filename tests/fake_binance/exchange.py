@@ -1,8 +1,10 @@
 """Account and matching state: prices, balances (free/locked), orders, and the simple matching engine.
 
-Matching is against one "current price" per symbol with unlimited liquidity: MARKET orders and crossing
-LIMIT orders fill fully at that price (taker), other LIMIT orders rest and lock balance, and `set_price`
-fills resting LIMIT orders it crosses (maker, at their limit price) and triggers stop / take-profit orders.
+Matching is against one "current price" per symbol: MARKET orders (and stops once triggered) take the
+order book `market.depth` shows at that price, level by level (so a large one slips, and what a thin book
+cannot fill expires); crossing LIMIT orders fill fully at that price (taker), other LIMIT orders rest and
+lock balance, and `set_price` fills resting LIMIT orders it crosses (maker, at their limit price) and
+triggers stop / take-profit orders.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from . import market
 from .data import DEFAULT_BALANCES, DEFAULT_PRICES, EIGHT, get_filter, symbol_specs
 from .errors import (
     DUPLICATE_ORDER,
@@ -27,7 +30,7 @@ from .errors import (
     rejected,
     rejected_cancel,
 )
-from .filters import ALGO_TYPES, check_filters, check_trailing_delta, market_quantity
+from .filters import ALGO_TYPES, check_filters, check_trailing_delta, floor_to_step, market_quantity
 from .list_engine import OrderListEngine
 from .order_lists import OrderList
 from .order_request import NewOrder
@@ -261,7 +264,13 @@ class Exchange(OrderListEngine):
         ref = self.prices[order.symbol]
         now = self.clock()
         order.status = "NEW"
-        if order.type == "MARKET" or (order.type == "LIMIT" and self._crosses(order, ref)):
+        if order.type == "MARKET":
+            order.working_time = now
+            self._fill_at_market(order, ref)
+        elif order.type == "LIMIT" and order.time_in_force in ("IOC", "FOK") and self._crosses(order, ref):
+            order.working_time = now
+            self._fill_at_market(order, ref, limit=order.price)
+        elif order.type == "LIMIT" and self._crosses(order, ref):
             order.working_time = now
             self._fill(order, ref)
         elif order.type == "LIMIT" and order.time_in_force in ("IOC", "FOK"):
@@ -299,8 +308,54 @@ class Exchange(OrderListEngine):
             bal.free += order.locked_amount
             order.locked_asset, order.locked_amount = None, ZERO
 
-    def _fill(self, order: Order, price: Decimal, maker: bool = False) -> None:
-        """Fill the remaining quantity at `price`: move balances, charge commission (maker = taker rate).
+    def _fill_at_market(self, order: Order, price: Decimal, limit: Decimal | None = None) -> None:
+        """A MARKET order (or a stop that became one): it takes the book's best levels until it is
+        filled or the book runs out (faqs/market_orders_faq.md), one trade per level; what the book
+        cannot fill expires. By `quoteOrderQty` it spends that much quote, a step at a time. A
+        LIMIT IOC / FOK takes only the levels at its `limit` or better (FOK: all of it, or nothing)."""
+        spec = self.symbols[order.symbol]
+        step = Decimal(get_filter(spec, "LOT_SIZE")["stepSize"])
+        levels = market.walk(spec, order.symbol, price, order.side)
+        if limit is not None:
+            within = []
+            for at, size in levels:
+                if at > limit if order.side == "BUY" else at < limit:
+                    break
+                within.append((at, size))
+            levels = iter(within)
+            if order.time_in_force == "FOK" and sum((size for _, size in within), ZERO) < order.orig_qty:
+                order.status, order.expiry_reason = "EXPIRED", "UNFILLED_FOK_ORDER_EXPIRED"
+                return
+        pieces: list[tuple[Decimal, Decimal]] = []
+        if order.orig_quote_order_qty:
+            quote_left = order.orig_quote_order_qty
+            for level, size in levels:
+                qty = min(size, floor_to_step(quote_left / level, step))
+                if qty <= 0:
+                    break
+                pieces.append((level, qty))
+                quote_left -= qty * level
+            order.orig_qty = sum((qty for _, qty in pieces), ZERO)
+        else:
+            left = order.orig_qty - order.executed_qty
+            for level, size in levels:
+                if left <= 0:
+                    break
+                qty = min(size, left)
+                pieces.append((level, qty))
+                left -= qty
+        self._fill(order, price, pieces=pieces)
+
+    def _fill(
+        self,
+        order: Order,
+        price: Decimal,
+        maker: bool = False,
+        pieces: list[tuple[Decimal, Decimal]] | None = None,
+    ) -> None:
+        """Fill the remaining quantity at `price` (or in `pieces`, (price, quantity) per trade): move
+        balances, charge commission (maker = taker rate). Filled in part only (the book ran out): the
+        rest expires.
 
         A member of an OCO pair expires its other leg first; a filled working order places its
         list's pending orders.
@@ -309,23 +364,25 @@ class Exchange(OrderListEngine):
         spec = self.symbols[order.symbol]
         base, quote = spec["baseAsset"], spec["quoteAsset"]
         self._unlock(order)
-        qty = order.orig_qty - order.executed_qty
-        quote_amount = (qty * price).quantize(EIGHT)
-        if order.side == "BUY":
-            commission, commission_asset = (qty * self.commission_rate).quantize(EIGHT), base
-            self._bal(quote).free -= quote_amount
-            self._bal(base).free += qty - commission
-        else:
-            commission, commission_asset = (quote_amount * self.commission_rate).quantize(EIGHT), quote
-            self._bal(base).free -= qty
-            self._bal(quote).free += quote_amount - commission
+        if pieces is None:
+            pieces = [(price, order.orig_qty - order.executed_qty)]
         now = self.clock()
-        self.tape.setdefault(order.symbol, []).append((now, price, qty))
-        order.fills.append(Fill(price, qty, commission, commission_asset, self._next_trade_id, now, maker))
-        self._next_trade_id += 1
-        order.executed_qty += qty
-        order.cummulative_quote_qty += quote_amount
-        order.status = "FILLED"
+        for at, qty in pieces:
+            quote_amount = (qty * at).quantize(EIGHT)
+            if order.side == "BUY":
+                commission, commission_asset = (qty * self.commission_rate).quantize(EIGHT), base
+                self._bal(quote).free -= quote_amount
+                self._bal(base).free += qty - commission
+            else:
+                commission, commission_asset = (quote_amount * self.commission_rate).quantize(EIGHT), quote
+                self._bal(base).free -= qty
+                self._bal(quote).free += quote_amount - commission
+            self.tape.setdefault(order.symbol, []).append((now, at, qty))
+            order.fills.append(Fill(at, qty, commission, commission_asset, self._next_trade_id, now, maker))
+            self._next_trade_id += 1
+            order.executed_qty += qty
+            order.cummulative_quote_qty += quote_amount
+        order.status = "FILLED" if order.executed_qty >= order.orig_qty else "EXPIRED"
         order.update_time = self.clock()
         if order.working_time == -1:
             order.working_time = order.update_time
@@ -349,7 +406,7 @@ class Exchange(OrderListEngine):
             order.working_time = self.clock()
             self._expire_oco_partner(order)
             if order.type in ("STOP_LOSS", "TAKE_PROFIT"):
-                self._fill(order, price)
+                self._fill_at_market(order, price)
                 return
             if self._crosses(order, price):
                 self._fill(order, order.price)

@@ -8,14 +8,18 @@ candles stay the same from one request to the next until the price is set again.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import zlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from .data import fmt, get_filter
+
+ZERO = Decimal(0)
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -56,18 +60,53 @@ def _to_tick(value: float | Decimal, tick: Decimal) -> Decimal:
 
 
 # ------------------------------------------------------------------------------------------------ order book
+def level_gap(spec: dict[str, Any], price: Decimal) -> Decimal:
+    """Beyond the best level, levels are about one basis point of the price apart (at least a tick)."""
+    tick = _tick(spec)
+    return max(tick, _to_tick(price / 10_000, tick))
+
+
 def depth(symbol: str, spec: dict[str, Any], price: Decimal, limit: int, update_id: int) -> dict[str, Any]:
-    """`limit` levels a side, one tick apart: best ask at the current price, best bid one tick below."""
-    tick, step = _tick(spec), _step(spec)
-    rng = random.Random(f"{symbol}:{update_id}")
+    """`limit` levels a side: best ask at the current price, best bid one tick below, the next levels
+    `level_gap` apart, each holding 100 to 300 times the symbol's minimum notional (a thin book, so
+    that a MARKET order of some size walks several levels). The sizes depend on the symbol, price
+    and level only, so the book a client reads is the one its MARKET order then fills against."""
     bids: list[list[str]] = []
     asks: list[list[str]] = []
-    for i in range(limit):
-        bid = price - tick * (i + 1)
+    for (bid, bid_size), (ask, ask_size) in itertools.islice(_levels(symbol, spec, price), limit):
         if bid > 0:
-            bids.append([fmt(bid), fmt(step * (int(200_000 * rng.random() ** 3) + 1))])
-        asks.append([fmt(price + tick * i), fmt(step * (int(200_000 * rng.random() ** 3) + 1))])
+            bids.append([fmt(bid), fmt(bid_size)])
+        asks.append([fmt(ask), fmt(ask_size)])
     return {"lastUpdateId": update_id, "bids": bids, "asks": asks}
+
+
+def _levels(
+    symbol: str, spec: dict[str, Any], price: Decimal
+) -> Iterator[tuple[tuple[Decimal, Decimal], tuple[Decimal, Decimal]]]:
+    tick, step, gap = _tick(spec), _step(spec), level_gap(spec, price)
+    notional = get_filter(spec, "NOTIONAL") or {}
+    depth_quote = Decimal(str(notional.get("minNotional") or "5")) * 100
+    rng = random.Random(f"{symbol}:{price}")
+
+    def size(at: Decimal) -> Decimal:
+        quote = depth_quote * Decimal(1 + 2 * rng.random()).quantize(Decimal("0.001"))
+        return max(step, (quote / max(at, tick) / step).to_integral_value(rounding=ROUND_DOWN) * step)
+
+    for i in range(5000):
+        bid = price - tick - gap * i
+        bid_level = (bid, size(bid) if bid > 0 else ZERO)
+        ask = price + gap * i
+        yield bid_level, (ask, size(ask))
+
+
+def walk(spec: dict[str, Any], symbol: str, price: Decimal, side: str) -> Iterator[tuple[Decimal, Decimal]]:
+    """The levels a MARKET order of `side` takes, best first (BUY: the asks; SELL: the bids), as
+    `depth` shows them, generated as the order needs them."""
+    for bid, ask in _levels(symbol, spec, price):
+        level = ask if side == "BUY" else bid
+        if level[0] <= 0:
+            return
+        yield level
 
 
 # ----------------------------------------------------------------------------------------------- candle times

@@ -42,6 +42,11 @@ class RateLimiter:
         self._orders_10s = _Window(10_000)
         self._orders_1d = _Window(86_400_000)
 
+    def new_minute(self) -> None:
+        """Forget the weight counted so far, as a new minute would (a test control, like set_price)."""
+        with self._lock:
+            self._weight = _Window(60_000)
+
     def add_weight(self, now_ms: int, weight: int) -> int:
         """Count `weight` in the current minute; return the minute's total."""
         with self._lock:
