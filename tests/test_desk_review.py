@@ -57,6 +57,9 @@ async def test_a_price_that_comes_back_keeps_every_row_of_a_live_card_in_its_pla
         assert rows["Limit"] == "the limit 60000 is 7.69 % below the market", rows
         assert rows["Budget after"] == "910 of 1000 USDT left today after this order", rows
         assert rows["Time left"].endswith(" left"), rows
+        assert rows["Sent only while"].startswith("its value moves at most 1 % against you"), rows
+        heading = await js(chrome, "return document.querySelector(arguments[0] + ' h3').textContent", card)
+        assert heading == "BUY 0.0015 BTCUSDT LIMIT at 60000 (≈90 USDT) on TESTNET"
         assert "ago" in rows["Asked by"] or "just now" in rows["Asked by"], rows
 
 

@@ -20,7 +20,16 @@ from decimal import Decimal, InvalidOperation
 from binance_mcp.budget_summary import BudgetLine
 from binance_mcp.stores.approvals import DENIED, Approval
 
-__all__ = ["URGENT_S", "Card", "card_for", "confirm_words", "money", "order_words", "seconds_words"]
+__all__ = [
+    "URGENT_S",
+    "Card",
+    "card_for",
+    "confirm_words",
+    "heading_of",
+    "money",
+    "order_words",
+    "seconds_words",
+]
 
 URGENT_S = 120
 """A request with less than this many seconds left is shown as urgent."""
@@ -33,6 +42,9 @@ class Card:
     approval: Approval
     heading: str
     """The question without its "— approve?": `BUY 0.0015 BTCUSDT MARKET (≈97.5 USDT) on TESTNET`."""
+    sent_only_while: str | None
+    """The guard's condition on the approved call, said after the order in the question:
+    `its value moves at most 1 % against you (from the market price 65000)`."""
     order_words: str
     """What the buttons name: `BUY 0.0015 BTCUSDT ≈97.5 USDT`."""
     network: str
@@ -113,7 +125,8 @@ def card_for(
     declined.sort(key=lambda other: other.decided_at or other.created_at, reverse=True)
     return Card(
         approval=approval,
-        heading=approval.question.removesuffix(" — approve?"),
+        heading=heading_of(approval),
+        sent_only_while=sent_only_while(approval),
         order_words=order_words(approval),
         network=network or "unknown network",
         mainnet=network == MAINNET,
@@ -133,6 +146,25 @@ def card_for(
         urgent=seconds_left is not None and seconds_left < URGENT_S,
         declined_before=declined[0] if declined else None,
     )
+
+
+_VALUED_AT = " — valued at the market price "
+_SENT_ONLY = "; sent only while "
+
+
+def heading_of(approval: Approval) -> str:
+    """The question's order, without its "— approve?" and without the valuation the guard says
+    after it (the card shows that as its own rows)."""
+    return approval.question.removesuffix(" — approve?").partition(_VALUED_AT)[0]
+
+
+def sent_only_while(approval: Approval) -> str | None:
+    """The question's condition on sending the approved call, with the price it is measured from."""
+    _, found, tail = approval.question.removesuffix(" — approve?").partition(_VALUED_AT)
+    price, sent, condition = tail.partition(_SENT_ONLY)
+    if not found or not sent:
+        return None
+    return f"{condition} (from the market price {price})"
 
 
 def order_words(approval: Approval) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from binance_mcp.budget_summary import BudgetLine
-from binance_mcp.http.approval_card import Card, confirm_words, details_rows, seconds_words
+from binance_mcp.http.approval_card import Card, confirm_words, details_rows, heading_of, seconds_words
 from binance_mcp.stores.approvals import REVOKED, USED, Approval
 
 __all__ = ["POLL_S", "Notice", "confirm_page", "message_page", "page", "sign_in_page"]
@@ -137,6 +137,8 @@ def _pending_card(card: Card, now: datetime, base: str, csrf: str) -> str:
         rows.append(("Price now", "<span data-live>unknown (no market price from here)</span>"))
     if card.limit_distance:
         rows.append(("Limit", f"<span data-live>{_e(card.limit_distance)}</span>"))
+    if card.sent_only_while:
+        rows.append(("Sent only while", _e(card.sent_only_while)))
     rule = f' <span class="rule">{_e(card.rule)}</span>' if card.rule else ""
     rows.append(("Why a human", f"{_e(card.reason)}{rule}"))
     if card.budget_after:
@@ -210,13 +212,13 @@ def _ready_card(approval: Approval, now: datetime, base: str, csrf: str) -> str:
         "Withdraw approval",
         "small",
         name="revoke",
-        unseen=f"of {approval.question.removesuffix(' — approve?')}",
+        unseen=f"of {heading_of(approval)}",
     )
     sig = _sig(approval.id, approval.status)
     return (
         f'<section class="card ready" id="{_e(approval.id)}" data-key="{_e(approval.id)}" data-sig="{sig}" '
         f'aria-labelledby="{_e(heading_id)}">'
-        f'<h3 id="{_e(heading_id)}">{_e(approval.question.removesuffix(" — approve?"))}</h3>'
+        f'<h3 id="{_e(heading_id)}">{_e(heading_of(approval))}</h3>'
         f"<p>Approved by {_e(who)} {human_time(approval.decided_at, now)}. Nothing is sent until the agent "
         f'calls again: <span class="left{" urgent" if left < 60 else ""}" data-live>expires in '
         f"{_e(seconds_words(max(left, 0)))}</span> ({_e(_utc(until)) if until else '-'}).</p>"
@@ -262,7 +264,7 @@ def _decided_card(approval: Approval, now: datetime) -> str:
     return (
         f'<section class="card" id="{_e(approval.id)}" data-key="{_e(approval.id)}" data-sig="{sig}" '
         f'aria-labelledby="{_e(heading_id)}">'
-        f'<h3 id="{_e(heading_id)}">{_e(approval.question.removesuffix(" — approve?"))}</h3>'
+        f'<h3 id="{_e(heading_id)}">{_e(heading_of(approval))}</h3>'
         f'<p><span class="status">{_e(status)}</span> · {who} <span class="id">{_e(approval.id)}</span></p>'
         f"{outcome}</section>"
     )
