@@ -224,7 +224,7 @@ def test_no_token_can_be_named_like_the_anonymous_operator(tmp_path: Path) -> No
     assert "bmcp_" not in made.stdout + made.stderr
 
 
-async def test_a_used_approval_of_an_order_list_shows_the_lists_id_and_status(
+async def test_a_used_approval_shows_the_order_or_list_id_status_and_plain_amounts(
     tmp_path: Path, fake: FakeBinance
 ) -> None:
     import httpx2
@@ -234,7 +234,10 @@ async def test_a_used_approval_of_an_order_list_shows_the_lists_id_and_status(
     policy = {
         "version": "1",
         "default": "allow",
-        "rules": {"place_order_list": {"action": "allow", "approve_above_notional": "80"}},
+        "rules": {
+            "place_order": {"action": "allow", "approve_above_notional": "80"},
+            "place_order_list": {"action": "allow", "approve_above_notional": "80"},
+        },
     }
     oco = {
         "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.002",
@@ -250,12 +253,18 @@ async def test_a_used_approval_of_an_order_list_shows_the_lists_id_and_status(
             with open_approval_store(server.app.state_dir) as store:
                 store.approve(asked["approval_id"], via="cli", by="cli:anna")
             done = await client.call_tool("place_order_list", oco)
+            market = (await client.call_tool("place_order", MARKET)).structured_content
+            with open_approval_store(server.app.state_dir) as store:
+                store.approve(market["approval_id"], via="cli", by="cli:anna")
+            filled = (await client.call_tool("place_order", MARKET)).structured_content
         assert not done.is_error, done.content
         listed = done.structured_content
         async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {operator}"}) as http:
             shown = (await http.get(server.base + "/approvals")).text
         said = f"Result: order list {listed['order_list_id']}, {listed['list_order_status']}"
         assert said in shown, shown[shown.find("Result") - 200 :]
+        # amounts as people write them, not as the exchange pads them
+        assert f"Result: order {filled['order_id']}, FILLED, filled 0.0015, for 97.5</p>" in shown, shown
 
 
 async def test_a_pause_holds_across_a_decision(tmp_path: Path, fake: FakeBinance) -> None:

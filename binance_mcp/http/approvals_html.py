@@ -21,6 +21,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from binance_mcp.budget_summary import BudgetLine
 from binance_mcp.http.approval_card import Card, confirm_words, details_rows, heading_of, seconds_words
@@ -226,6 +227,15 @@ def _ready_card(approval: Approval, now: datetime, base: str, csrf: str) -> str:
     )
 
 
+def _plain(amount: str) -> str:
+    """An exchange's padded amount as people write it: `0.00150000` → `0.0015`; other text as is."""
+    try:
+        value = Decimal(amount)
+    except ArithmeticError:
+        return amount
+    return format(value.normalize(), "f") if value.is_finite() else amount
+
+
 def _decided_card(approval: Approval, now: datetime) -> str:
     status = approval.status_at(now)
     if approval.status == REVOKED:
@@ -249,9 +259,9 @@ def _decided_card(approval: Approval, now: datetime) -> str:
             if found.get("status"):
                 parts.append(found["status"])
             if found.get("executed"):
-                parts.append(f"filled {found['executed']}")
+                parts.append(f"filled {_plain(found['executed'])}")
             if found.get("traded"):
-                parts.append(f"for {found['traded']}")
+                parts.append(f"for {_plain(found['traded'])}")
             if not parts:
                 parts.append(found.get("outcome", "done"))
             if found.get("reason"):
