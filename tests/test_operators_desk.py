@@ -523,9 +523,9 @@ async def test_a_request_like_a_recent_denial_says_so(tmp_path: Path, fake: Fake
         said = await js(
             chrome, "return document.querySelector(arguments[0] + ' .declined').innerText", card_selector(new)
         )
-        assert (
-            said.startswith("The same call was denied by anna 29 minutes ago") and old.id in said
-        )  # ... told so
+        # denied 29 min 55 s before the test's start: 29 or, on a slow machine, 30 minutes ago
+        assert re.match(r"The same call was denied by anna (29|30) minutes ago", said), said
+        assert old.id in said  # ... told so
 
 
 async def test_the_anonymous_loopback_operator_is_no_agent_and_the_audit_says_so(
