@@ -524,9 +524,9 @@ async def test_a_request_like_a_recent_denial_says_so(tmp_path: Path, fake: Fake
         said = await js(
             chrome, "return document.querySelector(arguments[0] + ' .declined').innerText", card_selector(new)
         )
-        assert (
-            said.startswith("The same call was denied by anna 29 minutes ago") and old.id in said
-        )  # ... told so
+        # denied 29 min 55 s before the test's start: 29 or, on a slow machine, 30 minutes ago
+        assert re.match(r"The same call was denied by anna (29|30) minutes ago", said), said
+        assert old.id in said  # ... told so
 
 
 async def test_the_anonymous_loopback_operator_is_no_agent_and_the_audit_says_so(
@@ -588,7 +588,7 @@ async def test_a_postgresql_servers_page_shows_the_budgets_get_limits_reports(
                 assert not (await client.call_tool("place_order", small)).is_error
                 limits = (await client.call_tool("get_limits", {})).structured_content
             (budget,) = limits["budgets"]
-            assert Decimal(budget["traded"]) + Decimal(budget["held"]) > 0
+            assert Decimal(budget["traded"]) > 0
             base = service.url.removesuffix("/mcp")
             async with httpx2.AsyncClient() as http:
                 shown = (await http.get(base + "/approvals")).text

@@ -73,6 +73,7 @@ async def note_outcome(approval_id: str, ended: Ended, services: Services) -> No
     outcome: dict[str, str | None] = {
         "outcome": ended.outcome,
         "order_id": str(ended.order_id) if ended.order_id else None,
+        "order_list_id": None if content.get("order_list_id") is None else str(content["order_list_id"]),
         "client_order_id": ended.client_order_id,
         "status": content.get("status") or content.get("list_order_status"),
         "executed": content.get("executed_quantity"),

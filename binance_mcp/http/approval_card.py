@@ -20,7 +20,16 @@ from decimal import Decimal, InvalidOperation
 from binance_mcp.budget_summary import BudgetLine
 from binance_mcp.stores.approvals import DENIED, Approval
 
-__all__ = ["URGENT_S", "Card", "card_for", "money", "order_words", "seconds_words"]
+__all__ = [
+    "URGENT_S",
+    "Card",
+    "card_for",
+    "confirm_words",
+    "heading_of",
+    "money",
+    "order_words",
+    "seconds_words",
+]
 
 URGENT_S = 120
 """A request with less than this many seconds left is shown as urgent."""
@@ -33,6 +42,9 @@ class Card:
     approval: Approval
     heading: str
     """The question without its "— approve?": `BUY 0.0015 BTCUSDT MARKET (≈97.5 USDT) on TESTNET`."""
+    sent_only_while: str | None
+    """The guard's condition on the approved call, said after the order in the question:
+    `its value moves at most 1 % against you (from the market price 65000)`."""
     order_words: str
     """What the buttons name: `BUY 0.0015 BTCUSDT ≈97.5 USDT`."""
     network: str
@@ -113,7 +125,8 @@ def card_for(
     declined.sort(key=lambda other: other.decided_at or other.created_at, reverse=True)
     return Card(
         approval=approval,
-        heading=approval.question.removesuffix(" — approve?"),
+        heading=heading_of(approval),
+        sent_only_while=sent_only_while(approval),
         order_words=order_words(approval),
         network=network or "unknown network",
         mainnet=network == MAINNET,
@@ -135,13 +148,32 @@ def card_for(
     )
 
 
+_VALUED_AT = " — valued at the market price "
+_SENT_ONLY = "; sent only while "
+
+
+def heading_of(approval: Approval) -> str:
+    """The question's order, without its "— approve?" and without the valuation the guard says
+    after it (the card shows that as its own rows)."""
+    return approval.question.removesuffix(" — approve?").partition(_VALUED_AT)[0]
+
+
+def sent_only_while(approval: Approval) -> str | None:
+    """The question's condition on sending the approved call, with the price it is measured from."""
+    _, found, tail = approval.question.removesuffix(" — approve?").partition(_VALUED_AT)
+    price, sent, condition = tail.partition(_SENT_ONLY)
+    if not found or not sent:
+        return None
+    return f"{condition} (from the market price {price})"
+
+
 def order_words(approval: Approval) -> str:
     """The order as a button names it: `BUY 0.0015 BTCUSDT ≈97.5 USDT`, or the tool and its id."""
     details = approval.details
     words = [details.get(key, "") for key in ("side", "quantity", "symbol")]
     if details.get("quote_quantity"):
         words.append(f"for {details['quote_quantity']}")
-    if not any(words):
+    if not any(words[:2]) and not details.get("quote_quantity"):  # no order to name: a cancel, a query
         words = [approval.tool.replace("_", " ")]
         if details.get("order_id"):
             words.append(f"order {details['order_id']}")
@@ -154,8 +186,14 @@ def order_words(approval: Approval) -> str:
 
 
 def money(approval: Approval) -> str:
-    """The amount a mainnet approval's second step repeats (`97.50 USDT`), "" when none."""
+    """The amount of a request (`97.50 USDT`), "" when none."""
     return approval.details.get("notional", "")
+
+
+def confirm_words(approval: Approval) -> str:
+    """What a mainnet approval's second step repeats and must get back: the amount (`97.50 USDT`),
+    or the order's words when the call has no amount (a cancel)."""
+    return money(approval) or order_words(approval)
 
 
 def seconds_words(seconds: int) -> str:

@@ -21,9 +21,10 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from binance_mcp.budget_summary import BudgetLine
-from binance_mcp.http.approval_card import Card, details_rows, money, seconds_words
+from binance_mcp.http.approval_card import Card, confirm_words, details_rows, heading_of, seconds_words
 from binance_mcp.stores.approvals import REVOKED, USED, Approval
 
 __all__ = ["POLL_S", "Notice", "confirm_page", "message_page", "page", "sign_in_page"]
@@ -137,6 +138,8 @@ def _pending_card(card: Card, now: datetime, base: str, csrf: str) -> str:
         rows.append(("Price now", "<span data-live>unknown (no market price from here)</span>"))
     if card.limit_distance:
         rows.append(("Limit", f"<span data-live>{_e(card.limit_distance)}</span>"))
+    if card.sent_only_while:
+        rows.append(("Sent only while", _e(card.sent_only_while)))
     rule = f' <span class="rule">{_e(card.rule)}</span>' if card.rule else ""
     rows.append(("Why a human", f"{_e(card.reason)}{rule}"))
     if card.budget_after:
@@ -177,8 +180,15 @@ def _pending_card(card: Card, now: datetime, base: str, csrf: str) -> str:
     deny = _form(f"{base}/{approval.id}/deny", csrf, "Deny", "deny", name="deny", unseen=words)
     classes = "card pending" + (" mainnet" if card.mainnet else "") + (" urgent" if card.urgent else "")
     mark = _network_mark(card.network, card.mainnet)
+    # which rows the card has is part of its signature: the script copies only the live texts of a
+    # card whose signature is unchanged, in order, so a row that comes or goes (the price now and the
+    # limit's distance, when the market price could not be read) must replace the whole card
     sig = _sig(
-        approval.id, approval.status, card.declined_before and card.declined_before.id, approval.question
+        approval.id,
+        approval.status,
+        card.declined_before and card.declined_before.id,
+        approval.question,
+        *(label for label, _ in rows),
     )
     return (
         f'<section class="{classes}" id="{_e(approval.id)}" data-key="{_e(approval.id)}" data-sig="{sig}" '
@@ -203,18 +213,27 @@ def _ready_card(approval: Approval, now: datetime, base: str, csrf: str) -> str:
         "Withdraw approval",
         "small",
         name="revoke",
-        unseen=f"of {approval.question.removesuffix(' — approve?')}",
+        unseen=f"of {heading_of(approval)}",
     )
     sig = _sig(approval.id, approval.status)
     return (
         f'<section class="card ready" id="{_e(approval.id)}" data-key="{_e(approval.id)}" data-sig="{sig}" '
         f'aria-labelledby="{_e(heading_id)}">'
-        f'<h3 id="{_e(heading_id)}">{_e(approval.question.removesuffix(" — approve?"))}</h3>'
+        f'<h3 id="{_e(heading_id)}">{_e(heading_of(approval))}</h3>'
         f"<p>Approved by {_e(who)} {human_time(approval.decided_at, now)}. Nothing is sent until the agent "
         f'calls again: <span class="left{" urgent" if left < 60 else ""}" data-live>expires in '
         f"{_e(seconds_words(max(left, 0)))}</span> ({_e(_utc(until)) if until else '-'}).</p>"
         f'<div class="actions">{withdraw}</div></section>'
     )
+
+
+def _plain(amount: str) -> str:
+    """An exchange's padded amount as people write it: `0.00150000` → `0.0015`; other text as is."""
+    try:
+        value = Decimal(amount)
+    except ArithmeticError:
+        return amount
+    return format(value.normalize(), "f") if value.is_finite() else amount
 
 
 def _decided_card(approval: Approval, now: datetime) -> str:
@@ -235,12 +254,14 @@ def _decided_card(approval: Approval, now: datetime) -> str:
             parts = []
             if found.get("order_id"):
                 parts.append(f"order {found['order_id']}")
+            elif found.get("order_list_id"):  # an OCO, OTO or OTOCO: its list, not one leg
+                parts.append(f"order list {found['order_list_id']}")
             if found.get("status"):
                 parts.append(found["status"])
             if found.get("executed"):
-                parts.append(f"filled {found['executed']}")
+                parts.append(f"filled {_plain(found['executed'])}")
             if found.get("traded"):
-                parts.append(f"for {found['traded']}")
+                parts.append(f"for {_plain(found['traded'])}")
             if not parts:
                 parts.append(found.get("outcome", "done"))
             if found.get("reason"):
@@ -253,7 +274,7 @@ def _decided_card(approval: Approval, now: datetime) -> str:
     return (
         f'<section class="card" id="{_e(approval.id)}" data-key="{_e(approval.id)}" data-sig="{sig}" '
         f'aria-labelledby="{_e(heading_id)}">'
-        f'<h3 id="{_e(heading_id)}">{_e(approval.question.removesuffix(" — approve?"))}</h3>'
+        f'<h3 id="{_e(heading_id)}">{_e(heading_of(approval))}</h3>'
         f'<p><span class="status">{_e(status)}</span> · {who} <span class="id">{_e(approval.id)}</span></p>'
         f"{outcome}</section>"
     )
@@ -358,7 +379,7 @@ def page(
 def confirm_page(*, card: Card, base: str, csrf: str) -> str:
     """The second step before a mainnet approval: the amount, said again, and an explicit yes."""
     approval = card.approval
-    amount = money(approval) or card.order_words
+    amount = confirm_words(approval)
     confirm = _form(
         f"{base}/{approval.id}/approve",
         csrf,

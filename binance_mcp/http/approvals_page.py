@@ -52,7 +52,7 @@ from starlette.types import Receive, Scope, Send
 
 from binance_mcp.account import network_of
 from binance_mcp.budget_summary import budget_lines
-from binance_mcp.http.approval_card import card_for, money
+from binance_mcp.http.approval_card import card_for, confirm_words
 from binance_mcp.http.approvals_html import Notice, confirm_page, message_page, page, sign_in_page
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.stores.approvals import (
@@ -457,7 +457,7 @@ class ApprovalsPage:
         approval = await anyio.to_thread.run_sync(store.get, approval_id)
         if approval is None or approval.status != PENDING or approval.network.lower() != "mainnet":
             return None
-        if hmac.compare_digest(form.get("confirm", "").encode(), (money(approval) or approval.id).encode()):
+        if hmac.compare_digest(form.get("confirm", "").encode(), confirm_words(approval).encode()):
             return None
         now = datetime.now(UTC)
         card = card_for(

@@ -1,11 +1,13 @@
 // The approvals page, live (binance_mcp/http/approvals_html.py). Every few seconds it fetches the
 // page again and patches it in place: a card whose content did not change stays the same element
 // (only its live texts — time left, price now — are updated), so keyboard focus never moves; a new
-// card is inserted, a gone one removed. The tab title counts what waits. "Pause updates" stops it.
+// card is inserted, a gone one removed. The tab title counts what waits. "Pause updates" stops it,
+// also across the page's own reloads after a decision (until the tab is closed).
 // Without this script the page works the same with its Refresh link.
 (function () {
   "use strict";
   var PERIOD_MS = 5000;
+  var PAUSE_KEY = "binance-mcp-approvals-paused";
   var control = document.getElementById("live-control");
   var status = document.getElementById("live-status");
   var announce = document.getElementById("live-announce");
@@ -126,17 +128,29 @@
     timer = paused ? null : window.setInterval(refresh, PERIOD_MS);
   }
 
+  // a pause outlasts the page's own reloads (after Approve or Deny) until the tab is closed
+  function remember(value) {
+    try { window.sessionStorage.setItem(PAUSE_KEY, value ? "1" : ""); } catch (e) { /* storage off */ }
+  }
+
+  function show() {
+    control.setAttribute("aria-pressed", paused ? "true" : "false");
+    control.textContent = paused ? "Resume updates" : "Pause updates";
+    status.textContent = paused ? "Paused: the page does not change until you resume" : "Live";
+  }
+
+  if (status) { status.textContent = "Live · updates every " + PERIOD_MS / 1000 + " s"; }
   if (control) {
     control.hidden = false;
+    try { paused = window.sessionStorage.getItem(PAUSE_KEY) === "1"; } catch (e) { paused = false; }
+    if (paused) { show(); }
     control.addEventListener("click", function () {
       paused = !paused;
-      control.setAttribute("aria-pressed", paused ? "true" : "false");
-      control.textContent = paused ? "Resume updates" : "Pause updates";
-      status.textContent = paused ? "Paused: the page does not change until you resume" : "Live";
+      remember(paused);
+      show();
       schedule();
       if (!paused) { refresh(); }
     });
   }
-  if (status) { status.textContent = "Live · updates every " + PERIOD_MS / 1000 + " s"; }
   schedule();
 }());
