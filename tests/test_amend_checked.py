@@ -101,3 +101,19 @@ async def test_an_amend_by_order_id_keeps_the_client_id(build: Any, fake: FakeBi
     assert found.structured_content["order_id"] == order_id
     [put] = amends(fake)
     assert put.params["newClientOrderId"] == "rest-1"
+
+
+async def test_a_decrease_shrinks_what_the_budget_holds_for_the_order(build: Any, fake: FakeBinance) -> None:
+    """An open LIMIT BUY 0.01 @ 60000 holds 600 of the budget; amended down to 0.004, it holds 240."""
+    app = build(ALLOW_ALL | {"budgets": {"daily_notional": {"USDT": "1000"}}})
+    resting = RESTING | {"quantity": "0.01", "client_order_id": "rest-2"}
+    async with Client(app.server) as client:
+        assert not (await client.call_tool("place_order", resting)).is_error
+        before = (await client.call_tool("get_limits", {})).structured_content["budgets"][0]
+        amended = await client.call_tool(
+            "amend_order", {"symbol": "BTCUSDT", "client_order_id": "rest-2", "new_quantity": "0.004"}
+        )
+        assert not amended.is_error, amended.content[0].text
+        after = (await client.call_tool("get_limits", {})).structured_content["budgets"][0]
+    assert (before["held"], before["left"]) == ("600", "400")
+    assert (after["held"], after["left"]) == ("240", "760")

@@ -187,6 +187,15 @@ def settle_budget(
         logger.exception("could not settle budget reservation %s", reservation)
 
 
+def lower_hold(services: Services, *, watch: str, at_most: str) -> None:
+    """An open order became smaller (an amend): what the budget holds for it comes down to
+    `at_most`, never up. A failure leaves the larger hold (the budget fails closed)."""
+    try:
+        services.budgets.lower_hold(watch, Decimal(at_most))
+    except Exception:
+        logger.exception("could not lower the budget held for %s", watch)
+
+
 def _refusal(exceeded: object, budget: Budget) -> Refusal:
 
     return Refusal(

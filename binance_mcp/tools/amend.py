@@ -19,7 +19,7 @@ from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import AmendOrderInput
 from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
-from binance_mcp.tools.trading import find_order_to_cancel
+from binance_mcp.tools.trading import budget_watch, find_order_to_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,21 @@ async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
         summary,
         order_id=amended.order_id,
         client_order_id=amended.client_order_id,
+        extra=_smaller_hold(args.symbol, order),
     )
+
+
+def _smaller_hold(symbol: str, order: dict[str, Any]) -> dict[str, Any]:
+    """What the budget may hold for the order now: its price times what is left of its quantity
+    (a decrease never raises a hold; an order without a price of its own keeps what it held)."""
+    price = Decimal(str(order.get("price") or 0))
+    quantity = order.get("qty") or order.get("origQty") or 0  # amend answers `qty` (rest-api.md)
+    left = Decimal(str(quantity)) - Decimal(str(order.get("executedQty") or 0))
+    if price <= 0 or left < 0:
+        return {}
+    traded = order.get("cumulativeQuoteQty") or order.get("cummulativeQuoteQty") or 0
+    worth = price * left + Decimal(str(traded))
+    return {"budget_hold": {"watch": budget_watch(symbol, int(order["orderId"])), "at_most": str(worth)}}
 
 
 async def _check_amend(args: AmendOrderInput, call: CallContext, what_happened: str) -> dict[str, Any]:

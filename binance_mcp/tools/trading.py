@@ -207,9 +207,14 @@ async def place_order(args: PlaceOrderInput, call: CallContext) -> ToolOutput:
         client_order_id=placed.client_order_id,
         extra={
             "traded_quote": traded_quote(raw),
-            "budget_watch": json.dumps({"symbol": args.symbol, "order_id": placed.order_id}),
+            "budget_watch": budget_watch(args.symbol, placed.order_id),
         },
     )
+
+
+def budget_watch(symbol: str, order_id: int) -> str:
+    """How the budget names an open order it holds for (settled, or shrunk by an amend, by this)."""
+    return json.dumps({"symbol": symbol, "order_id": order_id})
 
 
 def traded_quote(raw: dict[str, Any]) -> Decimal | None:
