@@ -187,6 +187,20 @@ def settle_budget(
         logger.exception("could not settle budget reservation %s", reservation)
 
 
+def shrink_held(services: Services, shrunk: tuple[str, Decimal, Decimal] | None) -> None:
+    """An open order reduced by an amend: (its watch, old quantity, new quantity). What the budget
+    holds for it shrinks alike; a failure to shrink keeps the larger hold (fails closed)."""
+    if shrunk is None:
+        return
+    watch, before, after = shrunk
+    if before <= 0 or after >= before:
+        return
+    try:
+        services.budgets.shrink_hold(services.account, watch, after / before)
+    except Exception:
+        logger.exception("could not shrink the budget held for %s", watch)
+
+
 def _refusal(exceeded: object, budget: Budget) -> Refusal:
 
     return Refusal(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import anyio.to_thread
 
 from binance_mcp.guard.approve import APPROVED_VALUE_TOLERANCE, approve
-from binance_mcp.guard.budget import reserve_budget, settle_budget
+from binance_mcp.guard.budget import reserve_budget, settle_budget, shrink_held
 from binance_mcp.guard.call import Admitted, Decided, Ended
 from binance_mcp.guard.decide import decide
 from binance_mcp.guard.endings import in_flight, refused, succeeded
@@ -245,6 +245,7 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
         traded=output.extra.get("traded_quote"),
         watch=output.extra.get("budget_watch"),
     )
+    shrink_held(services, output.extra.get("budget_shrink"))  # an amend reduced a held order
     return succeeded(
         admitted,
         success_result(output),

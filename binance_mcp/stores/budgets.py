@@ -175,6 +175,8 @@ class BudgetStore(Protocol):
 
     def open_holds(self, account: str) -> list[tuple[str, str]]: ...
 
+    def shrink_hold(self, account: str, watch: str, ratio: Decimal) -> None: ...
+
     def usage_today(self, account: str, asset: str, now: datetime | None = None) -> Usage: ...
 
     def spent_today(
@@ -359,6 +361,29 @@ class SqliteBudgetStore:
                 "UPDATE reservations SET amount = ?, traded = ?, updated_at = ? WHERE id = ? AND traded IS NULL",
                 (_amount_text(traded), _amount_text(traded), datetime.now(UTC).isoformat(), reservation_id),
             )
+
+    def shrink_hold(self, account: str, watch: str, ratio: Decimal) -> None:
+        """An open order was reduced (amended to a smaller quantity): its hold shrinks by `ratio`
+        (new quantity / old quantity, below 1; the value is linear in the quantity). A hold already
+        settled, or a ratio that would not shrink it, is left alone."""
+        ratio = _decimal(ratio, "ratio")
+        if ratio >= 1:
+            return
+        with self._db.writing() as session:
+            rows = session.execute(
+                "SELECT id, amount FROM reservations WHERE account = ? AND state = 'kept'"
+                " AND watch = ? AND traded IS NULL",
+                (account, watch),
+            ).fetchall()
+            for reservation_id, amount in rows:
+                session.execute(
+                    "UPDATE reservations SET amount = ?, updated_at = ? WHERE id = ?",
+                    (
+                        _amount_text(Decimal(amount) * ratio),
+                        datetime.now(UTC).isoformat(),
+                        reservation_id,
+                    ),
+                )
 
     def open_holds(self, account: str) -> list[tuple[str, str]]:
         """(reservation id, watch) of every open order still held for `account`, any day."""

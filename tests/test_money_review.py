@@ -1,0 +1,57 @@
+"""Review of the money model (issue #15) through `mcp.Client` and the test exchange: what a second
+look found an agent could still do beyond what the policy allows."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from tests.conftest import ALLOW_ALL
+from tests.fake_binance import FakeBinance
+
+pytestmark = pytest.mark.anyio
+
+
+async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    assert result.structured_content is not None, result.content[0].text
+    return result.structured_content
+
+
+async def test_an_amend_that_decreases_shrinks_what_the_budget_holds(build: Any, fake: FakeBinance) -> None:
+    """Issue #15 item 5: the budget held shrinks after a decrease (a LIMIT BUY 0.02 @ 64000 holds
+    1280; reduced to 0.005 it can trade at most 320)."""
+    app = build(ALLOW_ALL | {"budgets": {"daily_notional": {"USDT": "5000"}}})
+    resting = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.02", "price": "64000"}
+    async with Client(app.server) as client:
+        placed = await call(client, "place_order", resting)
+        held = (await call(client, "get_limits", {}))["budgets"][0]
+        amended = await call(
+            client,
+            "amend_order",
+            {"symbol": "BTCUSDT", "order_id": placed["order_id"], "new_quantity": "0.005"},
+        )
+        after = (await call(client, "get_limits", {}))["budgets"][0]
+    assert "error" not in amended, amended
+    assert (held["traded"], held["held"], held["left"]) == ("0", "1280", "3720")
+    assert (after["traded"], after["held"], after["left"]) == ("0", "320", "4680")
+
+
+async def test_a_market_order_deeper_than_the_book_read_pays_no_more_than_its_value(
+    build: Any, fake: FakeBinance
+) -> None:
+    """A MARKET BUY by quantity larger than the order book levels read: the rest was priced at the
+    deepest level read, but the order fills deeper, above its value and above max_notional."""
+    fake.set_balance("USDT", "10000000")
+    app = build(ALLOW_ALL)
+    buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "10"}
+    async with Client(app.server) as client:
+        preview = await call(client, "get_order_preview", {"tool": "place_order", "arguments": buy})
+        placed = await call(client, "place_order", buy)
+    assert "error" not in placed, placed
+    paid = Decimal(placed["cumulative_quote_quantity"])
+    print(preview["value"], paid, preview["how"])
+    assert paid <= Decimal(preview["value"]), (preview, paid)
