@@ -40,18 +40,22 @@ async def test_an_amend_that_decreases_shrinks_what_the_budget_holds(build: Any,
     assert (after["traded"], after["held"], after["left"]) == ("0", "320", "4680")
 
 
-async def test_a_market_order_deeper_than_the_book_read_pays_no_more_than_its_value(
+async def test_a_market_order_deeper_than_the_book_read_stays_within_max_notional(
     build: Any, fake: FakeBinance
 ) -> None:
-    """A MARKET BUY by quantity larger than the order book levels read: the rest was priced at the
-    deepest level read, but the order fills deeper, above its value and above max_notional."""
+    """A MARKET BUY 10 BTC walks about 650 levels of the test exchange's book; the guard read 100
+    and priced the rest at the deepest of them: valued ≈662517 USDT (+1 %), it let through under a
+    665000 max_notional and paid ≈671770. The book is read deep enough for the quantity."""
     fake.set_balance("USDT", "10000000")
-    app = build(ALLOW_ALL)
+    app = build(
+        ALLOW_ALL | {"rules": {"place_order": {"action": "allow", "constraints": {"max_notional": "665000"}}}}
+    )
     buy = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "10"}
+    small = buy | {"quantity": "5"}
     async with Client(app.server) as client:
-        preview = await call(client, "get_order_preview", {"tool": "place_order", "arguments": buy})
-        placed = await call(client, "place_order", buy)
-    assert "error" not in placed, placed
-    paid = Decimal(placed["cumulative_quote_quantity"])
-    print(preview["value"], paid, preview["how"])
-    assert paid <= Decimal(preview["value"]), (preview, paid)
+        result = await call(client, "place_order", buy)
+        placed = await call(client, "place_order", small)
+    assert result.get("error") == "policy_denied" and result["rule"].endswith("max_notional"), result
+    assert Decimal(result["value"]) >= Decimal("671769")
+    assert "error" not in placed, placed  # a quantity the first levels hold is valued from them as before
+    assert Decimal(placed["cumulative_quote_quantity"]) <= Decimal("665000")

@@ -48,6 +48,7 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
         return Validated(parsed, epoch=epoch)
     order = spec.order(parsed.args)
     market = await fetch_market(services.exchange, order.symbol, book=needs_book(order))
+    market = await read_deep_enough(order, market, services.exchange)
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
@@ -77,6 +78,49 @@ def value_of(order: Order, market: Market, allowance_pct: Decimal | None = None)
 
 BOOK_LEVELS = 100
 """Levels of the order book read to value a MARKET order by quantity (weight 5 of 6000 a minute)."""
+
+DEEPEST_BOOK_LEVELS = 5000
+"""The most levels `/api/v3/depth` returns (weight 250): read when the first ones do not hold a
+MARKET order's quantity, so that what lies beyond them is not priced at the deepest level read."""
+
+
+def _unheld(order: Order, book: Book) -> list[Any]:
+    """The working MARKET legs by quantity whose quantity the book's levels read do not hold."""
+    found = []
+    for leg in order.legs:
+        if leg.type != "MARKET" or leg.quote_quantity is not None or leg.pending or not leg.quantity:
+            continue
+        walked = book.walk(leg.side, leg.quantity)
+        if walked is None or not walked[1]:
+            found.append(leg)
+    return found
+
+
+async def read_deep_enough(order: Order, market: Market, exchange: ExchangeClient) -> Market:
+    """A MARKET order by quantity fills through as many levels as it needs, at ever worse prices:
+    valued from the first levels with the rest at the deepest of them, it could pay more than its
+    value and the limits it was compared with. Read the book as deep as Binance shows it then; an
+    order even that does not hold is refused (its value cannot be estimated)."""
+    from dataclasses import replace
+
+    if market.book is None or not _unheld(order, market.book):
+        return market
+    try:
+        book = Book.from_depth(await exchange.get_orderbook(order.symbol, DEEPEST_BOOK_LEVELS))
+    except EXCHANGE_FAILURES as exc:
+        raise refusal_for(exc, f"reading the {order.symbol} order book") from None
+    unheld = _unheld(order, book)
+    if unheld:
+        leg = unheld[0]
+        raise Refusal(
+            RefusalKind.INVALID_ARGUMENTS,
+            f"the {order.symbol} order book's {DEEPEST_BOOK_LEVELS} levels a side do not hold a MARKET "
+            f"{leg.side} of {leg.quantity}: what it would pay or bring beyond them cannot be estimated. "
+            "Nothing was sent: use a smaller quantity, a quote_quantity, or a LIMIT order with "
+            "time_in_force IOC",
+            field="quantity" if leg.role == "order" else f"{leg.role}_quantity",
+        )
+    return replace(market, book=book)
 
 
 def needs_book(order: Order) -> bool:
