@@ -59,3 +59,24 @@ async def test_a_market_order_deeper_than_the_book_read_stays_within_max_notiona
     assert Decimal(result["value"]) >= Decimal("671769")
     assert "error" not in placed, placed  # a quantity the first levels hold is valued from them as before
     assert Decimal(placed["cumulative_quote_quantity"]) <= Decimal("665000")
+
+
+async def test_a_large_stop_market_order_stays_within_max_notional_once_triggered(
+    build: Any, fake: FakeBinance
+) -> None:
+    """A STOP_LOSS BUY 10 BTC (a MARKET order once triggered) was valued at its stop × 1.01, as if
+    10 BTC filled at one price; triggered, it walks the book like any MARKET order and paid more
+    than max_notional. Its value takes the book's slippage for the quantity too."""
+    fake.set_balance("USDT", "10000000")
+    app = build(
+        ALLOW_ALL | {"rules": {"place_order": {"action": "allow", "constraints": {"max_notional": "670000"}}}}
+    )
+    stop = {"symbol": "BTCUSDT", "side": "BUY", "type": "STOP_LOSS", "quantity": "10", "stop_price": "66000"}
+    async with Client(app.server) as client:
+        result = await call(client, "place_order", stop)
+    if "error" not in result:
+        fake.set_price("BTCUSDT", "66000")
+        order = next(o for o in fake.orders if o.type == "STOP_LOSS")
+        assert order.status == "FILLED"
+        assert order.cummulative_quote_qty <= Decimal("670000"), order.cummulative_quote_qty
+    assert result.get("error") == "policy_denied" and result["rule"].endswith("max_notional"), result

@@ -85,13 +85,13 @@ MARKET order's quantity, so that what lies beyond them is not priced at the deep
 
 
 def _unheld(order: Order, book: Book) -> list[Any]:
-    """The working MARKET legs by quantity whose quantity the book's levels read do not hold."""
+    """The legs valued from the book whose quantity the book's levels read do not hold."""
     found = []
     for leg in order.legs:
-        if leg.type != "MARKET" or leg.quote_quantity is not None or leg.pending or not leg.quantity:
+        if not _walks_book(leg) or leg.quantity is None:
             continue
         walked = book.walk(leg.side, leg.quantity)
-        if walked is None or not walked[1]:
+        if walked is not None and not walked[1]:
             found.append(leg)
     return found
 
@@ -124,8 +124,18 @@ async def read_deep_enough(order: Order, market: Market, exchange: ExchangeClien
 
 
 def needs_book(order: Order) -> bool:
-    """A working MARKET leg by quantity fills through the book now: its value is read from it."""
-    return any(leg.type == "MARKET" and leg.quote_quantity is None and not leg.pending for leg in order.legs)
+    """A working MARKET leg by quantity fills through the book now: its value is read from it. A
+    BUY that becomes a MARKET order later (a stop or trailing stop without a limit price, a pending
+    MARKET leg) walks the book then: its value takes the book's slippage for its quantity now."""
+    return any(_walks_book(leg) for leg in order.legs)
+
+
+def _walks_book(leg: Any) -> bool:
+    if leg.quote_quantity is not None or not leg.quantity:
+        return False
+    if leg.type == "MARKET":
+        return not leg.pending or leg.side == "BUY"
+    return leg.side == "BUY" and leg.type in ("STOP_LOSS", "TAKE_PROFIT")
 
 
 async def fetch_market(exchange: ExchangeClient, symbol: str, *, book: bool = False) -> Market:
