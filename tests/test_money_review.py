@@ -80,3 +80,28 @@ async def test_a_large_stop_market_order_stays_within_max_notional_once_triggere
         assert order.status == "FILLED"
         assert order.cummulative_quote_qty <= Decimal("670000"), order.cummulative_quote_qty
     assert result.get("error") == "policy_denied" and result["rule"].endswith("max_notional"), result
+
+
+async def test_a_preview_refused_for_its_size_still_says_the_largest_that_fits(
+    build: Any, fake: FakeBinance
+) -> None:
+    """An agent previews the order it wants; refused by max_notional (or what is left of today's
+    budget), the preview gave no `largest_without_human`, exactly when the agent needs it. Given,
+    that size is placed without a human on the first try."""
+    rule = {"action": "allow", "approve_above_notional": "1000", "constraints": {"max_notional": "5000"}}
+    policy = ALLOW_ALL | {"rules": {"place_order": rule}, "budgets": {"daily_notional": {"USDT": "1500"}}}
+    app = build(policy)
+    wanted = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.5", "price": "64000"}
+    async with Client(app.server) as client:
+        first = await call(client, "get_order_preview", {"tool": "place_order", "arguments": wanted})
+        sized = wanted | {"quantity": first["largest_without_human"]["quantity"]}
+        placed = await call(client, "place_order", sized)
+        second = await call(client, "get_order_preview", {"tool": "place_order", "arguments": wanted})
+        rest = wanted | {"quantity": second["largest_without_human"]["quantity"]}
+        more = await call(client, "place_order", rest)
+    assert first["decision"] == "refused" and first["refusal"]["rule"].endswith("max_notional"), first
+    assert first["largest_without_human"]["quantity"] == "0.01562"  # 999.68 at 64000
+    assert "error" not in placed, placed
+    assert second["decision"] == "refused", second
+    assert second["largest_without_human"]["quantity"] == "0.00781"  # 499.84 of the 500.32 left
+    assert "error" not in more, more
