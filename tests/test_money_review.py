@@ -105,3 +105,41 @@ async def test_a_preview_refused_for_its_size_still_says_the_largest_that_fits(
     assert second["decision"] == "refused", second
     assert second["largest_without_human"]["quantity"] == "0.00781"  # 499.84 of the 500.32 left
     assert "error" not in more, more
+
+
+async def test_a_list_cancel_approved_by_client_id_never_cancels_another_list_with_that_id(
+    build: Any, fake: FakeBinance
+) -> None:
+    """As a cancel of K2 (issue #15 item 3), for order lists: a human approves cancelling list L1;
+    that list fills; another client places a new protective OCO reusing L1; the same approved call
+    then cancelled the new list, which the human never saw."""
+    from binance.client import Client as BinanceClient
+
+    from binance_mcp.stores.approvals import open_approval_store
+
+    app = build(ALLOW_ALL | {"rules": {"cancel_order_list": {"action": "require_approval"}}})
+    oco = {
+        "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.0001", "list_client_order_id": "L1",
+        "above_type": "LIMIT_MAKER", "above_price": "66000",
+        "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
+    }  # fmt: skip
+    cancel = {"symbol": "BTCUSDT", "list_client_order_id": "L1"}
+    async with Client(app.server) as client:
+        first = await call(client, "place_order_list", oco)
+        asked = await call(client, "cancel_order_list", cancel)
+        assert asked["error"] == "approval_required", asked
+        with open_approval_store(app.state_dir) as approvals:
+            approvals.approve(asked["approval_id"])
+        fake.set_price("BTCUSDT", "66000")  # the approved list's take-profit fills
+        other = BinanceClient(fake.api_key, fake.api_secret, ping=False)
+        other.API_URL = fake.base_url + "/api"
+        reused = other.order_oco_sell(
+            symbol="BTCUSDT", quantity="0.0001", listClientOrderId="L1",
+            aboveType="LIMIT_MAKER", abovePrice="70000",
+            belowType="STOP_LOSS_LIMIT", belowPrice="60000", belowStopPrice="60500", belowTimeInForce="GTC",
+        )  # fmt: skip
+        again = await call(client, "cancel_order_list", cancel)
+    assert reused["orderListId"] != first["order_list_id"]
+    assert again.get("error") == "approval_required", again  # a new question, about the new list
+    assert f"order list id {reused['orderListId']}" in again["reason"], again["reason"]
+    assert {o.status for o in fake.orders if o.order_list_id == reused["orderListId"]} == {"NEW"}
