@@ -143,3 +143,21 @@ async def test_a_list_cancel_approved_by_client_id_never_cancels_another_list_wi
     assert again.get("error") == "approval_required", again  # a new question, about the new list
     assert f"order list id {reused['orderListId']}" in again["reason"], again["reason"]
     assert {o.status for o in fake.orders if o.order_list_id == reused["orderListId"]} == {"NEW"}
+
+
+async def test_a_capped_market_order_is_checked_as_the_limit_ioc_it_is_sent_as(
+    build: Any, fake: FakeBinance
+) -> None:
+    """`cap_pct` turns a MARKET order into a LIMIT IOC at the capped price; the filters judged the
+    MARKET order, so a SELL capped 100 % (price 0) or a BUY capped 1000 % (beyond
+    PERCENT_PRICE_BY_SIDE) went out and came back -1013 / -1100. Refused before sending now."""
+    app = build(ALLOW_ALL)
+    market = {"symbol": "BTCUSDT", "type": "MARKET", "quantity": "0.01"}
+    async with Client(app.server) as client:
+        sell = await call(client, "place_order", market | {"side": "SELL", "cap_pct": "100"})
+        buy = await call(client, "place_order", market | {"side": "BUY", "cap_pct": "1000"})
+    assert (sell["error"], sell["field"]) == ("invalid_arguments", "cap_pct"), sell
+    assert "cap_pct 100 sends it as a LIMIT IOC" in sell["reason"]
+    assert (buy["error"], buy["field"]) == ("invalid_arguments", "cap_pct"), buy
+    assert "PERCENT_PRICE_BY_SIDE" in buy["reason"]
+    assert [r for r in fake.requests if r.method == "POST"] == []

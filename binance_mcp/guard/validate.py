@@ -25,6 +25,7 @@ from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
 from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
+from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.valuation import Book, value_order
 
 if TYPE_CHECKING:
@@ -216,7 +217,8 @@ async def check_open_counts(order: Order, market: Market, exchange: ExchangeClie
 def check_filters(order: Order, market: Market) -> None:
     """Every leg against the symbol's exchange filters: the first broken one refuses the call."""
 
-    for leg in order.legs:
+    for given in order.legs:
+        leg = as_sent(given, market)
         violation = check_order(
             market.rules,
             side=leg.side,
@@ -232,11 +234,30 @@ def check_filters(order: Order, market: Market) -> None:
         )
         if violation is not None:
             where = "" if leg.role == "order" else f"{leg.role} leg: "
+            field = violation.field
+            if leg is not given and field == "price":  # the price its cap_pct made
+                where += f"cap_pct {decimal_text(given.cap_pct or 0)} sends it as a LIMIT IOC whose "
+                field = "cap_pct"
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
                 f"{where}{violation.message}; nothing was sent",
-                field=violation.field if leg.role == "order" else f"{leg.role}_{violation.field}",
+                field=field if leg.role == "order" else f"{leg.role}_{field}",
             )
+
+
+def as_sent(leg: Any, market: Market) -> Any:
+    """A MARKET leg with `cap_pct` is sent as a LIMIT IOC at its capped price: that order is what
+    the filters judge (a SELL capped 100 % or more below the book has no price Binance takes)."""
+    from dataclasses import replace
+
+    from binance_mcp.valuation import capped_price
+
+    if leg.cap_pct is None or leg.quantity is None or market.book is None:
+        return leg
+    price = capped_price(leg.side, leg.quantity, market.book, leg.cap_pct, market.rules.price_filter)
+    if price is None:
+        return leg
+    return replace(leg, type="LIMIT", price=price, time_in_force="IOC")
 
 
 def client_ids_sent(parsed: Parsed) -> list[tuple[str, str]]:
