@@ -236,7 +236,7 @@ def check_filters(order: Order, market: Market) -> None:
             where = "" if leg.role == "order" else f"{leg.role} leg: "
             field = violation.field
             if leg is not given and field == "price":  # the price its cap_pct made
-                where += f"cap_pct {decimal_text(given.cap_pct or 0)} sends it as a LIMIT IOC whose "
+                where += f"cap_pct {decimal_text(given.cap_pct or Decimal(0))} sends it as a LIMIT IOC whose "
                 field = "cap_pct"
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
