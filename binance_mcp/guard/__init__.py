@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from mcp_types import CallToolResult
 
     from binance_mcp.policy.engine import PolicyEngine
-    from binance_mcp.stores.audit import AuditStore
+    from binance_mcp.stores.audit import AuditLog
     from binance_mcp.tools.spec import ToolSpec
 
 __all__ = ["DISPATCH", "RECORD", "SCREENING", "STAGES", "Guard", "Pipeline", "Services", "Stage"]
@@ -123,14 +123,16 @@ class Guard:
     def note_policy(self, how: str) -> None:
         """A `policy_loaded` event in the audit log: which policy (its fingerprint) is in force now."""
         fingerprint = self.services.policy.fingerprint
-        self.services.audit.event("policy_loaded", f"policy {fingerprint} {how}", policy=fingerprint)
+        self.services.audit.event(
+            "policy_loaded", f"policy {fingerprint} {how}", policy=fingerprint, defer=how != "reloaded"
+        )
 
     @property
     def engine(self) -> PolicyEngine:
         return self.services.engine
 
     @property
-    def audit(self) -> AuditStore:
+    def audit(self) -> AuditLog:
         """The audit store, with every record queued so far committed (for readers)."""
         self.services.audit.flush()
         return self.services.audit.store

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.filters import SymbolRules, check_order, filter_price
 from binance_mcp.guard.call import Validated
 from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
 from binance_mcp.market import Market
 from binance_mcp.refusals import Refusal, RefusalKind
-from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.valuation import Book, value_order
 
 if TYPE_CHECKING:

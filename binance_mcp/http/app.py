@@ -5,7 +5,7 @@
       /approvals: OriginCheck        the operators' page (`approvals_page`): sign in with an operator token
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
-                AgentLimits          429 too many calls in flight; at its session cap an agent's LRU idle session closes
+                AgentBounds          429 too many calls in flight; at its session cap an agent's LRU idle session closes
                   the SDK's app      413 body too large; MCP itself
       anything else                  404
 
@@ -25,10 +25,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from binance_mcp import __version__
 from binance_mcp.http.approvals_page import LOOPBACK_OPERATOR, PAGE_PATH, ApprovalsPage, PageSettings
 from binance_mcp.http.auth import BearerAuth
-from binance_mcp.http.bounds import AgentLimits, Limits
+from binance_mcp.http.bounds import AgentBounds, HttpBounds
 from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
+from binance_mcp.http.sign_in import FailedSignIns
 from binance_mcp.sdk import end_http_session, open_http_sessions
 from binance_mcp.server import App
 from binance_mcp.stores.tokens import TokenStore
@@ -93,25 +94,34 @@ def market_price(app: App) -> Callable[[str], Awaitable[Decimal | None]]:
     return price
 
 
+def sign_in_failures(app: App) -> FailedSignIns:
+    """Failed sign-ins on `app`'s HTTP endpoint, summarised into its audit log."""
+    return FailedSignIns(
+        lambda address, sentence: app.guard.services.audit.event("sign_in_failures", sentence)
+    )
+
+
 def build_http_app(
     app: App,
     *,
     security: TransportSecuritySettings,
     tokens: TokenStore | None,
-    limits: Limits | None = None,
+    bounds: HttpBounds | None = None,
     drain: Drain | None = None,
     state: str | None = None,
+    failures: FailedSignIns | None = None,
 ) -> DrainMiddleware:
     """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`.
-    `state` says where the shared state lives (`SQLite in DIR`, `PostgreSQL at URL`), for /healthz."""
-    limits = limits or Limits()
+    `state` says where the shared state lives (`SQLite in DIR`, `PostgreSQL at URL`), for /healthz.
+    `failures` counts failed sign-ins (default: counted into `app`'s audit log)."""
+    bounds = bounds or HttpBounds()
     drain = drain or Drain()
     sdk = app.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=security,
-        max_request_body_size=limits.max_body_bytes,
-        session_idle_timeout=limits.session_idle_timeout_s,
-        max_sessions=limits.max_sessions,
+        max_request_body_size=bounds.max_body_bytes,
+        session_idle_timeout=bounds.session_idle_timeout_s,
+        max_sessions=bounds.max_sessions,
     )
     manager = app.server.session_manager
 
@@ -123,8 +133,9 @@ def build_http_app(
     def close(session_id: str) -> bool:
         return end_http_session(manager, session_id)
 
-    agent_limits = AgentLimits(sdk, limits=limits, is_open=is_open, close=close)
-    mcp = OriginCheck(BearerAuth(agent_limits, tokens=tokens), security)
+    agent_bounds = AgentBounds(sdk, bounds=bounds, is_open=is_open, close=close)
+    failures = failures or sign_in_failures(app)
+    mcp = OriginCheck(BearerAuth(agent_bounds, tokens=tokens, failures=failures), security)
     page = ApprovalsPage(
         PageSettings(
             state_dir=app.state_dir,
@@ -139,4 +150,4 @@ def build_http_app(
         security=security,
     )
     router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page, state=state)
-    return DrainMiddleware(router, drain, max_body_bytes=limits.max_body_bytes)
+    return DrainMiddleware(router, drain, max_body_bytes=bounds.max_body_bytes)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import anyio
 import uvicorn
 
-from binance_mcp.http.app import build_http_app
+from binance_mcp.http.app import build_http_app, sign_in_failures
 from binance_mcp.http.approvals_page import page_url
 from binance_mcp.http.connections import (
     MAX_INCOMPLETE_REQUEST_BYTES,
@@ -33,9 +33,6 @@ from binance_mcp.server import App
 from binance_mcp.stores.lease import keep_leases
 
 logger = logging.getLogger(__name__)
-
-AFTER_DRAIN_S = 1
-"""After draining, how long uvicorn waits for what is left (open listening streams) before cutting it."""
 
 
 def announce(settings: HttpSettings) -> None:
@@ -92,27 +89,29 @@ class HttpService:
     ) -> None:
         self.app = app
         self.settings = settings
-        self.drain = Drain()
+        self.drain = Drain(settings.drain)
         warn_about_agent_names(app, settings)
+        self.failures = sign_in_failures(app)
         asgi = build_http_app(
             app,
             security=settings.security,
             tokens=settings.tokens,
-            limits=settings.limits,
+            bounds=settings.bounds,
             drain=self.drain,
             state=state_backend(settings),
+            failures=self.failures,
         )
-        limits = settings.limits
+        bounds = settings.bounds
         self.bounds = ConnectionBounds(
-            header_timeout_s=limits.header_timeout_s,
-            max_connections=limits.max_connections or default_max_connections(),
+            header_timeout_s=bounds.header_timeout_s,
+            max_connections=bounds.max_connections or default_max_connections(),
         )
         config = uvicorn.Config(
             asgi,
             http=protocol_for(self.bounds),  # h11 with the bounds, whatever else is installed
             loop="asyncio",  # whose accept calls `CappedListener.accept`
             backlog=accept_batch(self.bounds),
-            timeout_keep_alive=limits.idle_timeout_s,
+            timeout_keep_alive=bounds.idle_timeout_s,
             h11_max_incomplete_event_size=MAX_INCOMPLETE_REQUEST_BYTES,
             lifespan="on",
             ws="none",
@@ -120,7 +119,7 @@ class HttpService:
             access_log=False,
             proxy_headers=False,
             server_header=False,
-            timeout_graceful_shutdown=AFTER_DRAIN_S,
+            timeout_graceful_shutdown=settings.drain.close_s,
         )
         self.ready = anyio.Event()
 
@@ -147,6 +146,7 @@ class HttpService:
                 await self.server.serve(sockets=[CappedListener.adopt(self.settings.sock, self.bounds)])
                 group.cancel_scope.cancel()
         finally:
+            self.failures.close()  # the summaries of sign-ins failed in the last window
             self.settings.close()
 
 
