@@ -16,8 +16,8 @@ which, and `how` says it in words.
 | SELL LIMIT, LIMIT_MAKER | quantity × the higher of limit price and market | bound |
 | SELL STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT | quantity × the highest of limit, stop and market | bound |
 | MARKET by quantity | the book walked for the quantity, + allowance | estimate |
-| STOP_LOSS, TAKE_PROFIT (market on trigger) | quantity × the higher of stop and market, + allowance | estimate |
-| trailing BUY stop | quantity × (stop or market) × (1 + trailing delta), + allowance (a limit price caps it: bound) | estimate |
+| STOP_LOSS, TAKE_PROFIT (market on trigger) | quantity × the higher of stop and market (a BUY × the book's slippage for the quantity), + allowance | estimate |
+| trailing BUY stop | quantity × (stop or market) × (1 + trailing delta) × the book's slippage, + allowance (a limit price caps it: bound) | estimate |
 | trailing SELL stop | quantity × the highest of stop, limit and market, + allowance: it follows the price up | estimate |
 
 "Market" for a working leg is the last price; for a pending leg the higher of it and the price at
@@ -155,17 +155,18 @@ def leg_value(
             best = book.bids[0][0]
             how = f"the best bid {decimal_text(best)} (sent as LIMIT IOC at {decimal_text(cap)}: it fills now or expires)"
             return LegValue(quantity * best, best, how, True)
+    slip, slipped = slippage(leg.side, quantity, book)
     if leg.type == "MARKET":
         walked = book.walk(leg.side, quantity) if book is not None and reach is None else None
         if walked is None:
-            price, how = market, f"{where} {decimal_text(market)}"
+            price, how = market * slip, f"{where} {decimal_text(market)}{slipped}"
         else:
             price, how = walked[0], f"the order book's {decimal_text(walked[0])} for this quantity"
             if not walked[1]:
                 how += " (the levels read hold less; the rest at the deepest one)"
         return LegValue(quantity * price * allowance, price * allowance, how + plus, False)
     if leg.trailing_delta:
-        return _trailing(leg, quantity, market, where, allowance, plus)
+        return _trailing(leg, quantity, market, where, allowance * slip, slipped + plus)
     if leg.type in LIMIT_TYPES:
         assert leg.price is not None, f"a {leg.type} leg has a price"
         if leg.side == "BUY":
@@ -182,7 +183,24 @@ def leg_value(
     if leg.stop_price is not None:
         candidates.insert(0, ("its stop price", leg.stop_price))
     price, how = _highest(candidates)
-    return LegValue(quantity * price * allowance, price * allowance, how + plus, False)
+    return LegValue(
+        quantity * price * slip * allowance, price * slip * allowance, how + slipped + plus, False
+    )
+
+
+def slippage(side: str, quantity: Decimal, book: Book | None) -> tuple[Decimal, str]:
+    """How much more than the best ask a BUY of `quantity` pays on average, walking the book now
+    (1 when it fits the best level, or no book was read), and the words for it: a BUY that becomes
+    a MARKET order later (a stop, a trailing stop, a pending leg) walks the book then as a MARKET
+    order does now. A SELL's value is its highest price, which walking the bids only lowers."""
+    if side != "BUY" or book is None or not book.asks or quantity <= 0:
+        return Decimal(1), ""
+    walked = book.walk(side, quantity)
+    if walked is None or walked[0] <= book.asks[0][0]:
+        return Decimal(1), ""
+    factor = walked[0] / book.asks[0][0]
+    percent = decimal_text(((factor - 1) * _HUNDRED).quantize(Decimal("0.001")))
+    return factor, f", plus the {percent} % the order book's levels for this quantity add"
 
 
 def capped_price(

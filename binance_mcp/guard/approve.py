@@ -71,7 +71,8 @@ def identity_of(decided: Decided, services: Services, found: Any = None) -> Call
     it (the order a cancel names): its order id is bound too."""
     parsed = decided.parsed
     arguments = dict(parsed.arguments)
-    order_id = found.get("orderId") if isinstance(found, dict) else None
+    # an order's id, or an order list's (a list found has no orderId of its own)
+    order_id = found.get("orderId", found.get("orderListId")) if isinstance(found, dict) else None
     if order_id is not None:
         arguments["resolved_order_id"] = int(order_id)
     return CallIdentity(

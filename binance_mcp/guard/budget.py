@@ -187,13 +187,18 @@ def settle_budget(
         logger.exception("could not settle budget reservation %s", reservation)
 
 
-def lower_hold(services: Services, *, watch: str, at_most: str) -> None:
-    """An open order became smaller (an amend): what the budget holds for it comes down to
-    `at_most`, never up. A failure leaves the larger hold (the budget fails closed)."""
+def shrink_held(services: Services, shrunk: tuple[str, Decimal, Decimal] | None) -> None:
+    """An open order reduced by an amend: (its watch, old quantity, new quantity). What the budget
+    holds for it shrinks alike; a failure to shrink keeps the larger hold (fails closed)."""
+    if shrunk is None:
+        return
+    watch, before, after = shrunk
+    if before <= 0 or after >= before:
+        return
     try:
-        services.budgets.lower_hold(watch, Decimal(at_most))
+        services.budgets.shrink_hold(services.account, watch, after / before)
     except Exception:
-        logger.exception("could not lower the budget held for %s", watch)
+        logger.exception("could not shrink the budget held for %s", watch)
 
 
 def _refusal(exceeded: object, budget: Budget) -> Refusal:

@@ -21,7 +21,7 @@ import anyio.to_thread
 
 from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approve import APPROVED_VALUE_TOLERANCE, approve
-from binance_mcp.guard.budget import lower_hold, reserve_budget, settle_budget
+from binance_mcp.guard.budget import reserve_budget, settle_budget, shrink_held
 from binance_mcp.guard.call import Admitted, Decided, Ended
 from binance_mcp.guard.decide import decide
 from binance_mcp.guard.endings import in_flight, refused, succeeded
@@ -246,8 +246,7 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
         traded=output.extra.get("traded_quote"),
         watch=output.extra.get("budget_watch"),
     )
-    if "budget_hold" in output.extra:  # an amend made the order smaller: hold no more than it is worth
-        lower_hold(services, **output.extra["budget_hold"])
+    shrink_held(services, output.extra.get("budget_shrink"))  # an amend reduced a held order
     return succeeded(
         admitted,
         success_result(output),

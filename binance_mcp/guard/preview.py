@@ -28,7 +28,7 @@ from binance_mcp.refusals import Refusal
 from binance_mcp.tools.inputs import decimal_text
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Caller, Decided, Validated
+    from binance_mcp.guard.call import Caller, Validated
     from binance_mcp.guard.services import Services
     from binance_mcp.orders import Order
     from binance_mcp.policy.engine import Decision
@@ -60,6 +60,9 @@ async def preview_report(
             budget = await _budget_bound(validated, services, services.dry_run or decision.dry_run)
             if budget is not None:
                 found["bounds"].append(budget)
+            if _too_large(refusal):  # what would fit is what the agent needs to know now
+                dry_run = services.dry_run or decision.dry_run
+                found |= await _largest(validated, decision, dry_run, services)
         return found
     found["decision"] = "approval" if decided.needs_approval else "allow"
     found["human_asked"] = decided.needs_approval
@@ -72,7 +75,7 @@ async def preview_report(
         budget = await _budget_bound(validated, services, decided.dry_run)
         if budget is not None:
             found["bounds"].append(budget)
-        found |= await _largest(decided, services)
+        found |= await _largest(validated, decided.decision, decided.dry_run, services)
     return found
 
 
@@ -96,6 +99,15 @@ async def _budget_bound(validated: Validated, services: Services, dry_run: bool)
         "traded": _text(usage.traded),
         "held": _text(usage.held),
     }
+
+
+MONEY_BOUNDS = ("max_notional", "max_quantity")
+
+
+def _too_large(refusal: Refusal) -> bool:
+    """Refused for its size (max_notional, max_quantity, today's budget): a smaller one may fit."""
+    rule = refusal.rule or ""
+    return rule.endswith(MONEY_BOUNDS) or rule.startswith("budgets.daily_notional")
 
 
 def _valued(validated: Validated, decision: Decision, services: Services) -> dict[str, Any]:
@@ -165,19 +177,19 @@ def _bounds(valuation: Valuation, order: Order | None, decision: Decision) -> li
     return found
 
 
-async def _largest(decided: Decided, services: Services) -> dict[str, Any]:
+async def _largest(
+    validated: Validated, decision: Decision, dry_run: bool, services: Services
+) -> dict[str, Any]:
     """The largest quantity (all legs scaled alike) at this price whose value needs no human and
     keeps every money bound: max_notional, approve_above_notional, max_quantity, today's budget."""
-    validated = decided.validated
     order, market, valuation = validated.order, validated.market, validated.valuation
     assert order is not None and market is not None and valuation is not None
-    decision = decided.decision
     if decision.action == "require_approval":
         return {"largest_without_human": None, "largest_without_human_why": "every order needs a human"}
     constraints = decision.constraints
     budget = budget_for(validated, services)
     left: Decimal | None = None
-    if budget is not None and not decided.dry_run:
+    if budget is not None and not dry_run:
         now = exchange_now(services)
         store = services.budgets
         usage = await anyio.to_thread.run_sync(

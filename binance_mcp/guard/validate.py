@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.filters import SymbolRules, check_order, filter_price
 from binance_mcp.guard.call import Validated
 from binance_mcp.guard.epoch import read_epoch
@@ -48,6 +49,7 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
         return Validated(parsed, epoch=epoch)
     order = spec.order(parsed.args)
     market = await fetch_market(services.exchange, order.symbol, book=needs_book(order))
+    market = await read_deep_enough(order, market, services.exchange)
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
@@ -78,10 +80,63 @@ def value_of(order: Order, market: Market, allowance_pct: Decimal | None = None)
 BOOK_LEVELS = 100
 """Levels of the order book read to value a MARKET order by quantity (weight 5 of 6000 a minute)."""
 
+DEEPEST_BOOK_LEVELS = 5000
+"""The most levels `/api/v3/depth` returns (weight 250): read when the first ones do not hold a
+MARKET order's quantity, so that what lies beyond them is not priced at the deepest level read."""
+
+
+def _unheld(order: Order, book: Book) -> list[Any]:
+    """The legs valued from the book whose quantity the book's levels read do not hold."""
+    found = []
+    for leg in order.legs:
+        if not _walks_book(leg) or leg.quantity is None:
+            continue
+        walked = book.walk(leg.side, leg.quantity)
+        if walked is not None and not walked[1]:
+            found.append(leg)
+    return found
+
+
+async def read_deep_enough(order: Order, market: Market, exchange: ExchangeClient) -> Market:
+    """A MARKET order by quantity fills through as many levels as it needs, at ever worse prices:
+    valued from the first levels with the rest at the deepest of them, it could pay more than its
+    value and the limits it was compared with. Read the book as deep as Binance shows it then; an
+    order even that does not hold is refused (its value cannot be estimated)."""
+    from dataclasses import replace
+
+    if market.book is None or not _unheld(order, market.book):
+        return market
+    try:
+        book = Book.from_depth(await exchange.get_orderbook(order.symbol, DEEPEST_BOOK_LEVELS))
+    except EXCHANGE_FAILURES as exc:
+        raise refusal_for(exc, f"reading the {order.symbol} order book") from None
+    unheld = _unheld(order, book)
+    if unheld:
+        leg = unheld[0]
+        raise Refusal(
+            RefusalKind.INVALID_ARGUMENTS,
+            f"the {order.symbol} order book's {DEEPEST_BOOK_LEVELS} levels a side do not hold a MARKET "
+            f"{leg.side} of {leg.quantity}: what it would pay or bring beyond them cannot be estimated. "
+            "Nothing was sent: use a smaller quantity, a quote_quantity, or a LIMIT order with "
+            "time_in_force IOC",
+            field="quantity" if leg.role == "order" else f"{leg.role}_quantity",
+        )
+    return replace(market, book=book)
+
 
 def needs_book(order: Order) -> bool:
-    """A working MARKET leg by quantity fills through the book now: its value is read from it."""
-    return any(leg.type == "MARKET" and leg.quote_quantity is None and not leg.pending for leg in order.legs)
+    """A working MARKET leg by quantity fills through the book now: its value is read from it. A
+    BUY that becomes a MARKET order later (a stop or trailing stop without a limit price, a pending
+    MARKET leg) walks the book then: its value takes the book's slippage for its quantity now."""
+    return any(_walks_book(leg) for leg in order.legs)
+
+
+def _walks_book(leg: Any) -> bool:
+    if leg.quote_quantity is not None or not leg.quantity:
+        return False
+    if leg.type == "MARKET":
+        return not leg.pending or leg.side == "BUY"
+    return leg.side == "BUY" and leg.type in ("STOP_LOSS", "TAKE_PROFIT")
 
 
 async def fetch_market(exchange: ExchangeClient, symbol: str, *, book: bool = False) -> Market:
@@ -162,7 +217,8 @@ async def check_open_counts(order: Order, market: Market, exchange: ExchangeClie
 def check_filters(order: Order, market: Market) -> None:
     """Every leg against the symbol's exchange filters: the first broken one refuses the call."""
 
-    for leg in order.legs:
+    for given in order.legs:
+        leg = as_sent(given, market)
         violation = check_order(
             market.rules,
             side=leg.side,
@@ -178,11 +234,30 @@ def check_filters(order: Order, market: Market) -> None:
         )
         if violation is not None:
             where = "" if leg.role == "order" else f"{leg.role} leg: "
+            field = violation.field
+            if leg is not given and field == "price":  # the price its cap_pct made
+                where += f"cap_pct {decimal_text(given.cap_pct or Decimal(0))} sends it as a LIMIT IOC whose "
+                field = "cap_pct"
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
                 f"{where}{violation.message}; nothing was sent",
-                field=violation.field if leg.role == "order" else f"{leg.role}_{violation.field}",
+                field=field if leg.role == "order" else f"{leg.role}_{field}",
             )
+
+
+def as_sent(leg: Any, market: Market) -> Any:
+    """A MARKET leg with `cap_pct` is sent as a LIMIT IOC at its capped price: that order is what
+    the filters judge (a SELL capped 100 % or more below the book has no price Binance takes)."""
+    from dataclasses import replace
+
+    from binance_mcp.valuation import capped_price
+
+    if leg.cap_pct is None or leg.quantity is None or market.book is None:
+        return leg
+    price = capped_price(leg.side, leg.quantity, market.book, leg.cap_pct, market.rules.price_filter)
+    if price is None:
+        return leg
+    return replace(leg, type="LIMIT", price=price, time_in_force="IOC")
 
 
 def client_ids_sent(parsed: Parsed) -> list[tuple[str, str]]:

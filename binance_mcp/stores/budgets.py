@@ -291,21 +291,24 @@ class BudgetStore:
                 (decimal_text(traded), decimal_text(traded), utc_text(datetime.now(UTC)), reservation_id),
             )
 
-    def lower_hold(self, watch: str, at_most: Decimal) -> None:
-        """The open order `watch` names is worth at most `at_most` now (an amend made it smaller):
-        its hold comes down to that, never up."""
-        at_most = _decimal(at_most, "at_most")
+    def shrink_hold(self, account: str, watch: str, ratio: Decimal) -> None:
+        """An open order was reduced (amended to a smaller quantity): its hold shrinks by `ratio`
+        (new quantity / old quantity, below 1; the value is linear in the quantity). A hold already
+        settled, or a ratio that would not shrink it, is left alone."""
+        ratio = _decimal(ratio, "ratio")
+        if ratio >= 1:
+            return
         with self._db.writing() as session:
             rows = session.execute(
-                "SELECT id, amount FROM reservations WHERE watch = ? AND state = 'kept' AND traded IS NULL",
-                (watch,),
+                "SELECT id, amount FROM reservations WHERE account = ? AND state = 'kept'"
+                " AND watch = ? AND traded IS NULL",
+                (account, watch),
             ).fetchall()
             for reservation_id, amount in rows:
-                if Decimal(amount) > at_most:
-                    session.execute(
-                        "UPDATE reservations SET amount = ?, updated_at = ? WHERE id = ?",
-                        (decimal_text(at_most), utc_text(datetime.now(UTC)), reservation_id),
-                    )
+                session.execute(
+                    "UPDATE reservations SET amount = ?, updated_at = ? WHERE id = ?",
+                    (decimal_text(Decimal(amount) * ratio), utc_text(datetime.now(UTC)), reservation_id),
+                )
 
     def open_holds(self, account: str) -> list[tuple[str, str]]:
         """(reservation id, watch) of every open order still held for `account`, any day."""

@@ -132,17 +132,21 @@ def describe_amend(args: AmendOrderInput, found: object, network: str) -> str:
 )
 async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
     recovered = False
+    order_id = args.order_id if args.order_id is not None else call.bound_order_id
+    # the order as it is before the amend: its quantity (the budget's hold shrinks alike) and, named
+    # by order_id alone, its client id (sent as its new one, or Binance makes a random one and every
+    # later look-up by the id the server knows fails)
+    found = await call.exchange.get_order(
+        args.symbol, order_id=order_id, client_order_id=None if order_id is not None else args.client_order_id
+    )
     if args.new_client_order_id is None:
-        # Named by order_id alone: send the order's own client id as its new one, or Binance makes
-        # a random one and every later look-up by the id the server knows fails.
-        found = await call.exchange.get_order(args.symbol, order_id=args.order_id)
         args = args.model_copy(update={"new_client_order_id": str(found["clientOrderId"])})
     await call.about_to_send()
     try:
         raw = await call.exchange.amend_order(
             args.symbol,
             decimal_text(args.new_quantity),
-            order_id=args.order_id if args.order_id is not None else call.bound_order_id,
+            order_id=order_id,
             orig_client_order_id=args.client_order_id,
             new_client_order_id=args.new_client_order_id,
         )
@@ -172,21 +176,20 @@ async def amend_order(args: AmendOrderInput, call: CallContext) -> ToolOutput:
         summary,
         order_id=amended.order_id,
         client_order_id=amended.client_order_id,
-        extra=_smaller_hold(args.symbol, order),
+        extra={"budget_shrink": _budget_shrink(args, found)},
     )
 
 
-def _smaller_hold(symbol: str, order: dict[str, Any]) -> dict[str, Any]:
-    """What the budget may hold for the order now: its price times what is left of its quantity
-    (a decrease never raises a hold; an order without a price of its own keeps what it held)."""
-    price = Decimal(str(order.get("price") or 0))
-    quantity = order.get("qty") or order.get("origQty") or 0  # amend answers `qty` (rest-api.md)
-    left = Decimal(str(quantity)) - Decimal(str(order.get("executedQty") or 0))
-    if price <= 0 or left < 0:
-        return {}
-    traded = order.get("cumulativeQuoteQty") or order.get("cummulativeQuoteQty") or 0
-    worth = price * left + Decimal(str(traded))
-    return {"budget_hold": {"watch": budget_watch(symbol, int(order["orderId"])), "at_most": str(worth)}}
+def _budget_shrink(args: AmendOrderInput, before: dict[str, Any]) -> tuple[str, Decimal, Decimal] | None:
+    """What the budget holds for a single order shrinks with its quantity: (the hold's watch, old
+    quantity, new quantity). An order list's leg keeps the list's hold (its pending legs are held
+    by their own sizes, which an amend of one leg does not change alike)."""
+    if int(before.get("orderListId", -1)) != -1:
+        return None
+    old = _quantity(before)
+    if old is None:
+        return None
+    return budget_watch(args.symbol, int(before["orderId"])), old, args.new_quantity
 
 
 async def _check_amend(args: AmendOrderInput, call: CallContext, what_happened: str) -> dict[str, Any]:

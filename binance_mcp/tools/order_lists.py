@@ -15,8 +15,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.decimals import decimal_text
-from binance_mcp.exchange.errors import ExchangeFailure
-from binance_mcp.exchange.order_kinds import LIST, Ref, single_params, with_member_details
+from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
+from binance_mcp.exchange.order_kinds import LIST, MISSING, Ref, single_params, with_member_details
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
@@ -206,8 +206,27 @@ async def _simulate(args: PlaceOrderListInput, call: CallContext, description: s
     )
 
 
-def describe_cancel_order_list(args: CancelOrderListInput, quote: object, network: str) -> str:
+async def find_list_to_cancel(args: CancelOrderListInput, call: CallContext) -> dict[str, Any] | None:
+    """The order list a cancel names, as Binance has it now (None when Binance does not know it):
+    an approval binds to its order list id, never to a list client id another list may reuse."""
+    try:
+        return await LIST.fetch(
+            call.exchange, Ref(args.symbol, args.list_client_order_id, args.order_list_id)
+        )
+    except BinanceRejected as exc:
+        if exc.code in MISSING:
+            return None
+        raise
+
+
+def describe_cancel_order_list(args: CancelOrderListInput, found: object, network: str) -> str:
     which = args.list_client_order_id or f"id {args.order_list_id}"
+    if isinstance(found, dict) and found.get("orderListId") is not None:
+        members = ", ".join(str(order.get("orderId")) for order in found.get("orders") or [])
+        which = (
+            f"{which} ({found.get('contingencyType')}, order list id {found['orderListId']}, status "
+            f"{found.get('listOrderStatus')}, orders {members})"
+        )
     return f"Cancel order list {which} (every order in it) on {args.symbol} on {network.upper()}"
 
 
@@ -218,9 +237,13 @@ def describe_cancel_order_list(args: CancelOrderListInput, quote: object, networ
     inputs=CancelOrderListInput,
     output=outputs.CancelledOrderList,
     describe=describe_cancel_order_list,
+    resolve=find_list_to_cancel,  # the list it names now: an approval binds to its order list id
 )
 async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> ToolOutput:
-    raw = await cancel_once(LIST, call, Ref(args.symbol, args.list_client_order_id, args.order_list_id))
+    # approved: the list the human was shown, by its order list id (with the client id given,
+    # Binance cancels it only while that id still names it)
+    list_id = args.order_list_id if args.order_list_id is not None else call.bound_order_id
+    raw = await cancel_once(LIST, call, Ref(args.symbol, args.list_client_order_id, list_id))
     cancelled = outputs.CancelledOrderList(**outputs.order_list_from_binance(raw), network=call.network)
     states = ", ".join(f"{o.order_id} {o.status}" for o in cancelled.orders)
     summary = (
