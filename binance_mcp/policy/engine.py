@@ -457,7 +457,9 @@ def _from_rules(tool: str, network: str, found: list[Found]) -> Decision:
         if found_rule.rate_limit is not None
     )
     networks = _common_networks([found_rule.networks for _p, found_rule, _s in found])
-    takes_dry_run = for_orders or tool in TAKES_RULE_OF
+    # a rule's dry_run holds on every tool of it that changes the account: a glob such as "*"
+    # with dry_run keeps cancels and amends from running too (they are refused, as under --dry-run)
+    takes_dry_run = for_orders or tool in TAKES_RULE_OF or tool in DRY_RUN_REFUSED
     return Decision(
         tool,
         network,
