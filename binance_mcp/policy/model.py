@@ -696,8 +696,40 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 
 def policy_notes(policy: Policy) -> list[str]:
-    """Warnings about a valid policy, one line each: deprecated tool names it used."""
-    return list(policy._notes)
+    """Warnings about a valid policy, one line each: deprecated tool names it used, and order
+    tools whose own rule means place_order's rule no longer holds on them."""
+    notes = list(policy._notes)
+    levels = [("rules", policy.rules)] + [
+        (f"agents.{name}.rules", agent.rules) for name, agent in policy.agents.items()
+    ]
+    for prefix, rules in levels:
+        notes += _dropped_order_bounds(prefix, rules)
+    return notes
+
+
+_HELD_BY_PLACE_ORDER = ("constraints", "approve_above_notional", "dry_run", "rate_limit", "networks")
+
+
+def _dropped_order_bounds(prefix: str, rules: Mapping[str, Rule]) -> list[str]:
+    """A place_order_list or amend_order rule of its own exact name replaces place_order's rule on
+    that tool: say which of place_order's limits it leaves behind (a deny drops nothing)."""
+    from binance_mcp.tools.names import TAKES_RULE_OF
+
+    notes = []
+    for tool, source in TAKES_RULE_OF.items():
+        own, theirs = rules.get(tool), rules.get(source)
+        if own is None or theirs is None or own.action == "deny":
+            continue
+        fields = [f for f in _HELD_BY_PLACE_ORDER if getattr(theirs, f) not in (None, False)]
+        if theirs.action != "allow" and own.action == "allow":
+            fields.insert(0, "action")
+        dropped = [f for f in fields if getattr(own, f) in (None, False)]
+        if dropped:
+            notes.append(
+                f"{prefix}.{tool} is {tool}'s own rule, so {prefix}.{source}'s {', '.join(dropped)} "
+                f"do not hold on {tool}; repeat them there, or remove the rule to inherit them"
+            )
+    return notes
 
 
 def load_policy_file(path: str | Path) -> Policy:

@@ -1,0 +1,84 @@
+"""Policies a careful operator could write, tried as an attacker would (review of issue #20)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mcp import Client
+
+from tests.fake_binance import FakeBinance
+from tests.test_cli import run_cli
+from tests.test_policy_means_what_it_says import BTC_LIMIT, changes_sent, place_open_order
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_globs_dry_run_keeps_every_tool_it_matches_from_changing_the_account(
+    build, fake: FakeBinance
+) -> None:
+    order = await place_open_order(build, fake)
+    fake.clear_requests()
+    app = build({"version": "1", "default": "deny", "rules": {"*": {"action": "allow", "dry_run": True}}})
+    async with Client(app.server) as client:
+        placed = await client.call_tool("place_order", BTC_LIMIT)
+        cancel = await client.call_tool("cancel_order", {"symbol": "BTCUSDT", "order_id": order["order_id"]})
+        cancel_all = await client.call_tool("cancel_all_orders", {"symbol": "BTCUSDT"})
+        limits = (await client.call_tool("get_limits", {})).structured_content
+    assert placed.structured_content["simulated"] is True
+    for result in (cancel, cancel_all):
+        assert result.is_error and result.structured_content["error"] == "policy_denied"
+        assert result.structured_content["rule"] == "rules.*.dry_run"
+    assert changes_sent(fake) == []
+    assert [o.status for o in fake.open_orders("BTCUSDT")] == ["NEW"]
+    shown = {entry["tool"]: entry.get("dry_run") for entry in limits["tools"]}
+    assert shown["cancel_order"] == shown["cancel_all_orders"] == "refused"
+
+
+async def test_a_place_glob_bounds_amend_order_as_place_orders_own_rule_does(build, fake: FakeBinance) -> None:
+    order = await place_open_order(build, fake)
+    fake.clear_requests()
+    rules = {"place_*": {"action": "allow", "constraints": {"symbols": ["ETHUSDT"]}}}
+    app = build({"version": "1", "default": "allow", "rules": rules})
+    async with Client(app.server) as client:
+        amend = await client.call_tool(
+            "amend_order", {"symbol": "BTCUSDT", "order_id": order["order_id"], "new_quantity": "0.005"}
+        )
+    assert amend.is_error and amend.structured_content["error"] == "policy_denied", amend.content[0].text
+    assert changes_sent(fake) == []
+
+
+@pytest.mark.parametrize("leg", ["pending_above_stop_price", "pending_below_stop_price"])
+async def test_max_price_deviation_bounds_an_otocos_pending_stop_prices(
+    build, fake: FakeBinance, leg: str
+) -> None:
+    rules = {"place_order": {"action": "allow", "constraints": {"max_price_deviation_pct": "5"}}}
+    app = build({"version": "1", "default": "allow", "rules": rules})
+    arguments = {
+        "symbol": "BTCUSDT", "type": "OTOCO", "working_type": "LIMIT", "working_side": "BUY",
+        "working_price": "64000", "working_quantity": "0.01", "pending_side": "SELL",
+        "pending_quantity": "0.01", "pending_above_type": "TAKE_PROFIT", "pending_above_stop_price": "66000",
+        "pending_below_type": "STOP_LOSS", "pending_below_stop_price": "62000",
+    }  # fmt: skip
+    arguments[leg] = "200000" if "above" in leg else "1000"
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order_list", arguments)
+    assert result.is_error, result.content[0].text
+    assert result.structured_content["error"] in ("policy_denied", "invalid_argument"), result.content[0].text
+    assert changes_sent(fake) == []
+
+
+def test_policy_check_says_when_an_order_tools_own_rule_drops_place_orders_bounds(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    rules = {
+        "place_order": {"action": "allow", "constraints": {"symbols": ["ETHUSDT"], "max_notional": "100"}},
+        "place_order_list": {"action": "allow"},
+    }
+    path.write_text(json.dumps({"version": "1", "default": "allow", "rules": rules}))
+    checked = run_cli("policy", "check", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        "warning: rules.place_order_list is place_order_list's own rule, so rules.place_order's "
+        "constraints do not hold on place_order_list" in checked.stderr
+    )
