@@ -82,3 +82,37 @@ def test_policy_check_says_when_an_order_tools_own_rule_drops_place_orders_bound
         "warning: rules.place_order_list is place_order_list's own rule, so rules.place_order's "
         "constraints do not hold on place_order_list" in checked.stderr
     )
+
+
+MARKET_BTC = {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.01"}
+
+
+@pytest.mark.parametrize("agent_allowance", ["0", "2"])
+async def test_an_agent_rule_cannot_lower_the_top_levels_market_allowance(
+    tmp_path: Path, fake: FakeBinance, agent_allowance: str
+) -> None:
+    """The top level values a MARKET order at the book + 10 % (715 USDT, over max_notional 680);
+    an agent rule that only sets a smaller allowance must not let it through (the stricter wins)."""
+    from tests.test_http import connected, running
+
+    top = {"max_notional": "680", "market_allowance_pct": "10"}
+    policy = {
+        "version": "1",
+        "default": "allow",
+        "rules": {"place_order": {"action": "allow", "constraints": top}},
+        "agents": {
+            "alice": {
+                "rules": {
+                    "place_order": {"action": "allow", "constraints": {"market_allowance_pct": agent_allowance}}
+                }
+            }
+        },
+    }
+    async with (
+        running(tmp_path, fake, policy=policy) as server,
+        connected(server.url, server.tokens["alice"]) as alice,
+    ):
+        result = await alice.call_tool("place_order", MARKET_BTC)
+    assert result.is_error, result.content[0].text
+    assert result.structured_content["rule"] == "rules.place_order.constraints.max_notional"
+    assert changes_sent(fake) == []

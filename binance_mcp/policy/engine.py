@@ -39,6 +39,7 @@ from binance_mcp.tools.names import (
     TOOL_NAMES,
     TOOL_RISK,
 )
+from binance_mcp.valuation import DEFAULT_MARKET_ALLOWANCE_PCT
 
 __all__ = [
     "DEFAULT_APPROVERS",
@@ -505,8 +506,9 @@ def _common_networks(lists: list[tuple[str, ...] | None]) -> tuple[str, ...] | N
 
 
 def _merged(sets: list[Constraints]) -> Constraints | None:
-    """Several constraint sets as one, for showing (each is still checked on its own): lists
-    intersected, every maximum the smaller."""
+    """Several constraint sets as one (each is still checked on its own; the valuation uses this
+    one's market_allowance_pct): lists intersected, every maximum the smaller, the larger market
+    allowance, and uncapped orders refused when either set refuses them."""
     if not sets:
         return None
     if len(sets) == 1:
@@ -516,7 +518,16 @@ def _merged(sets: list[Constraints]) -> Constraints | None:
         given = [getattr(c, field) for c in sets if getattr(c, field) is not None]
         if not given:
             continue
-        if isinstance(given[0], tuple):
+        if field == "market_allowance_pct":
+            # the larger allowance values an uncapped order higher, so it is the stricter; a set
+            # that leaves it out means the default
+            values[field] = max(
+                DEFAULT_MARKET_ALLOWANCE_PCT if c.market_allowance_pct is None else c.market_allowance_pct
+                for c in sets
+            )
+        elif field == "uncapped_orders":
+            values[field] = "refuse" if "refuse" in given else "estimate"
+        elif isinstance(given[0], tuple):
             values[field] = tuple(v for v in given[0] if all(v in other for other in given[1:]))
         else:
             values[field] = min(given)
