@@ -36,7 +36,9 @@ async def test_a_globs_dry_run_keeps_every_tool_it_matches_from_changing_the_acc
     assert shown["cancel_order"] == shown["cancel_all_orders"] == "refused"
 
 
-async def test_a_place_glob_bounds_amend_order_as_place_orders_own_rule_does(build, fake: FakeBinance) -> None:
+async def test_a_place_glob_bounds_amend_order_as_place_orders_own_rule_does(
+    build, fake: FakeBinance
+) -> None:
     order = await place_open_order(build, fake)
     fake.clear_requests()
     rules = {"place_*": {"action": "allow", "constraints": {"symbols": ["ETHUSDT"]}}}
@@ -103,7 +105,10 @@ async def test_an_agent_rule_cannot_lower_the_top_levels_market_allowance(
         "agents": {
             "alice": {
                 "rules": {
-                    "place_order": {"action": "allow", "constraints": {"market_allowance_pct": agent_allowance}}
+                    "place_order": {
+                        "action": "allow",
+                        "constraints": {"market_allowance_pct": agent_allowance},
+                    }
                 }
             }
         },
@@ -115,4 +120,33 @@ async def test_an_agent_rule_cannot_lower_the_top_levels_market_allowance(
         result = await alice.call_tool("place_order", MARKET_BTC)
     assert result.is_error, result.content[0].text
     assert result.structured_content["rule"] == "rules.place_order.constraints.max_notional"
+    assert changes_sent(fake) == []
+
+
+def test_policy_check_warns_of_an_amend_rule_only_for_what_amend_order_takes(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    rules = {
+        "place_order": {
+            "action": "allow",
+            "approve_above_notional": "50",
+            "constraints": {"symbols": ["ETHUSDT"], "max_notional": "100"},
+        },
+        "amend_order": {"action": "allow"},
+    }
+    path.write_text(json.dumps({"version": "1", "default": "allow", "rules": rules}))
+    checked = run_cli("policy", "check", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert "rules.place_order's constraints.symbols do not hold on amend_order" in checked.stderr
+    assert "approve_above_notional" not in checked.stderr
+
+
+async def test_a_glob_that_bounds_place_order_bounds_place_order_list_too(build, fake: FakeBinance) -> None:
+    from tests.test_policy_means_what_it_says import OTO_BTC
+
+    rules = {"*_order": {"action": "allow", "constraints": {"symbols": ["ETHUSDT"], "max_notional": "100"}}}
+    app = build({"version": "1", "default": "allow", "rules": rules})
+    async with Client(app.server) as client:
+        listed = await client.call_tool("place_order_list", OTO_BTC)
+    assert listed.is_error and listed.structured_content["error"] == "policy_denied", listed.content[0].text
+    assert listed.structured_content["rule"] == "rules.*_order.constraints.symbols"
     assert changes_sent(fake) == []

@@ -4,7 +4,8 @@ The tool list is fixed and a `Policy` is immutable, so the engine works out ever
 every (agent, network, tool) once, in its constructor; `decide` then costs a few hundred
 nanoseconds whatever the number of rules and globs. How a rule is found, at each level (the
 agent's rules, then the top-level rules): the exact name; for place_order_list and amend_order
-without a rule of their own exact name, place_order's exact rule (`TAKES_RULE_OF`); then the
+without a rule of their own exact name, place_order's rule at that level, exact or glob
+(`TAKES_RULE_OF`); then the
 longest matching glob (of equally long globs the first written). Agent rules layer over the
 top-level rules: when both levels have a rule, both apply (a deny or a network refusal from
 either denies, approval from either asks, every constraint set and rate limit of both holds),
@@ -201,19 +202,26 @@ class _RuleTable:
 
     def lookup(self, tool: str) -> list[tuple[str, Rule, str | None]]:
         """The rules of this level that hold on `tool`, as (key, rule, inherited from): the exact
-        name's; else place_order's exact rule for a tool that takes it, on top of the longest
-        matching glob; else that glob."""
+        name's; else, for a tool that takes place_order's rule, place_order's rule at this level
+        (its exact rule, else its longest glob), on top of the longest glob matching the tool;
+        else that glob."""
         rule = self.exact.get(tool)
         if rule is not None:
             return [(tool, rule, None)]
         found: list[tuple[str, Rule, str | None]] = []
+        own_glob = next(((key, rule) for key, rule in self.globs if fnmatchcase(tool, key)), None)
         source = TAKES_RULE_OF.get(tool)
-        if source is not None and source in self.exact:
-            found.append((source, self.exact[source], source))
-        for key, rule in self.globs:
-            if fnmatchcase(tool, key):
-                found.append((key, rule, None))
-                break
+        if source is not None:
+            # place_order's rule at this level: its exact one, else the glob it falls under
+            # (`*_order`, `place_*`), unless that glob is this tool's own glob too
+            if source in self.exact:
+                found.append((source, self.exact[source], source))
+            else:
+                theirs = next(((key, rule) for key, rule in self.globs if fnmatchcase(source, key)), None)
+                if theirs is not None and theirs != own_glob:
+                    found.append((theirs[0], theirs[1], source))
+        if own_glob is not None:
+            found.append((own_glob[0], own_glob[1], None))
         return found
 
 

@@ -721,9 +721,16 @@ def _dropped_order_bounds(prefix: str, rules: Mapping[str, Rule]) -> list[str]:
         if own is None or theirs is None or own.action == "deny":
             continue
         fields = [f for f in _HELD_BY_PLACE_ORDER if getattr(theirs, f) not in (None, False)]
-        if theirs.action != "allow" and own.action == "allow":
-            fields.insert(0, "action")
         dropped = [f for f in fields if getattr(own, f) in (None, False)]
+        if tool not in ORDER_TOOLS:  # amend_order: of the bounds only symbols, never approval by value
+            dropped = [f for f in dropped if f != "approve_above_notional"]
+            if "constraints" in dropped:
+                dropped.remove("constraints")
+                bounded = theirs.constraints is not None and theirs.constraints.symbols is not None
+                if bounded and (own.constraints is None or own.constraints.symbols is None):
+                    dropped.append("constraints.symbols")
+        if theirs.action != "allow" and own.action == "allow":
+            dropped.insert(0, "action")
         if dropped:
             notes.append(
                 f"{prefix}.{tool} is {tool}'s own rule, so {prefix}.{source}'s {', '.join(dropped)} "
