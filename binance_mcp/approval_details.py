@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
+
 __all__ = ["DETAIL_LABELS", "GENERATED_CLIENT_ORDER_ID", "labelled_details", "request_details"]
 
 DETAIL_LABELS: dict[str, str] = {
@@ -130,6 +132,6 @@ def _valued_by(fields: Mapping[str, Any], quote: Any) -> str:
 
 def _text(value: Any) -> str:
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        return decimal_text(value)
     value = getattr(value, "value", value)  # an enum's value
     return str(value)

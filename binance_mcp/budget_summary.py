@@ -24,7 +24,7 @@ __all__ = ["BudgetLine", "SpentByAccount", "budget_lines", "spent_today", "usage
 
 
 class SpentByAccount(Protocol):
-    """A budget store (`binance_mcp.stores.budgets.SqliteBudgetStore`, on either backend)."""
+    """A budget store (`binance_mcp.stores.budgets.BudgetStore`, on either backend)."""
 
     def spent_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], Decimal]: ...
 

@@ -213,8 +213,7 @@ def serve(args: argparse.Namespace) -> int:
     exposed = readable_by_others(private_key.path) if private_key else None
     if exposed:
         print(f"binance-mcp: warning: {exposed}", file=sys.stderr)
-    from binance_mcp.state import StateError
-    from binance_mcp.state_dir import usable_state_dir
+    from binance_mcp.state_dir import StateError, usable_state_dir
 
     try:
         usable_state_dir(config.state_dir, create=False)

@@ -260,6 +260,12 @@ def load_credentials(env: Mapping[str, str], ask: PassphrasePrompt | None = None
         return None
     if not key:
         raise ConfigError(f"{ENV_API_KEY} is not set: set it beside {signer}, or set none of them")
+    for name, value in ((ENV_API_KEY, key), (ENV_API_SECRET, secret)):
+        if not (value.isascii() and value.isprintable()):  # it would fail deep in the request
+            raise ConfigError(
+                f"{name} holds characters an API key never has (Binance writes them as letters and "
+                "digits): copy it again from Binance's API management"
+            )
     if secret and key_file:
         raise ConfigError(f"both {ENV_API_SECRET} and {ENV_PRIVATE_KEY_FILE} are set: set one, {signer}")
     if key_file:

@@ -14,6 +14,8 @@ Nothing here imports `cryptography` until a key file is configured: start-up wit
 
 from __future__ import annotations
 
+import errno
+import re
 import stat
 import sys
 from collections.abc import Callable
@@ -31,7 +33,18 @@ ENV_PRIVATE_KEY_PASSPHRASE = "BINANCE_PRIVATE_KEY_PASSPHRASE"
 RSA_SIZES = (2048, 4096)  # what Binance accepts (faqs/api_key_types.md)
 ACCEPTED = "Binance accepts Ed25519 (recommended) and RSA keys of 2048 or 4096 bits"
 MAKE_ONE = "make one with `openssl genpkey -algorithm ed25519 -out key.pem`"
+MAX_KEY_FILE = 64 * 1024  # a 4096-bit RSA key in PEM is about 3.3 KB
+_BASE64_KEY = re.compile(r"[A-Za-z0-9+][A-Za-z0-9+/]{59,}={0,2}")  # PEM body lines, not a path
+_NO_SUCH_PATH = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG)
+_KEY_TEXT = (
+    "{source} holds the key itself, not a path (not shown here): save the key to a file "
+    "readable by you only (chmod 600) and set {source} to that file's path"
+)
 MIN_REDACTED_LINE = 20  # a PEM line this long is key material; shorter ones are too common to scrub
+# Nothing prints the passphrase; it is scrubbed as defence in depth only when too long to be ordinary
+# text: a word such as "testnet" would be scrubbed from every line, and where "[redacted]" stands
+# would tell the reader what it is.
+MIN_REDACTED_PASSPHRASE = 12
 
 
 class KeyType(StrEnum):
@@ -82,6 +95,8 @@ def load_private_key(
 ) -> PrivateKey:
     """The key in the PEM file `path`, decrypted with `passphrase` (or what `ask` returns when the
     key is encrypted and no passphrase was given). `KeyFileError` names what is wrong."""
+    if _looks_like_key_text(str(path)):
+        raise KeyFileError(_KEY_TEXT.format(source=source))
     data = _read(path, source)
     if b"-----BEGIN" not in data:
         raise KeyFileError(f"{source}: {path} is not a PEM private key; {MAKE_ONE}")
@@ -94,7 +109,7 @@ def load_private_key(
         raise KeyFileError(f"{source}: {path} is an OpenSSH key; Binance keys are PEM (PKCS#8): {MAKE_ONE}")
     from cryptography.hazmat.primitives import serialization
 
-    password = passphrase.encode() if passphrase else None
+    password = _passphrase_bytes(passphrase) if passphrase else None
     key, used = _decrypt(data, password, path, source, ask)
     kind, bits = _key_type(key, path, source)
     pem = key.private_bytes(
@@ -106,24 +121,44 @@ def load_private_key(
         .decode()
     )
     secrets = {pem, data.decode("ascii", "replace")}
+    public_line = "".join(line for line in public_pem.splitlines() if not line.startswith("-----"))
     for text in (pem, data.decode("ascii", "replace")):
-        secrets.update(_key_lines(text))
-    if used is not None and len(used) >= 4:  # a shorter one would scrub ordinary words from every line
-        secrets.add(used.decode(errors="replace"))
+        # a line that is also in the public key is public (a PKCS#1 RSA file holds the modulus at
+        # the public key's base64 alignment): scrubbing it would mangle the public key doctor shows
+        secrets.update(line for line in _key_lines(text) if line not in public_line)
+    if used is not None and len(used) >= MIN_REDACTED_PASSPHRASE:
+        secrets.add(used.decode("utf-8", "surrogateescape"))
     return PrivateKey(kind, path, pem, public_pem, bits, tuple(sorted(secrets, key=len, reverse=True)))
 
 
+def _looks_like_key_text(value: str) -> bool:
+    """Whether a path is in fact a key's PEM text or base64 (Binance's CLI takes "content of private
+    key"): echoing it in "no file at ..." would put the key on the screen and in the client's logs."""
+    return "-----BEGIN" in value or "\n" in value
+
+
 def _read(path: Path, source: str) -> bytes:
+    """The file's bytes; only a regular file is opened (a FIFO would block, /dev/zero never ends)."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise KeyFileError(f"{source}: no file at {path}") from None
-    except IsADirectoryError:
-        raise KeyFileError(f"{source}: {path} is a directory, not a PEM private key file") from None
-    except OSError as exc:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise KeyFileError(f"{source}: {path} is a directory, not a PEM private key file")
+        if not stat.S_ISREG(mode):
+            raise KeyFileError(
+                f"{source}: {path} is not a regular file; give the PEM file of the private key"
+            )
+        with path.open("rb") as file:
+            data = file.read(MAX_KEY_FILE + 1)
+    except OSError as exc:  # no such file, or a name too long: a key's base64 given as the path?
+        if exc.errno in _NO_SUCH_PATH and _BASE64_KEY.fullmatch(str(path).strip()):
+            raise KeyFileError(_KEY_TEXT.format(source=source)) from None
+        if isinstance(exc, FileNotFoundError):
+            raise KeyFileError(f"{source}: no file at {path}") from None
         raise KeyFileError(f"{source}: {path} cannot be read ({exc.strerror or exc})") from None
-    if len(data) > 64 * 1024:
-        raise KeyFileError(f"{source}: {path} is {len(data)} bytes, too large for a PEM private key")
+    if len(data) > MAX_KEY_FILE:
+        raise KeyFileError(
+            f"{source}: {path} is larger than {MAX_KEY_FILE} bytes, too large for a PEM private key"
+        )
     return data
 
 
@@ -140,7 +175,7 @@ def _decrypt(
             return serialization.load_pem_private_key(data, password=None), None
         asked = ask(path) if ask is not None and password is None else None
         if asked:
-            return _decrypt(data, asked.encode(), path, source, None)
+            return _decrypt(data, _passphrase_bytes(asked), path, source, None)
         raise KeyFileError(
             f"{source}: {path} is encrypted and no passphrase was given: set {ENV_PRIVATE_KEY_PASSPHRASE} "
             "(or run the command on a terminal to be asked for it)"
@@ -157,6 +192,12 @@ def _decrypt(
         raise KeyFileError(
             f"{source}: {path} is not a private key cryptography can read; {MAKE_ONE}"
         ) from None
+
+
+def _passphrase_bytes(passphrase: str) -> bytes:
+    """The passphrase's bytes as they were typed: in a locale other than UTF-8 Python holds the bytes
+    it could not decode as surrogates, which `surrogateescape` turns back (as `os.fsencode` does)."""
+    return passphrase.encode("utf-8", "surrogateescape")
 
 
 def _key_type(key: PrivateKeyTypes, path: Path, source: str) -> tuple[KeyType, int]:
@@ -208,3 +249,8 @@ def ask_on_terminal(path: Path) -> str | None:
     except (EOFError, KeyboardInterrupt):
         print(file=sys.stderr)
         return None
+    except UnicodeDecodeError:  # typed in another encoding than the terminal's (getpass reads text)
+        raise KeyFileError(
+            f"{ENV_PRIVATE_KEY_FILE}: the passphrase typed for {path} is not text in this terminal's "
+            f"encoding: set {ENV_PRIVATE_KEY_PASSPHRASE} instead"
+        ) from None

@@ -77,7 +77,7 @@ def describe(order: Order, notional: Decimal | None, quote_asset: str, network: 
     `OCO SELL 0.01 BTCUSDT: LIMIT_MAKER at 70000 / STOP_LOSS_LIMIT at 60000 (stop 60500), ≈700 USDT
     on TESTNET`. The value is rounded up, so a value above a limit never reads as equal to it.
     """
-    from binance_mcp.tools.inputs import decimal_text
+    from binance_mcp.decimals import decimal_text
 
     def leg_words(leg: Leg, with_side: bool) -> str:
         words: list[str] = [leg.side] if with_side else []

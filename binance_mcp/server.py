@@ -31,13 +31,13 @@ from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_fi
 from binance_mcp.policy.reload import PolicyWatcher
 from binance_mcp.results import dumps
 from binance_mcp.sdk import ServerWithListChanged, guarded_handler, sdk_tool
-from binance_mcp.state import resolve_state_dir
+from binance_mcp.state_dir import resolve_state_dir
 from binance_mcp.stdio import serve_stdio as serve_over_stdio
 from binance_mcp.stores.lease import keep_leases
 from binance_mcp.tools import catalog
 
 if TYPE_CHECKING:
-    from binance_mcp.stores.audit import AuditStore
+    from binance_mcp.stores.audit import AuditLog
     from binance_mcp.tools.spec import ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class App:
     policy_path: Path
 
     @property
-    def audit(self) -> AuditStore:
+    def audit(self) -> AuditLog:
         return self.guard.audit
 
     def close(self) -> None:

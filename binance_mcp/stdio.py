@@ -51,11 +51,10 @@ from mcp_types import (
 
 from binance_mcp.http.methods import RUNS_NOTHING
 from binance_mcp.sdk import lowlevel_server
+from binance_mcp.stopping import DEPLOYED, DrainTimes
 
 logger = logging.getLogger(__name__)
 
-GRACE_S = 10.0
-LINGER_S = 1.5
 TICK_S = 0.05
 SHUTTING_DOWN = (
     "the server is shutting down: it takes no new calls; retry once it has restarted (your client "
@@ -66,9 +65,9 @@ SHUTTING_DOWN = (
 class StdioDrain:
     """Which requests are unanswered, and whether the server may stop now."""
 
-    def __init__(self, grace_s: float = GRACE_S, linger_s: float = LINGER_S) -> None:
-        self.grace_s = grace_s
-        self.linger_s = linger_s
+    def __init__(self, times: DrainTimes = DEPLOYED) -> None:
+        self.grace_s = times.grace_s
+        self.linger_s = times.linger_s
         self.unanswered: set[object] = set()
         self.draining = False
         self.eof = False
@@ -259,10 +258,10 @@ async def _stop_reading_when_finished(drain: StdioDrain, lines: StdinLines) -> N
     lines.stop()
 
 
-async def serve_stdio(server: MCPServer, *, grace_s: float = GRACE_S, linger_s: float = LINGER_S) -> None:
+async def serve_stdio(server: MCPServer, *, times: DrainTimes = DEPLOYED) -> None:
     """Serve `server` over stdin/stdout until EOF or SIGTERM, finishing the calls in flight first."""
     lowlevel = lowlevel_server(server)  # what MCPServer.run_stdio_async serves too
-    drain = StdioDrain(grace_s, linger_s)
+    drain = StdioDrain(times)
     lines = StdinLines.open()
     try:
         async with stdio_server(stdin=lines) as (client_in, client_out):  # type: ignore[arg-type]
@@ -285,4 +284,4 @@ async def serve_stdio(server: MCPServer, *, grace_s: float = GRACE_S, linger_s: 
         lines.close()
 
 
-__all__ = ["GRACE_S", "LINGER_S", "StdioDrain", "serve_stdio"]
+__all__ = ["StdioDrain", "serve_stdio"]

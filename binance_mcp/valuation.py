@@ -39,8 +39,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.orders import LIMIT_TYPES, Leg, Order
-from binance_mcp.tools.inputs import decimal_text
 
 DEFAULT_MARKET_ALLOWANCE_PCT = Decimal(1)
 """The allowance added to an estimate (MARKET by quantity, stop-market, trailing) when the policy

@@ -38,6 +38,7 @@ _RACER = textwrap.dedent(
     from binance_mcp.stores.account_lock import FileAccountLock
 
     state, base_url, go, key, secret, mode = sys.argv[1:7]
+    WINDOW = 0.25  # wide enough that four racers overlap even on a loaded machine (the control relies on it)
     account = str(AccountKey.of("testnet", key))
     audit = AuditLog(Path(state) / "audit.sqlite3")
     lock = FileAccountLock(Path(state))
@@ -57,7 +58,7 @@ _RACER = textwrap.dedent(
             record = AuditRecord(network="testnet", base_url=base_url, tool="place_order", decision="allowed",
                                  outcome="pending", client_order_id="same-id", account=account)
             pending = audit.begin_pending(record)
-            await anyio.sleep(0.05)  # the exchange's round trip, stretched so a race would show
+            await anyio.sleep(WINDOW)  # the exchange's round trip, stretched so a race would show
             order = await exchange.place_order({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET",
                                                 "quantity": "0.001", "newClientOrderId": "same-id"})
             audit.finish(pending, outcome="ok", order_id=order["orderId"])
@@ -66,7 +67,7 @@ _RACER = textwrap.dedent(
         async with guard():
             if len(await exchange.get_open_orders(None)) >= 3:
                 return
-            await anyio.sleep(0.05)
+            await anyio.sleep(WINDOW)
             await exchange.place_order({"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
                                         "quantity": "0.001", "price": "30000"})
 

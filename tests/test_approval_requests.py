@@ -16,20 +16,20 @@ from types import SimpleNamespace
 import platformdirs
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.approval_details import GENERATED_CLIENT_ORDER_ID, labelled_details, request_details
 from binance_mcp.stores.approvals import (
     ApprovalAlreadyDecided,
     ApprovalExpired,
-    SqliteApprovalStore,
+    ApprovalStore,
     approvals_path,
     approve_command,
     canonical_arguments,
     open_approval_store,
 )
 from binance_mcp.tools.inputs import PlaceOrderInput
+from tests.command import BINANCE_MCP
 
-ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
 T0 = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 ORDER = {
     "symbol": "BTCUSDT",
@@ -40,8 +40,7 @@ ORDER = {
 }
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": "research-bot",
     "arguments_key": canonical_arguments(ORDER, drop_client_order_id=False),
 }
@@ -55,7 +54,7 @@ def details(client_order_id: str = "desk-42") -> dict[str, str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteApprovalStore:
+def store(tmp_path: Path) -> ApprovalStore:
     with open_approval_store(tmp_path) as opened:
         yield opened
 
@@ -105,7 +104,7 @@ def test_details_are_rendered_from_the_validated_order() -> None:
 
 
 def test_a_request_keeps_its_details_and_two_client_order_ids_are_two_requests(
-    store: SqliteApprovalStore,
+    store: ApprovalStore,
 ) -> None:
     first = store.request(**CALL, question=QUESTION, details=details(), now=T0)
     other_key = canonical_arguments(ORDER | {"client_order_id": "desk-43"}, drop_client_order_id=False)
@@ -128,7 +127,7 @@ def test_a_request_keeps_its_details_and_two_client_order_ids_are_two_requests(
 # --------------------------------------------------------------------------- requests that end
 
 
-def test_a_pending_request_expires_after_pending_ttl(store: SqliteApprovalStore) -> None:
+def test_a_pending_request_expires_after_pending_ttl(store: ApprovalStore) -> None:
     asked = store.request(**CALL, question=QUESTION, details=details(), pending_ttl_s=900, now=T0)
     assert asked.expires_at == T0 + timedelta(seconds=900)
     # an identical call reuses it and does not push its expiry out
@@ -147,7 +146,7 @@ def test_a_pending_request_expires_after_pending_ttl(store: SqliteApprovalStore)
     assert fresh.id != asked.id and fresh.expires_at == late + timedelta(hours=1)
 
 
-def test_the_default_pending_ttl_is_an_hour(store: SqliteApprovalStore) -> None:
+def test_the_default_pending_ttl_is_an_hour(store: ApprovalStore) -> None:
     asked = store.request(**CALL, question=QUESTION, now=T0)
     assert asked.expires_at == T0 + timedelta(hours=1)
 
@@ -155,7 +154,7 @@ def test_the_default_pending_ttl_is_an_hour(store: SqliteApprovalStore) -> None:
 # --------------------------------------------------------------------------- who decided, taking it back
 
 
-def test_who_decided_is_recorded_and_returned_by_take(store: SqliteApprovalStore) -> None:
+def test_who_decided_is_recorded_and_returned_by_take(store: ApprovalStore) -> None:
     asked = store.request(**CALL, question=QUESTION, now=T0)
     decided = store.approve(asked.id, via="page", by="anna", now=T0)
     assert (decided.decided_via, decided.decided_by) == ("page", "anna")
@@ -167,7 +166,7 @@ def test_who_decided_is_recorded_and_returned_by_take(store: SqliteApprovalStore
     )
 
 
-def test_revoke_withdraws_an_approval_not_yet_used(store: SqliteApprovalStore) -> None:
+def test_revoke_withdraws_an_approval_not_yet_used(store: ApprovalStore) -> None:
     asked = store.request(**CALL, question=QUESTION, now=T0)
     store.approve(asked.id, by="cli:ann", now=T0)
     withdrawn = store.revoke(asked.id, by="cli:bob", now=T0 + timedelta(seconds=5))
@@ -177,14 +176,14 @@ def test_revoke_withdraws_an_approval_not_yet_used(store: SqliteApprovalStore) -
         store.approve(asked.id, now=T0 + timedelta(seconds=7))
 
 
-def test_deny_after_approve_withdraws_it_too(store: SqliteApprovalStore) -> None:
+def test_deny_after_approve_withdraws_it_too(store: ApprovalStore) -> None:
     asked = store.request(**CALL, question=QUESTION, now=T0)
     store.approve(asked.id, now=T0)
     assert store.deny(asked.id, now=T0).status == "revoked"
     assert store.take(**CALL, now=T0) is None
 
 
-def test_a_used_approval_cannot_be_withdrawn(store: SqliteApprovalStore) -> None:
+def test_a_used_approval_cannot_be_withdrawn(store: ApprovalStore) -> None:
     asked = store.request(**CALL, question=QUESTION, now=T0)
     store.approve(asked.id, now=T0)
     assert store.take(**CALL, now=T0) is not None
@@ -192,7 +191,7 @@ def test_a_used_approval_cannot_be_withdrawn(store: SqliteApprovalStore) -> None
         store.revoke(asked.id, now=T0)
 
 
-def test_revoking_a_pending_request_denies_it(store: SqliteApprovalStore) -> None:
+def test_revoking_a_pending_request_denies_it(store: ApprovalStore) -> None:
     asked = store.request(**CALL, question=QUESTION, now=T0)
     assert store.revoke(asked.id, now=T0).status == "denied"
 
@@ -201,7 +200,7 @@ def test_revoking_a_pending_request_denies_it(store: SqliteApprovalStore) -> Non
     ("ttl_now", "after", "allowed"), [(300, 299, True), (300, 301, False), (900, 800, True)]
 )
 def test_the_ttl_in_force_when_the_approval_is_used_applies(
-    store: SqliteApprovalStore, ttl_now: int, after: int, allowed: bool
+    store: ApprovalStore, ttl_now: int, after: int, allowed: bool
 ) -> None:
     asked = store.request(**CALL, question=QUESTION, ttl_s=600, now=T0)
     store.approve(asked.id, now=T0)
@@ -230,7 +229,7 @@ def test_a_version_1_database_is_migrated_with_its_requests(tmp_path: Path) -> N
         """
     )
     conn.close()
-    with SqliteApprovalStore(path) as migrated:
+    with ApprovalStore(path) as migrated:
         old = migrated.get("apr-AAAA-BBBB")
         assert old is not None and old.status == "pending" and old.details == {}
         assert old.expires_at == datetime(2026, 11, 26, 12, 0, 0, 123456, tzinfo=UTC)
@@ -263,7 +262,10 @@ def test_the_command_told_works_as_written_from_a_shell_without_the_servers_envi
     with open_approval_store(state) as opened:
         asked = opened.request(**CALL, question=QUESTION, details=details())
     command = approve_command(state, asked.id)
-    env = {"PATH": f"{BINANCE_MCP.parent}:/usr/bin:/bin", "HOME": str(tmp_path)}  # no BINANCE_MCP_STATE_DIR
+    env = {
+        "PATH": f"{Path(BINANCE_MCP).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }  # no BINANCE_MCP_STATE_DIR
     done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"approved {asked.id}")
@@ -286,7 +288,7 @@ def test_the_command_told_works_as_written_from_a_shell_without_the_servers_envi
 
 def run(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BINANCE_MCP), "approvals", *args, "--state-dir", str(state)],
+        [BINANCE_MCP, "approvals", *args, "--state-dir", str(state)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import (
     PENDING_LIFETIME_S,
     ApprovalAlreadyDecided,
     ApprovalExpired,
     ApprovalStore,
-    SqliteApprovalStore,
     UnknownApproval,
     approvals_path,
     canonical_arguments,
@@ -31,8 +31,7 @@ ORDER = {"symbol": "btcusdt", "side": "BUY", "type": "LIMIT", "quantity": "0.010
 KEY = canonical_arguments(ORDER, drop_client_order_id=True)
 CALL: dict[str, Any] = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": "bob",
     "arguments_key": KEY,
 }
@@ -40,12 +39,12 @@ QUESTION = "BUY 0.01 BTCUSDT LIMIT at 65000 (≈650 USDT) on TESTNET — approve
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteApprovalStore]:
+def store(tmp_path: Path) -> Iterator[ApprovalStore]:
     with open_approval_store(tmp_path) as opened:
         yield opened
 
 
-def approved(store: SqliteApprovalStore, *, at: datetime = T0, ttl_s: int = 600, **call: Any) -> str:
+def approved(store: ApprovalStore, *, at: datetime = T0, ttl_s: int = 600, **call: Any) -> str:
     request = store.request(**(CALL | call), question=QUESTION, ttl_s=ttl_s, now=at)
     store.approve(request.id, now=at)
     return request.id
@@ -95,9 +94,8 @@ def test_a_generated_client_order_id_is_left_out_and_a_callers_kept() -> None:
 # --------------------------------------------------------------------------- requests and ids
 
 
-def test_a_request_is_pending_with_a_short_random_id(tmp_path: Path, store: SqliteApprovalStore) -> None:
-    used: ApprovalStore = store
-    assert used is store and store.path == approvals_path(tmp_path)
+def test_a_request_is_pending_with_a_short_random_id(tmp_path: Path, store: ApprovalStore) -> None:
+    assert store.path == approvals_path(tmp_path)
     approval = store.request(**CALL, question=QUESTION, ttl_s=600, now=T0)
     assert re.fullmatch(r"apr-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}", approval.id)
     assert (approval.status, approval.question, approval.agent, approval.ttl_s) == (
@@ -119,7 +117,7 @@ def test_ids_are_not_derived_from_the_arguments(tmp_path: Path) -> None:
     assert len(ids) == 5
 
 
-def test_a_second_identical_request_returns_the_same_pending_approval(store: SqliteApprovalStore) -> None:
+def test_a_second_identical_request_returns_the_same_pending_approval(store: ApprovalStore) -> None:
     first = store.request(**CALL, question=QUESTION, now=T0)
     again = store.request(**CALL, question=QUESTION, now=T0 + timedelta(minutes=3))
     assert again.id == first.id
@@ -128,7 +126,7 @@ def test_a_second_identical_request_returns_the_same_pending_approval(store: Sql
     assert store.request(**CALL, question=QUESTION, now=T0).id != first.id  # asked anew after a denial
 
 
-def test_ids_are_forgiving_to_type(store: SqliteApprovalStore) -> None:
+def test_ids_are_forgiving_to_type(store: ApprovalStore) -> None:
     approval = store.request(**CALL, question=QUESTION, now=T0)
     body = approval.id[4:].replace("-", "")
     assert normalise_approval_id(body.lower()) == approval.id
@@ -138,7 +136,7 @@ def test_ids_are_forgiving_to_type(store: SqliteApprovalStore) -> None:
     assert store.approve(body.lower(), now=T0).status == "approved"
 
 
-def test_approve_and_deny_errors(store: SqliteApprovalStore) -> None:
+def test_approve_and_deny_errors(store: ApprovalStore) -> None:
     with pytest.raises(UnknownApproval, match="no approval apr-ZZZZ-ZZZZ"):
         store.approve("apr-ZZZZ-ZZZZ")
     first = store.request(**CALL, question=QUESTION, now=T0)
@@ -158,7 +156,7 @@ def test_approve_and_deny_errors(store: SqliteApprovalStore) -> None:
         store.approve(second.id, now=T0)
 
 
-def test_a_request_nobody_decided_within_a_day_expires(store: SqliteApprovalStore) -> None:
+def test_a_request_nobody_decided_within_a_day_expires(store: ApprovalStore) -> None:
     old = store.request(**CALL, question=QUESTION, now=T0)
     later = T0 + timedelta(seconds=PENDING_LIFETIME_S + 1)
     with pytest.raises(ApprovalExpired):
@@ -167,7 +165,7 @@ def test_a_request_nobody_decided_within_a_day_expires(store: SqliteApprovalStor
     assert store.request(**CALL, question=QUESTION, now=later).id != old.id
 
 
-def test_list_shows_pending_by_default_and_everything_on_request(store: SqliteApprovalStore) -> None:
+def test_list_shows_pending_by_default_and_everything_on_request(store: ApprovalStore) -> None:
     a = store.request(**CALL, question=QUESTION, now=T0)
     b = store.request(**(CALL | {"agent": "eve"}), question=QUESTION, now=T0 + timedelta(seconds=1))
     store.approve(a.id, now=T0 + timedelta(seconds=2))
@@ -181,7 +179,7 @@ def test_list_shows_pending_by_default_and_everything_on_request(store: SqliteAp
 # --------------------------------------------------------------------------- take: the only way through
 
 
-def test_take_allows_one_matching_call_once(store: SqliteApprovalStore) -> None:
+def test_take_allows_one_matching_call_once(store: ApprovalStore) -> None:
     assert store.take(**CALL, now=T0) is None  # nothing approved yet
     pending = store.request(**CALL, question=QUESTION, now=T0)
     assert store.take(**CALL, now=T0) is None  # pending is not approved
@@ -192,7 +190,7 @@ def test_take_allows_one_matching_call_once(store: SqliteApprovalStore) -> None:
     assert store.get(pending.id).status == "used"  # type: ignore[union-attr]
 
 
-def test_a_denied_approval_never_allows(store: SqliteApprovalStore) -> None:
+def test_a_denied_approval_never_allows(store: ApprovalStore) -> None:
     pending = store.request(**CALL, question=QUESTION, now=T0)
     store.deny(pending.id, now=T0)
     assert store.take(**CALL, now=T0) is None
@@ -202,8 +200,8 @@ def test_a_denied_approval_never_allows(store: SqliteApprovalStore) -> None:
     "other",
     [
         {"tool": "cancel_order"},
-        {"network": "mainnet"},
-        {"base_url": "http://127.0.0.1:9000"},
+        {"account": str(AccountKey.of("mainnet", "key-a"))},
+        {"account": str(AccountKey.of("testnet", "key-b"))},
         {"agent": "eve"},
         {"agent": None},
         {"arguments_key": canonical_arguments(ORDER | {"quantity": "0.02"}, drop_client_order_id=True)},
@@ -214,32 +212,30 @@ def test_a_denied_approval_never_allows(store: SqliteApprovalStore) -> None:
         },
     ],
 )
-def test_another_call_never_rides_on_an_approval(store: SqliteApprovalStore, other: dict[str, Any]) -> None:
+def test_another_call_never_rides_on_an_approval(store: ApprovalStore, other: dict[str, Any]) -> None:
     approved(store)
     assert store.take(**(CALL | other), now=T0) is None
     assert store.take(**CALL, now=T0) is not None  # still there for the call it was made for
 
 
-def test_the_same_call_written_differently_matches(store: SqliteApprovalStore) -> None:
+def test_the_same_call_written_differently_matches(store: ApprovalStore) -> None:
     approved(store)
     rewritten = {"symbol": "BTCUSDT", "side": "buy", "type": "LIMIT", "quantity": 0.01, "price": "65000.00"}
     key = canonical_arguments(rewritten | {"client_order_id": "bmcp_other"}, drop_client_order_id=True)
-    assert (
-        store.take(**(CALL | {"arguments_key": key, "base_url": CALL["base_url"] + "/"}), now=T0) is not None
-    )
+    assert store.take(**(CALL | {"arguments_key": key}), now=T0) is not None
 
 
 @pytest.mark.parametrize(
     ("after", "allowed"), [(0, True), (599, True), (600, True), (601, False), (86400, False)]
 )
-def test_ttl_counts_from_the_approval(store: SqliteApprovalStore, after: int, allowed: bool) -> None:
+def test_ttl_counts_from_the_approval(store: ApprovalStore, after: int, allowed: bool) -> None:
     asked = T0 - timedelta(minutes=50)  # the request's age does not matter, the approval's does
     pending = store.request(**CALL, question=QUESTION, ttl_s=600, now=asked)
     store.approve(pending.id, now=T0)
     assert (store.take(**CALL, now=T0 + timedelta(seconds=after)) is not None) is allowed
 
 
-def test_an_expired_approval_is_never_returned_but_a_fresh_one_is(store: SqliteApprovalStore) -> None:
+def test_an_expired_approval_is_never_returned_but_a_fresh_one_is(store: ApprovalStore) -> None:
     approved(store, ttl_s=60)
     late = T0 + timedelta(seconds=61)
     assert store.take(**CALL, now=late) is None
@@ -248,7 +244,7 @@ def test_an_expired_approval_is_never_returned_but_a_fresh_one_is(store: SqliteA
     assert taken is not None and taken.id == fresh
 
 
-def test_two_approvals_allow_two_calls(store: SqliteApprovalStore) -> None:
+def test_two_approvals_allow_two_calls(store: ApprovalStore) -> None:
     first = approved(store)
     second = approved(store)
     assert first != second
@@ -294,19 +290,22 @@ def test_approvals_survive_a_restart_and_are_shared_between_stores(tmp_path: Pat
 # --------------------------------------------------------------------------- nonces
 
 
-def test_a_nonce_is_spent_once_and_only_for_its_call(store: SqliteApprovalStore) -> None:
+def test_a_nonce_is_spent_once_and_only_for_its_call(store: ApprovalStore) -> None:
     nonce = store.new_nonce(**CALL, now=T0)
     assert len(nonce) >= 40
     assert store.spend_nonce(nonce, **(CALL | {"agent": "eve"}), now=T0) is False
     assert store.spend_nonce(nonce, **(CALL | {"arguments_key": "{}"}), now=T0) is False
-    assert store.spend_nonce(nonce, **(CALL | {"network": "mainnet"}), now=T0) is False
+    assert (
+        store.spend_nonce(nonce, **(CALL | {"account": str(AccountKey.of("mainnet", "key-a"))}), now=T0)
+        is False
+    )
     assert store.spend_nonce(nonce, **CALL, now=T0 + timedelta(seconds=1)) is True
     assert store.spend_nonce(nonce, **CALL, now=T0 + timedelta(seconds=2)) is False  # a replayed round
     assert store.spend_nonce("made-up", **CALL, now=T0) is False
 
 
 @pytest.mark.parametrize(("after", "ok"), [(299, True), (300, True), (301, False)])
-def test_a_nonce_expires(store: SqliteApprovalStore, after: int, ok: bool) -> None:
+def test_a_nonce_expires(store: ApprovalStore, after: int, ok: bool) -> None:
     nonce = store.new_nonce(**CALL, now=T0)
     assert store.spend_nonce(nonce, **CALL, now=T0 + timedelta(seconds=after)) is ok
 
@@ -314,7 +313,7 @@ def test_a_nonce_expires(store: SqliteApprovalStore, after: int, ok: bool) -> No
 def test_a_nonce_is_spent_once_by_concurrent_spenders(tmp_path: Path) -> None:
     with open_approval_store(tmp_path) as setup:
         nonce = setup.new_nonce(**CALL, now=T0)
-    stores = [SqliteApprovalStore(approvals_path(tmp_path)) for _ in range(8)]
+    stores = [ApprovalStore(approvals_path(tmp_path)) for _ in range(8)]
     start = threading.Barrier(8)
     results: list[bool] = []
     lock = threading.Lock()

@@ -5,19 +5,20 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = canonical_arguments({"symbol": "BTCUSDT", "side": "BUY", "quantity": "0.01"}, drop_client_order_id=True)
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": "bob",
     "arguments_key": KEY,
 }
@@ -73,9 +74,12 @@ def test_list_shows_what_a_human_needs_to_decide(tmp_path: Path) -> None:
         "QUESTION",
     ]
     assert len(rows) == 2
-    assert rows[0].split()[:7] == [first, "0s", "59m", "pending", "place_order", "testnet", "bob"]
-    assert rows[0].endswith(QUESTION)
-    assert rows[1].split()[:7] == [second, "0s", "59m", "pending", "cancel_order", "testnet", "-"]
+    age = re.compile(r"[0-9]{1,2}s")  # asked a moment ago (seconds, however slow this machine is today)
+    assert age.fullmatch(rows[0].split()[1]) and age.fullmatch(rows[1].split()[1])
+    assert rows[0].split()[2:7] == ["59m", "pending", "place_order", "testnet", "bob"]
+    assert rows[0].split()[0] == first and rows[0].endswith(QUESTION)
+    assert rows[1].split()[2:7] == ["59m", "pending", "cancel_order", "testnet", "-"]
+    assert rows[1].split()[0] == second
 
 
 def test_list_json_is_one_object_a_line(tmp_path: Path) -> None:

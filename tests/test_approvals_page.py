@@ -22,9 +22,11 @@ import anyio.to_thread
 import httpx2
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 from binance_mcp.stores.tokens import TokenStore
 from tests import chromium
+from tests.conftest import API_KEY
 from tests.fake_binance import FakeBinance
 from tests.test_http import Running, connected, http_client, running
 
@@ -44,6 +46,8 @@ ORDER = {
     "quantity": "0.0015",
     "client_order_id": "desk-42",
 }
+
+ACCOUNT = str(AccountKey.of("testnet", API_KEY))
 
 
 def placed(fake: FakeBinance) -> list[Any]:
@@ -203,8 +207,7 @@ async def test_a_browser_without_a_token_or_with_a_foreign_origin_gets_nothing(
         with open_approval_store(server.app.state_dir) as store:
             asked = store.request(
                 tool="place_order",
-                network="testnet",
-                base_url=fake.base_url,
+                account=ACCOUNT,
                 agent="research-bot",
                 arguments_key=canonical_arguments(ORDER, drop_client_order_id=False),
                 question="BUY 0.0015 BTCUSDT MARKET on TESTNET — approve?",
@@ -226,8 +229,7 @@ async def test_no_token_and_an_agent_token_cannot_open_the_page(tmp_path: Path, 
         with open_approval_store(server.app.state_dir) as store:
             asked = store.request(
                 tool="place_order",
-                network="testnet",
-                base_url=fake.base_url,
+                account=ACCOUNT,
                 agent="research-bot",
                 arguments_key="k",
                 question="BUY 1 BTCUSDT MARKET on TESTNET — approve?",
@@ -290,8 +292,7 @@ async def test_everything_shown_is_escaped(tmp_path: Path, fake: FakeBinance) ->
         with open_approval_store(server.app.state_dir) as store:
             store.request(
                 tool="place_order",
-                network="testnet",
-                base_url=fake.base_url,
+                account=ACCOUNT,
                 agent="research-bot",
                 arguments_key="k",
                 question='Cancel order "<script>alert(1)</script>" — approve?',
@@ -336,8 +337,7 @@ async def test_an_approval_not_yet_used_can_be_withdrawn_on_the_page(
         key = canonical_arguments(ORDER, drop_client_order_id=False)
         call = {
             "tool": "place_order",
-            "network": "testnet",
-            "base_url": fake.base_url,
+            "account": ACCOUNT,
             "agent": "research-bot",
         }
         with open_approval_store(server.app.state_dir) as store:

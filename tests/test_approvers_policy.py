@@ -12,9 +12,9 @@ import pytest
 
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.model import PolicyError, parse_policy, policy_json_schema
+from tests.command import BINANCE_MCP
 
 ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
 
 POLICY = {
     "version": "1",
@@ -119,7 +119,7 @@ def test_explain_shows_who_may_approve_per_agent_and_hides_the_webhook_path(tmp_
     path = tmp_path / "policy.json"
     path.write_text(json.dumps(POLICY))
     shown = subprocess.run(
-        [str(BINANCE_MCP), "policy", "explain", str(path)], capture_output=True, text=True, timeout=60
+        [BINANCE_MCP, "policy", "explain", str(path)], capture_output=True, text=True, timeout=60
     )
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
@@ -140,7 +140,7 @@ def test_explain_shows_who_may_approve_per_agent_and_hides_the_webhook_path(tmp_
     assert "secret" not in shown.stdout
 
     for_bot = subprocess.run(
-        [str(BINANCE_MCP), "policy", "explain", str(path), "--agent", "bot"],
+        [BINANCE_MCP, "policy", "explain", str(path), "--agent", "bot"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -151,7 +151,7 @@ def test_explain_shows_who_may_approve_per_agent_and_hides_the_webhook_path(tmp_
 
     path.write_text(json.dumps({"version": "1"}))
     plain = subprocess.run(
-        [str(BINANCE_MCP), "policy", "explain", str(path), "--agent", "bot"],
+        [BINANCE_MCP, "policy", "explain", str(path), "--agent", "bot"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from binance_mcp import state
+from binance_mcp.account import AccountKey
 from binance_mcp.commands import audit as audit_command
 from binance_mcp.commands.audit import format_table, main, parse_since
-from binance_mcp.state import StateError, connect, resolve_state_dir
+from binance_mcp.state_dir import StateError, resolve_state_dir
+from binance_mcp.stores import sqlite
 from binance_mcp.stores.audit import (
     DECISIONS,
     SCHEMA_VERSION,
@@ -29,15 +30,17 @@ from binance_mcp.stores.audit import (
     AuditRecord,
     Outcome,
     audit_path,
-    iso_utc,
     redact,
 )
+from binance_mcp.stores.sqlite import connect
+from binance_mcp.timestamps import utc_text
 
 TESTNET = "https://testnet.binance.vision"
 MAINNET = "https://api.binance.com"
 CLI = "import sys; from binance_mcp.commands.audit import main; sys.exit(main(sys.argv[1:]))"
 KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+ACCOUNT = str(AccountKey.of("testnet", KEY))
 
 
 def record(**overrides: object) -> AuditRecord:
@@ -50,13 +53,14 @@ def record(**overrides: object) -> AuditRecord:
         "outcome": "ok",
         "client": "claude-code",
         "session": "s1",
+        "account": ACCOUNT,
     }
     fields.update(overrides)
     return AuditRecord(**fields)  # type: ignore[arg-type]
 
 
 def ago(**delta: float) -> str:
-    return iso_utc(datetime.now(UTC) - timedelta(**delta))
+    return utc_text(datetime.now(UTC) - timedelta(**delta))
 
 
 @pytest.fixture
@@ -84,7 +88,7 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-# --- state.py ------------------------------------------------------------------------------------
+# --- state_dir.py, stores/sqlite.py ------------------------------------------------------------------------------------
 
 
 def test_state_dir_precedence_and_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,14 +144,14 @@ def test_write_transaction_rolls_back_and_migrate_steps(tmp_path: Path) -> None:
     conn = connect(tmp_path / "m.sqlite3")
     try:
         steps = ["CREATE TABLE IF NOT EXISTS a (x INTEGER);"]
-        assert state.migrate(conn, steps) == 1
-        with pytest.raises(RuntimeError), state.write_transaction(conn):
+        assert sqlite.migrate(conn, steps) == 1
+        with pytest.raises(RuntimeError), sqlite.write_transaction(conn):
             conn.execute("INSERT INTO a VALUES (1)")
             raise RuntimeError("boom")
         assert conn.execute("SELECT count(*) FROM a").fetchone()[0] == 0 and not conn.in_transaction
         steps.append("ALTER TABLE a ADD COLUMN y TEXT;\nCREATE INDEX IF NOT EXISTS a_y ON a (y);")
-        assert state.migrate(conn, steps) == 2 == state.schema_version(conn)
-        assert state.migrate(conn, steps) == 2  # once only
+        assert sqlite.migrate(conn, steps) == 2 == sqlite.schema_version(conn)
+        assert sqlite.migrate(conn, steps) == 2  # once only
         assert [row[1] for row in conn.execute("PRAGMA table_info(a)")] == ["x", "y"]
     finally:
         conn.close()
@@ -184,10 +188,10 @@ def test_append_returns_ids_and_round_trips(log: AuditLog) -> None:
 
 
 def test_time_format_is_utc_with_milliseconds() -> None:
-    assert iso_utc(datetime(2026, 11, 25, 15, 30, 0, 123456, tzinfo=UTC)) == "2026-11-25T15:30:00.123Z"
+    assert utc_text(datetime(2026, 11, 25, 15, 30, 0, 123456, tzinfo=UTC)) == "2026-11-25T15:30:00.123Z"
     plus_one = datetime(2026, 11, 25, 17, 30, tzinfo=timezone(timedelta(hours=1)))
-    assert iso_utc(plus_one) == "2026-11-25T16:30:00.000Z"
-    assert iso_utc(datetime(2026, 11, 25, 16, 30)) == "2026-11-25T16:30:00.000Z"  # naive: UTC
+    assert utc_text(plus_one) == "2026-11-25T16:30:00.000Z"
+    assert utc_text(datetime(2026, 11, 25, 16, 30)) == "2026-11-25T16:30:00.000Z"  # naive: UTC
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record().time)
 
 
@@ -241,11 +245,11 @@ def test_pending_then_finish(log: AuditLog) -> None:
     pending_id = log.begin_pending(
         record(tool="place_order", decision="allowed", outcome="ok", client_order_id="bmcp-abc")
     )
-    (pending,) = log.pending("testnet", TESTNET)
+    (pending,) = log.pending(account=ACCOUNT)
     assert (pending.id, pending.outcome, pending.client_order_id) == (pending_id, "pending", "bmcp-abc")
 
     log.finish(pending_id, outcome="ok", order_id=42, latency_ms=87.0)
-    assert log.pending("testnet", TESTNET) == []
+    assert log.pending(account=ACCOUNT) == []
     (done,) = log.query()
     assert (done.outcome, done.order_id, done.latency_ms, done.decision) == ("ok", 42, 87.0, "allowed")
     assert done.client_order_id == "bmcp-abc"  # None in finish() keeps the value
@@ -263,15 +267,13 @@ def test_pending_then_finish(log: AuditLog) -> None:
     assert log.query()[-1].reason == "Binance -2011: Unknown order sent."
 
 
-def test_pending_is_per_network_and_base_url(log: AuditLog) -> None:
-    a = log.begin_pending(record(tool="place_order", network="testnet", base_url=TESTNET))
-    b = log.begin_pending(record(tool="place_order", network="mainnet", base_url=MAINNET))
-    c = log.begin_pending(record(tool="place_order", network="mainnet", base_url="http://127.0.0.1:9000"))
-    log.append(record(tool="place_order", network="mainnet", base_url=MAINNET, outcome="ok"))
-    assert [r.id for r in log.pending("testnet", TESTNET)] == [a]
-    assert [r.id for r in log.pending("mainnet", MAINNET)] == [b]
-    assert [r.id for r in log.pending("mainnet", "http://127.0.0.1:9000")] == [c]
-    assert log.pending("testnet", MAINNET) == []
+def test_pending_is_per_account(log: AuditLog) -> None:
+    other = str(AccountKey.of("mainnet", "key-b"))
+    a = log.begin_pending(record(tool="place_order"))
+    b = log.begin_pending(record(tool="place_order", network="mainnet", base_url=MAINNET, account=other))
+    log.append(record(tool="place_order", network="mainnet", base_url=MAINNET, account=other, outcome="ok"))
+    assert [r.id for r in log.pending(account=ACCOUNT)] == [a]
+    assert [r.id for r in log.pending(account=other)] == [b]
 
 
 def test_secrets_are_redacted_everywhere(log: AuditLog) -> None:
@@ -472,7 +474,7 @@ def test_cli_filters(log: AuditLog, state_dir: Path, capsys: pytest.CaptureFixtu
     assert ids("--since", "1d") == [2, 3, 4]
     assert ids("--since", "2d") == [2, 3, 4]
     assert ids("--since", "1w") == [1, 2, 3, 4]
-    assert ids("--since", iso_utc(datetime.now(UTC) - timedelta(hours=6))) == [2, 3, 4]
+    assert ids("--since", utc_text(datetime.now(UTC) - timedelta(hours=6))) == [2, 3, 4]
     assert ids("--since", "2000-01-01") == [1, 2, 3, 4]
     assert ids("--since", "2099-01-01T00:00:00+02:00") == []
     assert ids("--decision", "denied") == [1, 3]

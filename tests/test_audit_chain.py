@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from binance_mcp.stores.audit import AuditLog, AuditRecord, audit_path
-from tests.test_audit import ago, record
+from tests.test_audit import ACCOUNT, ago, record
 from tests.test_cli import run_cli
 
 
@@ -291,6 +291,7 @@ def test_operator_decisions_are_audited_and_approvals_are_kept(state: Path) -> N
         asked = [
             store.request(
                 tool="place_order",
+                account=ACCOUNT,
                 network="testnet",
                 base_url="http://x",
                 agent=None,
@@ -313,6 +314,7 @@ def test_operator_decisions_are_audited_and_approvals_are_kept(state: Path) -> N
         later = datetime.now(UTC) + timedelta(days=8)
         store.request(
             tool="place_order",
+            account=ACCOUNT,
             network="testnet",
             base_url="http://x",
             agent=None,
@@ -385,7 +387,7 @@ def test_archive_moves_old_records_to_a_file_and_verification_spans_both(state: 
     assert "records 1 to 5 are archived" in audit(state, "verify").stdout
     # an archived call's client order id is still refused for reuse
     with AuditLog(audit_path(state)) as log:
-        assert [r.tool for r in log.sent_with_client_order_id("old-2", account="")] == ["place_order"]
+        assert [r.tool for r in log.sent_with_client_order_id("old-2", account=ACCOUNT)] == ["place_order"]
         log.finish(pending, outcome="ok")
     assert (
         "archived records 6 to 7"

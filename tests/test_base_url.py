@@ -14,9 +14,10 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND, run_cli
+from tests.test_cli import run_cli
 
 
 @pytest.mark.parametrize(
@@ -67,7 +68,7 @@ async def test_a_root_given_with_the_api_path_is_used_without_it(
     spelled = fake.base_url.replace("http://", "HTTP://") + suffix
     errlog = (tmp_path / "stderr.txt").open("w+")
     params = StdioServerParameters(
-        command=COMMAND,
+        command=BINANCE_MCP,
         args=["--testnet", "--base-url", spelled, "--state-dir", str(tmp_path / "state")],
         env={
             "BINANCE_API_KEY": API_KEY,

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from binance_mcp.account import AccountKey
 from binance_mcp.budget_summary import budget_lines, spent_today
-from binance_mcp.stores.budgets import legacy_account, open_budget_store
+from binance_mcp.stores.budgets import open_budget_store
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-TESTNET = ("testnet", "https://testnet.binance.vision")
-HERE = legacy_account(*TESTNET)  # the account those reservations were made for
+HERE = str(AccountKey.of("testnet", "key-a"))  # the account those reservations were made for
+ELSEWHERE = str(AccountKey.of("mainnet", "key-b"))
 
 
 def test_nothing_spent_and_no_database_creates_nothing(tmp_path: Path) -> None:
@@ -32,28 +33,20 @@ def test_nothing_spent_and_no_database_creates_nothing(tmp_path: Path) -> None:
 def test_spent_and_left_per_asset_and_network_today_only(tmp_path: Path) -> None:
     with open_budget_store(tmp_path) as store:
         limit = Decimal("1000")
-        kept = store.reserve(
-            network="testnet", base_url=TESTNET[1], asset="USDT", amount=Decimal("97.5"), limit=limit, now=NOW
-        )
+        kept = store.reserve(account=HERE, asset="USDT", amount=Decimal("97.5"), limit=limit, now=NOW)
         store.keep(kept.id)
-        released = store.reserve(
-            network="testnet", base_url=TESTNET[1], asset="USDT", amount=Decimal("50"), limit=limit, now=NOW
-        )
+        released = store.reserve(account=HERE, asset="USDT", amount=Decimal("50"), limit=limit, now=NOW)
         store.release(released.id)
+        store.reserve(account=HERE, asset="USDT", amount=Decimal("2.5"), limit=limit, now=NOW)
         store.reserve(
-            network="testnet", base_url=TESTNET[1], asset="USDT", amount=Decimal("2.5"), limit=limit, now=NOW
-        )
-        store.reserve(
-            network="mainnet",
-            base_url="https://api.binance.com",
+            account=ELSEWHERE,
             asset="FDUSD",
             amount=Decimal("10"),
             limit=limit,
             now=NOW,
         )
         store.reserve(
-            network="testnet",
-            base_url=TESTNET[1],
+            account=HERE,
             asset="USDT",
             amount=Decimal("400"),
             limit=limit,

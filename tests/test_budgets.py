@@ -1,4 +1,4 @@
-"""Daily budgets: reserve, release, keep; per UTC day, network and base URL; across restarts,
+"""Daily budgets: reserve, release, keep; per UTC day and account; across restarts,
 threads and real processes sharing one state dir."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from binance_mcp.account import AccountKey
 from binance_mcp.stores.budgets import (
     BudgetExceeded,
     BudgetStore,
-    SqliteBudgetStore,
     budgets_path,
     day_resets_at,
     open_budget_store,
@@ -32,19 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteBudgetStore]:
+def store(tmp_path: Path) -> Iterator[BudgetStore]:
     with open_budget_store(tmp_path) as opened:
         yield opened
 
 
-def test_it_is_a_budget_store_and_lives_in_the_state_dir(tmp_path: Path, store: SqliteBudgetStore) -> None:
-    used: BudgetStore = store  # the interface the guard is written against
-    assert used is store
+def test_it_lives_in_the_state_dir(tmp_path: Path, store: BudgetStore) -> None:
     assert store.path == tmp_path / "budgets.sqlite3" == budgets_path(tmp_path)
     assert store.path.is_file()
 
 
-def test_reserving_within_the_limit_and_refusing_beyond_it(store: SqliteBudgetStore) -> None:
+def test_reserving_within_the_limit_and_refusing_beyond_it(store: BudgetStore) -> None:
     first = store.reserve(**TESTNET, asset="USDT", amount=D("450"), limit=D("500"), now=NOON)
     assert (first.amount, first.day, first.asset) == (D("450"), "2026-11-25", "USDT")
     assert first.resets_at == datetime(2026, 11, 26, tzinfo=UTC)
@@ -59,7 +56,7 @@ def test_reserving_within_the_limit_and_refusing_beyond_it(store: SqliteBudgetSt
     assert store.spent_today(**TESTNET, asset="USDT", now=NOON) == D("450")  # the refused one took nothing
 
 
-def test_up_to_and_including_the_limit_fits_exactly(store: SqliteBudgetStore) -> None:
+def test_up_to_and_including_the_limit_fits_exactly(store: BudgetStore) -> None:
     store.reserve(**TESTNET, asset="USDT", amount=D("499.99"), limit=D("500"), now=NOON)
     store.reserve(**TESTNET, asset="USDT", amount=D("0.010"), limit=D("500"), now=NOON)
     assert store.spent_today(**TESTNET, asset="USDT", now=NOON) == D("500")
@@ -68,7 +65,7 @@ def test_up_to_and_including_the_limit_fits_exactly(store: SqliteBudgetStore) ->
     assert refused.value.left == 0
 
 
-def test_amounts_are_exact_decimals_never_floats(store: SqliteBudgetStore) -> None:
+def test_amounts_are_exact_decimals_never_floats(store: BudgetStore) -> None:
     for _ in range(10):
         store.reserve(**TESTNET, asset="USDT", amount=D("0.1"), limit=D("1"), now=NOON)
     assert store.spent_today(**TESTNET, asset="USDT", now=NOON) == D("1")  # a float sum would be 0.9999…
@@ -82,7 +79,7 @@ def test_amounts_are_exact_decimals_never_floats(store: SqliteBudgetStore) -> No
     assert rows == [("0.1", "text")]
 
 
-def test_the_day_is_the_utc_day(store: SqliteBudgetStore) -> None:
+def test_the_day_is_the_utc_day(store: BudgetStore) -> None:
     late = datetime(2026, 11, 25, 23, 59, 59, tzinfo=UTC)
     store.reserve(**TESTNET, asset="USDT", amount=D("500"), limit=D("500"), now=late)
     with pytest.raises(BudgetExceeded):
@@ -97,7 +94,7 @@ def test_the_day_is_the_utc_day(store: SqliteBudgetStore) -> None:
     assert day_resets_at(plus_two) == datetime(2026, 11, 26, tzinfo=UTC)
 
 
-def test_accounts_and_assets_are_separate(store: SqliteBudgetStore) -> None:
+def test_accounts_and_assets_are_separate(store: BudgetStore) -> None:
     mainnet = str(AccountKey.of("mainnet", "key-a"))
     other_key = str(AccountKey.of("testnet", "key-b"))
     store.reserve(**TESTNET, asset="USDT", amount=D("500"), limit=D("500"), now=NOON)
@@ -110,17 +107,17 @@ def test_accounts_and_assets_are_separate(store: SqliteBudgetStore) -> None:
     assert store.spent_today(str(AccountKey.of("demo", "key-a")), "USDT", now=NOON) == D("0")
 
 
-def test_the_old_network_and_base_url_key_still_works_until_callers_pass_the_account(
-    store: SqliteBudgetStore,
-) -> None:
-    where = {"network": "testnet", "base_url": "https://testnet.binance.vision"}
-    store.reserve(**where, asset="USDT", amount=D("500"), limit=D("500"), now=NOON)
-    with pytest.raises(BudgetExceeded, match="on testnet"):
-        store.reserve(**where, asset="USDT", amount=D("1"), limit=D("500"), now=NOON)
-    assert store.spent_today(**where, asset="USDT", now=NOON) == D("500")
+def test_times_are_written_in_the_one_format_of_the_state(store: BudgetStore) -> None:
+    """UTC, milliseconds, `Z`: as the audit log and the approvals write them (never `+00:00`)."""
+    kept = store.reserve(**TESTNET, asset="USDT", amount=D("5"), limit=D("500"), now=NOON)
+    store.keep(kept.id)
+    with sqlite3.connect(store.path) as db:
+        created, updated = db.execute("SELECT created_at, updated_at FROM reservations").fetchone()
+    assert created == "2026-11-25T12:00:00.000Z"
+    assert updated.endswith("Z") and len(updated) == len(created)
 
 
-def test_release_gives_back_and_keep_stays_spent(store: SqliteBudgetStore) -> None:
+def test_release_gives_back_and_keep_stays_spent(store: BudgetStore) -> None:
     rejected = store.reserve(**TESTNET, asset="USDT", amount=D("300"), limit=D("500"), now=NOON)
     accepted = store.reserve(**TESTNET, asset="USDT", amount=D("200"), limit=D("500"), now=NOON)
     store.release(rejected.id)
@@ -238,9 +235,9 @@ def test_two_processes_share_one_budget(tmp_path: Path) -> None:
 
 
 def test_a_closed_store_says_so(tmp_path: Path) -> None:
-    from binance_mcp.state import StateError
+    from binance_mcp.state_dir import StateError
 
-    store = SqliteBudgetStore(tmp_path / "b.sqlite3")
+    store = BudgetStore(tmp_path / "b.sqlite3")
     store.close()
     store.close()
     with pytest.raises(StateError, match="closed"):

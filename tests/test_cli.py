@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,12 +12,9 @@ from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from binance_mcp.tools.names import TOOL_NAMES
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
-
-# The command installed beside this interpreter (the project's venv), else the one on PATH.
-_BESIDE = Path(sys.executable).with_name("binance-mcp")
-COMMAND = str(_BESIDE) if _BESIDE.exists() else (shutil.which("binance-mcp") or "binance-mcp")
 
 
 def run_cli(
@@ -27,7 +22,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
     return subprocess.run(
-        [COMMAND, *args],
+        [BINANCE_MCP, *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -90,7 +85,7 @@ def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
 async def test_over_stdio_a_client_lists_and_calls_the_tools(tmp_path: Path, fake: FakeBinance) -> None:
     fake.set_price("ETHUSDT", "3333.33")
     params = StdioServerParameters(
-        command=COMMAND,
+        command=BINANCE_MCP,
         args=["--testnet", "--base-url", fake.base_url, "--state-dir", str(tmp_path / "state")],
         env={
             "BINANCE_API_KEY": API_KEY,

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 
 from binance_mcp.tools.names import TOOL_NAMES
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND
 from tests.test_http_process import Server, serving
 
 CONFORMANCE = "@modelcontextprotocol/conformance@0.1.10"
@@ -119,7 +119,7 @@ def test_conformance_scenario_passes(scenario: str, http_server: Server, tmp_pat
 
 
 def inspect(tmp_path: Path, fake: FakeBinance, *method: str) -> subprocess.CompletedProcess[str]:
-    server = [COMMAND, "--testnet", "--base-url", fake.base_url, "--state-dir", str(tmp_path / "state")]
+    server = [BINANCE_MCP, "--testnet", "--base-url", fake.base_url, "--state-dir", str(tmp_path / "state")]
     return npx(INSPECTOR, "--cli", *server, "--method", *method, cwd=tmp_path)
 
 

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import httpx2
 
+from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import open_approval_store
 from binance_mcp.stores.tokens import TokenStore
+from tests.command import BINANCE_MCP
 
-ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
 SERVING = re.compile(r"the approvals page is at (http://127\.0\.0\.1:\d+/approvals)")
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": None,
     "arguments_key": '{"symbol":"BTCUSDT"}',
 }
@@ -37,7 +36,7 @@ def env() -> dict[str, str]:
 @contextmanager
 def console(*args: str) -> Iterator[str]:
     process = subprocess.Popen(
-        [str(BINANCE_MCP), "console", "--port", "0", *args],
+        [BINANCE_MCP, "console", "--port", "0", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -93,7 +92,7 @@ def test_a_port_in_use_or_a_bad_policy_is_one_line_and_exit_2(tmp_path: Path) ->
         taken.listen()
         port = taken.getsockname()[1]
         busy = subprocess.run(
-            [str(BINANCE_MCP), "console", "--port", str(port), "--state-dir", str(tmp_path)],
+            [BINANCE_MCP, "console", "--port", str(port), "--state-dir", str(tmp_path)],
             capture_output=True,
             text=True,
             timeout=30,
@@ -105,7 +104,7 @@ def test_a_port_in_use_or_a_bad_policy_is_one_line_and_exit_2(tmp_path: Path) ->
     bad = tmp_path / "policy.json"
     bad.write_text('{"version": "1", "approvals": {"via": ["email"]}}')
     refused = subprocess.run(
-        [str(BINANCE_MCP), "console", "--policy", str(bad), "--state-dir", str(tmp_path)],
+        [BINANCE_MCP, "console", "--policy", str(bad), "--state-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=30,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,15 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from binance_mcp.account import AccountKey
 from binance_mcp.server import App
 from binance_mcp.stores.audit import AuditLog, AuditRecord, audit_path
+from tests.command import BINANCE_MCP
 from tests.conftest import ALLOW_ALL, API_KEY, API_SECRET, make_app, write_policy
 from tests.fake_binance import Delay, FakeBinance, Status
 
 pytestmark = pytest.mark.anyio
 
-_BESIDE = Path(sys.executable).with_name("binance-mcp")
-COMMAND = str(_BESIDE) if _BESIDE.exists() else "binance-mcp"
 LIMIT_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "50000"}
 
 
@@ -58,7 +57,7 @@ def server_process(tmp_path: Path, fake: FakeBinance, pid_file: Path) -> StdioSe
             "-c",
             'echo $$ > "$0"; exec "$@"',
             str(pid_file),
-            COMMAND,
+            BINANCE_MCP,
             "--testnet",
             "--base-url",
             fake.base_url,
@@ -105,7 +104,7 @@ async def test_a_server_killed_mid_order_completes_it_on_restart_and_sends_nothi
     assert isinstance(answers[0], Exception), answers  # no answer came
 
     with AuditLog(audit_path(tmp_path / "state")) as audit:
-        [pending] = audit.pending("testnet", fake.base_url)
+        [pending] = audit.pending(account=str(AccountKey.of("testnet", API_KEY)))
     assert (pending.tool, pending.client_order_id) == ("place_order", "crash-1")
     await wait_until(lambda: fake.orders)  # the exchange executed it after the server died
     [executed] = fake.orders
@@ -119,7 +118,7 @@ async def test_a_server_killed_mid_order_completes_it_on_restart_and_sends_nothi
 
     with AuditLog(audit_path(tmp_path / "state")) as audit:
         records = {r.client_order_id: r for r in audit.query(tool="place_order")}
-        assert audit.pending("testnet", fake.base_url) == []
+        assert audit.pending(account=str(AccountKey.of("testnet", API_KEY))) == []
     assert (records["crash-1"].outcome, records["crash-1"].order_id) == ("ok", executed.order_id)
     assert "crash recovery" in records["crash-1"].reason
     assert records["crash-1"].result == {"recovered": True}

@@ -14,7 +14,6 @@ from binance_mcp.config import build_config
 from binance_mcp.exchange.client import Timeouts
 from binance_mcp.exchange.errors import (
     BinanceRejected,
-    ExchangeError,
     ExchangeFailure,
     ExchangePaused,
     ExchangeUnavailable,
@@ -248,7 +247,7 @@ def test_one_tree_every_failure_says_whether_it_may_have_executed() -> None:
         MissingCredentials("get_account"),
     ]
     assert [f.may_have_executed for f in failures] == [False, True, True, False, False, False, True, False]
-    assert all(isinstance(f, ExchangeError) for f in failures)  # the old name still catches all
+    assert all(isinstance(f, ExchangeFailure) for f in failures)  # one except catches all
     assert [f.refusal_kind for f in failures].count("not_configured") == 1
     assert all(f.sentence() for f in failures)
 

@@ -16,9 +16,9 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import Delay, FakeBinance
-from tests.test_cli import COMMAND
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ PROCESSES = 4
 
 def server(tmp_path: Path, fake: FakeBinance, policy: dict[str, Any]) -> StdioServerParameters:
     return StdioServerParameters(
-        command=COMMAND,
+        command=BINANCE_MCP,
         args=[
             *("--testnet", "--base-url", fake.base_url, "--state-dir", str(tmp_path / "state")),
             *("--policy", str(write_policy(tmp_path, policy))),

@@ -33,16 +33,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
-from binance_mcp.http.bounds import Limits
+from binance_mcp.http.bounds import HttpBounds
 from binance_mcp.http.serve import HttpService
 from binance_mcp.http.settings import prepare_http
 from binance_mcp.refusals import RefusalKind
 from binance_mcp.stores.tokens import TokenStore
 from binance_mcp.tools import catalog
 from binance_mcp.tools.names import TOOL_NAMES
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, make_app
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND
+from tests.test_http import QUICK_STOP
 
 KINDS = {kind.value for kind in RefusalKind}
 TOOLS = list(catalog.load())
@@ -284,7 +285,7 @@ class StdioServer:
     def __init__(self, state: Path, base_url: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
         self.process = subprocess.Popen(
-            [COMMAND, "--testnet", "--state-dir", str(state), "--base-url", base_url],
+            [BINANCE_MCP, "--testnet", "--state-dir", str(state), "--base-url", base_url],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -395,8 +396,8 @@ def http_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpTarget
         app = make_app(tmp_path_factory.mktemp("http-fuzz"), fake.base_url, policy=FUZZ_POLICY)
         with TokenStore.in_state_dir(app.state_dir) as store:
             token = store.add("fuzzer")
-        limits = Limits(max_sessions_per_agent=10_000, max_body_bytes=256 * 1024)
-        service = portal.call(lambda: _service(app, limits))
+        bounds = HttpBounds(max_sessions_per_agent=10_000, max_body_bytes=256 * 1024)
+        service = portal.call(lambda: _service(app, bounds))
         portal.start_task_soon(service.run)
         portal.call(service.ready.wait)
         with httpx2.Client(timeout=30) as http:
@@ -409,8 +410,9 @@ def http_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpTarget
         app.close()
 
 
-async def _service(app: Any, limits: Limits) -> HttpService:
-    return HttpService(app, prepare_http("127.0.0.1", 0, [], app.state_dir, limits), on_ready=lambda: None)
+async def _service(app: Any, bounds: HttpBounds) -> HttpService:
+    settings = prepare_http("127.0.0.1", 0, [], app.state_dir, bounds, drain=QUICK_STOP)
+    return HttpService(app, settings, on_ready=lambda: None)
 
 
 INITIALIZE = {

@@ -1,6 +1,6 @@
 """The bounds on connections before authentication, one at a time, on an in-process server.
 
-Short timeouts and a small cap (`Limits`) so each bound shows in well under a second or two; the
+Short timeouts and a small cap (`HttpBounds`) so each bound shows in well under a second or two; the
 flood through the real entry point is in `test_http_flood`.
 """
 
@@ -14,7 +14,7 @@ import anyio
 import httpx2
 import pytest
 
-from binance_mcp.http.bounds import Limits
+from binance_mcp.http.bounds import HttpBounds
 from tests.fake_binance import Delay, FakeBinance
 from tests.test_http import connected, price, running
 
@@ -58,7 +58,7 @@ async def first_bytes(sock: socket.socket) -> bytes:
 async def test_a_connection_that_never_finishes_its_request_is_closed_after_the_header_timeout(
     tmp_path: Path, fake: FakeBinance
 ) -> None:
-    async with running(tmp_path, fake, limits=Limits(header_timeout_s=0.5)) as server:
+    async with running(tmp_path, fake, bounds=HttpBounds(header_timeout_s=0.5)) as server:
         silent = socket.create_connection(address(server.url))
         partial = socket.create_connection(address(server.url))
         partial.sendall(PARTIAL)
@@ -68,7 +68,7 @@ async def test_a_connection_that_never_finishes_its_request_is_closed_after_the_
 
 
 async def test_a_call_longer_than_the_header_timeout_is_not_cut(tmp_path: Path, fake: FakeBinance) -> None:
-    async with running(tmp_path, fake, limits=Limits(header_timeout_s=0.5)) as server:
+    async with running(tmp_path, fake, bounds=HttpBounds(header_timeout_s=0.5)) as server:
         fake.inject(Delay(1.5), path="/api/v3/ticker/price")
         async with connected(server.url, server.tokens["alice"]) as client:
             result = await price(client)
@@ -76,7 +76,7 @@ async def test_a_call_longer_than_the_header_timeout_is_not_cut(tmp_path: Path, 
 
 
 async def test_an_idle_connection_is_closed_after_the_idle_timeout(tmp_path: Path, fake: FakeBinance) -> None:
-    async with running(tmp_path, fake, limits=Limits(idle_timeout_s=1)) as server:
+    async with running(tmp_path, fake, bounds=HttpBounds(idle_timeout_s=1)) as server:
         with socket.create_connection(address(server.url)) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             assert (await first_bytes(sock)).startswith(b"HTTP/1.1 200")
@@ -85,7 +85,7 @@ async def test_an_idle_connection_is_closed_after_the_idle_timeout(tmp_path: Pat
 
 
 async def test_at_the_cap_the_oldest_waiting_connection_makes_room(tmp_path: Path, fake: FakeBinance) -> None:
-    async with running(tmp_path, fake, limits=Limits(max_connections=8, header_timeout_s=30)) as server:
+    async with running(tmp_path, fake, bounds=HttpBounds(max_connections=8, header_timeout_s=30)) as server:
         held = [socket.create_connection(address(server.url)) for _ in range(8)]
         try:
             for sock in held:

@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import httpx2
 
-from binance_mcp.http.bounds import Limits
+from binance_mcp.http.bounds import HttpBounds
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import FakeBinance
 from tests.test_cli import run_cli
@@ -95,7 +95,7 @@ def test_a_flood_of_half_open_connections_leaves_healthz_and_agents_answering(tm
     state = str(tmp_path / "state")
     token = run_cli("tokens", "add", "alice", "--state-dir", state).stdout.splitlines()[-1]
     policy = str(write_policy(tmp_path, {"version": "1", "default": "allow"}))
-    header_timeout = Limits().header_timeout_s
+    header_timeout = HttpBounds().header_timeout_s
     with (
         FakeBinance(api_key=API_KEY, api_secret=API_SECRET) as fake,
         serving(

@@ -25,9 +25,10 @@ import anyio
 import httpx2
 import pytest
 
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import Delay, FakeBinance
-from tests.test_cli import COMMAND, run_cli
+from tests.test_cli import run_cli
 from tests.test_http import INITIALIZE, LIMIT_BUY, MCP_HEADERS, connected
 
 GET_PRICE = {
@@ -64,7 +65,7 @@ def serving(*args: str, cwd: Path, max_files: int | None = None) -> Iterator[Ser
             resource.setrlimit(resource.RLIMIT_NOFILE, (max_files, max_files))
 
     process = subprocess.Popen(
-        [COMMAND, "--testnet", "--transport", "http", "--port", "0", *args],
+        [BINANCE_MCP, "--testnet", "--transport", "http", "--port", "0", *args],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -122,7 +122,9 @@ async def test_a_private_key_other_than_the_registered_one_is_refused_with_1022(
     async with Client(app.server) as client:
         result = await client.call_tool("get_account_info", {})
     assert result.is_error and result.structured_content["code"] == -1022
-    assert "BINANCE_PRIVATE_KEY_FILE" in result.structured_content["reason"]
+    reason = result.structured_content["reason"]
+    assert "BINANCE_PRIVATE_KEY_FILE" in reason and "Ed25519 key" in reason, reason
+    assert "BINANCE_API_SECRET" not in reason  # this user has no HMAC secret to check
     [request] = [r for r in fake.requests if r.path == "/api/v3/account"]
     assert request.signature_ok is False and request.key_type == "RSA"
 
@@ -324,6 +326,155 @@ def test_a_bad_key_file_is_one_line_and_exit_2(
     assert_nothing_secret(done.stderr, "Ed25519", passphrase or PASSPHRASE)
 
 
+def _fifo(directory: Path) -> Path:
+    import os
+
+    os.mkfifo(directory / "key.pem")  # nobody writes to it: opening it would wait for ever
+    return directory / "key.pem"
+
+
+def _endless(directory: Path) -> Path:
+    (directory / "key.pem").symlink_to("/dev/zero")  # reading it to its end would never end
+    return directory / "key.pem"
+
+
+@pytest.mark.parametrize("make", [_fifo, _endless], ids=["fifo", "symlink-to-dev-zero"])
+def test_a_key_file_that_is_not_a_regular_file_is_one_line_and_exit_2(
+    tmp_path: Path, fake: FakeBinance, make
+) -> None:
+    path = make(tmp_path)
+    env = {"BINANCE_API_KEY": API_KEYS["Ed25519"], "BINANCE_PRIVATE_KEY_FILE": str(path)}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.splitlines() == [
+        f"binance-mcp doctor: BINANCE_PRIVATE_KEY_FILE: {path} is not a regular file; "
+        "give the PEM file of the private key"
+    ]
+
+
+def test_doctor_shows_the_whole_public_key_of_a_pkcs1_rsa_key(tmp_path: Path, fake: FakeBinance) -> None:
+    """A "BEGIN RSA PRIVATE KEY" file (`openssl rsa -traditional`) holds the modulus at the same base64
+    alignment as the public key: the public key doctor shows is not scrubbed as if it were secret."""
+    from cryptography.hazmat.primitives import serialization
+
+    pkcs1 = private_key("RSA").private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    assert pkcs1.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    path = write_key(tmp_path / "rsa-pkcs1.pem", pkcs1)
+    fake.register_key(API_KEYS["RSA"], public_pem("RSA"))
+    env = {"BINANCE_API_KEY": API_KEYS["RSA"], "BINANCE_PRIVATE_KEY_FILE": str(path)}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    public_line = "".join(public_pem("RSA").decode().splitlines()[1:-1])
+    assert f"(public key {public_line})" in lines(done.stdout)["key type"]
+    assert "[redacted]" not in done.stdout
+    assert_nothing_secret(done.stdout + done.stderr, "RSA")
+
+
+@pytest.mark.parametrize("form", ["pem", "base64-line"])
+def test_the_key_itself_where_its_path_belongs_is_refused_without_showing_it(
+    tmp_path: Path, fake: FakeBinance, form: str
+) -> None:
+    """Binance's own CLI takes "content of private key": a user who pastes the PEM (or its base64 line)
+    into BINANCE_PRIVATE_KEY_FILE gets a line saying so, and the key is not echoed to stderr (an MCP
+    client keeps the server's stderr in its logs)."""
+    pem = private_pem("Ed25519").decode()
+    value = pem if form == "pem" else "".join(pem.splitlines()[1:-1])
+    env = {"BINANCE_API_KEY": API_KEYS["Ed25519"], "BINANCE_PRIVATE_KEY_FILE": value}
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("binance-mcp doctor: BINANCE_PRIVATE_KEY_FILE ") and "not a path" in line, line
+    assert_nothing_secret(done.stdout + done.stderr, "Ed25519")
+    assert fake.requests == []
+
+
+def test_a_passphrase_in_a_non_utf8_locale_decrypts_the_key(tmp_path: Path, fake: FakeBinance) -> None:
+    """A passphrase typed in a Latin-1 terminal reaches Python as surrogates: its bytes, as openssl
+    took them, decrypt the key (it was a UnicodeEncodeError traceback)."""
+    import os
+
+    passphrase = os.fsdecode(b"caf\xe9-passphrase")  # the environment as Python sees it
+    path = write_key(tmp_path / "latin1.pem", private_pem_with_bytes("Ed25519", b"caf\xe9-passphrase"))
+    fake.register_key(API_KEYS["Ed25519"], public_pem("Ed25519"))
+    env = {
+        "BINANCE_API_KEY": API_KEYS["Ed25519"],
+        "BINANCE_PRIVATE_KEY_FILE": str(path),
+        "BINANCE_PRIVATE_KEY_PASSPHRASE": passphrase,
+    }
+    done = run_doctor_bytes(fake, env, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "signed with the Ed25519 key" in lines(done.stdout)["API keys"]
+
+
+@pytest.mark.parametrize("name", ["BINANCE_API_KEY", "BINANCE_API_SECRET"])
+def test_an_api_key_with_characters_no_key_has_is_one_line_and_exit_2(
+    tmp_path: Path, fake: FakeBinance, name: str
+) -> None:
+    """Bytes that are not UTF-8 (a key copied through a Latin-1 terminal): one line, not "the base
+    URL did not answer" (the key) or "unexpected UnicodeEncodeError" (the secret)."""
+    import os
+
+    env = key_env("Ed25519" if name == "BINANCE_API_KEY" else "HMAC", tmp_path, fake)
+    env[name] = os.fsdecode(b"\xe9" + env[name].encode())
+    done = run_doctor_bytes(fake, env, tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"binance-mcp doctor: {name} holds characters an API key never has"), line
+    assert_nothing_secret(done.stderr, "Ed25519" if name == "BINANCE_API_KEY" else "HMAC")
+
+
+def private_pem_with_bytes(key_type: str, passphrase: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return private_key(key_type).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase),
+    )
+
+
+def run_doctor_bytes(fake: FakeBinance, env: dict[str, str], cwd: Path):
+    """`run_doctor` with values that are not UTF-8 (surrogates), passed to the child as their bytes."""
+    import os
+    import subprocess
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
+    return subprocess.run(
+        [sys.executable, "-m", "binance_mcp.cli", "doctor", "--testnet", "--base-url", fake.base_url],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=60,
+        env={os.fsencode(k): os.fsencode(v) for k, v in (base | env).items()},
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_short_passphrase_is_not_revealed_by_where_it_is_scrubbed(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """A passphrase that is an ordinary word ("testnet") was scrubbed from every line doctor printed:
+    "network: [redacted]" and "ed_[redacted].pem" told the reader what it is. Nothing prints the
+    passphrase; only one too long to be ordinary text is scrubbed, as defence in depth."""
+    path = write_key(tmp_path / "ed_testnet.pem", private_pem_with_bytes("Ed25519", b"testnet"))
+    fake.register_key(API_KEYS["Ed25519"], public_pem("Ed25519"))
+    env = {
+        "BINANCE_API_KEY": API_KEYS["Ed25519"],
+        "BINANCE_PRIVATE_KEY_FILE": str(path),
+        "BINANCE_PRIVATE_KEY_PASSPHRASE": "testnet",
+    }
+    done = run_doctor("--testnet", "--base-url", fake.base_url, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[redacted]" not in done.stdout
+    assert lines(done.stdout)["network"].startswith("info  network: testnet at ")
+
+
 def test_a_key_file_others_can_read_is_a_warning_with_the_chmod(tmp_path: Path, fake: FakeBinance) -> None:
     env = key_env("Ed25519", tmp_path, fake)
     Path(env["BINANCE_PRIVATE_KEY_FILE"]).chmod(0o644)
@@ -373,8 +524,9 @@ def test_a_secret_and_a_key_file_together_are_refused(tmp_path: Path, fake: Fake
     assert "both BINANCE_API_SECRET and BINANCE_PRIVATE_KEY_FILE are set" in done.stderr
 
 
-def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: FakeBinance) -> None:
-    """No BINANCE_PRIVATE_KEY_PASSPHRASE, but a terminal: the passphrase is asked for, not echoed."""
+def _doctor_on_a_terminal(tmp_path: Path, fake: FakeBinance, typed: bytes) -> tuple[int, str]:
+    """`doctor` run on a pseudo-terminal for the encrypted key, `typed` at its passphrase prompt:
+    its exit status and all it wrote."""
     import os
     import pty
     import select
@@ -384,6 +536,7 @@ def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: Fake
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")} | {
         "BINANCE_API_KEY": API_KEYS["Ed25519"],
         "BINANCE_PRIVATE_KEY_FILE": str(path),
+        "LC_ALL": "C.UTF-8",
     }
     argv = [sys.executable, "-m", "binance_mcp.cli", "doctor", "--testnet", "--base-url", fake.base_url]
     pid, fd = pty.fork()
@@ -407,14 +560,31 @@ def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: Fake
             seen += chunk
 
     read_until(f"passphrase for {path}: ".encode())
-    os.write(fd, PASSPHRASE.encode() + b"\n")
+    os.write(fd, typed + b"\n")
     read_until(None)
     _, status = os.waitpid(pid, 0)
     os.close(fd)
-    out = seen.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 0, out
+    return os.waitstatus_to_exitcode(status), seen.decode(errors="replace")
+
+
+def test_on_a_terminal_doctor_asks_for_the_passphrase(tmp_path: Path, fake: FakeBinance) -> None:
+    """No BINANCE_PRIVATE_KEY_PASSPHRASE, but a terminal: the passphrase is asked for, not echoed."""
+    status, out = _doctor_on_a_terminal(tmp_path, fake, PASSPHRASE.encode())
+    assert status == 0, out
     assert "signed with the Ed25519 key" in out
     assert PASSPHRASE not in out  # not echoed
+
+
+def test_a_passphrase_typed_in_another_encoding_than_the_terminals_is_one_line(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """Latin-1 bytes typed on a UTF-8 terminal: a line naming the way round it, not getpass's
+    UnicodeDecodeError traceback."""
+    status, out = _doctor_on_a_terminal(tmp_path, fake, b"caf\xe9")
+    assert status == 2, out
+    assert "Traceback" not in out
+    assert "set BINANCE_PRIVATE_KEY_PASSPHRASE instead" in out, out
+    assert fake.requests == []
 
 
 @pytest.mark.parametrize("key_type", ["Ed25519", "RSA"])

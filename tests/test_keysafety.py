@@ -8,7 +8,7 @@ import pytest
 
 from binance_mcp.config import Credentials
 from binance_mcp.exchange.client import ExchangeClient
-from binance_mcp.exchange.errors import ExchangeError
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, withdrawal_problem, withdrawal_refusal
 from tests.conftest import API_KEY, API_SECRET
@@ -53,7 +53,7 @@ async def test_testnet_and_demo_ask_nothing(fake: FakeBinance, network: str) -> 
 async def test_a_failed_check_refuses(fake: FakeBinance) -> None:
     class Broken:
         async def get_api_restrictions(self) -> dict[str, Any]:
-            raise ExchangeError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+            raise ExchangeFailure(401, -2015, "Invalid API-key, IP, or permissions for action.")
 
     refusal = await withdrawal_refusal(Broken(), "mainnet")
     assert refusal is not None

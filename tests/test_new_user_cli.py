@@ -11,12 +11,14 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from binance_mcp.account import AccountKey
 from binance_mcp.bundled_policies import BUNDLED_DIR, PURPOSES
 from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 from binance_mcp.tools.names import TOOL_NAMES
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND, run_cli
+from tests.test_cli import run_cli
 
 FIX = "pass --state-dir a directory you can write (or set BINANCE_MCP_STATE_DIR)"
 
@@ -93,7 +95,7 @@ def test_the_state_dir_from_the_environment_is_checked_too(tmp_path: Path) -> No
 @pytest.mark.parametrize("name", ["read-only", "read-only.json"])
 async def test_a_bundled_policy_by_name(tmp_path: Path, fake: FakeBinance, name: str) -> None:
     params = StdioServerParameters(
-        command=COMMAND,
+        command=BINANCE_MCP,
         args=["--testnet", "--base-url", fake.base_url, "--policy", name, "--state-dir", str(tmp_path / "s")],
         env={"PATH": os.environ.get("PATH", "")},
         cwd=str(tmp_path),
@@ -165,8 +167,7 @@ def test_a_typoed_subcommand_is_an_unknown_command(tmp_path: Path, word: str, hi
 
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": None,
     "arguments_key": canonical_arguments({"symbol": "BTCUSDT", "side": "BUY"}, drop_client_order_id=True),
 }
@@ -210,7 +211,7 @@ async def test_debug_logs_each_exchange_request_with_weight_and_time(
 ) -> None:
     errlog = tmp_path / "stderr.txt"
     params = StdioServerParameters(
-        command=COMMAND,
+        command=BINANCE_MCP,
         args=[
             "--testnet",
             "--base-url",

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from binance_mcp.account import AccountKey
 from binance_mcp.notify import announce_pending, notify_pending
 from binance_mcp.stores.approvals import canonical_arguments, open_approval_store
 
@@ -25,8 +26,7 @@ pytestmark = pytest.mark.anyio
 FAST = (0.05, 0.1, 0.2)
 CALL = {
     "tool": "place_order",
-    "network": "testnet",
-    "base_url": "https://testnet.binance.vision",
+    "account": str(AccountKey.of("testnet", "key-a")),
     "agent": "research-bot",
     "arguments_key": canonical_arguments({"symbol": "BTCUSDT"}, drop_client_order_id=True),
 }

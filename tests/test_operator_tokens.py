@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 
 from binance_mcp.stores.tokens import TOKENS_DB_NAME, TokenStore
+from tests.command import BINANCE_MCP
 from tests.fake_binance import FakeBinance
 from tests.test_http import INITIALIZE, MCP_HEADERS, connected, http_client, running
 
-ROOT = Path(__file__).resolve().parent.parent
-BINANCE_MCP = ROOT / ".venv" / "bin" / "binance-mcp"
-
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BINANCE_MCP), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run([BINANCE_MCP, *args], capture_output=True, text=True, timeout=60)
 
 
 def test_tokens_add_operator_and_list_shows_the_kind(tmp_path: Path) -> None:

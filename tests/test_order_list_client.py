@@ -10,7 +10,7 @@ import pytest
 
 from binance_mcp.config import Credentials
 from binance_mcp.exchange.client import ExchangeClient
-from binance_mcp.exchange.errors import ExchangeError
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.order_kinds import LIST, Ref
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.exchange.weights import new_orders, request_weight
@@ -68,7 +68,7 @@ async def test_place_query_and_cancel_an_oco(fake: FakeBinance, exchange: Exchan
     cancelled = await exchange.cancel_order_list("BTCUSDT", list_client_order_id="bmcp_list_1")
     assert [r["status"] for r in cancelled["orderReports"]] == ["CANCELED", "CANCELED"]
     assert await exchange.get_open_order_lists() == []
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(ExchangeFailure) as info:
         await exchange.cancel_order_list("BTCUSDT", order_list_id=placed["orderListId"])
     assert info.value.code == -2011
     with pytest.raises(ValueError, match="OCO, OTO or OTOCO"):
@@ -101,7 +101,7 @@ async def test_amend_reduces_the_quantity(fake: FakeBinance, exchange: ExchangeC
         "BTCUSDT", "0.01", order_id=answer["amendedOrder"]["orderId"], new_client_order_id=new_id
     )
     assert kept["amendedOrder"]["clientOrderId"] == new_id
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(ExchangeFailure) as info:
         await exchange.amend_order("BTCUSDT", "0.02", orig_client_order_id=new_id)
     assert info.value.code == -2038
     assert fake.balance("USDT").locked == Decimal("600")
@@ -111,9 +111,9 @@ async def test_an_order_list_is_looked_up_after_a_lost_answer(
     fake: FakeBinance, exchange: ExchangeClient
 ) -> None:
     fake.inject(ExecuteThenFail(http_status=503), "POST", "/api/v3/orderList/oco")
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(ExchangeFailure) as info:
         await exchange.place_order_list("OCO", dict(OCO))
-    assert info.value.outcome_unknown
+    assert info.value.may_have_executed
     found = await LIST.look_up(exchange, Ref("BTCUSDT", "bmcp_list_1"))
     assert found.settled and found.order is not None and found.order["listClientOrderId"] == "bmcp_list_1"
     assert [report["status"] for report in found.order["orderReports"]] == ["NEW", "NEW"]
@@ -140,7 +140,7 @@ async def test_read_weights_match_what_binance_charges(
     fake: FakeBinance, exchange: ExchangeClient, call: Any, method: str, params: dict[str, Any]
 ) -> None:
     before = exchange.usage.used_weight_1m or 0
-    with contextlib.suppress(ExchangeError):  # an unknown list still costs its weight
+    with contextlib.suppress(ExchangeFailure):  # an unknown list still costs its weight
         await call(exchange)
     assert exchange.usage.used_weight_1m == before + request_weight(method, params)
 

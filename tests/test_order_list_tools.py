@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from binance_mcp.config import Credentials, Network
 from binance_mcp.exchange.client import ExchangeClient
-from binance_mcp.exchange.errors import ExchangeError
+from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.order_kinds import LIST
 from binance_mcp.exchange.retry import RetryPolicy
 from binance_mcp.guard.validate import check_filters, fetch_market
@@ -269,6 +269,9 @@ def test_order_of_gives_the_guard_every_leg_and_its_value() -> None:
         )
     )
     assert single.legs == (Leg(side="SELL", type="STOP_LOSS", quantity=Decimal("0.01"), trailing_delta=200),)
+    # the guard takes each order from the tool's own `order` hook: these functions, no other
+    assert ALL_SPECS["place_order"].order is order_of_place_order
+    assert ALL_SPECS["place_order_list"].order is order_of_place_order_list
 
 
 @pytest.mark.parametrize(
@@ -309,7 +312,7 @@ async def test_cancel_order_list_and_get_open_lists(fake: FakeBinance, call: Cal
     assert {o["client_order_id"] for o in out.structured["orders"]} == {
         o["client_order_id"] for o in placed["orders"]
     }
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(ExchangeFailure) as info:
         await run("cancel_order_list", {"symbol": "BTCUSDT", "order_list_id": placed["order_list_id"]}, call)
     assert info.value.code == -2011
     by_id = (await run("get_order_lists", {"order_list_id": placed["order_list_id"]}, call)).structured
@@ -340,7 +343,7 @@ async def test_get_order_by_either_id(fake: FakeBinance, call: CallContext) -> N
     assert by_id == by_client.structured
     assert by_id["order_list_id"] == placed["order_list_id"] and by_id["trailing_delta"] == 100
     assert by_id["status"] == "NEW" and by_id["network"] == "testnet"
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(ExchangeFailure) as info:
         await run("get_order", {"symbol": "BTCUSDT", "order_id": 999}, call)
     assert info.value.code == -2013
 
@@ -380,7 +383,7 @@ async def test_amend_order_reduces_and_keeps_the_client_id(fake: FakeBinance, ca
     )
     assert (out.structured["quantity"], out.structured["client_order_id"]) == ("0.01500000", "amend-me")
     assert out.structured["orig_client_order_id"] == "amend-me" and out.structured["recovered"] is False
-    with pytest.raises(ExchangeError) as info:
+    with pytest.raises(ExchangeFailure) as info:
         await run(
             "amend_order", {"symbol": "BTCUSDT", "client_order_id": "amend-me", "new_quantity": "0.02"}, call
         )

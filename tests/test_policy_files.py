@@ -22,9 +22,9 @@ import pytest
 from mcp import Client
 
 from binance_mcp.policy.reload import PolicyWatcher
+from tests.command import BINANCE_MCP
 from tests.conftest import make_app
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND
 
 VALID = {"version": "1", "default": "allow", "hide": ["place_order"]}
 
@@ -99,7 +99,7 @@ UNREADABLE: dict[str, tuple[Callable[[Path], None], str]] = {
 def policy_check(path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
     return subprocess.run(
-        [COMMAND, "policy", "check", str(path)],
+        [BINANCE_MCP, "policy", "check", str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -145,7 +145,7 @@ def test_policy_explain_refuses_the_same_way(name: str, tmp_path: Path) -> None:
     path.write_bytes(text)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINANCE")}
     done = subprocess.run(
-        [COMMAND, "policy", "explain", str(path)],
+        [BINANCE_MCP, "policy", "explain", str(path)],
         capture_output=True,
         text=True,
         timeout=60,

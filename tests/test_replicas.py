@@ -28,9 +28,10 @@ import httpx2
 import pytest
 
 from binance_mcp.stores import PostgresState
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import Delay, FakeBinance
-from tests.test_cli import COMMAND, run_cli
+from tests.test_cli import run_cli
 from tests.test_http import INITIALIZE, MCP_HEADERS, connected
 from tests.test_http_process import SERVING, Server, server_env
 
@@ -68,7 +69,7 @@ def exchange() -> Iterator[FakeBinance]:
 def start_replica(flags: tuple[str, ...], cwd: Path) -> Server:
     """`binance-mcp --testnet --transport http` on a free port, not yet waited for."""
     process = subprocess.Popen(
-        [COMMAND, "--testnet", "--transport", "http", "--port", "0", *flags],
+        [BINANCE_MCP, "--testnet", "--transport", "http", "--port", "0", *flags],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -348,9 +349,10 @@ def test_recovery_never_touches_a_live_neighbours_order_in_flight(pair: Replicas
     seen: dict[str, Any] = {}
 
     async def live_neighbour() -> None:
-        # A's order is held 3 s by the exchange; meanwhile B is asked for an order, whose crash
-        # recovery runs first, under the account lock A holds.
-        cluster.fake.inject(Delay(3), method="POST", path="/api/v3/order")
+        # A's order is held 4 s by the exchange; meanwhile B is asked for an order, whose crash
+        # recovery runs first, under the account lock A holds. Looked at after 1.5 s: the margin is
+        # for a loaded machine.
+        cluster.fake.inject(Delay(4), method="POST", path="/api/v3/order")
         async with (
             connected(a.url, cluster.tokens["bot"]) as on_a,
             connected(b.url, cluster.tokens["bot"]) as on_b,
@@ -369,8 +371,8 @@ def test_recovery_never_touches_a_live_neighbours_order_in_flight(pair: Replicas
             await wait_until_the_exchange_holds_it(cluster.fake)
             group.start_soon(quick)
             await anyio.sleep(1.5)
+            seen["b done while a in flight"] = "b" in seen  # looked at first: reading A's record takes time
             seen["a while b"] = await anyio.to_thread.run_sync(record_of, cluster, "slow-a")
-            seen["b done while a in flight"] = "b" in seen
         seen["a after"] = record_of(cluster, "slow-a")
 
     anyio.run(live_neighbour)

@@ -20,9 +20,10 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import Delay, FakeBinance
-from tests.test_cli import COMMAND, run_cli
+from tests.test_cli import run_cli
 from tests.test_http import LIMIT_BUY
 from tests.test_http_process import server_env
 
@@ -68,7 +69,7 @@ def test_sigterm_over_stdio_the_unlisted_client_gets_its_order_id_and_new_calls_
 ) -> None:
     with FakeBinance(api_key=API_KEY, api_secret=API_SECRET) as fake:
         parameters = StdioServerParameters(
-            command=COMMAND, args=server_args(tmp_path, fake), env=server_env(), cwd=str(tmp_path)
+            command=BINANCE_MCP, args=server_args(tmp_path, fake), env=server_env(), cwd=str(tmp_path)
         )
         with (tmp_path / "stderr.txt").open("w+") as errlog:
             outcome = anyio.run(order_through_a_sigterm, parameters, fake, mode, errlog)
@@ -90,7 +91,7 @@ async def order_through_a_sigterm(
     fake.inject(Delay(2), method="POST", path="/api/v3/order")
     transport = stdio_client(parameters, errlog=errlog)
     async with Client(transport, mode=mode) as client, anyio.create_task_group() as group:
-        pid = child_running(COMMAND)
+        pid = child_running(BINANCE_MCP)
 
         async def place() -> None:
             try:
@@ -125,7 +126,7 @@ def test_eof_over_stdio_still_writes_the_answer_to_the_order_in_flight(tmp_path:
     with FakeBinance(api_key=API_KEY, api_secret=API_SECRET) as fake:
         fake.inject(Delay(2), method="POST", path="/api/v3/order")
         process = subprocess.Popen(
-            [COMMAND, *server_args(tmp_path, fake)],
+            [BINANCE_MCP, *server_args(tmp_path, fake)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -28,6 +28,7 @@ from binance_mcp.policy.ratelimit import RateLimiter
 from binance_mcp.stores import PostgresState, SqliteState, open_state, open_stores
 from binance_mcp.stores.audit import AuditRecord
 from binance_mcp.stores.budgets import BudgetExceeded
+from tests.command import BINANCE_MCP
 
 ACCOUNT = str(AccountKey.of("testnet", "key-a"))
 NOON = datetime(2026, 11, 25, 12, tzinfo=UTC)
@@ -135,7 +136,7 @@ def test_budget_reservations_hold_exactly_across_threads(state: Any) -> None:
 
 
 def test_a_newer_schema_is_refused(state: Any, tmp_path: Path) -> None:
-    from binance_mcp.state import StateError
+    from binance_mcp.state_dir import StateError
 
     budgets = state.budgets()
     budgets.close()
@@ -294,7 +295,7 @@ def test_a_revoked_token_ends_at_once_on_every_replica(state: Any) -> None:
 def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_path: Path) -> None:
     """Through the `binance-mcp` entry point: a token, an approval given once at the CLI against
     the URL and taken by a "replica", and the audit log, all in PostgreSQL; no state dir touched."""
-    binary = str(Path(sys.executable).with_name("binance-mcp"))
+    binary = BINANCE_MCP
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BINANCE_MCP_STATE_DIR": str(tmp_path / "unused")}
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -15,9 +15,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp_types import CallToolResult, ElicitResult
 
 from binance_mcp.server import App
+from tests.command import BINANCE_MCP
 from tests.conftest import API_KEY, API_SECRET, make_app, write_policy
 from tests.fake_binance import FakeBinance
-from tests.test_cli import COMMAND
 
 pytestmark = pytest.mark.anyio
 
@@ -208,7 +208,7 @@ async def test_without_elicitation_the_cli_approves_exactly_one_matching_call(
     state = tmp_path / "state"
     policy_file = write_policy(tmp_path, policy({"action": "require_approval"}))
     params = StdioServerParameters(
-        command=COMMAND,
+        command=BINANCE_MCP,
         args=[
             "--testnet",
             "--base-url",

@@ -31,8 +31,7 @@ from typing import Any
 from binance_mcp.commands.state_url import add_state_url, state_url_of
 from binance_mcp.commands.table import ascii_only, safe, shorten
 from binance_mcp.config import ConfigError
-from binance_mcp.state import StateError
-from binance_mcp.state_dir import usable_state_dir
+from binance_mcp.state_dir import StateError, usable_state_dir
 from binance_mcp.stores.audit import (
     DECISIONS,
     OUTCOMES,

@@ -67,7 +67,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM; returns the exit status."""
     from binance_mcp.policy.model import PolicyError, bundled_policy_path, load_policy_file
-    from binance_mcp.state import StateError, resolve_state_dir
+    from binance_mcp.state_dir import StateError, resolve_state_dir
 
     port = int(getattr(args, "console_port", DEFAULT_PORT))
     if not 0 <= port <= 65535:

@@ -39,6 +39,7 @@ import anyio
 
 from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import BinanceRejected, ExchangeFailure
 from binance_mcp.keyfile import KeyType, ask_on_terminal, readable_by_others
 from binance_mcp.keysafety import WITHDRAWAL_KEYS_REFUSED, unchecked_sentence, withdrawal_problem
@@ -565,8 +566,8 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
         parts = []
         for asset, amount in budgets.items():
             used = spent.get(asset)
-            tail = f" ({_text(used)} spent today)" if used is not None else ""
-            parts.append(f"{_text(amount)} {asset} per UTC day{tail}")
+            tail = f" ({decimal_text(used)} spent today)" if used is not None else ""
+            parts.append(f"{decimal_text(amount)} {asset} per UTC day{tail}")
         report.add(INFO, "budgets", f"on {network}: " + "; ".join(parts))
     else:
         report.add(INFO, "budgets", "none (orders are not limited by a daily notional)")
@@ -579,8 +580,8 @@ def _summarise_policy(engine: PolicyEngine, config: ServerConfig, report: Report
 def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
     """Today's spending per asset from the state dir's budgets, if it has any (never creates it)."""
     from binance_mcp.account import AccountKey
-    from binance_mcp.state import resolve_state_dir
-    from binance_mcp.stores.budgets import SqliteBudgetStore, budgets_path
+    from binance_mcp.state_dir import resolve_state_dir
+    from binance_mcp.stores.budgets import BudgetStore, budgets_path
 
     account = str(AccountKey.of(config.network, config.credentials.api_key if config.credentials else None))
     try:
@@ -592,7 +593,7 @@ def _spent_today(config: ServerConfig, assets: list[str]) -> dict[str, Decimal]:
         path = budgets_path(resolve_state_dir(config.state_dir, create=False))
         if not path.is_file():
             return {}
-        with SqliteBudgetStore(path) as store:
+        with BudgetStore(path) as store:
             return {asset: store.spent_today(account, asset) for asset in assets}
     except Exception:  # a summary, not a check: the state dir line says what is wrong with it
         return {}
@@ -606,8 +607,7 @@ def _without_doctor(sentence: str) -> str:
 
 
 def _check_state_dir(config: ServerConfig, report: Report) -> None:
-    from binance_mcp.state import StateError, resolve_state_dir
-    from binance_mcp.state_dir import state_dir_problem
+    from binance_mcp.state_dir import StateError, resolve_state_dir, state_dir_problem
 
     if config.state_url:
         from binance_mcp.stores import PostgresState
@@ -635,13 +635,6 @@ def _check_state_dir(config: ServerConfig, report: Report) -> None:
 
 
 _STATE_FILES = ("audit.sqlite3", "approvals.sqlite3", "budgets.sqlite3")
-
-
-def _text(number: Decimal) -> str:
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from typing import Any
 
 from binance_mcp.commands.state_url import add_state_url, state_store
 from binance_mcp.config import ConfigError
-from binance_mcp.state import StateError
+from binance_mcp.state_dir import StateError
 from binance_mcp.stores.tokens import TokenError, check_name
 
 PROG = "binance-mcp tokens"

@@ -93,21 +93,23 @@ _AMEND_REJECTED = {
 
 
 def next_step(
-    code: int | None, message: str, params: Mapping[str, Any], base_url: str, *, suggestion: str | None = None
+    code: int | None,
+    message: str,
+    params: Mapping[str, Any],
+    base_url: str,
+    *,
+    suggestion: str | None = None,
+    key_type: str | None = None,
 ) -> str | None:
     """The sentence after Binance's `code: message` for a request with `params`, or None.
 
-    `suggestion` is `did_you_mean`'s answer, for a -1121.
+    `suggestion` is `did_you_mean`'s answer, for a -1121; `key_type` ("HMAC", "Ed25519", "RSA") is
+    the kind of key that signed, for a -1022.
     """
     symbol = params.get("symbol")
     on = f" on {symbol}" if symbol else ""
     if code == -1022:
-        return (
-            "The signature does not match the API key: check BINANCE_API_SECRET (an HMAC key: the secret "
-            "shown when this key was made, for this network) or BINANCE_PRIVATE_KEY_FILE (an Ed25519 or RSA "
-            "key: the private key whose public key was registered for this API key), restart the server, "
-            "and run " + DOCTOR
-        )
+        return "The signature does not match the API key: " + _signature_step(key_type)
     if code == -2014:
         return (
             "BINANCE_API_KEY is not an API key as Binance writes them (64 letters and digits, no "
@@ -157,6 +159,24 @@ def next_step(
     if code == -1003:
         return "Too many requests: wait a minute before the next one"
     return None
+
+
+def _signature_step(key_type: str | None) -> str:
+    """What to check after a -1022, for the kind of key that signed (both kinds when unknown)."""
+    then = ", restart the server, and run " + DOCTOR
+    hmac = "BINANCE_API_SECRET (the secret shown when this key was made, for this network)"
+    if key_type == "HMAC":
+        return f"check {hmac}{then}"
+    if key_type in ("Ed25519", "RSA"):
+        return (
+            f"the {key_type} key in BINANCE_PRIVATE_KEY_FILE is not the one whose public key was "
+            f"registered for this API key on this network: register its public key ({DOCTOR} shows it) "
+            f"or point BINANCE_PRIVATE_KEY_FILE at the key you registered{then}"
+        )
+    return (
+        f"check {hmac.replace('(', '(an HMAC key: ', 1)} or BINANCE_PRIVATE_KEY_FILE (an Ed25519 or RSA "
+        f"key: the private key whose public key was registered for this API key){then}"
+    )
 
 
 def _filter_step(message: str) -> str | None:

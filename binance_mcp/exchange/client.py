@@ -9,7 +9,7 @@ contacts nobody.
 Its `testnet=`/`demo=` switches would win over `API_URL`, so both stay off and the REST root of
 the chosen network (or the `--base-url` override) is set on `API_URL` / `MARGIN_API_URL`.
 
-Reliability (DESIGN *The exchange layer*, binance-api.md §2, §4, §8):
+Reliability (README *Reliability*; Binance's rest-api.md "General API Information" and "LIMITS", errors.md):
 - reads are retried on connection errors, timeouts, 5xx and 429 (`retry`);
 - an order or a cancel is sent once: after an ambiguous failure the caller looks it up by its
   client id (`order_kinds`) instead of resending; whether a failed request may have reached
@@ -112,6 +112,10 @@ class ExchangeClient:
     @property
     def has_credentials(self) -> bool:
         return self._credentials is not None
+
+    def _key_type(self) -> str | None:
+        """The kind of key that signs ("HMAC", "Ed25519", "RSA"), None without keys."""
+        return self._credentials.key_type.value if self._credentials is not None else None
 
     @property
     def retry(self) -> RetryPolicy:
@@ -449,7 +453,7 @@ class ExchangeClient:
                 code,
                 message,
                 retry_after=parse_retry_after(headers.get("Retry-After")),
-                next_step=next_step(code, message, params, base),
+                next_step=next_step(code, message, params, base, key_type=self._key_type()),
             ) from None
         except BinanceRequestException as exc:
             _copy_mbx_headers(getattr(client.response, "headers", None) or {}, seen)

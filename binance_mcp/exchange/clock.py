@@ -1,7 +1,7 @@
 """The offset between this machine's clock and Binance's, for signed requests' `timestamp`.
 
 Binance rejects a signed request whose timestamp is 1000 ms ahead of its clock or further behind
-than recvWindow (-1021, binance-api.md §3.4). After a -1021 the server asks `/api/v3/time` and
+than recvWindow (-1021; Binance's rest-api.md, "Timing security"). After a -1021 the server asks `/api/v3/time` and
 keeps the difference; the offset is biased so that timestamps fall slightly behind the server's
 clock (allowed up to recvWindow, 10 s with python-binance) and never ahead of it.
 """

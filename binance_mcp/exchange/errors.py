@@ -17,14 +17,14 @@ list of classes:
 fails so is looked up, never resent. `refusal_kind` is the kind a tool's refusal carries
 (`exchange_error`, or `not_configured` for missing keys: nothing reached the exchange).
 
-`ExchangeError` is the old name of the root, kept importable (with `outcome_unknown`, the old name
-of `may_have_executed`) until every caller says `ExchangeFailure`.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+
+from binance_mcp.timestamps import utc_seconds_text
 
 ENV_API_KEY = "BINANCE_API_KEY"  # the same names as binance_mcp.config (not imported: start-up cost)
 ENV_API_SECRET = "BINANCE_API_SECRET"
@@ -33,13 +33,13 @@ ENV_PRIVATE_KEY_FILE = "BINANCE_PRIVATE_KEY_FILE"
 EXCHANGE_ERROR = "exchange_error"
 NOT_CONFIGURED = "not_configured"
 
-# Binance: "execution status unknown" (errors.md -1006 UNEXPECTED_RESP, -1007 TIMEOUT).
+# Binance: "execution status unknown" (Binance's errors.md -1006 UNEXPECTED_RESP, -1007 TIMEOUT).
 _OUTCOME_UNKNOWN_CODES = frozenset({-1006, -1007})
 
 
-def utc_text(epoch_s: float) -> str:
-    """An instant as the server writes times: UTC ISO 8601, seconds, `Z`."""
-    return datetime.fromtimestamp(epoch_s, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def _until_text(epoch_s: float) -> str:
+    """A wall-clock epoch as the server writes times for people (`timestamps.utc_seconds_text`)."""
+    return utc_seconds_text(datetime.fromtimestamp(epoch_s, UTC))
 
 
 class ExchangeFailure(Exception):
@@ -65,11 +65,6 @@ class ExchangeFailure(Exception):
         """5xx and -1006/-1007: Binance says the request may still have executed."""
         return (self.status is not None and self.status >= 500) or self.code in _OUTCOME_UNKNOWN_CODES
 
-    @property
-    def outcome_unknown(self) -> bool:
-        """The old name of `may_have_executed`."""
-        return self.may_have_executed
-
     def summary(self) -> str:
         """What happened, without the next step: `Binance error -1121 (HTTP 400): Invalid symbol.`,
         or the message alone when no answer carried a code or status (for logs and lookups)."""
@@ -80,9 +75,6 @@ class ExchangeFailure(Exception):
     def sentence(self) -> str:
         """What happened and what to do: the text of the refusal the agent reads."""
         return self.summary()
-
-
-ExchangeError = ExchangeFailure  # the old name of the root
 
 
 class BinanceRejected(ExchangeFailure):
@@ -142,9 +134,9 @@ class ExchangePaused(BinanceRejected):
     def sentence(self) -> str:
         answer = f"HTTP {self.status}" + (f" {self.code}" if self.code is not None else "")
         what = (
-            f"Binance has banned this server's IP address until {utc_text(self.until)}"
+            f"Binance has banned this server's IP address until {_until_text(self.until)}"
             if self.banned
-            else f"Binance asked for no requests until {utc_text(self.until)}"
+            else f"Binance asked for no requests until {_until_text(self.until)}"
         )
         return (
             f"{what} ({answer}: {self.message}); nothing is sent to Binance until then: "

@@ -278,13 +278,8 @@ class FilterViolation:
 
 def decimal_places(step: Decimal) -> int:
     """Decimals a step or tick really has: 0.01000000 → 2, 1.00000000 → 0, 0 → 0."""
-    text = _plain(step)
+    text = decimal_text(step)
     return len(text.partition(".")[2])
-
-
-def _plain(value: Decimal) -> str:
-    """A user's value as they would write it: no exponent, no trailing zeros (2E+6 → 2000000)."""
-    return decimal_text(value)
 
 
 def _fixed(value: Decimal, places: int) -> str:
@@ -411,7 +406,7 @@ def _check_quote_quantity(
 ) -> Iterable[FilterViolation]:
     if quote_quantity is None:
         return
-    shown = _plain(quote_quantity)
+    shown = decimal_text(quote_quantity)
     if order_type != "MARKET":
         yield FilterViolation(
             "QUOTE_ORDER_QTY",
@@ -440,7 +435,7 @@ def _check_quote_precision(rules: SymbolRules, quote_quantity: Decimal | None) -
         yield FilterViolation(
             "QUOTE_PRECISION",
             "quote_quantity",
-            f"quote_quantity {_plain(quote_quantity)} has more decimals than {rules.quote_asset} takes on "
+            f"quote_quantity {decimal_text(quote_quantity)} has more decimals than {rules.quote_asset} takes on "
             f"{rules.symbol}: at most {places} (quoteAssetPrecision){fix}",
         )
 
@@ -462,10 +457,10 @@ def _check_quote_quantity_size(
             yield FilterViolation(
                 name,
                 "quote_quantity",
-                f"quote_quantity {_plain(quote_quantity)} {rules.quote_asset} is about "
-                f"{_plain(implied.quantize(Decimal(1).scaleb(-8)))} {rules.base_asset} at the current price "
-                f"{_fixed(reference, price_places)}, above the maximum {_plain(rule.max_qty)} ({name}): "
-                f"use a quote_quantity of at most {_plain(most)} {rules.quote_asset}",
+                f"quote_quantity {decimal_text(quote_quantity)} {rules.quote_asset} is about "
+                f"{decimal_text(implied.quantize(Decimal(1).scaleb(-8)))} {rules.base_asset} at the current price "
+                f"{_fixed(reference, price_places)}, above the maximum {decimal_text(rule.max_qty)} ({name}): "
+                f"use a quote_quantity of at most {decimal_text(most)} {rules.quote_asset}",
             )
             return
 
@@ -503,7 +498,7 @@ def _check_trigger(
     yield FilterViolation(
         "TRIGGER_DIRECTION",
         "stop_price",
-        f"stop_price {_plain(stop_price)} would trigger at once: a {side} {order_type} triggers when the "
+        f"stop_price {decimal_text(stop_price)} would trigger at once: a {side} {order_type} triggers when the "
         f"price {moves} to its stop, and the last price is {_fixed(reference, places)}: use {fix}",
     )
 
@@ -535,7 +530,9 @@ def _check_positive(values: Mapping[str, Decimal | None]) -> Iterable[FilterViol
         if name == "reference_price" or value is None:
             continue
         if not value.is_finite() or value <= 0:
-            yield FilterViolation("INVALID_VALUE", name, f"{name} {_plain(value)} is not a positive number")
+            yield FilterViolation(
+                "INVALID_VALUE", name, f"{name} {decimal_text(value)} is not a positive number"
+            )
         elif not _plausible(value):
             yield FilterViolation(
                 "INVALID_VALUE",
@@ -553,7 +550,7 @@ def _check_price_filter(rules: SymbolRules, field: str, value: Decimal | None) -
     if rule is None or value is None:
         return
     places = decimal_places(rule.tick_size)
-    shown = _plain(value)
+    shown = decimal_text(value)
     if rule.min_price and value < rule.min_price:
         yield FilterViolation(
             "PRICE_FILTER",
@@ -593,7 +590,7 @@ def _check_lot(
 ) -> Iterable[FilterViolation]:
     if rule is None:
         return
-    shown = _plain(quantity)
+    shown = decimal_text(quantity)
     if rule.min_qty and quantity < rule.min_qty:
         yield FilterViolation(
             name, "quantity", f"quantity {shown} is below the minimum {_fixed(rule.min_qty, places)} ({name})"
@@ -732,7 +729,7 @@ def _notional_violation(
     direction = "below" if bound == "minimum" else "above"
     at_least = "at least" if bound == "minimum" else "at most"
     head = (
-        f"notional {_plain(notional.value)} {quote} ({notional.basis}) "
+        f"notional {decimal_text(notional.value)} {quote} ({notional.basis}) "
         f"is {direction} the {bound} {limit_shown} {quote}"
     )
     if notional.unit_price is None:
@@ -795,9 +792,9 @@ def _check_band(
     high = reference * up
     low = reference * down
     if up and price > high:
-        comparison = f"more than {_plain(up)}×"
+        comparison = f"more than {decimal_text(up)}×"
     elif down and price < low:
-        comparison = f"less than {_plain(down)}×"
+        comparison = f"less than {decimal_text(down)}×"
     else:
         return
     tick = rules.price_filter.tick_size if rules.price_filter else _ZERO
@@ -814,7 +811,7 @@ def _check_band(
     yield FilterViolation(
         name,
         "price",
-        f"price {_plain(price)} is {comparison} the {basis} {_fixed(reference, places)}{for_side} "
+        f"price {decimal_text(price)} is {comparison} the {basis} {_fixed(reference, places)}{for_side} "
         f"({name} allows {allowed})",
     )
 

@@ -1,13 +1,13 @@
 """Binance's request-weight and order-count limits, tracked so that calls wait before a limit.
 
 Binance counts used IP weight per minute and new orders per 10 s and per day, in fixed windows
-(binance-api.md §4), reports the counts in `X-MBX-USED-WEIGHT-1M` and `X-MBX-ORDER-COUNT-10S` /
+(Binance's rest-api.md, "LIMITS"), reports the counts in `X-MBX-USED-WEIGHT-1M` and `X-MBX-ORDER-COUNT-10S` /
 `-1D`, and answers 429 beyond a limit (and bans the IP with 418 if one keeps going). So each
 request first reserves its weight here; a request that would go over waits for the next window
 instead, and one that would wait too long is refused (`LimitReached`) rather than sent. The
 counts follow the headers (taking the larger of ours and Binance's, since other programs may
 share the IP or account), and the limits come from exchangeInfo's `rateLimits`, with the values
-of binance-api.md §4.2 until it has been read.
+of `exchangeInfo`'s `rateLimits` until it has been read.
 
 Only the event loop touches a tracker, so it needs no lock: a reservation and its check happen
 with no await between them.
@@ -57,7 +57,7 @@ class RateLimit:
         return f"{self.limit} {what} per {self.interval_num} {self.interval}"
 
 
-# binance-api.md §4.2: REQUEST_WEIGHT is 6000/min on mainnet and testnet; ORDERS the testnet's
+# exchangeInfo's rateLimits: REQUEST_WEIGHT is 6000/min on mainnet and testnet; ORDERS the testnet's
 # 50/10 s and 160000/day, the lower of the two networks.
 DEFAULT_LIMITS: tuple[RateLimit, ...] = (
     RateLimit(REQUEST_WEIGHT, "MINUTE", 1, 6000),
@@ -178,7 +178,7 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 _BANNED_UNTIL = re.compile(r"banned until (\d{12,16})")
-# Binance bans for 2 minutes at least (binance-api.md §4.1): the pause when a 418 says nothing else.
+# Binance bans for 2 minutes at least (Binance's rest-api.md, "LIMITS"): the pause when a 418 says nothing else.
 DEFAULT_BAN_S = 120.0
 
 

@@ -1,4 +1,4 @@
-"""The request weight of each python-binance call this server makes (binance-api.md §5).
+"""The request weight of each python-binance call this server makes (the `Weight` of each endpoint in Binance's rest-api.md).
 
 Reserved against `X-MBX-USED-WEIGHT-1M` before the request leaves (see `limits`). Order and cancel
 requests count their failure weight (1), although a successful one costs 0 since 2026: erring on
@@ -26,7 +26,7 @@ _FIXED = {
     "create_order": 1,
     "cancel_order": 1,
     "cancel_all_open_orders": 1,
-    # order lists, amend (rest-api.md "Order lists", "Order Amend Keep Priority")
+    # order lists, amend (Binance's rest-api.md "Order lists", "Order Amend Keep Priority")
     "create_oco_order": 1,
     "v3_post_order_list_oto": 1,
     "v3_post_order_list_otoco": 1,

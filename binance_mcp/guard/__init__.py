@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from mcp_types import CallToolResult
 
     from binance_mcp.policy.engine import PolicyEngine
-    from binance_mcp.stores.audit import AuditStore
+    from binance_mcp.stores.audit import AuditLog
     from binance_mcp.tools.spec import ToolSpec
 
 __all__ = ["DISPATCH", "RECORD", "SCREENING", "STAGES", "Guard", "Pipeline", "Services", "Stage"]
@@ -130,7 +130,7 @@ class Guard:
         return self.services.engine
 
     @property
-    def audit(self) -> AuditStore:
+    def audit(self) -> AuditLog:
         """The audit store, with every record queued so far committed (for readers)."""
         self.services.audit.flush()
         return self.services.audit.store

@@ -101,12 +101,12 @@ class ApprovalDesk:
 
     # -- out of band (the CLI) -------------------------------------------------------------------
 
-    async def find_cli_approval(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
+    async def find_operator_approval(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
         """An operator's approval for exactly this call, still usable under the `approval_ttl` in
         force, NOT spent: the guard spends it at dispatch, once the call has been decided again."""
         return await anyio.to_thread.run_sync(lambda: self.store.find(**identity.fields(), ttl_s=ttl_s))
 
-    async def take_cli_approval(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
+    async def take_operator_approval(self, identity: CallIdentity, ttl_s: int) -> Approval | None:
         """That approval, spent by taking it: it lets exactly one call through."""
         return await anyio.to_thread.run_sync(lambda: self.store.take(**identity.fields(), ttl_s=ttl_s))
 
@@ -120,7 +120,7 @@ class ApprovalDesk:
         """What became of the call an operator's approval let through (shown on the page)."""
         await anyio.to_thread.run_sync(lambda: self.store.record_outcome(approval_id, outcome))
 
-    async def request_cli_approval(
+    async def request_operator_approval(
         self,
         identity: CallIdentity,
         question: str,

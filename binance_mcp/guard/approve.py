@@ -24,6 +24,7 @@ import anyio
 from mcp.server.mcpserver.resolve import Elicit
 
 from binance_mcp.approval_details import request_details
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
@@ -32,7 +33,6 @@ from binance_mcp.orders import describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.stores.approvals import canonical_arguments
 from binance_mcp.timestamps import utc_seconds_text
-from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
     shown = decided.validated.valuation.notional if decided.validated.valuation is not None else None
     ttl = decided.decision.approval_ttl
     if OPERATOR in via:
-        given = await services.approvals.find_cli_approval(identity, ttl)
+        given = await services.approvals.find_operator_approval(identity, ttl)
         if given is not None:
             return Admitted(
                 decided,
@@ -155,7 +155,7 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
             "Nothing was sent",
             rule=rule,
         )
-    approval = await services.approvals.request_cli_approval(
+    approval = await services.approvals.request_operator_approval(
         identity,
         asked,
         ttl,

@@ -26,7 +26,7 @@ from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
     from binance_mcp.refusals import Refusal
-    from binance_mcp.stores.audit import AuditRecord, AuditStore
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -72,14 +72,14 @@ class AuditWriter:
 
     def __init__(
         self,
-        open_store: Callable[[], AuditStore],
+        open_store: Callable[[], AuditLog],
         event: Callable[[str, str], AuditRecord] | None = None,
     ) -> None:
         self._open_store = open_store
         self._event = event
         self._deferred: list[AuditRecord] = []
         self.outage: Outage | None = None
-        self._store: AuditStore | None = None
+        self._store: AuditLog | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -87,7 +87,7 @@ class AuditWriter:
         self._written = 0
 
     @property
-    def store(self) -> AuditStore:
+    def store(self) -> AuditLog:
         """The store itself, for reads (tests, recovery): writes go through the queue."""
         if self._store is None:
             with self._start_lock:
@@ -159,7 +159,7 @@ class AuditWriter:
         """Queue the outcome of a pending record. If another process completed it meanwhile (crash
         recovery on a shared state), the outcome is written as a record of its own."""
 
-        def finish(store: AuditStore) -> None:
+        def finish(store: AuditLog) -> None:
             try:
                 store.finish(record_id, durable=False, **fields)
             except ValueError:
@@ -170,7 +170,7 @@ class AuditWriter:
 
         self._submit(finish)
 
-    async def read(self, fn: Callable[[AuditStore], Any]) -> Any:
+    async def read(self, fn: Callable[[AuditLog], Any]) -> Any:
         """A read that must see every record written before it (in order, on the writer's thread);
         a `store_unavailable` refusal when the log cannot be read."""
         try:
@@ -212,7 +212,7 @@ class AuditWriter:
         if seq:
             logger.info("audit log head %s:%s (binance-mcp audit verify --anchor checks it)", seq, digest)
 
-    def _submit(self, job: Callable[[AuditStore], Any], *, writes: bool = True) -> Future[Any]:
+    def _submit(self, job: Callable[[AuditLog], Any], *, writes: bool = True) -> Future[Any]:
         future: Future[Any] = Future()
         if self._closed:
             future.set_exception(RuntimeError("the audit log is closed"))

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.clock import server_now_ms
 from binance_mcp.exchange.order_kinds import FINAL_STATUSES
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.stores.budgets import BudgetExceeded, day_resets_at
-from binance_mcp.tools.inputs import decimal_text
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Validated

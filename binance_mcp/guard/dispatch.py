@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approve import APPROVED_VALUE_TOLERANCE, approve
 from binance_mcp.guard.budget import reserve_budget, settle_budget
 from binance_mcp.guard.call import Admitted, Decided, Ended
@@ -33,7 +34,6 @@ from binance_mcp.guard.validate import leg_client_order_ids, validate
 from binance_mcp.orders import rounded_up
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import success_result
-from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ async def ask_again(admitted: Admitted, fresh: Decided, services: Services, move
     """The human approved another value: that approval is withdrawn (an operator's is used up, so it
     cannot let this order through later) and the order as it is now needs a new one. Raises."""
     if admitted.approved_via in OPERATOR_ROUTES and admitted.identity is not None:
-        await services.approvals.take_cli_approval(admitted.identity, fresh.decision.approval_ttl)
+        await services.approvals.take_operator_approval(admitted.identity, fresh.decision.approval_ttl)
         if fresh.needs_approval:
             try:
                 await approve(fresh, services)  # asks an operator about the order as it is now
@@ -175,7 +175,7 @@ async def spend_operator_approval(admitted: Admitted, services: Services) -> str
     """Spend the operator's approval for this call; returns its id."""
     assert admitted.identity is not None
     ttl = admitted.decided.decision.approval_ttl
-    taken = await services.approvals.take_cli_approval(admitted.identity, ttl)
+    taken = await services.approvals.take_operator_approval(admitted.identity, ttl)
     if taken is None:
         raise Refusal(
             RefusalKind.APPROVAL_DECLINED,

@@ -10,7 +10,7 @@ decided again with what is true now (`dispatch.decide_again`). No timing is gues
 
 - `policy`: the generation of this process's policy in force (`PolicyInForce.install` bumps it):
   a reload, an agent's rules included, is a new generation. Each process decides by its own policy.
-- `latest_change`, `in_flight`: from the shared audit log (`AuditStore.account_changes`). Every
+- `latest_change`, `in_flight`: from the shared audit log (`AuditLog.account_changes`). Every
   call that changes the account (orders, lists, cancels, amends, not dry runs) writes its `pending`
   record, durable, under the lock, before its request leaves, and that record gets its outcome
   after. So the id of the account's latest such record moves whenever an order may have changed,

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now, settle_open_orders
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import limit_keys
 from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
-from binance_mcp.tools.inputs import decimal_text
 from binance_mcp.tools.names import DRY_RUN_REFUSED, DRY_RUN_SIMULATED, TOOL_NAMES
 from binance_mcp.valuation import DEFAULT_MARKET_ALLOWANCE_PCT
 

@@ -1,6 +1,6 @@
 """Crash recovery: complete the `pending` audit records a dead process left behind, from the exchange.
 
-DESIGN *Crash safety*: an order's intent is committed as a `pending` audit record before it
+README *Reliability*: an order's intent is committed as a `pending` audit record before it
 leaves, and gets its outcome afterwards. A server killed in between leaves the record pending.
 Before an order leaves (the guard awaits `PendingRecovery` under the account lock), each pending
 record of this account that is orphaned is looked up on the exchange by its client id, as a tool
@@ -30,7 +30,7 @@ from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
-    from binance_mcp.stores.audit import AuditRecord, AuditStore
+    from binance_mcp.stores.audit import AuditLog, AuditRecord
 
 logger = logging.getLogger(__name__)
 
@@ -66,17 +66,17 @@ class PendingRecovery:
 
     def __init__(
         self,
-        audit: Callable[[], AuditStore],
+        audit: Callable[[], AuditLog],
         exchange: ExchangeClient,
         network: str,
         *,
-        account: str | None = None,
+        account: str,
         started: str | None = None,
     ) -> None:
         self._audit = audit
         self._exchange = exchange
         self._network = str(network)
-        self._account = account or exchange.base_url
+        self._account = account
         self._started = started or utc_now_text()
         self._quiet_until = 0.0
         self.reports: list[RecoveryReport] = []
@@ -124,7 +124,7 @@ class PendingRecovery:
         return report
 
     @staticmethod
-    def _finish(audit: AuditStore, record: AuditRecord, verdict: _Verdict) -> None:
+    def _finish(audit: AuditLog, record: AuditRecord, verdict: _Verdict) -> None:
         assert record.id is not None and verdict.outcome is not None
         audit.finish(
             record.id,

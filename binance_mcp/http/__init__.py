@@ -3,7 +3,7 @@
 The SDK serves MCP; this package puts around it what one server shared by many agents needs, each
 part an ASGI middleware of its own, outermost first (see `app.py`):
 
-    draining → /healthz | origins → auth → limits → the SDK's streamable HTTP app
+    draining → /healthz | origins → auth → bounds → the SDK's streamable HTTP app
 
 `settings` checks the command line before anything starts; `serve` runs it all under uvicorn.
 """

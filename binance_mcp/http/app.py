@@ -5,7 +5,7 @@
       /approvals: OriginCheck        the operators' page (`approvals_page`): sign in with an operator token
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
-                AgentLimits          429 too many calls in flight; at its session cap an agent's LRU idle session closes
+                AgentBounds          429 too many calls in flight; at its session cap an agent's LRU idle session closes
                   the SDK's app      413 body too large; MCP itself
       anything else                  404
 
@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from binance_mcp import __version__
 from binance_mcp.http.approvals_page import LOOPBACK_OPERATOR, PAGE_PATH, ApprovalsPage, PageSettings
 from binance_mcp.http.auth import BearerAuth
-from binance_mcp.http.bounds import AgentLimits, Limits
+from binance_mcp.http.bounds import AgentBounds, HttpBounds
 from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
@@ -98,20 +98,20 @@ def build_http_app(
     *,
     security: TransportSecuritySettings,
     tokens: TokenStore | None,
-    limits: Limits | None = None,
+    bounds: HttpBounds | None = None,
     drain: Drain | None = None,
     state: str | None = None,
 ) -> DrainMiddleware:
     """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`.
     `state` says where the shared state lives (`SQLite in DIR`, `PostgreSQL at URL`), for /healthz."""
-    limits = limits or Limits()
+    bounds = bounds or HttpBounds()
     drain = drain or Drain()
     sdk = app.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=security,
-        max_request_body_size=limits.max_body_bytes,
-        session_idle_timeout=limits.session_idle_timeout_s,
-        max_sessions=limits.max_sessions,
+        max_request_body_size=bounds.max_body_bytes,
+        session_idle_timeout=bounds.session_idle_timeout_s,
+        max_sessions=bounds.max_sessions,
     )
     manager = app.server.session_manager
 
@@ -123,8 +123,8 @@ def build_http_app(
     def close(session_id: str) -> bool:
         return end_http_session(manager, session_id)
 
-    agent_limits = AgentLimits(sdk, limits=limits, is_open=is_open, close=close)
-    mcp = OriginCheck(BearerAuth(agent_limits, tokens=tokens), security)
+    agent_bounds = AgentBounds(sdk, bounds=bounds, is_open=is_open, close=close)
+    mcp = OriginCheck(BearerAuth(agent_bounds, tokens=tokens), security)
     page = ApprovalsPage(
         PageSettings(
             state_dir=app.state_dir,
@@ -139,4 +139,4 @@ def build_http_app(
         security=security,
     )
     router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page, state=state)
-    return DrainMiddleware(router, drain, max_body_bytes=limits.max_body_bytes)
+    return DrainMiddleware(router, drain, max_body_bytes=bounds.max_body_bytes)

@@ -61,7 +61,7 @@ from binance_mcp.stores.approvals import (
     PENDING,
     ApprovalAlreadyDecided,
     ApprovalError,
-    SqliteApprovalStore,
+    ApprovalStore,
     open_approval_store,
 )
 from binance_mcp.stores.tokens import OPERATOR, TokenStore
@@ -174,7 +174,7 @@ class ApprovalsPage:
     def __init__(self, settings: PageSettings, *, security: TransportSecuritySettings | None) -> None:
         self.settings = settings
         self.sessions = _Sessions()
-        self._store: SqliteApprovalStore | None = None
+        self._store: ApprovalStore | None = None
         self._tokens: TokenStore | None = None
         self._open_lock = threading.Lock()
         self._prices: dict[str, tuple[float, Decimal | None]] = {}
@@ -194,7 +194,7 @@ class ApprovalsPage:
 
     # -- the stores, opened on first use -----------------------------------------------------------
 
-    def _approvals(self) -> SqliteApprovalStore:
+    def _approvals(self) -> ApprovalStore:
         if self.settings.stores is not None:
             return self.settings.stores().approvals
         with self._open_lock:

@@ -1,6 +1,6 @@
 """Bounds that keep one agent from starving the others on a shared server.
 
-- Request body size: the SDK's own check (413), set from `Limits.max_body_bytes`; no tool takes
+- Request body size: the SDK's own check (413), set from `HttpBounds.max_body_bytes`; no tool takes
   more than a few hundred bytes of arguments.
 - Open sessions: at most `max_sessions_per_agent` per agent, and `max_sessions` in all (the
   SDK's own 503). An agent at its cap that opens one more has its least recently used session
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Limits:
+class HttpBounds:
     """The bounds; the defaults leave room for any real agent and none for one that runs away."""
 
     max_body_bytes: int = 1024 * 1024
@@ -58,7 +58,7 @@ def opens_a_session(method: str, headers: Headers) -> bool:
     return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
 
 
-class AgentLimits:
+class AgentBounds:
     """`is_open(session_id)`: the SDK still has that session (it may have expired);
     `close(session_id)`: end it as its idle timeout would, True if it could."""
 
@@ -66,12 +66,12 @@ class AgentLimits:
         self,
         app: ASGIApp,
         *,
-        limits: Limits,
+        bounds: HttpBounds,
         is_open: Callable[[str], bool],
         close: Callable[[str], bool] | None = None,
     ) -> None:
         self.app = app
-        self.limits = limits
+        self.bounds = bounds
         self.is_open = is_open
         self.close = close
         self.in_flight: dict[str, int] = defaultdict(int)
@@ -108,7 +108,7 @@ class AgentLimits:
         if scope["method"] == "GET":  # a listening stream: not a call, never counted
             await self.app(scope, receive, send)
             return
-        if self.in_flight[agent] >= self.limits.max_calls_in_flight_per_agent:
+        if self.in_flight[agent] >= self.bounds.max_calls_in_flight_per_agent:
             message = (
                 f"agent {agent} already has {self.in_flight[agent]} requests in flight, the most one agent "
                 "may have; retry when one has finished"
@@ -117,7 +117,7 @@ class AgentLimits:
             return
         opening = opens_a_session(scope["method"], headers)
         if opening:
-            cap = self.limits.max_sessions_per_agent
+            cap = self.bounds.max_sessions_per_agent
             if self.open_sessions(agent) + self._opening[agent] >= cap and self.evict_idle(agent) is None:
                 message = (
                     f"agent {agent} already has {cap} open sessions, the most one agent may have, and each "

@@ -14,7 +14,7 @@ So the first SIGTERM (or Ctrl+C) only starts draining:
   server's own questions, the session's GET and DELETE; `/healthz` says "stopping" (503);
 - the server waits until no request that can run a call (anything but a GET) is in flight and none
   has ended for `linger_s` (1.5 s: time for the client's tools/list after its last result), or
-  until `grace_s` (10 s) has passed. Only then does uvicorn's shutdown run: listening streams are
+  until `grace_s` (10 s) has passed (both `binance_mcp.stopping.DrainTimes`). Only then does uvicorn's shutdown run: listening streams are
   closed, the session manager stops.
 
 The guard writes a call's audit record before its result is sent, so a call that finished has its
@@ -34,11 +34,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from binance_mcp.http.methods import new_work, read_body
 from binance_mcp.http.responses import INTERNAL_ERROR, jsonrpc_error
+from binance_mcp.stopping import DEPLOYED, DrainTimes
 
 logger = logging.getLogger(__name__)
 
-GRACE_S = 10.0
-LINGER_S = 1.5
 HEALTH_PATH = "/healthz"
 MAX_BODY_BYTES = 1024 * 1024
 _METHOD_HEADER = b"mcp-method"
@@ -48,9 +47,9 @@ _LONG_LIVED = (b"subscriptions/listen",)  # a 2026-era listening stream: runs no
 class Drain:
     """The draining state and the count of requests in flight, shared by the middleware and the server."""
 
-    def __init__(self, grace_s: float = GRACE_S, linger_s: float = LINGER_S) -> None:
-        self.grace_s = grace_s
-        self.linger_s = linger_s
+    def __init__(self, times: DrainTimes = DEPLOYED) -> None:
+        self.grace_s = times.grace_s
+        self.linger_s = times.linger_s
         self.in_flight = 0
         self.draining = False
         self.deadline: float | None = None

@@ -34,9 +34,6 @@ from binance_mcp.stores.lease import keep_leases
 
 logger = logging.getLogger(__name__)
 
-AFTER_DRAIN_S = 1
-"""After draining, how long uvicorn waits for what is left (open listening streams) before cutting it."""
-
 
 def announce(settings: HttpSettings) -> None:
     """Lines on stderr once the server is up: who may use it, where it is, its approvals page and
@@ -92,27 +89,27 @@ class HttpService:
     ) -> None:
         self.app = app
         self.settings = settings
-        self.drain = Drain()
+        self.drain = Drain(settings.drain)
         warn_about_agent_names(app, settings)
         asgi = build_http_app(
             app,
             security=settings.security,
             tokens=settings.tokens,
-            limits=settings.limits,
+            bounds=settings.bounds,
             drain=self.drain,
             state=state_backend(settings),
         )
-        limits = settings.limits
+        bounds = settings.bounds
         self.bounds = ConnectionBounds(
-            header_timeout_s=limits.header_timeout_s,
-            max_connections=limits.max_connections or default_max_connections(),
+            header_timeout_s=bounds.header_timeout_s,
+            max_connections=bounds.max_connections or default_max_connections(),
         )
         config = uvicorn.Config(
             asgi,
             http=protocol_for(self.bounds),  # h11 with the bounds, whatever else is installed
             loop="asyncio",  # whose accept calls `CappedListener.accept`
             backlog=accept_batch(self.bounds),
-            timeout_keep_alive=limits.idle_timeout_s,
+            timeout_keep_alive=bounds.idle_timeout_s,
             h11_max_incomplete_event_size=MAX_INCOMPLETE_REQUEST_BYTES,
             lifespan="on",
             ws="none",
@@ -120,7 +117,7 @@ class HttpService:
             access_log=False,
             proxy_headers=False,
             server_header=False,
-            timeout_graceful_shutdown=AFTER_DRAIN_S,
+            timeout_graceful_shutdown=settings.drain.close_s,
         )
         self.ready = anyio.Event()
 

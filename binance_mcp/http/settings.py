@@ -1,6 +1,6 @@
 """`--transport http` checked before anything starts: address, origins, and whether tokens are needed.
 
-DESIGN *Streamable HTTP*: when any token exists at start, every request needs one, until the
+README *Streamable HTTP and agents*: when any token exists at start, every request needs one, until the
 server stops (even if the last token is revoked meanwhile). With no token at start the server
 listens on loopback only and is open to anyone on this machine as the agent `local`; a
 non-loopback `--host` with no token refuses to start. The socket is bound here too, so that a
@@ -17,9 +17,10 @@ from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 
-from binance_mcp.http.bounds import Limits
+from binance_mcp.http.bounds import HttpBounds
 from binance_mcp.http.origins import is_loopback, normalise_origin, transport_security
-from binance_mcp.state import StateError, resolve_state_dir
+from binance_mcp.state_dir import StateError, resolve_state_dir
+from binance_mcp.stopping import DrainTimes
 from binance_mcp.stores.tokens import TokenStore, tokens_path
 
 
@@ -37,7 +38,9 @@ class HttpSettings:
     """None: no token at start, open to the anonymous loopback agent `local`."""
     tokens_file: Path | str
     """Where the tokens are, for messages: the SQLite file, or the PostgreSQL URL without its password."""
-    limits: Limits = field(default_factory=Limits)
+    bounds: HttpBounds = field(default_factory=HttpBounds)
+    drain: DrainTimes = field(default_factory=DrainTimes)
+    """How long a stopping server waits for its calls (`binance_mcp.stopping`)."""
     state: Any = None
     """The `PostgresState` whose pool the token store uses (closed with these settings), or None."""
 
@@ -59,9 +62,10 @@ def prepare_http(
     port: int,
     allow_origins: Sequence[str],
     state_dir: Path | None,
-    limits: Limits | None = None,
+    bounds: HttpBounds | None = None,
     *,
     state_url: str | None = None,
+    drain: DrainTimes | None = None,
 ) -> HttpSettings:
     """Check the HTTP options against the token store and bind the socket; `HttpSetupError` if not.
 
@@ -123,7 +127,8 @@ def prepare_http(
         security=security,
         tokens=tokens,
         tokens_file=where,
-        limits=limits or Limits(),
+        bounds=bounds or HttpBounds(),
+        drain=drain or DrainTimes(),
         state=shared,
     )
 

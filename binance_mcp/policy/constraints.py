@@ -6,7 +6,7 @@ fixed order (symbols, sides, order_types, max_quantity, max_notional, max_price_
 max_open_orders) and the first one broken is returned as a `ConstraintViolation`: the policy path
 for the refusal's `rule` and one sentence naming the bound, the value and the limit.
 
-Semantics (DESIGN *The policy file*):
+Semantics (README *Policies*):
 
 - Every `max_*` bound allows the value up to and including it.
 - `max_open_orders` counts the account's open orders before this one (all symbols): with N open
@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.policy.model import Constraints
 
 __all__ = ["CONSTRAINT_ORDER", "ConstraintViolation", "check_constraints", "needs_approval_above"]
@@ -116,8 +117,8 @@ def check_constraints(
             rule=path_of(bound),
             reason=reason,
             bound=bound,
-            limit=_text(Decimal(limit)) if limit is not None else None,
-            value=_text(Decimal(value)) if value is not None else None,
+            limit=decimal_text(Decimal(limit)) if limit is not None else None,
+            value=decimal_text(Decimal(value)) if value is not None else None,
             unit=unit,
             scope=scope,
         )
@@ -155,7 +156,7 @@ def check_constraints(
             if quantity > limit:
                 return broken(
                     "max_quantity",
-                    f"quantity {_text(quantity)} exceeds max_quantity {_text(limit)}",
+                    f"quantity {decimal_text(quantity)} exceeds max_quantity {decimal_text(limit)}",
                     limit=limit,
                     value=quantity,
                     unit="base asset",
@@ -165,8 +166,8 @@ def check_constraints(
             if estimate > limit:
                 return broken(
                     "max_quantity",
-                    f"quantity ≈{_shown(estimate, limit)} ({_text(notional)}{unit} at the current price "
-                    f"{_text(reference_price)}) exceeds max_quantity {_text(limit)}",
+                    f"quantity ≈{_shown(estimate, limit)} ({decimal_text(notional)}{unit} at the current price "
+                    f"{decimal_text(reference_price)}) exceeds max_quantity {decimal_text(limit)}",
                     limit=limit,
                     value=estimate,
                     unit="base asset",
@@ -174,7 +175,7 @@ def check_constraints(
         else:
             return broken(
                 "max_quantity",
-                f"the order's quantity is unknown, so max_quantity {_text(limit)} cannot be checked",
+                f"the order's quantity is unknown, so max_quantity {decimal_text(limit)} cannot be checked",
             )
 
     if constraints.max_notional is not None:
@@ -182,12 +183,12 @@ def check_constraints(
         if notional is None:
             return broken(
                 "max_notional",
-                f"the order's notional is unknown, so max_notional {_text(limit)}{unit} cannot be checked",
+                f"the order's notional is unknown, so max_notional {decimal_text(limit)}{unit} cannot be checked",
             )
         if notional > limit:
             return broken(
                 "max_notional",
-                f"notional {_text(notional)}{unit} exceeds max_notional {_text(limit)}{unit}",
+                f"notional {decimal_text(notional)}{unit} exceeds max_notional {decimal_text(limit)}{unit}",
                 limit=limit,
                 value=notional,
                 unit=quote_asset,
@@ -201,7 +202,7 @@ def check_constraints(
         if reference_price is None or reference_price <= 0:
             return broken(
                 "max_price_deviation_pct",
-                f"the current price is unknown, so max_price_deviation_pct {_text(limit)} cannot be checked",
+                f"the current price is unknown, so max_price_deviation_pct {decimal_text(limit)} cannot be checked",
             )
         for name, given in prices:
             distance = abs(given - reference_price)
@@ -209,8 +210,8 @@ def check_constraints(
                 deviation = distance * _HUNDRED / reference_price
                 return broken(
                     "max_price_deviation_pct",
-                    f"{name} {_text(given)} is {_shown(deviation, limit)}% from the current price "
-                    f"{_text(reference_price)}, over max_price_deviation_pct {_text(limit)}",
+                    f"{name} {decimal_text(given)} is {_shown(deviation, limit)}% from the current price "
+                    f"{decimal_text(reference_price)}, over max_price_deviation_pct {decimal_text(limit)}",
                     limit=limit,
                     value=deviation,
                     unit="%",
@@ -260,14 +261,6 @@ def _exact(value: Any, name: str) -> Decimal | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
     raise TypeError(f"{name} must be a Decimal (never a float), got {type(value).__name__}")
-
-
-def _text(number: Decimal) -> str:
-    """Plain notation, no exponent, no trailing zeros: 6000, 0.05, 7.5."""
-    text = format(number, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
 
 
 def _shown(value: Decimal, limit: Decimal) -> str:

@@ -97,7 +97,7 @@ class Decision:
 
     `action` is final for `deny`; for `allow` and `require_approval` the guard still applies the
     rate limit, the constraints, `approve_above_notional` and budgets. Every `*_path` is the place
-    in the policy to name in a refusal (`rule` in DESIGN's *Refusals*).
+    in the policy to name in a refusal (`rule` in README *Refusals and errors*).
     """
 
     tool: str

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from binance_mcp.state import resolve_state_dir
+from binance_mcp.state_dir import resolve_state_dir
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
     from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.account_lock import AccountLock
-    from binance_mcp.stores.approvals import SqliteApprovalStore
+    from binance_mcp.stores.approvals import ApprovalStore
     from binance_mcp.stores.audit import AuditLog
-    from binance_mcp.stores.budgets import SqliteBudgetStore
+    from binance_mcp.stores.budgets import BudgetStore
     from binance_mcp.stores.tokens import TokenStore
 
 __all__ = [
@@ -61,12 +61,12 @@ class SqliteState:
 
         return AuditLog(audit_path(self.state_dir), secrets=secrets)
 
-    def budgets(self) -> SqliteBudgetStore:
+    def budgets(self) -> BudgetStore:
         from binance_mcp.stores.budgets import open_budget_store
 
         return open_budget_store(self.state_dir)
 
-    def approvals(self) -> SqliteApprovalStore:
+    def approvals(self) -> ApprovalStore:
         from binance_mcp.stores.approvals import open_approval_store
 
         return open_approval_store(self.state_dir)
@@ -122,15 +122,15 @@ class PostgresState:
 
         return audit.AuditLog(database=self._database(audit._MIGRATIONS, "audit"), secrets=secrets)
 
-    def budgets(self) -> SqliteBudgetStore:
+    def budgets(self) -> BudgetStore:
         from binance_mcp.stores import budgets
 
-        return budgets.SqliteBudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
+        return budgets.BudgetStore(database=self._database(budgets._MIGRATIONS, "budgets"))
 
-    def approvals(self) -> SqliteApprovalStore:
+    def approvals(self) -> ApprovalStore:
         from binance_mcp.stores import approvals
 
-        return approvals.SqliteApprovalStore(
+        return approvals.ApprovalStore(
             database=self._database(approvals._MIGRATIONS, "approvals"), on_decision=self._audit_decision
         )
 
@@ -162,7 +162,7 @@ class PostgresState:
 
 def open_state(state_url: str | None, state_dir: str | Path | None) -> SqliteState | PostgresState:
     """PostgreSQL when `state_url` is given, else SQLite in the state dir (created if missing).
-    Raises `binance_mcp.state.StateError` with one line when it cannot be used."""
+    Raises `binance_mcp.state_dir.StateError` with one line when it cannot be used."""
     if state_url:
         return PostgresState(state_url)
     return SqliteState(resolve_state_dir(state_dir))
@@ -173,8 +173,8 @@ class Stores:
     """Every store the server uses, on one backend. `close()` closes them all."""
 
     audit: AuditLog
-    budgets: SqliteBudgetStore
-    approvals: SqliteApprovalStore
+    budgets: BudgetStore
+    approvals: ApprovalStore
     tokens: TokenStore
     limiter: RateLimiter
     account_lock: AccountLock

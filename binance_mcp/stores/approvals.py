@@ -1,6 +1,6 @@
 """Human approval, out of band and in the client: approvals and nonces in SQLite in the state dir.
 
-DESIGN *Approval*. When the client may not or cannot ask the human, the guard refuses the call
+README *Limits in money, human approval, budgets*. When the client may not or cannot ask the human, the guard refuses the call
 with an approval id (`request`, which keeps the order's rendered details and when the request
 expires: `pending_ttl`, an hour by default); an operator approves it with `binance-mcp approvals
 approve ID` or on the approvals page (`approve`, which records who: `cli:<user>` or the operator
@@ -18,8 +18,8 @@ When the client can ask (elicitation), each question is bound to a single-use no
 upper-cased, decimals normalised (`"0.010"` = `"0.01"` = `0.01`), nulls dropped, a generated client
 order id left out and a caller's kept.
 
-`ApprovalStore` is the small interface the guard and the CLI use; `SqliteApprovalStore` is the
-embedded one (Redis would implement the same methods with transactions).
+`ApprovalStore` is the store the guard, the CLI and the approvals page use, on either database of
+`binance_mcp.stores` (the SQLite file in the state dir, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from binance_mcp.account import network_of
 from binance_mcp.decimals import DecimalTextError, decimal_text, parse_decimal
@@ -51,7 +51,6 @@ __all__ = [
     "ApprovalError",
     "ApprovalExpired",
     "ApprovalStore",
-    "SqliteApprovalStore",
     "UnknownApproval",
     "approvals_path",
     "approve_command",
@@ -272,113 +271,7 @@ def _new_id() -> str:
     return f"apr-{body[:4]}-{body[4:]}"
 
 
-# --------------------------------------------------------------------------- the interface
-
-
-class ApprovalStore(Protocol):
-    """What the guard and `binance-mcp approvals` need; `SqliteApprovalStore` is the embedded one."""
-
-    def request(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        question: str,
-        ttl_s: int = DEFAULT_APPROVAL_TTL_S,
-        details: Mapping[str, str] | None = None,
-        pending_ttl_s: int = DEFAULT_PENDING_TTL_S,
-        now: datetime | None = None,
-    ) -> Approval: ...
-
-    def approve(
-        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
-    ) -> Approval: ...
-
-    def deny(
-        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
-    ) -> Approval: ...
-
-    def revoke(
-        self, approval_id: str, via: str = "cli", now: datetime | None = None, *, by: str | None = None
-    ) -> Approval: ...
-
-    def get(self, approval_id: str) -> Approval | None: ...
-
-    def recent_decline(
-        self,
-        *,
-        tool: str,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        within_s: int,
-        now: datetime | None = None,
-    ) -> Approval | None: ...
-
-    def record_outcome(self, approval_id: str, outcome: Mapping[str, str | None]) -> None: ...
-
-    def list(self, include_decided: bool = False, now: datetime | None = None) -> builtins.list[Approval]: ...
-
-    def find(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        ttl_s: int | None = None,
-        now: datetime | None = None,
-    ) -> Approval | None: ...
-
-    def take(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        ttl_s: int | None = None,
-        now: datetime | None = None,
-    ) -> Approval | None: ...
-
-    def new_nonce(
-        self,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        ttl_s: int = DEFAULT_NONCE_TTL_S,
-        now: datetime | None = None,
-    ) -> str: ...
-
-    def spend_nonce(
-        self,
-        nonce: str,
-        *,
-        tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
-        agent: str | None,
-        arguments_key: str,
-        now: datetime | None = None,
-    ) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-# --------------------------------------------------------------------------- SQLite
+# --------------------------------------------------------------------------- the store
 
 _MIGRATIONS = {
     "sqlite": (
@@ -535,21 +428,9 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM approvals"
 _CALL_MATCH = "tool = ? AND account = ? AND agent = ? AND arguments_key = ?"
 
 
-def _call(
-    tool: str,
-    network: str | None,
-    base_url: str | None,
-    account: str | None,
-    agent: str | None,
-    arguments_key: str,
-) -> tuple[str, str, str, str]:
-    """What a call is matched on: tool, account, agent, canonical arguments. The account is
-    `binance_mcp.account.AccountKey` as text; a caller that still passes `network` and
-    `base_url` gets the old key (`network:base_url`) until it passes the account."""
-    if not account:
-        if not network or base_url is None:
-            raise TypeError("pass account= (binance_mcp.account.AccountKey as text)")
-        account = f"{network}:{_base(base_url)}"
+def _call(tool: str, account: str, agent: str | None, arguments_key: str) -> tuple[str, str, str, str]:
+    """What a call is matched on: tool, account (`binance_mcp.account.AccountKey` as text), agent,
+    canonical arguments."""
     return (tool, account, agent or "", arguments_key)
 
 
@@ -558,7 +439,7 @@ def approvals_path(state_dir: Path) -> Path:
     return Path(state_dir) / APPROVALS_DB_NAME
 
 
-class SqliteApprovalStore:
+class ApprovalStore:
     """Approvals and nonces in the SQLite database at `path` (created with its schema if missing),
     or in `database=` (a `binance_mcp.stores` database, e.g. PostgreSQL).
 
@@ -575,7 +456,7 @@ class SqliteApprovalStore:
     ) -> None:
         if database is None:
             if path is None:
-                raise TypeError("SqliteApprovalStore needs a path or a database")
+                raise TypeError("ApprovalStore needs a path or a database")
             database = SqliteDatabase(Path(path), _MIGRATIONS, name="approvals")
         self.path = Path(path) if path is not None else None
         self._db = database
@@ -583,7 +464,7 @@ class SqliteApprovalStore:
         self._on_decision = on_decision
         """Told of every decision a human made, once it is committed (the audit log records it)."""
 
-    def __enter__(self) -> SqliteApprovalStore:
+    def __enter__(self) -> ApprovalStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -595,12 +476,12 @@ class SqliteApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         question: str,
+        network: str | None = None,
+        base_url: str = "",
         ttl_s: int = DEFAULT_APPROVAL_TTL_S,
         details: Mapping[str, str] | None = None,
         pending_ttl_s: int = DEFAULT_PENDING_TTL_S,
@@ -610,14 +491,14 @@ class SqliteApprovalStore:
         `binance_mcp.approval_details.request_details` renders them), expiring `pending_ttl_s`
         seconds from now. While an identical call is already pending, that same request is
         returned (its question, details and ttl brought up to date, its expiry kept) instead of a
-        second one."""
+        second one. `network` and `base_url` are shown to the human (never part of the match)."""
         if ttl_s < 1:
             raise ValueError("ttl_s must be at least 1 second")
         if pending_ttl_s < 1:
             raise ValueError("pending_ttl_s must be at least 1 second")
         moment = _utc(now)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
-        shown = (network or network_of(call[1]), _base(base_url or ""))
+        call = _call(tool, account, agent, arguments_key)
+        shown = (network or network_of(account), base_url.rstrip("/"))
         details_text = json.dumps(dict(details or {}), sort_keys=True, ensure_ascii=False)
         with self._db.writing(serialise="approvals") as conn:
             self._prune(conn, moment)
@@ -687,9 +568,7 @@ class SqliteApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         ttl_s: int | None = None,
@@ -698,7 +577,7 @@ class SqliteApprovalStore:
         """What `take` would spend for this call, without spending it: the guard looks before it
         asks anyone, and takes only at dispatch, once the call has been decided again."""
         moment = _utc(now)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.reading() as conn:
             rows = conn.execute(
                 f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'approved' ORDER BY decided_at, id", call
@@ -713,9 +592,7 @@ class SqliteApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         ttl_s: int | None = None,
@@ -728,7 +605,7 @@ class SqliteApprovalStore:
         marked used in the same transaction, so it allows one call, once, even with two takers at
         the same moment in two processes. None when there is none."""
         moment = _utc(now)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.writing() as conn:
             rows = conn.execute(
                 f"{_SELECT} WHERE {_CALL_MATCH} AND status = 'approved' ORDER BY decided_at, id", call
@@ -750,7 +627,7 @@ class SqliteApprovalStore:
         self,
         *,
         tool: str,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         within_s: int,
@@ -760,7 +637,7 @@ class SqliteApprovalStore:
         `within_s` seconds (the `approval_ttl`), or None: the guard answers an identical call
         with that decline instead of asking again."""
         moment = _utc(now)
-        call = _call(tool, None, None, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         since = _iso(moment - timedelta(seconds=within_s))
         with self._db.reading() as conn:
             row = conn.execute(
@@ -786,9 +663,7 @@ class SqliteApprovalStore:
         self,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         ttl_s: int = DEFAULT_NONCE_TTL_S,
@@ -799,7 +674,7 @@ class SqliteApprovalStore:
             raise ValueError("ttl_s must be at least 1 second")
         moment = _utc(now)
         nonce = secrets.token_urlsafe(32)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.writing() as conn:
             self._prune(conn, moment)
             conn.execute(
@@ -808,8 +683,8 @@ class SqliteApprovalStore:
                 (
                     nonce,
                     *call,
-                    network or network_of(call[1]),
-                    _base(base_url or ""),
+                    network_of(account),
+                    "",
                     _iso(moment),
                     _iso(moment + timedelta(seconds=ttl_s)),
                 ),
@@ -821,9 +696,7 @@ class SqliteApprovalStore:
         nonce: str,
         *,
         tool: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        account: str | None = None,
+        account: str,
         agent: str | None,
         arguments_key: str,
         now: datetime | None = None,
@@ -832,7 +705,7 @@ class SqliteApprovalStore:
         offered with another call is not spent (that call gets False; the right one still can)."""
         moment = _utc(now)
         stamp = _iso(moment)
-        call = _call(tool, network, base_url, account, agent, arguments_key)
+        call = _call(tool, account, agent, arguments_key)
         with self._db.writing() as conn:
             cursor = conn.execute(
                 f"UPDATE nonces SET spent_at = ? WHERE nonce = ? AND {_CALL_MATCH}"
@@ -910,7 +783,7 @@ class SqliteApprovalStore:
         conn.execute("DELETE FROM nonces WHERE expires_at < ?", (cutoff,))
 
 
-def open_approval_store(state_dir: Path) -> SqliteApprovalStore:
+def open_approval_store(state_dir: Path) -> ApprovalStore:
     """The approval store of a state dir (`approvals.sqlite3`), each human decision written to the
     state dir's audit log as an event."""
     from binance_mcp.stores.audit import AuditLog, audit_path, operator_decision
@@ -919,7 +792,7 @@ def open_approval_store(state_dir: Path) -> SqliteApprovalStore:
         with AuditLog(audit_path(state_dir)) as log:
             log.append(operator_decision(approval))
 
-    return SqliteApprovalStore(approvals_path(state_dir), on_decision=audit_decision)
+    return ApprovalStore(approvals_path(state_dir), on_decision=audit_decision)
 
 
 def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> str:
@@ -942,7 +815,7 @@ def approve_command(state_dir_or_url: str | Path | None, approval_id: str) -> st
 def _is_default_state_dir(path: Path) -> bool:
     import platformdirs
 
-    from binance_mcp.state import APP_NAME
+    from binance_mcp.state_dir import APP_NAME
 
     default = Path(platformdirs.user_state_dir(APP_NAME))
     try:
@@ -1023,7 +896,3 @@ def _usable(approval: Approval, moment: datetime, ttl_s: int | None) -> bool:
     if approval.decided_at is None or approval.decided_at > moment:
         return False
     return moment - approval.decided_at <= timedelta(seconds=approval.ttl_s if ttl_s is None else ttl_s)
-
-
-def _base(base_url: str) -> str:
-    return base_url.rstrip("/")

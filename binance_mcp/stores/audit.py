@@ -1,6 +1,6 @@
 """The audit log: one record per tool call, in SQLite in the state dir, durable before it returns.
 
-DESIGN *Audit log* and *Crash safety*: every call is recorded whatever its end; an order or a
+README *Audit log* and *Reliability*: every call is recorded whatever its end; an order or a
 cancel is first recorded as `pending` (committed) and then finished with its outcome, so that a
 server killed in between leaves a record the next run can complete (`pending()`). Nothing secret
 is ever written: `AuditLog(path, secrets=(key, secret))` redacts every record first.
@@ -9,8 +9,8 @@ Records carry the account (`binance_mcp.account.AccountKey` as text) they concer
 record also names its owning process and a lease the owner renews (`binance_mcp.stores.lease`),
 so that recovery in a neighbour takes over only what a dead process left (`orphaned_pending`).
 
-`AuditStore` is the small interface the guard uses; `AuditLog` implements it on either database
-of `binance_mcp.stores` (the SQLite file in the state dir, or PostgreSQL).
+`AuditLog` is the log, on either database of `binance_mcp.stores` (the SQLite file in the state
+dir, or PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,19 +24,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from binance_mcp.stores.audit_chain import GENESIS, ChainReport, link, walk
 from binance_mcp.stores.audit_key import audit_key
 from binance_mcp.stores.lease import DEFAULT_LEASE_S, process_owner
 from binance_mcp.stores.sqlite import Database, SqliteDatabase
+from binance_mcp.timestamps import utc_now_text, utc_text
 
 AUDIT_DB_NAME = "audit.sqlite3"
 REDACTED = "[redacted]"
 
 
 class AuditDecision(StrEnum):
-    """What the guard decided (a different vocabulary from the refusal kinds, DESIGN *Audit log*)."""
+    """What the guard decided (a different vocabulary from the refusal kinds, README *Audit log*)."""
 
     ALLOWED = "allowed"
     DENIED = "denied"
@@ -76,19 +77,6 @@ APPROVED_VIA: tuple[str, ...] = tuple(a.value for a in ApprovedVia)
 _TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 
-def iso_utc(moment: datetime) -> str:
-    """`moment` as the log writes times: UTC, milliseconds, `Z` (2026-11-25T14:30:00.123Z).
-    A naive datetime is taken to be UTC already."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    """The current time in the log's format."""
-    return iso_utc(datetime.now(UTC))
-
-
 def audit_path(state_dir: Path) -> Path:
     """Where the audit database lives inside a state dir."""
     return Path(state_dir) / AUDIT_DB_NAME
@@ -99,7 +87,7 @@ class AuditRecord:
     """One tool call. `network`, `base_url`, `tool`, `decision` and `outcome` are required; the
     rest default to empty. `id` is given by the store (None before the record is written)."""
 
-    time: str = field(default_factory=now_iso)
+    time: str = field(default_factory=utc_now_text)
     session: str = ""
     client: str = ""
     network: str
@@ -151,7 +139,8 @@ class AuditRecord:
                 object.__setattr__(self, name, value.value)
 
     def validate(self) -> None:
-        """Raise `ValueError` naming the field if a value is outside DESIGN's vocabulary or the
+        """Raise `ValueError` naming the field if a value is outside the log's vocabulary
+        (`DECISIONS`, `OUTCOMES`, `APPROVED_VIA`) or the
         time is not in the log's format. The store calls it before writing (reading stays
         lenient, so an older CLI can still show records a newer server wrote)."""
         if not isinstance(self.time, str) or not _TIME_RE.match(self.time):
@@ -189,7 +178,7 @@ def operator_decision(approval: Any) -> AuditRecord:
     status = approval.status
     moment = approval.revoked_at if status == "revoked" else approval.decided_at
     return AuditRecord(
-        time=iso_utc(moment) if moment is not None else now_iso(),
+        time=utc_text(moment) if moment is not None else utc_now_text(),
         client=approval.agent or "",
         network=approval.network or "unknown",
         base_url=approval.base_url or "unknown",
@@ -258,60 +247,6 @@ def _json_default(value: Any) -> str:
 
 
 # --- the store ---------------------------------------------------------------------------------
-
-
-class AuditStore(Protocol):
-    """What the guard needs from an audit log; `AuditLog` is the SQLite one."""
-
-    def append(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int: ...
-
-    def head(self) -> tuple[int, str]: ...
-
-    def begin_pending(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int: ...
-
-    def finish(
-        self,
-        record_id: int,
-        *,
-        outcome: str,
-        decision: str | None = None,
-        reason: str | None = None,
-        order_id: int | None = None,
-        client_order_id: str | None = None,
-        latency_ms: float | None = None,
-        result: dict[str, Any] | None = None,
-        durable: bool = True,
-    ) -> None: ...
-
-    def pending(
-        self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
-    ) -> list[AuditRecord]: ...
-
-    def account_changes(self, account: str) -> tuple[int, int]: ...
-
-    def orphaned_pending(self, account: str, now: datetime | None = None) -> list[AuditRecord]: ...
-
-    def renew_lease(self, now: datetime | None = None) -> int: ...
-
-    def sent_with_client_order_id(
-        self,
-        client_order_id: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        *,
-        account: str | None = None,
-    ) -> list[AuditRecord]: ...
-
-    def query(
-        self,
-        *,
-        tool: str | None = None,
-        decision: str | None = None,
-        since: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[AuditRecord]: ...
-
-    def close(self) -> None: ...
 
 
 # The client order ids a call sends besides the one in its record's `client_order_id` column (an
@@ -573,10 +508,10 @@ class AuditFilter:
             where.append("a.client IN ('', 'local')")
         if self.since is not None:
             where.append("a.time >= ?")
-            params.append(iso_utc(self.since))
+            params.append(utc_text(self.since))
         if self.until is not None:
             where.append("a.time < ?")
-            params.append(iso_utc(self.until))
+            params.append(utc_text(self.until))
         if self.order_id is not None:
             where.append("COALESCE(o.order_id, a.order_id) = ?")
             params.append(self.order_id)
@@ -653,7 +588,7 @@ class AuditLog:
         with self._db.writing(durable=durable, serialise=_CHAIN_LOCK) as session:
             record_id, _seq = self._chain(session, (*row, None))
             if pending:
-                lease_until = iso_utc(datetime.now(UTC) + timedelta(seconds=self.lease_s))
+                lease_until = utc_text(datetime.now(UTC) + timedelta(seconds=self.lease_s))
                 session.execute(
                     "INSERT INTO audit_in_flight (record_id, account, owner, lease_until) VALUES (?, ?, ?, ?)",
                     (record_id, record.account or "", self.owner, lease_until),
@@ -712,7 +647,7 @@ class AuditLog:
             if taken != 1:
                 raise ValueError(f"audit record {record_id} is not pending (it has an outcome already)")
             content = (
-                now_iso(),
+                utc_now_text(),
                 call[0],
                 call[1],
                 call[2],
@@ -740,7 +675,7 @@ class AuditLog:
         """Extend the lease of every record this owner still has pending to `now` + `lease_s`;
         returns how many. Run every third of the lease while orders are in flight."""
         moment = now or datetime.now(UTC)
-        until = iso_utc(moment + timedelta(seconds=self.lease_s))
+        until = utc_text(moment + timedelta(seconds=self.lease_s))
         cursor = self._db.statement(
             "UPDATE audit_in_flight SET lease_until = ? WHERE owner = ?", (until, self.owner), durable=False
         )
@@ -827,7 +762,7 @@ class AuditLog:
         first one at or after `before` and the first one still in flight."""
         with self._db.reading() as session:
             newer = session.execute(
-                "SELECT min(seq) FROM audit WHERE time >= ?", (iso_utc(before),)
+                "SELECT min(seq) FROM audit WHERE time >= ?", (utc_text(before),)
             ).fetchone()[0]
             flying = session.execute(
                 "SELECT min(a.seq) FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"
@@ -859,7 +794,7 @@ class AuditLog:
         with self._db.writing(durable=True, serialise=_CHAIN_LOCK) as session:
             session.execute(
                 "INSERT INTO audit_checkpoint (seq, hash, archive, sha256, archived_at) VALUES (?, ?, ?, ?, ?)",
-                (through, digest, archive, sha256, now_iso()),
+                (through, digest, archive, sha256, utc_now_text()),
             )
             sent = f"{_CALLS} AND a.seq <= ? AND {_SENT}"
             columns = "COALESCE(o.client_order_id, a.client_order_id), a.account, a.time, a.tool, COALESCE(o.outcome, a.outcome), COALESCE(o.order_id, a.order_id)"
@@ -887,28 +822,14 @@ class AuditLog:
 
     # reading
 
-    def sent_with_client_order_id(
-        self,
-        client_order_id: str,
-        network: str | None = None,
-        base_url: str | None = None,
-        *,
-        account: str | None = None,
-    ) -> list[AuditRecord]:
+    def sent_with_client_order_id(self, client_order_id: str, *, account: str) -> list[AuditRecord]:
         """Calls that sent (or may have sent) a request carrying this client order id for
         `account`, as their own id or as one of an order list's legs: outcome pending, ok or
-        unknown, dry runs aside. Oldest first. (`network` + `base_url` instead of `account`: the
-        old key, until every caller passes the account.)"""
-        if account is not None:
-            sql = f"{_CALLS} AND {_BY_CLIENT_ID} AND a.account = ? AND {_SENT} ORDER BY a.time, a.id"
-            return self._archived_ids(client_order_id, account) + self._fetch(
-                sql, (client_order_id, client_order_id, client_order_id, account)
-            )
-        sql = (
-            f"{_CALLS} AND {_BY_CLIENT_ID} AND a.network = ? AND a.base_url = ? AND {_SENT}"
-            " ORDER BY a.time, a.id"
+        unknown, dry runs aside. Oldest first."""
+        sql = f"{_CALLS} AND {_BY_CLIENT_ID} AND a.account = ? AND {_SENT} ORDER BY a.time, a.id"
+        return self._archived_ids(client_order_id, account) + self._fetch(
+            sql, (client_order_id, client_order_id, client_order_id, account)
         )
-        return self._fetch(sql, (client_order_id, client_order_id, client_order_id, network, base_url))
 
     def _archived_ids(self, client_order_id: str, account: str) -> list[AuditRecord]:
         """Calls that carried the id and were archived since (their records are in an archive file)."""
@@ -934,16 +855,11 @@ class AuditLog:
             for row in rows
         ]
 
-    def pending(
-        self, network: str | None = None, base_url: str | None = None, *, account: str | None = None
-    ) -> list[AuditRecord]:
-        """Records still `pending` for `account` (or, the old way, on this network and base URL),
-        oldest first: orders or cancels in flight, or whose fate a crash left unknown."""
+    def pending(self, *, account: str) -> list[AuditRecord]:
+        """Records of `account` still `pending`, oldest first: orders or cancels in flight, or whose
+        fate a crash left unknown."""
         selected = f"{_SELECT_A} FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"
-        if account is not None:
-            return self._fetch(f"{selected} WHERE p.account = ? ORDER BY a.time, a.id", (account,))
-        sql = f"{selected} WHERE a.network = ? AND a.base_url = ? ORDER BY a.time, a.id"
-        return self._fetch(sql, (network, base_url))
+        return self._fetch(f"{selected} WHERE p.account = ? ORDER BY a.time, a.id", (account,))
 
     def account_changes(self, account: str) -> tuple[int, int]:
         """How far the account's changes have come, for deciding a call again at dispatch
@@ -965,7 +881,7 @@ class AuditLog:
         records, and never a record whose owner still renews its lease. Oldest first."""
         from binance_mcp.stores.lease import owner_is_gone
 
-        moment = iso_utc(now or datetime.now(UTC))
+        moment = utc_text(now or datetime.now(UTC))
         sql = (
             f"SELECT p.owner, p.lease_until, {_SELECT_A[len('SELECT ') :]}"
             " FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"

@@ -1,6 +1,6 @@
 """Daily notional budgets: money reserved before an order leaves, in SQLite in the state dir.
 
-DESIGN *budgets.daily_notional*: the sum of order notionals per quote asset, per account
+A policy's `budgets.daily_notional` (README *Limits in money, human approval, budgets*): the sum of order notionals per quote asset, per account
 (`binance_mcp.account.AccountKey`: network and key fingerprint, never the spelling of the REST
 root) and per UTC day. An order's notional is reserved before it is sent, in one transaction
 (`BEGIN IMMEDIATE`: sum today's spending, insert only if it fits), so that two orders in two
@@ -12,8 +12,7 @@ server processes sharing a state dir can never both pass a check meant for one. 
   spent: the budget fails closed.
 
 Amounts are exact decimal text (never REAL) and summed in Python with `Decimal`.
-`BudgetStore` is the small interface the guard uses; `SqliteBudgetStore` is the store, on either
-database of `binance_mcp.stores` (a SQLite file in the state dir, or PostgreSQL, where a
+`BudgetStore` is the store, on either database of `binance_mcp.stores` (a SQLite file in the state dir, or PostgreSQL, where a
 transaction-scoped advisory lock per account and asset stands in for `BEGIN IMMEDIATE`).
 """
 
@@ -24,22 +23,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Protocol
 
 from binance_mcp.account import network_of
 from binance_mcp.decimals import decimal_text
 from binance_mcp.stores.sqlite import Database, Session, SqliteDatabase
+from binance_mcp.timestamps import utc_now_text, utc_seconds_text, utc_text
 
 __all__ = [
     "BUDGETS_DB_NAME",
     "BudgetExceeded",
     "BudgetStore",
     "Reservation",
-    "SqliteBudgetStore",
     "Usage",
     "budgets_path",
     "day_resets_at",
-    "legacy_account",
     "open_budget_store",
 ]
 
@@ -71,15 +68,6 @@ def day_resets_at(now: datetime | None = None) -> datetime:
     """The start of the next UTC day after `now` (when today's budgets start again)."""
     today = _utc_day(_utc(now))
     return datetime.combine(today + timedelta(days=1), time(0, 0), tzinfo=UTC)
-
-
-def _iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def _amount_text(amount: Decimal) -> str:
-    """Exact, plain text: no exponent, no trailing zeros (`"100"`, `"0.5"`)."""
-    return decimal_text(amount)
 
 
 @dataclass(frozen=True)
@@ -140,54 +128,14 @@ class BudgetExceeded(Exception):
         """E.g. "daily budget for USDT on testnet: 500: 300 traded, 150 held for orders open or being
         sent, 50 left; an order of 100 does not fit; the budget resets at 2026-11-26T00:00:00Z"."""
         where = f" on {self.network}" if self.network else ""
-        order = f"an order of {_amount_text(self.amount)}" if self.amount is not None else "this order"
+        order = f"an order of {decimal_text(self.amount)}" if self.amount is not None else "this order"
         traded = self.spent - self.held
         return (
-            f"daily budget for {self.asset}{where}: {_amount_text(self.limit)}: {_amount_text(traded)} traded, "
-            f"{_amount_text(self.held)} held for orders open or being sent, {_amount_text(self.left)} left; "
+            f"daily budget for {self.asset}{where}: {decimal_text(self.limit)}: {decimal_text(traded)} traded, "
+            f"{decimal_text(self.held)} held for orders open or being sent, {decimal_text(self.left)} left; "
             f"{order} does not fit; "
-            f"the budget resets at {_iso_z(self.resets_at)}"
+            f"the budget resets at {utc_seconds_text(self.resets_at)}"
         )
-
-
-class BudgetStore(Protocol):
-    """What the guard needs from budget state; `SqliteBudgetStore` is the embedded one."""
-
-    def reserve(
-        self,
-        *,
-        account: str | None = None,
-        asset: str,
-        amount: Decimal,
-        limit: Decimal,
-        now: datetime | None = None,
-        network: str | None = None,
-        base_url: str | None = None,
-    ) -> Reservation: ...
-
-    def release(self, reservation_id: str) -> None: ...
-
-    def keep(self, reservation_id: str, amount: Decimal | None = None) -> None: ...
-
-    def hold_open(self, reservation_id: str, watch: str) -> None: ...
-
-    def settle(self, reservation_id: str, traded: Decimal) -> None: ...
-
-    def open_holds(self, account: str) -> list[tuple[str, str]]: ...
-
-    def usage_today(self, account: str, asset: str, now: datetime | None = None) -> Usage: ...
-
-    def spent_today(
-        self,
-        account: str | None = None,
-        asset: str | None = None,
-        now: datetime | None = None,
-        *,
-        network: str | None = None,
-        base_url: str | None = None,
-    ) -> Decimal: ...
-
-    def close(self) -> None: ...
 
 
 _MIGRATIONS = {
@@ -248,20 +196,7 @@ _MIGRATIONS = {
 SCHEMA_VERSION = len(_MIGRATIONS["sqlite"])
 
 
-def legacy_account(network: str, base_url: str) -> str:
-    """The key a caller that still passes `network` and `base_url` gets (until it passes `account`)."""
-    return f"{network}:{base_url.rstrip('/')}"
-
-
-def _account(account: str | None, network: str | None, base_url: str | None) -> str:
-    if account:
-        return account
-    if network and base_url is not None:
-        return legacy_account(network, base_url)
-    raise TypeError("pass account= (binance_mcp.account.AccountKey as text)")
-
-
-class SqliteBudgetStore:
+class BudgetStore:
     """Budgets in one database: the SQLite file at `path` (created with its schema if missing),
     or `database=` (a `binance_mcp.stores` database, e.g. PostgreSQL).
 
@@ -273,12 +208,12 @@ class SqliteBudgetStore:
     def __init__(self, path: Path | None = None, *, database: Database | None = None) -> None:
         if database is None:
             if path is None:
-                raise TypeError("SqliteBudgetStore needs a path or a database")
+                raise TypeError("BudgetStore needs a path or a database")
             database = SqliteDatabase(Path(path), _MIGRATIONS, name="budgets")
         self.path = Path(path) if path is not None else None
         self._db = database
 
-    def __enter__(self) -> SqliteBudgetStore:
+    def __enter__(self) -> BudgetStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -287,29 +222,25 @@ class SqliteBudgetStore:
     def reserve(
         self,
         *,
-        account: str | None = None,
+        account: str,
         asset: str,
         amount: Decimal,
         limit: Decimal,
         now: datetime | None = None,
-        network: str | None = None,
-        base_url: str | None = None,
     ) -> Reservation:
         """Hold `amount` of today's `limit` for `asset` of `account`, or raise `BudgetExceeded`
         (nothing held). Fits when spent + amount <= limit. A negative amount or limit, or a float,
-        raises `ValueError` / `TypeError`. (`network` + `base_url` instead of `account`: the old
-        key, kept until every caller passes the account.)"""
-        key = _account(account, network, base_url)
+        raises `ValueError` / `TypeError`."""
         amount = _decimal(amount, "amount")
         limit = _decimal(limit, "limit")
         moment = _utc(now)
         day = _utc_day(moment).isoformat()
         resets_at = day_resets_at(moment)
         reservation_id = uuid.uuid4().hex
-        stamp = moment.isoformat()
-        net = network or network_of(key)
-        with self._db.writing(serialise=f"budget:{key}:{asset}") as session:
-            usage = self._usage(session, key, asset, day)
+        stamp = utc_text(moment)
+        net = network_of(account)
+        with self._db.writing(serialise=f"budget:{account}:{asset}") as session:
+            usage = self._usage(session, account, asset, day)
             spent = usage.used
             if spent + amount > limit:
                 left = max(limit - spent, Decimal(0))
@@ -321,17 +252,17 @@ class SqliteBudgetStore:
                 " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?)",
                 (
                     reservation_id,
-                    key,
+                    account,
                     net,
-                    (base_url or "").rstrip("/"),
+                    "",  # the REST root: no longer part of the key (kept as a column for old rows)
                     asset,
                     day,
-                    _amount_text(amount),
+                    decimal_text(amount),
                     stamp,
                     stamp,
                 ),
             )
-        return Reservation(reservation_id, key, asset, amount, day, resets_at)
+        return Reservation(reservation_id, account, asset, amount, day, resets_at)
 
     def release(self, reservation_id: str) -> None:
         """Give a reservation back (the exchange rejected the order). Releasing twice is harmless;
@@ -357,7 +288,7 @@ class SqliteBudgetStore:
         with self._db.writing() as session:
             session.execute(
                 "UPDATE reservations SET amount = ?, traded = ?, updated_at = ? WHERE id = ? AND traded IS NULL",
-                (_amount_text(traded), _amount_text(traded), datetime.now(UTC).isoformat(), reservation_id),
+                (decimal_text(traded), decimal_text(traded), utc_text(datetime.now(UTC)), reservation_id),
             )
 
     def open_holds(self, account: str) -> list[tuple[str, str]]:
@@ -378,20 +309,14 @@ class SqliteBudgetStore:
 
     def spent_today(
         self,
-        account: str | None = None,
-        asset: str | None = None,
+        account: str,
+        asset: str,
         now: datetime | None = None,
-        *,
-        network: str | None = None,
-        base_url: str | None = None,
     ) -> Decimal:
         """Traded plus held amounts of `asset` for `account` on the UTC day of `now` (default: today)."""
-        if asset is None:
-            raise TypeError("spent_today needs the asset")
-        key = _account(account, network, base_url)
         day = _utc_day(_utc(now)).isoformat()
         with self._db.reading() as session:
-            return self._usage(session, key, asset, day).used
+            return self._usage(session, account, asset, day).used
 
     def spent_by_account(self, now: datetime | None = None) -> dict[tuple[str, str], Decimal]:
         """(account, asset) → traded plus held on the UTC day of `now`, for every account: what
@@ -474,20 +399,20 @@ class SqliteBudgetStore:
                 )
             session.execute(
                 "UPDATE reservations SET state = ?, updated_at = ? WHERE id = ?",
-                (target, datetime.now(UTC).isoformat(), reservation_id),
+                (target, utc_now_text(), reservation_id),
             )
             if amount is not None:
                 session.execute(
                     "UPDATE reservations SET amount = ?, traded = ? WHERE id = ?",
-                    (_amount_text(amount), _amount_text(amount), reservation_id),
+                    (decimal_text(amount), decimal_text(amount), reservation_id),
                 )
             if watch is not None:
                 session.execute("UPDATE reservations SET watch = ? WHERE id = ?", (watch, reservation_id))
 
 
-def open_budget_store(state_dir: Path) -> SqliteBudgetStore:
+def open_budget_store(state_dir: Path) -> BudgetStore:
     """The budget store of a state dir (`budgets.sqlite3`)."""
-    return SqliteBudgetStore(budgets_path(state_dir))
+    return BudgetStore(budgets_path(state_dir))
 
 
 def _decimal(value: Decimal, name: str) -> Decimal:

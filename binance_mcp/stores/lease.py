@@ -19,6 +19,8 @@ from typing import Protocol
 import anyio
 import anyio.to_thread
 
+from binance_mcp.timestamps import utc_text
+
 __all__ = ["DEFAULT_LEASE_S", "LeaseHolder", "keep_leases", "owner_is_gone", "process_owner"]
 
 DEFAULT_LEASE_S = 30.0
@@ -31,8 +33,7 @@ _STARTED = datetime.now(UTC)  # when this module was first imported: the server'
 
 def process_owner() -> str:
     """`host/pid/start time` of this process: the owner written on its pending records."""
-    started = _STARTED.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return f"{socket.gethostname()}/{os.getpid()}/{started}"
+    return f"{socket.gethostname()}/{os.getpid()}/{utc_text(_STARTED)}"
 
 
 def owner_is_gone(owner: str) -> bool:

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from binance_mcp.state import StateError
+from binance_mcp.state_dir import StateError
 from binance_mcp.stores.sqlite import Cursor, Migrations, Rows, Session, StoreConflict
 
 __all__ = ["PostgresDatabase", "open_pool", "safe_url"]
@@ -155,7 +155,7 @@ class PostgresDatabase:
         """The pool is the `Stores`' to close; a store's close leaves it open."""
 
     def _migrate(self, steps: Sequence[str]) -> None:
-        from binance_mcp.state import _statements
+        from binance_mcp.stores.sqlite import split_statements
 
         target = len(steps)
         with self.pool.connection() as conn, conn.transaction():
@@ -170,7 +170,7 @@ class PostgresDatabase:
                     f"{self.name} in PostgreSQL has schema version {current}; this binance-mcp knows up to {target}: upgrade it"
                 )
             for version in range(current, target):
-                for statement in _statements(steps[version]):
+                for statement in split_statements(steps[version]):
                     conn.execute(statement)
             conn.execute(
                 "INSERT INTO binance_mcp_schema (component, version) VALUES (%s, %s)"

@@ -29,8 +29,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from binance_mcp.stores.audit import now_iso
 from binance_mcp.stores.sqlite import Database, SqliteDatabase, StoreConflict
+from binance_mcp.timestamps import utc_now_text
 
 TOKENS_DB_NAME = "tokens.sqlite3"
 TOKEN_PREFIX = "bmcp_"
@@ -160,7 +160,7 @@ class TokenStore:
             with self._lock, self._db.writing() as session:
                 session.execute(
                     "INSERT INTO tokens (name, token_sha256, created, kind) VALUES (?, ?, ?, ?)",
-                    (name, digest(token), now_iso(), kind),
+                    (name, digest(token), utc_now_text(), kind),
                 )
                 self._version = None  # data_version notices other connections' commits, not ours
         except StoreConflict:

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from binance_mcp.results import ToolOutput, counted
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import NoInput, OpenOrdersInput, OrderHistoryInput
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
 
 
@@ -24,7 +24,6 @@ def _non_zero(balance: dict[str, str]) -> bool:
     description="The account's non-zero balances (free and locked), trading permissions and commission rates.",
     inputs=NoInput,
     output=outputs.AccountInfo,
-    risk=Risk.ACCOUNT,
 )
 async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_account()
@@ -60,7 +59,6 @@ async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
     ),
     inputs=OpenOrdersInput,
     output=outputs.Orders,
-    risk=Risk.ACCOUNT,
 )
 async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_open_orders(args.symbol)
@@ -79,7 +77,6 @@ async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutpu
     "`limit` (default 100), or those between start_time and end_time (at most 24 hours apart).",
     inputs=OrderHistoryInput,
     output=outputs.Orders,
-    risk=Risk.ACCOUNT,
 )
 async def get_order_history(args: OrderHistoryInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_all_orders(args.symbol, args.limit, args.start_time, args.end_time)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
 from binance_mcp.tools.inputs import NoInput, OrderPreviewInput
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
 
 
@@ -20,7 +20,6 @@ from binance_mcp.tools.spec import CallContext, tool
     ),
     inputs=NoInput,
     output=outputs.Limits,
-    risk=Risk.READ,
 )
 async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
     assert call.report_limits is not None, "the guard supplies its view"
@@ -48,7 +47,6 @@ async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
     ),
     inputs=OrderPreviewInput,
     output=outputs.OrderPreview,
-    risk=Risk.ACCOUNT,
 )
 async def get_order_preview(args: OrderPreviewInput, call: CallContext) -> ToolOutput:
     assert call.preview is not None, "the guard supplies its view"

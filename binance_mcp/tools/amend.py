@@ -10,14 +10,14 @@ import logging
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.order_kinds import SINGLE, Ref
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import decimal_text
-from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.order_list_inputs import AmendOrderInput
+from binance_mcp.tools.inputs import AmendOrderInput
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
 from binance_mcp.tools.trading import find_order_to_cancel
 
@@ -125,7 +125,6 @@ def describe_amend(args: AmendOrderInput, found: object, network: str) -> str:
     ),
     inputs=AmendOrderInput,
     output=outputs.AmendedOrder,
-    risk=Risk.DESTRUCTIVE,
     prepare=keep_client_order_id,
     describe=describe_amend,
     screen=check_amend,

@@ -4,7 +4,7 @@ Each model forbids unknown arguments (a `leverage` on a spot order must not vani
 publishes the JSON Schema that tools/list shows. Quantities and prices are decimal strings; a JSON
 number is accepted and read through its shortest text (`0.1`, never `0.1000000000000000055`).
 `describe_validation_error` turns pydantic's errors into one sentence naming field and problem.
-Decimal text is read and written by binance_mcp/decimals.py (`decimal_text` is re-exported here).
+Decimal text is read and written by binance_mcp/decimals.py.
 """
 
 from __future__ import annotations
@@ -118,6 +118,10 @@ ClientOrderId = Annotated[
 TimestampMs = Annotated[
     WholeNumber, Field(ge=0, le=10**14, description="milliseconds since the Unix epoch, UTC")
 ]
+OrderId = Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)]
+"""Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
+ListId = Annotated[WholeNumber, Field(ge=0), AfterValidator(_int64)]
+"""An order list's or a trade's id."""
 
 
 class ToolInput(BaseModel):
@@ -285,6 +289,62 @@ class CancelOrderInput(SymbolInput):
 
     @model_validator(mode="after")
     def _one_id(self) -> CancelOrderInput:
+        if self.order_id is None and self.client_order_id is None:
+            raise ValueError("order_id: give order_id or client_order_id")
+        return self
+
+
+class GetOrderInput(SymbolInput):
+    order_id: OrderId | None = Field(None, description="Binance's order id")
+    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
+
+    @model_validator(mode="after")
+    def _one_id(self) -> GetOrderInput:
+        if self.order_id is None and self.client_order_id is None:
+            raise ValueError("order_id: give order_id or client_order_id")
+        return self
+
+
+class MyTradesInput(SymbolInput):
+    order_id: OrderId | None = Field(None, description="Only the fills of this order")
+    start_time: TimestampMs | None = None
+    end_time: TimestampMs | None = None
+    from_id: ListId | None = Field(None, description="Fills with this trade id and later")
+    limit: WholeNumber = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="Number of fills, 1 to 1000; the most recent unless from_id or start_time",
+    )
+
+    @model_validator(mode="after")
+    def _combination(self) -> MyTradesInput:
+        _check_window(self.start_time, self.end_time)
+        if (
+            self.start_time is not None
+            and self.end_time is not None
+            and self.end_time - self.start_time > DAY_MS
+        ):
+            raise ValueError("end_time: Binance allows at most 24 hours between start_time and end_time")
+        windowed = self.start_time is not None or self.end_time is not None
+        if windowed and (self.order_id is not None or self.from_id is not None):
+            name = "order_id" if self.order_id is not None else "from_id"
+            raise ValueError(f"{name}: Binance does not combine {name} with start_time or end_time")
+        return self
+
+
+class AmendOrderInput(SymbolInput):
+    order_id: OrderId | None = Field(None, description="Binance's order id")
+    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
+    new_quantity: PositiveDecimal = Field(
+        description="The order's new base quantity: less than its quantity now (a decrease only)"
+    )
+    new_client_order_id: ClientOrderId | None = Field(
+        None, description="The order's client order id after the amend; Binance generates one when left out"
+    )
+
+    @model_validator(mode="after")
+    def _one_id(self) -> AmendOrderInput:
         if self.order_id is None and self.client_order_id is None:
             raise ValueError("order_id: give order_id or client_order_id")
         return self

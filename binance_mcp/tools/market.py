@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput, decimal_text
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
 
 
@@ -15,7 +16,6 @@ from binance_mcp.tools.spec import CallContext, tool
     description="Latest price of a Binance Spot symbol, e.g. BTCUSDT.",
     inputs=SymbolInput,
     output=outputs.Price,
-    risk=Risk.READ,
 )
 async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_price(args.symbol)
@@ -31,7 +31,6 @@ async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
     description="Bids and asks of a symbol, best first, up to `limit` levels per side (default 100).",
     inputs=OrderBookInput,
     output=outputs.OrderBook,
-    risk=Risk.READ,
 )
 async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_orderbook(args.symbol, args.limit)
@@ -59,7 +58,6 @@ async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
     "(default 100) unless start_time/end_time (ms since epoch, UTC) say otherwise.",
     inputs=KlinesInput,
     output=outputs.Klines,
-    risk=Risk.READ,
 )
 async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_klines(
@@ -92,7 +90,6 @@ async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
     description="24-hour rolling statistics of a symbol: last price, change, high, low, volume.",
     inputs=SymbolInput,
     output=outputs.Ticker24h,
-    risk=Risk.READ,
 )
 async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_24hr_ticker(args.symbol)
@@ -132,7 +129,6 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     ),
     inputs=SymbolInput,
     output=outputs.SymbolInfo,
-    risk=Risk.READ,
 )
 async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
     from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Input models of the order-list, single-order, fills and amend tools: flat snake_case arguments.
+"""Input models of the order-list tools: flat snake_case arguments.
 
 `place_order_list` takes Binance's own order-list parameters in snake_case (`aboveType` →
 `above_type`, `pendingBelowStopPrice` → `pending_below_stop_price`), and its legs are exposed as
@@ -14,28 +14,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from binance_mcp.tools.inputs import (
-    DAY_MS,
     ClientOrderId,
+    ListId,
     OrderSide,
     PositiveDecimal,
     Symbol,
     SymbolInput,
     TimeInForce,
-    TimestampMs,
     ToolInput,
     TrailingDelta,
-    WholeNumber,
-    _check_window,
-    _int64,
     _upper,
 )
-
-OrderId = Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)]
-"""Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
-ListId = Annotated[WholeNumber, Field(ge=0), AfterValidator(_int64)]
 
 ListType = Literal["OCO", "OTO", "OTOCO"]
 OcoLegType = Literal["LIMIT_MAKER", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"]
@@ -328,60 +320,4 @@ class GetOrderListsInput(ToolInput):
     def _one_way(self) -> GetOrderListsInput:
         if self.order_list_id is not None and self.list_client_order_id is not None:
             raise ValueError("order_list_id: give order_list_id or list_client_order_id, not both")
-        return self
-
-
-class GetOrderInput(SymbolInput):
-    order_id: OrderId | None = Field(None, description="Binance's order id")
-    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
-
-    @model_validator(mode="after")
-    def _one_id(self) -> GetOrderInput:
-        if self.order_id is None and self.client_order_id is None:
-            raise ValueError("order_id: give order_id or client_order_id")
-        return self
-
-
-class MyTradesInput(SymbolInput):
-    order_id: OrderId | None = Field(None, description="Only the fills of this order")
-    start_time: TimestampMs | None = None
-    end_time: TimestampMs | None = None
-    from_id: ListId | None = Field(None, description="Fills with this trade id and later")
-    limit: WholeNumber = Field(
-        100,
-        ge=1,
-        le=1000,
-        description="Number of fills, 1 to 1000; the most recent unless from_id or start_time",
-    )
-
-    @model_validator(mode="after")
-    def _combination(self) -> MyTradesInput:
-        _check_window(self.start_time, self.end_time)
-        if (
-            self.start_time is not None
-            and self.end_time is not None
-            and self.end_time - self.start_time > DAY_MS
-        ):
-            raise ValueError("end_time: Binance allows at most 24 hours between start_time and end_time")
-        windowed = self.start_time is not None or self.end_time is not None
-        if windowed and (self.order_id is not None or self.from_id is not None):
-            name = "order_id" if self.order_id is not None else "from_id"
-            raise ValueError(f"{name}: Binance does not combine {name} with start_time or end_time")
-        return self
-
-
-class AmendOrderInput(SymbolInput):
-    order_id: OrderId | None = Field(None, description="Binance's order id")
-    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
-    new_quantity: PositiveDecimal = Field(
-        description="The order's new base quantity: less than its quantity now (a decrease only)"
-    )
-    new_client_order_id: ClientOrderId | None = Field(
-        None, description="The order's client order id after the amend; Binance generates one when left out"
-    )
-
-    @model_validator(mode="after")
-    def _one_id(self) -> AmendOrderInput:
-        if self.order_id is None and self.client_order_id is None:
-            raise ValueError("order_id: give order_id or client_order_id")
         return self

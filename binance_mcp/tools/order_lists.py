@@ -14,14 +14,15 @@ import json
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.errors import ExchangeFailure
 from binance_mcp.exchange.order_kinds import LIST, Ref, single_params, with_member_details
 from binance_mcp.orders import Leg, Order, describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import decimal_text, new_client_order_id
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.inputs import new_client_order_id
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.once import cancel_once, place_once
 from binance_mcp.tools.order_list_inputs import (
     CancelOrderListInput,
@@ -139,7 +140,6 @@ def _level(leg: Leg) -> Decimal | None:
     ),
     inputs=PlaceOrderListInput,
     output=outputs.PlacedOrderList,
-    risk=Risk.FINANCIAL,
     prepare=with_list_client_order_ids,
     order=order_of_place_order_list,
     check=check_order_list,
@@ -217,7 +217,6 @@ def describe_cancel_order_list(args: CancelOrderListInput, quote: object, networ
     description="Cancel an OCO, OTO or OTOCO (every open order in it) by order_list_id or list_client_order_id.",
     inputs=CancelOrderListInput,
     output=outputs.CancelledOrderList,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel_order_list,
 )
 async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> ToolOutput:
@@ -242,7 +241,6 @@ async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> To
     ),
     inputs=GetOrderListsInput,
     output=outputs.OrderLists,
-    risk=Risk.ACCOUNT,
 )
 async def get_order_lists(args: GetOrderListsInput, call: CallContext) -> ToolOutput:
     if args.order_list_id is not None or args.list_client_order_id is not None:

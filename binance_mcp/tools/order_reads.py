@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from binance_mcp.decimals import decimal_text
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import decimal_text
-from binance_mcp.tools.names import Risk, ToolName
-from binance_mcp.tools.order_list_inputs import GetOrderInput, MyTradesInput
+from binance_mcp.tools.inputs import GetOrderInput, MyTradesInput
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
 
 
@@ -22,7 +22,6 @@ from binance_mcp.tools.spec import CallContext, tool
     ),
     inputs=GetOrderInput,
     output=outputs.FoundOrder,
-    risk=Risk.ACCOUNT,
 )
 async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_order(args.symbol, args.client_order_id, args.order_id)
@@ -51,7 +50,6 @@ async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     ),
     inputs=MyTradesInput,
     output=outputs.Trades,
-    risk=Risk.ACCOUNT,
 )
 async def get_my_trades(args: MyTradesInput, call: CallContext) -> ToolOutput:
     raw = await call.exchange.get_my_trades(

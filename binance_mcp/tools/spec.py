@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel
 
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import TOOL_RISK, Risk, ToolName
 
 if TYPE_CHECKING:
     from binance_mcp.config import Network
@@ -121,7 +121,6 @@ def tool(
     *,
     title: str,
     description: str,
-    risk: Risk,
     inputs: type[BaseModel],
     output: type[BaseModel],
     prepare: Callable[[Any], Any] | None = None,
@@ -141,7 +140,7 @@ def tool(
             description=description,
             input_model=inputs,
             output_model=output,
-            risk=risk,
+            risk=TOOL_RISK[name],  # declared once, beside the name (the policy reads it without the tools)
             run=run,
             prepare=prepare,
             order=order,

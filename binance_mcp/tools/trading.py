@@ -26,7 +26,7 @@ from binance_mcp.tools.inputs import (
     decimal_text,
     new_client_order_id,
 )
-from binance_mcp.tools.names import Risk, ToolName
+from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.once import cancel_once, place_once
 from binance_mcp.tools.spec import CallContext, tool
 from binance_mcp.valuation import capped_price, value_order
@@ -149,7 +149,6 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
     "and the policy before anything is sent.",
     inputs=PlaceOrderInput,
     output=outputs.PlacedOrder,
-    risk=Risk.FINANCIAL,
     prepare=with_client_order_id,
     order=order_of,
     check=check_trailing_deltas,
@@ -227,7 +226,6 @@ def traded_quote(raw: dict[str, Any]) -> Decimal | None:
     description="Cancel one open order by order_id or client_order_id.",
     inputs=CancelOrderInput,
     output=outputs.CancelledOrder,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel,
     resolve=find_order_to_cancel,
 )
@@ -255,7 +253,6 @@ async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
     description="Cancel every open order on a symbol. Says so when there were none.",
     inputs=SymbolInput,
     output=outputs.CancelledOrders,
-    risk=Risk.DESTRUCTIVE,
     describe=describe_cancel_all,
 )
 async def cancel_all_orders(args: SymbolInput, call: CallContext) -> ToolOutput:

@@ -1,6 +1,6 @@
 """Which side of the market a triggered order's price must be on, checked before anything is sent.
 
-Binance (rest-api.md, "Trigger order price rules"; "New Order list - OCO"): STOP_LOSS(_LIMIT) BUY
+Binance (its rest-api.md, "Trigger order price rules"; "New Order list - OCO"): STOP_LOSS(_LIMIT) BUY
 and TAKE_PROFIT(_LIMIT) SELL trigger above the market, STOP_LOSS(_LIMIT) SELL and
 TAKE_PROFIT(_LIMIT) BUY below it; an order already past its trigger is refused ("Order would
 trigger immediately"). In an OCO a LIMIT_MAKER leg stands where a take-profit would.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from binance_mcp.tools.inputs import decimal_text
+from binance_mcp.decimals import decimal_text
 
 
 def triggers_above(side: str, order_type: str) -> bool:
