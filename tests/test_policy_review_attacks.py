@@ -150,3 +150,16 @@ async def test_a_glob_that_bounds_place_order_bounds_place_order_list_too(build,
     assert listed.is_error and listed.structured_content["error"] == "policy_denied", listed.content[0].text
     assert listed.structured_content["rule"] == "rules.*_order.constraints.symbols"
     assert changes_sent(fake) == []
+
+
+def test_policy_explain_json_says_which_tools_a_dry_run_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    path.write_text(
+        json.dumps({"version": "1", "default": "deny", "rules": {"*": {"action": "allow", "dry_run": True}}})
+    )
+    explained = run_cli("policy", "explain", "--json", str(path))
+    assert explained.returncode == 0, explained.stderr
+    rows = {row["tool"]: row["dry_run"] for row in json.loads(explained.stdout)["tools"]}
+    assert rows["place_order"] == rows["place_order_list"] == "simulated"
+    assert rows["cancel_order"] == rows["amend_order"] == "refused"
+    assert rows["get_price"] is None
