@@ -163,3 +163,19 @@ def test_policy_explain_json_says_which_tools_a_dry_run_refuses(tmp_path: Path) 
     assert rows["place_order"] == rows["place_order_list"] == "simulated"
     assert rows["cancel_order"] == rows["amend_order"] == "refused"
     assert rows["get_price"] is None
+
+
+async def test_a_policy_agent_a_typo_away_from_a_token_is_warned_about(
+    tmp_path: Path, fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Agent rules only add limits, so a misspelt agent silently drops them (alice could place)."""
+    import logging
+
+    from tests.test_http import running
+
+    policy = {"version": "1", "default": "allow", "agents": {"alcie": {"hide": ["place_*"]}}}
+    with caplog.at_level(logging.WARNING):
+        async with running(tmp_path, fake, policy=policy, agents=("alice", "bob")):
+            pass
+    warned = [r.getMessage() for r in caplog.records if "alcie" in r.getMessage()]
+    assert any('did you mean "alice"?' in message for message in warned), warned
