@@ -179,3 +179,15 @@ async def test_a_policy_agent_a_typo_away_from_a_token_is_warned_about(
             pass
     warned = [r.getMessage() for r in caplog.records if "alcie" in r.getMessage()]
     assert any('did you mean "alice"?' in message for message in warned), warned
+
+
+def test_policy_check_warns_when_amend_orders_own_rule_drops_a_place_globs_symbols(tmp_path: Path) -> None:
+    path = tmp_path / "policy.json"
+    rules = {
+        "place_*": {"action": "allow", "constraints": {"symbols": ["ETHUSDT"]}},
+        "amend_order": {"action": "allow"},
+    }
+    path.write_text(json.dumps({"version": "1", "default": "allow", "rules": rules}))
+    checked = run_cli("policy", "check", str(path))
+    assert checked.returncode == 0, checked.stderr
+    assert "rules.place_*'s constraints.symbols do not hold on amend_order" in checked.stderr

@@ -716,9 +716,14 @@ def _dropped_order_bounds(prefix: str, rules: Mapping[str, Rule]) -> list[str]:
     from binance_mcp.tools.names import TAKES_RULE_OF
 
     notes = []
+    globs = sorted(
+        ((index, key) for index, key in enumerate(rules) if is_glob(key)), key=lambda g: (-len(g[1]), g[0])
+    )
     for tool, source in TAKES_RULE_OF.items():
-        own, theirs = rules.get(tool), rules.get(source)
-        if own is None or theirs is None or own.action == "deny":
+        # place_order's rule at this level: its exact one, else the longest glob it falls under
+        key = source if source in rules else next((k for _i, k in globs if fnmatchcase(source, k)), None)
+        own, theirs = rules.get(tool), rules.get(key) if key is not None else None
+        if own is None or theirs is None or key is None or own.action == "deny":
             continue
         fields = [f for f in _HELD_BY_PLACE_ORDER if getattr(theirs, f) not in (None, False)]
         dropped = [f for f in fields if getattr(own, f) in (None, False)]
@@ -733,7 +738,7 @@ def _dropped_order_bounds(prefix: str, rules: Mapping[str, Rule]) -> list[str]:
             dropped.insert(0, "action")
         if dropped:
             notes.append(
-                f"{prefix}.{tool} is {tool}'s own rule, so {prefix}.{source}'s {', '.join(dropped)} "
+                f"{prefix}.{tool} is {tool}'s own rule, so {prefix}.{key}'s {', '.join(dropped)} "
                 f"do not hold on {tool}; repeat them there, or remove the rule to inherit them"
             )
     return notes
