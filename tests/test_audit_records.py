@@ -13,6 +13,7 @@ from mcp_types import Implementation
 from binance_mcp.logs import configure_logging
 from binance_mcp.server import App
 from binance_mcp.stores.audit import AuditLog, audit_path
+from tests.fake_binance import FakeBinance
 
 pytestmark = pytest.mark.anyio
 
@@ -50,3 +51,44 @@ async def test_a_declared_name_cannot_write_a_log_line_of_its_own(
     lines = [line for line in err.splitlines() if "get_price by" in line]
     assert len(lines) == 1 and "desk\\x0a2026-12-05" in lines[0] and "\\u2028" in lines[0]
     assert not any(line.startswith("2026-12-05 10:00:00,000") for line in err.splitlines())
+
+
+async def test_failed_sign_ins_are_limited_per_address_and_summarised_without_the_token(
+    tmp_path: Path, fake: FakeBinance, caplog: pytest.LogCaptureFixture
+) -> None:
+    """500 wrong tokens from one address: 20 answered 401, the rest 429 with Retry-After; one
+    log line, one summary event in the audit log, never the token; a valid token still passes."""
+    import httpx2
+
+    from binance_mcp.http.sign_in import MAX_FAILURES
+    from binance_mcp.stores.audit import AuditFilter
+    from tests.test_http import running
+
+    guesses = [f"guess-{n:04d}-{'x' * 20}" for n in range(60)]
+    async with running(tmp_path, fake, agents=("alice",)) as server, httpx2.AsyncClient(timeout=30) as http:
+        statuses = []
+        for guess in guesses:
+            answer = await http.post(server.url, headers={"Authorization": f"Bearer {guess}"}, json={})
+            statuses.append(answer.status_code)
+        assert statuses[:MAX_FAILURES] == [401] * MAX_FAILURES
+        assert set(statuses[MAX_FAILURES:]) == {429}
+        assert int(answer.headers["Retry-After"]) >= 1
+        ok = await http.post(
+            server.url,
+            headers={
+                "Authorization": f"Bearer {server.tokens['alice']}",
+                "Accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        )
+        assert ok.status_code != 429  # another client on the same address is not locked out
+    with AuditLog(audit_path(server.app.state_dir)) as log:
+        events = [r for r in log.calls(AuditFilter(decisions=("event",))) if r.tool == "sign_in_failures"]
+        everything = [r.reason or "" for r in log.calls(AuditFilter(events=True))]
+    (event,) = events
+    assert "60 failed sign-ins from 127.0.0.1" in (event.reason or "") and "invalid_token 60" in (
+        event.reason or ""
+    )
+    assert not any("guess-" in text for text in everything)
+    lines = [r.getMessage() for r in caplog.records if "failed sign-in" in r.getMessage()]
+    assert len(lines) == 1 and "guess-" not in lines[0]

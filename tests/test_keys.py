@@ -93,6 +93,13 @@ async def test_every_signed_tool_works_with_each_key_type(
     await call("place_order", {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01",
                                "price": "59000"})  # fmt: skip
     await call("cancel_all_orders", {"symbol": "BTCUSDT"})
+    await call(
+        "get_order_preview",
+        {
+            "tool": "place_order",
+            "arguments": {"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"},
+        },
+    )
 
     signed_tools = {name for name, spec in SPECS.items() if spec.needs_credentials}
     assert set(called) == signed_tools

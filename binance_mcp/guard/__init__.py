@@ -123,7 +123,9 @@ class Guard:
     def note_policy(self, how: str) -> None:
         """A `policy_loaded` event in the audit log: which policy (its fingerprint) is in force now."""
         fingerprint = self.services.policy.fingerprint
-        self.services.audit.event("policy_loaded", f"policy {fingerprint} {how}", policy=fingerprint)
+        self.services.audit.event(
+            "policy_loaded", f"policy {fingerprint} {how}", policy=fingerprint, defer=how != "reloaded"
+        )
 
     @property
     def engine(self) -> PolicyEngine:

@@ -99,13 +99,14 @@ class AuditWriter:
         """Queue a record; the call's result does not wait for it."""
         self._submit(lambda store: store.append(record))
 
-    def event(self, name: str, reason: str, *, policy: str | None = None) -> None:
-        """Record something that is not a tool call (a policy loaded, say). Before the log is
-        first opened it waits for the first record, so that start-up opens no database."""
+    def event(self, name: str, reason: str, *, policy: str | None = None, defer: bool = False) -> None:
+        """Record something that is not a tool call (a policy loaded, failed sign-ins). With
+        `defer`, before the log is first opened it waits for the first record, so that start-up
+        opens no database."""
         if self._event is None:
             return
         record = dataclasses.replace(self._event(name, reason), policy=policy)
-        if self._thread is None:
+        if defer and self._thread is None:
             self._deferred.append(record)
         else:
             self.write(record)

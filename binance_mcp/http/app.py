@@ -29,6 +29,7 @@ from binance_mcp.http.bounds import AgentBounds, HttpBounds
 from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
+from binance_mcp.http.sign_in import FailedSignIns
 from binance_mcp.sdk import end_http_session, open_http_sessions
 from binance_mcp.server import App
 from binance_mcp.stores.tokens import TokenStore
@@ -93,6 +94,13 @@ def market_price(app: App) -> Callable[[str], Awaitable[Decimal | None]]:
     return price
 
 
+def sign_in_failures(app: App) -> FailedSignIns:
+    """Failed sign-ins on `app`'s HTTP endpoint, summarised into its audit log."""
+    return FailedSignIns(
+        lambda address, sentence: app.guard.services.audit.event("sign_in_failures", sentence)
+    )
+
+
 def build_http_app(
     app: App,
     *,
@@ -101,9 +109,11 @@ def build_http_app(
     bounds: HttpBounds | None = None,
     drain: Drain | None = None,
     state: str | None = None,
+    failures: FailedSignIns | None = None,
 ) -> DrainMiddleware:
     """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`.
-    `state` says where the shared state lives (`SQLite in DIR`, `PostgreSQL at URL`), for /healthz."""
+    `state` says where the shared state lives (`SQLite in DIR`, `PostgreSQL at URL`), for /healthz.
+    `failures` counts failed sign-ins (default: counted into `app`'s audit log)."""
     bounds = bounds or HttpBounds()
     drain = drain or Drain()
     sdk = app.server.streamable_http_app(
@@ -124,7 +134,8 @@ def build_http_app(
         return end_http_session(manager, session_id)
 
     agent_bounds = AgentBounds(sdk, bounds=bounds, is_open=is_open, close=close)
-    mcp = OriginCheck(BearerAuth(agent_bounds, tokens=tokens), security)
+    failures = failures or sign_in_failures(app)
+    mcp = OriginCheck(BearerAuth(agent_bounds, tokens=tokens, failures=failures), security)
     page = ApprovalsPage(
         PageSettings(
             state_dir=app.state_dir,

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from binance_mcp.guard.caller import AGENT_HEADER
 from binance_mcp.http.responses import INTERNAL_ERROR, json_response, jsonrpc_error
+from binance_mcp.http.sign_in import FailedSignIns
 from binance_mcp.stores.tokens import LOCAL_AGENT, TokenStore
 
 logger = logging.getLogger(__name__)
@@ -46,11 +47,17 @@ def bearer_token(scope: Scope) -> str | None:
 
 
 class BearerAuth:
-    """`tokens` None: open (loopback, no token at start), everyone is `local`."""
+    """`tokens` None: open (loopback, no token at start), everyone is `local`. Failed sign-ins are
+    counted per client address (`sign_in.FailedSignIns`); past the limit they are answered 429,
+    while a valid token from the same address still passes (agents behind one address are not
+    locked out by another's mistakes)."""
 
-    def __init__(self, app: ASGIApp, *, tokens: TokenStore | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, tokens: TokenStore | None, failures: FailedSignIns | None = None
+    ) -> None:
         self.app = app
         self.tokens = tokens
+        self.failures = failures or FailedSignIns()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -59,11 +66,10 @@ class BearerAuth:
         if self.tokens is None:
             agent = LOCAL_AGENT
         else:
+            address = client_address(scope)
             token = bearer_token(scope)
             if token is None:
-                await _unauthorized("missing_token", "this server needs Authorization: Bearer <token>")(
-                    scope, receive, send
-                )
+                await self._failed(address, "missing_token", scope, receive, send)
                 return
             try:
                 holder = self.tokens.holder(token)
@@ -73,10 +79,10 @@ class BearerAuth:
                 await response(scope, receive, send)
                 return
             if holder is None:
-                await _unauthorized("invalid_token", "unknown or revoked token")(scope, receive, send)
+                await self._failed(address, "invalid_token", scope, receive, send)
                 return
             if holder.is_operator:
-                await operator_refused(holder.name)(scope, receive, send)
+                await self._failed(address, "operator_token", scope, receive, send, operator=holder.name)
                 return
             agent = holder.name
         headers = [(k, v) for k, v in scope["headers"] if k != _AGENT_HEADER_RAW]
@@ -88,6 +94,22 @@ class BearerAuth:
             await self.app(scope, receive, send)
         finally:
             auth_context_var.reset(reset)
+
+    async def _failed(
+        self, address: str, reason: str, scope: Scope, receive: Receive, send: Send, operator: str = ""
+    ) -> None:
+        """A failed sign-in: counted for `address`; past the limit, 429 until its window ends."""
+        wait = self.failures.retry_after(address)
+        self.failures.failed(address, reason)
+        if wait is not None:
+            response = _too_many(wait)
+        elif operator:
+            response = operator_refused(operator)
+        elif reason == "missing_token":
+            response = _unauthorized(reason, "this server needs Authorization: Bearer <token>")
+        else:
+            response = _unauthorized(reason, "unknown or revoked token")
+        await response(scope, receive, send)
 
 
 def operator_refused(name: str) -> Response:
@@ -101,6 +123,25 @@ def operator_refused(name: str) -> Response:
                 "and cannot call tools; give the agent its own token (binance-mcp tokens add NAME)"
             ),
         },
+    )
+
+
+def client_address(scope: Scope) -> str:
+    """The peer's address as the server saw it (behind a proxy: the proxy's)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _too_many(wait: float) -> Response:
+    return json_response(
+        429,
+        {
+            "error": "too_many_failed_sign_ins",
+            "error_description": (
+                f"too many failed sign-ins from this address; try again in {wait:.0f} s with a valid token"
+            ),
+        },
+        headers={"Retry-After": str(max(1, round(wait)))},
     )
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import anyio
 import uvicorn
 
-from binance_mcp.http.app import build_http_app
+from binance_mcp.http.app import build_http_app, sign_in_failures
 from binance_mcp.http.approvals_page import page_url
 from binance_mcp.http.connections import (
     MAX_INCOMPLETE_REQUEST_BYTES,
@@ -91,6 +91,7 @@ class HttpService:
         self.settings = settings
         self.drain = Drain(settings.drain)
         warn_about_agent_names(app, settings)
+        self.failures = sign_in_failures(app)
         asgi = build_http_app(
             app,
             security=settings.security,
@@ -98,6 +99,7 @@ class HttpService:
             bounds=settings.bounds,
             drain=self.drain,
             state=state_backend(settings),
+            failures=self.failures,
         )
         bounds = settings.bounds
         self.bounds = ConnectionBounds(
@@ -144,6 +146,7 @@ class HttpService:
                 await self.server.serve(sockets=[CappedListener.adopt(self.settings.sock, self.bounds)])
                 group.cancel_scope.cancel()
         finally:
+            self.failures.close()  # the summaries of sign-ins failed in the last window
             self.settings.close()
 
 
