@@ -191,3 +191,29 @@ def test_policy_check_warns_when_amend_orders_own_rule_drops_a_place_globs_symbo
     checked = run_cli("policy", "check", str(path))
     assert checked.returncode == 0, checked.stderr
     assert "rules.place_*'s constraints.symbols do not hold on amend_order" in checked.stderr
+
+
+@pytest.mark.parametrize("scope", ["agent", "session"])
+async def test_a_sessionless_agents_count_is_shared_by_replicas(
+    tmp_path: Path, fake: FakeBinance, scope: str
+) -> None:
+    """A 2026-era client has no session, so `session` means its agent; its calls move between
+    replicas on one state, which must hold it to one count, as `agent` does (not N times it)."""
+    from tests.test_http import calls_allowed, connected, running
+
+    limit = {"max": 2, "window": 3600, "scope": scope}
+    policy = {
+        "version": "1",
+        "default": "allow",
+        "rules": {"get_price": {"action": "allow", "rate_limit": limit}},
+    }
+    async with (
+        running(tmp_path, fake, policy=policy) as one,
+        running(tmp_path, fake, policy=policy, agents=()) as two,
+    ):
+        alice = one.tokens["alice"]
+        async with connected(one.url, alice) as first:
+            allowed = await calls_allowed(first, 2)
+        async with connected(two.url, alice) as second:
+            allowed += await calls_allowed(second, 2)
+    assert allowed == 2
