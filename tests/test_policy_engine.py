@@ -180,7 +180,8 @@ def test_a_glob_gives_each_tool_only_the_bounds_that_apply_to_it() -> None:
     cancel = decide(engine, "cancel_order")
     assert cancel.constraints is not None
     assert cancel.constraints.symbols == ("BTCUSDT",) and cancel.constraints.max_notional is None
-    assert not cancel.dry_run and cancel.approve_above_notional is None
+    # a glob's dry_run keeps every tool it matches from changing the account: cancels are refused
+    assert cancel.dry_run and cancel.dry_run_refused and cancel.approve_above_notional is None
     account = decide(engine, "get_account_info")  # takes no symbol: nothing applies
     assert account.constraints is None and account.constraints_path is None
 
@@ -326,9 +327,11 @@ def reference(policy: dict[str, Any], tool: str, agent: str | None, network: str
     own = False
     for level_rules, prefix in levels:
         keys = matching_in_precedence(level_rules, tool)
-        inherits = tool in ("place_order_list", "amend_order") and "place_order" in level_rules
-        if inherits and (not keys or keys[0] != tool):
-            found.append((f"{prefix}.place_order", level_rules["place_order"]))
+        # place_order's best rule at this level (exact, else its glob), unless it is the tool's own
+        theirs = matching_in_precedence(level_rules, "place_order")
+        inherits = tool in ("place_order_list", "amend_order") and bool(theirs)
+        if inherits and (not keys or (keys[0] != tool and keys[0] != theirs[0])):
+            found.append((f"{prefix}.{theirs[0]}", level_rules[theirs[0]]))
         if keys:
             own = True
             found.append((f"{prefix}.{keys[0]}", level_rules[keys[0]]))

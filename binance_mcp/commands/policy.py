@@ -281,7 +281,8 @@ def explain_json(engine: PolicyEngine, network: str, agent: str | None = None) -
                 "reason": row.reason,
                 "approval": row.approval,
                 "approve_above_notional": _decimal(decision.approve_above_notional),
-                "dry_run": row.dry_run,
+                # as get_limits says it: how a dry run treats this tool (None: it runs for real)
+                "dry_run": ("refused" if decision.dry_run_refused else "simulated") if row.dry_run else None,
                 "networks": list(row.networks) if row.networks else None,
                 "constraints": [
                     {"rule": bounds.path, **bounds.constraints.model_dump(mode="json", exclude_none=True)}

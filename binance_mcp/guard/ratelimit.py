@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 def counter_key(caller: Caller, scope: str, tool: str) -> str:
     """Whose calls of one tool a limit counts: this agent's, everyone's, or this session's (a
     2026-era caller has no session: its session is its agent, so it cannot be multiplied)."""
+    if scope == "session" and caller.agent is not None and caller.session == f"agent:{caller.agent}":
+        # a 2026-era caller: its agent stands in for the session, so count it where agents are
+        # counted (shared by every replica on the state), not in this process's session counters
+        scope = "agent"
     holder = {"global": "*", "session": caller.session}.get(scope) or caller.agent or "local"
     return f"{scope}:{holder}:{tool}"
 

@@ -4,7 +4,8 @@ The tool list is fixed and a `Policy` is immutable, so the engine works out ever
 every (agent, network, tool) once, in its constructor; `decide` then costs a few hundred
 nanoseconds whatever the number of rules and globs. How a rule is found, at each level (the
 agent's rules, then the top-level rules): the exact name; for place_order_list and amend_order
-without a rule of their own exact name, place_order's exact rule (`TAKES_RULE_OF`); then the
+without a rule of their own exact name, place_order's rule at that level, exact or glob
+(`TAKES_RULE_OF`); then the
 longest matching glob (of equally long globs the first written). Agent rules layer over the
 top-level rules: when both levels have a rule, both apply (a deny or a network refusal from
 either denies, approval from either asks, every constraint set and rate limit of both holds),
@@ -39,6 +40,7 @@ from binance_mcp.tools.names import (
     TOOL_NAMES,
     TOOL_RISK,
 )
+from binance_mcp.valuation import DEFAULT_MARKET_ALLOWANCE_PCT
 
 __all__ = [
     "DEFAULT_APPROVERS",
@@ -200,19 +202,26 @@ class _RuleTable:
 
     def lookup(self, tool: str) -> list[tuple[str, Rule, str | None]]:
         """The rules of this level that hold on `tool`, as (key, rule, inherited from): the exact
-        name's; else place_order's exact rule for a tool that takes it, on top of the longest
-        matching glob; else that glob."""
+        name's; else, for a tool that takes place_order's rule, place_order's rule at this level
+        (its exact rule, else its longest glob), on top of the longest glob matching the tool;
+        else that glob."""
         rule = self.exact.get(tool)
         if rule is not None:
             return [(tool, rule, None)]
         found: list[tuple[str, Rule, str | None]] = []
+        own_glob = next(((key, rule) for key, rule in self.globs if fnmatchcase(tool, key)), None)
         source = TAKES_RULE_OF.get(tool)
-        if source is not None and source in self.exact:
-            found.append((source, self.exact[source], source))
-        for key, rule in self.globs:
-            if fnmatchcase(tool, key):
-                found.append((key, rule, None))
-                break
+        if source is not None:
+            # place_order's rule at this level: its exact one, else the glob it falls under
+            # (`*_order`, `place_*`), unless that glob is this tool's own glob too
+            if source in self.exact:
+                found.append((source, self.exact[source], source))
+            else:
+                theirs = next(((key, rule) for key, rule in self.globs if fnmatchcase(source, key)), None)
+                if theirs is not None and theirs != own_glob:
+                    found.append((theirs[0], theirs[1], source))
+        if own_glob is not None:
+            found.append((own_glob[0], own_glob[1], None))
         return found
 
 
@@ -457,7 +466,9 @@ def _from_rules(tool: str, network: str, found: list[Found]) -> Decision:
         if found_rule.rate_limit is not None
     )
     networks = _common_networks([found_rule.networks for _p, found_rule, _s in found])
-    takes_dry_run = for_orders or tool in TAKES_RULE_OF
+    # a rule's dry_run holds on every tool of it that changes the account: a glob such as "*"
+    # with dry_run keeps cancels and amends from running too (they are refused, as under --dry-run)
+    takes_dry_run = for_orders or tool in TAKES_RULE_OF or tool in DRY_RUN_REFUSED
     return Decision(
         tool,
         network,
@@ -503,8 +514,9 @@ def _common_networks(lists: list[tuple[str, ...] | None]) -> tuple[str, ...] | N
 
 
 def _merged(sets: list[Constraints]) -> Constraints | None:
-    """Several constraint sets as one, for showing (each is still checked on its own): lists
-    intersected, every maximum the smaller."""
+    """Several constraint sets as one (each is still checked on its own; the valuation uses this
+    one's market_allowance_pct): lists intersected, every maximum the smaller, the larger market
+    allowance, and uncapped orders refused when either set refuses them."""
     if not sets:
         return None
     if len(sets) == 1:
@@ -514,7 +526,16 @@ def _merged(sets: list[Constraints]) -> Constraints | None:
         given = [getattr(c, field) for c in sets if getattr(c, field) is not None]
         if not given:
             continue
-        if isinstance(given[0], tuple):
+        if field == "market_allowance_pct":
+            # the larger allowance values an uncapped order higher, so it is the stricter; a set
+            # that leaves it out means the default
+            values[field] = max(
+                DEFAULT_MARKET_ALLOWANCE_PCT if c.market_allowance_pct is None else c.market_allowance_pct
+                for c in sets
+            )
+        elif field == "uncapped_orders":
+            values[field] = "refuse" if "refuse" in given else "estimate"
+        elif isinstance(given[0], tuple):
             values[field] = tuple(v for v in given[0] if all(v in other for other in given[1:]))
         else:
             values[field] = min(given)

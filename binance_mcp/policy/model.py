@@ -696,8 +696,52 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 
 def policy_notes(policy: Policy) -> list[str]:
-    """Warnings about a valid policy, one line each: deprecated tool names it used."""
-    return list(policy._notes)
+    """Warnings about a valid policy, one line each: deprecated tool names it used, and order
+    tools whose own rule means place_order's rule no longer holds on them."""
+    notes = list(policy._notes)
+    levels = [("rules", policy.rules)] + [
+        (f"agents.{name}.rules", agent.rules) for name, agent in policy.agents.items()
+    ]
+    for prefix, rules in levels:
+        notes += _dropped_order_bounds(prefix, rules)
+    return notes
+
+
+_HELD_BY_PLACE_ORDER = ("constraints", "approve_above_notional", "dry_run", "rate_limit", "networks")
+
+
+def _dropped_order_bounds(prefix: str, rules: Mapping[str, Rule]) -> list[str]:
+    """A place_order_list or amend_order rule of its own exact name replaces place_order's rule on
+    that tool: say which of place_order's limits it leaves behind (a deny drops nothing)."""
+    from binance_mcp.tools.names import TAKES_RULE_OF
+
+    notes = []
+    globs = sorted(
+        ((index, key) for index, key in enumerate(rules) if is_glob(key)), key=lambda g: (-len(g[1]), g[0])
+    )
+    for tool, source in TAKES_RULE_OF.items():
+        # place_order's rule at this level: its exact one, else the longest glob it falls under
+        key = source if source in rules else next((k for _i, k in globs if fnmatchcase(source, k)), None)
+        own, theirs = rules.get(tool), rules.get(key) if key is not None else None
+        if own is None or theirs is None or key is None or own.action == "deny":
+            continue
+        fields = [f for f in _HELD_BY_PLACE_ORDER if getattr(theirs, f) not in (None, False)]
+        dropped = [f for f in fields if getattr(own, f) in (None, False)]
+        if tool not in ORDER_TOOLS:  # amend_order: of the bounds only symbols, never approval by value
+            dropped = [f for f in dropped if f != "approve_above_notional"]
+            if "constraints" in dropped:
+                dropped.remove("constraints")
+                bounded = theirs.constraints is not None and theirs.constraints.symbols is not None
+                if bounded and (own.constraints is None or own.constraints.symbols is None):
+                    dropped.append("constraints.symbols")
+        if theirs.action != "allow" and own.action == "allow":
+            dropped.insert(0, "action")
+        if dropped:
+            notes.append(
+                f"{prefix}.{tool} is {tool}'s own rule, so {prefix}.{key}'s {', '.join(dropped)} "
+                f"do not hold on {tool}; repeat them there, or remove the rule to inherit them"
+            )
+    return notes
 
 
 def load_policy_file(path: str | Path) -> Policy:

@@ -69,10 +69,10 @@ TOOL_RISK: dict[str, Risk] = {
 # these, on every leg of the order.
 ORDER_TOOLS: frozenset[str] = frozenset({ToolName.PLACE_ORDER, ToolName.PLACE_ORDER_LIST})
 
-# Tools that place or change an order without a rule of their own: a rule written for place_order
-# by its exact name is theirs too (at each level of the policy), so that constraining place_order
-# constrains every way to place or change an order. Only a rule with the tool's own exact name
-# counts as its own: a glob (`"*"`, `"place_*"`) does not.
+# Tools that place or change an order without a rule of their own: the rule place_order gets at a
+# level of the policy (its exact name's, else the glob it falls under) is theirs too, so that
+# constraining place_order constrains every way to place or change an order. Only a rule with the
+# tool's own exact name counts as its own: a glob (`"*"`, `"place_*"`) does not.
 TAKES_RULE_OF: dict[str, str] = {
     ToolName.PLACE_ORDER_LIST: ToolName.PLACE_ORDER,
     ToolName.AMEND_ORDER: ToolName.PLACE_ORDER,
