@@ -162,7 +162,7 @@ def test_explain_predicts_what_the_server_does_with_an_order(
 
     # place_order_list has no rule of its own name: explain says place_order's rule holds on it (on
     # top of a glob's, or denied by a default deny), and the server holds an OTO to what explain
-    # says, every leg, valued as the working order plus the pending one
+    # says, every leg, valued as its largest single execution
     listed = said["place_order_list"]
     if listed["rule"] == "default":
         assert listed["decision"] == "deny" and policy["default"] == "deny"
@@ -180,7 +180,8 @@ def test_explain_predicts_what_the_server_does_with_an_order(
             "pending_type": "LIMIT", "pending_side": "SELL", "pending_quantity": order["quantity"],
             "pending_price": pending["price"],
         }  # fmt: skip
-        expected_list = predicted(listed, [order, pending], value(order) + value(pending))
+        # the money model: bounds and approval compare the largest single execution (README)
+        expected_list = predicted(listed, [order, pending], max(value(order), value(pending)))
         outcome, rule = anyio.run(answer, app, "place_order_list", oto)
         event(f"place_order_list {outcome}")
         if outcome == "invalid_arguments":  # as above: a filter, which explain does not speak of

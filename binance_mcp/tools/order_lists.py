@@ -136,7 +136,9 @@ def _level(leg: Leg) -> Decimal | None:
         "pending_above_*, pending_below_*): a buy with its take-profit and stop-loss. Stop legs take "
         "a stop price and/or a trailing delta (BIPS). Amounts are decimal strings. Every leg is "
         "checked against the symbol's filters and the policy before anything is sent; the policy "
-        "values an OCO by its larger leg, an OTO/OTOCO by the working order plus the larger pending leg."
+        "compares its largest single execution (an OCO its larger leg, an OTO/OTOCO the largest of its "
+        "legs) with max_notional and approval bounds; the daily budget holds its worst path (the working "
+        "order plus the larger pending leg)."
     ),
     inputs=PlaceOrderListInput,
     output=outputs.PlacedOrderList,
