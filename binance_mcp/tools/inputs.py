@@ -137,9 +137,15 @@ class OrderBookInput(SymbolInput):
     limit: WholeNumber = Field(100, ge=1, le=5000, description="Price levels per side, 1 to 5000")
 
 
-def _check_window(start_time: int | None, end_time: int | None) -> None:
-    if start_time is not None and end_time is not None and end_time < start_time:
+def _check_window(start_time: int | None, end_time: int | None, *, at_most_ms: int | None = None) -> None:
+    """`end_time` not before `start_time`, and (where Binance bounds it) at most `at_most_ms` after."""
+    if start_time is None or end_time is None:
+        return
+    if end_time < start_time:
         raise ValueError("end_time: must not be before start_time")
+    if at_most_ms is not None and end_time - start_time > at_most_ms:
+        hours = at_most_ms // 3_600_000
+        raise ValueError(f"end_time: Binance allows at most {hours} hours between start_time and end_time")
 
 
 class KlinesInput(SymbolInput):
@@ -174,13 +180,7 @@ class OrderHistoryInput(SymbolInput):
 
     @model_validator(mode="after")
     def _window(self) -> OrderHistoryInput:
-        _check_window(self.start_time, self.end_time)
-        if (
-            self.start_time is not None
-            and self.end_time is not None
-            and self.end_time - self.start_time > DAY_MS
-        ):
-            raise ValueError("end_time: Binance allows at most 24 hours between start_time and end_time")
+        _check_window(self.start_time, self.end_time, at_most_ms=DAY_MS)
         return self
 
 
@@ -316,13 +316,7 @@ class MyTradesInput(SymbolInput):
 
     @model_validator(mode="after")
     def _combination(self) -> MyTradesInput:
-        _check_window(self.start_time, self.end_time)
-        if (
-            self.start_time is not None
-            and self.end_time is not None
-            and self.end_time - self.start_time > DAY_MS
-        ):
-            raise ValueError("end_time: Binance allows at most 24 hours between start_time and end_time")
+        _check_window(self.start_time, self.end_time, at_most_ms=DAY_MS)
         windowed = self.start_time is not None or self.end_time is not None
         if windowed and (self.order_id is not None or self.from_id is not None):
             name = "order_id" if self.order_id is not None else "from_id"
