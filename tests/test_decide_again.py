@@ -146,6 +146,48 @@ async def test_an_order_a_dead_process_left_in_flight_is_counted_before_the_next
     assert len(fake.orders) == 1 and len(fake.open_orders()) == 1  # A's; B's was never placed
 
 
+async def test_an_order_placed_and_settled_elsewhere_while_a_call_was_screened_is_counted(
+    tmp_path: Path, fake: FakeBinance, build: Any
+) -> None:
+    """Nothing in flight when B is screened, and nothing in flight when B takes the lock: another
+    process's order began and ended in between. Only the account's latest change says so (the
+    epoch's `latest_change`): B must be decided again, and refused by max_open_orders.
+    B's two open-order counts of screening are answered "none" and the second answer is kept
+    (`Hold` with `reply_released`) while the other process places its order start to finish."""
+    passes = Hold(threading.Event(), threading.Event())
+    passes.released.set()
+    kept = Hold(threading.Event(), threading.Event(), reply_released=threading.Event())
+    kept.released.set()
+    fake.inject(passes, method="GET", path="/api/v3/openOrders")  # B's first count: answered
+    fake.inject(kept, method="GET", path="/api/v3/openOrders")  # B's second: counted, reply kept
+    b = build(ONE_OPEN_ORDER)
+    services = b.guard.services
+    second: list[Any] = []
+    async with (
+        Client(stdio_client(stdio_server(tmp_path, fake, ONE_OPEN_ORDER)), mode="legacy") as other,
+        Client(b.server) as client,
+        anyio.create_task_group() as group,
+    ):
+
+        async def place_here() -> None:
+            second.append(await client.call_tool("place_order", LIMIT | {"price": "59000"}))
+
+        group.start_soon(place_here)
+        await until(kept.arrived.is_set)  # B read the epoch and saw no open order
+        first = await other.call_tool("place_order", LIMIT)
+        assert not first.is_error, first.content[0].text
+        await until(lambda: services.audit.store.account_changes(services.account)[1] == 0)  # settled
+        kept.reply_released.set()  # type: ignore[union-attr]
+        await until(lambda: bool(second))
+    refused = second[0]
+    assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[
+        0
+    ].text
+    assert "changed while this call waited" in refused.structured_content["reason"]
+    assert "max_open_orders" in refused.structured_content["rule"]
+    assert len(orders_sent(fake)) == 1 and len(fake.open_orders()) == 1
+
+
 def replica(tmp_path: Path, fake: FakeBinance, state_url: str | None, name: str) -> App:
     """A server of its own (own stores, own lock) on the shared state: PostgreSQL at `state_url`,
     else the one state dir."""

@@ -37,6 +37,14 @@ def imports_of(path: Path, name: str, modules: set[str]) -> set[str]:
         else:
             continue
         found.update(target for target in targets if target in modules and target != name)
+    # importing `pkg.sub.mod` runs `pkg/sub/__init__.py` first: the packages on the way count too
+    # (except this module's own packages, which are already running when it is imported)
+    for target in list(found):
+        parts = target.split(".")
+        for depth in range(2, len(parts)):
+            parent = ".".join(parts[:depth])
+            if parent in modules and parent != name and not name.startswith(f"{parent}."):
+                found.add(parent)
     return found
 
 
@@ -93,6 +101,23 @@ def test_the_check_sees_a_circle_through_type_checking_imports() -> None:
     assert any(
         {"binance_mcp.guard.call", "binance_mcp.tools.spec"} <= set(circle) for circle in circles(graph)
     )
+
+
+def test_the_check_sees_a_circle_through_a_package_init(tmp_path: Path) -> None:
+    """Importing `binance_mcp.stores.sqlite` runs `binance_mcp/stores/__init__.py` first, so the
+    package counts as imported: the rate counters once lived in `policy/ratelimit.py`, importing
+    `stores.sqlite`, while `stores/__init__.py` imported them, a circle no module-to-module edge
+    showed. A module's own packages are not counted (they are running when it is imported)."""
+    modules = set(import_graph())
+    below = tmp_path / "ratelimit.py"
+    below.write_text("def counters():\n    from binance_mcp.stores.sqlite import SqliteDatabase\n")
+    found = imports_of(below, "binance_mcp.policy.ratelimit", modules)
+    assert found == {"binance_mcp.stores.sqlite", "binance_mcp.stores"}
+    graph = import_graph()
+    graph["binance_mcp.policy.ratelimit"] = found
+    graph["binance_mcp.stores"] |= {"binance_mcp.policy.ratelimit"}
+    assert ["binance_mcp.policy.ratelimit", "binance_mcp.stores"] in circles(graph)
+    assert "binance_mcp.stores" not in import_graph()["binance_mcp.stores.ratelimit"]
 
 
 def test_tools_and_the_guard_share_values_from_below_both() -> None:

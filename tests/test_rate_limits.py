@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from binance_mcp.policy.ratelimit import RateLimiter, SqliteRateCounters
 from binance_mcp.policy.reload import PolicyWatcher
+from binance_mcp.stores.ratelimit import RateLimiter, SqliteRateCounters
 from tests.conftest import make_app
 from tests.fake_binance import FakeBinance
 

@@ -24,10 +24,10 @@ import pytest
 
 from binance_mcp.account import AccountKey
 from binance_mcp.config import build_config
-from binance_mcp.policy.ratelimit import RateLimiter
 from binance_mcp.stores import PostgresState, SqliteState, open_state, open_stores
 from binance_mcp.stores.audit import AuditRecord
 from binance_mcp.stores.budgets import BudgetExceeded
+from binance_mcp.stores.ratelimit import RateLimiter
 from tests.command import BINANCE_MCP
 
 ACCOUNT = str(AccountKey.of("testnet", "key-a"))

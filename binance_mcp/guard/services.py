@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from binance_mcp.guard.keys import KeyCheck
     from binance_mcp.guard.lock import DispatchLock
     from binance_mcp.policy.engine import PolicyEngine
-    from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.budgets import BudgetStore
+    from binance_mcp.stores.ratelimit import RateLimiter
 
 
 class PolicyInForce:

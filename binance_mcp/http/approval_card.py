@@ -18,6 +18,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from binance_mcp.budget_summary import BudgetLine
+from binance_mcp.decimals import decimal_text
 from binance_mcp.stores.approvals import DENIED, Approval
 
 __all__ = [
@@ -89,7 +90,7 @@ def card_for(
     if price_then and price_now is not None:
         change = (price_now - price_then) / price_then * 100
         move = (
-            f"{_signed(change)} % since asked ({_num(price_then)} → {_num(price_now)})"
+            f"{_signed(change)} % since asked ({decimal_text(price_then)} → {decimal_text(price_now)})"
             if price_now != price_then
             else "unchanged since asked"
         )
@@ -99,9 +100,9 @@ def card_for(
         gap = (limit - price_now) / price_now * 100
         where = "above" if gap > 0 else "below" if gap < 0 else "at"
         limit_distance = (
-            f"the limit {_num(limit)} is {_num(abs(gap).quantize(Decimal('0.01')))} % {where} the market"
+            f"the limit {decimal_text(limit)} is {decimal_text(abs(gap).quantize(Decimal('0.01')))} % {where} the market"
             if where != "at"
-            else f"the limit {_num(limit)} is at the market"
+            else f"the limit {decimal_text(limit)} is at the market"
         )
     budget_after, over = _budget_after(approval, value, asset, budgets)
     expires = approval.expires_at
@@ -130,7 +131,7 @@ def card_for(
         order_words=order_words(approval),
         network=network or "unknown network",
         mainnet=network == MAINNET,
-        value=None if value is None else f"≈{_num(value)} {asset}".strip(),
+        value=None if value is None else f"≈{decimal_text(value)} {asset}".strip(),
         valued_at=details.get("valued_by"),
         price_then=price_then,
         price_now=price_now,
@@ -181,7 +182,7 @@ def order_words(approval: Approval) -> str:
             words.append(details["symbol"])
     value, asset = _amount(details.get("notional"))
     if value is not None:
-        words.append(f"≈{_num(value)} {asset}".strip())
+        words.append(f"≈{decimal_text(value)} {asset}".strip())
     return " ".join(word for word in words if word)
 
 
@@ -225,10 +226,10 @@ def _budget_after(
     after = line.limit - line.spent - value
     if after < 0:
         return (
-            f"over today's budget by {_num(-after)} {asset} (limit {_num(line.limit)}): it will be refused",
+            f"over today's budget by {decimal_text(-after)} {asset} (limit {decimal_text(line.limit)}): it will be refused",
             True,
         )
-    return f"{_num(after)} of {_num(line.limit)} {asset} left today after this order", False
+    return f"{decimal_text(after)} of {decimal_text(line.limit)} {asset} left today after this order", False
 
 
 def _amount(text: str | None) -> tuple[Decimal | None, str]:
@@ -248,14 +249,9 @@ def _decimal(text: str | None) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _num(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
-
-
 def _signed(change: Decimal) -> str:
     rounded = change.quantize(Decimal("0.01"))
-    return f"+{_num(rounded)}" if rounded > 0 else _num(rounded)
+    return f"+{decimal_text(rounded)}" if rounded > 0 else decimal_text(rounded)
 
 
 def details_rows(details: Mapping[str, str]) -> list[tuple[str, str]]:

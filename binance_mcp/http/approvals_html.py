@@ -24,8 +24,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from binance_mcp.budget_summary import BudgetLine
+from binance_mcp.decimals import decimal_text
 from binance_mcp.http.approval_card import Card, confirm_words, details_rows, heading_of, seconds_words
 from binance_mcp.stores.approvals import REVOKED, USED, Approval
+from binance_mcp.timestamps import utc_seconds_text
 
 __all__ = ["POLL_S", "Notice", "confirm_page", "message_page", "page", "sign_in_page"]
 
@@ -52,10 +54,6 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def human_time(moment: datetime | None, now: datetime) -> str:
     """`<time>` reading "3 minutes ago" / "in 5 seconds", the UTC time on hover."""
     if moment is None:
@@ -68,7 +66,9 @@ def human_time(moment: datetime | None, now: datetime) -> str:
         if delta > 0
         else f"{seconds_words(-delta)} ago"
     )
-    return f'<time datetime="{_iso(moment)}" title="{_e(_utc(moment))}" data-live>{_e(words)}</time>'
+    return (
+        f'<time datetime="{utc_seconds_text(moment)}" title="{_e(_utc(moment))}" data-live>{_e(words)}</time>'
+    )
 
 
 def _document(title: str, body: str, *, base: str, script: bool = False) -> str:
@@ -233,7 +233,7 @@ def _plain(amount: str) -> str:
         value = Decimal(amount)
     except ArithmeticError:
         return amount
-    return format(value.normalize(), "f") if value.is_finite() else amount
+    return decimal_text(value) if value.is_finite() else amount
 
 
 def _decided_card(approval: Approval, now: datetime) -> str:

@@ -23,11 +23,11 @@ from binance_mcp.state_dir import resolve_state_dir
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
-    from binance_mcp.policy.ratelimit import RateLimiter
     from binance_mcp.stores.account_lock import AccountLock
     from binance_mcp.stores.approvals import ApprovalStore
     from binance_mcp.stores.audit import AuditLog
     from binance_mcp.stores.budgets import BudgetStore
+    from binance_mcp.stores.ratelimit import RateLimiter
     from binance_mcp.stores.tokens import TokenStore
 
 __all__ = [
@@ -77,7 +77,7 @@ class SqliteState:
         return TokenStore.in_state_dir(self.state_dir)
 
     def rate_counters(self) -> Any:
-        from binance_mcp.policy.ratelimit import SqliteRateCounters
+        from binance_mcp.stores.ratelimit import SqliteRateCounters
 
         return SqliteRateCounters.in_state_dir(self.state_dir)
 
@@ -147,7 +147,7 @@ class PostgresState:
 
     def rate_counters(self) -> Any:
         """Rate-limit counters in this database: every replica counts in one place."""
-        from binance_mcp.policy import ratelimit
+        from binance_mcp.stores import ratelimit
 
         return ratelimit.SqliteRateCounters(database=self._database(ratelimit._MIGRATIONS, "rate limits"))
 
@@ -189,7 +189,7 @@ class Stores:
 def open_stores(config: ServerConfig) -> Stores:
     """Open every store where `config` says (`state_url`, else `state_dir`), the rate limiter on
     `rate_limit_url` when given. Raises `ConfigError` or `StateError`, one line each."""
-    from binance_mcp.policy.ratelimit import RateLimiter
+    from binance_mcp.stores.ratelimit import RateLimiter
 
     state = open_state(config.state_url, config.state_dir)
     opened: list[Any] = []
