@@ -11,6 +11,7 @@ proxy in front of the test exchange that passes a request on and then spoils its
 from __future__ import annotations
 
 import contextlib
+import os
 import select
 import socket
 import struct
@@ -180,3 +181,121 @@ async def test_whether_a_failed_order_may_have_executed_follows_where_it_failed(
     assert failed.value.may_have_executed is reached
     assert words in failed.value.sentence()
     assert ("nothing was sent" in failed.value.sentence()) is (where in ("closed-port", "no-such-host"))
+
+
+class BreakingTlsProxy:
+    """A TLS front for the test exchange (a self-signed certificate the client is told to trust):
+    it passes requests on in plain HTTP, and once the exchange has answered the next POST
+    /api/v3/order, it sends the client a TLS record that cannot be decrypted instead of the answer
+    — a TLS error on an established connection, after the order executed."""
+
+    def __init__(self, upstream: FakeBinance, directory: Path) -> None:
+        import datetime
+        import ssl
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = datetime.datetime.now(datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+                ),
+                False,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        self.certificate = directory / "tls-proxy.pem"
+        self.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+        key_file = directory / "tls-proxy.key"
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._context.load_cert_chain(self.certificate, key_file)
+        self.upstream, self.broken = upstream, 0
+        self.read_it = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.base_url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.read_it.set()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                raw, _ = self._listener.accept()
+                threading.Thread(target=self._relay, args=(raw,), daemon=True).start()
+
+    def _relay(self, raw: socket.socket) -> None:
+        with contextlib.suppress(OSError), self._context.wrap_socket(raw, server_side=True) as tls:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream.port))
+            while True:
+                request = _http_message(tls)
+                if not request:
+                    return
+                upstream.sendall(request)
+                answer = _http_message(upstream)
+                if request.startswith(b"POST /api/v3/order ") and not self.broken:
+                    self.broken += 1  # executed: the client now gets a record no key decrypts
+                    os.write(tls.fileno(), b"\x17\x03\x03\x00\x20" + b"\x00" * 32)  # beneath TLS
+                    self.read_it.wait(5)  # the connection stays open until the client has read it
+                    return
+                tls.sendall(answer)
+
+
+def _http_message(sock: Any) -> bytes:
+    """One whole HTTP/1.1 message (head and a Content-Length body) read from `sock`; b"" at the end."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b""
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+async def test_a_tls_error_after_the_order_left_is_looked_up_not_called_unsent(
+    build: Any, fake: FakeBinance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """urllib3 reports a broken TLS record after the request was written as the same `SSLError`
+    as a failed handshake; only the handshake's failures mean nothing was sent."""
+    proxy = BreakingTlsProxy(fake, tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(proxy.certificate))
+    app = build(proxy.base_url)
+    try:
+        async with Client(app.server) as client:
+            result = await client.call_tool("place_order", MARKET_BUY | {"client_order_id": "tls-1"})
+    finally:
+        proxy.close()
+    assert proxy.broken == 1, result.content[0].text
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["recovered"] is True
+    assert len([r for r in fake.requests if r.method == "POST" and r.path == "/api/v3/order"]) == 1

@@ -477,7 +477,7 @@ class ExchangeClient:
         except requests.exceptions.SSLError as exc:
             raise ExchangeUnavailable(
                 f"the TLS connection to {base} failed ({_tls_reason(exc)})",
-                sent=False,
+                sent=_tls_handshake_failure(exc) is None,
                 next_step=connection_step(base),
             ) from None
         except requests.exceptions.ConnectionError as exc:
@@ -744,7 +744,10 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def _tls_reason(exc: Exception) -> str:
+def _tls_handshake_failure(exc: Exception) -> str | None:
+    """Why the TLS handshake failed, when that is where it failed (the request was never written);
+    None for a TLS error of an established connection (urllib3 reports both as `SSLError`), after
+    which the request may have executed on Binance."""
     import ssl
 
     for cause in _causes(exc):
@@ -752,7 +755,13 @@ def _tls_reason(exc: Exception) -> str:
             return "its certificate could not be verified"
         if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
             return "it does not speak TLS there: is the URL http://?"
-    return "handshake failed"
+        if isinstance(cause, ssl.SSLError) and "HANDSHAKE" in str(cause.reason or "").upper():
+            return "handshake failed"
+    return None
+
+
+def _tls_reason(exc: Exception) -> str:
+    return _tls_handshake_failure(exc) or "the secure connection broke"
 
 
 def _log_request(
