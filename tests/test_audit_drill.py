@@ -96,6 +96,11 @@ async def test_fifty_calls_then_each_question_in_one_command(tmp_path: Path, fak
         if r.method == "POST" and r.path == "/api/v3/order"
     }
     assert received == sent and len(sent) == 11
+    # … and every request the exchange received, look-ups and market data included, has a record
+    requests = audit(state, "--decision", "exchange")
+    assert len(requests) == len(fake.requests), (len(requests), len(fake.requests))
+    assert {r["tool"] for r in requests} >= {"create_order", "get_symbol_ticker", "cancel_order"}
+    assert all(r["client"] in ("alpha", "beta") for r in requests)
     # The human decisions, as events of the log
     events = audit(state, "--decision", "event")
     assert [e["tool"] for e in events if e["tool"].startswith("approval_")] == ["approval_approved"]

@@ -108,6 +108,9 @@ class ExchangeClient:
         self._limits: UsageTracker | None = None
         self._limits_asked = False
         self._pause: ExchangePaused | None = None
+        self.observers: list[Callable[[SentRequest], None]] = []
+        """Told of every request this client sent to Binance, once it ended (the audit log keeps
+        one compact record of each: retries, look-ups and market data included)."""
 
     @property
     def has_credentials(self) -> bool:
@@ -305,19 +308,46 @@ class ExchangeClient:
         try:
             answer = await anyio.to_thread.run_sync(self._call_in_thread, method, params, seen)
         except BinanceRejected as exc:
-            _log_request(method, params, weight, started, exc)
+            self._ended(method, params, weight, started, exc)
             if exc.code == INVALID_SYMBOL:
                 await self._advise_on_symbol(exc, params)
             self._pause_after(exc)
             raise
         except ExchangeFailure as exc:
-            _log_request(method, params, weight, started, exc)
+            self._ended(method, params, weight, started, exc)
             raise
         finally:
             if seen:
                 self._take_usage(seen)
-        _log_request(method, params, weight, started, None)
+        self._ended(method, params, weight, started, None)
         return answer
+
+    def _ended(
+        self,
+        method: str,
+        params: dict[str, Any],
+        weight: int,
+        started: float,
+        failure: ExchangeFailure | None,
+    ) -> None:
+        """A request ended: logged at DEBUG, and told to every observer (never raising into the call)."""
+        _log_request(method, params, weight, started, failure)
+        if not self.observers:
+            return
+        sent = SentRequest(
+            method=method,
+            symbol=str(params.get("symbol") or "") or None,
+            weight=weight,
+            ms=round((time.perf_counter() - started) * 1000, 3),
+            outcome="ok" if failure is None else ("unknown" if failure.may_have_executed else "error"),
+            failure=None if failure is None else failure.summary(),
+            reached=failure is None or bool(getattr(failure, "sent", True)),
+        )
+        for observe in self.observers:
+            try:
+                observe(sent)
+            except Exception:
+                logger.exception("an observer of exchange requests failed")
 
     async def _advise_on_symbol(self, exc: BinanceRejected, params: dict[str, Any]) -> None:
         """A -1121's next step names the symbol and, when one is close, the symbols meant."""
@@ -762,6 +792,20 @@ def _tls_handshake_failure(exc: Exception) -> str | None:
 
 def _tls_reason(exc: Exception) -> str:
     return _tls_handshake_failure(exc) or "the secure connection broke"
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    """One request this client sent to Binance (or tried to: `reached` is False when it failed
+    before any byte of it was written), as the audit log keeps it: compact, never its signature."""
+
+    method: str
+    symbol: str | None
+    weight: int
+    ms: float
+    outcome: str  # ok | error | unknown (it may have executed; its answer was lost)
+    failure: str | None
+    reached: bool
 
 
 def _log_request(

@@ -20,7 +20,7 @@ from binance_mcp.stores.approvals import approve_command
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
-    from binance_mcp.exchange.client import ExchangeClient
+    from binance_mcp.exchange.client import ExchangeClient, SentRequest
     from binance_mcp.policy.model import Policy
     from binance_mcp.stores.audit import AuditRecord
 
@@ -60,6 +60,34 @@ def build_guard(
         )
 
     audit = AuditWriter(lambda: stores.get().audit, event)
+
+    def sent(request: SentRequest) -> None:
+        from binance_mcp.guard.caller import CURRENT_CALLER
+        from binance_mcp.stores.audit import AuditDecision, AuditRecord
+
+        if not request.reached:
+            return  # nothing of it left this machine: not a request Binance saw
+        caller = CURRENT_CALLER.get()
+        client = "binance-mcp" if caller is None else caller.agent or f"{caller.client} (declared)"
+        audit.write(
+            AuditRecord(
+                session="" if caller is None else caller.session,
+                client=client,
+                network=config.network.value,
+                base_url=exchange.base_url,
+                account=account,
+                tool=request.method,
+                arguments={"symbol": request.symbol, "weight": request.weight}
+                if request.symbol
+                else {"weight": request.weight},
+                decision=AuditDecision.EXCHANGE,
+                outcome=request.outcome,
+                reason=request.failure,
+                latency_ms=request.ms,
+            )
+        )
+
+    exchange.observers.append(sent)  # one compact audit record per request Binance was sent
     services = Services(
         policy=PolicyInForce(PolicyEngine(policy)),
         exchange=exchange,

@@ -52,6 +52,7 @@ class AuditDecision(StrEnum):
     UNDECIDED = "undecided"  # the call failed (the exchange, the guard) before the policy decided
     UNKNOWN_TOOL = "unknown_tool"  # a call to a tool that does not exist
     EVENT = "event"  # not a tool call: something the log must say (a gap in it, say); `tool` names it
+    EXCHANGE = "exchange"  # one request sent to Binance (`tool` is its method): retries and look-ups too
 
 
 class Outcome(StrEnum):
@@ -525,6 +526,8 @@ class AuditFilter:
             any_of("a.id", self.ids)
         if not self.events and AuditDecision.EVENT.value not in self.decisions:
             where.append("a.decision != 'event'")
+        if AuditDecision.EXCHANGE.value not in self.decisions:
+            where.append("a.decision != 'exchange'")
         return ("".join(f" AND {w}" for w in where), params)
 
 
