@@ -74,7 +74,7 @@ def usage_today(
         return {}
     day = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
     # Read-only: looking must not create, migrate or lock anything the server writes.
-    conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)  # relative too
     try:
         try:
             rows = conn.execute(

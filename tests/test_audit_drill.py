@@ -86,6 +86,10 @@ async def test_fifty_calls_then_each_question_in_one_command(tmp_path: Path, fak
     ]
     by_id = audit(state, "--order-id", str(order["order_id"]))
     assert [c["id"] for c in by_id] == [order["id"]]
+    # One order from request through approval to its result
+    followed = run_cli("audit", "--state-dir", str(state), "follow", str(order["id"]))
+    assert followed.returncode == 0 and f"approved by {operator} via cli" in followed.stdout
+    assert "result: status NEW" in followed.stdout and f"order id {order['order_id']}" in followed.stdout
     # Did anything reach the exchange that the log does not show as sent?
     sent = {
         c["client_order_id"] for c in audit(state, "--tool", "place_order", "--outcome", "ok,unknown,pending")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client
@@ -92,3 +93,39 @@ async def test_failed_sign_ins_are_limited_per_address_and_summarised_without_th
     assert not any("guess-" in text for text in everything)
     lines = [r.getMessage() for r in caplog.records if "failed sign-in" in r.getMessage()]
     assert len(lines) == 1 and "guess-" not in lines[0]
+
+
+async def test_a_signed_read_is_on_record_before_it_leaves(
+    app: App, fake: FakeBinance, tmp_path: Path
+) -> None:
+    """A read the exchange received must not vanish with a process killed while it waited: its
+    `pending` record is committed before the request leaves, and completed after (one call)."""
+    import threading
+
+    import anyio
+
+    from tests.fake_binance import Hold
+
+    hold = Hold(threading.Event(), threading.Event())
+    fake.inject(hold, method="GET", path="/api/v3/account")
+    answers: list[Any] = []
+    async with Client(app.server) as client:
+
+        async def read() -> None:
+            answers.append(await client.call_tool("get_account_info", {}))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read)
+            for _ in range(3000):
+                if hold.arrived.is_set():
+                    break
+                await anyio.sleep(0.01)
+            with AuditLog(audit_path(tmp_path / "state")) as log:  # while the exchange holds it
+                in_flight = [r.tool for r in log.pending(account=app.guard.services.account)]
+            hold.released.set()
+    assert in_flight == ["get_account_info"]
+    assert not answers[0].is_error
+    app.guard.audit  # noqa: B018 - drained
+    with AuditLog(audit_path(tmp_path / "state")) as log:
+        assert log.pending(account=app.guard.services.account) == []
+        assert [(r.tool, r.outcome) for r in log.query()] == [("get_account_info", "ok")]

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
+import pytest
 
 from binance_mcp.account import AccountKey
 from binance_mcp.stores.approvals import open_approval_store
@@ -112,3 +113,15 @@ def test_a_port_in_use_or_a_bad_policy_is_one_line_and_exit_2(tmp_path: Path) ->
     )
     assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
     assert "approvals.via" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_a_relative_state_dir_serves_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#21's "found on the way": `--state-dir` given relative, the page answered 500 (the budgets
+    file's URI was made from the relative path)."""
+    from binance_mcp.stores.budgets import open_budget_store
+
+    (tmp_path / "relative").mkdir(mode=0o700)
+    open_budget_store(tmp_path / "relative").close()  # budgets.sqlite3 exists: the page reads it
+    monkeypatch.chdir(tmp_path)
+    with console("--state-dir", "relative") as url, httpx2.Client() as http:
+        assert http.get(url).status_code == 200

@@ -430,6 +430,7 @@ def _follow(args: argparse.Namespace, record_id: int) -> int:
                 f"order id {record.order_id}" if record.order_id is not None else "",
                 f"client order id {safe(record.client_order_id)}" if record.client_order_id else "",
                 f"rule {safe(record.rule)}" if record.rule else "",
+                _result_text(record.result) if record.result else "",
                 safe(record.reason) if record.reason else "",
             ]
             for detail in filter(None, details):
@@ -455,6 +456,32 @@ def _json_line(record: AuditRecord) -> str:
     # json escapes C0 controls itself; safe() escapes DEL, C1, format characters and the line
     # separators U+2028/U+2029 as \uXXXX: every line splits the same way for every reader.
     return safe(json.dumps(record.to_dict(), ensure_ascii=False))
+
+
+def _result_text(result: dict[str, Any]) -> str:
+    """What an order came to, in a line: `status FILLED, executed 0.001, quote 65.3, 2 fills (…)`."""
+    words = [f"status {result['status']}"] if result.get("status") else []
+    if result.get("executed_quantity"):
+        words.append(f"executed {result['executed_quantity']}")
+    if result.get("cumulative_quote_quantity"):
+        words.append(f"quote {result['cumulative_quote_quantity']}")
+    fills = result.get("fills") or []
+    if fills:
+        shown = ", ".join(f"{f.get('quantity')} @ {f.get('price')}" for f in fills[:5] if isinstance(f, dict))
+        words.append(f"{len(fills)} fill{'s' if len(fills) != 1 else ''} ({shown})")
+    if result.get("recovered"):
+        words.append("completed by crash recovery" if len(result) == 1 else "recovered after a lost answer")
+    legs = result.get("orders") or []
+    if legs:
+        words.append(
+            f"{len(legs)} legs: "
+            + "; ".join(
+                f"{leg.get('order_id')} {leg.get('side', '')} {leg.get('type', '')} {leg.get('status', '')}".strip()
+                for leg in legs
+                if isinstance(leg, dict)
+            )
+        )
+    return safe("result: " + ", ".join(words)) if words else ""
 
 
 def _csv_row(record: AuditRecord) -> list[str]:

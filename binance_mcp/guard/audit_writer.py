@@ -126,6 +126,18 @@ class AuditWriter:
         except Exception:
             raise self.refusal() from None
 
+    async def write_pending_read(self, record: AuditRecord) -> int:
+        """A signed read's `pending` record, committed (not synced to the disk: a read changes
+        nothing, so a power loss may lose it) before its request leaves; its id, for `finish`."""
+        try:
+            return int(
+                await asyncio.wrap_future(
+                    self._submit(lambda store: store.begin_pending(record, durable=False))
+                )
+            )
+        except Exception:
+            raise self.refusal() from None
+
     async def check(self) -> None:
         """Refuse the call while the log cannot be written; when it can again, record the gap."""
         outage = self.outage

@@ -217,6 +217,8 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
         report_limits=lambda: limits_report(services, decided.request.caller),
         preview=lambda tool, arguments: preview_report(services, decided.request.caller, tool, arguments),
     )
+    if spec.signed_read:  # on record before it leaves, so a read killed in flight is not lost
+        pending_id = await services.audit.write_pending_read(audit_record(in_flight(admitted), services))
     try:
         output = await spec.run(decided.parsed.args, context)
     except Refusal as refusal:

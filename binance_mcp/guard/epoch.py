@@ -29,6 +29,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from binance_mcp.tools.names import TOOL_RISK, Risk
+
+CHANGING_TOOLS = tuple(
+    sorted(name for name, risk in TOOL_RISK.items() if risk in (Risk.FINANCIAL, Risk.DESTRUCTIVE))
+)
+"""The tools whose calls change the account (their pending records move the epoch)."""
+
 if TYPE_CHECKING:
     from binance_mcp.guard.services import Services
 
@@ -57,5 +64,7 @@ async def read_epoch(services: Services) -> Epoch:
     is committed and counted."""
     policy = services.policy.generation  # before anything else the decision reads
     account = services.account
-    latest, in_flight = await services.audit.read(lambda store: store.account_changes(account))
+    latest, in_flight = await services.audit.read(
+        lambda store: store.account_changes(account, CHANGING_TOOLS)
+    )
     return Epoch(policy=policy, latest_change=latest, in_flight=in_flight)

@@ -146,6 +146,8 @@ class PendingRecovery:
             "cancel_order": (SINGLE, "client_order_id", "order_id"),
             "cancel_order_list": (LIST, "list_client_order_id", "order_list_id"),
         }
+        if spec is not None and not spec.changes_account:
+            return _Verdict("unknown", f"{stopped}; a read changes nothing on the account")
         if spec is None or (spec.order is None and record.tool not in cancels):
             reason = f"{stopped}; its outcome cannot be looked up: check the account on Binance"
             return _Verdict("unknown", reason)

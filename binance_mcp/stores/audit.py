@@ -580,14 +580,17 @@ class AuditLog:
 
     # writing
 
-    def append(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int:
+    def append(
+        self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = (), durable: bool | None = None
+    ) -> int:
         """Write `record` at the end of the chain; committed when this returns. Returns its id.
         A `pending` record also enters `audit_in_flight`, owned by this store's owner with a lease,
         and `leg_client_order_ids` (an order list's legs) are recorded as used with it, in the same
         transaction, so that `sent_with_client_order_id` finds them as it finds the record's own."""
         row = self._row(record)
         pending = record.outcome == Outcome.PENDING
-        durable = pending or record.client_order_id is not None or bool(leg_client_order_ids)
+        if durable is None:
+            durable = pending or record.client_order_id is not None or bool(leg_client_order_ids)
         with self._db.writing(durable=durable, serialise=_CHAIN_LOCK) as session:
             record_id, _seq = self._chain(session, (*row, None))
             if pending:
@@ -603,12 +606,14 @@ class AuditLog:
                 )
         return record_id
 
-    def begin_pending(self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = ()) -> int:
-        """Write `record` with outcome `pending` before an order or cancel leaves, owned by this
-        store's owner with a fresh lease (and its legs' client order ids, see `append`); returns
-        its id, for `finish`."""
+    def begin_pending(
+        self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = (), durable: bool = True
+    ) -> int:
+        """Write `record` with outcome `pending` before an order or cancel leaves (or, not synced to
+        the disk, a signed read), owned by this store's owner with a fresh lease (and its legs'
+        client order ids, see `append`); returns its id, for `finish`."""
         pending = dataclasses.replace(record, outcome=Outcome.PENDING.value)
-        return self.append(pending, leg_client_order_ids=leg_client_order_ids)
+        return self.append(pending, leg_client_order_ids=leg_client_order_ids, durable=durable)
 
     def finish(
         self,
@@ -864,17 +869,22 @@ class AuditLog:
         selected = f"{_SELECT_A} FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"
         return self._fetch(f"{selected} WHERE p.account = ? ORDER BY a.time, a.id", (account,))
 
-    def account_changes(self, account: str) -> tuple[int, int]:
+    def account_changes(self, account: str, tools: Sequence[str]) -> tuple[int, int]:
         """How far the account's changes have come, for deciding a call again at dispatch
-        (`binance_mcp.guard.epoch`): the id of its latest record that began `pending` (an order,
-        cancel or amend about to leave, from any process sharing this log; 0 when none) and how
-        many of its records are in flight still (or were left by a process that died)."""
+        (`binance_mcp.guard.epoch`): the id of its latest record of one of `tools` (those that
+        change the account) that began `pending` (an order, cancel or amend about to leave, from
+        any process sharing this log; 0 when none) and how many of those are in flight still (or
+        were left by a process that died). Signed reads, pending too while in flight, do not count."""
+        marks = ", ".join("?" * len(tools))
         with self._db.reading() as session:
             latest = session.execute(
-                "SELECT max(id) FROM audit WHERE account = ? AND outcome = 'pending'", (account,)
+                f"SELECT max(id) FROM audit WHERE account = ? AND outcome = 'pending' AND tool IN ({marks})",
+                (account, *tools),
             ).fetchone()[0]
             in_flight = session.execute(
-                "SELECT count(*) FROM audit_in_flight WHERE account = ?", (account,)
+                "SELECT count(*) FROM audit_in_flight p JOIN audit a ON a.id = p.record_id"
+                f" WHERE p.account = ? AND a.tool IN ({marks})",
+                (account, *tools),
             ).fetchone()[0]
         return int(latest or 0), int(in_flight)
 

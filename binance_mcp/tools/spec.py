@@ -96,6 +96,12 @@ class ToolSpec:
         return self.risk is not Risk.READ
 
     @property
+    def signed_read(self) -> bool:
+        """Tools that read the account with a signed request: recorded `pending` (not synced to the
+        disk) before it leaves, so a read killed in flight still has its record."""
+        return self.risk is Risk.ACCOUNT
+
+    @property
     def changes_account(self) -> bool:
         """Tools that change the account (orders, cancels): audited `pending` before they leave,
         one at a time per account, decided again at dispatch."""
