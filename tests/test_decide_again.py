@@ -25,6 +25,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
 
+from binance_mcp.guard.epoch import CHANGING_TOOLS
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.model import parse_policy
 from binance_mcp.server import App
@@ -176,7 +177,9 @@ async def test_an_order_placed_and_settled_elsewhere_while_a_call_was_screened_i
         await until(kept.arrived.is_set)  # B read the epoch and saw no open order
         first = await other.call_tool("place_order", LIMIT)
         assert not first.is_error, first.content[0].text
-        await until(lambda: services.audit.store.account_changes(services.account)[1] == 0)  # settled
+        await until(
+            lambda: services.audit.store.account_changes(services.account, CHANGING_TOOLS)[1] == 0
+        )  # settled
         kept.reply_released.set()  # type: ignore[union-attr]
         await until(lambda: bool(second))
     refused = second[0]
