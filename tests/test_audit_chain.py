@@ -415,3 +415,33 @@ def test_an_archive_changed_or_missing_is_found(state: Path) -> None:
     file.unlink()
     gone = audit(state, "verify", "--archives", str(archives))
     assert gone.returncode == 1 and "the archives in" in gone.stdout and "end at record 0" in gone.stdout
+
+
+def test_verify_checks_what_lives_beside_the_chain(state: Path) -> None:
+    """The in-flight table and the used leg ids are not chained (they change, or are derived), so
+    `verify` checks them against the chained records: removing a row there is found too."""
+    with AuditLog(audit_path(state)) as log:
+        log.begin_pending(
+            record(tool="place_order", client_order_id="in-flight-1"),
+        )
+        log.begin_pending(
+            record(
+                tool="place_order_list",
+                arguments={
+                    "list_client_order_id": "L1",
+                    "above_client_order_id": "K2",
+                    "below_client_order_id": "K3",
+                },
+                client_order_id="L1",
+            ),
+            leg_client_order_ids=["K2", "K3"],
+        )
+    assert audit(state, "verify").returncode == 0
+    with raw(state) as conn:
+        conn.execute("DELETE FROM audit_in_flight WHERE record_id = 1")
+        conn.execute("DELETE FROM audit_client_ids WHERE client_order_id = 'K2'")
+    done = audit(state, "verify")
+    assert done.returncode == 1
+    assert "record 1 (id 1) is pending with no outcome and not in flight" in done.stdout
+    assert "leg id K2 (above_client_order_id) is not among the used client order ids" in done.stdout
+    assert "K3" not in done.stdout

@@ -753,7 +753,48 @@ class AuditLog:
                     yield int(row[0]), int(row[1]), row[2], tuple(row[3:])
                 after = int(page[-1][1])
 
-        return walk(chain_key, rows(), head=self.head(), anchor=anchor, start=self.checkpoint())
+        report = walk(chain_key, rows(), head=self.head(), anchor=anchor, start=self.checkpoint())
+        report.problems += self._unchained_state_problems()
+        return report
+
+    def _unchained_state_problems(self) -> list[str]:
+        """What lives beside the chain must agree with it: every call still pending (no record
+        completes it) is in flight (else recovery would never complete it), and every client order
+        id an order list's record names for a leg is recorded as used (else it could be reused)."""
+        problems: list[str] = []
+        with self._db.reading() as session:
+            lost = session.execute(
+                "SELECT a.seq, a.id FROM audit a LEFT JOIN audit o ON o.completes = a.seq"
+                " LEFT JOIN audit_in_flight p ON p.record_id = a.id"
+                " WHERE a.outcome = 'pending' AND a.completes IS NULL AND o.id IS NULL AND p.record_id IS NULL"
+                " AND a.seq IS NOT NULL ORDER BY a.seq LIMIT 20"
+            ).fetchall()
+            lists = session.execute(
+                "SELECT a.seq, a.id, a.arguments FROM audit a WHERE a.tool = 'place_order_list'"
+                " AND a.outcome = 'pending' AND a.seq IS NOT NULL ORDER BY a.seq"
+            ).fetchall()
+            used = {
+                (int(row[0]), str(row[1]))
+                for row in session.execute("SELECT audit_id, client_order_id FROM audit_client_ids").fetchall()
+            }
+        for seq, record_id in lost:
+            problems.append(
+                f"record {seq} (id {record_id}) is pending with no outcome and not in flight: its in-flight "
+                "state was removed, so crash recovery would never complete it"
+            )
+        for seq, record_id, text in lists:
+            try:
+                arguments = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            for name, value in sorted(arguments.items()) if isinstance(arguments, dict) else ():
+                leg = name.endswith("_client_order_id") and name != "list_client_order_id"
+                if leg and isinstance(value, str) and (int(record_id), value) not in used:
+                    problems.append(
+                        f"record {seq} (id {record_id}): leg id {value} ({name}) is not among the used client "
+                        "order ids: it was removed, and could be reused"
+                    )
+        return problems
 
     # retention (binance_mcp.stores.audit_archive writes the files)
 
