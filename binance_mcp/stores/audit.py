@@ -775,7 +775,9 @@ class AuditLog:
             ).fetchall()
             used = {
                 (int(row[0]), str(row[1]))
-                for row in session.execute("SELECT audit_id, client_order_id FROM audit_client_ids").fetchall()
+                for row in session.execute(
+                    "SELECT audit_id, client_order_id FROM audit_client_ids"
+                ).fetchall()
             }
         for seq, record_id in lost:
             problems.append(
