@@ -117,14 +117,22 @@ def test_verify_names_each_kind_of_tampering(state: Path, tamper: str, found: st
 def test_a_truncation_that_also_rewrites_the_head_is_caught_by_the_anchor(state: Path) -> None:
     write_trial(state)
     head = audit(state, "verify").stdout.split("later): ")[1].strip()
-    with raw(state) as conn:  # cut the last two records and make the head agree
-        conn.execute("DELETE FROM audit WHERE seq > 4")
-        seq, digest = conn.execute("SELECT seq, hash FROM audit WHERE seq = 4").fetchone()
+    with raw(state) as conn:  # cut the last record and make the head agree
+        conn.execute("DELETE FROM audit WHERE seq > 5")
+        seq, digest = conn.execute("SELECT seq, hash FROM audit WHERE seq = 5").fetchone()
         conn.execute("UPDATE audit_head SET seq = ?, hash = ?", (seq, digest))
     assert audit(state, "verify").returncode == 0  # without the anchor it looks whole
     done = audit(state, "verify", "--anchor", head)
     assert done.returncode == 1
-    assert "the anchor names record 6, but the log ends at record 4" in done.stdout
+    assert "the anchor names record 6, but the log ends at record 5" in done.stdout
+    with raw(state) as conn:  # cutting an order's outcome too leaves it pending and out of flight
+        conn.execute("DELETE FROM audit WHERE seq > 4")
+        seq, digest = conn.execute("SELECT seq, hash FROM audit WHERE seq = 4").fetchone()
+        conn.execute("UPDATE audit_head SET seq = ?, hash = ?", (seq, digest))
+    cut = audit(state, "verify")
+    assert (
+        cut.returncode == 1 and "record 4 (id 4) is pending with no outcome, but not in flight" in cut.stdout
+    )
 
 
 def test_whoever_lacks_the_key_cannot_rechain_an_edit(state: Path) -> None:
@@ -415,3 +423,30 @@ def test_an_archive_changed_or_missing_is_found(state: Path) -> None:
     file.unlink()
     gone = audit(state, "verify", "--archives", str(archives))
     assert gone.returncode == 1 and "the archives in" in gone.stdout and "end at record 0" in gone.stdout
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found"),
+    [
+        # an order in flight dropped from the in-flight table: crash recovery would never settle it
+        ("DELETE FROM audit_in_flight", "record 4 (id 4) is pending with no outcome, but not in flight"),
+        # the pending record moved to another id: the in-flight row and the legs' ids point at nothing
+        ("UPDATE audit SET id = 100 WHERE id = 4", "record 4 (id 100) is pending with no outcome"),
+        # a finished call put back in flight: recovery would settle it a second time
+        (
+            "INSERT INTO audit_in_flight (record_id, account, owner, lease_until) VALUES (1, 'main', NULL, NULL)",
+            "audit_in_flight names record id 1, which is not a call in flight",
+        ),
+    ],
+)
+def test_verify_checks_the_tables_kept_beside_the_chain(state: Path, tamper: str, found: str) -> None:
+    with AuditLog(audit_path(state)) as log:
+        for _ in range(3):
+            log.append(record())
+        log.begin_pending(record(tool="place_order", client_order_id="fly-1"), leg_client_order_ids=["leg-a"])
+    assert audit(state, "verify").returncode == 0
+    with raw(state) as conn:
+        conn.executescript(tamper)
+    done = audit(state, "verify")
+    assert done.returncode == 1, done.stdout
+    assert "audit log CHANGED" in done.stdout and found in done.stdout, done.stdout

@@ -753,7 +753,36 @@ class AuditLog:
                     yield int(row[0]), int(row[1]), row[2], tuple(row[3:])
                 after = int(page[-1][1])
 
-        return walk(chain_key, rows(), head=self.head(), anchor=anchor, start=self.checkpoint())
+        report = walk(chain_key, rows(), head=self.head(), anchor=anchor, start=self.checkpoint())
+        report.problems += self._beside_the_chain()
+        return report
+
+    def _beside_the_chain(self) -> list[str]:
+        """What `audit_in_flight` (kept outside the chain, since it changes) says against what the
+        chain says, read in one snapshot: every call pending with no outcome is in flight, and
+        nothing else is. An edit there would hide an order from crash recovery, or settle one twice."""
+        unsettled = (
+            "a.outcome = 'pending' AND a.completes IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.completes = a.seq)"
+        )
+        with self._db.reading() as session:
+            lost = session.execute(
+                f"SELECT a.seq, a.id FROM audit a WHERE {unsettled}"
+                " AND NOT EXISTS (SELECT 1 FROM audit_in_flight p WHERE p.record_id = a.id) ORDER BY a.seq"
+            ).fetchall()
+            stray = session.execute(
+                "SELECT p.record_id FROM audit_in_flight p WHERE NOT EXISTS"
+                f" (SELECT 1 FROM audit a WHERE a.id = p.record_id AND {unsettled}) ORDER BY p.record_id"
+            ).fetchall()
+        return [
+            f"record {seq} (id {row_id}) is pending with no outcome, but not in flight: audit_in_flight"
+            " was edited (crash recovery would never settle this call)"
+            for seq, row_id in lost
+        ] + [
+            f"audit_in_flight names record id {row_id}, which is not a call in flight: audit_in_flight"
+            " or the record's id was edited"
+            for (row_id,) in stray
+        ]
 
     # retention (binance_mcp.stores.audit_archive writes the files)
 
