@@ -450,3 +450,13 @@ def test_verify_checks_the_tables_kept_beside_the_chain(state: Path, tamper: str
     done = audit(state, "verify")
     assert done.returncode == 1, done.stdout
     assert "audit log CHANGED" in done.stdout and found in done.stdout, done.stdout
+
+
+def test_a_log_deleted_whole_is_caught_by_the_anchor(state: Path) -> None:
+    write_trial(state)
+    head = audit(state, "verify").stdout.split("later): ")[1].strip()
+    audit_path(state).unlink()
+    assert audit(state, "verify").returncode == 0  # with nothing to hold it against, there is no log yet
+    done = audit(state, "verify", "--anchor", head)
+    assert done.returncode == 1, done.stdout
+    assert "audit log CHANGED" in done.stdout and "the anchor names record 6" in done.stdout, done.stdout
