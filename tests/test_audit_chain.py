@@ -460,3 +460,27 @@ def test_a_log_deleted_whole_is_caught_by_the_anchor(state: Path) -> None:
     done = audit(state, "verify", "--anchor", head)
     assert done.returncode == 1, done.stdout
     assert "audit log CHANGED" in done.stdout and "the anchor names record 6" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:40],  # cut short
+        lambda data: b"not a gzip file\n",
+        lambda data: gzip.compress(b'{"archive": 1}\n'),  # a header with no place in the chain
+        lambda data: gzip.compress(data and gzip.decompress(data).split(b"\n", 1)[0] + b"\n{not json\n"),
+    ],
+    ids=["cut-short", "not-gzip", "bad-header", "bad-record"],
+)
+def test_a_damaged_archive_is_reported_not_a_traceback(state: Path, damage) -> None:
+    with AuditLog(audit_path(state)) as log:
+        for n in range(3):
+            log.append(record(time=ago(days=100 - n)))
+    assert run_cli("audit", "--state-dir", str(state), "archive", "--before", "30d").returncode == 0
+    archives = state / "audit-archive"
+    (file,) = archives.glob("*.gz")
+    file.write_bytes(damage(file.read_bytes()))
+    done = audit(state, "verify", "--archives", str(archives))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stdout
+    assert f"{file.name} cannot be read" in done.stdout or "does not match" in done.stdout, done.stdout
