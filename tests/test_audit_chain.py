@@ -437,6 +437,11 @@ def test_an_archive_changed_or_missing_is_found(state: Path) -> None:
             "INSERT INTO audit_in_flight (record_id, account, owner, lease_until) VALUES (1, 'main', NULL, NULL)",
             "audit_in_flight names record id 1, which is not a call in flight",
         ),
+        # a leg's client order id moved off its call: that id would be accepted for a new order
+        (
+            "UPDATE audit_client_ids SET audit_id = 99",
+            "audit_client_ids names record id 99, which does not exist",
+        ),
     ],
 )
 def test_verify_checks_the_tables_kept_beside_the_chain(state: Path, tamper: str, found: str) -> None:

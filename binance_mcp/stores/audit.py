@@ -760,7 +760,8 @@ class AuditLog:
     def _beside_the_chain(self) -> list[str]:
         """What `audit_in_flight` (kept outside the chain, since it changes) says against what the
         chain says, read in one snapshot: every call pending with no outcome is in flight, and
-        nothing else is. An edit there would hide an order from crash recovery, or settle one twice."""
+        nothing else is; every order list leg's client order id belongs to a record. An edit there
+        would hide an order from crash recovery, settle one twice, or free a used id."""
         unsettled = (
             "a.outcome = 'pending' AND a.completes IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.completes = a.seq)"
@@ -774,15 +775,27 @@ class AuditLog:
                 "SELECT p.record_id FROM audit_in_flight p WHERE NOT EXISTS"
                 f" (SELECT 1 FROM audit a WHERE a.id = p.record_id AND {unsettled}) ORDER BY p.record_id"
             ).fetchall()
-        return [
-            f"record {seq} (id {row_id}) is pending with no outcome, but not in flight: audit_in_flight"
-            " was edited (crash recovery would never settle this call)"
-            for seq, row_id in lost
-        ] + [
-            f"audit_in_flight names record id {row_id}, which is not a call in flight: audit_in_flight"
-            " or the record's id was edited"
-            for (row_id,) in stray
-        ]
+            unowned = session.execute(
+                "SELECT DISTINCT c.audit_id FROM audit_client_ids c"
+                " WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.id = c.audit_id) ORDER BY c.audit_id"
+            ).fetchall()
+        return (
+            [
+                f"record {seq} (id {row_id}) is pending with no outcome, but not in flight: audit_in_flight"
+                " was edited (crash recovery would never settle this call)"
+                for seq, row_id in lost
+            ]
+            + [
+                f"audit_in_flight names record id {row_id}, which is not a call in flight: audit_in_flight"
+                " or the record's id was edited"
+                for (row_id,) in stray
+            ]
+            + [
+                f"audit_client_ids names record id {row_id}, which does not exist: audit_client_ids or the"
+                " record's id was edited (its client order ids would be accepted again)"
+                for (row_id,) in unowned
+            ]
+        )
 
     # retention (binance_mcp.stores.audit_archive writes the files)
 
