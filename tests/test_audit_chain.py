@@ -489,3 +489,19 @@ def test_a_damaged_archive_is_reported_not_a_traceback(state: Path, damage) -> N
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 1, done.stdout
     assert f"{file.name} cannot be read" in done.stdout or "does not match" in done.stdout, done.stdout
+
+
+def test_verify_checks_the_in_flight_table_on_postgresql(postgres_url: str) -> None:
+    import psycopg
+
+    from binance_mcp.stores import PostgresState
+
+    with PostgresState(postgres_url) as state:
+        log = state.audit()
+        log.append(record())
+        log.begin_pending(record(tool="place_order", client_order_id="fly-1"), leg_client_order_ids=["leg-a"])
+        assert log.verify().intact
+        with psycopg.connect(postgres_url, autocommit=True) as conn:  # the attacker, straight at the table
+            conn.execute("DELETE FROM audit_in_flight")
+        assert any("pending with no outcome, but not in flight" in p for p in log.verify().problems)
+        log.close()
