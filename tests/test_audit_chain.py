@@ -131,7 +131,7 @@ def test_a_truncation_that_also_rewrites_the_head_is_caught_by_the_anchor(state:
         conn.execute("UPDATE audit_head SET seq = ?, hash = ?", (seq, digest))
     cut = audit(state, "verify")
     assert (
-        cut.returncode == 1 and "record 4 (id 4) is pending with no outcome, but not in flight" in cut.stdout
+        cut.returncode == 1 and "record 4 (id 4) is pending with no outcome and not in flight" in cut.stdout
     )
 
 
@@ -429,7 +429,7 @@ def test_an_archive_changed_or_missing_is_found(state: Path) -> None:
     ("tamper", "found"),
     [
         # an order in flight dropped from the in-flight table: crash recovery would never settle it
-        ("DELETE FROM audit_in_flight", "record 4 (id 4) is pending with no outcome, but not in flight"),
+        ("DELETE FROM audit_in_flight", "record 4 (id 4) is pending with no outcome and not in flight"),
         # the pending record moved to another id: the in-flight row and the legs' ids point at nothing
         ("UPDATE audit SET id = 100 WHERE id = 4", "record 4 (id 100) is pending with no outcome"),
         # a finished call put back in flight: recovery would settle it a second time
@@ -503,5 +503,35 @@ def test_verify_checks_the_in_flight_table_on_postgresql(postgres_url: str) -> N
         assert log.verify().intact
         with psycopg.connect(postgres_url, autocommit=True) as conn:  # the attacker, straight at the table
             conn.execute("DELETE FROM audit_in_flight")
-        assert any("pending with no outcome, but not in flight" in p for p in log.verify().problems)
+        assert any("pending with no outcome and not in flight" in p for p in log.verify().problems)
         log.close()
+
+
+def test_verify_checks_what_lives_beside_the_chain(state: Path) -> None:
+    """The in-flight table and the used leg ids are not chained (they change, or are derived), so
+    `verify` checks them against the chained records: removing a row there is found too."""
+    with AuditLog(audit_path(state)) as log:
+        log.begin_pending(
+            record(tool="place_order", client_order_id="in-flight-1"),
+        )
+        log.begin_pending(
+            record(
+                tool="place_order_list",
+                arguments={
+                    "list_client_order_id": "L1",
+                    "above_client_order_id": "K2",
+                    "below_client_order_id": "K3",
+                },
+                client_order_id="L1",
+            ),
+            leg_client_order_ids=["K2", "K3"],
+        )
+    assert audit(state, "verify").returncode == 0
+    with raw(state) as conn:
+        conn.execute("DELETE FROM audit_in_flight WHERE record_id = 1")
+        conn.execute("DELETE FROM audit_client_ids WHERE client_order_id = 'K2'")
+    done = audit(state, "verify")
+    assert done.returncode == 1
+    assert "record 1 (id 1) is pending with no outcome and not in flight" in done.stdout
+    assert "leg id K2 (above_client_order_id) is not among the used client order ids" in done.stdout
+    assert "K3" not in done.stdout

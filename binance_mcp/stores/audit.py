@@ -754,48 +754,75 @@ class AuditLog:
                 after = int(page[-1][1])
 
         report = walk(chain_key, rows(), head=self.head(), anchor=anchor, start=self.checkpoint())
-        report.problems += self._beside_the_chain()
+        report.problems += self._unchained_state_problems()
         return report
 
-    def _beside_the_chain(self) -> list[str]:
-        """What `audit_in_flight` (kept outside the chain, since it changes) says against what the
-        chain says, read in one snapshot: every call pending with no outcome is in flight, and
-        nothing else is; every order list leg's client order id belongs to a record. An edit there
-        would hide an order from crash recovery, settle one twice, or free a used id."""
+    def _unchained_state_problems(self) -> list[str]:
+        """What lives beside the chain must agree with it: every call still pending (no record
+        completes it) is in flight (else recovery would never complete it), and every client order
+        id an order list's record names for a leg is recorded as used (else it could be reused)."""
+        problems: list[str] = []
+        with self._db.reading() as session:
+            lost = session.execute(
+                "SELECT a.seq, a.id FROM audit a LEFT JOIN audit o ON o.completes = a.seq"
+                " LEFT JOIN audit_in_flight p ON p.record_id = a.id"
+                " WHERE a.outcome = 'pending' AND a.completes IS NULL AND o.id IS NULL AND p.record_id IS NULL"
+                " AND a.seq IS NOT NULL ORDER BY a.seq LIMIT 20"
+            ).fetchall()
+            lists = session.execute(
+                "SELECT a.seq, a.id, a.arguments FROM audit a WHERE a.tool = 'place_order_list'"
+                " AND a.outcome = 'pending' AND a.seq IS NOT NULL ORDER BY a.seq"
+            ).fetchall()
+            used = {
+                (int(row[0]), str(row[1]))
+                for row in session.execute(
+                    "SELECT audit_id, client_order_id FROM audit_client_ids"
+                ).fetchall()
+            }
+        for seq, record_id in lost:
+            problems.append(
+                f"record {seq} (id {record_id}) is pending with no outcome and not in flight: its in-flight "
+                "state was removed, so crash recovery would never complete it"
+            )
+        for seq, record_id, text in lists:
+            try:
+                arguments = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            for name, value in sorted(arguments.items()) if isinstance(arguments, dict) else ():
+                leg = name.endswith("_client_order_id") and name != "list_client_order_id"
+                if leg and isinstance(value, str) and (int(record_id), value) not in used:
+                    problems.append(
+                        f"record {seq} (id {record_id}): leg id {value} ({name}) is not among the used client "
+                        "order ids: it was removed, and could be reused"
+                    )
+        return problems + self._stray_beside_the_chain()
+
+    def _stray_beside_the_chain(self) -> list[str]:
+        """The other way round: every in-flight row names a call still pending, and every used leg
+        id belongs to a record (an edited id would free it, or have recovery settle a call twice)."""
         unsettled = (
             "a.outcome = 'pending' AND a.completes IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.completes = a.seq)"
         )
         with self._db.reading() as session:
-            lost = session.execute(
-                f"SELECT a.seq, a.id FROM audit a WHERE {unsettled}"
-                " AND NOT EXISTS (SELECT 1 FROM audit_in_flight p WHERE p.record_id = a.id) ORDER BY a.seq"
-            ).fetchall()
             stray = session.execute(
                 "SELECT p.record_id FROM audit_in_flight p WHERE NOT EXISTS"
-                f" (SELECT 1 FROM audit a WHERE a.id = p.record_id AND {unsettled}) ORDER BY p.record_id"
+                f" (SELECT 1 FROM audit a WHERE a.id = p.record_id AND {unsettled}) ORDER BY p.record_id LIMIT 20"
             ).fetchall()
             unowned = session.execute(
                 "SELECT DISTINCT c.audit_id FROM audit_client_ids c"
-                " WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.id = c.audit_id) ORDER BY c.audit_id"
+                " WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.id = c.audit_id) ORDER BY c.audit_id LIMIT 20"
             ).fetchall()
-        return (
-            [
-                f"record {seq} (id {row_id}) is pending with no outcome, but not in flight: audit_in_flight"
-                " was edited (crash recovery would never settle this call)"
-                for seq, row_id in lost
-            ]
-            + [
-                f"audit_in_flight names record id {row_id}, which is not a call in flight: audit_in_flight"
-                " or the record's id was edited"
-                for (row_id,) in stray
-            ]
-            + [
-                f"audit_client_ids names record id {row_id}, which does not exist: audit_client_ids or the"
-                " record's id was edited (its client order ids would be accepted again)"
-                for (row_id,) in unowned
-            ]
-        )
+        return [
+            f"audit_in_flight names record id {row_id}, which is not a call in flight: audit_in_flight"
+            " or the record's id was edited"
+            for (row_id,) in stray
+        ] + [
+            f"audit_client_ids names record id {row_id}, which does not exist: audit_client_ids or the"
+            " record's id was edited (its client order ids would be accepted again)"
+            for (row_id,) in unowned
+        ]
 
     # retention (binance_mcp.stores.audit_archive writes the files)
 
