@@ -127,6 +127,14 @@ def test_a_truncation_that_also_rewrites_the_head_is_caught_by_the_anchor(state:
     done = audit(state, "verify", "--anchor", head)
     assert done.returncode == 1
     assert "the anchor names record 6, but the log ends at record 5" in done.stdout
+    with raw(state) as conn:  # cutting an order's outcome too leaves it pending and out of flight
+        conn.execute("DELETE FROM audit WHERE seq > 4")
+        seq, digest = conn.execute("SELECT seq, hash FROM audit WHERE seq = 4").fetchone()
+        conn.execute("UPDATE audit_head SET seq = ?, hash = ?", (seq, digest))
+    cut = audit(state, "verify")
+    assert (
+        cut.returncode == 1 and "record 4 (id 4) is pending with no outcome and not in flight" in cut.stdout
+    )
 
 
 def test_whoever_lacks_the_key_cannot_rechain_an_edit(state: Path) -> None:
@@ -417,6 +425,88 @@ def test_an_archive_changed_or_missing_is_found(state: Path) -> None:
     file.unlink()
     gone = audit(state, "verify", "--archives", str(archives))
     assert gone.returncode == 1 and "the archives in" in gone.stdout and "end at record 0" in gone.stdout
+
+
+@pytest.mark.parametrize(
+    ("tamper", "found"),
+    [
+        # an order in flight dropped from the in-flight table: crash recovery would never settle it
+        ("DELETE FROM audit_in_flight", "record 4 (id 4) is pending with no outcome and not in flight"),
+        # the pending record moved to another id: the in-flight row and the legs' ids point at nothing
+        ("UPDATE audit SET id = 100 WHERE id = 4", "record 4 (id 100) is pending with no outcome"),
+        # a finished call put back in flight: recovery would settle it a second time
+        (
+            "INSERT INTO audit_in_flight (record_id, account, owner, lease_until) VALUES (1, 'main', NULL, NULL)",
+            "audit_in_flight names record id 1, which is not a call in flight",
+        ),
+        # a leg's client order id moved off its call: that id would be accepted for a new order
+        (
+            "UPDATE audit_client_ids SET audit_id = 99",
+            "audit_client_ids names record id 99, which does not exist",
+        ),
+    ],
+)
+def test_verify_checks_the_tables_kept_beside_the_chain(state: Path, tamper: str, found: str) -> None:
+    with AuditLog(audit_path(state)) as log:
+        for _ in range(3):
+            log.append(record())
+        log.begin_pending(record(tool="place_order", client_order_id="fly-1"), leg_client_order_ids=["leg-a"])
+    assert audit(state, "verify").returncode == 0
+    with raw(state) as conn:
+        conn.executescript(tamper)
+    done = audit(state, "verify")
+    assert done.returncode == 1, done.stdout
+    assert "audit log CHANGED" in done.stdout and found in done.stdout, done.stdout
+
+
+def test_a_log_deleted_whole_is_caught_by_the_anchor(state: Path) -> None:
+    write_trial(state)
+    head = audit(state, "verify").stdout.split("later): ")[1].strip()
+    audit_path(state).unlink()
+    assert audit(state, "verify").returncode == 0  # with nothing to hold it against, there is no log yet
+    done = audit(state, "verify", "--anchor", head)
+    assert done.returncode == 1, done.stdout
+    assert "audit log CHANGED" in done.stdout and "the anchor names record 6" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:40],  # cut short
+        lambda data: b"not a gzip file\n",
+        lambda data: gzip.compress(b'{"archive": 1}\n'),  # a header with no place in the chain
+        lambda data: gzip.compress(data and gzip.decompress(data).split(b"\n", 1)[0] + b"\n{not json\n"),
+    ],
+    ids=["cut-short", "not-gzip", "bad-header", "bad-record"],
+)
+def test_a_damaged_archive_is_reported_not_a_traceback(state: Path, damage) -> None:
+    with AuditLog(audit_path(state)) as log:
+        for n in range(3):
+            log.append(record(time=ago(days=100 - n)))
+    assert run_cli("audit", "--state-dir", str(state), "archive", "--before", "30d").returncode == 0
+    archives = state / "audit-archive"
+    (file,) = archives.glob("*.gz")
+    file.write_bytes(damage(file.read_bytes()))
+    done = audit(state, "verify", "--archives", str(archives))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stdout
+    assert f"{file.name} cannot be read" in done.stdout or "does not match" in done.stdout, done.stdout
+
+
+def test_verify_checks_the_in_flight_table_on_postgresql(postgres_url: str) -> None:
+    import psycopg
+
+    from binance_mcp.stores import PostgresState
+
+    with PostgresState(postgres_url) as state:
+        log = state.audit()
+        log.append(record())
+        log.begin_pending(record(tool="place_order", client_order_id="fly-1"), leg_client_order_ids=["leg-a"])
+        assert log.verify().intact
+        with psycopg.connect(postgres_url, autocommit=True) as conn:  # the attacker, straight at the table
+            conn.execute("DELETE FROM audit_in_flight")
+        assert any("pending with no outcome and not in flight" in p for p in log.verify().problems)
+        log.close()
 
 
 def test_verify_checks_what_lives_beside_the_chain(state: Path) -> None:

@@ -334,6 +334,12 @@ def _write(records: Iterable[AuditRecord], args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace, anchor: tuple[int, str] | None) -> int:
     with _opened(args) as (log, where):
         if log is None:
+            if anchor is not None and anchor[0] > 0:
+                print("audit log CHANGED: 1 problem(s) in 0 records")
+                print(
+                    f"  the anchor names record {anchor[0]}, but there is no audit log in {where}: it was deleted"
+                )
+                return 1
             print(f"no audit records yet in {where}: nothing to verify")
             return 0
         report = log.verify(anchor)

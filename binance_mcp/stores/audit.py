@@ -796,7 +796,33 @@ class AuditLog:
                         f"record {seq} (id {record_id}): leg id {value} ({name}) is not among the used client "
                         "order ids: it was removed, and could be reused"
                     )
-        return problems
+        return problems + self._stray_beside_the_chain()
+
+    def _stray_beside_the_chain(self) -> list[str]:
+        """The other way round: every in-flight row names a call still pending, and every used leg
+        id belongs to a record (an edited id would free it, or have recovery settle a call twice)."""
+        unsettled = (
+            "a.outcome = 'pending' AND a.completes IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.completes = a.seq)"
+        )
+        with self._db.reading() as session:
+            stray = session.execute(
+                "SELECT p.record_id FROM audit_in_flight p WHERE NOT EXISTS"
+                f" (SELECT 1 FROM audit a WHERE a.id = p.record_id AND {unsettled}) ORDER BY p.record_id LIMIT 20"
+            ).fetchall()
+            unowned = session.execute(
+                "SELECT DISTINCT c.audit_id FROM audit_client_ids c"
+                " WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.id = c.audit_id) ORDER BY c.audit_id LIMIT 20"
+            ).fetchall()
+        return [
+            f"audit_in_flight names record id {row_id}, which is not a call in flight: audit_in_flight"
+            " or the record's id was edited"
+            for (row_id,) in stray
+        ] + [
+            f"audit_client_ids names record id {row_id}, which does not exist: audit_client_ids or the"
+            " record's id was edited (its client order ids would be accepted again)"
+            for (row_id,) in unowned
+        ]
 
     # retention (binance_mcp.stores.audit_archive writes the files)
 

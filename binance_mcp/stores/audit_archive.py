@@ -70,15 +70,23 @@ def verify_archives(directory: Path, key: bytes) -> tuple[ChainReport, tuple[int
     report = ChainReport()
     end = (0, GENESIS)
     for path in files:
-        with gzip.open(path, "rt", encoding="utf-8") as lines:
-            header = json.loads(next(lines))
-            if (header.get("from_seq"), header.get("previous_hash")) != (end[0] + 1, end[1]):
-                report.problems.append(
-                    f"{path.name} starts at record {header.get('from_seq')}, but the archives before it end at "
-                    f"record {end[0]}: an archive is missing or was changed"
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as lines:
+                header = json.loads(next(lines))
+                if (header.get("from_seq"), header.get("previous_hash")) != (end[0] + 1, end[1]):
+                    report.problems.append(
+                        f"{path.name} starts at record {header.get('from_seq')}, but the archives before it end at "
+                        f"record {end[0]}: an archive is missing or was changed"
+                    )
+                rows = (_row(json.loads(line)) for line in lines)
+                part = walk(
+                    key, rows, head=None, start=(int(header["from_seq"]) - 1, str(header["previous_hash"]))
                 )
-            rows = (_row(json.loads(line)) for line in lines)
-            part = walk(key, rows, head=None, start=(header["from_seq"] - 1, header["previous_hash"]))
+        except (OSError, EOFError, StopIteration, ValueError, KeyError, TypeError, AttributeError) as exc:
+            report.problems.append(
+                f"{path.name} cannot be read ({exc.__class__.__name__}): it was damaged or changed"
+            )
+            continue
         report.records += part.records
         report.problems += [f"{path.name}: {problem}" for problem in part.problems]
         end = (part.head_seq, part.head_hash)
