@@ -537,3 +537,16 @@ def test_verify_checks_what_lives_beside_the_chain(state: Path) -> None:
     assert "record 1 (id 1) is pending with no outcome and not in flight" in done.stdout
     assert "leg id K2 (above_client_order_id) is not among the used client order ids" in done.stdout
     assert "K3" not in done.stdout
+
+
+def test_a_checkpoint_the_chain_does_not_name_is_a_deletion(state: Path) -> None:
+    """Review finding: a faked checkpoint made `verify` call deleted records archived."""
+    write_trial(state)
+    with raw(state) as conn:
+        conn.execute(
+            "INSERT INTO audit_checkpoint SELECT seq, hash, 'x', '0', 'now' FROM audit WHERE seq = 2"
+        )
+        conn.execute("DELETE FROM audit WHERE seq <= 2")
+    done = audit(state, "verify")
+    assert done.returncode == 1
+    assert "the checkpoint at record 2 is named by no archive record of the chain" in done.stdout

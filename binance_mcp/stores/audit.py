@@ -15,6 +15,7 @@ dir, or PostgreSQL).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -456,6 +457,8 @@ _BY_CLIENT_ID = (
 """A call that carried the client order id: as its own (at the start or in its outcome) or as a leg's."""
 _SELECT_A = "SELECT " + ", ".join(f"a.{c}" for c in _COLUMNS)
 _HEAD = "SELECT seq, hash FROM audit_head WHERE one = 1"
+ARCHIVED_EVENT = "audit_archived"
+"""The chained event `audit archive` writes: which records it archived, to which file."""
 _PAGE = 1000
 """Records read at a time by the streaming readers (`calls`, `verify`)."""
 DECLARED = " (declared)"
@@ -757,6 +760,23 @@ class AuditLog:
         report.problems += self._unchained_state_problems()
         return report
 
+    def _unnamed_checkpoints(self) -> list[tuple[int, str]]:
+        """Checkpoints no chained `audit_archived` event names (seq, hash)."""
+        with self._db.reading() as session:
+            checkpoints = session.execute("SELECT seq, hash FROM audit_checkpoint ORDER BY seq").fetchall()
+            said = session.execute(
+                "SELECT arguments FROM audit WHERE tool = ? AND decision = 'event' AND seq IS NOT NULL",
+                (ARCHIVED_EVENT,),
+            ).fetchall()
+        named: set[tuple[int, str]] = set()
+        for (text,) in said:
+            with contextlib.suppress(TypeError, ValueError, KeyError):
+                arguments = json.loads(text)
+                named.add((int(arguments["through"]), str(arguments["hash"])))
+        return [
+            (int(seq), str(digest)) for seq, digest in checkpoints if (int(seq), str(digest)) not in named
+        ]
+
     def _unchained_state_problems(self) -> list[str]:
         """What lives beside the chain must agree with it: every call still pending (no record
         completes it) is in flight (else recovery would never complete it), and every client order
@@ -779,6 +799,11 @@ class AuditLog:
                     "SELECT audit_id, client_order_id FROM audit_client_ids"
                 ).fetchall()
             }
+        for seq, digest in self._unnamed_checkpoints():
+            problems.append(
+                f"the checkpoint at record {seq} is named by no archive record of the chain: the records up to "
+                f"{seq} were deleted, not archived (hash {digest[:12]}…)"
+            )
         for seq, record_id in lost:
             problems.append(
                 f"record {seq} (id {record_id}) is pending with no outcome and not in flight: its in-flight "
@@ -873,6 +898,18 @@ class AuditLog:
                 "INSERT INTO audit_checkpoint (seq, hash, archive, sha256, archived_at) VALUES (?, ?, ?, ?, ?)",
                 (through, digest, archive, sha256, utc_now_text()),
             )
+            # the chain itself says what was archived: a checkpoint it does not name is a deletion
+            said = AuditRecord(
+                client="binance-mcp",
+                network="any",
+                base_url="any",
+                tool=ARCHIVED_EVENT,
+                arguments={"through": through, "hash": digest, "archive": archive, "sha256": sha256},
+                decision=AuditDecision.EVENT,
+                outcome=Outcome.OK,
+                reason=f"records up to {through} archived to {archive} (sha256 {sha256})",
+            )
+            self._chain(session, (*self._row(said), None))
             sent = f"{_CALLS} AND a.seq <= ? AND {_SENT}"
             columns = "COALESCE(o.client_order_id, a.client_order_id), a.account, a.time, a.tool, COALESCE(o.outcome, a.outcome), COALESCE(o.order_id, a.order_id)"
             calls = sent.replace(_CALLS.split(" FROM ")[0], f"SELECT {columns}", 1)
