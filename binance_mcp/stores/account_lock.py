@@ -17,6 +17,7 @@ Both are used the same way: `async with lock.held(account): ...`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -153,10 +154,17 @@ class PostgresAccountLock:
             guard = threading.Lock()
 
             def take() -> None:
-                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                try:
+                    conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                except Exception:
+                    with guard:
+                        if state["abandoned"]:
+                            conn.close()
+                            return
+                    raise
                 with guard:
                     if state["abandoned"]:
-                        conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                        conn.close()  # its session ends, and the lock it just got with it
                     else:
                         state["taken"] = True
 
@@ -169,7 +177,13 @@ class PostgresAccountLock:
                 if taken:
                     await anyio.to_thread.run_sync(self._unlock, account, key)
                 else:
-                    conn.cancel()  # the server stops waiting; the thread's query fails
+                    # The wait was given up: that connection is never used again (the next caller
+                    # opens its own), and the server is told to stop waiting. A cancel that arrives
+                    # late can then only reach the abandoned session, never an unlock or another
+                    # caller's wait; the session's close releases whatever it took meanwhile.
+                    self._forget(account, conn)
+                    with contextlib.suppress(Exception):
+                        conn.cancel()
                 raise
             try:
                 yield
@@ -182,6 +196,11 @@ class PostgresAccountLock:
             for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
+
+    def _forget(self, account: str, conn: Any) -> None:
+        with self._guard:
+            if self._connections.get(account) is conn:
+                del self._connections[account]
 
     def _connection(self, account: str) -> Any:
         import psycopg
