@@ -199,7 +199,9 @@ async def test_a_thousand_orders_under_a_third_of_requests_failing(tmp_path: Pat
     assert duplicates == [] and missing == [] and wrong_id == [] and unknown_to_server == []
     assert stray_legs == []
     assert len(singles) + len(lists) == len(placed) + unknown_placed
-    assert lists_placed > CALLS // LIST_EVERY // 2  # lists went through the faults too
+    # lists went through the faults too (each list reads more before it is sent since #15 — avg and
+    # reference prices, the symbol's open counts — so fewer get through a third of requests failing)
+    assert lists_placed > CALLS // LIST_EVERY // 4
     assert recovered and unknown  # both paths were exercised
     assert audited["ok"] == len(placed) and audited["unknown"] == len(unknown) and audited["pending"] == 0
     assert elapsed < 100
