@@ -99,6 +99,11 @@ class AuditWriter:
         """Queue a record; the call's result does not wait for it."""
         self._submit(lambda store: store.append(record))
 
+    def write_made(self, make: Callable[[], AuditRecord]) -> None:
+        """Queue a record that `make` builds on the writer's thread, off the call's own time: every
+        value it reads must be fixed already (its time and latency taken when the call ended)."""
+        self._submit(lambda store: store.append(make()))
+
     def event(self, name: str, reason: str, *, policy: str | None = None, defer: bool = False) -> None:
         """Record something that is not a tool call (a policy loaded, failed sign-ins). With
         `defer`, before the log is first opened it waits for the first record, so that start-up
@@ -168,18 +173,30 @@ class AuditWriter:
             store="audit log",
         )
 
-    def finish(self, record_id: int, fallback: AuditRecord, **fields: Any) -> None:
-        """Queue the outcome of a pending record. If another process completed it meanwhile (crash
+    def finish(self, record_id: int, make: Callable[[], AuditRecord]) -> None:
+        """Queue the outcome of a pending record, the record of it that `make` builds on the
+        writer's thread (as `write_made`). If another process completed it meanwhile (crash
         recovery on a shared state), the outcome is written as a record of its own."""
 
         def finish(store: AuditLog) -> None:
+            entry = make()
             try:
-                store.finish(record_id, durable=False, **fields)
+                store.finish(
+                    record_id,
+                    durable=False,
+                    outcome=entry.outcome,
+                    decision=entry.decision,
+                    reason=entry.reason,
+                    order_id=entry.order_id,
+                    client_order_id=entry.client_order_id,
+                    latency_ms=entry.latency_ms,
+                    result=entry.result,
+                )
             except ValueError:
                 logger.warning(
                     "audit record %s was completed elsewhere; recording the outcome again", record_id
                 )
-                store.append(fallback)
+                store.append(entry)
 
         self._submit(finish)
 
