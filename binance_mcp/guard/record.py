@@ -43,7 +43,9 @@ class Ending:
     @staticmethod
     def now(ended: Ended, services: Services) -> Ending:
         started = request_of(ended.reached).started
-        return Ending(time.time(), round((time.perf_counter() - started) * 1000, 3), services.policy.fingerprint)
+        return Ending(
+            time.time(), round((time.perf_counter() - started) * 1000, 3), services.policy.fingerprint
+        )
 
     @property
     def time_text(self) -> str:
