@@ -68,6 +68,7 @@ def make_app(
     dry_run: bool = False,
     keys: dict[str, str] | None = None,
     market_data_max_age: float = 0.0,
+    watch: bool = False,
 ) -> App:
     """A server on `base_url`; `keys` is the environment that sets its API key (HMAC by default).
 
@@ -85,6 +86,7 @@ def make_app(
         dry_run=dry_run,
         market_data_max_age_flag=market_data_max_age,
         env=env,
+        watch_policy=watch,
     )
     return build_app(config)
 
