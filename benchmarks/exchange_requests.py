@@ -124,11 +124,15 @@ async def main(agents: int, calls: int, rounds: int, max_age: float) -> None:
         b = statistics.median(f[key] for f in figures["after"])
         print(f"{label:>34} {form.format(a):>20} {form.format(b):>22}")
     per_1000 = statistics.median(f["per_1000"] for f in figures["after"])
-    print(f"goal ≤ 50 exchange requests per 1,000 calls: {'met' if per_1000 <= 50 else 'MISSED'} ({per_1000:.1f})")
+    print(
+        f"goal ≤ 50 exchange requests per 1,000 calls: {'met' if per_1000 <= 50 else 'MISSED'} ({per_1000:.1f})"
+    )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)

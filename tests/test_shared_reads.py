@@ -240,3 +240,108 @@ async def test_a_shared_count_never_lets_one_order_too_many_through(
     assert result.is_error and result.structured_content["error"] == "policy_denied", result.content[0].text
     assert "counted again before sending" in result.structured_content["reason"]
     assert len(fake.open_orders()) == 1
+
+
+# -- the mechanism itself (binance_mcp.exchange.shared_reads), with a fetch the test controls ---------
+
+
+class Gate:
+    """A fetch that waits until the test opens it, counting how often it was asked."""
+
+    def __init__(self, answer: Any = "answer", error: Exception | None = None) -> None:
+        self.opened = anyio.Event()
+        self.asked = 0
+        self.answer, self.error = answer, error
+
+    async def __call__(self) -> Any:
+        self.asked += 1
+        await self.opened.wait()
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+async def test_callers_asking_while_a_read_is_in_the_air_wait_for_it() -> None:
+    from binance_mcp.exchange.shared_reads import SharedReads
+
+    shared, gate, got = SharedReads(max_age=KEPT), Gate(), []
+    async with anyio.create_task_group() as group:
+        for _ in range(10):
+            group.start_soon(lambda: _append(got, shared.read("k", gate)))
+        await anyio.wait_all_tasks_blocked()
+        assert gate.asked == 1 and shared.requests == 1
+        gate.opened.set()
+    assert [r.value for r in got] == ["answer"] * 10 and len({r.read_at for r in got}) == 1
+    assert sum(not r.shared for r in got) == 1  # the one that asked; the nine others shared
+
+
+async def test_a_failed_read_reaches_every_waiting_caller_and_is_not_kept() -> None:
+    from binance_mcp.exchange.shared_reads import SharedReads
+
+    shared, gate, failures = SharedReads(max_age=KEPT), Gate(error=RuntimeError("down")), []
+
+    async def read() -> None:
+        try:
+            await shared.read("k", gate)
+        except RuntimeError as exc:
+            failures.append(str(exc))
+
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(read)
+        await anyio.wait_all_tasks_blocked()
+        gate.opened.set()
+    assert failures == ["down"] * 3
+    later = Gate("back")
+    later.opened.set()
+    assert (await shared.read("k", later)).value == "back" and later.asked == 1
+
+
+async def test_a_read_forgotten_while_in_the_air_answers_its_callers_but_is_not_kept() -> None:
+    from binance_mcp.exchange.shared_reads import SharedReads
+
+    shared, gate, got = SharedReads(max_age=KEPT), Gate("before the order"), []
+    async with anyio.create_task_group() as group:
+        group.start_soon(lambda: _append(got, shared.read("count", gate)))
+        await anyio.wait_all_tasks_blocked()
+        shared.forget("count")  # an order was sent meanwhile
+        gate.opened.set()
+    after = Gate("after the order")
+    after.opened.set()
+    assert got[0].value == "before the order"
+    assert (await shared.read("count", after)).value == "after the order"
+
+
+async def test_a_reading_of_another_version_or_too_old_for_the_caller_is_not_served() -> None:
+    from binance_mcp.exchange.shared_reads import SharedReads
+
+    shared = SharedReads(max_age=KEPT)
+    first, second, third = Gate(1), Gate(2), Gate(3)
+    for gate in (first, second, third):
+        gate.opened.set()
+    assert (await shared.read("count", first, version=7)).value == 1
+    assert (await shared.read("count", second, version=7)).value == 1  # same version: shared
+    assert (await shared.read("count", second, version=8)).value == 2  # the account moved
+    assert (await shared.read("count", third, version=8, max_age=0)).value == 3  # counted afresh
+    assert (first.asked, second.asked, third.asked) == (1, 1, 1)
+
+
+async def test_when_the_caller_that_asked_is_cancelled_a_waiting_caller_asks_again() -> None:
+    from binance_mcp.exchange.shared_reads import SharedReads
+
+    shared, gate, got = SharedReads(max_age=KEPT), Gate(), []
+    async with anyio.create_task_group() as outer:
+        async with anyio.create_task_group() as leader:
+            leader.start_soon(lambda: _append(got, shared.read("k", gate)))
+            await anyio.wait_all_tasks_blocked()
+            outer.start_soon(lambda: _append(got, shared.read("k", gate)))
+            await anyio.wait_all_tasks_blocked()
+            leader.cancel_scope.cancel()  # the first caller's client went away
+        await anyio.wait_all_tasks_blocked()
+        assert gate.asked == 2
+        gate.opened.set()
+    assert [r.value for r in got] == ["answer"]
+
+
+async def _append(found: list[Any], reading: Any) -> None:
+    found.append(await reading)
