@@ -13,8 +13,9 @@ same load on two servers side by side, one after the other, on one local test ex
 The load: `--agents` MCP sessions (one `mcp.Client` each, in-process: the agents and the server in
 one process, the exchange over HTTP on loopback), `--calls` `get_price` calls on BTCUSDT spread
 over them, all started at once. Counted: the `GET /api/v3/ticker/price` requests the test exchange
-received, the calls answered, errors, the oldest answer's age (`age_ms`, the freshness each answer
-states) and the wall time. Goal: ≤ 50 exchange requests per 1,000 calls, 0 errors.
+received, the calls answered, errors, the answers' age (`age_ms`, the freshness each answer states:
+from when the server began asking, so time waiting for a worker thread and for the answer counts)
+and the wall time. Goal: ≤ 50 exchange requests per 1,000 calls, 0 errors.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ async def one_round(app: Any, fake: FakeBinance, agents: int, calls: int) -> dic
         "requests": sent,
         "answered": len(results),
         "errors": errors,
+        "median_ms": statistics.median([r["age_ms"] for r in results] or [0]),
         "oldest_ms": max((r["age_ms"] for r in results), default=0),
         "seconds": elapsed,
     }
@@ -113,7 +115,8 @@ async def main(agents: int, calls: int, rounds: int, max_age: float) -> None:
         ("exchange requests per 1,000 calls", "per_1000", "{:.1f}"),
         ("calls answered", "answered", "{:.0f}"),
         ("errors", "errors", "{:.0f}"),
-        ("oldest answer (age_ms)", "oldest_ms", "{:.0f}"),
+        ("answer age, median (age_ms)", "median_ms", "{:.0f}"),
+        ("answer age, oldest (age_ms)", "oldest_ms", "{:.0f}"),
         ("wall time (s)", "seconds", "{:.2f}"),
     )
     for side in figures.values():
