@@ -345,3 +345,47 @@ async def test_when_the_caller_that_asked_is_cancelled_a_waiting_caller_asks_aga
 
 async def _append(found: list[Any], reading: Any) -> None:
     found.append(await reading)
+
+
+# -- the flag, as a user gives it ----------------------------------------------------------------------
+
+
+async def test_the_freshness_is_set_on_the_command_line(tmp_path: Path, fake: FakeBinance) -> None:
+    import os
+
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    from tests.command import BINANCE_MCP
+    from tests.conftest import API_KEY, API_SECRET
+    from tests.test_cli import run_cli
+
+    wrong = run_cli("--testnet", "--market-data-max-age", "90")
+    assert (
+        wrong.returncode == 2 and "--market-data-max-age: must be a number of seconds from 0" in wrong.stderr
+    )
+    fake.set_price("ETHUSDT", "3333.33")
+    state = str(tmp_path / "state")
+    params = StdioServerParameters(
+        command=BINANCE_MCP,
+        args=[
+            "--testnet",
+            "--base-url",
+            fake.base_url,
+            "--state-dir",
+            state,
+            "--market-data-max-age",
+            str(KEPT),
+        ],
+        env={
+            "BINANCE_API_KEY": API_KEY,
+            "BINANCE_API_SECRET": API_SECRET,
+            "PATH": os.environ.get("PATH", ""),
+        },
+        cwd=str(tmp_path),
+    )
+    async with Client(stdio_client(params), mode="legacy") as client:
+        first = (await client.call_tool("get_price", {"symbol": "ETHUSDT"})).structured_content
+        fake.set_price("ETHUSDT", "3500")
+        second = (await client.call_tool("get_price", {"symbol": "ETHUSDT"})).structured_content
+    assert first["price"] == second["price"] == "3333.33000000" and second["read_at"] == first["read_at"]
+    assert len(price_requests(fake)) == 1
