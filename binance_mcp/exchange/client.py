@@ -19,6 +19,9 @@ Reliability (README *Reliability*; Binance's rest-api.md "General API Informatio
 - a -1021 resyncs the clock offset from `/api/v3/time` and the request goes once more;
 - used weight and order counts are tracked against exchangeInfo's limits, and a request waits
   for the next window rather than break one (`limits`).
+- market data, exchange rules and the account's open-order count are read once for every caller
+  asking the same at the same time, and kept briefly (`shared_reads`): Binance's weight is counted
+  per IP address, for every agent behind this server.
 
 This module knows nothing of policies; every error leaves it as an `ExchangeFailure` (errors.py:
 `BinanceRejected` with Binance's code, message and the next step; `ExchangePaused`,
