@@ -323,6 +323,8 @@ async def test_a_reading_of_another_version_or_too_old_for_the_caller_is_not_ser
     assert (await shared.read("count", second, version=7)).value == 1  # same version: shared
     assert (await shared.read("count", second, version=8)).value == 2  # the account moved
     assert (await shared.read("count", third, version=8, max_age=0)).value == 3  # counted afresh
+    kept = shared.peek("count", version=8)
+    assert kept is not None and kept.value == 3 and shared.peek("count", version=7) is None
     assert (first.asked, second.asked, third.asked) == (1, 1, 1)
 
 

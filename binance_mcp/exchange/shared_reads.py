@@ -110,6 +110,16 @@ class SharedReads:
                     continue  # its leader was cancelled before it landed: ask again
             return await self._fly(key, fetch, version)
 
+    def peek(
+        self, key: Hashable, *, max_age: float | None = None, version: Hashable = None
+    ) -> Reading[Any] | None:
+        """The kept reading for `key`, if one is young enough, without asking anything."""
+        kept = self._kept.get(key)
+        bound = self.max_age if max_age is None else max_age
+        if kept is None or kept[0] != version or kept[1].asked_at < time.monotonic() - bound:
+            return None
+        return kept[1]
+
     async def _fly(self, key: Hashable, fetch: Callable[[], Awaitable[T]], version: Hashable) -> Reading[T]:
         flight = _Flight(time.monotonic(), version)
         self._flying[key] = flight
