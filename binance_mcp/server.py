@@ -223,6 +223,7 @@ def build_app(
         config.base_url,
         config.credentials,
         timeouts=Timeouts(connect=config.connect_timeout, read=config.read_timeout),
+        market_data_max_age=config.market_data_max_age,
     )
     guard = build_guard(
         config, policy, exchange, agent_resolver=agent_resolver, approvals_page=approvals_page
@@ -242,6 +243,7 @@ def build_app(
     watcher = None
     if config.watch_policy and config.policy_path is not None:
         watcher = PolicyWatcher(config.policy_path, guard.install, notifier.notify)
+        guard.services.policy.follow(watcher.check)
     return App(
         server=server,
         watcher=watcher,
