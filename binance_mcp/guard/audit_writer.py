@@ -97,12 +97,13 @@ class AuditWriter:
 
     def write(self, record: AuditRecord) -> None:
         """Queue a record; the call's result does not wait for it."""
-        self._submit(lambda store: store.append(record))
+        self.write_made(lambda: record)
 
     def write_made(self, make: Callable[[], AuditRecord]) -> None:
         """Queue a record that `make` builds on the writer's thread, off the call's own time: every
-        value it reads must be fixed already (its time and latency taken when the call ended)."""
-        self._submit(lambda store: store.append(make()))
+        value it reads must be fixed already (its time and latency taken when the call ended).
+        Records queued together are committed together (`_Append`)."""
+        self._submit(_Append(make))
 
     def event(self, name: str, reason: str, *, policy: str | None = None, defer: bool = False) -> None:
         """Record something that is not a tool call (a policy loaded, failed sign-ins). With
@@ -266,18 +267,68 @@ class AuditWriter:
                 self.store.append(record)
             except Exception as exc:
                 self._failed(exc, lost=True)
+        carried: Any = None
         while True:
-            item = self._queue.get()
+            item, carried = (carried, None) if carried is not None else (self._queue.get(), None)
             if item is _STOP:
                 return
-            job, future, writes = item
-            self._written += 1
-            if self._written % ANCHOR_EVERY == 0:
-                self._log_head()
+            if isinstance(item[0], _Append):  # with every record queued behind it, in one commit
+                batch = [item]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        following = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if following is _STOP or not isinstance(following[0], _Append):
+                        carried = following  # run next, in its turn
+                        break
+                    batch.append(following)
+                self._append_all(batch)
+                continue
+            self._run_one(item)
+
+    def _run_one(self, item: Any) -> None:
+        job, future, writes = item
+        self._written += 1
+        if self._written % ANCHOR_EVERY == 0:
+            self._log_head()
+        try:
+            result = job(self.store)
+        except BaseException as exc:  # the call's result stands; later calls are refused
+            self._failed(exc, lost=writes)
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def _append_all(self, batch: list[Any]) -> None:
+        """Records queued together, in one transaction; when that fails (one of them refused, the
+        store failing), each is tried on its own, so each is written or counted lost as alone."""
+        if len(batch) > 1:
             try:
-                result = job(self.store)
-            except BaseException as exc:  # the call's result stands; later calls are refused
-                self._failed(exc, lost=writes)
-                future.set_exception(exc)
+                records = [job.make() for job, _, _ in batch]
+                ids = self.store.append_all(records)
+            except Exception:
+                pass
             else:
-                future.set_result(result)
+                for (_, future, _), record_id in zip(batch, ids, strict=True):
+                    self._written += 1
+                    if self._written % ANCHOR_EVERY == 0:
+                        self._log_head()
+                    future.set_result(record_id)
+                return
+        for item in batch:
+            self._run_one(item)
+
+
+MAX_BATCH = 64
+"""The most queued records one commit takes."""
+
+
+@dataclass(frozen=True)
+class _Append:
+    """A job that appends the record `make` builds: queued ones are committed together."""
+
+    make: Callable[[], AuditRecord]
+
+    def __call__(self, store: AuditLog) -> int:
+        return store.append(self.make())

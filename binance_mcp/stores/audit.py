@@ -609,6 +609,17 @@ class AuditLog:
                 )
         return record_id
 
+    def append_all(self, records: Sequence[AuditRecord]) -> list[int]:
+        """Write records that are not `pending` at the end of the chain, in order, in one
+        transaction (one commit for all: what the audit writer does with the records queued
+        together). All or none: a record the log refuses writes none of them. Returns their ids."""
+        if any(record.outcome == Outcome.PENDING for record in records):
+            raise ValueError("a pending record is written on its own (begin_pending)")
+        rows = [self._row(record) for record in records]
+        durable = any(record.client_order_id is not None for record in records)
+        with self._db.writing(durable=durable, serialise=_CHAIN_LOCK) as session:
+            return [self._chain(session, (*row, None))[0] for row in rows]
+
     def begin_pending(
         self, record: AuditRecord, *, leg_client_order_ids: Sequence[str] = (), durable: bool = True
     ) -> int:
