@@ -9,8 +9,8 @@ body: the guard's screening is that resolver. The SDK's resolver machinery costs
 tenth of a millisecond, so each tool is a `GuardedTool` that screens a call's first round itself
 and hands the SDK's path only a call that must ask (its conclusion carried along, not screened
 twice) or a later round carrying the human's answer; the 2025 era asks mid-call (`ctx.elicit`)
-from anywhere, so its calls never need the resolver. The SDK declares `tools.listChanged: false` unless the
-low-level server's initialization options say otherwise, with no public parameter for it. The
+from anywhere, so its calls never need the resolver. The SDK declares `tools.listChanged: false`
+unless the low-level server's initialization options say otherwise, with no public parameter for it. The
 HTTP session manager keeps its open sessions in a private dict (counted and ended from here), and
 our stdio transport serves the low-level server directly. If mcp changes any of these,
 the contract tests fail loudly; the dependency is pinned `mcp>=2.3,<2.4`.
