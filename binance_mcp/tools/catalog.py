@@ -100,6 +100,31 @@ def generate() -> dict[str, dict[str, Any]]:
     }
 
 
+MODEL_FACING = ("name", "title", "description", "inputSchema", "annotations")
+"""What a client puts in the model's context for a tool; the output schema is the rest of tools/list."""
+BUDGET = {"model_facing": 12_000, "full": 25_000}
+"""Bytes, all tools together, measured by `sizes` (issue #18's goals)."""
+
+
+def sizes(listed: dict[str, Any]) -> dict[str, Any]:
+    """A tools/list result's size in bytes as a client receives it (the JSON of its result, compact):
+    `full`, `model_facing` (the tools' `MODEL_FACING` fields only), and per tool."""
+
+    def size(value: Any) -> int:
+        return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+    tools = listed["tools"]
+    facing = [{key: tool[key] for key in MODEL_FACING if key in tool} for tool in tools]
+    return {
+        "full": size(listed),
+        "model_facing": size(facing),
+        "tools": {
+            tool["name"]: {"model_facing": size(shown), "full": size(tool)}
+            for tool, shown in zip(tools, facing, strict=True)
+        },
+    }
+
+
 def load() -> dict[str, dict[str, Any]]:
     """Tools in tools/list order (the order of `ALL_TOOLS`)."""
     return json.loads(CATALOG_FILE.read_text())
