@@ -1,5 +1,6 @@
 """The precomputed tool catalogue (what tools/list publishes) matches the tool definitions."""
 
+import dataclasses
 import json
 from typing import Any
 
@@ -7,6 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from mcp import Client
 
+from binance_mcp.refusals import OPTIONAL_FIELDS, Refusal, RefusalKind
 from binance_mcp.tools import ALL_TOOLS, catalog
 from binance_mcp.tools.names import TOOL_NAMES
 
@@ -32,11 +34,14 @@ def test_the_catalogue_lists_the_tools_in_order() -> None:
 
 # -- what a client receives: within the budget, every schema self-contained --------------------------
 
-REFUSAL = {
-    "error": "invalid_arguments", "tool": "place_order_list", "reason": "legs[1].price: a LIMIT_MAKER leg needs a price",
-    "rule": None, "retry_after_s": 1.5, "approval_id": "a1b2c3", "code": -1013, "field": "legs[1].price",
-    "client_order_id": "bmcp_x",
-}  # fmt: skip
+
+def every_refusal_field() -> Refusal:
+    """A refusal with every optional field given (a value of its type), and `rule` None."""
+    given: dict[str, Any] = {}
+    for field in dataclasses.fields(Refusal):
+        if field.name in OPTIONAL_FIELDS:
+            given[field.name] = {"code": -1013, "retry_after_s": 1.5}.get(field.name, "x")
+    return Refusal(RefusalKind.INVALID_ARGUMENTS, "legs[1].price: a LIMIT_MAKER leg needs a price", **given)
 
 
 async def listed_by_a_client(app: Any) -> dict[str, Any]:
@@ -70,8 +75,11 @@ async def test_no_published_schema_has_a_reference(app: Any) -> None:
 def test_a_refusal_fits_every_output_schema() -> None:
     """Clients on the TypeScript SDK check structuredContent against the output schema even when
     isError is true: every field a refusal may carry fits every tool's schema."""
+    refusal = every_refusal_field()
     for name, entry in catalog.load().items():
-        errors = list(Draft202012Validator(entry["output_schema"]).iter_errors(REFUSAL | {"tool": name}))
+        content = refusal.structured(name)
+        assert set(content) == {"error", "tool", "reason", "rule", *OPTIONAL_FIELDS}
+        errors = list(Draft202012Validator(entry["output_schema"]).iter_errors(content))
         assert errors == [], (name, [error.message for error in errors])
 
 

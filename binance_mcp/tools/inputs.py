@@ -97,7 +97,7 @@ def new_client_order_id() -> str:
 Symbol = Annotated[
     str,
     BeforeValidator(_symbol),
-    WithJsonSchema({"type": "string", "description": "e.g. BTCUSDT"}),
+    WithJsonSchema({"type": "string"}),  # BTCUSDT: a wrong one is refused saying so
 ]
 PositiveDecimal = Annotated[
     Decimal,
