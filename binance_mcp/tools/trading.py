@@ -143,7 +143,7 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
         "quantity or quote_quantity; STOP_LOSS and TAKE_PROFIT (MARKET once triggered) a stop_price "
         "and/or trailing_delta, their _LIMIT forms a price too. A SELL stop-loss triggers below the "
         "market, a SELL take-profit above (BUY: reversed). Checked against the symbol's rules and the "
-        "policy before sending; valued at its worst price."
+        "policy before sending; valued at its worst price (MARKET by quantity: estimated from the book)."
     ),
     inputs=PlaceOrderInput,
     output=outputs.PlacedOrder,
