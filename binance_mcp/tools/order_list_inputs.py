@@ -116,7 +116,8 @@ class PlaceOrderListInput(SymbolInput):
             flat = [name for name in data if isinstance(name, str) and _FLAT.match(name)]
             if flat:
                 shown = ", ".join(flat[:4]) + (", ..." if len(flat) > 4 else "")
-                raise ValueError(f"legs: {NEW_SHAPE}; {shown} are no longer arguments")
+                gone = "is no longer an argument" if len(flat) == 1 else "are no longer arguments"
+                raise ValueError(f"legs: {NEW_SHAPE}; {shown} {gone}")
         return data
 
     @model_validator(mode="after")
