@@ -38,8 +38,8 @@ async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
     title="Preview an order",
     description=(
         "What the guard would decide for a place_order or place_order_list call, sending nothing: the "
-        "order's value and how it was reached, each money bound (limit, value, passes), whether a human "
-        "would be asked, and the largest quantity that needs none."
+        "order's value and how, each money bound, whether a human would be asked, and the largest "
+        "quantity that needs none."
     ),
     inputs=OrderPreviewInput,
     output=outputs.OrderPreview,

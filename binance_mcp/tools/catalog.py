@@ -72,16 +72,16 @@ def lean(schema: dict[str, Any], *, prose: bool = True) -> dict[str, Any]:
 
 
 def published_annotations(spec: ToolSpec) -> dict[str, Any]:
-    """The hints a client reads, as the MCP specification defines them: the title is the tool's
-    own, and openWorldHint (every tool reaches Binance) is the specification's default."""
+    """The hints a client reads, where they differ from the MCP specification's defaults (not
+    read-only, destructive, not idempotent, open world): the title is the tool's own, every tool
+    reaches Binance. destructiveHint is said either way for a tool that changes the account."""
     hints = spec.annotations
     if hints.read_only_hint:
         return {"readOnlyHint": True}
-    return {
-        "readOnlyHint": False,
-        "destructiveHint": bool(hints.destructive_hint),
-        "idempotentHint": bool(hints.idempotent_hint),
-    }
+    published: dict[str, Any] = {"destructiveHint": bool(hints.destructive_hint)}
+    if hints.idempotent_hint:
+        published["idempotentHint"] = True
+    return published
 
 
 def generate() -> dict[str, dict[str, Any]]:

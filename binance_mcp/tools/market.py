@@ -121,7 +121,7 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
     title="Get symbol rules",
     description=(
         "A symbol's trading rules: tick and step size, quantity and notional bounds, the price band now, "
-        "order types. Every order is checked against them."
+        "order types."
     ),
     inputs=SymbolInput,
     output=outputs.SymbolInfo,

@@ -39,9 +39,9 @@ async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     ToolName.GET_MY_TRADES,
     title="Get my trades",
     description=(
-        "A symbol's fills, oldest first, and their sums (bought, sold, average prices, commission, "
-        "realised): the latest `limit`, one order_id's, from trade from_id, or start_time to end_time (24"
-        " h at most; not with order_id or from_id)."
+        "A symbol's fills, oldest first, and their sums (average prices, commission, realised): the "
+        "latest `limit`, one order_id's, from trade from_id, or start_time to end_time (24 h at most; not"
+        " with order_id or from_id)."
     ),
     inputs=MyTradesInput,
     output=outputs.Trades,
