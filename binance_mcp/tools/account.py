@@ -71,8 +71,8 @@ async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutpu
     ToolName.GET_ORDER_HISTORY,
     title="Get order history",
     description=(
-        "A symbol's orders in any status, oldest first: the latest `limit`, or start_time to end_time (24"
-        " h at most)."
+        "A symbol's orders in any status, oldest first: the latest `limit`, or start_time to end_time "
+        "(ms, 24 h at most)."
     ),
     inputs=OrderHistoryInput,
     output=outputs.Orders,

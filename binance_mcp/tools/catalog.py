@@ -49,7 +49,9 @@ def lean(schema: dict[str, Any], *, prose: bool = True) -> dict[str, Any]:
                 not prose and key in ("description", "default", "required")
             ):
                 continue  # ge/le: pydantic's bounds on a nested Annotated, not JSON Schema (checked here)
-            if (key == "default" and value is None) or (key == "additionalProperties" and value is True):
+            if (key == "default" and (value is None or value is False)) or (
+                key == "additionalProperties" and value is True
+            ):
                 continue
             if key == "properties":
                 out[key] = {name: walk(sub) for name, sub in value.items()}

@@ -110,7 +110,7 @@ ClientOrderId = Annotated[
     BeforeValidator(_client_order_id),
     WithJsonSchema({"type": "string"}),  # 1-36 of A-Za-z0-9_-: checked here, said in the error
 ]
-TimestampMs = Annotated[WholeNumber, Field(ge=0, le=10**14, description="ms since epoch")]
+TimestampMs = Annotated[WholeNumber, Field(ge=0, le=10**14)]  # ms since the epoch: each tool says so
 OrderId = Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)]
 """Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
 ListId = Annotated[WholeNumber, Field(ge=0), AfterValidator(_int64)]
@@ -126,7 +126,11 @@ class SymbolInput(ToolInput):
     symbol: Symbol
 
 
-class OrderBookInput(SymbolInput):
+class MarketInput(SymbolInput):
+    fresh: bool = Field(False, description="true: ask Binance now")
+
+
+class OrderBookInput(MarketInput):
     limit: WholeNumber = Field(100, ge=1, le=5000)
 
 
@@ -141,7 +145,7 @@ def _check_window(start_time: int | None, end_time: int | None, *, at_most_ms: i
         raise ValueError(f"end_time: Binance allows at most {hours} hours between start_time and end_time")
 
 
-class KlinesInput(SymbolInput):
+class KlinesInput(MarketInput):
     interval: KlineInterval
     limit: WholeNumber = Field(100, ge=1, le=1000)
     start_time: TimestampMs | None = None

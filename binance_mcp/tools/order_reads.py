@@ -40,8 +40,8 @@ async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
     title="Get my trades",
     description=(
         "A symbol's fills, oldest first, and their sums (average prices, commission, realised): the "
-        "latest `limit`, one order_id's, from trade from_id, or start_time to end_time (24 h at most; not"
-        " with order_id or from_id)."
+        "latest `limit`, one order_id's, from trade from_id, or start_time to end_time (ms, 24 h at most;"
+        " not with order_id or from_id)."
     ),
     inputs=MyTradesInput,
     output=outputs.Trades,
