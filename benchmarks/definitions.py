@@ -14,6 +14,7 @@ quoted, not measured (this machine has no internet).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -25,7 +26,9 @@ import anyio
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from binance_mcp.tools.catalog import BUDGET, sizes
+from binance_mcp.tools.catalog import BUDGET, lean, sizes
+from binance_mcp.tools.inputs import ClientOrderId, SymbolInput
+from binance_mcp.tools.order_list_inputs import ListLegInput
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER = {"name": "AnalyticAce binance-mcp-server 1.2.7", "date": "2026-12-05", "tools": 15,
@@ -104,8 +107,43 @@ def report(after: dict[str, Any], before: dict[str, Any] | None) -> None:
     print(f"peer: {PEER['name']}, {PEER['tools']} tools, measured {PEER['date']} (quoted, not measured here)")
 
 
+class OcoByName(SymbolInput):
+    take_profit: ListLegInput
+    stop_loss: ListLegInput
+    list_client_order_id: ClientOrderId | None = None
+
+
+class OtoByName(SymbolInput):
+    working: ListLegInput
+    pending: ListLegInput
+    list_client_order_id: ClientOrderId | None = None
+
+
+class OtocoByName(SymbolInput):
+    working: ListLegInput
+    take_profit: ListLegInput
+    stop_loss: ListLegInput
+    list_client_order_id: ClientOrderId | None = None
+
+
+def per_kind(after: dict[str, Any], listed: dict[str, Any]) -> None:
+    """place_order_list as it is (one tool, `legs`) against one tool per kind with its legs by name:
+    the input schemas as they would be published (self-contained: each named leg inlines the leg)."""
+    one = next(tool for tool in listed["tools"] if tool["name"] == "place_order_list")
+    mine = len(json.dumps(one["inputSchema"], separators=(",", ":")))
+    kinds = {m.__name__: len(json.dumps(lean(m.model_json_schema()), separators=(",", ":")))
+             for m in (OcoByName, OtoByName, OtocoByName)}  # fmt: skip
+    extra = sum(kinds.values()) - mine
+    print(
+        f"place_order_list input schema: one tool with legs {mine:,} bytes; one tool per kind, legs by name "
+        f"{sum(kinds.values()):,} ({', '.join(f'{k} {v:,}' for k, v in kinds.items())}): model-facing "
+        f"{after['model_facing'] + extra:,} before their descriptions (budget {BUDGET['model_facing']:,})"
+    )
+
+
 async def main(before_ref: str | None) -> None:
-    after = sizes(await listed(ROOT))
+    current = await listed(ROOT)
+    after = sizes(current)
     before = None
     if before_ref is not None:
         with tempfile.TemporaryDirectory() as scratch:
@@ -121,6 +159,7 @@ async def main(before_ref: str | None) -> None:
         f"tool definitions, tools/list through mcp.Client over stdio (before: {before_ref or 'not measured'})"
     )
     report(after, before)
+    per_kind(after, current)
 
 
 if __name__ == "__main__":
