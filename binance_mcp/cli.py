@@ -18,7 +18,7 @@ from binance_mcp.logs import LEVELS
 SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor", "console")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
-    "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url",
+    "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url", "--lock-wait", "--lock-lease",
 )  # fmt: skip
 
 
@@ -140,6 +140,18 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
     parser.add_argument(
         "--read-timeout", type=float, metavar="S", help="seconds to wait for Binance's answer (default 10)"
     )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        metavar="S",
+        help="seconds an order waits for the account lock before it is refused as account_busy (default 10)",
+    )
+    parser.add_argument(
+        "--lock-lease",
+        type=float,
+        metavar="S",
+        help="seconds the account lock lasts without renewal: how long a stalled holder blocks it (default 30)",
+    )
     transport = parser.add_argument_group("HTTP transport")
     transport.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     transport.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
@@ -202,6 +214,8 @@ def serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             connect_timeout_flag=args.connect_timeout,
             read_timeout_flag=args.read_timeout,
+            lock_wait_flag=args.lock_wait,
+            lock_lease_flag=args.lock_lease,
             state_url_flag=args.global_state_url,
             rate_limit_url_flag=args.rate_limit_url,
             ask_passphrase=ask_on_terminal,
