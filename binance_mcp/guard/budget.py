@@ -185,18 +185,15 @@ def settle_budget(
         else:
             store.release(reservation)
 
-    for attempt in (1, 2):  # a pooled connection the server closed fails once, then is replaced
-        try:
-            settle()
-            return
-        except (KeyError, ValueError):  # settled already (kept, released): nothing is owed
-            logger.exception("budget reservation %s could not be settled as asked", reservation)
-            return
-        except Exception as exc:
-            if attempt == 2:
-                # Held meanwhile (the budget fails closed); settled once the store is back.
-                logger.warning("could not settle budget reservation %s (%s); owed", reservation, exc)
-                services.repairs.owe(f"settle budget reservation {reservation}", settle)
+    try:
+        settle()
+    except (KeyError, ValueError):  # settled already (kept, released): nothing is owed
+        logger.exception("budget reservation %s could not be settled as asked", reservation)
+    except Exception as exc:
+        # Held meanwhile (the budget fails closed); settled once the store is back, by the next
+        # call that changes the account or the server's background task (`guard.repairs`).
+        logger.warning("could not settle budget reservation %s (%s); owed", reservation, exc)
+        services.repairs.owe(f"settle budget reservation {reservation}", settle)
 
 
 def shrink_held(services: Services, shrunk: tuple[str, Decimal, Decimal] | None) -> None:

@@ -194,8 +194,11 @@ class AccountLeases:
                 yield lease
             finally:
                 lease._stop.set()
-                with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(self._release, lease)
+                # Let go off the answer's path: a store that is away (PostgreSQL restarting) makes
+                # the release wait for a connection, never the call; failing, the lease runs out.
+                threading.Thread(
+                    target=self._release, args=(lease,), name="account-unlock", daemon=True
+                ).start()
         finally:
             queue.release()
 
