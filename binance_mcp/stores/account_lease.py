@@ -194,7 +194,7 @@ class AccountLeases:
                 yield lease
             finally:
                 lease._stop.set()
-                # Let go off the answer's path: a store that is away (PostgreSQL restarting) makes
+                # Let go of it off the answer's path: a store that is away (PostgreSQL restarting) makes
                 # the release wait for a connection, never the call; failing, the lease runs out.
                 threading.Thread(
                     target=self._release, args=(lease,), name="account-unlock", daemon=True
