@@ -407,3 +407,53 @@ def test_a_token_revoked_while_its_calls_wait_for_the_lock_sends_nothing(servers
         refusal = content(seen[f"bot2-{n}"])
         assert refusal["error"] == "policy_denied" and "revoked" in refusal["reason"]
         assert placed(servers.fake, f"bot2-{n}") == 0
+
+
+def test_a_token_revoked_after_its_call_took_the_lock_sends_nothing(servers: Servers) -> None:
+    """The token is looked up again at the send itself, not only when the lock is taken: bot2's
+    call holds the lock and is deciding again (the price it reads is held by the exchange) when
+    its token is revoked."""
+    servers.on_state_dir(("bot", "bot2"))
+    server = servers.start()
+    order_in, order_go = threading.Event(), threading.Event()
+    price_in, price_go = threading.Event(), threading.Event()
+    servers.fake.inject(Hold(order_in, order_go, at_most=60), method="POST", path="/api/v3/order")
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with (
+            connected(server.url, servers.tokens["bot"]) as bot,
+            connected(server.url, servers.tokens["bot2"]) as bot2,
+            anyio.create_task_group() as group,
+        ):
+            await bot.list_tools()
+            await bot2.list_tools()
+
+            async def first() -> None:
+                seen["bot"] = await bot.call_tool("place_order", MARKET_BUY | {"client_order_id": "first"})
+
+            async def late() -> None:  # screened while bot's order is in flight: decided again
+                arguments = MARKET_BUY | {"client_order_id": "bot2-late"}
+                seen["bot2"] = await bot2.call_tool("place_order", arguments)
+
+            group.start_soon(first)
+            await anyio.to_thread.run_sync(order_in.wait, 30)
+            group.start_soon(late)
+            await anyio.sleep(1)  # screened, and waiting for the lock
+            servers.fake.inject(
+                Hold(price_in, price_go, at_most=60), method="GET", path="/api/v3/ticker/price"
+            )
+            order_go.set()
+            assert await anyio.to_thread.run_sync(price_in.wait, 30)  # bot2 holds the lock, deciding again
+            revoked = await anyio.to_thread.run_sync(
+                lambda: run_cli("tokens", "revoke", "bot2", *servers.state)
+            )
+            assert revoked.returncode == 0, revoked.stderr
+            price_go.set()
+
+    anyio.run(scenario)
+    print(f"revoked under the lock: {seen['bot2'].content[0].text}")
+    refusal = content(seen["bot2"])
+    assert not seen["bot"].is_error
+    assert refusal["error"] == "policy_denied" and "revoked" in refusal["reason"]
+    assert placed(servers.fake, "bot2-late") == 0

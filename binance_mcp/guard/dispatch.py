@@ -9,9 +9,10 @@ moved (`epoch.py`: a policy reload, another call's order, cancel or amend from a
 sharing the state, or one in flight when it was screened). Anything that changed against it
 refuses the call, saying what changed, and an operator's approval is spent only after that. Then
 the budget is reserved, the `pending` audit record is made durable (naming the lock's holder and
-generation), and the tool sends its one request: right before it leaves, the lock is proved still
-held against the store (the fence, `lock.HeldLock.fence`), and the request carries a `recvWindow`
-that ends with the lock's lease (`exchange.client.SendWindow`).
+generation), and the tool sends its one request: right before it leaves (and before a resend after
+-1021), the caller's token and the policy generation are checked again (`check_authority`), the
+lock is proved still held against the store (the fence, `lock.HeldLock.fence`), and the request
+carries a `recvWindow` that ends with the lock's lease (`exchange.client.SendWindow`).
 
 Once a request may have left, nothing after it changes the answer: a budget settle or an audit
 write that fails then is logged and repaired later (`repairs.py`), and letting go of the lock never
@@ -71,7 +72,13 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
             reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
         except Refusal as refusal:
             return refused(admitted, refusal)
-        fenced = SEND_WINDOW.set(SendWindow(held.fence))
+        generation = services.policy.generation  # the policy this call was (re)decided by
+
+        async def authority_then_fence() -> float:
+            await check_authority(admitted, services, generation)
+            return await held.fence()
+
+        fenced = SEND_WINDOW.set(SendWindow(authority_then_fence))
         try:
             ended = await send(admitted, services, reservation, held=held)
         finally:
@@ -184,6 +191,19 @@ async def check_token(admitted: Admitted, services: Services) -> None:
         raise Refusal(
             RefusalKind.POLICY_DENIED,
             f"the token of agent {caller.agent} was revoked while this call waited; nothing was sent",
+        )
+
+
+async def check_authority(admitted: Admitted, services: Services, generation: int) -> None:
+    """Right before a request that changes the account leaves (and before a resend after -1021):
+    the caller's token still valid, and the policy in force still the one the call was decided by
+    (a reload, an agent's rules included, refuses it: it is decided anew when called again)."""
+    await check_token(admitted, services)
+    if services.policy.generation != generation:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            "the policy was reloaded right before the send; nothing was sent: call again to be decided "
+            "by the policy in force",
         )
 
 
