@@ -199,6 +199,7 @@ async def check_authority(admitted: Admitted, services: Services, generation: in
     the caller's token still valid, and the policy in force still the one the call was decided by
     (a reload, an agent's rules included, refuses it: it is decided anew when called again)."""
     await check_token(admitted, services)
+    await services.policy.catch_up()  # `--watch`: a policy saved by now is the one in force
     if services.policy.generation != generation:
         raise Refusal(
             RefusalKind.POLICY_DENIED,
