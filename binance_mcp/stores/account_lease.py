@@ -65,6 +65,9 @@ DEFAULT_WAIT_S = 10.0
 """How long a call waits for another holder's lease before it is refused as `account_busy`:
 well under an MCP client's usual request timeout (30–60 s)."""
 
+CLOSE_WAIT_S = 5.0
+"""How long `close()` waits for each release still under way (a store that is away)."""
+
 _POLL_S = (0.02, 0.05, 0.1, 0.2)
 """Pauses between two looks at a held row (the last one repeats)."""
 
@@ -165,6 +168,7 @@ class AccountLeases:
         self.lease_s = lease_s
         self.holder = f"{process_owner()}#{secrets.token_hex(3)}"
         self._queues: dict[str, anyio.Lock] = {}
+        self._releasing: set[threading.Thread] = set()
 
     # -- what dispatch uses ----------------------------------------------------------------------
 
@@ -196,9 +200,11 @@ class AccountLeases:
                 lease._stop.set()
                 # Let go of it off the answer's path: a store that is away (PostgreSQL restarting) makes
                 # the release wait for a connection, never the call; failing, the lease runs out.
-                threading.Thread(
+                releasing = threading.Thread(
                     target=self._release, args=(lease,), name="account-unlock", daemon=True
-                ).start()
+                )
+                self._releasing.add(releasing)
+                releasing.start()
         finally:
             queue.release()
 
@@ -215,6 +221,9 @@ class AccountLeases:
         return lease
 
     def close(self) -> None:
+        """Let go of what is still being released (each waits at most a few seconds), then close."""
+        for releasing in list(self._releasing):
+            releasing.join(CLOSE_WAIT_S)
         self._db.close()
         if self._closing is not None:
             self._closing()
@@ -299,6 +308,12 @@ class AccountLeases:
     def _release(self, lease: Lease) -> None:
         """Free the row if this generation still holds it. A failure is logged, never raised: the
         lease then runs out by itself (and this instance may take it again at once)."""
+        try:
+            self._free(lease)
+        finally:
+            self._releasing.discard(threading.current_thread())
+
+    def _free(self, lease: Lease) -> None:
         try:
             _twice(
                 self._db.statement,
