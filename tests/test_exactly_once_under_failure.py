@@ -215,8 +215,10 @@ def test_postgres_down_while_an_order_is_in_flight_the_agent_gets_filled(
     server = servers.start()
     try:  # the exchange answers (FILLED) while PostgreSQL is down; it starts again only after
         result, _ = anyio.run(order_while, servers, server, "down-1", own_postgres.stop, False)
+        owed = anyio.run(eventually, lambda: "outcome of audit record" in "".join(server.stderr), 60)
     finally:
         own_postgres.start()
+    assert owed  # the call's outcome could not be written while the database was down
     print(f"PostgreSQL down mid-order: the agent got {result.content[0].text[:120]}")
     assert_filled_once_and_repaired(servers, result, "down-1", url)
 

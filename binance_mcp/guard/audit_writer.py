@@ -185,8 +185,13 @@ class AuditWriter:
                     "audit record %s was completed elsewhere; recording the outcome again", record_id
                 )
                 store.append(fallback)
-            except Exception:  # the store is away: owed, and written by `repair` once it is back
+            except Exception as exc:  # the store is away: owed, and written by `repair` once it is back
                 self._owed[record_id] = (fallback, fields)
+                logger.warning(
+                    "the outcome of audit record %s is owed (%s): written once the log is back",
+                    record_id,
+                    store_failure(exc),
+                )
                 raise
 
         self._submit(finish)
