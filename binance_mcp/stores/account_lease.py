@@ -65,6 +65,9 @@ DEFAULT_WAIT_S = 10.0
 """How long a call waits for another holder's lease before it is refused as `account_busy`:
 well under an MCP client's usual request timeout (30–60 s)."""
 
+QUICK_FAILURE_S = 1.0
+"""A store failure faster than this is a dead pooled connection, worth one more try."""
+
 CLOSE_WAIT_S = 5.0
 """How long `close()` waits for each release still under way (a store that is away)."""
 
@@ -356,11 +359,15 @@ class AccountLeases:
 
 
 def _twice(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`fn` once more after a failure: a pooled connection the server closed (PostgreSQL restarted,
-    its backend ended) fails once and is replaced; the second failure is raised."""
+    """`fn` once more after a quick failure: a pooled connection the server closed (PostgreSQL
+    restarted, its backend ended) fails at once and is replaced. A slow failure (no connection to
+    be had within the pool's timeout: the store is away) is raised as it is, as is the second."""
+    started = time.monotonic()
     try:
         return fn(*args, **kwargs)
     except Exception as exc:
+        if time.monotonic() - started > QUICK_FAILURE_S:
+            raise
         logger.info("account lock store: %s; trying once more", _first_line(exc))
     return fn(*args, **kwargs)
 
