@@ -18,6 +18,7 @@ request in flight (`Hold`) for as long as a test needs. What each test reproduce
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -459,3 +460,95 @@ def test_a_token_revoked_after_its_call_took_the_lock_sends_nothing(servers: Ser
     assert not seen["bot"].is_error
     assert refusal["error"] == "policy_denied" and "revoked" in refusal["reason"]
     assert placed(servers.fake, "bot2-late") == 0
+
+
+def stdio_server(directory: Path, fake: FakeBinance, *flags: str) -> Any:
+    from mcp.client.stdio import StdioServerParameters
+
+    from tests.command import BINANCE_MCP
+
+    return StdioServerParameters(
+        command=BINANCE_MCP,
+        args=[
+            *("--testnet", "--base-url", fake.base_url, "--state-dir", str(directory / "state")),
+            *("--policy", str(write_policy(directory, POLICY)), *flags),
+        ],
+        env={
+            "BINANCE_API_KEY": API_KEY,
+            "BINANCE_API_SECRET": API_SECRET,
+            "PATH": os.environ.get("PATH", ""),
+        },
+        cwd=str(directory),
+    )
+
+
+def stdio_pids(directory: Path) -> list[int]:
+    """The `binance-mcp` stdio processes serving `directory`'s state, oldest first."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(b"binance-mcp" in arg for arg in argv[:2]) and str(directory / "state").encode() in argv:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def test_sqlite_stdio_a_paused_server_loses_the_lock_and_its_late_send_is_refused(
+    tmp_path: Path, exchange: FakeBinance
+) -> None:
+    from mcp import Client
+    from mcp.client.stdio import stdio_client
+
+    exchange.faults.clear()
+    exchange.rate_limiter.new_minute()
+    params = stdio_server(tmp_path, exchange, "--lock-lease", "2", "--lock-wait", "20")
+    arrived, released = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with (
+            Client(stdio_client(params), mode="legacy") as on_a,
+            anyio.create_task_group() as group,
+        ):
+            await on_a.call_tool("get_limits", {})  # A is up, its stores open
+            [a_pid] = stdio_pids(tmp_path)
+            async with Client(stdio_client(params), mode="legacy") as on_b:
+                await on_b.call_tool("get_limits", {})
+                exchange.inject(Hold(arrived, released, at_most=60), method="POST", path="/api/v3/order")
+
+                async def stalled() -> None:
+                    seen["a"] = await on_a.call_tool(
+                        "place_order", MARKET_BUY | {"client_order_id": "sq-stalled"}
+                    )
+
+                group.start_soon(stalled)
+                await anyio.to_thread.run_sync(arrived.wait, 30)
+                paused_at = time.monotonic()
+                os.kill(a_pid, signal.SIGSTOP)
+                try:
+                    with anyio.fail_after(30):
+                        seen["b"] = await on_b.call_tool(
+                            "place_order", MARKET_BUY | {"client_order_id": "sq-next"}
+                        )
+                    await anyio.sleep(max(0.0, paused_at + 3 - time.monotonic()))
+                    released.set()
+                    await anyio.sleep(0.5)
+                finally:
+                    os.kill(a_pid, signal.SIGCONT)
+
+    try:
+        anyio.run(scenario)
+    finally:
+        released.set()
+        exchange.faults.clear()
+    answer_a = content(seen["a"])
+    print(
+        f"SQLite stdio, A paused past its lease: B {seen['b'].content[0].text[:60]}; A {seen['a'].content[0].text}"
+    )
+    assert not seen["b"].is_error and content(seen["b"])["status"] == "FILLED"
+    assert seen["a"].is_error and answer_a["error"] == "account_busy"
+    assert placed(exchange, "sq-stalled") == 0 and placed(exchange, "sq-next") == 1
