@@ -11,8 +11,11 @@ request in flight (`Hold`) for as long as a test needs. What each test reproduce
 - A holder paused (SIGSTOP) past its lease: the other replica's order goes once the lease runs out
   (it is not blocked for the whole pause); the paused one's request, released by the exchange after
   its recvWindow (which ends with the lease), is refused by Binance, and its resend is refused by
-  the fence: after SIGCONT nothing is placed twice. The same for SQLite, between two processes.
-- A token revoked while its calls wait for the lock: none of them is sent.
+  the fence: after SIGCONT nothing is placed twice. The same with SQLite: two stdio servers on one
+  state dir, and two processes holding the lease directly.
+- A call that waits longer than `--lock-wait` is refused `account_busy`, naming the holder.
+- A token revoked while its calls wait for the lock, or after its call took the lock (while it is
+  decided again): none of them is sent.
 """
 
 from __future__ import annotations
