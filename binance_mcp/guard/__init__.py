@@ -142,7 +142,14 @@ class Guard:
         it): a neighbour sharing the state takes over only what a dead process left."""
         if not self.services.stores.opened:
             return 0  # nothing was ever sent from here
+        self.repair()
         return int(self.services.audit.store.renew_lease(now))
+
+    def repair(self) -> None:
+        """Write what a send left owed (a budget settle, an audit outcome) once the store is back."""
+        if self.services.repairs.owed:
+            self.services.repairs.run()
+        self.services.audit.repair()
 
     async def limits(self, caller: Caller) -> dict[str, Any]:
         """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""
