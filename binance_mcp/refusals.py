@@ -87,7 +87,7 @@ class Refusal(Exception):
     left: str | None = None
     expires_at: str | None = None
     store: str | None = None
-    """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""
+    """store_unavailable: which one (`audit log`, `postgresql`, `redis`)."""
     declined_by: str | None = None
     """approval_declined: the human who denied this call (with `declined_at`, ISO 8601 UTC)."""
     declined_at: str | None = None
