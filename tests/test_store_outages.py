@@ -249,6 +249,37 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
         app.close()
 
 
+async def test_calls_after_their_connections_were_cut_succeed(
+    tmp_path: Path, fake: FakeBinance, postgres_url: str, own_redis: OwnRedis
+) -> None:
+    """`pg_terminate_backend` of every connection of the server's database, and `CLIENT KILL` of
+    every client of its Redis, between calls: the next calls go through, each with its record."""
+    import psycopg
+    import redis
+
+    fake.set_price("BTCUSDT", "10000")
+    app = server_on(tmp_path, fake, GLOBAL_THREE, state_url=postgres_url, rate_url=own_redis.url)
+    database = postgres_url.rsplit("/", 1)[1]
+    try:
+        async with Client(app.server) as client:
+            for _ in range(2):
+                assert not (await client.call_tool("get_limits", {})).is_error
+                with psycopg.connect(postgres_url, autocommit=True) as conn:
+                    conn.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE datname = %s AND pid != pg_backend_pid()",
+                        (database,),
+                    )
+                redis.Redis.from_url(own_redis.url).client_kill_filter(_type="normal", skipme=True)
+            for tool, arguments in (("get_24hr_ticker", {"symbol": "BTCUSDT"}), ("get_limits", {})):
+                result = await client.call_tool(tool, arguments)
+                assert not result.is_error, result.content[0].text
+        calls = [(r.tool, r.outcome) for r in app.guard.audit.query() if r.decision != "event"]
+        assert calls == [("get_limits", "ok")] * 2 + [("get_24hr_ticker", "ok"), ("get_limits", "ok")]
+    finally:
+        app.close()
+
+
 # --------------------------------------------------------------------------- Redis restart
 
 
