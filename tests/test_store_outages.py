@@ -99,32 +99,30 @@ def own_postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-def restart_postgres(server: PostgresServer) -> None:
-    """`pg_ctl restart -m fast`: every connection the server had is gone after it."""
+def pg_ctl(server: PostgresServer, action: str) -> None:
+    """`pg_ctl restart|stop|start` on the server (`-m fast`: every connection it had is gone after
+    a restart or a stop), started again with the options tests/services.py starts it with."""
     import psycopg
 
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        data = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
-    pg_ctl = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1])
+    data = PG_DATA.get(server.port)
+    if data is None:
+        with psycopg.connect(server.url(), autocommit=True) as conn:
+            found = conn.execute("SHOW data_directory").fetchone()
+        data = PG_DATA[server.port] = Path(str(found[0] if found else ""))
+    binary = Path(sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))[-1])
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    subprocess.run(
-        [
-            *prefix,
-            str(pg_ctl),
-            "-D",
-            str(data),
-            "-m",
-            "fast",
-            "-l",
-            str(data.parent / "log"),
-            "-w",
-            "restart",
-        ],
-        check=True,
-        capture_output=True,
-        cwd=data.parent,
-    )
-    wait_for_port(server.port)
+    base = data.parent
+    options = f"-p {server.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    argv = [*prefix, str(binary), "-D", str(data), "-m", "fast", "-l", str(base / "log"), "-w", action]
+    if action == "start":
+        argv += ["-o", options]
+    subprocess.run(argv, check=True, capture_output=True, cwd=base)
+    if action != "stop":
+        wait_for_port(server.port)
+
+
+PG_DATA: dict[int, Path] = {}
+"""Each server's data directory, asked once (a stopped server cannot be asked)."""
 
 
 def server_on(
@@ -221,7 +219,7 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
                 await client.call_tool("place_order", LIMIT_BUY),
             ]
             assert not any(result.is_error for result in before), before
-            restart_postgres(own_postgres)  # every pooled connection is now dead
+            pg_ctl(own_postgres, "restart")  # every pooled connection is now dead
             after = [  # the reads and the checks of the pooled stores (the account lock keeps a
                 # connection of its own, outside the pool: not what this test is about)
                 await client.call_tool("get_24hr_ticker", {"symbol": "BTCUSDT"}),
@@ -245,6 +243,37 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
         ]
         assert app.guard.services.audit.outage is None
         assert len(orders_sent(fake)) == 1
+    finally:
+        app.close()
+
+
+async def test_an_unreachable_postgresql_refuses_as_store_unavailable_naming_it(
+    tmp_path: Path, fake: FakeBinance, own_postgres: PostgresServer
+) -> None:
+    fake.set_price("BTCUSDT", "10000")
+    policy = {
+        "version": "1",
+        "default": "allow",
+        "rules": {"place_order": {"action": "allow", "rate_limit": {"max": 5, "window": 60}}},
+    }
+    app = server_on(tmp_path, fake, policy, state_url=own_postgres.new_database())
+    try:
+        async with Client(app.server) as client:
+            assert not (await client.call_tool("get_price", {"symbol": "BTCUSDT"})).is_error
+            app.guard.services.audit.flush()  # its record is written: the log is not out yet
+            pg_ctl(own_postgres, "stop")  # PostgreSQL goes away
+            try:
+                refused = await client.call_tool("place_order", LIMIT_BUY)  # its rate-limit count is there
+                assert_store_unavailable(refused, "postgresql")
+                assert "PostgreSQL cannot be reached" in refused.structured_content["reason"]
+                assert orders_sent(fake) == []
+            finally:
+                pg_ctl(own_postgres, "start")  # and comes back
+            placed = await client.call_tool("place_order", LIMIT_BUY)
+            assert not placed.is_error, placed.content[0].text
+        assert len(orders_sent(fake)) == 1
+        events = [r.tool for r in app.guard.audit.query(decision="event")]
+        assert "audit_gap" in events  # the refusal's own record could not be written: said so
     finally:
         app.close()
 
