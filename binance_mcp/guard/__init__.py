@@ -252,7 +252,8 @@ class Guard:
             except Refusal as refusal:
                 ended = refused(screened, refusal)
             except Exception as exc:
-                outage = store_refusal(exc)
+                # an order's lock or records may fail after it left: then it is not "nothing sent"
+                outage = store_refusal(exc, maybe_sent=screened.request.spec.changes_account)
                 if outage is None:
                     logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
                 else:

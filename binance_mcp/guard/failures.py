@@ -79,22 +79,31 @@ def store_cause(exc: BaseException) -> str:
 STORE_NAMES = {"postgresql": "PostgreSQL", "redis": "Redis"}
 
 
-def store_unavailable(store: str, cause: str, *, what: str = "this call") -> Refusal:
-    """The refusal of a call whose store (`postgresql`, `redis`) cannot be used: nothing was sent."""
+def store_unavailable(
+    store: str, cause: str, *, what: str = "this call", maybe_sent: bool = False
+) -> Refusal:
+    """The refusal of a call whose store (`postgresql`, `redis`) cannot be used: nothing was sent.
+    `maybe_sent`: the store failed while an order was being dispatched, where this cannot tell
+    whether it had left; the agent is told to look before calling again."""
+    done = (
+        "if it had already been sent to Binance it stands: look it up (get_order with its client "
+        "order id, get_open_orders) before calling again"
+        if maybe_sent
+        else f"{what} was refused and nothing was sent to Binance"
+    )
     return Refusal(
         RefusalKind.STORE_UNAVAILABLE,
-        f"{STORE_NAMES.get(store, store)} cannot be reached ({cause}), so {what} was refused and "
-        f"nothing was sent to Binance; try again in {STORE_RETRY_AFTER_S:g} s (the operator: is it "
-        "running? binance-mcp doctor checks it)",
+        f"{STORE_NAMES.get(store, store)} cannot be reached ({cause}), so {done}; try again in "
+        f"{STORE_RETRY_AFTER_S:g} s (the operator: is it running? binance-mcp doctor checks it)",
         retry_after_s=STORE_RETRY_AFTER_S,
         store=store,
     )
 
 
-def store_refusal(exc: BaseException, *, what: str = "this call") -> Refusal | None:
+def store_refusal(exc: BaseException, *, what: str = "this call", maybe_sent: bool = False) -> Refusal | None:
     """The `store_unavailable` refusal for a store that cannot be reached, or None when `exc` is
     something else (then the guard fails closed as before)."""
     store = unreachable_store(exc)
     if store is None:
         return None
-    return store_unavailable(store, store_cause(exc), what=what)
+    return store_unavailable(store, store_cause(exc), what=what, maybe_sent=maybe_sent)
