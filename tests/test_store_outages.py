@@ -339,6 +339,49 @@ async def test_a_redis_restart_inside_a_window_hands_out_no_fresh_allowance(
         app.close()
 
 
+async def test_two_servers_racing_after_a_redis_restart_rebuild_once_and_pass_nothing_more(
+    tmp_path: Path, fake: FakeBinance, own_redis: OwnRedis, postgres_url: str
+) -> None:
+    """Two servers on one PostgreSQL and one Redis: two orders through each (a `global` limit of
+    4), Redis restarted, then both race three more each: one rebuilds, the other waits for it,
+    and not one more order passes."""
+    import anyio
+
+    fake.set_price("BTCUSDT", "10000")
+    policy = GLOBAL_THREE | {
+        "rules": {
+            "place_order": {"action": "allow", "rate_limit": {"max": 4, "window": 600, "scope": "global"}}
+        }
+    }
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    apps = [
+        server_on(tmp_path / name, fake, policy, state_url=postgres_url, rate_url=own_redis.url)
+        for name in "ab"
+    ]
+    try:
+        async with Client(apps[0].server) as a, Client(apps[1].server) as b:
+            for client in (a, b, a, b):
+                placed = await client.call_tool("place_order", LIMIT_BUY)
+                assert not placed.is_error, placed.content[0].text
+            own_redis.stop()
+            own_redis.start()
+            kinds: list[str] = []
+
+            async def three(client: Client) -> None:
+                for _ in range(3):
+                    result = await client.call_tool("place_order", LIMIT_BUY)
+                    kinds.append(result.structured_content.get("error", "ok") if result.is_error else "ok")
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(three, a)
+                group.start_soon(three, b)
+        assert kinds == ["rate_limited"] * 6, kinds
+        assert len(orders_sent(fake)) == 4
+    finally:
+        for app in apps:
+            app.close()
+
+
 # --------------------------------------------------------------------------- doctor
 
 
