@@ -247,6 +247,55 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
         app.close()
 
 
+async def test_an_http_replica_serves_its_agent_after_a_postgresql_restart(
+    tmp_path: Path, fake: FakeBinance, own_postgres: PostgresServer
+) -> None:
+    """The issue's reproduction: a `binance-mcp --transport http` process on PostgreSQL, its agent
+    known by a token there; PostgreSQL restarts between calls. The token is checked, each call
+    answered and recorded, on the first try (no `guard failed`, no audit write lost)."""
+    import json
+
+    from binance_mcp.stores import PostgresState
+    from tests.test_http import connected
+    from tests.test_replicas import start_replica
+
+    fake.set_price("BTCUSDT", "10000")
+    state_url = own_postgres.new_database()
+    with PostgresState(state_url) as state, state.tokens() as store:
+        token = store.add("bot")
+    policy = write_policy(tmp_path, {"version": "1", "default": "allow"})
+    flags = ("--state-url", state_url, "--base-url", fake.base_url, "--policy", str(policy))
+    server = start_replica((*flags, "--state-dir", str(tmp_path / "never-used")), tmp_path)
+    try:
+        assert server.ready.wait(30) and server.url, "".join(server.stderr)  # type: ignore[attr-defined]
+        async with connected(server.url, token) as client:
+            assert not (await client.call_tool("get_24hr_ticker", {"symbol": "BTCUSDT"})).is_error
+        pg_ctl(own_postgres, "restart")
+        for tool, arguments in (
+            ("get_24hr_ticker", {"symbol": "BTCUSDT"}),
+            ("get_price", {"symbol": "BTCUSDT"}),
+            ("get_account_info", {}),
+        ):
+            async with connected(server.url, token) as client:  # a new connection: its token checked again
+                result = await client.call_tool(tool, arguments)
+                assert not result.is_error, result.content[0].text
+    finally:
+        server.process.terminate()
+        server.process.wait(15)
+    done = subprocess.run(
+        [BINANCE_MCP, "audit", "--json", "--state-url", state_url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    calls = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(c["tool"], c["client"], c["outcome"]) for c in calls] == [
+        ("get_24hr_ticker", "bot", "ok"),
+        ("get_24hr_ticker", "bot", "ok"),
+        ("get_price", "bot", "ok"),
+        ("get_account_info", "bot", "ok"),
+    ]
+    assert not any("audit log write failed" in line for line in server.stderr), "".join(server.stderr)
+
+
 async def test_an_unreachable_postgresql_refuses_as_store_unavailable_naming_it(
     tmp_path: Path, fake: FakeBinance, own_postgres: PostgresServer
 ) -> None:
