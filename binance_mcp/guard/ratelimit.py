@@ -141,8 +141,12 @@ async def counts_after_a_restart(services: Services) -> None:
         return
     keep_s = min(longest_window(services.engine), KEEP_S)
     since = datetime.now(UTC) - timedelta(seconds=keep_s)
-    hits = await services.audit.read(lambda store: counted_calls(store, since)) if keep_s else []
-    keys = limiter.rebuild(restart, hits, keep_s)
+    try:
+        hits = await services.audit.read(lambda store: counted_calls(store, since)) if keep_s else []
+        keys = limiter.rebuild(restart, hits, keep_s)
+    except BaseException:
+        limiter.give_up(restart)  # the next call claims it again, rather than wait for the claim to expire
+        raise
     logger.warning(
         "the rate-limit counters' Redis restarted or lost them (run_id %s): %d calls of the last %d s "
         "counted again from the audit log, under %d counters",

@@ -32,6 +32,7 @@ it, a few seconds at most.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -60,6 +61,8 @@ COMPLETE_ON = NAMESPACE + "complete-on-run-id"
 REBUILDING = NAMESPACE + "rebuilding"
 """Redis: held (SET NX, with an expiry) by the process rebuilding the counters after a restart."""
 REBUILD_CLAIM_S = 30
+NO_RUN_ID = "unknown"
+"""The mark kept when Redis does not say its `run_id`: then a restart is known by the mark's loss."""
 
 
 @dataclass(frozen=True)
@@ -231,8 +234,11 @@ class RateLimiter:
         pipe = client.pipeline(transaction=False)
         pipe.info("server")
         pipe.get(COMPLETE_ON)
-        info, complete_on = pipe.execute()
-        run_id = str(info["run_id"])
+        info, complete_on = pipe.execute(raise_on_error=False)
+        if isinstance(complete_on, Exception):
+            raise complete_on
+        # a Redis that refuses INFO (renamed away by its host): the mark's presence alone tells
+        run_id = str(info["run_id"]) if isinstance(info, dict) else NO_RUN_ID
         if complete_on is not None and _text(complete_on) == run_id:
             return None
         claimed = bool(client.set(REBUILDING, run_id, nx=True, ex=REBUILD_CLAIM_S))
@@ -259,6 +265,16 @@ class RateLimiter:
         pipe.delete(REBUILDING)
         pipe.execute()
         return len(by_key)
+
+    def give_up(self, restart: Restart) -> None:
+        """Let go of a rebuild this process claimed and could not finish (best effort: the claim
+        expires on its own after `REBUILD_CLAIM_S`)."""
+        if not restart.claimed:
+            return
+        client = self._redis().get_connection()
+        with contextlib.suppress(Exception):
+            if _text(client.get(REBUILDING) or b"") == restart.run_id:
+                client.delete(REBUILDING)
 
     def close(self) -> None:
         closer = getattr(self._shared, "close", None)
