@@ -14,6 +14,7 @@ so that it can stop, restart or cut it without touching the servers other tests 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -247,14 +249,21 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
         app.close()
 
 
+def audit_calls(state_url: str) -> list[dict[str, Any]]:
+    """The calls on record, read through `binance-mcp audit --json`."""
+    done = subprocess.run(
+        [BINANCE_MCP, "audit", "--json", "--state-url", state_url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 async def test_an_http_replica_serves_its_agent_after_a_postgresql_restart(
     tmp_path: Path, fake: FakeBinance, own_postgres: PostgresServer
 ) -> None:
     """The issue's reproduction: a `binance-mcp --transport http` process on PostgreSQL, its agent
     known by a token there; PostgreSQL restarts between calls. The token is checked, each call
     answered and recorded, on the first try (no `guard failed`, no audit write lost)."""
-    import json
-
     from binance_mcp.stores import PostgresState
     from tests.test_http import connected
     from tests.test_replicas import start_replica
@@ -270,6 +279,9 @@ async def test_an_http_replica_serves_its_agent_after_a_postgresql_restart(
         assert server.ready.wait(30) and server.url, "".join(server.stderr)  # type: ignore[attr-defined]
         async with connected(server.url, token) as client:
             assert not (await client.call_tool("get_24hr_ticker", {"symbol": "BTCUSDT"})).is_error
+        with anyio.fail_after(30):  # its record is written behind the answer: wait for it first
+            while not audit_calls(state_url):
+                await anyio.sleep(0.1)
         pg_ctl(own_postgres, "restart")
         for tool, arguments in (
             ("get_24hr_ticker", {"symbol": "BTCUSDT"}),
@@ -282,11 +294,7 @@ async def test_an_http_replica_serves_its_agent_after_a_postgresql_restart(
     finally:
         server.process.terminate()
         server.process.wait(15)
-    done = subprocess.run(
-        [BINANCE_MCP, "audit", "--json", "--state-url", state_url], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    calls = [json.loads(line) for line in done.stdout.splitlines()]
+    calls = audit_calls(state_url)
     assert [(c["tool"], c["client"], c["outcome"]) for c in calls] == [
         ("get_24hr_ticker", "bot", "ok"),
         ("get_24hr_ticker", "bot", "ok"),
@@ -394,8 +402,6 @@ async def test_two_servers_racing_after_a_redis_restart_rebuild_once_and_pass_no
     """Two servers on one PostgreSQL and one Redis: two orders through each (a `global` limit of
     4), Redis restarted, then both race three more each: one rebuilds, the other waits for it,
     and not one more order passes."""
-    import anyio
-
     fake.set_price("BTCUSDT", "10000")
     policy = GLOBAL_THREE | {
         "rules": {
