@@ -51,7 +51,7 @@ def check_postgresql(url: str, add: Add) -> bool:
         add(FAIL, "state", str(exc))
         return False
     except Exception as exc:
-        add(FAIL, "state", f"{where} cannot be written: {store_cause(exc)}")
+        add(FAIL, "state", f"{where} cannot be used: {store_cause(exc)}")
         return False
     if row is None or row[0] != written:
         add(FAIL, "state", f"{where} did not read back what was written to it")
