@@ -92,7 +92,7 @@ class Refusal(Exception):
     left: str | None = None
     expires_at: str | None = None
     store: str | None = None
-    """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""
+    """store_unavailable: which one (`audit log`, `postgresql`, `redis`)."""
     holder: str | None = None
     """account_busy: which server process holds the account's lock (`host/pid/start#lock`)."""
     declined_by: str | None = None

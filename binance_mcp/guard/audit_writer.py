@@ -207,11 +207,14 @@ class AuditWriter:
 
     async def read(self, fn: Callable[[AuditLog], Any]) -> Any:
         """A read that must see every record written before it (in order, on the writer's thread);
-        a `store_unavailable` refusal when the log cannot be read."""
+        a `store_unavailable` refusal when the log cannot be read (naming PostgreSQL when that
+        is what cannot be reached)."""
+        from binance_mcp.guard.failures import store_refusal
+
         try:
             return await asyncio.wrap_future(self._submit(fn, writes=False))
-        except Exception:
-            raise self.refusal() from None
+        except Exception as exc:
+            raise (store_refusal(exc) or self.refusal()) from None
 
     def flush(self) -> None:
         """Wait until every queued record is committed."""
