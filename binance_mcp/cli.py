@@ -19,6 +19,7 @@ SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor", "console")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
     "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url", "--market-data-max-age",
+    "--lock-wait", "--lock-lease",
 )  # fmt: skip
 
 
@@ -147,6 +148,18 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
         help="seconds one price/ticker/book/candles answer serves every agent asking the same "
         "(default 0.5; 0: every call asks Binance)",
     )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        metavar="S",
+        help="seconds an order waits for the account lock before it is refused as account_busy (default 10)",
+    )
+    parser.add_argument(
+        "--lock-lease",
+        type=float,
+        metavar="S",
+        help="seconds the account lock lasts without renewal: how long a stalled holder blocks it (default 30)",
+    )
     transport = parser.add_argument_group("HTTP transport")
     transport.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     transport.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
@@ -210,6 +223,8 @@ def serve(args: argparse.Namespace) -> int:
             connect_timeout_flag=args.connect_timeout,
             read_timeout_flag=args.read_timeout,
             market_data_max_age_flag=args.market_data_max_age,
+            lock_wait_flag=args.lock_wait,
+            lock_lease_flag=args.lock_lease,
             state_url_flag=args.global_state_url,
             rate_limit_url_flag=args.rate_limit_url,
             ask_passphrase=ask_on_terminal,

@@ -8,7 +8,8 @@ chained by type (`Pipeline.then` takes only a stage whose input is the previous 
 stages swapped fail the type check before they fail a test. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
-it fails closed. `build_guard` makes the whole thing from the server's parts; nothing is set on
+it fails closed (a store that cannot be reached — PostgreSQL, Redis — is refused as
+`store_unavailable`, naming it). `build_guard` makes the whole thing from the server's parts; nothing is set on
 it afterwards.
 """
 
@@ -31,6 +32,7 @@ from binance_mcp.guard.caller import CURRENT_CALLER, Caller
 from binance_mcp.guard.decide import decide
 from binance_mcp.guard.dispatch import dispatch
 from binance_mcp.guard.endings import GUARD_FAILED, refused
+from binance_mcp.guard.failures import store_refusal
 from binance_mcp.guard.hide import Hidden, hide, is_visible
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.parse import parse
@@ -142,7 +144,14 @@ class Guard:
         it): a neighbour sharing the state takes over only what a dead process left."""
         if not self.services.stores.opened:
             return 0  # nothing was ever sent from here
+        self.repair()
         return int(self.services.audit.store.renew_lease(now))
+
+    def repair(self) -> None:
+        """Write what a send left owed (a budget settle, an audit outcome) once the store is back."""
+        if self.services.repairs.owed:
+            self.services.repairs.run()
+        self.services.audit.repair()
 
     async def limits(self, caller: Caller) -> dict[str, Any]:
         """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""
@@ -215,7 +224,11 @@ class Guard:
             return Ended(reached, unknown_tool_result(spec.name), decision="hidden", outcome="refused")
         except Refusal as refusal:
             return refused(reached, refusal)
-        except Exception:
+        except Exception as exc:
+            outage = store_refusal(exc)
+            if outage is not None:  # a store that cannot be reached: named, not a denial
+                logger.warning("%s refused: %s (%s)", spec.name, outage.store, exc)
+                return refused(reached, outage)
             logger.exception("guard failed screening %s; the call is denied", spec.name)
             return refused(reached, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
         if isinstance(reached, Asking) and not reached.request.continuing:
@@ -245,9 +258,14 @@ class Guard:
                 ended = await DISPATCH.run(admitted, self.services)
             except Refusal as refusal:
                 ended = refused(screened, refusal)
-            except Exception:
-                logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
-                ended = refused(screened, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+            except Exception as exc:
+                # an order's lock or records may fail after it left: then it is not "nothing sent"
+                outage = store_refusal(exc, maybe_sent=screened.request.spec.changes_account)
+                if outage is None:
+                    logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
+                else:
+                    logger.warning("%s refused: %s (%s)", screened.request.spec.name, outage.store, exc)
+                ended = refused(screened, outage or Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
         try:
             await RECORD.run(ended, self.services)
         except Exception:
