@@ -8,8 +8,9 @@ chained by type (`Pipeline.then` takes only a stage whose input is the previous 
 stages swapped fail the type check before they fail a test. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
-it fails closed. `build_guard` makes the whole thing from the server's parts; nothing is set on
-it afterwards.
+it fails closed. A call cancelled before its answer (its client left, or the server's drain cut
+it) is recorded too (`record_abandoned`). `build_guard` makes the whole thing from the server's
+parts; nothing is set on it afterwards.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import anyio
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from binance_mcp.guard.approval_desk import client_can_elicit
@@ -35,10 +37,11 @@ from binance_mcp.guard.hide import Hidden, hide, is_visible
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.parse import parse
 from binance_mcp.guard.ratelimit import rate_limit
-from binance_mcp.guard.record import audit_record, record
+from binance_mcp.guard.record import audit_record, call_in_flight, record, record_abandoned
 from binance_mcp.guard.services import Services
 from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
+from binance_mcp.stopping import Stopping
 from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
 if TYPE_CHECKING:
@@ -109,6 +112,8 @@ class Guard:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.stopping = Stopping()
+        """Set by the transport's drain: whether a call cancelled now was cut by it."""
 
     # -- what the server asks of it --------------------------------------------------------------
 
@@ -218,6 +223,9 @@ class Guard:
         except Exception:
             logger.exception("guard failed screening %s; the call is denied", spec.name)
             return refused(reached, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+        except anyio.get_cancelled_exc_class():  # the client left, or the drain cut the call
+            record_abandoned(reached, self.services, cut=self.stopping.cut)
+            raise
         if isinstance(reached, Asking) and not reached.request.continuing:
             asked = Ended(  # the record of the question; the answer comes in a later round
                 reached,
@@ -236,18 +244,22 @@ class Guard:
         if isinstance(screened, Ended):
             ended = screened
         else:
-            try:
-                admitted = (
-                    await take_answer(screened, approval, self.services)
-                    if isinstance(screened, Asking)
-                    else screened
-                )
-                ended = await DISPATCH.run(admitted, self.services)
-            except Refusal as refusal:
-                ended = refused(screened, refusal)
-            except Exception:
-                logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
-                ended = refused(screened, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+            with call_in_flight():
+                try:
+                    admitted = (
+                        await take_answer(screened, approval, self.services)
+                        if isinstance(screened, Asking)
+                        else screened
+                    )
+                    ended = await DISPATCH.run(admitted, self.services)
+                except Refusal as refusal:
+                    ended = refused(screened, refusal)
+                except Exception:
+                    logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
+                    ended = refused(screened, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+                except anyio.get_cancelled_exc_class():  # the client left, or the drain cut the call
+                    record_abandoned(screened, self.services, cut=self.stopping.cut)
+                    raise
         try:
             await RECORD.run(ended, self.services)
         except Exception:

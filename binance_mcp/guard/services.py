@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from binance_mcp.guard.counts import CallCounts
+
 if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
@@ -101,6 +103,8 @@ class Services:
     dry_run: bool = False
     agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    counts: CallCounts = field(default_factory=CallCounts)
+    """How this server's calls ended, kept by the record stage (what /metrics reports)."""
 
     @property
     def engine(self) -> PolicyEngine:

@@ -64,6 +64,8 @@ class Outcome(StrEnum):
     OK = "ok"
     ERROR = "error"
     UNKNOWN = "unknown"
+    ABANDONED = "abandoned"  # the client left (disconnected, cancelled) before the answer; nothing was sent
+    CUT_BY_DRAIN = "cut_by_drain"  # the server stopped and its drain's grace ran out first; nothing was sent
 
 
 class ApprovedVia(StrEnum):
