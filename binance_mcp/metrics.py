@@ -29,7 +29,7 @@ import anyio.to_thread
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-    from binance_mcp.server import App
+    from binance_mcp.guard import Guard
 
 __all__ = ["METRICS_PATH", "METRICS_TOKEN_ENV", "ServerMetrics", "metrics_token", "serve_metrics"]
 
@@ -66,10 +66,10 @@ def authorized(authorization: str | None, token: str | None, *, open_without: bo
 
 
 class ServerMetrics:
-    """The metrics of one built server (`App`), in a registry of its own."""
+    """The metrics of one server (its guard), in a registry of its own."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, guard: Guard) -> None:
+        self.guard = guard
         self._registry: Any = None
         self._snapshot: dict[str, Any] = {}
 
@@ -87,7 +87,7 @@ class ServerMetrics:
 
     async def _approvals_pending(self) -> int | None:
         """Operator approval requests of this account waiting for a human; None if the store is out."""
-        services = self.app.guard.services
+        services = self.guard.services
         account = services.account
 
         def count() -> int:
@@ -102,7 +102,7 @@ class ServerMetrics:
     def families(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        services = self.app.guard.services
+        services = self.guard.services
         counts = services.counts
         calls = CounterMetricFamily(
             "binance_mcp_calls",
@@ -151,7 +151,7 @@ class ServerMetrics:
             value=services.lock.waiting,
         )
         yield from self._weight()
-        stopping = self.app.guard.stopping
+        stopping = self.guard.stopping
         yield GaugeMetricFamily(
             "binance_mcp_draining",
             "1 once the server is stopping: it takes no new call",
@@ -169,7 +169,7 @@ class ServerMetrics:
         from binance_mcp.exchange.clock import server_now_ms
         from binance_mcp.exchange.usage import REQUEST_WEIGHT
 
-        exchange = self.app.guard.services.exchange
+        exchange = self.guard.services.exchange
         tracker = exchange.limits
         now_ms = server_now_ms(exchange.timestamp_offset_ms)
         used = GaugeMetricFamily(
@@ -245,7 +245,7 @@ def unauthorized(token: str | None) -> dict[str, str]:
 
 
 async def serve_metrics(
-    app: App,
+    guard: Guard,
     port: int,
     token: str | None = None,
     *,
@@ -253,7 +253,7 @@ async def serve_metrics(
 ) -> None:
     """stdio's `--metrics-port`: GET /metrics on 127.0.0.1:PORT until cancelled; says where on
     stderr. Open to this machine, unless `token` (`BINANCE_MCP_METRICS_TOKEN`) is set."""
-    metrics = ServerMetrics(app)
+    metrics = ServerMetrics(guard)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
     print(f"binance-mcp: metrics at http://127.0.0.1:{bound}{METRICS_PATH}", file=sys.stderr, flush=True)

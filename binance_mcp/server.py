@@ -175,7 +175,7 @@ class App:
             if metrics_port is not None:
                 from binance_mcp.metrics import serve_metrics
 
-                await group.start(serve_metrics, self, metrics_port, metrics_token)
+                await group.start(serve_metrics, self.guard, metrics_port, metrics_token)
             # finishes calls in flight on EOF and SIGTERM
             await serve_over_stdio(self.server, times=times, stopping=self.guard.stopping)
             group.cancel_scope.cancel()

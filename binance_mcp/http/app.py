@@ -157,6 +157,6 @@ def build_http_app(
         ),
         security=security,
     )
-    metrics = MetricsEndpoint(ServerMetrics(app), token=metrics_token, open_without=tokens is None)
+    metrics = MetricsEndpoint(ServerMetrics(app.guard), token=metrics_token, open_without=tokens is None)
     router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page, state=state, metrics=metrics)
     return DrainMiddleware(router, drain, max_body_bytes=bounds.max_body_bytes)
