@@ -233,3 +233,42 @@ async def test_a_client_that_leaves_while_its_order_waits_for_the_lock_leaves_an
     left = records["abandoned"]
     assert left.decision == "allowed" and "account lock" in (left.reason or "")
     assert left.arguments["price"] == "49000"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_http_client_that_leaves_while_its_order_waits_for_the_lock_leaves_an_abandoned_record(
+    tmp_path: Path, fake: FakeBinance, mode: str
+) -> None:
+    """Whatever happens to a call whose client left, its record says it: no order without one."""
+    from tests.test_http import running
+
+    fake.inject(Delay(3), method="POST", path="/api/v3/order")
+    async with running(tmp_path, fake, policy=ALLOW_ALL) as server:
+        lock = server.app.guard.services.lock
+        token = server.tokens["alice"]
+        async with connected(server.url, token, mode=mode) as first, anyio.create_task_group() as group:
+            group.start_soon(first.call_tool, "place_order", LIMIT_BUY)
+            await until_the_exchange_holds_it(fake)
+            async with anyio.create_task_group() as waiting:
+
+                async def second_order() -> None:
+                    async with connected(server.url, server.tokens["bob"], mode=mode) as second:
+                        await second.call_tool("place_order", LIMIT_BUY | {"price": "49000"})
+
+                waiting.start_soon(second_order)
+                with anyio.fail_after(20):
+                    while lock.waiting == 0:
+                        await anyio.sleep(0.01)
+                waiting.cancel_scope.cancel()  # bob's client goes away: its connection closes
+        with anyio.fail_after(20):
+            while len(server.app.audit.query(tool="place_order")) < 2:
+                await anyio.sleep(0.05)
+        records = {r.client: r for r in server.app.audit.query(tool="place_order")}
+    assert records["alice"].outcome == "ok"
+    bob = records["bob"]
+    if mode == "auto":  # 2026 era: the call is its request; the request gone, the call is cancelled
+        assert bob.outcome == "abandoned" and "account lock" in (bob.reason or "")
+        assert len(fake.orders) == 1
+    else:  # 2025 era: the call belongs to the session, and goes on; its record says what it did
+        assert bob.outcome == "ok" and bob.order_id == fake.orders[1].order_id
