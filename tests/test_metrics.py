@@ -93,9 +93,13 @@ async def test_metrics_over_http_count_calls_and_refusals_by_tool_and_kind_and_n
                 "wrong": await http.get(url, headers={"Authorization": "Bearer " + "x" * 30}),
             }
             answer = await http.get(url, headers={"Authorization": f"Bearer {SCRAPE_TOKEN}"})
+            rebound = await http.get(
+                url, headers={"Authorization": f"Bearer {SCRAPE_TOKEN}", "Host": "rebound.example"}
+            )
             same_window = int(time.time() // 60) == minute
     assert {how: r.status_code for how, r in refused.items()} == dict.fromkeys(refused, 401)
     assert "binance_mcp_calls" not in refused["none"].text
+    assert rebound.status_code == 421  # the MCP spec's DNS-rebinding rule, as on /mcp
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
     text = answer.text
     assert "alice" not in text and agent not in text and SCRAPE_TOKEN not in text

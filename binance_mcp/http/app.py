@@ -2,7 +2,7 @@
 
     DrainMiddleware                  503 for a new call once SIGTERM came; counts requests in flight
       /healthz                       200 {"status": "ok", "version": ...}, no token needed
-      /metrics                       Prometheus' text format; needs the metrics token (`binance_mcp.metrics`)
+      /metrics: OriginCheck          Prometheus' text format; needs the metrics token (`binance_mcp.metrics`)
       /approvals: OriginCheck        the operators' page (`approvals_page`): sign in with an operator token
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
@@ -157,6 +157,8 @@ def build_http_app(
         ),
         security=security,
     )
-    metrics = MetricsEndpoint(ServerMetrics(app.guard), token=metrics_token, open_without=tokens is None)
+    metrics = OriginCheck(  # a rebound DNS name cannot read them from a page either
+        MetricsEndpoint(ServerMetrics(app.guard), token=metrics_token, open_without=tokens is None), security
+    )
     router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page, state=state, metrics=metrics)
     return DrainMiddleware(router, drain, max_body_bytes=bounds.max_body_bytes)
