@@ -261,8 +261,10 @@ async def test_an_http_client_that_leaves_while_its_order_waits_for_the_lock_lea
                     while lock.waiting == 0:
                         await anyio.sleep(0.01)
                 waiting.cancel_scope.cancel()  # bob's client goes away: its connection closes
-        with anyio.fail_after(20):
-            while len(server.app.audit.query(tool="place_order")) < 2:
+        with anyio.fail_after(20):  # both calls ended (a sent order's pending record completed)
+            while len(found := server.app.audit.query(tool="place_order")) < 2 or any(
+                r.outcome == "pending" for r in found
+            ):
                 await anyio.sleep(0.05)
         records = {r.client: r for r in server.app.audit.query(tool="place_order")}
     assert records["alice"].outcome == "ok"
