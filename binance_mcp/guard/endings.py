@@ -121,7 +121,7 @@ def abandoned(reached: Reached, *, cut: bool) -> Ended:
     if cut:
         outcome, why = "cut_by_drain", "the server stopped and its drain's grace ran out"
     else:
-        outcome, why = "abandoned", "the client left (disconnected, or cancelled the call)"
+        outcome, why = "abandoned", "the client left (disconnected, cancelled the call, or its session ended)"
     decided = isinstance(reached, Decided | Admitted | Asking)
     parsed = getattr(reached, "parsed", None)
     return Ended(
