@@ -227,3 +227,16 @@ def test_metrics_port_is_for_stdio_only(tmp_path: Path) -> None:
     assert done.returncode == 2
     [line] = done.stderr.strip().splitlines()
     assert "--metrics-port is for stdio" in line
+
+
+def test_prometheus_client_is_loaded_by_the_first_scrape_not_at_start() -> None:
+    """Cold start: the server's modules, the HTTP app and the metrics module load without it."""
+    import sys
+
+    code = (
+        "import sys, binance_mcp.cli, binance_mcp.server, binance_mcp.http.app, binance_mcp.http.serve, "
+        "binance_mcp.metrics; print('prometheus_client' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
