@@ -22,11 +22,13 @@ from binance_mcp.refusals import Refusal, RefusalKind
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Validated
+    from binance_mcp.guard.epoch import Epoch
     from binance_mcp.guard.services import Services
     from binance_mcp.policy.engine import Decision
 
 
-async def decide(validated: Validated, services: Services) -> Decided:
+async def decide(validated: Validated, services: Services, *, at_dispatch: bool = False) -> Decided:
+    """`at_dispatch`: under the account lock, right before the send: counts are read afresh."""
     request = validated.request
     tool = request.spec.name
     decision = services.engine.decide(tool, request.caller.agent, services.network.value)
@@ -41,13 +43,15 @@ async def decide(validated: Validated, services: Services) -> Decided:
             "refused; nothing was sent",
             rule="--dry-run" if services.dry_run else f"{decision.rule_path}.dry_run",
         )
-    await check_constraints(validated, decision, services)
+    await check_constraints(validated, decision, services, fresh_counts=at_dispatch)
     if validated.valuation is not None and not dry_run:
         await check_budget(validated, services)
     return Decided(validated, decision, approval_rule=approval_rule(validated, decision), dry_run=dry_run)
 
 
-async def check_constraints(validated: Validated, decision: Decision, services: Services) -> None:
+async def check_constraints(
+    validated: Validated, decision: Decision, services: Services, *, fresh_counts: bool = False
+) -> None:
     if not decision.bounds:
         return
     args = validated.parsed.args
@@ -64,7 +68,7 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
         )
     open_orders = None
     if any(bounds.constraints.max_open_orders is not None for bounds in decision.bounds):
-        open_orders = await count_open_orders(services)
+        open_orders = await count_open_orders(services, validated.epoch, fresh=fresh_counts)
     legs = order.legs if order is not None else (None,)
     for bounds in decision.bounds:  # an agent's rule and the top-level rule: each holds
         for leg in legs:
@@ -96,11 +100,38 @@ async def check_constraints(validated: Validated, decision: Decision, services: 
                 )
 
 
-async def count_open_orders(services: Services) -> int:
+async def count_open_orders(services: Services, epoch: Epoch | None, *, fresh: bool = False) -> int:
+    """The account's open orders on every symbol, for `max_open_orders`. Screening shares one
+    count among the calls asking within `OPEN_ORDERS_MAX_AGE` (2 s) at the same account epoch
+    (`ExchangeClient.count_open_orders`): any order, cancel or amend of the account from any
+    process sharing the state moves the epoch, and one sent by this process forgets the count.
+    `fresh` (the check under the account lock at dispatch): counted afresh, never the shared one."""
     try:
-        return len(await services.exchange.get_open_orders(None))
+        reading = await services.exchange.count_open_orders(
+            max_age=0 if fresh else None, version=epoch_key(epoch)
+        )
     except EXCHANGE_FAILURES as exc:
         raise refusal_for(exc, "counting open orders for max_open_orders") from None
+    return reading.value
+
+
+def epoch_key(epoch: Epoch | None) -> tuple[int, int] | None:
+    """The part of the account's epoch that moves with its orders (not the policy's generation)."""
+    return None if epoch is None else (epoch.latest_change, epoch.in_flight)
+
+
+async def recount_open_orders(decided: Decided, services: Services) -> None:
+    """Under the account lock at dispatch, for a decision that stands (nothing it read moved):
+    `max_open_orders` once more, on a count read now. An order placed outside this server since
+    the screening (Binance's site, another program), or a shared count that missed it, cannot
+    let one order too many through."""
+    if not any(bounds.constraints.max_open_orders is not None for bounds in decided.decision.bounds):
+        return
+    try:
+        await check_constraints(decided.validated, decided.decision, services, fresh_counts=True)
+    except Refusal as refusal:
+        refusal.reason = f"counted again before sending: {refusal.reason}"
+        raise
 
 
 def approval_rule(validated: Validated, decision: Decision) -> str | None:
