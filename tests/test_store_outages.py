@@ -222,8 +222,8 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
             ]
             assert not any(result.is_error for result in before), before
             pg_ctl(own_postgres, "restart")  # every pooled connection is now dead
-            after = [  # the reads and the checks of the pooled stores (the account lock keeps a
-                # connection of its own, outside the pool: not what this test is about)
+            after = [  # the reads, the checks of the pooled stores, and an order (its lock's pool too)
+                await client.call_tool("place_order", LIMIT_BUY),
                 await client.call_tool("get_24hr_ticker", {"symbol": "BTCUSDT"}),
                 await client.call_tool("get_account_info", {}),
                 await client.call_tool("get_limits", {}),
@@ -237,6 +237,7 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
         assert tools == [
             ("get_24hr_ticker", "ok"),
             ("place_order", "ok"),
+            ("place_order", "ok"),
             ("get_24hr_ticker", "ok"),
             ("get_account_info", "ok"),
             ("get_limits", "ok"),
@@ -244,7 +245,7 @@ async def test_calls_after_a_postgresql_restart_succeed_each_with_its_audit_reco
             ("get_order_preview", "ok"),
         ]
         assert app.guard.services.audit.outage is None
-        assert len(orders_sent(fake)) == 1
+        assert len(orders_sent(fake)) == 2
     finally:
         app.close()
 

@@ -9,8 +9,9 @@ stages swapped fail the type check before they fail a test. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
 it fails closed (a store that cannot be reached — PostgreSQL, Redis — is refused as
-`store_unavailable`, naming it). `build_guard` makes the whole thing from the server's parts; nothing is set on
-it afterwards.
+`store_unavailable`, naming it). A call cancelled before its answer (its client left, or the
+server's drain cut it) is recorded too (`record_abandoned`). `build_guard` makes the whole thing
+from the server's parts; nothing is set on it afterwards.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import anyio
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from binance_mcp.guard.approval_desk import client_can_elicit
@@ -37,10 +39,11 @@ from binance_mcp.guard.hide import Hidden, hide, is_visible
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.parse import parse
 from binance_mcp.guard.ratelimit import rate_limit
-from binance_mcp.guard.record import audit_record, record
+from binance_mcp.guard.record import audit_record, call_in_flight, record, record_abandoned
 from binance_mcp.guard.services import Services
 from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
+from binance_mcp.stopping import Stopping
 from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
 if TYPE_CHECKING:
@@ -111,6 +114,8 @@ class Guard:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.stopping = Stopping()
+        """Set by the transport's drain: whether a call cancelled now was cut by it."""
 
     # -- what the server asks of it --------------------------------------------------------------
 
@@ -231,6 +236,9 @@ class Guard:
                 return refused(reached, outage)
             logger.exception("guard failed screening %s; the call is denied", spec.name)
             return refused(reached, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+        except anyio.get_cancelled_exc_class():  # the client left, or the drain cut the call
+            record_abandoned(reached, self.services, cut=self.stopping.cut)
+            raise
         if isinstance(reached, Asking) and not reached.request.continuing:
             asked = Ended(  # the record of the question; the answer comes in a later round
                 reached,
@@ -249,23 +257,27 @@ class Guard:
         if isinstance(screened, Ended):
             ended = screened
         else:
-            try:
-                admitted = (
-                    await take_answer(screened, approval, self.services)
-                    if isinstance(screened, Asking)
-                    else screened
-                )
-                ended = await DISPATCH.run(admitted, self.services)
-            except Refusal as refusal:
-                ended = refused(screened, refusal)
-            except Exception as exc:
-                # an order's lock or records may fail after it left: then it is not "nothing sent"
-                outage = store_refusal(exc, maybe_sent=screened.request.spec.changes_account)
-                if outage is None:
-                    logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
-                else:
-                    logger.warning("%s refused: %s (%s)", screened.request.spec.name, outage.store, exc)
-                ended = refused(screened, outage or Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+            with call_in_flight():
+                try:
+                    admitted = (
+                        await take_answer(screened, approval, self.services)
+                        if isinstance(screened, Asking)
+                        else screened
+                    )
+                    ended = await DISPATCH.run(admitted, self.services)
+                except Refusal as refusal:
+                    ended = refused(screened, refusal)
+                except Exception as exc:
+                    # an order's lock or records may fail after it left: then it is not "nothing sent"
+                    outage = store_refusal(exc, maybe_sent=screened.request.spec.changes_account)
+                    if outage is None:
+                        logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
+                    else:
+                        logger.warning("%s refused: %s (%s)", screened.request.spec.name, outage.store, exc)
+                    ended = refused(screened, outage or Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+                except anyio.get_cancelled_exc_class():  # the client left, or the drain cut the call
+                    record_abandoned(screened, self.services, cut=self.stopping.cut)
+                    raise
         try:
             await RECORD.run(ended, self.services)
         except Exception:

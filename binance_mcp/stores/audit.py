@@ -69,6 +69,8 @@ class Outcome(StrEnum):
     OK = "ok"
     ERROR = "error"
     UNKNOWN = "unknown"
+    ABANDONED = "abandoned"  # the client left (disconnected, cancelled, session ended) before the answer
+    CUT_BY_DRAIN = "cut_by_drain"  # the server stopped and its drain's grace ran out first; nothing was sent
 
 
 class ApprovedVia(StrEnum):
