@@ -108,6 +108,10 @@ class ExchangeClient:
         self._limits: UsageTracker | None = None
         self._limits_asked = False
         self._pause: ExchangePaused | None = None
+        self.gate: Callable[[str, int], None] | None = None
+        """Asked before each request leaves, with its method and weight: raises an
+        `ExchangeFailure` (a `ShareUsed`) to keep it from being sent (the guard's share of the
+        weight per agent). Set once by whoever builds the client's users."""
         self.observers: list[Callable[[SentRequest], None]] = []
         """Told of every request this client sent to Binance, once it ended (the audit log keeps
         one compact record of each: retries, look-ups and market data included)."""
@@ -204,6 +208,14 @@ class ExchangeClient:
         rejected = BinanceRejected(400, INVALID_SYMBOL, "Invalid symbol.")
         await self._advise_on_symbol(rejected, {"symbol": symbol})
         raise rejected
+
+    def cached_quote_asset(self, symbol: str) -> str | None:
+        """The symbol's quote asset if its exchangeInfo entry is cached (no request is made)."""
+        cached = self._symbol_cache.get(symbol)
+        if cached is None or time.monotonic() - cached[0] >= self._symbol_cache_ttl:
+            return None
+        quote = cached[1].get("quoteAsset")
+        return str(quote) if quote else None
 
     # -- account (keys) --------------------------------------------------------------------------
 
@@ -302,6 +314,8 @@ class ExchangeClient:
 
     async def _send(self, method: str, params: dict[str, Any]) -> Any:
         weight = request_weight(method, params)
+        if self.gate is not None:
+            self.gate(method, weight)
         await self._clearance(weight, new_orders(method))
         seen: dict[str, str] = {}
         started = time.perf_counter()

@@ -1,11 +1,14 @@
 """The policy guard: every tool call passes these stages, in this order, before Binance sees it.
 
-    hide → parse → validate → decide → rate_limit → approve → dispatch → record
+    hide → rate_limit → parse → validate → decide → approve → dispatch → record
 
 `STAGES` below is that order, written once; each stage is a module of this package by the same
 name, a function from one frozen value (`call.py`) to the next, or a `Refusal`. The stages are
 chained by type (`Pipeline.then` takes only a stage whose input is the previous output), so two
-stages swapped fail the type check before they fail a test. The first six run
+stages swapped fail the type check before they fail a test. Within and across the stages, the
+checks run in the order of what they cost: the rate limit (a counter) before anything else,
+everything the order alone shows before the market is read, the market's public data before
+anything signed (the account's open orders, a budget's held orders) is read. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
 it fails closed. `build_guard` makes the whole thing from the server's parts; nothing is set on
@@ -86,13 +89,13 @@ HIDE: Stage[Request, Request] = Stage("hide", hide)
 PARSE: Stage[Request, Parsed] = Stage("parse", parse)
 VALIDATE: Stage[Parsed, Validated] = Stage("validate", validate)
 DECIDE: Stage[Validated, Decided] = Stage("decide", decide)
-RATE_LIMIT: Stage[Decided, Decided] = Stage("rate_limit", rate_limit)
+RATE_LIMIT: Stage[Request, Request] = Stage("rate_limit", rate_limit)
 APPROVE: Stage[Decided, Admitted | Asking] = Stage("approve", approve)
 DISPATCH: Stage[Admitted, Ended] = Stage("dispatch", dispatch)
 RECORD: Stage[Ended, Ended] = Stage("record", record)
 
 SCREENING: Pipeline[Request, Admitted | Asking] = (
-    Pipeline.start(HIDE).then(PARSE).then(VALIDATE).then(DECIDE).then(RATE_LIMIT).then(APPROVE)
+    Pipeline.start(HIDE).then(RATE_LIMIT).then(PARSE).then(VALIDATE).then(DECIDE).then(APPROVE)
 )
 """Run before the tool's handler, in the SDK's resolver: they end in `Admitted` or `Asking`."""
 

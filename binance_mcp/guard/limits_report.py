@@ -22,6 +22,7 @@ from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now, settle_open_orders
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import limit_keys
+from binance_mcp.guard.weight_share import share_report
 from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
 from binance_mcp.tools.names import DRY_RUN_REFUSED, DRY_RUN_SIMULATED, TOOL_NAMES
@@ -72,6 +73,7 @@ async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
                 "max": int(limit.max),
                 "window_s": limit.window,
                 "scope": limit.scope,
+                "count_refused": limit.count_refused,
                 "left": services.limiter.left(key, int(limit.max), float(limit.window), others),
                 "rule": rule_limit.path,
             }
@@ -91,7 +93,11 @@ async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
         "orders": orders,
         "budgets": [budget | {"resets_at": utc_seconds_text(day_resets_at(now))} for budget in budgets],
         "rate_limits": rate_limits,
+        "weight_share": share_report(
+            services.policy, services.limiter, caller.agent, services.exchange.limits.weight_per_minute()
+        ),
         "approvers": sorted(approvers_for(services, caller)),
+        "approvals_pending_max": engine.max_pending_per_agent,
     }
 
 

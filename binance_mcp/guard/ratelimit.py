@@ -1,7 +1,13 @@
-"""Stage 5, rate limit: calls per window, per agent (the default), everyone, or session.
+"""Stage 2, rate limit: calls per window, per agent (the default), everyone, or session.
 
-A call counts once, when it passes this stage: a refused call before it does not count, and the
-later rounds of a 2026-era call that asked its human are the same call. Calls are counted per
+It runs right after hide, before the arguments are read and before anything costs a request to
+the exchange: a caller over its limit is refused before its call reads prices, open orders or the
+account. A call counts when it arrives here, whatever becomes of it later: refused by a
+constraint, a filter, a budget or bad arguments, it still took a call of the window, so an agent
+that keeps getting refused is slowed down like any other (issue #16). A limit with
+`"count_refused": false` is only checked here; it counts the call when every check let it
+through, as approval begins (`count_passed`). The later rounds of a 2026-era call that asked its
+human are the same call. Calls are counted per
 caller and tool; a limit is checked against the sum of the tools its rule covers (a glob's, or
 place_order's with the tools that take its rule). So a reload that changes `max`, `window` or the
 rule's key counts the calls already made against the new rule. When an agent rule and a
@@ -16,7 +22,7 @@ from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import counted
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Caller, Decided
+    from binance_mcp.guard.call import Caller, Decided, Request
     from binance_mcp.guard.services import Services
     from binance_mcp.policy.engine import RuleLimit
 
@@ -39,21 +45,58 @@ def limit_keys(caller: Caller, limit: RuleLimit, tool: str) -> tuple[str, tuple[
     return counter_key(caller, scope, tool), others
 
 
-async def rate_limit(decided: Decided, services: Services) -> Decided:
-    decision = decided.decision
-    if not decision.limits or decided.request.continuing:
-        return decided
-    tool = decided.request.spec.name
-    caller = decided.request.caller
-    keyed = [(limit, *limit_keys(caller, limit, tool)) for limit in decision.limits]
-    # every limit is checked before anything is counted; then the call is counted once per
-    # counter, by the last limit that reads it (checked again there, atomically)
+async def rate_limit(request: Request, services: Services) -> Request:
+    if request.continuing:
+        return request
+    decision = services.engine.decide(request.spec.name, request.caller.agent, services.network.value)
+    limits = decision.limits
+    if limits:
+        take(request, limits, arriving_keys(request, limits), services)
+    return request
+
+
+async def count_passed(decided: Decided, services: Services) -> None:
+    """A call every check let through: counted now under the limits that count only such calls
+    (`count_refused: false`), checked again atomically (a concurrent call may have taken the room)."""
+    request = decided.request
+    limits = decided.decision.limits
+    if request.continuing or not limits:
+        return
+    arrived = arriving_keys(request, limits)
+    passing = tuple(
+        limit for limit in limits if limit_keys(request.caller, limit, request.spec.name)[0] not in arrived
+    )
+    if passing:
+        take(
+            request,
+            passing,
+            {limit_keys(request.caller, limit, request.spec.name)[0] for limit in passing},
+            services,
+        )
+
+
+def arriving_keys(request: Request, limits: tuple[RuleLimit, ...]) -> set[str]:
+    """The counters a call is counted in when it arrives: those of every limit that counts
+    refused calls (a counter two limits read is counted at arrival if either says so)."""
+    tool = request.spec.name
+    return {limit_keys(request.caller, limit, tool)[0] for limit in limits if limit.rate_limit.count_refused}
+
+
+def take(request: Request, limits: tuple[RuleLimit, ...], counting: set[str], services: Services) -> None:
+    """Check every limit; count the call once in each counter of `counting`, by the last limit
+    that reads it (checked again there, atomically). The first limit with no room refuses it."""
+    tool = request.spec.name
+    keyed = [(limit, *limit_keys(request.caller, limit, tool)) for limit in limits]
     last = {key: index for index, (_limit, key, _others) in enumerate(keyed)}
-    checks = [(limit, key, others, False) for limit, key, others in keyed] if len(keyed) > 1 else []
-    checks += [
-        (limit, key, others, True) for index, (limit, key, others) in enumerate(keyed) if last[key] == index
+    recording = [
+        (limit, key, others, True)
+        for index, (limit, key, others) in enumerate(keyed)
+        if key in counting and last[key] == index
     ]
-    for limit, key, others, record in checks:
+    checks = [(limit, key, others, False) for limit, key, others in keyed]
+    if len(keyed) == 1 and recording:
+        checks = []  # one limit that counts: its atomic check is the only one needed
+    for limit, key, others, record in checks + recording:
         bound = limit.rate_limit
         wait = services.limiter.hit(key, int(bound.max), float(bound.window), others, record=record)
         if wait is not None:
@@ -68,4 +111,3 @@ async def rate_limit(decided: Decided, services: Services) -> Decided:
                 unit=f"calls per {bound.window} s",
                 scope=bound.scope,
             )
-    return decided

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from binance_mcp.guard.audit_writer import AuditWriter
     from binance_mcp.guard.keys import KeyCheck
     from binance_mcp.guard.lock import DispatchLock
+    from binance_mcp.notify import Notices
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.stores.budgets import BudgetStore
     from binance_mcp.stores.ratelimit import RateLimiter
@@ -79,6 +80,12 @@ class LazyStore:
             self._store.close()
 
 
+def _notices() -> Notices:
+    from binance_mcp.notify import Notices
+
+    return Notices()
+
+
 @dataclass(frozen=True)
 class Services:
     policy: PolicyInForce
@@ -101,6 +108,8 @@ class Services:
     dry_run: bool = False
     agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    notices: Notices = field(default_factory=lambda: _notices())
+    """Notifications of requests waiting for a human, grouped when they come fast (`notify.Notices`)."""
 
     @property
     def engine(self) -> PolicyEngine:

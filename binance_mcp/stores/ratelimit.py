@@ -155,11 +155,19 @@ class RateLimiter:
         return self._local()
 
     def hit(
-        self, key: str, max_calls: int, window_s: float, others: tuple[str, ...] = (), *, record: bool = True
+        self,
+        key: str,
+        max_calls: int,
+        window_s: float,
+        others: tuple[str, ...] = (),
+        *,
+        record: bool = True,
+        amount: int = 1,
     ) -> float | None:
         """Count one call under `key`; None if it may go, else the seconds until one may. With
         `others` (the keys of the other tools a limit covers) the limit holds for the sum: this
-        key may take what the others left. `record=False` checks without counting."""
+        key may take what the others left. `record=False` checks without counting. `amount`
+        counts that many at once (a request's weight), all or none."""
         window = max(1, math.ceil(window_s))  # whole seconds, as the policy says
         taken = 0
         oldest: float | None = None
@@ -171,12 +179,12 @@ class RateLimiter:
         storage = self._storage_for(key)
         stored_key = NAMESPACE + key
         room = max_calls - taken
-        if room > 0:
+        if room >= amount:
             if not record:
                 _start, count = storage.get_moving_window(stored_key, room, window)
-                if count < room:
+                if count + amount <= room:
                     return None
-            elif storage.acquire_entry(stored_key, room, window):
+            elif storage.acquire_entry(stored_key, room, window, amount):
                 return None
         start, count = storage.get_moving_window(stored_key, max_calls, window)
         if count:

@@ -15,8 +15,8 @@ from binance_mcp.tools.spec import CallContext, tool
     description=(
         "What you may do here, now: each tool's decision (allow, deny with the reason, or approval), "
         "the order constraints, the largest order that goes ahead without a human, open orders against "
-        "their bound, each daily budget (traded, held by open orders, left, when it resets), each rate limit (calls left), dry "
-        "run, and who may approve. Call it before placing orders, so that they fit on the first try."
+        "their bound, each daily budget (traded, held by open orders, left, when it resets), each rate limit (calls left), your "
+        "share of Binance's request weight, dry run, and who may approve. Call it before placing orders, so that they fit on the first try."
     ),
     inputs=NoInput,
     output=outputs.Limits,
@@ -32,6 +32,9 @@ async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
         lines.append(f"budget {budget['asset']}: {budget['left']} of {budget['limit']} left today")
     for limit in report.rate_limits:
         lines.append(f"{limit['tool']}: {limit['left']} of {limit['max']} calls left ({limit['scope']})")
+    if report.weight_share is not None:
+        share = report.weight_share
+        lines.append(f"request weight: {share['left']} of {share['weight_per_minute']} left this minute")
     return ToolOutput(report.model_dump(), "; ".join(lines))
 
 
