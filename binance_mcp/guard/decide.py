@@ -121,11 +121,13 @@ def check_order_alone(order: Order, decision: Decision, tool: str, quote_asset: 
     calls it first): a symbol, side or type the rule does not allow, a leg's quantity over
     `max_quantity`, and a value over `max_notional` already at what the order itself says (its
     limit price × quantity, its quote quantity: `valuation.least_value`; the market can only make
-    it more). What needs the market (a MARKET order's value, the price deviation) and the
+    it more), once the symbol's quote asset is known without a request. What needs the market (a MARKET order's value, the price deviation) and the
     account's open orders wait for `check_constraints` and `check_counts`."""
     if decision.action == "deny":
         return
-    least = least_value(order)
+    # a value is compared in its quote asset: known without a request once the symbol's rules are
+    # cached (any earlier call on it); else max_notional waits for them, read with the market
+    least = least_value(order) if quote_asset is not None else None
     for bounds in decision.bounds:
         for leg in order.legs:
             known = bounds.constraints.model_copy(

@@ -38,7 +38,9 @@ if TYPE_CHECKING:
     from binance_mcp.orders import Order
 
 
-async def validate(parsed: Parsed, services: Services) -> Validated:
+async def validate(parsed: Parsed, services: Services, *, refuse_early: bool = True) -> Validated:
+    """`refuse_early=False` (a preview) values an order before any bound is checked, so that every
+    bound can be shown against its value."""
     request = parsed.request
     spec = request.spec
     epoch = await read_epoch(services) if spec.changes_account else None  # before all it decides on
@@ -53,7 +55,8 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
     order = spec.order(parsed.args)
     # what the order alone shows against the policy, before the market is read (`decide` checks
     # the rest, and everything that costs a signed read, once the order is valued)
-    check_order_alone(order, decision, spec.name, services.exchange.cached_quote_asset(order.symbol))
+    if refuse_early:
+        check_order_alone(order, decision, spec.name, services.exchange.cached_quote_asset(order.symbol))
     market = await fetch_market(services.exchange, order.symbol, book=needs_book(order))
     market = await read_deep_enough(order, market, services.exchange)
     check_filters(order, market)
