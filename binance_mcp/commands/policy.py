@@ -429,14 +429,14 @@ def approvals_notes(engine: PolicyEngine, agent: str | None) -> list[str]:
         if notify
         else "nobody is notified"
     )
-    every = engine.notify_every
-    grouped = (
-        f", at most one post per {every} s per agent (approvals.notify_every)" if notify and every else ""
-    )
     notes.append(
         f"a request for approval waits {engine.pending_ttl} s for a human (approvals.pending_ttl); {told}"
-        f"{grouped}; each agent may have {engine.max_pending_per_agent} waiting at once "
-        "(approvals.max_pending_per_agent)"
+    )
+    every = engine.notify_every
+    grouped = f"; notifications at most one post per {every} s per agent (approvals.notify_every)"
+    notes.append(
+        f"each agent may have {engine.max_pending_per_agent} requests waiting at once "
+        f"(approvals.max_pending_per_agent){grouped if notify and every else ''}"
     )
     return notes
 
