@@ -11,7 +11,13 @@ never from what the model wrote.
 - 2025 era, elicitation: asked mid-call, at most five minutes.
 - 2026 era, elicitation: the question travels as an `input_required` round (`Asking`), bound to
   a single-use nonce; `take_answer` reads the human's answer in the final round.
-- Otherwise: `approval_required` with an approval id an operator can approve.
+- Otherwise: `approval_required` with an approval id an operator can approve, unless the agent
+  already has `approvals.max_pending_per_agent` requests waiting: then none is opened (refused
+  `rate_limited`), and the notification of a request is grouped with others that come fast
+  (`notify.Notices`).
+
+A call that reaches this stage passed every check: the rate limits that count only such calls
+(`"count_refused": false`) count it here first (`ratelimit.count_passed`).
 """
 
 from __future__ import annotations
