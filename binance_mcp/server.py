@@ -245,6 +245,7 @@ def build_app(
     watcher = None
     if config.watch_policy and config.policy_path is not None:
         watcher = PolicyWatcher(config.policy_path, guard.install, notifier.notify)
+        guard.services.policy.follow(watcher.check)
     return App(
         server=server,
         watcher=watcher,

@@ -67,6 +67,7 @@ def make_app(
     network: str = "testnet",
     dry_run: bool = False,
     keys: dict[str, str] | None = None,
+    watch: bool = False,
 ) -> App:
     """A server on `base_url`; `keys` is the environment that sets its API key (HMAC by default)."""
     if keys is None:
@@ -79,6 +80,7 @@ def make_app(
         state_dir_flag=str(tmp_path / "state"),
         dry_run=dry_run,
         env=env,
+        watch_policy=watch,
     )
     return build_app(config)
 

@@ -120,7 +120,7 @@ async def test_a_server_killed_mid_order_completes_it_on_restart_and_sends_nothi
         records = {r.client_order_id: r for r in audit.query(tool="place_order")}
         assert audit.pending(account=str(AccountKey.of("testnet", API_KEY))) == []
     assert (records["crash-1"].outcome, records["crash-1"].order_id) == ("ok", executed.order_id)
-    assert "crash recovery" in records["crash-1"].reason
+    assert "completed by recovery" in records["crash-1"].reason
     assert records["crash-1"].result == {"recovered": True}
     assert records["after-1"].outcome == "ok"
     [lookup] = lookups(fake)
@@ -141,13 +141,14 @@ def direct_binance(fake: FakeBinance) -> Any:
     return client
 
 
-def left_pending(state_dir: Path, *records: dict[str, Any]) -> list[int]:
-    """Pending records as a killed earlier run leaves them: owned by a process that is gone (its
-    lease already run out), for the account of the tests' API key on the record's network."""
+def left_pending(
+    state_dir: Path, *records: dict[str, Any], gone: str = "crashed-host/1/2026-01-01T00:00:00.000Z"
+) -> list[int]:
+    """Pending records as a killed earlier run leaves them: owned by `gone` (its lease already run
+    out), for the account of the tests' API key on the record's network."""
     from binance_mcp.account import AccountKey
 
     state_dir.mkdir(parents=True, exist_ok=True)
-    gone = "crashed-host/1/2026-01-01T00:00:00.000Z"
     with AuditLog(audit_path(state_dir), secrets=(API_KEY, API_SECRET), owner=gone, lease_s=0) as audit:
         return [
             audit.begin_pending(
@@ -442,3 +443,36 @@ async def test_recovery_takes_the_one_path_an_old_order_is_not_ours_and_list_can
         records[still_open].reason or ""
     )
     assert len(fake.orders) == 1 + 4 + 1  # the old order, two lists, and the new order: nothing twice
+
+
+async def test_recovery_says_a_process_stopped_only_when_it_knows_and_otherwise_that_its_lease_ran_out(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """A neighbour's record taken over because its lease ran out was reported as left by a server
+    that "stopped", though the owner may only be paused or cut off from the state store."""
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    here_gone = f"{socket.gethostname()}/{finished.pid}/2026-01-01T00:00:00.000Z"
+    record = {"base_url": fake.base_url, "arguments": dict(LIMIT_BUY, client_order_id="never-1")}
+    [stopped] = left_pending(tmp_path / "state", record | {"client_order_id": "never-1"}, gone=here_gone)
+    [stalled] = left_pending(
+        tmp_path / "state",
+        record | {"arguments": dict(LIMIT_BUY, client_order_id="never-2"), "client_order_id": "never-2"},
+        gone="other-host/77/2026-01-01T00:00:00.000Z",
+    )
+    app = make_app(tmp_path, fake.base_url)
+    app.exchange.retry = fast_lookups(app)
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", LIMIT_BUY)
+        assert not result.is_error, result.content[0].text
+    records = {r.id: r for r in app.audit.query()}
+    app.close()
+    assert records[stopped].outcome == "unknown" and records[stalled].outcome == "unknown"
+    assert f"({here_gone}) stopped before its outcome was written" in (records[stopped].reason or "")
+    reason = records[stalled].reason or ""
+    assert "other-host/77" in reason and "stopped renewing its lease" in reason, reason
+    assert "stopped before" not in reason

@@ -325,3 +325,43 @@ async def test_a_token_revoked_while_its_call_waits_sends_nothing(tmp_path: Path
     ].text
     assert "revoked" in refused.structured_content["reason"]
     assert orders_sent(fake) == []
+
+
+DENY_ORDERS = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}}
+
+
+async def test_under_watch_a_deny_saved_just_before_an_order_decides_it_whatever_the_poll(
+    build: Any, fake: FakeBinance, tmp_path: Path
+) -> None:
+    """`--watch` polls every half second, each process in its own phase: an order sent 57 ms
+    after a `deny` was saved went out. The file is now looked at before the decision (the
+    watcher's own poll does not run here at all)."""
+    app = build({"version": "1", "default": "allow"}, watch=True)
+    async with Client(app.server) as client:
+        placed = await client.call_tool("place_order", LIMIT)
+        assert not placed.is_error, placed.content[0].text
+        (tmp_path / "policy.json").write_text(json.dumps(DENY_ORDERS))
+        refused = await client.call_tool("place_order", LIMIT)
+    assert refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert refused.structured_content["rule"] == "rules.place_order"
+    assert len(orders_sent(fake)) == 1
+
+
+async def test_under_watch_a_deny_saved_while_a_call_waits_for_the_lock_refuses_it(
+    build: Any, fake: FakeBinance, tmp_path: Path
+) -> None:
+    app = build({"version": "1", "default": "allow"}, watch=True)
+    async with Client(app.server) as client:
+        await client.call_tool("get_limits", {})  # the stores open before the lock is taken
+        result: list[Any] = []
+        async with anyio.create_task_group() as group, lock_held_by_the_test(app):
+
+            async def place() -> None:
+                result.append(await client.call_tool("place_order", LIMIT))
+
+            group.start_soon(place)
+            await until(lambda: app.guard.services.lock.waiting == 1)  # screened, allowed
+            (tmp_path / "policy.json").write_text(json.dumps(DENY_ORDERS))
+    refused = result[0]
+    assert refused.structured_content["error"] == "policy_denied", refused.content[0].text
+    assert orders_sent(fake) == []

@@ -9,7 +9,9 @@ names that state explicitly; it is read before anything the decision depends on,
 decided again with what is true now (`dispatch.decide_again`). No timing is guessed.
 
 - `policy`: the generation of this process's policy in force (`PolicyInForce.install` bumps it):
-  a reload, an agent's rules included, is a new generation. Each process decides by its own policy.
+  a reload, an agent's rules included, is a new generation. Each process decides by its own policy;
+  under `--watch` it first looks at the file (`PolicyInForce.catch_up`), so a policy saved before
+  the epoch is read is in force for the decision, in every process, whatever the poll's phase.
 - `latest_change`, `in_flight`: from the shared audit log (`AuditLog.account_changes`). Every
   call that changes the account (orders, lists, cancels, amends, not dry runs) writes its `pending`
   record, durable, under the lock, before its request leaves, and that record gets its outcome
@@ -62,6 +64,7 @@ class Epoch:
 async def read_epoch(services: Services) -> Epoch:
     """The epoch now. Read through the audit writer, so every record this process queued before
     is committed and counted."""
+    await services.policy.catch_up()  # `--watch`: a policy saved by now is the one in force
     policy = services.policy.generation  # before anything else the decision reads
     account = services.account
     latest, in_flight = await services.audit.read(

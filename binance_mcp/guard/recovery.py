@@ -140,7 +140,7 @@ class PendingRecovery:
         from binance_mcp.exchange.order_kinds import LIST, SINGLE, Ref, kind_of
         from binance_mcp.tools import SPECS
 
-        stopped = f"the server that sent this {record.tool} call stopped before its outcome was written"
+        stopped = _why_taken_over(record)
         spec = SPECS.get(record.tool)
         cancels = {
             "cancel_order": (SINGLE, "client_order_id", "order_id"),
@@ -174,19 +174,34 @@ class PendingRecovery:
         status, order_id = kind.status(found), found.get("orderId")
         if order is None:  # a cancel: long after the crash, one that arrived is done by now
             if kind.cancelled(found):
-                return _Verdict("ok", f"completed by crash recovery: {what} is {status} on Binance", order_id)
-            reason = (
-                f"completed by crash recovery: {what} is {status} on Binance, so the cancel did not happen"
-            )
+                return _Verdict("ok", f"completed by recovery: {what} is {status} on Binance", order_id)
+            reason = f"completed by recovery: {what} is {status} on Binance, so the cancel did not happen"
             return _Verdict("error", reason, order_id)
         different = kind.difference(order, found, _not_before_ms(record, self._exchange))
         if different is not None:
             reason = f"{stopped}; Binance has an {kind.noun} with {kind.id_name} {ref}, but not this one ({different}): check the account on Binance"
             return _Verdict("unknown", reason)
-        reason = (
-            f"completed by crash recovery: {what} found on Binance by its {kind.id_name} (status {status})"
-        )
+        reason = f"completed by recovery: {what} found on Binance by its {kind.id_name} (status {status})"
         return _Verdict("ok", reason, order_id)
+
+
+def _why_taken_over(record: AuditRecord) -> str:
+    """Why this process completes another's record, as far as it knows: a process of this host
+    that no longer runs stopped; any other owner only stopped renewing its lease (it may be
+    paused, cut off from the state store, or on a host that went down): saying it restarted
+    would be a guess."""
+    from binance_mcp.stores.lease import owner_is_gone
+
+    owner = record.replica
+    call = f"this {record.tool} call"
+    if owner is None:
+        return f"the server that sent {call} stopped before its outcome was written"
+    if owner_is_gone(owner):
+        return f"the server that sent {call} ({owner}) stopped before its outcome was written"
+    return (
+        f"the server that sent {call} ({owner}) stopped renewing its lease before its outcome was "
+        "written (it may be paused, cut off from the state store, or gone)"
+    )
 
 
 def _not_before_ms(record: AuditRecord, exchange: ExchangeClient) -> int:

@@ -36,6 +36,18 @@ class PolicyInForce:
         """Bumped by every reload, after the new engine is in force (`binance_mcp.guard.epoch`)."""
         self._admissible = admissible
         self._fingerprint: str | None = None
+        self._catch_up: Callable[[], Awaitable[object]] | None = None
+
+    def follow(self, catch_up: Callable[[], Awaitable[object]]) -> None:
+        """Under `--watch`: `catch_up` reloads the file now if it changed since the last poll.
+        Every epoch read calls it first, so a policy saved before an order's final check under the
+        lock is the policy that order is decided by (not the one of the watcher's last poll)."""
+        self._catch_up = catch_up
+
+    async def catch_up(self) -> None:
+        """Put the policy file's current content in force, if it is followed and it changed."""
+        if self._catch_up is not None:
+            await self._catch_up()
 
     @property
     def fingerprint(self) -> str:

@@ -5,6 +5,12 @@ rather than watched through inotify: one small read per half second costs nothin
 platform and file system, and follows a symlink swapped to point elsewhere. The bytes that were
 hashed are the bytes that are parsed, in a worker thread, so a large file never stalls other calls.
 
+The poll alone would leave a window (up to an interval, and each process polls in its own phase:
+four processes took 264 ms to agree, and one sent an order 57 ms after a `deny` was saved). So a
+call that changes the account also looks at the file itself before it is decided and again under
+the lock before it is sent (`PolicyInForce.catch_up`, from the account's epoch): a policy saved
+before that moment decides the order, in every process. Reads still follow within one interval.
+
 A changed file that cannot be used is refused whatever is wrong with it (invalid, unreadable, a
 directory or a FIFO, a partial write, a defect in the parser): each problem is logged as one line
 with its place, the old policy stays in force, and the watcher keeps polling. Nothing a file holds
@@ -72,6 +78,7 @@ class PolicyWatcher:
         self._tools_changed = tools_changed
         self._interval_s = interval_s
         self._seen = fingerprint(path)
+        self._checking = anyio.Lock()  # the poll and a decision's catch-up never reload twice
 
     async def run(self) -> None:
         """Poll forever. A failure of one poll is logged and the next poll comes as usual."""
@@ -88,6 +95,10 @@ class PolicyWatcher:
 
     async def check(self) -> bool:
         """Reload if the file changed. True when a new policy was put in force."""
+        async with self._checking:
+            return await self._check()
+
+    async def _check(self) -> bool:
         shown = _printable(str(self.path))
         current, raw, unreadable = await anyio.to_thread.run_sync(_read, self.path)
         if current == self._seen:
