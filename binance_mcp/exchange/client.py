@@ -29,10 +29,12 @@ python-binance signs inside the worker, the parameters logged carry none).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,8 @@ if TYPE_CHECKING:  # imported on first use: the server must start fast (see the 
     from binance_mcp.exchange.usage import UsageTracker
 
 logger = logging.getLogger(__name__)
+
+_UNGATED: ContextVar[bool] = ContextVar("binance_mcp_ungated", default=False)
 
 MAX_ERROR_MESSAGE = 300
 INVALID_SYMBOL = -1121
@@ -209,6 +213,17 @@ class ExchangeClient:
         await self._advise_on_symbol(rejected, {"symbol": symbol})
         raise rejected
 
+    @staticmethod
+    @contextlib.contextmanager
+    def ungated() -> Iterator[None]:
+        """Requests made inside pass no `gate`: the lookups that settle an order already sent
+        (after a lost answer, or in recovery) must never be refused for a caller's share."""
+        token = _UNGATED.set(True)
+        try:
+            yield
+        finally:
+            _UNGATED.reset(token)
+
     def cached_quote_asset(self, symbol: str) -> str | None:
         """The symbol's quote asset if its exchangeInfo entry is cached (no request is made)."""
         cached = self._symbol_cache.get(symbol)
@@ -314,7 +329,7 @@ class ExchangeClient:
 
     async def _send(self, method: str, params: dict[str, Any]) -> Any:
         weight = request_weight(method, params)
-        if self.gate is not None:
+        if self.gate is not None and not _UNGATED.get():
             self.gate(method, weight)
         await self._clearance(weight, new_orders(method))
         seen: dict[str, str] = {}
