@@ -10,17 +10,22 @@ capped, and requests for approval can neither pile up nor flood the webhook.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mcp import Client
 
 from binance_mcp.commands.policy import explain_json
+from binance_mcp.orders import LIMIT_TYPES, Leg, Order
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.model import parse_policy
 from binance_mcp.stores.approvals import open_approval_store
+from binance_mcp.valuation import least_value, value_order
 from tests.fake_binance import FakeBinance
 from tests.test_notify import Receiver
 
@@ -337,3 +342,43 @@ async def test_approval_requests_that_come_fast_are_posted_together(build, fake:
     first, group = receiver.bodies
     assert first["approval"]["id"] in ids
     assert len(group["approvals"]) == 4 and group["text"].startswith("4 approvals needed")
+
+
+# -- the early refusal never refuses what the market would allow ------------------------------------
+
+TYPES = ["LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "MARKET", "STOP_LOSS"]
+PRICES_ST = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("100000"), places=2)
+QUANTITIES_ST = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("10"), places=3)
+
+
+@st.composite
+def legs(draw: Any, role: str) -> Leg:
+    kind = draw(st.sampled_from(TYPES))
+    side = draw(st.sampled_from(["BUY", "SELL"]))
+    if kind == "MARKET" and draw(st.booleans()):
+        return Leg(side=side, type=kind, quote_quantity=draw(PRICES_ST), role=role)
+    price = draw(PRICES_ST) if kind in LIMIT_TYPES else None
+    stop = draw(PRICES_ST) if kind.startswith(("STOP", "TAKE")) else None
+    return Leg(side=side, type=kind, quantity=draw(QUANTITIES_ST), price=price, stop_price=stop, role=role)
+
+
+@st.composite
+def orders_of_any_kind(draw: Any) -> Order:
+    kind = draw(st.sampled_from(["ORDER", "OCO", "OTO", "OTOCO"]))
+    roles = {
+        "ORDER": ["order"],
+        "OCO": ["above", "below"],
+        "OTO": ["working", "pending"],
+        "OTOCO": ["working", "pending_above", "pending_below"],
+    }[kind]
+    return Order(symbol="BTCUSDT", kind=kind, legs=tuple(draw(legs(role)) for role in roles))
+
+
+@given(order=orders_of_any_kind(), market=PRICES_ST)
+def test_what_an_order_says_it_is_worth_is_never_more_than_its_value(order: Order, market: Decimal) -> None:
+    """`check_order_alone` refuses a value over max_notional from the order alone: that least
+    value must never exceed what the market values it at, or an order within its bound would be
+    refused."""
+    least = least_value(order)
+    if least is not None:
+        assert least <= value_order(order, market, "USDT").notional
