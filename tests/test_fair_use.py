@@ -261,6 +261,39 @@ async def test_an_agents_weight_share_refuses_it_and_not_another(tmp_path: Path,
     assert [r.is_error for r in bobs] == [False] * 4
 
 
+async def test_an_order_whose_answer_is_lost_is_looked_up_even_at_the_end_of_the_share(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """The share never turns an order that was sent into an unknown one: with just enough of it
+    left for the order, whose answer is then lost, the lookups that find it still go out."""
+    from tests.fake_binance import ExecuteThenFail
+    from tests.test_http import connected, running
+
+    policy = {"version": "1", "default": "allow", "agents": {"alice": {"max_weight_share_pct": 2}}}
+    fake.set_price("BTCUSDT", "60000.00")
+    async with (
+        running(tmp_path, fake, policy=policy) as server,
+        connected(server.url, server.tokens["alice"]) as alice,
+    ):
+
+        async def left() -> int:
+            limits = (await alice.call_tool("get_limits", {})).structured_content
+            return int(limits["weight_share"]["left"])
+
+        assert not (await alice.call_tool("get_symbol_info", {"symbol": "BTCUSDT"})).is_error
+        before = await left()
+        assert not (await alice.call_tool("place_order", priced(1))).is_error
+        cost = before - await left()  # what an order costs: its market, its symbol's open orders, itself
+        while await left() - cost >= 2:  # get_price weighs 2: room for the order, none for a lookup (4)
+            assert not (await alice.call_tool("get_price", {"symbol": "BTCUSDT"})).is_error
+        assert cost <= await left() < cost + 4
+        fake.inject(ExecuteThenFail(503), method="POST", path="/api/v3/order")
+        lost = await alice.call_tool("place_order", priced(2))
+    assert not lost.is_error, lost.content[0].text
+    assert lost.structured_content["recovered"] is True
+    assert len(orders_sent(fake)) == 2 and len(fake.open_orders("BTCUSDT")) == 2
+
+
 def test_the_weight_share_is_validated_and_explained(tmp_path: Path) -> None:
     from tests.test_cli import run_cli
 
