@@ -292,6 +292,7 @@ async def run(agents_n: int, calls: int, rounds: int, rate_max: int) -> int:
         base = [
             BINANCE_MCP, "--testnet", "--transport", "http", "--port", "0", "--base-url", exchange_url,
             "--policy", str(policy), "--state-dir", str(state),
+            "--market-data-max-age", "0",  # each call its own request, as the bare app's (exchange_requests.py measures sharing)
         ]  # fmt: skip
         commands = {
             "bare": [[sys.executable, str(ROOT / "benchmarks" / "bare_http.py"), exchange_url]],

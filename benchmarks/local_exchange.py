@@ -22,8 +22,12 @@ def announce_roomy_limits() -> None:
     public_api.RATE_LIMITS = [dict(entry, limit=10**9) for entry in public_api.RATE_LIMITS]
 
 
-async def allow_all_app(fake: FakeBinance, directory: Path) -> App:
-    """binance-mcp on `fake` with an allow-all policy, state in `directory`, limits already read."""
+async def allow_all_app(fake: FakeBinance, directory: Path, *, market_data_max_age: float = 0.0) -> App:
+    """binance-mcp on `fake` with an allow-all policy, state in `directory`, limits already read.
+
+    Market data is read afresh on every call unless asked otherwise (`--market-data-max-age 0`):
+    the per-call benchmarks compare a call's own cost with a bare server making the same request,
+    which a shared answer would hide; benchmarks/exchange_requests.py measures the sharing."""
     policy = directory / "policy.json"
     policy.write_text(json.dumps({"version": "1", "default": "allow"}))
     config = build_config(
@@ -31,6 +35,7 @@ async def allow_all_app(fake: FakeBinance, directory: Path) -> App:
         base_url_flag=fake.base_url,
         policy_flag=str(policy),
         state_dir_flag=str(directory / "state"),
+        market_data_max_age_flag=market_data_max_age,
         env={"BINANCE_API_KEY": KEY, "BINANCE_API_SECRET": SECRET},
     )
     app = build_app(config)

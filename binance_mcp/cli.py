@@ -18,7 +18,7 @@ from binance_mcp.logs import LEVELS
 SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor", "console")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
-    "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url",
+    "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url", "--market-data-max-age",
 )  # fmt: skip
 
 
@@ -140,6 +140,13 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
     parser.add_argument(
         "--read-timeout", type=float, metavar="S", help="seconds to wait for Binance's answer (default 10)"
     )
+    parser.add_argument(
+        "--market-data-max-age",
+        type=float,
+        metavar="S",
+        help="seconds one price/ticker/book/candles answer serves every agent asking the same "
+        "(default 0.5; 0: every call asks Binance)",
+    )
     transport = parser.add_argument_group("HTTP transport")
     transport.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     transport.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
@@ -202,6 +209,7 @@ def serve(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             connect_timeout_flag=args.connect_timeout,
             read_timeout_flag=args.read_timeout,
+            market_data_max_age_flag=args.market_data_max_age,
             state_url_flag=args.global_state_url,
             rate_limit_url_flag=args.rate_limit_url,
             ask_passphrase=ask_on_terminal,

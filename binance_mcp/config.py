@@ -38,6 +38,10 @@ ENV_POLICY = "BINANCE_MCP_POLICY"
 ENV_STATE_DIR = "BINANCE_MCP_STATE_DIR"
 ENV_CONNECT_TIMEOUT = "BINANCE_MCP_CONNECT_TIMEOUT"
 ENV_READ_TIMEOUT = "BINANCE_MCP_READ_TIMEOUT"
+ENV_MARKET_DATA_MAX_AGE = "BINANCE_MCP_MARKET_DATA_MAX_AGE"
+MARKET_DATA_MAX_AGE = 0.5
+"""Seconds one market-data answer serves every caller asking the same (`--market-data-max-age`)."""
+MARKET_DATA_MAX_AGE_CEILING = 60.0
 ENV_STATE_URL = "BINANCE_MCP_STATE_URL"
 ENV_RATE_LIMIT_URL = "BINANCE_MCP_RATE_LIMIT_URL"
 
@@ -106,6 +110,8 @@ class ServerConfig:
     log_level: str = "WARNING"
     connect_timeout: float = 5.0
     read_timeout: float = 10.0
+    market_data_max_age: float = MARKET_DATA_MAX_AGE
+    """Seconds a price, ticker, book or candles answer is shared with later callers (0: never)."""
     state_url: str | None = field(default=None, repr=False)
     """`postgresql://…`: shared state in PostgreSQL instead of SQLite in the state dir."""
     rate_limit_url: str | None = field(default=None, repr=False)
@@ -245,6 +251,22 @@ def parse_seconds(value: str | float | None, source: str, default: float) -> flo
     return seconds
 
 
+def parse_max_age(value: str | float | None, source: str) -> float:
+    """`--market-data-max-age`: seconds from 0 (every call asks Binance) to 60."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return MARKET_DATA_MAX_AGE
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{source}: {value!r} is not a number of seconds") from None
+    if not 0 <= seconds <= MARKET_DATA_MAX_AGE_CEILING:
+        raise ConfigError(
+            f"{source}: must be a number of seconds from 0 (every call asks Binance) to "
+            f"{MARKET_DATA_MAX_AGE_CEILING:g} (got {value})"
+        )
+    return seconds
+
+
 def load_credentials(env: Mapping[str, str], ask: PassphrasePrompt | None = None) -> Credentials | None:
     """The API key with its HMAC secret (`BINANCE_API_SECRET`) or its private key file
     (`BINANCE_PRIVATE_KEY_FILE`, decrypted with `BINANCE_PRIVATE_KEY_PASSPHRASE` or what `ask`
@@ -291,6 +313,7 @@ def build_config(
     log_level: str = "WARNING",
     connect_timeout_flag: float | None = None,
     read_timeout_flag: float | None = None,
+    market_data_max_age_flag: float | None = None,
     state_url_flag: str | None = None,
     rate_limit_url_flag: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -360,6 +383,11 @@ def build_config(
             parse_seconds(read_timeout_flag, "--read-timeout", 10.0)
             if read_timeout_flag is not None
             else parse_seconds(env.get(ENV_READ_TIMEOUT), ENV_READ_TIMEOUT, 10.0)
+        ),
+        market_data_max_age=(
+            parse_max_age(market_data_max_age_flag, "--market-data-max-age")
+            if market_data_max_age_flag is not None
+            else parse_max_age(env.get(ENV_MARKET_DATA_MAX_AGE), ENV_MARKET_DATA_MAX_AGE)
         ),
         state_url=state_url,
         rate_limit_url=rate_limit_url,

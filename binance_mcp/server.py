@@ -226,6 +226,7 @@ def build_app(
         config.base_url,
         config.credentials,
         timeouts=Timeouts(connect=config.connect_timeout, read=config.read_timeout),
+        market_data_max_age=config.market_data_max_age,
     )
     guard = build_guard(
         config, policy, exchange, agent_resolver=agent_resolver, approvals_page=approvals_page

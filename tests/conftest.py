@@ -67,9 +67,14 @@ def make_app(
     network: str = "testnet",
     dry_run: bool = False,
     keys: dict[str, str] | None = None,
+    market_data_max_age: float = 0.0,
     watch: bool = False,
 ) -> App:
-    """A server on `base_url`; `keys` is the environment that sets its API key (HMAC by default)."""
+    """A server on `base_url`; `keys` is the environment that sets its API key (HMAC by default).
+
+    Market data is read afresh on every call (`--market-data-max-age 0`) unless a test says
+    otherwise: most tests move the test exchange's price between two calls and expect the second
+    to see it; tests/test_shared_reads.py is about sharing it."""
     if keys is None:
         keys = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
     env = keys if credentials else {}
@@ -79,6 +84,7 @@ def make_app(
         policy_flag=str(write_policy(tmp_path, policy or ALLOW_ALL)),
         state_dir_flag=str(tmp_path / "state"),
         dry_run=dry_run,
+        market_data_max_age_flag=market_data_max_age,
         env=env,
         watch_policy=watch,
     )

@@ -98,7 +98,8 @@ async def test_over_stdio_a_client_lists_and_calls_the_tools(tmp_path: Path, fak
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert len(tools) == len(TOOL_NAMES)
         price = await client.call_tool("get_price", {"symbol": "ethusdt"})
-        assert price.structured_content == {"symbol": "ETHUSDT", "price": "3333.33000000"}
+        assert price.structured_content["symbol"] == "ETHUSDT"
+        assert price.structured_content["price"] == "3333.33000000"
         account = await client.call_tool("get_account_info", {})
         assert not account.is_error and account.structured_content["balances"]
         # the bundled default policy asks a human before any order: refused, nothing sent

@@ -138,7 +138,8 @@ def test_the_inspector_calls_a_tool_over_stdio(tmp_path: Path, fake_exchange: Fa
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["structuredContent"] == {"symbol": "ETHUSDT", "price": "3456.78000000"}
+    content = result["structuredContent"]
+    assert (content["symbol"], content["price"]) == ("ETHUSDT", "3456.78000000") and content["read_at"]
     assert not result.get("isError")
 
 

@@ -66,7 +66,9 @@ async def test_get_price(client: Client, fake: FakeBinance) -> None:
     fake.set_price("BTCUSDT", "64123.45")
     result = await client.call_tool("get_price", {"symbol": "btcusdt"})
     assert not result.is_error
-    assert result.structured_content == {"symbol": "BTCUSDT", "price": "64123.45000000"}
+    content = dict(result.structured_content or {})
+    assert content.pop("read_at").endswith("Z") and content.pop("age_ms") >= 0
+    assert content == {"symbol": "BTCUSDT", "price": "64123.45000000"}
     assert "BTCUSDT last price 64123.45000000 on TESTNET" in result.content[0].text
     [request] = requests_to(fake, "GET", "/api/v3/ticker/price")
     assert request.params == {"symbol": "BTCUSDT"}

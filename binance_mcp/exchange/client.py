@@ -19,6 +19,9 @@ Reliability (README *Reliability*; Binance's rest-api.md "General API Informatio
 - a -1021 resyncs the clock offset from `/api/v3/time` and the request goes once more;
 - used weight and order counts are tracked against exchangeInfo's limits, and a request waits
   for the next window rather than break one (`limits`).
+- market data, exchange rules and the account's open-order count are read once for every caller
+  asking the same at the same time, and kept briefly (`shared_reads`): Binance's weight is counted
+  per IP address, for every agent behind this server.
 
 This module knows nothing of policies; every error leaves it as an `ExchangeFailure` (errors.py:
 `BinanceRejected` with Binance's code, message and the next step; `ExchangePaused`,
@@ -52,6 +55,7 @@ from binance_mcp.exchange.errors import (
     LimitReached,
     MissingCredentials,
 )
+from binance_mcp.exchange.shared_reads import Reading, SharedReads
 from binance_mcp.exchange.weights import new_orders, request_weight
 
 if TYPE_CHECKING:  # imported on first use: the server must start fast (see the cold-start benchmark)
@@ -64,6 +68,16 @@ _UNGATED: ContextVar[bool] = ContextVar("binance_mcp_ungated", default=False)
 
 MAX_ERROR_MESSAGE = 300
 INVALID_SYMBOL = -1121
+
+MARKET_DATA_MAX_AGE = 0.5
+"""Seconds a market-data answer (price, ticker, book, candles) serves every caller asking the same
+after it, unless the server says otherwise (`config.ServerConfig.market_data_max_age`)."""
+GUARD_MAX_AGE = 1.0
+"""The oldest market reading the guard decides an order on, whatever `--market-data-max-age` says."""
+OPEN_ORDERS_MAX_AGE = 2.0
+"""Seconds one count of the account's open orders serves the guard's screening of other calls (the
+check under the account lock at dispatch always counts afresh)."""
+OPEN_ORDER_COUNT = "open order count"
 
 
 @dataclass(frozen=True)
@@ -98,13 +112,21 @@ class ExchangeClient:
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         symbol_cache_ttl: float = 300.0,
+        market_data_max_age: float = MARKET_DATA_MAX_AGE,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._credentials = credentials
         self.timeouts = timeouts or Timeouts()
         self._retry = retry
         self._local = threading.local()
-        self._symbol_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.market_reads = SharedReads(market_data_max_age)
+        """Prices, tickers, books, candles, averages and reference prices: one request for every
+        caller asking the same within `market_data_max_age` seconds (`shared_reads`)."""
+        self.rules_reads = SharedReads(symbol_cache_ttl)
+        """Each symbol's exchangeInfo entry, kept `symbol_cache_ttl` seconds."""
+        self.account_reads = SharedReads(OPEN_ORDERS_MAX_AGE)
+        """The account's open-order count, shared for `OPEN_ORDERS_MAX_AGE` seconds and forgotten
+        whenever this client sends an order, a cancel or an amend."""
         self._symbol_cache_ttl = symbol_cache_ttl
         self._all_symbols: tuple[float, tuple[str, ...], frozenset[str]] | None = None
         self.timestamp_offset_ms = 0
@@ -151,67 +173,136 @@ class ExchangeClient:
         return self._limits
 
     # -- market data (no keys) -------------------------------------------------------------------
+    #
+    # Each `read_*` goes through `market_reads` (`shared_reads`): callers asking the same thing at
+    # once share one request, and its answer serves the next ones until it is `max_age` seconds
+    # old (default `market_data_max_age`; 0: a request of the caller's own). The `get_*` forms are
+    # the guard's reads: they accept a reading at most `guard_max_age` old.
+
+    @property
+    def guard_max_age(self) -> float:
+        """How old a market reading the guard (validation, valuation, the re-decision at dispatch)
+        accepts: the server's freshness, but never more than `GUARD_MAX_AGE`."""
+        return min(self.market_reads.max_age, GUARD_MAX_AGE)
+
+    async def read_price(self, symbol: str, *, max_age: float | None = None) -> Reading[dict[str, Any]]:
+        """GET /api/v3/ticker/price."""
+        return await self.market_reads.read(
+            ("price", symbol),
+            lambda: self._call("get_symbol_ticker", signed=False, symbol=symbol),
+            max_age=max_age,
+        )
 
     async def get_price(self, symbol: str) -> dict[str, Any]:
-        return await self._call("get_symbol_ticker", signed=False, symbol=symbol)
+        return (await self.read_price(symbol, max_age=self.guard_max_age)).value
+
+    async def read_avg_price(self, symbol: str, *, max_age: float | None = None) -> Reading[dict[str, Any]]:
+        """GET /api/v3/avgPrice: the volume-weighted average over the symbol's `avgPriceMins`."""
+        return await self.market_reads.read(
+            ("avg", symbol), lambda: self._call("get_avg_price", signed=False, symbol=symbol), max_age=max_age
+        )
 
     async def get_avg_price(self, symbol: str) -> dict[str, Any]:
-        """GET /api/v3/avgPrice: the volume-weighted average over the symbol's `avgPriceMins`."""
-        return await self._call("get_avg_price", signed=False, symbol=symbol)
+        return (await self.read_avg_price(symbol, max_age=self.guard_max_age)).value
 
-    async def get_reference_price(self, symbol: str) -> Decimal | None:
+    async def read_reference_price(
+        self, symbol: str, *, max_age: float | None = None
+    ) -> Reading[Decimal | None]:
         """GET /api/v3/referencePrice: the symbol's reference price, or None when it has none (null
         now, -2043 never set, or a REST root that does not serve the endpoint: 404)."""
-        try:
-            answer = await self._call("get_reference_price", signed=False, symbol=symbol)
-        except BinanceRejected as exc:
-            if exc.code == NO_REFERENCE_PRICE or exc.status == 404:
-                return None
-            raise
-        value = answer.get("referencePrice") if isinstance(answer, dict) else None
-        return Decimal(str(value)) if value is not None else None
+
+        async def fetch() -> Decimal | None:
+            try:
+                answer = await self._call("get_reference_price", signed=False, symbol=symbol)
+            except BinanceRejected as exc:
+                if exc.code == NO_REFERENCE_PRICE or exc.status == 404:
+                    return None
+                raise
+            value = answer.get("referencePrice") if isinstance(answer, dict) else None
+            return Decimal(str(value)) if value is not None else None
+
+        return await self.market_reads.read(("reference", symbol), fetch, max_age=max_age)
+
+    async def get_reference_price(self, symbol: str) -> Decimal | None:
+        return (await self.read_reference_price(symbol, max_age=self.guard_max_age)).value
+
+    async def read_orderbook(
+        self, symbol: str, limit: int, *, max_age: float | None = None
+    ) -> Reading[dict[str, Any]]:
+        """GET /api/v3/depth."""
+        return await self.market_reads.read(
+            ("book", symbol, limit),
+            lambda: self._call("get_order_book", signed=False, symbol=symbol, limit=limit),
+            max_age=max_age,
+        )
 
     async def get_orderbook(self, symbol: str, limit: int) -> dict[str, Any]:
-        return await self._call("get_order_book", signed=False, symbol=symbol, limit=limit)
+        return (await self.read_orderbook(symbol, limit, max_age=self.guard_max_age)).value
+
+    async def read_klines(
+        self,
+        symbol: str,
+        interval: str,
+        limit: int,
+        start_time: int | None,
+        end_time: int | None,
+        *,
+        max_age: float | None = None,
+    ) -> Reading[list[list[Any]]]:
+        """GET /api/v3/klines."""
+        return await self.market_reads.read(
+            ("klines", symbol, interval, limit, start_time, end_time),
+            lambda: self._call(
+                "get_klines",
+                signed=False,
+                symbol=symbol,
+                interval=interval,
+                limit=limit,
+                startTime=start_time,
+                endTime=end_time,
+            ),
+            max_age=max_age,
+        )
 
     async def get_klines(
         self, symbol: str, interval: str, limit: int, start_time: int | None, end_time: int | None
     ) -> list[list[Any]]:
-        return await self._call(
-            "get_klines",
-            signed=False,
-            symbol=symbol,
-            interval=interval,
-            limit=limit,
-            startTime=start_time,
-            endTime=end_time,
+        return (await self.read_klines(symbol, interval, limit, start_time, end_time)).value
+
+    async def read_24hr_ticker(self, symbol: str, *, max_age: float | None = None) -> Reading[dict[str, Any]]:
+        """GET /api/v3/ticker/24hr."""
+        return await self.market_reads.read(
+            ("ticker", symbol), lambda: self._call("get_ticker", signed=False, symbol=symbol), max_age=max_age
         )
 
     async def get_24hr_ticker(self, symbol: str) -> dict[str, Any]:
-        return await self._call("get_ticker", signed=False, symbol=symbol)
+        return (await self.read_24hr_ticker(symbol)).value
 
     async def get_server_time(self) -> int:
         answer = await self._call("get_server_time", signed=False)
         return int(answer["serverTime"])
 
-    async def get_symbol_info(self, symbol: str) -> dict[str, Any]:
-        """The symbol's exchangeInfo entry (filters, assets), cached for `symbol_cache_ttl` seconds.
+    async def read_symbol_info(self, symbol: str, *, max_age: float | None = None) -> Reading[dict[str, Any]]:
+        """The symbol's exchangeInfo entry (filters, assets), kept `symbol_cache_ttl` seconds
+        (`rules_reads`; `max_age=0` reads it again).
 
         The answer's `rateLimits` become the limits the server tracks (see `limits`).
         """
-        cached = self._symbol_cache.get(symbol)
-        now = time.monotonic()
-        if cached is not None and now - cached[0] < self._symbol_cache_ttl:
-            return cached[1]
-        answer = await self._call("exchange_info", signed=False, symbol=symbol)
-        self._take_rate_limits(answer)
-        for entry in answer.get("symbols", []):
-            if entry.get("symbol") == symbol:
-                self._symbol_cache[symbol] = (now, entry)
-                return entry
-        rejected = BinanceRejected(400, INVALID_SYMBOL, "Invalid symbol.")
-        await self._advise_on_symbol(rejected, {"symbol": symbol})
-        raise rejected
+
+        async def fetch() -> dict[str, Any]:
+            answer = await self._call("exchange_info", signed=False, symbol=symbol)
+            self._take_rate_limits(answer)
+            for entry in answer.get("symbols", []):
+                if entry.get("symbol") == symbol:
+                    return dict(entry)
+            rejected = BinanceRejected(400, INVALID_SYMBOL, "Invalid symbol.")
+            await self._advise_on_symbol(rejected, {"symbol": symbol})
+            raise rejected
+
+        return await self.rules_reads.read(("rules", symbol), fetch, max_age=max_age)
+
+    async def get_symbol_info(self, symbol: str) -> dict[str, Any]:
+        return (await self.read_symbol_info(symbol)).value
 
     @staticmethod
     @contextlib.contextmanager
@@ -225,11 +316,9 @@ class ExchangeClient:
             _UNGATED.reset(token)
 
     def cached_quote_asset(self, symbol: str) -> str | None:
-        """The symbol's quote asset if its exchangeInfo entry is cached (no request is made)."""
-        cached = self._symbol_cache.get(symbol)
-        if cached is None or time.monotonic() - cached[0] >= self._symbol_cache_ttl:
-            return None
-        quote = cached[1].get("quoteAsset")
+        """The symbol's quote asset if its exchangeInfo entry is kept (`rules_reads`; no request is made)."""
+        kept = self.rules_reads.peek(("rules", symbol))
+        quote = kept.value.get("quoteAsset") if kept is not None else None
         return str(quote) if quote else None
 
     # -- account (keys) --------------------------------------------------------------------------
@@ -239,6 +328,18 @@ class ExchangeClient:
 
     async def get_open_orders(self, symbol: str | None) -> list[dict[str, Any]]:
         return await self._call("get_open_orders", signed=True, symbol=symbol)
+
+    async def count_open_orders(self, *, max_age: float | None = None, version: Any = None) -> Reading[int]:
+        """How many orders the account has open on every symbol (GET /api/v3/openOrders, weight 80),
+        one request shared by the callers asking within `max_age` seconds (default
+        `OPEN_ORDERS_MAX_AGE`; 0: counted afresh) for the same `version` of the account (the
+        guard's epoch: any order of the account from any process sharing the state moves it).
+        Forgotten whenever this client sends an order, a cancel or an amend (`_write`)."""
+
+        async def fetch() -> int:
+            return len(await self._call("get_open_orders", signed=True))
+
+        return await self.account_reads.read(OPEN_ORDER_COUNT, fetch, max_age=max_age, version=version)
 
     async def get_all_orders(
         self, symbol: str, limit: int, start_time: int | None, end_time: int | None
@@ -310,7 +411,11 @@ class ExchangeClient:
         if new_orders(method) and not self.limits.from_exchange and not self._limits_asked and symbol:
             await self._load_rate_limits(str(symbol))
         clean = {key: value for key, value in params.items() if value is not None}
-        return await self._attempt(method, clean, True)
+        self.account_reads.forget(OPEN_ORDER_COUNT)  # an order of the account: the count is no longer true
+        try:
+            return await self._attempt(method, clean, True)
+        finally:
+            self.account_reads.forget(OPEN_ORDER_COUNT)  # a count read while it flew may not show it
 
     async def _attempt(self, method: str, params: dict[str, Any], signed: bool) -> Any:
         """One request; after a -1021 (rejected before it executed), a clock resync and one more."""

@@ -28,13 +28,15 @@ from binance_mcp.valuation import least_value
 if TYPE_CHECKING:
     from binance_mcp.exchange.client import ExchangeClient
     from binance_mcp.guard.call import Validated
+    from binance_mcp.guard.epoch import Epoch
     from binance_mcp.guard.services import Services
     from binance_mcp.market import Market
     from binance_mcp.orders import Order
     from binance_mcp.policy.engine import Decision
 
 
-async def decide(validated: Validated, services: Services) -> Decided:
+async def decide(validated: Validated, services: Services, *, at_dispatch: bool = False) -> Decided:
+    """`at_dispatch`: under the account lock, right before the send: counts are read afresh."""
     request = validated.request
     tool = request.spec.name
     decision = services.engine.decide(tool, request.caller.agent, services.network.value)
@@ -52,7 +54,7 @@ async def decide(validated: Validated, services: Services) -> Decided:
     await check_constraints(validated, decision, services)
     if validated.valuation is not None and not dry_run:
         await check_budget(validated, services)
-    await check_counts(validated, decision, services)  # the signed reads, last
+    await check_counts(validated, decision, services, fresh=at_dispatch)  # the signed reads, last
     return Decided(validated, decision, approval_rule=approval_rule(validated, decision), dry_run=dry_run)
 
 
@@ -154,13 +156,23 @@ def check_order_alone(order: Order, decision: Decision, tool: str, quote_asset: 
                 raise refusal_of(violation)
 
 
-async def check_counts(validated: Validated, decision: Decision, services: Services) -> None:
+async def check_counts(
+    validated: Validated, decision: Decision, services: Services, *, fresh: bool = False
+) -> None:
     """What costs a signed read, after every cheaper check held: the symbol's open orders against
-    its exchange filters, then the account's against `max_open_orders`."""
+    its exchange filters, then the account's against `max_open_orders` (`fresh`: under the
+    account lock at dispatch, counted afresh, never the shared count)."""
     if validated.order is not None and validated.market is not None:
         await check_open_counts(validated.order, validated.market, services.exchange)
+    await check_max_open_orders(validated, decision, services, fresh=fresh)
+
+
+async def check_max_open_orders(
+    validated: Validated, decision: Decision, services: Services, *, fresh: bool = False
+) -> None:
     if any(bounds.constraints.max_open_orders is not None for bounds in decision.bounds):
-        await check_constraints(validated, decision, services, open_orders=await count_open_orders(services))
+        count = await count_open_orders(services, validated.epoch, fresh=fresh)
+        await check_constraints(validated, decision, services, open_orders=count)
 
 
 async def check_open_counts(order: Order, market: Market, exchange: ExchangeClient) -> None:
@@ -195,11 +207,38 @@ async def check_open_counts(order: Order, market: Market, exchange: ExchangeClie
         raise Refusal(RefusalKind.INVALID_ARGUMENTS, f"{violation.message}; nothing was sent", field="symbol")
 
 
-async def count_open_orders(services: Services) -> int:
+async def count_open_orders(services: Services, epoch: Epoch | None, *, fresh: bool = False) -> int:
+    """The account's open orders on every symbol, for `max_open_orders`. Screening shares one
+    count among the calls asking within `OPEN_ORDERS_MAX_AGE` (2 s) at the same account epoch
+    (`ExchangeClient.count_open_orders`): any order, cancel or amend of the account from any
+    process sharing the state moves the epoch, and one sent by this process forgets the count.
+    `fresh` (the check under the account lock at dispatch): counted afresh, never the shared one."""
     try:
-        return len(await services.exchange.get_open_orders(None))
+        reading = await services.exchange.count_open_orders(
+            max_age=0 if fresh else None, version=epoch_key(epoch)
+        )
     except EXCHANGE_FAILURES as exc:
         raise refusal_for(exc, "counting open orders for max_open_orders") from None
+    return reading.value
+
+
+def epoch_key(epoch: Epoch | None) -> tuple[int, int] | None:
+    """The part of the account's epoch that moves with its orders (not the policy's generation)."""
+    return None if epoch is None else (epoch.latest_change, epoch.in_flight)
+
+
+async def recount_open_orders(decided: Decided, services: Services) -> None:
+    """Under the account lock at dispatch, for a decision that stands (nothing it read moved):
+    `max_open_orders` once more, on a count read now. An order placed outside this server since
+    the screening (Binance's site, another program), or a shared count that missed it, cannot
+    let one order too many through."""
+    if not any(bounds.constraints.max_open_orders is not None for bounds in decided.decision.bounds):
+        return
+    try:
+        await check_max_open_orders(decided.validated, decided.decision, services, fresh=True)
+    except Refusal as refusal:
+        refusal.reason = f"counted again before sending: {refusal.reason}"
+        raise
 
 
 def approval_rule(validated: Validated, decision: Decision) -> str | None:

@@ -23,7 +23,7 @@ from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approve import APPROVED_VALUE_TOLERANCE, approve
 from binance_mcp.guard.budget import reserve_budget, settle_budget, shrink_held
 from binance_mcp.guard.call import Admitted, Decided, Ended
-from binance_mcp.guard.decide import decide
+from binance_mcp.guard.decide import decide, recount_open_orders
 from binance_mcp.guard.endings import in_flight, refused, succeeded
 from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
@@ -91,10 +91,11 @@ async def decide_again(admitted: Admitted, services: Services) -> Admitted:
     decided = admitted.decided
     screened = decided.validated.epoch
     if admitted.approved_via is None and screened is not None and screened.still(await read_epoch(services)):
+        await recount_open_orders(decided, services)  # max_open_orders on a fresh count, never a shared one
         return admitted  # nothing the decision read has moved since: it stands
     try:
         validated = await validate(decided.parsed, services)
-        fresh = await decide(validated, services)
+        fresh = await decide(validated, services, at_dispatch=True)
     except Refusal as refusal:
         refusal.reason = f"changed while this call waited: {refusal.reason}"
         raise

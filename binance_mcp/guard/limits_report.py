@@ -11,15 +11,16 @@ cannot drift from what the guard decides.
 from __future__ import annotations
 
 import functools
-import time
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from binance_mcp.decimals import decimal_text
+from binance_mcp.exchange.client import OPEN_ORDER_COUNT
 from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now, settle_open_orders
+from binance_mcp.guard.decide import epoch_key
+from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import limit_keys
 from binance_mcp.guard.weight_share import share_report
@@ -132,42 +133,40 @@ async def _order_limits(services: Services, decision: Any) -> dict[str, Any]:
         )
         found["uncapped_orders"] = constraints.uncapped_orders
         if constraints.max_open_orders is not None:
-            open_now = await _open_orders_now(services)
             found["max_open_orders"] = {
                 "limit": constraints.max_open_orders,
                 "scope": "account (all symbols)",
-                "open_now": open_now,
+                **await _open_orders_now(services),
             }
     return found
 
 
-OPEN_ORDERS_FRESH_S = 5.0
-"""How long a count of the account's open orders (an all-symbol request, weight 80) is shown
-again instead of asked again: reading the limits in a loop costs one request per 5 s at most.
-A call of this server that changes the account forgets the count (`forget_open_orders`)."""
-
-_open_orders_seen: weakref.WeakKeyDictionary[Any, tuple[float, int]] = weakref.WeakKeyDictionary()
+OPEN_ORDERS_SHOWN_MAX_AGE = 5.0
+"""How old a count of the account's open orders (an all-symbol request, weight 80) may be shown:
+reading the limits in a loop costs one request per 5 s at most. It is the guard's shared count
+(`ExchangeClient.count_open_orders`), for the account's epoch now: an order of the account from
+any process sharing the state, or sent by this one, is counted afresh."""
 
 
 def forget_open_orders(services: Services) -> None:
-    """An order was placed, cancelled or amended here: the next read counts afresh."""
-    _open_orders_seen.pop(services.exchange, None)
+    """An order was placed, cancelled or amended here: the next read counts afresh (the exchange
+    client forgets the count itself around every order it sends; this says so at the guard)."""
+    services.exchange.account_reads.forget(OPEN_ORDER_COUNT)
 
 
-async def _open_orders_now(services: Services) -> int | None:
-    """The account's open orders, for showing (the guard counts afresh when it checks the bound)."""
+async def _open_orders_now(services: Services) -> dict[str, Any]:
+    """The account's open orders, for showing (the guard counts afresh under the lock when it
+    checks the bound): `open_now` and `counted_at`, or nothing when they cannot be read."""
     if not services.exchange.has_credentials:
-        return None
-    seen = _open_orders_seen.get(services.exchange)
-    now = time.monotonic()
-    if seen is not None and now - seen[0] < OPEN_ORDERS_FRESH_S:
-        return seen[1]
+        return {"open_now": None}
     try:
-        count = len(await services.exchange.get_open_orders(None))
+        epoch = await read_epoch(services)
+        reading = await services.exchange.count_open_orders(
+            max_age=OPEN_ORDERS_SHOWN_MAX_AGE, version=epoch_key(epoch)
+        )
     except Exception:  # informational: the count is left out, the bound still stands
-        return None
-    _open_orders_seen[services.exchange] = (now, count)
-    return count
+        return {"open_now": None}
+    return {"open_now": reading.value, "counted_at": reading.read_at}
 
 
 async def _budgets(services: Services) -> list[dict[str, Any]]:

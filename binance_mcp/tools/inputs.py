@@ -133,7 +133,11 @@ class SymbolInput(ToolInput):
     symbol: Symbol = Field(description="Trading pair, e.g. BTCUSDT")
 
 
-class OrderBookInput(SymbolInput):
+class MarketInput(SymbolInput):
+    fresh: bool = Field(False, description="true: ask Binance now, not the shared answer")
+
+
+class OrderBookInput(MarketInput):
     limit: WholeNumber = Field(100, ge=1, le=5000, description="Price levels per side, 1 to 5000")
 
 
@@ -148,7 +152,7 @@ def _check_window(start_time: int | None, end_time: int | None, *, at_most_ms: i
         raise ValueError(f"end_time: Binance allows at most {hours} hours between start_time and end_time")
 
 
-class KlinesInput(SymbolInput):
+class KlinesInput(MarketInput):
     interval: KlineInterval = Field(description="Candle length: " + ", ".join(KLINE_INTERVALS))
     limit: WholeNumber = Field(100, ge=1, le=1000, description="Number of candles, 1 to 1000")
     start_time: TimestampMs | None = None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from binance_mcp.decimals import decimal_text
+from binance_mcp.exchange.shared_reads import Reading
 from binance_mcp.results import ToolOutput
 from binance_mcp.tools import outputs
-from binance_mcp.tools.inputs import KlinesInput, OrderBookInput, SymbolInput
+from binance_mcp.tools.inputs import KlinesInput, MarketInput, OrderBookInput
 from binance_mcp.tools.names import ToolName
 from binance_mcp.tools.spec import CallContext, tool
 
@@ -14,12 +17,13 @@ from binance_mcp.tools.spec import CallContext, tool
     ToolName.GET_PRICE,
     title="Get price",
     description="Latest price of a Binance Spot symbol, e.g. BTCUSDT.",
-    inputs=SymbolInput,
+    inputs=MarketInput,
     output=outputs.Price,
 )
-async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
-    raw = await call.exchange.get_price(args.symbol)
-    price = outputs.Price(symbol=raw["symbol"], price=raw["price"])
+async def get_price(args: MarketInput, call: CallContext) -> ToolOutput:
+    reading = await call.exchange.read_price(args.symbol, max_age=max_age(args))
+    raw = reading.value
+    price = outputs.Price(symbol=raw["symbol"], price=raw["price"], **read_time(reading))
     return ToolOutput(
         price.model_dump(), f"{price.symbol} last price {price.price} on {call.network.upper()}"
     )
@@ -33,7 +37,8 @@ async def get_price(args: SymbolInput, call: CallContext) -> ToolOutput:
     output=outputs.OrderBook,
 )
 async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
-    raw = await call.exchange.get_orderbook(args.symbol, args.limit)
+    reading = await call.exchange.read_orderbook(args.symbol, args.limit, max_age=max_age(args))
+    raw = reading.value
     bids, asks = raw.get("bids", []), raw.get("asks", [])
     book = outputs.OrderBook(
         symbol=args.symbol,
@@ -42,6 +47,7 @@ async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
         asks=asks,
         bid_count=len(bids),
         ask_count=len(asks),
+        **read_time(reading),
     )
     best_bid = bids[0][0] if bids else "none"
     best_ask = asks[0][0] if asks else "none"
@@ -60,8 +66,8 @@ async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
     output=outputs.Klines,
 )
 async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
-    raw = await call.exchange.get_klines(
-        args.symbol, args.interval, args.limit, args.start_time, args.end_time
+    reading = await call.exchange.read_klines(
+        args.symbol, args.interval, args.limit, args.start_time, args.end_time, max_age=max_age(args)
     )
     klines = [
         outputs.Kline(
@@ -75,9 +81,11 @@ async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
             quote_volume=row[7],
             trades=row[8],
         )
-        for row in raw
+        for row in reading.value
     ]
-    result = outputs.Klines(symbol=args.symbol, interval=args.interval, klines=klines, count=len(klines))
+    result = outputs.Klines(
+        symbol=args.symbol, interval=args.interval, klines=klines, count=len(klines), **read_time(reading)
+    )
     summary = f"{len(klines)} {args.interval} candles for {args.symbol}"
     if klines:
         summary += f", last close {klines[-1].close}"
@@ -88,11 +96,12 @@ async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
     ToolName.GET_24HR_TICKER,
     title="Get 24h ticker",
     description="24-hour rolling statistics of a symbol: last price, change, high, low, volume.",
-    inputs=SymbolInput,
+    inputs=MarketInput,
     output=outputs.Ticker24h,
 )
-async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
-    raw = await call.exchange.get_24hr_ticker(args.symbol)
+async def get_24hr_ticker(args: MarketInput, call: CallContext) -> ToolOutput:
+    reading = await call.exchange.read_24hr_ticker(args.symbol, max_age=max_age(args))
+    raw = reading.value
     ticker = outputs.Ticker24h(
         symbol=raw["symbol"],
         last_price=raw["lastPrice"],
@@ -109,6 +118,7 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
         open_time=raw["openTime"],
         close_time=raw["closeTime"],
         trades=raw["count"],
+        **read_time(reading),
     )
     summary = (
         f"{ticker.symbol} 24h: last {ticker.last_price}, change {ticker.price_change_percent}%, "
@@ -127,20 +137,24 @@ async def get_24hr_ticker(args: SymbolInput, call: CallContext) -> ToolOutput:
         "and the order types it takes. Read it before sizing an order: every place_order is checked "
         "against these rules."
     ),
-    inputs=SymbolInput,
+    inputs=MarketInput,
     output=outputs.SymbolInfo,
 )
-async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
+async def get_symbol_info(args: MarketInput, call: CallContext) -> ToolOutput:
     from decimal import Decimal
 
     from binance_mcp.exchange.filters import SymbolRules, average_price_minutes, filter_price, price_band
 
-    rules = SymbolRules.from_exchange_info(await call.exchange.get_symbol_info(args.symbol))
-    last = Decimal((await call.exchange.get_price(args.symbol))["price"])
-    reference = await call.exchange.get_reference_price(args.symbol)
+    exchange, age = call.exchange, max_age(args)
+    rules = SymbolRules.from_exchange_info((await exchange.read_symbol_info(args.symbol, max_age=age)).value)
+    priced = await exchange.read_price(args.symbol, max_age=age)
+    last = Decimal(priced.value["price"])
+    referenced = await exchange.read_reference_price(args.symbol, max_age=age)
+    reference, oldest = referenced.value, priced.older_of(referenced)
     average = None
     if reference is None and average_price_minutes(rules):
-        average = Decimal((await call.exchange.get_avg_price(args.symbol))["price"])
+        averaged = await exchange.read_avg_price(args.symbol, max_age=age)
+        average, oldest = Decimal(averaged.value["price"]), oldest.older_of(averaged)
     price, basis = filter_price(rules, last=last, reference=reference, average=average)
 
     def text(value: Decimal | None) -> str | None:
@@ -183,12 +197,23 @@ async def get_symbol_info(args: SymbolInput, call: CallContext) -> ToolOutput:
         base_precision=rules.base_asset_precision,
         order_types=list(rules.order_types),
         quote_quantity_market_allowed=rules.quote_order_qty_market_allowed,
+        **read_time(oldest),  # the prices the bands come from (the rules are kept up to 5 minutes)
     )
     summary = (
         f"{info.symbol} ({info.status}): tick {info.tick_size}, step {info.step_size}, quantity "
         f"{info.min_quantity}–{info.max_quantity}, min notional {info.min_notional} {info.quote_asset}"
     )
     return ToolOutput(info.model_dump(exclude_none=True), summary)
+
+
+def max_age(args: MarketInput) -> float | None:
+    """`fresh`: a request of this call's own; else the server's shared answer (`--market-data-max-age`)."""
+    return 0 if args.fresh else None
+
+
+def read_time(reading: Reading[Any]) -> dict[str, Any]:
+    """When Binance was asked for what a result shows: `read_at` (UTC) and `age_ms` now."""
+    return {"read_at": reading.read_at, "age_ms": reading.age_ms()}
 
 
 MARKET_TOOLS = (

@@ -16,12 +16,19 @@ class Result(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
-class Price(Result):
+class MarketRead(Result):
+    """Market data: when Binance was asked for it (shared answers carry the first asker's time)."""
+
+    read_at: str = Field(description="UTC; the data is no older")
+    age_ms: int
+
+
+class Price(MarketRead):
     symbol: str
     price: str
 
 
-class OrderBook(Result):
+class OrderBook(MarketRead):
     symbol: str
     last_update_id: int
     bids: list[list[str]] = Field(description="[price, quantity], best (highest) first")
@@ -43,7 +50,7 @@ class Kline(Result):
     trades: int
 
 
-class Klines(Result):
+class Klines(MarketRead):
     symbol: str
     interval: str
     klines: list[Kline]
@@ -51,7 +58,7 @@ class Klines(Result):
     truncated: bool = False
 
 
-class Ticker24h(Result):
+class Ticker24h(MarketRead):
     symbol: str
     last_price: str
     price_change: str
@@ -185,7 +192,7 @@ class PriceBand(Result):
     highest: str
 
 
-class SymbolInfo(Result):
+class SymbolInfo(MarketRead):
     symbol: str
     status: str
     base_asset: str
