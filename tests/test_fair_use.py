@@ -89,7 +89,9 @@ async def test_an_agent_refused_120_times_leaves_the_exchanges_weight_to_the_oth
         assert all(answer["rule"].endswith("max_open_orders") for answer in answers[:10])
         assert kinds[10:] == ["rate_limited"] * 110
         assert answers[10]["rule"] == "agents.alice.rules.place_order.rate_limit"
-        assert len(all_open_orders_reads(fake)) == 10  # not 120: weight 800, not 9600
+        # at most one count per counted call (fewer where screenings share one): not 120, weight
+        # 800 at most, not 9600
+        assert 1 <= len(all_open_orders_reads(fake)) <= 10
         seen = len(fake.requests)
         assert seen <= 10 * 6, [r.path for r in fake.requests]  # a few reads per counted call
 
@@ -174,10 +176,12 @@ async def test_a_price_too_far_from_the_market_is_refused_before_open_orders_are
     )
     async with Client(app.server) as client:
         refused = await client.call_tool("place_order", SMALL_BUY | {"price": "55000"})
+        counted_for_the_refused_one = len(all_open_orders_reads(fake))
         placed = await client.call_tool("place_order", SMALL_BUY | {"price": "59900"})
     assert refused.structured_content["rule"] == "rules.place_order.constraints.max_price_deviation_pct"
+    assert counted_for_the_refused_one == 0
     assert not placed.is_error, placed.content[0].text
-    assert len(all_open_orders_reads(fake)) == 1  # the placed order's, none for the refused one
+    assert all_open_orders_reads(fake)  # the placed order's count (and its recount under the lock)
 
 
 # -- refused calls count --------------------------------------------------------------------------
