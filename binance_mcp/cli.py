@@ -10,6 +10,11 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from binance_mcp.config import ServerConfig
+    from binance_mcp.stopping import DrainTimes
 
 from binance_mcp import __version__
 from binance_mcp.logs import LEVELS
@@ -19,6 +24,7 @@ SUBCOMMANDS = ("policy", "audit", "approvals", "tokens", "doctor", "console")
 OPTIONS_WITH_VALUES = (
     "--policy", "--base-url", "--state-dir", "--log-level", "--transport", "--host", "--port", "--allow-origin",
     "--connect-timeout", "--read-timeout", "--state-url", "--rate-limit-url", "--market-data-max-age",
+    "--lock-wait", "--lock-lease", "--drain-grace", "--metrics-port",
 )  # fmt: skip
 
 
@@ -147,6 +153,32 @@ def build_parser(subcommands: Sequence[str] = SUBCOMMANDS) -> argparse.ArgumentP
         help="seconds one price/ticker/book/candles answer serves every agent asking the same "
         "(default 0.5; 0: every call asks Binance)",
     )
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        metavar="S",
+        help="seconds an order waits for the account lock before it is refused as account_busy (default 10)",
+    )
+    parser.add_argument(
+        "--lock-lease",
+        type=float,
+        metavar="S",
+        help="seconds the account lock lasts without renewal: how long a stalled holder blocks it (default 30)",
+    )
+    parser.add_argument(
+        "--drain-grace",
+        type=float,
+        metavar="S",
+        help="on SIGTERM, seconds the calls in flight get to finish before they are cut (default: the "
+        "longest call: account-lock wait 10 + connect timeout + read timeout + 5, so 30 with the defaults)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="stdio: also serve Prometheus metrics at http://127.0.0.1:PORT/metrics (over HTTP they are "
+        "at /metrics on the server's own port, with a token)",
+    )
     transport = parser.add_argument_group("HTTP transport")
     transport.add_argument("--transport", choices=("stdio", "http"), default="stdio", help="default: stdio")
     transport.add_argument("--host", default="127.0.0.1", help="HTTP: address to bind (default 127.0.0.1)")
@@ -210,6 +242,8 @@ def serve(args: argparse.Namespace) -> int:
             connect_timeout_flag=args.connect_timeout,
             read_timeout_flag=args.read_timeout,
             market_data_max_age_flag=args.market_data_max_age,
+            lock_wait_flag=args.lock_wait,
+            lock_lease_flag=args.lock_lease,
             state_url_flag=args.global_state_url,
             rate_limit_url_flag=args.rate_limit_url,
             ask_passphrase=ask_on_terminal,
@@ -231,13 +265,36 @@ def serve(args: argparse.Namespace) -> int:
     if config.watch_policy and config.policy_path is None:
         print("binance-mcp: --watch needs a policy file (--policy or BINANCE_MCP_POLICY)", file=sys.stderr)
         return 2
+    times = drain_times(args, config)
+    if isinstance(times, str):
+        print(f"binance-mcp: {times}", file=sys.stderr)
+        return 2
+    if args.metrics_port is not None and (args.transport == "http" or not 0 <= args.metrics_port <= 65535):
+        print(
+            "binance-mcp: --metrics-port is for stdio, 0–65535; over HTTP the metrics are at /metrics "
+            "on the server's own port",
+            file=sys.stderr,
+        )
+        return 2
+    from binance_mcp.metrics import MetricsTokenError, metrics_token
+
+    try:
+        scrape_token = metrics_token()
+    except MetricsTokenError as exc:
+        print(f"binance-mcp: {exc}", file=sys.stderr)
+        return 2
     http = None
     if args.transport == "http":  # checked and bound before anything starts (binance_mcp.http)
         from binance_mcp.http.settings import HttpSetupError, prepare_http
 
         try:
             http = prepare_http(
-                args.host, args.port, args.allow_origin, config.state_dir, state_url=config.state_url
+                args.host,
+                args.port,
+                args.allow_origin,
+                config.state_dir,
+                state_url=config.state_url,
+                drain=times,
             )
         except HttpSetupError as exc:
             print(f"binance-mcp: {exc}", file=sys.stderr)
@@ -268,19 +325,47 @@ def serve(args: argparse.Namespace) -> int:
         print(f"binance-mcp: cannot use the state directory: {exc.strerror or exc}", file=sys.stderr)
         return 2
     try:
+        from functools import partial
+
         import anyio
 
         if http is None:
-            anyio.run(app.serve_stdio)
+            anyio.run(
+                partial(
+                    app.serve_stdio, times=times, metrics_port=args.metrics_port, metrics_token=scrape_token
+                )
+            )
         else:
             from binance_mcp.http.serve import serve_http
 
-            anyio.run(serve_http, app, http)
+            anyio.run(partial(serve_http, app, http, metrics_token=scrape_token))
     except KeyboardInterrupt:
         pass
     finally:
         app.close()
     return 0
+
+
+MAX_DRAIN_GRACE_S = 3600.0
+
+
+def drain_times(args: argparse.Namespace, config: ServerConfig) -> DrainTimes | str:
+    """The drain's times: `--drain-grace`, else a grace that covers the longest call the server
+    lets finish (`binance_mcp.stopping.grace_for`); a sentence when the flag is out of bounds."""
+    from binance_mcp.stopping import DrainTimes, grace_for
+
+    grace = args.drain_grace
+    if grace is None:
+        return DrainTimes(
+            grace_s=grace_for(
+                read_timeout_s=config.read_timeout,
+                connect_timeout_s=config.connect_timeout,
+                lock_wait_s=config.lock_wait,
+            )
+        )
+    if not 0 < grace <= MAX_DRAIN_GRACE_S:
+        return f"--drain-grace: must be a number of seconds above 0 and at most {MAX_DRAIN_GRACE_S:g} (got {grace:g})"
+    return DrainTimes(grace_s=grace)
 
 
 if __name__ == "__main__":

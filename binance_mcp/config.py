@@ -112,6 +112,12 @@ class ServerConfig:
     read_timeout: float = 10.0
     market_data_max_age: float = MARKET_DATA_MAX_AGE
     """Seconds a price, ticker, book or candles answer is shared with later callers (0: never)."""
+    lock_wait: float = 10.0
+    """Seconds a call that changes the account waits for another holder of its lock before it is
+    refused as `account_busy` (`--lock-wait`)."""
+    lock_lease: float = 30.0
+    """Seconds the account lock is held without a renewal before another process may take it
+    (`--lock-lease`): how long a stalled holder can block the account."""
     state_url: str | None = field(default=None, repr=False)
     """`postgresql://…`: shared state in PostgreSQL instead of SQLite in the state dir."""
     rate_limit_url: str | None = field(default=None, repr=False)
@@ -314,6 +320,8 @@ def build_config(
     connect_timeout_flag: float | None = None,
     read_timeout_flag: float | None = None,
     market_data_max_age_flag: float | None = None,
+    lock_wait_flag: float | None = None,
+    lock_lease_flag: float | None = None,
     state_url_flag: str | None = None,
     rate_limit_url_flag: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -389,9 +397,20 @@ def build_config(
             if market_data_max_age_flag is not None
             else parse_max_age(env.get(ENV_MARKET_DATA_MAX_AGE), ENV_MARKET_DATA_MAX_AGE)
         ),
+        lock_wait=parse_seconds(lock_wait_flag, "--lock-wait", 10.0),
+        lock_lease=lock_lease(lock_lease_flag),
         state_url=state_url,
         rate_limit_url=rate_limit_url,
     )
+
+
+def lock_lease(flag: float | None) -> float:
+    """`--lock-lease`: at least 1 s (the lease is renewed every third of it, and a signed request
+    sent under it must be able to arrive within it), at most 300 (default 30)."""
+    seconds = parse_seconds(flag, "--lock-lease", 30.0)
+    if seconds < 1:
+        raise ConfigError(f"--lock-lease: must be at least 1 second (got {flag})")
+    return seconds
 
 
 def service_urls(

@@ -25,6 +25,9 @@ class RefusalKind(StrEnum):
     NOT_CONFIGURED = "not_configured"
     STORE_UNAVAILABLE = "store_unavailable"
     """A store the call needs (the audit log, PostgreSQL, Redis) cannot be used: nothing was done."""
+    ACCOUNT_BUSY = "account_busy"
+    """Another call holds the account's lock (`holder` says which server process) and did not let
+    go within the lock wait, or this call's hold ran out before its send: nothing was sent."""
 
 
 # The audit log speaks of decisions, refusals of kinds: two vocabularies, one mapping.
@@ -38,6 +41,7 @@ AUDIT_DECISION = {
     RefusalKind.ORDER_STATUS_UNKNOWN: "allowed",
     RefusalKind.NOT_CONFIGURED: "not_configured",
     RefusalKind.STORE_UNAVAILABLE: "undecided",
+    RefusalKind.ACCOUNT_BUSY: "allowed",  # the policy let it through; the lock kept it from being sent
 }
 
 OPTIONAL_FIELDS = (
@@ -56,6 +60,7 @@ OPTIONAL_FIELDS = (
     "held",
     "left",
     "store",
+    "holder",
     "declined_by",
     "declined_at",
 )
@@ -87,7 +92,9 @@ class Refusal(Exception):
     left: str | None = None
     expires_at: str | None = None
     store: str | None = None
-    """store_unavailable: which one (`audit log`, `PostgreSQL`, `Redis`)."""
+    """store_unavailable: which one (`audit log`, `postgresql`, `redis`)."""
+    holder: str | None = None
+    """account_busy: which server process holds the account's lock (`host/pid/start#lock`)."""
     declined_by: str | None = None
     """approval_declined: the human who denied this call (with `declined_at`, ISO 8601 UTC)."""
     declined_at: str | None = None

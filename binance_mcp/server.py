@@ -33,6 +33,7 @@ from binance_mcp.results import dumps
 from binance_mcp.sdk import ServerWithListChanged, guarded_handler, sdk_tool
 from binance_mcp.state_dir import resolve_state_dir
 from binance_mcp.stdio import serve_stdio as serve_over_stdio
+from binance_mcp.stopping import DEPLOYED, DrainTimes
 from binance_mcp.stores.lease import keep_leases
 from binance_mcp.tools import catalog
 
@@ -163,12 +164,20 @@ class App:
     def close(self) -> None:
         self.guard.close()
 
-    async def serve_stdio(self) -> None:
+    async def serve_stdio(
+        self, times: DrainTimes = DEPLOYED, metrics_port: int | None = None, metrics_token: str | None = None
+    ) -> None:
+        """Serve over stdio until EOF or SIGTERM; with `metrics_port`, /metrics on 127.0.0.1 beside it."""
         async with anyio.create_task_group() as group:
             if self.watcher is not None:
                 group.start_soon(self.watcher.run)
             group.start_soon(keep_leases, self.guard)
-            await serve_over_stdio(self.server)  # finishes calls in flight on EOF and SIGTERM
+            if metrics_port is not None:
+                from binance_mcp.metrics import serve_metrics
+
+                await group.start(serve_metrics, self.guard, metrics_port, metrics_token)
+            # finishes calls in flight on EOF and SIGTERM
+            await serve_over_stdio(self.server, times=times, stopping=self.guard.stopping)
             group.cancel_scope.cancel()
 
 

@@ -6,7 +6,8 @@ serves the same MCPServer over the SDK's `stdio_server` (which keeps stdout for 
 a relay on each side that knows which requests are still unanswered:
 
 - **EOF** (the client closed stdin): the server is told only once every request it was given has
-  been answered, or `grace_s` (10 s) has passed; then it stops as before.
+  been answered, or `grace_s` has passed (`binance_mcp.stopping`: it covers the longest call, lock
+  wait and exchange timeouts included); then it stops as before.
 - **SIGTERM / SIGINT**: draining begins. A new `tools/call` (any request that may start work) is
   answered at once with a JSON-RPC error saying the server is shutting down; what a client needs to
   receive a result it is owed keeps being served (tools/list, which the SDK's client asks after a
@@ -14,7 +15,9 @@ a relay on each side that knows which requests are still unanswered:
   server's own questions). The server stops once nothing is unanswered and nothing has come or
   gone for `linger_s` (1.5 s), or when `grace_s` has passed. A second signal stops at once.
 
-The guard writes a call's audit record before its result is sent, so a finished call is audited.
+The guard writes a call's audit record before its result is sent, so a finished call is audited;
+a call still unanswered when the grace ran out (one waiting on a human) is cancelled, and the
+guard records it as `cut_by_drain` (`Stopping.cut`).
 Stdin is read in a daemon thread from a private copy of fd 0 (fd 0 itself points at the null
 device while serving, as the SDK does), so that the process can stop while the client still holds
 stdin open.
@@ -51,7 +54,7 @@ from mcp_types import (
 
 from binance_mcp.http.methods import RUNS_NOTHING
 from binance_mcp.sdk import lowlevel_server
-from binance_mcp.stopping import DEPLOYED, DrainTimes
+from binance_mcp.stopping import DEPLOYED, DrainTimes, Stopping
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +68,9 @@ SHUTTING_DOWN = (
 class StdioDrain:
     """Which requests are unanswered, and whether the server may stop now."""
 
-    def __init__(self, times: DrainTimes = DEPLOYED) -> None:
+    def __init__(self, times: DrainTimes = DEPLOYED, stopping: Stopping | None = None) -> None:
         self.grace_s = times.grace_s
+        self.stopping = stopping or Stopping()
         self.linger_s = times.linger_s
         self.unanswered: set[object] = set()
         self.draining = False
@@ -79,6 +83,7 @@ class StdioDrain:
         if self.draining:
             return
         self.draining = True
+        self.stopping.draining = True
         self.deadline = time.monotonic() + self.grace_s
         if self.unanswered or why != "stdin closed":
             logger.warning(
@@ -107,6 +112,7 @@ class StdioDrain:
         if now >= self.deadline:
             if self.unanswered and not self._reported:
                 self._reported = True
+                self.stopping.cut = True  # the guard records the calls cancelled now as cut
                 logger.error(
                     "stopping with %d calls still in flight after %g s", len(self.unanswered), self.grace_s
                 )
@@ -246,6 +252,7 @@ async def _signals(drain: StdioDrain, lines: StdinLines, group: anyio.abc.TaskGr
             name = signal.Signals(signum).name
             if seen > 1:
                 logger.warning("second %s: stopping now", name)
+                drain.stopping.cut = bool(drain.unanswered)
                 group.cancel_scope.cancel()
                 return
             drain.begin(name)
@@ -258,10 +265,13 @@ async def _stop_reading_when_finished(drain: StdioDrain, lines: StdinLines) -> N
     lines.stop()
 
 
-async def serve_stdio(server: MCPServer, *, times: DrainTimes = DEPLOYED) -> None:
-    """Serve `server` over stdin/stdout until EOF or SIGTERM, finishing the calls in flight first."""
+async def serve_stdio(
+    server: MCPServer, *, times: DrainTimes = DEPLOYED, stopping: Stopping | None = None
+) -> None:
+    """Serve `server` over stdin/stdout until EOF or SIGTERM, finishing the calls in flight first;
+    `stopping` is told when the drain begins and whether it cut calls."""
     lowlevel = lowlevel_server(server)  # what MCPServer.run_stdio_async serves too
-    drain = StdioDrain(times)
+    drain = StdioDrain(times, stopping)
     lines = StdinLines.open()
     try:
         async with stdio_server(stdin=lines) as (client_in, client_out):  # type: ignore[arg-type]

@@ -56,6 +56,29 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 class PostgresServer:
     port: int
     user: str = "postgres"
+    control: tuple[str, ...] = ()
+    """`pg_ctl -D data` (run as the postgres user when root): `stop()` and `start()` use it."""
+    options: str = ""
+    log: str = ""
+
+    def stop(self) -> None:
+        """Stop the server now (`-m fast`: every session is ended), as a crash or restart would."""
+        subprocess.run(
+            [*self.control, "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            check=True,
+            cwd=Path(self.log).parent,
+        )
+
+    def start(self) -> None:
+        """Start it again on the same port and data."""
+        subprocess.run(
+            [*self.control, "-o", self.options, "-l", self.log, "-w", "start"],
+            capture_output=True,
+            check=True,
+            cwd=Path(self.log).parent,
+        )
+        wait_for_port(self.port)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -113,7 +136,8 @@ def postgres_server() -> Iterator[PostgresServer]:
     run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
     try:
         wait_for_port(port)
-        yield PostgresServer(port)
+        control = (*prefix, str(bin_dir / "pg_ctl"), "-D", str(data))
+        yield PostgresServer(port, control=control, options=options, log=str(base / "log"))
     finally:
         subprocess.run(
             [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],

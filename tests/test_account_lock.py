@@ -5,7 +5,7 @@ account lock: look the client order id up in the audit log and place a MARKET or
 if it was never sent, and place a resting LIMIT order only while fewer than three are open. The
 orders go to the test exchange over HTTP. Without a lock across processes (the issue's
 reproduction) the same id placed three orders and `max_open_orders: 3` ended with five open; with
-`FileAccountLock` the id places exactly one order and exactly three stay open. `--no-lock` runs the
+the account lease (`stores.account_lease`) the id places exactly one order and exactly three stay open. `--no-lock` runs the
 same racers unlocked, to show the test can fail.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from binance_mcp.stores.account_lock import FileAccountLock
+from binance_mcp.stores.account_lease import open_sqlite_leases
 from tests.conftest import API_KEY, API_SECRET
 from tests.fake_binance import FakeBinance
 
@@ -35,13 +35,13 @@ _RACER = textwrap.dedent(
     from binance_mcp.stores.audit import AuditLog, AuditRecord
     from binance_mcp.config import Credentials
     from binance_mcp.exchange.client import ExchangeClient
-    from binance_mcp.stores.account_lock import FileAccountLock
+    from binance_mcp.stores.account_lease import open_sqlite_leases
 
     state, base_url, go, key, secret, mode = sys.argv[1:7]
     WINDOW = 0.25  # wide enough that four racers overlap even on a loaded machine (the control relies on it)
     account = str(AccountKey.of("testnet", key))
     audit = AuditLog(Path(state) / "audit.sqlite3")
-    lock = FileAccountLock(Path(state))
+    lock = open_sqlite_leases(Path(state))
     exchange = ExchangeClient(base_url, Credentials(key, secret))
 
     class Unlocked:
@@ -123,7 +123,7 @@ def test_without_the_lock_the_same_racers_break_both_rules(tmp_path: Path, fake:
 
 
 async def test_tasks_of_one_process_queue_and_the_file_is_released_on_exit(tmp_path: Path) -> None:
-    lock = FileAccountLock(tmp_path)
+    lock = open_sqlite_leases(tmp_path)
     inside: list[int] = []
     most = 0
 
@@ -146,8 +146,8 @@ async def test_tasks_of_one_process_queue_and_the_file_is_released_on_exit(tmp_p
 
 
 async def test_a_cancelled_waiter_does_not_keep_the_lock(tmp_path: Path) -> None:
-    lock = FileAccountLock(tmp_path)
-    other = FileAccountLock(tmp_path)  # another open file: stands in for another process
+    lock = open_sqlite_leases(tmp_path)
+    other = open_sqlite_leases(tmp_path)  # another open file: stands in for another process
     async with anyio.create_task_group() as group, other.held("a"):
         scope = anyio.CancelScope()
 
@@ -175,10 +175,10 @@ _HOLDER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     import anyio
-    from binance_mcp.stores.account_lock import FileAccountLock
+    from binance_mcp.stores.account_lease import open_sqlite_leases
 
     async def main() -> None:
-        async with FileAccountLock(Path(sys.argv[1])).held("testnet:abc"):
+        async with open_sqlite_leases(Path(sys.argv[1])).held("testnet:abc"):
             print("held", flush=True)
             time.sleep(60)
 
@@ -193,7 +193,7 @@ async def test_a_killed_holder_never_leaves_the_lock_held(tmp_path: Path) -> Non
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        lock = FileAccountLock(tmp_path)
+        lock = open_sqlite_leases(tmp_path)
         with anyio.move_on_after(0.3) as waited:
             async with lock.held("testnet:abc"):
                 pass

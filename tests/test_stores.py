@@ -157,10 +157,10 @@ _PG_RACER = textwrap.dedent(
     import sys
     from pathlib import Path
     import anyio
-    from binance_mcp.stores.account_lock import PostgresAccountLock
+    from binance_mcp.stores.account_lease import open_postgres_leases
 
     url, counter, go = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    lock = PostgresAccountLock(url)
+    lock = open_postgres_leases(url)
 
     async def bump() -> None:
         async with lock.held("testnet:abc"):
@@ -336,10 +336,10 @@ def test_every_cli_subcommand_takes_the_same_state_url(postgres_url: str, tmp_pa
 
 
 def test_a_cancelled_wait_for_the_postgres_lock_leaves_it_free(postgres_url: str) -> None:
-    from binance_mcp.stores.account_lock import PostgresAccountLock
+    from binance_mcp.stores.account_lease import open_postgres_leases
 
     async def scenario() -> None:
-        holder, waiter = PostgresAccountLock(postgres_url), PostgresAccountLock(postgres_url)
+        holder, waiter = open_postgres_leases(postgres_url), open_postgres_leases(postgres_url)
         async with holder.held("testnet:abc"):
             with anyio.move_on_after(0.3) as waited:
                 async with waiter.held("testnet:abc"):

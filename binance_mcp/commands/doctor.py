@@ -1,7 +1,8 @@
 """`binance-mcp doctor`: is this setup safe and working? Network, clock, keys, permissions, policy.
 
     binance-mcp doctor [--testnet|--demo|--mainnet] [--base-url URL] [--policy FILE]
-                       [--state-dir DIR] [--allow-withdrawal-keys]
+                       [--state-dir DIR | --state-url URL] [--rate-limit-url URL]
+                       [--allow-withdrawal-keys]
 
 Configuration comes from the same flags, environment and `.env` as the server
 (`config.build_config`), so the doctor checks what the server would run with. Each check prints
@@ -16,7 +17,11 @@ one line, `ok|FAIL|warn|skip|info  <what>: <detail>`:
 - on mainnet, the keys' permissions (`GET /sapi/v1/account/apiRestrictions`): withdrawals enabled
   FAIL unless `--allow-withdrawal-keys`, IP restriction off warns, spot trading off FAILs when
   the policy allows a trading tool;
-- the policy is valid, and what it allows on this network; the state dir is usable.
+- the policy is valid, and what it allows on this network; the state dir is usable;
+- each shared backend it is given (`--state-url` PostgreSQL, `--rate-limit-url` Redis): connected
+  to, its version, a value written and read back in a scratch place removed after; and where the
+  policy's `agent`/`global` rate-limit counts will live (FAIL when there they cannot be kept; in
+  the state dir, a note that only the servers of this machine share them): `doctor_backends.py`.
 
 Exit status: 0 no FAIL (warnings allowed), 1 a check failed, 2 bad configuration (a private key
 file that is encrypted without its passphrase, holds a public key or a key of a kind Binance does
@@ -37,6 +42,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
+from binance_mcp.commands.doctor_backends import check_postgresql, check_redis, check_shared_limits
 from binance_mcp.commands.state_url import add_state_url
 from binance_mcp.config import ConfigError, ServerConfig, build_config
 from binance_mcp.decimals import decimal_text
@@ -109,6 +115,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_state_url(parser)
     parser.add_argument(
+        "--rate-limit-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="the Redis the servers keep rate-limit counts in (default: $BINANCE_MCP_RATE_LIMIT_URL)",
+    )
+    parser.add_argument(
         "--allow-withdrawal-keys",
         action="store_true",
         default=argparse.SUPPRESS,
@@ -136,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
             policy_flag=getattr(args, "policy", None),
             state_dir_flag=getattr(args, "state_dir", None),
             state_url_flag=getattr(args, "state_url", None),
+            rate_limit_url_flag=getattr(args, "rate_limit_url", None),
             allow_withdrawal_keys=bool(getattr(args, "allow_withdrawal_keys", False)),
             ask_passphrase=ask_on_terminal,
         )
@@ -213,7 +226,10 @@ async def diagnose(config: ServerConfig, report: Report) -> None:
 
     if engine is not None:
         _summarise_policy(engine, config, report)
-    _check_state_dir(config, report)
+    reachable = _check_state_dir(config, report)
+    if config.rate_limit_url:
+        reachable = check_redis(config.rate_limit_url, report.add)
+    check_shared_limits(engine, config, report.add, reachable=reachable)
 
 
 def _check_policy(config: ServerConfig, report: Report) -> PolicyEngine | None:
@@ -606,32 +622,29 @@ def _without_doctor(sentence: str) -> str:
     return sentence
 
 
-def _check_state_dir(config: ServerConfig, report: Report) -> None:
+def _check_state_dir(config: ServerConfig, report: Report) -> bool:
+    """The state: PostgreSQL (connected, version, a row written and read back) or the state dir.
+    Whether it can be used."""
     from binance_mcp.state_dir import StateError, resolve_state_dir, state_dir_problem
 
     if config.state_url:
-        from binance_mcp.stores import PostgresState
-
-        try:
-            with PostgresState(config.state_url) as state:
-                report.add(OK, "state", f"{state.describe()} answers")
-        except StateError as exc:
-            report.add(FAIL, "state", str(exc))
-        return
+        return check_postgresql(config.state_url, report.add)
 
     try:
         path = resolve_state_dir(config.state_dir, create=False)
     except StateError as exc:
         report.add(FAIL, "state dir", str(exc))
-        return
+        return False
     problem = state_dir_problem(path)
     if problem is not None:
         report.add(FAIL, "state dir", problem)
-    elif not path.exists():
+        return False
+    if not path.exists():
         report.add(OK, "state dir", f"{path} does not exist yet; the server creates it on start")
     else:
         found = [name for name in _STATE_FILES if (Path(path) / name).is_file()]
         report.add(OK, "state dir", f"{path} is writable" + (f" ({', '.join(found)})" if found else ""))
+    return True
 
 
 _STATE_FILES = ("audit.sqlite3", "approvals.sqlite3", "budgets.sqlite3")

@@ -17,6 +17,11 @@ Reliability (README *Reliability*; Binance's rest-api.md "General API Informatio
 - a 418 stops every call until the ban ends, a 429's Retry-After holds every call back too
   (`ExchangePaused`);
 - a -1021 resyncs the clock offset from `/api/v3/time` and the request goes once more;
+- a request that changes the account, sent under the account lock (`SEND_WINDOW`), proves just
+  before it leaves (and again before a resend after -1021) that the sender still holds the lock,
+  and carries a `recvWindow` that ends no later than the lock's lease, so that Binance refuses it
+  if it arrives after another holder may have taken over; every other signed request carries
+  `recvWindow` 10000 ms;
 - used weight and order counts are tracked against exchangeInfo's limits, and a request waits
   for the next window rather than break one (`limits`).
 - market data, exchange rules and the account's open-order count are read once for every caller
@@ -36,7 +41,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
@@ -68,6 +73,38 @@ _UNGATED: ContextVar[bool] = ContextVar("binance_mcp_ungated", default=False)
 
 MAX_ERROR_MESSAGE = 300
 INVALID_SYMBOL = -1121
+RECV_WINDOW_MS = 10_000
+"""The `recvWindow` of a signed request sent with no lease to respect (python-binance's too)."""
+MAX_RECV_WINDOW_MS = 60_000
+"""Binance refuses a larger `recvWindow` (-1102; rest-api.md, "Timing security")."""
+LEASE_MARGIN_MS = 500
+"""Taken off what is left of a lease when it becomes a `recvWindow`: the request's own way from
+the signing to the wire."""
+
+
+@dataclass
+class SendWindow:
+    """Until when a write may still be accepted: `prove()` checks, against the shared store, that
+    the sender still holds the account's lock (a fencing token) and returns until when it is sure
+    to (on `time.monotonic()`), or raises when it does not. Set for the writes of one held call
+    in `SEND_WINDOW`."""
+
+    prove: Callable[[], Awaitable[float]]
+
+
+SEND_WINDOW: ContextVar[SendWindow | None] = ContextVar("SEND_WINDOW", default=None)
+"""The lock a write is sent under (dispatch sets it around a call that holds the account lock)."""
+
+
+def recv_window_ms(sure_until: float | None, now: float | None = None) -> int:
+    """The `recvWindow` of a request signed now: what is left of the lease (less a margin, at
+    least 1 ms: a request that cannot arrive in time is refused by Binance, -1021), at most 60 s;
+    10 s with no lease."""
+    if sure_until is None:
+        return RECV_WINDOW_MS
+    left = int((sure_until - (time.monotonic() if now is None else now)) * 1000) - LEASE_MARGIN_MS
+    return max(1, min(MAX_RECV_WINDOW_MS, left))
+
 
 MARKET_DATA_MAX_AGE = 0.5
 """Seconds a market-data answer (price, ticker, book, candles) serves every caller asking the same
@@ -413,14 +450,19 @@ class ExchangeClient:
         clean = {key: value for key, value in params.items() if value is not None}
         self.account_reads.forget(OPEN_ORDER_COUNT)  # an order of the account: the count is no longer true
         try:
-            return await self._attempt(method, clean, True)
+            return await self._attempt(method, clean, True, SEND_WINDOW.get())
         finally:
             self.account_reads.forget(OPEN_ORDER_COUNT)  # a count read while it flew may not show it
 
-    async def _attempt(self, method: str, params: dict[str, Any], signed: bool) -> Any:
-        """One request; after a -1021 (rejected before it executed), a clock resync and one more."""
+    async def _attempt(
+        self, method: str, params: dict[str, Any], signed: bool, window: SendWindow | None = None
+    ) -> Any:
+        """One request; after a -1021 (rejected before it executed), a clock resync and one more.
+        Under a lock (`window`), each one is sent only once the lock is proved held, and lives no
+        longer than its lease."""
         try:
-            return await self._send(method, params)
+            sure_until = await window.prove() if window is not None else None
+            return await self._send(method, params, sure_until)
         except BinanceRejected as exc:
             if not signed or exc.code != INVALID_TIMESTAMP:
                 raise
@@ -430,9 +472,10 @@ class ExchangeClient:
         except ExchangeFailure as exc:
             logger.warning("could not resync the clock after -1021: %s", exc.message)
             raise rejected from None
-        return await self._send(method, params)
+        sure_until = await window.prove() if window is not None else None
+        return await self._send(method, params, sure_until)
 
-    async def _send(self, method: str, params: dict[str, Any]) -> Any:
+    async def _send(self, method: str, params: dict[str, Any], sure_until: float | None = None) -> Any:
         weight = request_weight(method, params)
         if self.gate is not None and not _UNGATED.get():
             self.gate(method, weight)
@@ -440,7 +483,7 @@ class ExchangeClient:
         seen: dict[str, str] = {}
         started = time.perf_counter()
         try:
-            answer = await anyio.to_thread.run_sync(self._call_in_thread, method, params, seen)
+            answer = await anyio.to_thread.run_sync(self._call_in_thread, method, params, seen, sure_until)
         except BinanceRejected as exc:
             self._ended(method, params, weight, started, exc)
             if exc.code == INVALID_SYMBOL:
@@ -593,7 +636,9 @@ class ExchangeClient:
                 "could not read Binance's rate limits; using the documented ones (%s)", exc.message
             )
 
-    def _call_in_thread(self, method: str, params: dict[str, Any], seen: dict[str, str]) -> Any:
+    def _call_in_thread(
+        self, method: str, params: dict[str, Any], seen: dict[str, str], sure_until: float | None = None
+    ) -> Any:
         import requests
         from binance.exceptions import BinanceAPIException, BinanceRequestException
 
@@ -603,6 +648,7 @@ class ExchangeClient:
         client = self._thread_client()
         client.timestamp_offset = self.timestamp_offset_ms
         client._requests_params["timeout"] = (self.timeouts.connect, self.timeouts.read)
+        client.REQUEST_RECVWINDOW = recv_window_ms(sure_until)  # signed here, in this thread, right away
         call: Callable[..., Any] = self._library_call(client, method)
         base = self.base_url
         try:

@@ -11,8 +11,10 @@ everything the order alone shows before the market is read, the market's public 
 anything signed (the account's open orders, a budget's held orders) is read. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
-it fails closed. `build_guard` makes the whole thing from the server's parts; nothing is set on
-it afterwards.
+it fails closed (a store that cannot be reached — PostgreSQL, Redis — is refused as
+`store_unavailable`, naming it). A call cancelled before its answer (its client left, or the
+server's drain cut it) is recorded too (`record_abandoned`). `build_guard` makes the whole thing
+from the server's parts; nothing is set on it afterwards.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+import anyio
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from binance_mcp.guard.approval_desk import client_can_elicit
@@ -34,14 +37,16 @@ from binance_mcp.guard.caller import CURRENT_CALLER, Caller
 from binance_mcp.guard.decide import decide
 from binance_mcp.guard.dispatch import dispatch
 from binance_mcp.guard.endings import GUARD_FAILED, refused
+from binance_mcp.guard.failures import store_refusal
 from binance_mcp.guard.hide import Hidden, hide, is_visible
 from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.parse import parse
 from binance_mcp.guard.ratelimit import rate_limit
-from binance_mcp.guard.record import audit_record, record
+from binance_mcp.guard.record import audit_record, call_in_flight, record, record_abandoned
 from binance_mcp.guard.services import Services
 from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
+from binance_mcp.stopping import Stopping
 from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
 if TYPE_CHECKING:
@@ -112,6 +117,8 @@ class Guard:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.stopping = Stopping()
+        """Set by the transport's drain: whether a call cancelled now was cut by it."""
 
     # -- what the server asks of it --------------------------------------------------------------
 
@@ -145,7 +152,14 @@ class Guard:
         it): a neighbour sharing the state takes over only what a dead process left."""
         if not self.services.stores.opened:
             return 0  # nothing was ever sent from here
+        self.repair()
         return int(self.services.audit.store.renew_lease(now))
+
+    def repair(self) -> None:
+        """Write what a send left owed (a budget settle, an audit outcome) once the store is back."""
+        if self.services.repairs.owed:
+            self.services.repairs.run()
+        self.services.audit.repair()
 
     async def limits(self, caller: Caller) -> dict[str, Any]:
         """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""
@@ -218,9 +232,16 @@ class Guard:
             return Ended(reached, unknown_tool_result(spec.name), decision="hidden", outcome="refused")
         except Refusal as refusal:
             return refused(reached, refusal)
-        except Exception:
+        except Exception as exc:
+            outage = store_refusal(exc)
+            if outage is not None:  # a store that cannot be reached: named, not a denial
+                logger.warning("%s refused: %s (%s)", spec.name, outage.store, exc)
+                return refused(reached, outage)
             logger.exception("guard failed screening %s; the call is denied", spec.name)
             return refused(reached, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+        except anyio.get_cancelled_exc_class():  # the client left, or the drain cut the call
+            record_abandoned(reached, self.services, cut=self.stopping.cut)
+            raise
         if isinstance(reached, Asking) and not reached.request.continuing:
             asked = Ended(  # the record of the question; the answer comes in a later round
                 reached,
@@ -239,18 +260,27 @@ class Guard:
         if isinstance(screened, Ended):
             ended = screened
         else:
-            try:
-                admitted = (
-                    await take_answer(screened, approval, self.services)
-                    if isinstance(screened, Asking)
-                    else screened
-                )
-                ended = await DISPATCH.run(admitted, self.services)
-            except Refusal as refusal:
-                ended = refused(screened, refusal)
-            except Exception:
-                logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
-                ended = refused(screened, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+            with call_in_flight():
+                try:
+                    admitted = (
+                        await take_answer(screened, approval, self.services)
+                        if isinstance(screened, Asking)
+                        else screened
+                    )
+                    ended = await DISPATCH.run(admitted, self.services)
+                except Refusal as refusal:
+                    ended = refused(screened, refusal)
+                except Exception as exc:
+                    # an order's lock or records may fail after it left: then it is not "nothing sent"
+                    outage = store_refusal(exc, maybe_sent=screened.request.spec.changes_account)
+                    if outage is None:
+                        logger.exception("guard failed on %s; the call is denied", screened.request.spec.name)
+                    else:
+                        logger.warning("%s refused: %s (%s)", screened.request.spec.name, outage.store, exc)
+                    ended = refused(screened, outage or Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
+                except anyio.get_cancelled_exc_class():  # the client left, or the drain cut the call
+                    record_abandoned(screened, self.services, cut=self.stopping.cut)
+                    raise
         try:
             await RECORD.run(ended, self.services)
         except Exception:

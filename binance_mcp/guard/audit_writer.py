@@ -85,6 +85,8 @@ class AuditWriter:
         self._start_lock = threading.Lock()
         self._closed = False
         self._written = 0
+        self._owed: dict[int, tuple[AuditRecord, dict[str, Any]]] = {}
+        """Outcomes of pending records whose write failed, by record id (`repair`)."""
 
     @property
     def store(self) -> AuditLog:
@@ -142,6 +144,8 @@ class AuditWriter:
         """Refuse the call while the log cannot be written; when it can again, record the gap."""
         outage = self.outage
         if outage is None:
+            if self._owed:
+                self.repair()
             return
         if self._event is not None:
             gap = self._event("audit_gap", outage.gap())
@@ -152,6 +156,7 @@ class AuditWriter:
                 raise self.refusal() from None
         logger.warning("audit log writable again: %s", outage.gap())
         self.outage = None
+        self.repair()
 
     def refusal(self) -> Refusal:
         from binance_mcp.refusals import Refusal, RefusalKind
@@ -180,16 +185,36 @@ class AuditWriter:
                     "audit record %s was completed elsewhere; recording the outcome again", record_id
                 )
                 store.append(fallback)
+            except Exception as exc:  # the store is away: owed, and written by `repair` once it is back
+                self._owed[record_id] = (fallback, fields)
+                logger.warning(
+                    "the outcome of audit record %s is owed (%s): written once the log is back",
+                    record_id,
+                    store_failure(exc),
+                )
+                raise
 
         self._submit(finish)
 
+    def repair(self) -> None:
+        """Queue again each outcome whose write failed (its pending record stays pending until one
+        lands): the next call and the server's background task ask for it."""
+        for record_id in list(self._owed):
+            owed = self._owed.pop(record_id, None)
+            if owed is not None:
+                logger.warning("writing the owed outcome of audit record %s", record_id)
+                self.finish(record_id, owed[0], **owed[1])
+
     async def read(self, fn: Callable[[AuditLog], Any]) -> Any:
         """A read that must see every record written before it (in order, on the writer's thread);
-        a `store_unavailable` refusal when the log cannot be read."""
+        a `store_unavailable` refusal when the log cannot be read (naming PostgreSQL when that
+        is what cannot be reached)."""
+        from binance_mcp.guard.failures import store_refusal
+
         try:
             return await asyncio.wrap_future(self._submit(fn, writes=False))
-        except Exception:
-            raise self.refusal() from None
+        except Exception as exc:
+            raise (store_refusal(exc) or self.refusal()) from None
 
     def flush(self) -> None:
         """Wait until every queued record is committed."""

@@ -175,16 +175,25 @@ def settle_budget(
     whole when its outcome is unknown. Given back when nothing was placed."""
     if reservation is None:
         return
-    store = services.budgets
-    try:
+
+    def settle() -> None:
+        store = services.budgets
         if spent and traded is None and watch is not None:
             store.hold_open(reservation, watch)
         elif spent:
             store.keep(reservation, traded)
         else:
             store.release(reservation)
-    except Exception:  # the reservation stays held: the budget fails closed
-        logger.exception("could not settle budget reservation %s", reservation)
+
+    try:
+        settle()
+    except (KeyError, ValueError):  # settled already (kept, released): nothing is owed
+        logger.exception("budget reservation %s could not be settled as asked", reservation)
+    except Exception as exc:
+        # Held meanwhile (the budget fails closed); settled once the store is back, by the next
+        # call that changes the account or the server's background task (`guard.repairs`).
+        logger.warning("could not settle budget reservation %s (%s); owed", reservation, exc)
+        services.repairs.owe(f"settle budget reservation {reservation}", settle)
 
 
 def shrink_held(services: Services, shrunk: tuple[str, Decimal, Decimal] | None) -> None:

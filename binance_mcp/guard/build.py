@@ -97,7 +97,7 @@ def build_guard(
         stores=stores,
         audit=audit,
         approvals=ApprovalDesk(lambda: stores.get().approvals),
-        lock=DispatchLock(account, lambda: stores.get().account_lock),
+        lock=DispatchLock(account, lambda: stores.get().account_lock, wait_s=config.lock_wait),
         keys=KeyCheck(exchange, config.network, allow_withdrawal_keys=config.allow_withdrawal_keys),
         recover_pending=PendingRecovery(lambda: audit.store, exchange, config.network, account=account),
         approve_command=command_to_approve,

@@ -8,18 +8,27 @@ decided on may have changed since it was screened: it waited for a human, or the
 moved (`epoch.py`: a policy reload, another call's order, cancel or amend from any process
 sharing the state, or one in flight when it was screened). Anything that changed against it
 refuses the call, saying what changed, and an operator's approval is spent only after that. Then
-the budget is reserved, the `pending` audit record is made durable, and the tool sends its one
-request.
+the budget is reserved, the `pending` audit record is made durable (naming the lock's holder and
+generation), and the tool sends its one request: right before it leaves (and before a resend after
+-1021), the caller's token and the policy generation are checked again (`check_authority`), the
+lock is proved still held against the store (the fence, `lock.HeldLock.fence`), and the request
+carries a `recvWindow` that ends with the lock's lease (`exchange.client.SendWindow`).
+
+Once a request may have left, nothing after it changes the answer: a budget settle or an audit
+write that fails then is logged and repaired later (`repairs.py`), and letting go of the lock never
+raises; the agent gets the exchange's answer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
 
 from binance_mcp.decimals import decimal_text
+from binance_mcp.exchange.client import SEND_WINDOW, SendWindow
 from binance_mcp.guard.approve import APPROVED_VALUE_TOLERANCE, approve
 from binance_mcp.guard.budget import reserve_budget, settle_budget, shrink_held
 from binance_mcp.guard.call import Admitted, Decided, Ended
@@ -37,6 +46,7 @@ from binance_mcp.results import success_result
 from binance_mcp.tools.spec import CallContext
 
 if TYPE_CHECKING:
+    from binance_mcp.guard.lock import HeldLock
     from binance_mcp.guard.services import Services
 
 logger = logging.getLogger(__name__)
@@ -48,7 +58,9 @@ OPERATOR_ROUTES = frozenset({"cli", "page"})
 async def dispatch(admitted: Admitted, services: Services) -> Ended:
     if not admitted.request.spec.changes_account:
         return await send(admitted, services)
-    async with services.lock.held():
+    if services.repairs.owed:  # a budget settle an earlier send owes, before this one is checked
+        await anyio.to_thread.run_sync(services.repairs.run)
+    async with services.lock.held() as held:
         await services.recover_pending()
         taken: str | None = None
         try:
@@ -60,7 +72,17 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
             reservation = None if dry_run else await reserve_budget(admitted.decided.validated, services)
         except Refusal as refusal:
             return refused(admitted, refusal)
-        ended = await send(admitted, services, reservation)
+        generation = services.policy.generation  # the policy this call was (re)decided by
+
+        async def authority_then_fence() -> float:
+            await check_authority(admitted, services, generation)
+            return await held.fence()
+
+        fenced = SEND_WINDOW.set(SendWindow(authority_then_fence))
+        try:
+            ended = await send(admitted, services, reservation, held=held)
+        finally:
+            SEND_WINDOW.reset(fenced)
     if taken is not None:
         await note_outcome(taken, ended, services)
     return ended
@@ -173,6 +195,20 @@ async def check_token(admitted: Admitted, services: Services) -> None:
         )
 
 
+async def check_authority(admitted: Admitted, services: Services, generation: int) -> None:
+    """Right before a request that changes the account leaves (and before a resend after -1021):
+    the caller's token still valid, and the policy in force still the one the call was decided by
+    (a reload, an agent's rules included, refuses it: it is decided anew when called again)."""
+    await check_token(admitted, services)
+    await services.policy.catch_up()  # `--watch`: a policy saved by now is the one in force
+    if services.policy.generation != generation:
+        raise Refusal(
+            RefusalKind.POLICY_DENIED,
+            "the policy was reloaded right before the send; nothing was sent: call again to be decided "
+            "by the policy in force",
+        )
+
+
 async def spend_operator_approval(admitted: Admitted, services: Services) -> str:
     """Spend the operator's approval for this call; returns its id."""
     assert admitted.identity is not None
@@ -187,8 +223,11 @@ async def spend_operator_approval(admitted: Admitted, services: Services) -> str
     return taken.id
 
 
-async def send(admitted: Admitted, services: Services, reservation: str | None = None) -> Ended:
-    """The tool's one exchange call, with the `pending` record made durable right before it."""
+async def send(
+    admitted: Admitted, services: Services, reservation: str | None = None, *, held: HeldLock | None = None
+) -> Ended:
+    """The tool's one exchange call, with the `pending` record made durable right before it
+    (naming the account lock's holder and generation, when it is held)."""
 
     decided = admitted.decided
     spec = decided.request.spec
@@ -201,9 +240,11 @@ async def send(admitted: Admitted, services: Services, reservation: str | None =
         if spec.changes_account:
             forget_open_orders(services)
         if spec.changes_account and not decided.dry_run:
-            pending_id = await services.audit.write_durable(
-                audit_record(in_flight(admitted), services), leg_client_order_ids(decided.parsed)
-            )
+            record = audit_record(in_flight(admitted), services)
+            if held is not None:
+                lock = {"holder": held.holder, "generation": held.generation}
+                record = dataclasses.replace(record, result={"lock": lock})
+            pending_id = await services.audit.write_durable(record, leg_client_order_ids(decided.parsed))
         sent = True
 
     context = CallContext(

@@ -2,14 +2,17 @@
 
 Two vocabularies meet here: refusal kinds (what the agent reads) and audit decisions and outcomes
 (what the log keeps). A call refused before anything was sent is `outcome: refused`; an exchange
-failure after sending is `error`, or `unknown` when Binance may still have executed it.
+failure after sending is `error`, or `unknown` when Binance may still have executed it. A call
+that never got its answer because its client left is `abandoned`, and one the server's drain cut
+when its grace ran out is `cut_by_drain` (both before its request was sent: one sent already
+has its `pending` record, which crash recovery completes).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from binance_mcp.guard.call import Admitted, Decided, Ended, request_of
+from binance_mcp.guard.call import Admitted, Asking, Decided, Ended, request_of
 from binance_mcp.refusals import AUDIT_DECISION, Refusal, RefusalKind
 
 if TYPE_CHECKING:
@@ -95,6 +98,49 @@ def succeeded(
         approved_by=admitted.approved_by,
         pending_id=pending_id,
     )
+
+
+def abandoned(reached: Reached, *, cut: bool) -> Ended:
+    """The end of a call cancelled before its request was sent: its client left (`abandoned`), or
+    the server stopped and its drain's grace ran out (`cut: cut_by_drain`). It answers nothing."""
+    waiting_for_human = isinstance(reached, Asking) or (
+        isinstance(reached, Decided) and reached.needs_approval
+    )
+    if waiting_for_human:
+        decision, where = "approval_required", "while it waited for a human's approval"
+    elif isinstance(reached, Admitted):
+        decision, where = (
+            passed_decision(reached),
+            "before it was sent (waiting for the account lock, or decided again)",
+        )
+    elif isinstance(reached, Decided):
+        decision, where = passed_decision(reached), "while it was being checked"
+    else:
+        decision, where = "undecided", "while it was being checked"
+    done = "nothing was sent" if request_of(reached).spec.changes_account else "no answer was given"
+    if cut:
+        outcome, why = "cut_by_drain", "the server stopped and its drain's grace ran out"
+    else:
+        outcome, why = "abandoned", "the client left (disconnected, cancelled the call, or its session ended)"
+    decided = isinstance(reached, Decided | Admitted | Asking)
+    parsed = getattr(reached, "parsed", None)
+    return Ended(
+        reached=reached,
+        result=None,
+        decision=decision,
+        outcome=outcome,
+        reason=f"{why} {where}; {done}",
+        rule=_rule_of(reached, waiting_for_human) if decided else None,
+        client_order_id=parsed.client_order_id if parsed is not None else None,
+        approved_via=reached.approved_via if isinstance(reached, Admitted) else None,
+        approved_by=reached.approved_by if isinstance(reached, Admitted) else None,
+    )
+
+
+def _rule_of(reached: Reached, waiting_for_human: bool) -> str | None:
+    decided = reached.decided if isinstance(reached, Asking | Admitted) else reached
+    assert isinstance(decided, Decided)
+    return decided.approval_rule if waiting_for_human else decided.decision.rule_path
 
 
 def _decision_of(reached: Reached):  # type: ignore[no-untyped-def]

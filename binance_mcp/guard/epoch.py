@@ -23,7 +23,9 @@ decided again with what is true now (`dispatch.decide_again`). No timing is gues
 
 What the epoch does not carry, because dispatch checks it itself every time under the lock: an
 operator's approval (spent atomically, or refused when used or withdrawn), and the caller's token
-(looked up again before the send: a revoked token sends nothing).
+(looked up again before the send: a revoked token sends nothing). At the send itself, right before
+the request leaves, dispatch checks the token and this epoch's `policy` generation once more
+(`dispatch.check_authority`), with the lock's fence: a revoke or a reload in between sends nothing.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now, settle_open_orders
 from binance_mcp.guard.decide import epoch_key
 from binance_mcp.guard.epoch import read_epoch
+from binance_mcp.guard.failures import store_refusal
 from binance_mcp.guard.hide import is_visible
-from binance_mcp.guard.ratelimit import limit_keys
+from binance_mcp.guard.ratelimit import counts_after_a_restart, limit_keys
 from binance_mcp.guard.weight_share import share_report
 from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
@@ -40,6 +41,19 @@ def _text(value: Any) -> str | None:
 
 
 async def limits_report(services: Services, caller: Caller) -> dict[str, Any]:
+    """The report; a `store_unavailable` refusal when a store it reads (the rate-limit counters,
+    the budgets) cannot be reached."""
+    try:
+        await counts_after_a_restart(services)
+        return await _report(services, caller)
+    except Exception as exc:
+        outage = store_refusal(exc, what="get_limits")
+        if outage is None:
+            raise
+        raise outage from None
+
+
+async def _report(services: Services, caller: Caller) -> dict[str, Any]:
     dry_run_tools = DRY_RUN_SIMULATED | DRY_RUN_REFUSED
     engine = services.engine
     network = services.network.value

@@ -12,19 +12,53 @@ caller and tool; a limit is checked against the sum of the tools its rule covers
 place_order's with the tools that take its rule). So a reload that changes `max`, `window` or the
 rule's key counts the calls already made against the new rule. When an agent rule and a
 top-level rule both set a limit, both hold.
+
+Counts in Redis that Redis lost (a restart without persistence) are written again from the audit
+log before any call is counted (`counts_after_a_restart`): every call that passed this stage (or,
+with `count_refused: false`, passed every check) is on record with its agent, session, tool and time, so a restart never hands out a fresh allowance
+inside a window.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import anyio
+
+from binance_mcp.guard.failures import store_unavailable
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.results import counted
+from binance_mcp.stores.audit import AuditFilter, AuditRecord
+from binance_mcp.stores.ratelimit import KEEP_S
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Caller, Decided, Request
     from binance_mcp.guard.services import Services
-    from binance_mcp.policy.engine import RuleLimit
+    from binance_mcp.policy.engine import PolicyEngine, RuleLimit
+    from binance_mcp.stores.audit import AuditLog
+
+logger = logging.getLogger(__name__)
+
+COUNTED_DECISIONS = (
+    "allowed",
+    "approved",
+    "approval_required",
+    "declined",
+    "dry_run",
+    "not_configured",
+    "denied",
+    "invalid_arguments",
+)
+"""The audit decisions of calls that passed this stage (and so were counted): every call but one
+refused by the limit itself (or hidden, or refused for a store); a call refused after this stage
+counted when it arrived (with `count_refused: false` it did not: rebuilt, it counts, the stricter
+way)."""
+REBUILD_WAIT_S = 5.0
+"""How long a call waits for another process to rebuild the counts after a Redis restart."""
 
 
 def counter_key(caller: Caller, scope: str, tool: str) -> str:
@@ -51,6 +85,7 @@ async def rate_limit(request: Request, services: Services) -> Request:
     decision = services.engine.decide(request.spec.name, request.caller.agent, services.network.value)
     limits = decision.limits
     if limits:
+        await counts_after_a_restart(services)
         take(request, limits, arriving_keys(request, limits), services)
     return request
 
@@ -67,6 +102,7 @@ async def count_passed(decided: Decided, services: Services) -> None:
         limit for limit in limits if limit_keys(request.caller, limit, request.spec.name)[0] not in arrived
     )
     if passing:
+        await counts_after_a_restart(services)
         take(
             request,
             passing,
@@ -111,3 +147,66 @@ def take(request: Request, limits: tuple[RuleLimit, ...], counting: set[str], se
                 unit=f"calls per {bound.window} s",
                 scope=bound.scope,
             )
+
+
+def longest_window(engine: PolicyEngine) -> int:
+    """The longest rate-limit window of the policy, in seconds (0 when it sets none)."""
+    policy = engine.policy
+    rules = [
+        *policy.rules.values(),
+        *(rule for agent in policy.agents.values() for rule in agent.rules.values()),
+    ]
+    return max((rule.rate_limit.window for rule in rules if rule.rate_limit is not None), default=0)
+
+
+def counted_keys(record: AuditRecord) -> tuple[str, ...]:
+    """The counters a recorded call was counted under, whatever the scope of its limit: its
+    agent's, everyone's and its session's (`counter_key`'s spelling)."""
+    agent = record.client if record.identity == "token" else "local"
+    tool = record.tool
+    return (f"agent:{agent}:{tool}", f"global:*:{tool}", f"session:{record.session}:{tool}")
+
+
+def counted_calls(store: AuditLog, since: datetime) -> list[tuple[str, float]]:
+    """(counter key, epoch seconds) of each call the audit log recorded since `since` that a rate
+    limit counted."""
+
+    def hits() -> Iterator[tuple[str, float]]:
+        for record in store.calls(AuditFilter(decisions=COUNTED_DECISIONS, since=since)):
+            at = datetime.strptime(record.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+            for key in counted_keys(record):
+                yield key, at
+
+    return list(hits())
+
+
+async def counts_after_a_restart(services: Services) -> None:
+    """When the rate-limit counters' Redis restarted (or lost them) since they were last whole,
+    write them again from the audit log before anything is counted; when another process is doing
+    that, wait for it (`REBUILD_WAIT_S` at most, then a `store_unavailable` refusal)."""
+    limiter = services.limiter
+    restart = limiter.restart()
+    deadline = time.monotonic() + REBUILD_WAIT_S
+    while restart is not None and not restart.claimed:
+        if time.monotonic() > deadline:
+            raise store_unavailable("redis", "its rate-limit counts are being rebuilt after a restart")
+        await anyio.sleep(0.05)
+        restart = limiter.restart()
+    if restart is None:
+        return
+    keep_s = min(longest_window(services.engine), KEEP_S)
+    since = datetime.now(UTC) - timedelta(seconds=keep_s)
+    try:
+        hits = await services.audit.read(lambda store: counted_calls(store, since)) if keep_s else []
+        keys = limiter.rebuild(restart, hits, keep_s)
+    except BaseException:
+        limiter.give_up(restart)  # the next call claims it again, rather than wait for the claim to expire
+        raise
+    logger.warning(
+        "the rate-limit counters' Redis restarted or lost them (run_id %s): %d calls of the last %d s "
+        "counted again from the audit log, under %d counters",
+        restart.run_id,
+        len(hits) // 3,
+        keep_s,
+        keys,
+    )

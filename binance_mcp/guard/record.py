@@ -6,7 +6,12 @@ Durability is decided here, once, per record kind:
   awaits it): crash recovery relies on it;
 - every other record (the outcome of that order, reads, refusals) is handed to the writer and the
   result does not wait for it; the writer commits it within milliseconds, and `close()` (a clean
-  exit, SIGTERM included) drains what is queued, so none is lost by a clean exit.
+  exit, SIGTERM included) drains what is queued, so none is lost by a clean exit;
+- a call cancelled before its answer (its client left, or the drain's grace ran out) gets a record
+  of its own (`record_abandoned`), unless its `pending` record went out already: that one stands,
+  and crash recovery completes it from the exchange.
+
+Each call that ends is also counted (`services.counts`, what /metrics reports).
 
 The writer itself (one thread that owns the audit connection) is `audit_writer.py`.
 """
@@ -15,13 +20,18 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.call import Ended, Parsed, Request, request_of
+from binance_mcp.guard.endings import abandoned
 from binance_mcp.stores.audit import AuditDecision, AuditRecord, Outcome
 from binance_mcp.timestamps import utc_now_text
 
 if TYPE_CHECKING:
+    from binance_mcp.guard.call import Reached
     from binance_mcp.guard.caller import Caller
     from binance_mcp.guard.services import Services
     from binance_mcp.stores.audit import AuditRecord
@@ -29,10 +39,35 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class CallInFlight:
+    """One call still running, as the record stage sees it: has its `pending` record gone out?"""
+
+    def __init__(self) -> None:
+        self.pending = False
+
+
+_THIS_CALL: ContextVar[CallInFlight | None] = ContextVar("binance_mcp_call_in_flight", default=None)
+
+
+@contextmanager
+def call_in_flight() -> Iterator[CallInFlight]:
+    """For the duration of one call (its task): whether a `pending` record of it was made."""
+    call = CallInFlight()
+    token = _THIS_CALL.set(call)
+    try:
+        yield call
+    finally:
+        _THIS_CALL.reset(token)
+
+
 def audit_record(ended: Ended, services: Services, outcome: str | None = None) -> AuditRecord:
     """The audit record of a call that ended (or, with `outcome="pending"`, is about to send)."""
 
     reached = ended.reached
+    if (outcome or ended.outcome) == "pending":
+        call = _THIS_CALL.get()
+        if call is not None:  # handed to the writer next: it stands for the call from now on
+            call.pending = True
     request = request_of(reached)
     parsed = (
         reached if isinstance(reached, Parsed) else None if isinstance(reached, Request) else reached.parsed
@@ -118,9 +153,34 @@ def result_summary(ended: Ended) -> dict[str, Any] | None:
     return summary or None
 
 
+def count(ended: Ended, services: Services) -> None:
+    """Count the call's end for /metrics: by tool, decision and outcome, and a refusal by kind."""
+    result = ended.result
+    content = (result.structured_content or {}) if result is not None else {}
+    kind = None
+    if result is not None and result.is_error:
+        kind = str(content.get("error") or ended.decision)
+    store = content.get("store") if kind == "store_unavailable" else None
+    services.counts.note(
+        request_of(ended.reached).spec.name, ended.decision, ended.outcome, kind=kind, store=store
+    )
+
+
+def record_abandoned(reached: Reached, services: Services, *, cut: bool) -> None:
+    """A call cancelled before its answer: its record says why (`abandoned`, `cut_by_drain`) and
+    where it was. Nothing to write when its `pending` record went out already (that one stands)."""
+    call = _THIS_CALL.get()
+    if call is not None and call.pending:
+        return
+    ended = abandoned(reached, cut=cut)
+    count(ended, services)
+    services.audit.write(audit_record(ended, services))
+
+
 async def record(ended: Ended, services: Services) -> Ended:
     """Write the call's record: finish its pending record, or append a new one. A call refused
     because the audit log cannot be written is counted in the gap record instead."""
+    count(ended, services)
     if ended.result is not None and (ended.result.structured_content or {}).get("store") == "audit log":
         return ended
     entry = audit_record(ended, services)

@@ -13,6 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from binance_mcp.guard.counts import CallCounts
+from binance_mcp.guard.repairs import Repairs
+
 if TYPE_CHECKING:
     from binance_mcp.config import Network
     from binance_mcp.exchange.client import ExchangeClient
@@ -120,6 +123,10 @@ class Services:
     dry_run: bool = False
     agent_resolver: Callable[[Mapping[str, str]], str | None] | None = None
     session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    repairs: Repairs = field(default_factory=Repairs)
+    """Writes owed after a send (a budget settle that failed), tried again until they land."""
+    counts: CallCounts = field(default_factory=CallCounts)
+    """How this server's calls ended, kept by the record stage (what /metrics reports)."""
     notices: Notices = field(default_factory=lambda: _notices())
     """Notifications of requests waiting for a human, grouped when they come fast (`notify.Notices`)."""
 

@@ -2,6 +2,7 @@
 
     DrainMiddleware                  503 for a new call once SIGTERM came; counts requests in flight
       /healthz                       200 {"status": "ok", "version": ...}, no token needed
+      /metrics: OriginCheck          Prometheus' text format; needs the metrics token (`binance_mcp.metrics`)
       /approvals: OriginCheck        the operators' page (`approvals_page`): sign in with an operator token
       /mcp: OriginCheck              421 wrong Host, 403 wrong Origin
               BearerAuth             401 missing, unknown or revoked token; names the agent
@@ -30,6 +31,7 @@ from binance_mcp.http.draining import HEALTH_PATH, Drain, DrainMiddleware
 from binance_mcp.http.origins import OriginCheck
 from binance_mcp.http.responses import json_response
 from binance_mcp.http.sign_in import FailedSignIns
+from binance_mcp.metrics import METRICS_PATH, MetricsEndpoint, ServerMetrics
 from binance_mcp.sdk import end_http_session, open_http_sessions
 from binance_mcp.server import App
 from binance_mcp.stores.tokens import TokenStore
@@ -48,8 +50,10 @@ class Router:
         drain: Drain,
         page: ASGIApp | None = None,
         state: str | None = None,
+        metrics: ASGIApp | None = None,
     ) -> None:
         self.state = state
+        self.metrics = metrics
         self.mcp = mcp
         self.sdk = sdk
         self.drain = drain
@@ -64,6 +68,8 @@ class Router:
             await self.mcp(scope, receive, send)
         elif scope["path"] == HEALTH_PATH:
             await self.health(scope, receive, send)
+        elif self.metrics is not None and scope["path"] == METRICS_PATH:
+            await self.metrics(scope, receive, send)
         elif self.page is not None and (
             scope["path"] == PAGE_PATH or scope["path"].startswith(PAGE_PATH + "/")
         ):
@@ -110,10 +116,12 @@ def build_http_app(
     drain: Drain | None = None,
     state: str | None = None,
     failures: FailedSignIns | None = None,
+    metrics_token: str | None = None,
 ) -> DrainMiddleware:
     """The whole ASGI app for `app`; `tokens` None serves everyone as the anonymous agent `local`.
     `state` says where the shared state lives (`SQLite in DIR`, `PostgreSQL at URL`), for /healthz.
-    `failures` counts failed sign-ins (default: counted into `app`'s audit log)."""
+    `failures` counts failed sign-ins (default: counted into `app`'s audit log). `/metrics` needs
+    `metrics_token` when there are tokens; with none at all it is as open as everything else."""
     bounds = bounds or HttpBounds()
     drain = drain or Drain()
     sdk = app.server.streamable_http_app(
@@ -149,5 +157,8 @@ def build_http_app(
         ),
         security=security,
     )
-    router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page, state=state)
+    metrics = OriginCheck(  # a rebound DNS name cannot read them from a page either
+        MetricsEndpoint(ServerMetrics(app.guard), token=metrics_token, open_without=tokens is None), security
+    )
+    router = Router(mcp=mcp, sdk=sdk, drain=drain, page=page, state=state, metrics=metrics)
     return DrainMiddleware(router, drain, max_body_bytes=bounds.max_body_bytes)

@@ -14,15 +14,18 @@ So the first SIGTERM (or Ctrl+C) only starts draining:
   server's own questions, the session's GET and DELETE; `/healthz` says "stopping" (503);
 - the server waits until no request that can run a call (anything but a GET) is in flight and none
   has ended for `linger_s` (1.5 s: time for the client's tools/list after its last result), or
-  until `grace_s` (10 s) has passed (both `binance_mcp.stopping.DrainTimes`). Only then does uvicorn's shutdown run: listening streams are
-  closed, the session manager stops.
+  until `grace_s` has passed (both `binance_mcp.stopping.DrainTimes`; the grace covers the
+  longest call: lock wait, connect and read timeouts, a margin). Only then does uvicorn's shutdown
+  run: listening streams are closed, the session manager stops.
 
 The guard writes a call's audit record before its result is sent, so a call that finished has its
-record. A second signal stops waiting.
+record; a call still in flight when the grace ran out (waiting on a human) is cancelled, and the
+guard records it as `cut_by_drain` (`Stopping.cut`). A second signal stops waiting.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -34,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from binance_mcp.http.methods import new_work, read_body
 from binance_mcp.http.responses import INTERNAL_ERROR, jsonrpc_error
-from binance_mcp.stopping import DEPLOYED, DrainTimes
+from binance_mcp.stopping import DEPLOYED, DrainTimes, Stopping
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +50,9 @@ _LONG_LIVED = (b"subscriptions/listen",)  # a 2026-era listening stream: runs no
 class Drain:
     """The draining state and the count of requests in flight, shared by the middleware and the server."""
 
-    def __init__(self, times: DrainTimes = DEPLOYED) -> None:
+    def __init__(self, times: DrainTimes = DEPLOYED, stopping: Stopping | None = None) -> None:
         self.grace_s = times.grace_s
+        self.stopping = stopping or Stopping()
         self.linger_s = times.linger_s
         self.in_flight = 0
         self.draining = False
@@ -58,6 +62,7 @@ class Drain:
     def begin(self) -> None:
         if not self.draining:
             self.draining = True
+            self.stopping.draining = True
             self.deadline = time.monotonic() + self.grace_s
 
     def started(self) -> None:
@@ -97,7 +102,7 @@ class DrainMiddleware:
             await self.app(scope, receive, send)
             return
         if _long_lived(scope):
-            await self.app(scope, receive, send)
+            await self._quietly_cut(scope, receive, send)
             return
         if self.drain.draining and scope["method"] == "POST":
             body = await read_body(receive, self.max_body_bytes)
@@ -116,9 +121,18 @@ class DrainMiddleware:
             receive = body.replay(receive)
         self.drain.started()
         try:
-            await self.app(scope, receive, send)
+            await self._quietly_cut(scope, receive, send)
         finally:
             self.drain.ended()
+
+    async def _quietly_cut(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The request; once the drain is over, uvicorn cancels what is left, and that is said once
+        ("stopping with N requests still in flight"), not as one traceback per request."""
+        try:
+            await self.app(scope, receive, send)
+        except asyncio.CancelledError:
+            if not self.drain.finished:
+                raise
 
 
 class DrainingServer(uvicorn.Server):
@@ -139,6 +153,7 @@ class DrainingServer(uvicorn.Server):
         # A signal handler: only set flags here. Not calling uvicorn's own, which would also raise
         # the signal again once the server has stopped (and so not exit 0).
         if self.drain.draining:
+            self.drain.stopping.cut = self.drain.in_flight > 0
             self.should_exit = True
         else:
             self.drain.begin()
@@ -154,6 +169,7 @@ class DrainingServer(uvicorn.Server):
             )
         if self.drain.finished:
             if self.drain.in_flight:
+                self.drain.stopping.cut = True  # the guard records the calls cancelled now as cut
                 logger.error(
                     "stopping with %d requests still in flight after %g s",
                     self.drain.in_flight,

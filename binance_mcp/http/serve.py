@@ -85,11 +85,16 @@ class HttpService:
     """One server: `run()` until SIGTERM/SIGINT (or `stop()`, the same thing), then drain and return."""
 
     def __init__(
-        self, app: App, settings: HttpSettings, *, on_ready: Callable[[], None] | None = None
+        self,
+        app: App,
+        settings: HttpSettings,
+        *,
+        on_ready: Callable[[], None] | None = None,
+        metrics_token: str | None = None,
     ) -> None:
         self.app = app
         self.settings = settings
-        self.drain = Drain(settings.drain)
+        self.drain = Drain(settings.drain, app.guard.stopping)
         warn_about_agent_names(app, settings)
         self.failures = sign_in_failures(app)
         asgi = build_http_app(
@@ -100,6 +105,7 @@ class HttpService:
             drain=self.drain,
             state=state_backend(settings),
             failures=self.failures,
+            metrics_token=metrics_token,
         )
         bounds = settings.bounds
         self.bounds = ConnectionBounds(
@@ -150,6 +156,7 @@ class HttpService:
             self.settings.close()
 
 
-async def serve_http(app: App, settings: HttpSettings) -> None:
-    """`binance-mcp --transport http`: serve until SIGTERM, drain, return (the CLI then exits 0)."""
-    await HttpService(app, settings).run()
+async def serve_http(app: App, settings: HttpSettings, *, metrics_token: str | None = None) -> None:
+    """`binance-mcp --transport http`: serve until SIGTERM, drain, return (the CLI then exits 0).
+    `metrics_token` (`BINANCE_MCP_METRICS_TOKEN`) is what a scrape of /metrics presents."""
+    await HttpService(app, settings, metrics_token=metrics_token).run()

@@ -4,9 +4,9 @@
 tokens, the rate limiter and the account lock, all on one backend:
 
 - no `--state-url`: one SQLite file per store in the state dir (nothing to run), `agent`/`global`
-  rate-limit counters in `ratelimits.sqlite3`, the account lock a lock file per account;
+  rate-limit counters in `ratelimits.sqlite3`, the account lock a lease row in `locks.sqlite3`;
 - `--state-url postgresql://…`: every store in that database on one connection pool, the account
-  lock a PostgreSQL advisory lock, rate-limit counters in that database too (or in Redis with
+  lock a lease row there (`stores.account_lease`), rate-limit counters in that database too (or in Redis with
   `--rate-limit-url redis://…`): every replica counts in one place.
 
 `open_state(state_url, state_dir)` gives one store at a time, for the CLI.
@@ -23,7 +23,7 @@ from binance_mcp.state_dir import resolve_state_dir
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
-    from binance_mcp.stores.account_lock import AccountLock
+    from binance_mcp.stores.account_lease import AccountLock
     from binance_mcp.stores.approvals import ApprovalStore
     from binance_mcp.stores.audit import AuditLog
     from binance_mcp.stores.budgets import BudgetStore
@@ -81,10 +81,11 @@ class SqliteState:
 
         return SqliteRateCounters.in_state_dir(self.state_dir)
 
-    def account_lock(self) -> AccountLock:
-        from binance_mcp.stores.account_lock import FileAccountLock
+    def account_lock(self, lease_s: float | None = None) -> AccountLock:
+        from binance_mcp.stores.account_lease import open_sqlite_leases
+        from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
-        return FileAccountLock(self.state_dir)
+        return open_sqlite_leases(self.state_dir, lease_s=lease_s or DEFAULT_LEASE_S)
 
     def close(self) -> None:
         """Each store closes its own file."""
@@ -151,10 +152,12 @@ class PostgresState:
 
         return ratelimit.SqliteRateCounters(database=self._database(ratelimit._MIGRATIONS, "rate limits"))
 
-    def account_lock(self) -> AccountLock:
-        from binance_mcp.stores.account_lock import PostgresAccountLock
+    def account_lock(self, lease_s: float | None = None) -> AccountLock:
+        from binance_mcp.stores import account_lease
+        from binance_mcp.stores.lease import DEFAULT_LEASE_S
 
-        return PostgresAccountLock(self.url)
+        database = self._database(account_lease._MIGRATIONS, "account locks")
+        return account_lease.AccountLeases(database, lease_s=lease_s or DEFAULT_LEASE_S)
 
     def close(self) -> None:
         self.pool.close()
@@ -208,7 +211,7 @@ def open_stores(config: ServerConfig) -> Stores:
             counters = state.rate_counters()
             limiter = RateLimiter(shared=counters)
         opened.append(limiter)
-        account_lock = state.account_lock()
+        account_lock = state.account_lock(config.lock_lease)
     except BaseException:
         for store in opened:
             store.close()

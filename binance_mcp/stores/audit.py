@@ -18,20 +18,25 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from binance_mcp.stores.audit_chain import GENESIS, ChainReport, link, walk
 from binance_mcp.stores.audit_key import audit_key
 from binance_mcp.stores.lease import DEFAULT_LEASE_S, process_owner
+from binance_mcp.stores.postgres import connection_lost
 from binance_mcp.stores.sqlite import Database, SqliteDatabase
 from binance_mcp.timestamps import utc_now_text, utc_text
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 AUDIT_DB_NAME = "audit.sqlite3"
 REDACTED = "[redacted]"
@@ -64,6 +69,8 @@ class Outcome(StrEnum):
     OK = "ok"
     ERROR = "error"
     UNKNOWN = "unknown"
+    ABANDONED = "abandoned"  # the client left (disconnected, cancelled, session ended) before the answer
+    CUT_BY_DRAIN = "cut_by_drain"  # the server stopped and its drain's grace ran out first; nothing was sent
 
 
 class ApprovedVia(StrEnum):
@@ -594,6 +601,12 @@ class AuditLog:
         pending = record.outcome == Outcome.PENDING
         if durable is None:
             durable = pending or record.client_order_id is not None or bool(leg_client_order_ids)
+        return self._once_more(lambda: self._append(record, row, leg_client_order_ids, durable=durable))
+
+    def _append(
+        self, record: AuditRecord, row: tuple[Any, ...], leg_client_order_ids: Sequence[str], *, durable: bool
+    ) -> int:
+        pending = record.outcome == Outcome.PENDING
         with self._db.writing(durable=durable, serialise=_CHAIN_LOCK) as session:
             record_id, _seq = self._chain(session, (*row, None))
             if pending:
@@ -645,6 +658,22 @@ class AuditLog:
             raise ValueError("finish() needs a final outcome, not 'pending'")
         if decision is not None:
             _check(decision, DECISIONS, "decision")
+        fields = (outcome, decision, reason, order_id, client_order_id, latency_ms, result)
+        self._once_more(lambda: self._finish(record_id, *fields, durable=durable))
+
+    def _finish(
+        self,
+        record_id: int,
+        outcome: str,
+        decision: str | None,
+        reason: str | None,
+        order_id: int | None,
+        client_order_id: str | None,
+        latency_ms: float | None,
+        result: dict[str, Any] | None,
+        *,
+        durable: bool,
+    ) -> None:
         s = self._secrets
         with self._db.writing(durable=durable, serialise=_CHAIN_LOCK) as session:
             taken = session.execute("DELETE FROM audit_in_flight WHERE record_id = ?", (record_id,)).rowcount
@@ -681,6 +710,19 @@ class AuditLog:
                 call[11],
             )
             self._chain(session, content)
+
+    def _once_more(self, write: Callable[[], T]) -> T:
+        """A write whose connection turned out dead (PostgreSQL restarted between the pool's check
+        and the write) is made once more, on a fresh connection; any other failure, or a second
+        one, is the caller's. (Lost exactly while its commit was under way, a record may then be
+        written twice: each copy is a link of the chain, and a second outcome is refused.)"""
+        try:
+            return write()
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            logger.warning("audit write failed on a lost connection (%s); trying once more", exc)
+            return write()
 
     def renew_lease(self, now: datetime | None = None) -> int:
         """Extend the lease of every record this owner still has pending to `now` + `lease_s`;
@@ -814,9 +856,8 @@ class AuditLog:
                 arguments = json.loads(text)
             except (TypeError, ValueError):
                 continue
-            for name, value in sorted(arguments.items()) if isinstance(arguments, dict) else ():
-                leg = name.endswith("_client_order_id") and name != "list_client_order_id"
-                if leg and isinstance(value, str) and (int(record_id), value) not in used:
+            for name, value in _leg_client_ids(arguments):
+                if isinstance(value, str) and (int(record_id), value) not in used:
                     problems.append(
                         f"record {seq} (id {record_id}): leg id {value} ({name}) is not among the used client "
                         "order ids: it was removed, and could be reused"
@@ -1127,3 +1168,21 @@ def _record(row: tuple[Any, ...]) -> AuditRecord:
         except (TypeError, ValueError):
             data["result"] = {"value": data["result"]}
     return AuditRecord(**data)
+
+
+def _leg_client_ids(arguments: object) -> list[tuple[str, object]]:
+    """An order list's legs' client order ids in its recorded arguments, as (argument, id):
+    `legs[1].client_order_id`, or, in a record written before legs, `above_client_order_id`."""
+    if not isinstance(arguments, dict):
+        return []
+    legs = arguments.get("legs")
+    found = [
+        (f"legs[{index}].client_order_id", leg["client_order_id"])
+        for index, leg in enumerate(legs if isinstance(legs, list) else [])
+        if isinstance(leg, dict) and "client_order_id" in leg
+    ]
+    return found + [
+        (name, value)
+        for name, value in sorted(arguments.items())
+        if name.endswith("_client_order_id") and name != "list_client_order_id"
+    ]

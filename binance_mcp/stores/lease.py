@@ -6,6 +6,12 @@ vouches for the record. A live server renews its leases (`AuditLog.renew_lease`,
 lease) while its orders are in flight; crash recovery in any process that shares the state takes
 over only records whose lease ran out (`AuditLog.orphaned_pending`), so a second live replica never
 marks a neighbour's in-flight order `unknown`.
+
+The account lock is a lease too (`binance_mcp.stores.account_lease`), named by the same owner text
+plus which lock object holds it. Recovery runs under that lock, so it looks a stalled holder's
+record up only after the stalled holder's lock lease ran out; and whatever that holder sent carried
+a `recvWindow` ending with its lock lease, so by then Binance has either taken the order or will
+refuse it: the lookup's answer is final.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ against the interface of `binance_mcp.stores.sqlite` (SQL with `?` placeholders,
 psycopg's `%s`). The differences are handled here, once:
 
 - connections come from one `psycopg_pool.ConnectionPool` per process, in autocommit mode; a
-  `writing()` block is one transaction;
+  `writing()` block is one transaction; each connection is checked before it is handed out
+  (`check_connection`), so the connections a PostgreSQL restart left dead are replaced rather
+  than fail the first calls after it (`connection_lost` says which errors are such a loss);
 - SQLite's `BEGIN IMMEDIATE` (one writer at a time) becomes `pg_advisory_xact_lock` on the key a
   store names (`serialise=`): a budget check-and-reserve holds it per account and asset;
 - `durable=False` is `SET LOCAL synchronous_commit = off` (committed, fsynced a moment later);
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -26,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from binance_mcp.state_dir import StateError
 from binance_mcp.stores.sqlite import Cursor, Migrations, Rows, Session, StoreConflict
 
-__all__ = ["PostgresDatabase", "open_pool", "safe_url"]
+__all__ = ["PostgresDatabase", "connection_lost", "open_pool", "safe_url"]
 
 _SCHEMA_TABLE = """
 CREATE TABLE IF NOT EXISTS binance_mcp_schema (
@@ -90,6 +93,23 @@ def connect_hint(reason: str) -> str:
     return ""
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` says PostgreSQL cannot be reached: a refused or lost connection, a server
+    shutting down or starting, a pool that found no connection in time (not a constraint, a
+    syntax error or a serialisation failure, which a working server raised)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return False
+    if isinstance(exc, psycopg.InterfaceError):
+        return True  # "the connection is closed"
+    if isinstance(exc, psycopg.OperationalError):
+        state = getattr(exc, "sqlstate", None)
+        # no SQLSTATE: the client lost (or never had) the connection; 08: connection exception;
+        # 57P: admin or crash shutdown, cannot connect now (starting up)
+        return state is None or state.startswith(("08", "57P"))
+    return False
+
+
 def open_pool(url: str, *, max_size: int = 20, timeout: float = 10.0) -> Any:
     """A connection pool on `url` (autocommit connections), checked by connecting once.
     Raises `StateError` saying what is wrong, without the password."""
@@ -104,7 +124,13 @@ def open_pool(url: str, *, max_size: int = 20, timeout: float = 10.0) -> Any:
             f"cannot connect to PostgreSQL at {safe_url(url)}: {reason.strip()}{connect_hint(reason)}"
         ) from None
     pool = ConnectionPool(
-        url, min_size=1, max_size=max_size, kwargs={"autocommit": True}, open=False, timeout=timeout
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={"autocommit": True},
+        open=False,
+        timeout=timeout,
+        check=ConnectionPool.check_connection,  # one round trip: no dead connection after a restart
     )
     try:
         pool.open(wait=True, timeout=timeout)

@@ -20,13 +20,24 @@ Where the counters live:
 Each storage keeps a moving window the same way (`limits`' algorithm): a call is allowed when
 fewer than `max` calls were allowed within the last `window` seconds. `limits` is imported on the
 first rate-limited call: a policy without rate limits never pays for it.
+
+Redis may lose its counters (a restart without persistence, a flush, a failover to a replica that
+had not caught up): that must never hand out a fresh allowance inside a window. Beside the
+counters Redis keeps the `run_id` of the server they were last known complete on; `restart()`
+compares it with the server's own (`INFO server`). When they differ (or the mark is gone with the
+counters), one process claims the rebuild and `rebuild()` writes the counts again from the calls
+the audit log recorded (the guard reads them: `binance_mcp.guard.ratelimit`); the others wait for
+it, a few seconds at most.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,6 +47,7 @@ __all__ = [
     "RATE_LIMIT_DB_NAME",
     "SHARED_SCOPES",
     "RateLimiter",
+    "Restart",
     "SqliteRateCounters",
 ]
 
@@ -44,6 +56,22 @@ SHARED_SCOPES = frozenset({"agent", "global"})
 NAMESPACE = "binance-mcp/ratelimit/"
 KEEP_S = 86_400
 """Hits are kept at least a day, so that a window made longer by a reload still sees them."""
+COMPLETE_ON = NAMESPACE + "complete-on-run-id"
+"""Redis: the `run_id` of the Redis server the counters were last known complete on."""
+REBUILDING = NAMESPACE + "rebuilding"
+"""Redis: held (SET NX, with an expiry) by the process rebuilding the counters after a restart."""
+REBUILD_CLAIM_S = 30
+NO_RUN_ID = "unknown"
+"""The mark kept when Redis does not say its `run_id`: then a restart is known by the mark's loss."""
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Redis restarted (or lost the counters) since they were last known complete: `run_id` is the
+    server's now; `claimed` says this process is the one to rebuild them."""
+
+    run_id: str
+    claimed: bool
 
 
 class MovingWindowStorage(Protocol):
@@ -146,6 +174,10 @@ class RateLimiter:
                     self._storage = storage_from_string(self._storage_uri)
         return self._storage
 
+    def _redis(self) -> Any:
+        """`limits`' Redis storage (its client and key prefix)."""
+        return self._local()
+
     def _storage_for(self, key: str) -> MovingWindowStorage:
         scope = key.partition(":")[0]
         if self._remote or scope not in SHARED_SCOPES:
@@ -201,7 +233,62 @@ class RateLimiter:
         )
         return max(0, max_calls - used)
 
+    def restart(self) -> Restart | None:
+        """None while the counters are whole: not Redis, or the Redis server they were last known
+        complete on (its `run_id`). Else a `Restart`, claimed by at most one process at a time."""
+        if not self._remote:
+            return None
+        client = self._redis().get_connection()
+        pipe = client.pipeline(transaction=False)
+        pipe.info("server")
+        pipe.get(COMPLETE_ON)
+        info, complete_on = pipe.execute(raise_on_error=False)
+        if isinstance(complete_on, Exception):
+            raise complete_on
+        # a Redis that refuses INFO (renamed away by its host): the mark's presence alone tells
+        run_id = str(info["run_id"]) if isinstance(info, dict) else NO_RUN_ID
+        if complete_on is not None and _text(complete_on) == run_id:
+            return None
+        claimed = bool(client.set(REBUILDING, run_id, nx=True, ex=REBUILD_CLAIM_S))
+        return Restart(run_id, claimed)
+
+    def rebuild(self, restart: Restart, hits: Iterable[tuple[str, float]], keep_s: float) -> int:
+        """Write each key's counts again from `hits` (key, epoch seconds) — the calls the audit log
+        recorded in the last `keep_s` seconds — replacing what the key held, then mark the counters
+        complete on this Redis server; returns how many keys. A key no call of the span names is
+        left as it is."""
+        storage = self._redis()
+        client = storage.get_connection()
+        by_key: dict[str, list[float]] = {}
+        for key, at in hits:
+            by_key.setdefault(key, []).append(at)
+        expiry = max(1, math.ceil(keep_s))
+        pipe = client.pipeline(transaction=True)
+        for key, times in by_key.items():
+            stored = storage.prefixed_key(NAMESPACE + key)
+            pipe.delete(stored)
+            pipe.rpush(stored, *sorted(times, reverse=True))  # newest first, as `limits` keeps them
+            pipe.expire(stored, expiry)
+        pipe.set(COMPLETE_ON, restart.run_id)
+        pipe.delete(REBUILDING)
+        pipe.execute()
+        return len(by_key)
+
+    def give_up(self, restart: Restart) -> None:
+        """Let go of a rebuild this process claimed and could not finish (best effort: the claim
+        expires on its own after `REBUILD_CLAIM_S`)."""
+        if not restart.claimed:
+            return
+        client = self._redis().get_connection()
+        with contextlib.suppress(Exception):
+            if _text(client.get(REBUILDING) or b"") == restart.run_id:
+                client.delete(REBUILDING)
+
     def close(self) -> None:
         closer = getattr(self._shared, "close", None)
         if closer is not None:
             closer()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
