@@ -106,3 +106,23 @@ async def test_the_largest_protected_entry_is_placed_on_the_first_try(build: Any
     assert quantity * Decimal(take_profit) <= 200 < (quantity + Decimal(step)) * Decimal(take_profit)
     sent = [r for r in fake.requests if r.method == "POST" and r.path.startswith("/api/v3/order")]
     assert [r.path for r in sent] == ["/api/v3/orderList/otoco"]
+
+
+async def test_the_previews_text_gives_an_order_lists_largest_quantity(build: Any) -> None:
+    """A client that shows the model only a result's text: the preview of an order list says the
+    largest quantity needing no human, as it does for one order."""
+    app = build(bundled_testnet_trader())
+    oco = {
+        "symbol": "BTCUSDT",
+        "type": "OCO",
+        "legs": [
+            {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "70000"},
+            {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.01", "stop_price": "60000"},
+        ],
+    }
+    async with Client(app.server) as client:
+        result = await client.call_tool("get_order_preview", {"tool": "place_order_list", "arguments": oco})
+    assert not result.is_error, result.content[0].text
+    largest = result.structured_content["largest_without_human"]
+    quantity = largest["legs"][0]["quantity"]
+    assert f"largest without a human: quantity {quantity} a leg" in result.content[0].text
