@@ -126,3 +126,21 @@ async def test_the_previews_text_gives_an_order_lists_largest_quantity(build: An
     largest = result.structured_content["largest_without_human"]
     quantity = largest["legs"][0]["quantity"]
     assert f"largest without a human: quantity {quantity} a leg" in result.content[0].text
+
+
+async def test_a_refused_leg_is_named_as_the_agent_gave_it(build: Any, fake: FakeBinance) -> None:
+    """The agent wrote `legs`; a refusal of one leg's value says which, in its words and its field."""
+    fake.set_price("BTCUSDT", "65000")
+    app = build(bundled_testnet_trader())
+    oco = {
+        "symbol": "BTCUSDT",
+        "type": "OCO",
+        "legs": [
+            {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "70000"},
+            {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "66000"},  # above
+        ],
+    }
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order_list", oco)
+    assert result.is_error and result.structured_content["field"] == "legs[1].stop_price"
+    assert result.structured_content["reason"].startswith("legs[1] (below leg): stop_price 66000"), result
