@@ -405,11 +405,12 @@ def build_config(
 
 
 def lock_lease(flag: float | None) -> float:
-    """`--lock-lease`: at least 1 s (the lease is renewed every third of it, and a signed request
-    sent under it must be able to arrive within it), at most 300 (default 30)."""
+    """`--lock-lease`: at least 2 s (the lease is renewed every third of it, and a signed request
+    sent under it must be able to arrive within it: its `recvWindow` is the lease less 1.5 s,
+    `exchange.client.LEASE_MARGIN_MS`), at most 300 (default 30)."""
     seconds = parse_seconds(flag, "--lock-lease", 30.0)
-    if seconds < 1:
-        raise ConfigError(f"--lock-lease: must be at least 1 second (got {flag})")
+    if seconds < 2:
+        raise ConfigError(f"--lock-lease: must be at least 2 seconds (got {flag})")
     return seconds
 
 

@@ -555,3 +555,48 @@ def test_sqlite_stdio_a_paused_server_loses_the_lock_and_its_late_send_is_refuse
     assert not seen["b"].is_error and content(seen["b"])["status"] == "FILLED"
     assert seen["a"].is_error and answer_a["error"] == "account_busy"
     assert placed(exchange, "sq-stalled") == 0 and placed(exchange, "sq-next") == 1
+
+
+def test_a_send_window_ends_with_the_lease_even_when_this_clock_runs_ahead_of_binances(
+    servers: Servers,
+) -> None:
+    """Binance takes a timestamp up to 1 s ahead of its own clock (rest-api.md, "Timing security")
+    without -1021, so a server whose clock runs ahead never resyncs; its request is then accepted
+    for up to 1 s longer than its recvWindow says. That must still end before the lease does."""
+    import sqlite3
+
+    servers.on_state_dir(("bot",))
+    server = servers.start()  # the default 30 s lease: no renewal while the order is held
+    arrived, released = threading.Event(), threading.Event()
+    servers.fake.inject(Hold(arrived, released, at_most=60), method="POST", path="/api/v3/order")
+    ahead_ms = 900  # this machine's clock ahead of Binance's, within Binance's tolerance
+    servers.fake.server_time_offset_ms = -ahead_ms
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with connected(server.url, servers.tokens["bot"]) as agent, anyio.create_task_group() as group:
+            await agent.list_tools()
+
+            async def place() -> None:
+                seen["r"] = await agent.call_tool("place_order", MARKET_BUY | {"client_order_id": "ahead-1"})
+
+            group.start_soon(place)
+            await anyio.to_thread.run_sync(arrived.wait, 30)
+            with sqlite3.connect(Path(servers.state[1]) / "locks.sqlite3") as conn:
+                [(expires_at,)] = conn.execute("SELECT expires_at FROM account_leases").fetchall()
+            seen["lease_ends_ms"] = expires_at * 1000
+            released.set()
+
+    try:
+        anyio.run(scenario)
+    finally:
+        servers.fake.server_time_offset_ms = 0
+    [sent] = [r for r in servers.fake.requests if r.params.get("newClientOrderId") == "ahead-1"]
+    assert not seen["r"].is_error and content(seen["r"])["status"] == "FILLED"
+    # the last moment Binance accepts it, on this machine's clock: its timestamp (this clock) plus
+    # its recvWindow on Binance's clock, which runs `ahead_ms` behind
+    accepted_until_ms = int(sent.params["timestamp"]) + int(sent.params["recvWindow"]) + ahead_ms
+    assert accepted_until_ms <= seen["lease_ends_ms"], (
+        accepted_until_ms - seen["lease_ends_ms"],
+        sent.params,
+    )
