@@ -238,11 +238,10 @@ def check_service_url(value: str, source: str, schemes: tuple[str, ...], example
 
 
 def _shown(url: str) -> str:
-    """A URL as an error may show it: without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    """A URL as an error may show it: without its password (`url_secrets.shown_url`)."""
+    from binance_mcp.url_secrets import shown_url
+
+    return shown_url(url)
 
 
 def parse_seconds(value: str | float | None, source: str, default: float) -> float:

@@ -515,3 +515,21 @@ def test_doctor_says_where_a_policys_shared_limits_are_counted(tmp_path: Path, f
         "FAIL  shared rate limits: rules.place_order.rate_limit (global) count calls in PostgreSQL"
         in done.stdout
     )
+
+
+def test_a_password_given_as_a_url_parameter_or_a_conninfo_is_never_printed(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """libpq takes the password in the URL's query too (`?password=`); a conninfo string (not a
+    URL) is refused. Neither message may show the password."""
+    port = free_port()  # nothing listens there
+    done = doctor(tmp_path, fake, "--state-url", f"postgresql://127.0.0.1:{port}/db?user=bob&password=hunter2")
+    assert done.returncode == 1, done.stdout
+    assert "FAIL  state: cannot connect to PostgreSQL at" in done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
+    done = doctor(tmp_path, fake, "--state-url", f"host=127.0.0.1 port={port} password=hunter2")
+    assert done.returncode == 2 and "is not a postgresql:// URL" in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    done = doctor(tmp_path, fake, "--rate-limit-url", f"redis://127.0.0.1:{port}/0?password=hunter2")
+    assert done.returncode == 1, done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
