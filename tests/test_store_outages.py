@@ -523,7 +523,9 @@ def test_a_password_given_as_a_url_parameter_or_a_conninfo_is_never_printed(
     """libpq takes the password in the URL's query too (`?password=`); a conninfo string (not a
     URL) is refused. Neither message may show the password."""
     port = free_port()  # nothing listens there
-    done = doctor(tmp_path, fake, "--state-url", f"postgresql://127.0.0.1:{port}/db?user=bob&password=hunter2")
+    done = doctor(
+        tmp_path, fake, "--state-url", f"postgresql://127.0.0.1:{port}/db?user=bob&password=hunter2"
+    )
     assert done.returncode == 1, done.stdout
     assert "FAIL  state: cannot connect to PostgreSQL at" in done.stdout
     assert "hunter2" not in done.stdout + done.stderr
