@@ -25,6 +25,7 @@ DETAIL_LABELS: dict[str, str] = {
     "quote_quantity": "Quote quantity",
     "symbol": "Symbol",
     "type": "Type",
+    "legs": "Legs",
     "price": "Price",
     "stop_price": "Stop price",
     "time_in_force": "Time in force",
@@ -80,6 +81,9 @@ def request_details(
     for key in ("order_id",):
         if fields.get(key) is not None:
             details[key] = _text(fields[key])
+    legs = fields.get("legs")
+    if isinstance(legs, list) and legs:  # an order list: each order in the order given
+        details["legs"] = " / ".join(_leg_words(_fields(leg)) for leg in legs)
     notional = getattr(quote, "notional", None)
     quote_asset = getattr(quote, "quote_asset", None)
     if notional is not None:
@@ -117,6 +121,18 @@ def _fields(args: Any) -> dict[str, Any]:
     if callable(dump):
         return dict(dump())
     return dict(vars(args))
+
+
+def _leg_words(leg: Mapping[str, Any]) -> str:
+    """`SELL STOP_LOSS_LIMIT 0.01 at 60000, stop 60500`: one leg of an order list."""
+    words = " ".join(_text(leg[key]) for key in ("side", "type", "quantity") if leg.get(key) is not None)
+    if leg.get("price") is not None:
+        words += f" at {_text(leg['price'])}"
+    if leg.get("stop_price") is not None:
+        words += f", stop {_text(leg['stop_price'])}"
+    if leg.get("trailing_delta") is not None:
+        words += f", trailing {_text(leg['trailing_delta'])} BIPS"
+    return words
 
 
 def _valued_by(fields: Mapping[str, Any], quote: Any) -> str:

@@ -45,6 +45,12 @@ class Leg:
     client_order_id: str | None = None
     cap_pct: Decimal | None = None
     """A MARKET order sent capped: as a LIMIT IOC at the book's price for it ± this percent."""
+    argument: str = ""
+    """Where the caller gave the leg: `legs[1]` in an order list's arguments, "" for a single order."""
+
+    def field(self, name: str) -> str:
+        """The argument that carries one of the leg's values: `price`, or `legs[1].price`."""
+        return f"{self.argument}.{name}" if self.argument else name
 
     @property
     def pending(self) -> bool:

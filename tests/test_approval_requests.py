@@ -103,6 +103,21 @@ def test_details_are_rendered_from_the_validated_order() -> None:
     )
 
 
+def test_an_order_lists_details_show_each_leg() -> None:
+    from binance_mcp.tools.order_list_inputs import PlaceOrderListInput
+
+    arguments = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.010", "price": "70000"},
+        {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.01", "price": "60000", "stop_price": "60500"},
+    ]}  # fmt: skip
+    oco = PlaceOrderListInput.model_validate(arguments)
+    rendered = request_details("place_order_list", oco, network="testnet", agent="a")
+    assert (
+        rendered["legs"] == "SELL LIMIT_MAKER 0.01 at 70000 / SELL STOP_LOSS_LIMIT 0.01 at 60000, stop 60500"
+    )
+    assert ("Legs", rendered["legs"]) in labelled_details(rendered)
+
+
 def test_a_request_keeps_its_details_and_two_client_order_ids_are_two_requests(
     store: ApprovalStore,
 ) -> None:

@@ -521,22 +521,34 @@ def test_verify_checks_what_lives_beside_the_chain(state: Path) -> None:
                 tool="place_order_list",
                 arguments={
                     "list_client_order_id": "L1",
-                    "above_client_order_id": "K2",
-                    "below_client_order_id": "K3",
+                    "legs": [{"client_order_id": "K2"}, {"client_order_id": "K3"}],
                 },
                 client_order_id="L1",
             ),
             leg_client_order_ids=["K2", "K3"],
         )
+        log.begin_pending(  # as recorded before place_order_list took legs
+            record(
+                tool="place_order_list",
+                arguments={
+                    "list_client_order_id": "L2",
+                    "above_client_order_id": "K4",
+                    "below_client_order_id": "K5",
+                },
+                client_order_id="L2",
+            ),
+            leg_client_order_ids=["K4", "K5"],
+        )
     assert audit(state, "verify").returncode == 0
     with raw(state) as conn:
         conn.execute("DELETE FROM audit_in_flight WHERE record_id = 1")
-        conn.execute("DELETE FROM audit_client_ids WHERE client_order_id = 'K2'")
+        conn.execute("DELETE FROM audit_client_ids WHERE client_order_id IN ('K2', 'K4')")
     done = audit(state, "verify")
     assert done.returncode == 1
     assert "record 1 (id 1) is pending with no outcome and not in flight" in done.stdout
-    assert "leg id K2 (above_client_order_id) is not among the used client order ids" in done.stdout
-    assert "K3" not in done.stdout
+    assert "leg id K2 (legs[0].client_order_id) is not among the used client order ids" in done.stdout
+    assert "leg id K4 (above_client_order_id) is not among the used client order ids" in done.stdout
+    assert "K3" not in done.stdout and "K5" not in done.stdout
 
 
 def test_a_checkpoint_the_chain_does_not_name_is_a_deletion(state: Path) -> None:

@@ -53,13 +53,16 @@ GOOD = {
     "place_order_list": {
         "symbol": "BTCUSDT",
         "type": "OCO",
-        "side": "SELL",
-        "quantity": "0.001",
-        "above_type": "LIMIT_MAKER",
-        "above_price": "70000",
-        "below_type": "STOP_LOSS_LIMIT",
-        "below_price": "60000",
-        "below_stop_price": "60500",
+        "legs": [
+            {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "70000"},
+            {
+                "side": "SELL",
+                "type": "STOP_LOSS_LIMIT",
+                "quantity": "0.001",
+                "price": "60000",
+                "stop_price": "60500",
+            },
+        ],
     },
     "cancel_order_list": {"symbol": "BTCUSDT", "order_list_id": 1},
     "get_order_lists": {},

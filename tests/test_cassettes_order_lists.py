@@ -48,13 +48,12 @@ def _tick(price: Decimal) -> str:
 async def place_sell_bracket(client: Client, n: int) -> dict[str, Any]:
     """A SELL OCO around the price: a LIMIT_MAKER 10% above, a STOP_LOSS_LIMIT 10% (11%) below."""
     price = Decimal((await ok(client, "get_price", {"symbol": "BTCUSDT"}))["price"])
-    arguments = {
-        "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
-        "above_type": "LIMIT_MAKER", "above_price": _tick(price * Decimal("1.1")),
-        "below_type": "STOP_LOSS_LIMIT", "below_stop_price": _tick(price * Decimal("0.9")),
-        "below_price": _tick(price * Decimal("0.89")), "list_client_order_id": f"bmcp-cassette-list-{n}",
-        "above_client_order_id": f"bmcp-cassette-above-{n}", "below_client_order_id": f"bmcp-cassette-below-{n}",
-    }  # fmt: skip
+    arguments = {"symbol": "BTCUSDT", "type": "OCO", "list_client_order_id": f"bmcp-cassette-list-{n}", "legs": [
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": _tick(price * Decimal("1.1")),
+         "client_order_id": f"bmcp-cassette-above-{n}"},
+        {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.001", "price": _tick(price * Decimal("0.89")),
+         "stop_price": _tick(price * Decimal("0.9")), "client_order_id": f"bmcp-cassette-below-{n}"},
+    ]}  # fmt: skip
     return await ok(client, "place_order_list", arguments)
 
 

@@ -26,6 +26,7 @@ from binance_mcp.stores.audit import AuditLog, AuditRecord, audit_path
 from tests.command import BINANCE_MCP
 from tests.conftest import ALLOW_ALL, API_KEY, API_SECRET, make_app, write_policy
 from tests.fake_binance import Delay, FakeBinance, Status
+from tests.order_lists import with_leg
 
 pytestmark = pytest.mark.anyio
 
@@ -335,11 +336,10 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
     from binance_mcp.tools import SPECS
 
     spec = SPECS["place_order_list"]
-    bracket = {
-        "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01",
-        "above_type": "LIMIT_MAKER", "above_price": "70000",
-        "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
-    }  # fmt: skip
+    bracket = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "70000"},
+        {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.01", "price": "60000", "stop_price": "60500"},
+    ]}  # fmt: skip
 
     def audited(arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments as the guard audits them: validated, with the ids `prepare` filled in."""
@@ -347,11 +347,17 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
         return args.model_dump(mode="json", exclude_none=True)
 
     from binance_mcp.exchange.order_kinds import LIST
+    from binance_mcp.tools.order_list_inputs import from_flat
 
     exchange = ExchangeClient(fake.base_url, Credentials(API_KEY, API_SECRET))
     placed = audited(bracket | {"list_client_order_id": "list-placed"})
     other = audited(bracket | {"list_client_order_id": "list-other"})
-    for arguments in (placed, other):  # the killed run's list reached the exchange
+    # a record written before place_order_list took legs: its flat arguments are read back as legs
+    flat = {"symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01", "above_type": "LIMIT_MAKER",
+            "above_price": "70000", "below_type": "STOP_LOSS_LIMIT", "below_price": "60000",
+            "below_stop_price": "60500", "list_client_order_id": "list-flat", "above_client_order_id": "flat-a",
+            "below_client_order_id": "flat-b"}  # fmt: skip
+    for arguments in (placed, other, from_flat(flat)):  # the killed run's list reached the exchange
         prepared = spec.input_model.model_validate(arguments)
         await LIST.place(exchange, spec.order(prepared))  # type: ignore[misc]
 
@@ -363,11 +369,12 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
             "client_order_id": arguments["list_client_order_id"],
         }
 
-    ours, never, not_ours = left_pending(
+    ours, never, not_ours, before_legs = left_pending(
         tmp_path / "state",
         record_of(placed),
         record_of(audited(bracket | {"list_client_order_id": "list-never"})),
-        record_of(other | {"quantity": "0.02"}),  # the id was used for another list
+        record_of(with_leg(other, quantity="0.02")),  # the id was used for another list
+        record_of(flat),
     )
     fake.clear_requests()
     app = make_app(tmp_path, fake.base_url)
@@ -385,7 +392,8 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
     )
     assert records[not_ours].outcome == "unknown"
     assert "above order: quantity 0.01000000 instead of 0.02" in (records[not_ours].reason or "")
-    assert len(fake.order_lists) == 2  # nothing was sent again
+    assert records[before_legs].outcome == "ok" and "list-flat" in (records[before_legs].reason or "")
+    assert len(fake.order_lists) == 3  # nothing was sent again
 
 
 async def test_recovery_takes_the_one_path_an_old_order_is_not_ours_and_list_cancels_are_looked_up(
@@ -405,9 +413,10 @@ async def test_recovery_takes_the_one_path_an_old_order_is_not_ours_and_list_can
     spec = SPECS["place_order_list"]
     listed = {}
     for name in ("cancelled-list", "open-list"):
-        oco = {"symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
-               "above_type": "LIMIT_MAKER", "above_price": "66000", "below_type": "STOP_LOSS",
-               "below_stop_price": "64000", "list_client_order_id": name}  # fmt: skip
+        oco = {"symbol": "BTCUSDT", "type": "OCO", "list_client_order_id": name, "legs": [
+            {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "66000"},
+            {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "64000"},
+        ]}  # fmt: skip
         order = spec.order(spec.prepare(spec.input_model.model_validate(oco)))  # type: ignore[misc]
         listed[name] = await LIST.place(exchange, order)
     await exchange.cancel_order_list("BTCUSDT", list_client_order_id="cancelled-list")

@@ -124,11 +124,10 @@ async def test_an_order_list_and_a_market_order_on_the_desk(tmp_path: Path, fake
     kept = os.environ.get("BINANCE_MCP_SCREENSHOTS")
     shots = Path(kept) if kept else tmp_path
     async with desk(tmp_path, fake) as (server, operator), desk_browser() as chrome:
-        oco = {
-            "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.002",
-            "above_type": "LIMIT_MAKER", "above_price": "70000",
-            "below_type": "STOP_LOSS_LIMIT", "below_stop_price": "60000", "below_price": "59900",
-        }  # fmt: skip
+        oco = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+            {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.002", "price": "70000"},
+            {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.002", "price": "59900", "stop_price": "60000"},
+        ]}  # fmt: skip
         async with connected(server.url, server.tokens["research-bot"]) as client:
             market = (await client.call_tool("place_order", MARKET)).structured_content
             listed = (await client.call_tool("place_order_list", oco)).structured_content
@@ -239,11 +238,10 @@ async def test_a_used_approval_shows_the_order_or_list_id_status_and_plain_amoun
             "place_order_list": {"action": "allow", "approve_above_notional": "80"},
         },
     }
-    oco = {
-        "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.002",
-        "above_type": "LIMIT_MAKER", "above_price": "70000",
-        "below_type": "STOP_LOSS_LIMIT", "below_stop_price": "60000", "below_price": "59900",
-    }  # fmt: skip
+    oco = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.002", "price": "70000"},
+        {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.002", "price": "59900", "stop_price": "60000"},
+    ]}  # fmt: skip
     async with running(tmp_path, fake, policy=policy, agents=("research-bot",)) as server:
         with TokenStore.in_state_dir(server.app.state_dir) as tokens:
             operator = tokens.add("anna", operator=True)

@@ -121,8 +121,10 @@ async def test_too_many_open_stop_orders_is_refused_before_sending(build: Any, f
 async def test_too_many_open_order_lists_is_refused_before_sending(build: Any, fake: FakeBinance) -> None:
     set_filter(fake, "MAX_NUM_ORDER_LISTS", maxNumOrderLists=1)
     app = build(ALLOW_ALL)
-    oco = {"symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
-           "above_type": "LIMIT_MAKER", "above_price": "70000", "below_type": "STOP_LOSS", "below_stop_price": "60000"}  # fmt: skip
+    oco = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "70000"},
+        {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "60000"},
+    ]}  # fmt: skip
     async with Client(app.server) as client:
         first = await client.call_tool("place_order_list", oco)
         assert not first.is_error, first.content[0].text
@@ -142,13 +144,14 @@ async def test_an_oco_take_profit_limit_below_the_last_price_is_refused_before_s
     """SELL OCO: the TAKE_PROFIT_LIMIT's price must be above the last price (Binance: -2010 'The
     relationship of the prices for the orders is not correct.'), though its stop is."""
     app = build(ALLOW_ALL)
-    oco = {"symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
-           "above_type": "TAKE_PROFIT_LIMIT", "above_stop_price": "66000", "above_price": "64000",
-           "below_type": "STOP_LOSS", "below_stop_price": "60000"}  # fmt: skip
+    oco = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+        {"side": "SELL", "type": "TAKE_PROFIT_LIMIT", "quantity": "0.001", "price": "64000", "stop_price": "66000"},
+        {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "60000"},
+    ]}  # fmt: skip
     async with Client(app.server) as client:
         result = await client.call_tool("place_order_list", oco)
     assert result.structured_content["error"] == "invalid_arguments", result.content[0].text
-    assert result.structured_content["field"] == "above_price"
+    assert result.structured_content["field"] == "legs[0].price"
     assert "must be above the market price 65000" in result.structured_content["reason"]
     assert sent(fake) == []
 

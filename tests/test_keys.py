@@ -42,11 +42,10 @@ from tests.test_doctor import STATUS_LINE, lines, run_doctor
 
 pytestmark = pytest.mark.anyio
 
-BRACKET = {
-    "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01",
-    "above_type": "LIMIT_MAKER", "above_price": "70000",
-    "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
-}  # fmt: skip
+BRACKET = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "70000"},
+    {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.01", "price": "60000", "stop_price": "60500"},
+]}  # fmt: skip
 PASSPHRASE = PASSPHRASES["Ed25519"]
 
 

@@ -36,11 +36,10 @@ EXEC_UNKNOWN = (
 )
 NOT_EXECUTED = Status(503, -1007, EXEC_UNKNOWN)  # Binance's "may have executed", and here it did not
 TWO_MINUTES_MS = 120_000
-OCO = {
-    "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
-    "above_type": "LIMIT_MAKER", "above_price": "66000",
-    "below_type": "STOP_LOSS", "below_stop_price": "64000",
-}  # fmt: skip
+OCO = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "66000"},
+    {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "64000"},
+]}  # fmt: skip
 
 
 @pytest.fixture

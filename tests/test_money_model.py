@@ -19,6 +19,7 @@ from mcp_types import ElicitResult
 from binance_mcp.stores.approvals import open_approval_store
 from tests.conftest import ALLOW_ALL
 from tests.fake_binance import ExecuteThenFail, FakeBinance
+from tests.order_lists import with_leg
 
 pytestmark = pytest.mark.anyio
 
@@ -64,10 +65,10 @@ async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str
 
 
 def oto_sell_then_buy(price: str, sell: str, buy: str, **pending: Any) -> dict[str, Any]:
-    return {
-        "symbol": "BTCUSDT", "type": "OTO", "working_type": "LIMIT", "working_side": "SELL",
-        "working_price": price, "working_quantity": sell, "pending_side": "BUY", "pending_quantity": buy,
-    } | pending  # fmt: skip
+    return {"symbol": "BTCUSDT", "type": "OTO", "legs": [
+        {"side": "SELL", "type": "LIMIT", "quantity": sell, "price": price},
+        {"side": "BUY", "quantity": buy} | pending,
+    ]}  # fmt: skip
 
 
 # -- 1. a pending leg is valued at the price at which its working order fills -----------------------
@@ -79,10 +80,8 @@ async def test_a_pending_stop_buy_is_valued_at_the_working_orders_price_not_toda
     """Issue: "≈199.88 USDT", no human asked; the pending BUY filled for 221.26 when the price reached
     74750. It is valued at that price now (plus the allowance: a stop fills at its trigger or worse)."""
     app = build(bundled_testnet_trader())
-    small = oto_sell_then_buy(
-        "74750", "0.0001", "0.00296", pending_type="STOP_LOSS", pending_stop_price="65000.01"
-    )
-    large = small | {"pending_quantity": "0.01525"}
+    small = oto_sell_then_buy("74750", "0.0001", "0.00296", type="STOP_LOSS", stop_price="65000.01")
+    large = with_leg(small, 1, quantity="0.01525")
     async with Client(app.server) as client:
         asked = await call(client, "place_order_list", small)
         over = await call(client, "place_order_list", large)
@@ -96,9 +95,7 @@ async def test_a_pending_stop_buy_is_valued_at_the_working_orders_price_not_toda
 async def test_the_value_bounds_what_the_pending_buy_then_pays(build: Any, fake: FakeBinance) -> None:
     """The same OTO let through: what the pending BUY pays once the SELL fills stays within the value."""
     app = build(ALLOW_ALL)
-    oto = oto_sell_then_buy(
-        "74750", "0.0001", "0.00296", pending_type="STOP_LOSS", pending_stop_price="65000.01"
-    )
+    oto = oto_sell_then_buy("74750", "0.0001", "0.00296", type="STOP_LOSS", stop_price="65000.01")
     async with Client(app.server) as client:
         result = await client.call_tool("place_order_list", oto)
     assert not result.is_error and "≈223.48 USDT" in result.content[0].text, result.content[0].text
@@ -114,7 +111,7 @@ async def test_a_pending_market_buy_after_a_high_sell_is_valued_at_that_sells_pr
 ) -> None:
     """Issue: working SELL 0.0001 @ 320000 + pending MARKET BUY 0.0025, "≈194.5", spent 800 USDT."""
     app = build(allow_lists(approve_above_notional="200"))
-    oto = oto_sell_then_buy("320000", "0.0001", "0.0025", pending_type="MARKET")
+    oto = oto_sell_then_buy("320000", "0.0001", "0.0025", type="MARKET")
     async with Client(app.server) as client:
         asked = await call(client, "place_order_list", oto)
     assert asked["error"] == "approval_required", asked
@@ -128,7 +125,7 @@ async def test_an_oto_that_trades_2600_does_not_fit_a_2000_budget(build: Any, fa
         "budgets": {"daily_notional": {"USDT": "2000"}}
     }
     app = build(policy)
-    oto = oto_sell_then_buy("130000", "0.01", "0.01", pending_type="MARKET") | {"working_type": "LIMIT_MAKER"}
+    oto = with_leg(oto_sell_then_buy("130000", "0.01", "0.01", type="MARKET"), 0, type="LIMIT_MAKER")
     async with Client(app.server) as client:
         refused = await call(client, "place_order_list", oto)
         limits = await call(client, "get_limits", {})
@@ -147,7 +144,7 @@ async def test_a_pending_trailing_buy_starts_at_the_working_orders_price(
     """Issue: trailing pending legs valued at today's price (1982.5 shown, ≥ 2665 possible)."""
     app = build(allow_lists(constraints={"max_notional": "1500"}))
     oto = oto_sell_then_buy(
-        "74000", "0.0001", "0.02", pending_type="STOP_LOSS", pending_trailing_delta=500
+        "74000", "0.0001", "0.02", type="STOP_LOSS", trailing_delta=500
     )  # today: 0.02 × 65000 × 1.05 = 1365; after the SELL fills: 0.02 × 74000 × 1.05 (+ 1 %)
     async with Client(app.server) as client:
         refused = await call(client, "place_order_list", oto)
@@ -223,12 +220,11 @@ async def test_a_bracket_closed_without_trading_its_exit_gives_the_exit_back(
 ) -> None:
     """An OTOCO is held at its entry plus its larger exit; once done, the budget keeps what traded."""
     app = build(ALLOW_ALL | {"budgets": {"daily_notional": {"USDT": "5000"}}})
-    bracket = {
-        "symbol": "BTCUSDT", "type": "OTOCO", "working_type": "LIMIT", "working_side": "BUY",
-        "working_price": "64000", "working_quantity": "0.01", "pending_side": "SELL", "pending_quantity": "0.01",
-        "pending_above_type": "LIMIT_MAKER", "pending_above_price": "70000",
-        "pending_below_type": "STOP_LOSS_LIMIT", "pending_below_price": "60000", "pending_below_stop_price": "60500",
-    }  # fmt: skip
+    bracket = {"symbol": "BTCUSDT", "type": "OTOCO", "legs": [
+        {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"},
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "70000"},
+        {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.01", "price": "60000", "stop_price": "60500"},
+    ]}  # fmt: skip
     async with Client(app.server) as client:
         placed = await call(client, "place_order_list", bracket)
         held = (await call(client, "get_limits", {}))["budgets"][0]
@@ -291,12 +287,11 @@ async def test_a_cancel_approved_by_client_id_never_cancels_another_order_with_t
 
 # -- 7. the preview, and the agent's bracket task ---------------------------------------------------
 
-BRACKET_ENTRY = {
-    "symbol": "BTCUSDT", "type": "OTOCO", "working_type": "LIMIT", "working_side": "BUY",
-    "working_price": "65000", "pending_side": "SELL",
-    "pending_above_type": "LIMIT_MAKER", "pending_above_price": "67000",
-    "pending_below_type": "STOP_LOSS_LIMIT", "pending_below_price": "62900", "pending_below_stop_price": "63000",
-}  # fmt: skip
+BRACKET_ENTRY = {"symbol": "BTCUSDT", "type": "OTOCO", "legs": [
+    {"side": "BUY", "type": "LIMIT", "price": "65000"},
+    {"side": "SELL", "type": "LIMIT_MAKER", "price": "67000"},
+    {"side": "SELL", "type": "STOP_LOSS_LIMIT", "price": "62900", "stop_price": "63000"},
+]}  # fmt: skip
 
 
 async def test_the_largest_protected_entry_without_a_human_goes_through_on_the_first_try(
@@ -307,20 +302,22 @@ async def test_the_largest_protected_entry_without_a_human_goes_through_on_the_f
     unprotected LIMIT entry's only by what the exits' worst prices add (67000 / 65000: 3 %)."""
     app = build(allow_lists(approve_above_notional="200"))
     unprotected = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "65000"}
-    bracket = BRACKET_ENTRY | {"working_quantity": "0.01", "pending_quantity": "0.01"}
+    bracket = with_leg(BRACKET_ENTRY, quantity="0.01")
     async with Client(app.server) as client:
         limits = await call(client, "get_limits", {})
         assert limits["orders"]["no_approval_max"] == "200"
         plain = await call(client, "get_order_preview", {"tool": "place_order", "arguments": unprotected})
         preview = await call(client, "get_order_preview", {"tool": "place_order_list", "arguments": bracket})
         largest = preview["largest_without_human"]
+        fits = [fit["quantity"] for fit in largest["legs"]]  # each leg's, in the order of legs
         sized = bracket | {
-            "working_quantity": largest["working_quantity"],
-            "pending_quantity": largest["pending_quantity"],
+            "legs": [leg | {"quantity": q} for leg, q in zip(bracket["legs"], fits, strict=True)]
         }
         placed = await call(client, "place_order_list", sized)
-        one_more = sized | {"working_quantity": str(Decimal(largest["working_quantity"]) + Decimal("0.00001")),
-                            "pending_quantity": str(Decimal(largest["pending_quantity"]) + Decimal("0.00001"))}  # fmt: skip
+        more = [str(Decimal(q) + Decimal("0.00001")) for q in fits]
+        one_more = bracket | {
+            "legs": [leg | {"quantity": q} for leg, q in zip(bracket["legs"], more, strict=True)]
+        }
         over = await call(client, "get_order_preview", {"tool": "place_order_list", "arguments": one_more})
     assert preview["decision"] == "approval" and preview["human_asked"] is True and preview["sent"] is False
     assert {
@@ -332,7 +329,7 @@ async def test_the_largest_protected_entry_without_a_human_goes_through_on_the_f
     assert "error" not in placed, placed  # placed on the first try, no human asked
     assert over["decision"] == "approval"
     protected, alone = (
-        Decimal(largest["working_quantity"]),
+        Decimal(largest["legs"][0]["quantity"]),
         Decimal(plain["largest_without_human"]["quantity"]),
     )
     assert (protected, alone) == (Decimal("0.00298"), Decimal("0.00307"))

@@ -14,11 +14,14 @@ from tests.fake_binance.order_request import NewOrder
 
 pytestmark = pytest.mark.anyio
 
-OCO = {"symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
-       "above_type": "LIMIT_MAKER", "above_price": "70000", "below_type": "STOP_LOSS", "below_stop_price": "60000"}  # fmt: skip
-OTO = {"symbol": "BTCUSDT", "type": "OTO", "working_type": "LIMIT", "working_side": "BUY",
-       "working_price": "64000", "working_quantity": "0.001", "pending_type": "LIMIT_MAKER",
-       "pending_side": "SELL", "pending_price": "70000", "pending_quantity": "0.001"}  # fmt: skip
+OCO = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "70000"},
+    {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "60000"},
+]}  # fmt: skip
+OTO = {"symbol": "BTCUSDT", "type": "OTO", "legs": [
+    {"side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "64000"},
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "70000"},
+]}  # fmt: skip
 
 
 def resting(fake: FakeBinance, client_id: str, price: str = "60000") -> None:

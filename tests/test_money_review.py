@@ -118,11 +118,10 @@ async def test_a_list_cancel_approved_by_client_id_never_cancels_another_list_wi
     from binance_mcp.stores.approvals import open_approval_store
 
     app = build(ALLOW_ALL | {"rules": {"cancel_order_list": {"action": "require_approval"}}})
-    oco = {
-        "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.0001", "list_client_order_id": "L1",
-        "above_type": "LIMIT_MAKER", "above_price": "66000",
-        "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
-    }  # fmt: skip
+    oco = {"symbol": "BTCUSDT", "type": "OCO", "list_client_order_id": "L1", "legs": [
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.0001", "price": "66000"},
+        {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.0001", "price": "60000", "stop_price": "60500"},
+    ]}  # fmt: skip
     cancel = {"symbol": "BTCUSDT", "list_client_order_id": "L1"}
     async with Client(app.server) as client:
         first = await call(client, "place_order_list", oco)

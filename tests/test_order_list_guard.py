@@ -19,26 +19,24 @@ from mcp import Client
 
 from tests.conftest import ALLOW_ALL
 from tests.fake_binance import Delay, FakeBinance
+from tests.order_lists import with_leg
 from tests.test_pipeline import asking
 
 pytestmark = pytest.mark.anyio
 
-BRACKET = {
-    "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01",
-    "above_type": "LIMIT_MAKER", "above_price": "70000",
-    "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
-}  # fmt: skip
-OTO = {
-    "symbol": "BTCUSDT", "type": "OTO", "working_type": "LIMIT", "working_side": "BUY",
-    "working_price": "64000", "working_quantity": "0.01", "pending_type": "LIMIT", "pending_side": "SELL",
-    "pending_price": "70000", "pending_quantity": "0.01",
-}  # fmt: skip
-OTOCO = {
-    "symbol": "BTCUSDT", "type": "OTOCO", "working_type": "LIMIT", "working_side": "BUY",
-    "working_price": "64000", "working_quantity": "0.01", "pending_side": "SELL", "pending_quantity": "0.0099",
-    "pending_above_type": "LIMIT_MAKER", "pending_above_price": "70000",
-    "pending_below_type": "STOP_LOSS", "pending_below_stop_price": "60000",
-}  # fmt: skip
+BRACKET = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "70000"},
+    {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.01", "price": "60000", "stop_price": "60500"},
+]}  # fmt: skip
+OTO = {"symbol": "BTCUSDT", "type": "OTO", "legs": [
+    {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"},
+    {"side": "SELL", "type": "LIMIT", "quantity": "0.01", "price": "70000"},
+]}  # fmt: skip
+OTOCO = {"symbol": "BTCUSDT", "type": "OTOCO", "legs": [
+    {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"},
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.0099", "price": "70000"},
+    {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.0099", "stop_price": "60000"},
+]}  # fmt: skip
 ASK_FOR_LISTS = {
     "version": "1",
     "default": "allow",
@@ -71,13 +69,13 @@ def max_notional(tool: str, bound: str) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("arguments", "field", "words"),
     [
-        (BRACKET | {"above_price": "64000"}, "above_price", "above the market price 65000"),
-        (BRACKET | {"below_stop_price": "66000"}, "below_stop_price", "would trigger at once"),
-        (BRACKET | {"below_price": "60000.001"}, "below_price", "tick size"),
-        (BRACKET | {"below_trailing_delta": 5000}, "below_trailing_delta", "outside 10 to 2000 BIPS"),
+        (with_leg(BRACKET, 0, price="64000"), "legs[0].price", "above the market price 65000"),
+        (with_leg(BRACKET, 1, stop_price="66000"), "legs[1].stop_price", "would trigger at once"),
+        (with_leg(BRACKET, 1, price="60000.001"), "legs[1].price", "tick size"),
+        (with_leg(BRACKET, 1, trailing_delta=5000), "legs[1].trailing_delta", "outside 10 to 2000 BIPS"),
         (
-            OTOCO | {"pending_above_price": "59000"},
-            "pending_above_price",
+            with_leg(OTOCO, 1, price="59000"),
+            "legs[1].price",
             "must be above the pending below leg",
         ),
     ],
@@ -134,7 +132,7 @@ async def test_a_reused_list_client_order_id_is_refused_before_a_human_is_asked(
         )
         assert not cancelled.is_error, cancelled.content[0].text
         again = await client.call_tool(
-            "place_order_list", BRACKET | {"quantity": "0.02", "list_client_order_id": "mine-list"}
+            "place_order_list", with_leg(BRACKET, quantity="0.02") | {"list_client_order_id": "mine-list"}
         )
     assert again.structured_content["error"] == "invalid_arguments", again.content[0].text
     assert "mine-list was already used" in again.structured_content["reason"]
@@ -154,7 +152,7 @@ async def test_the_same_list_client_order_id_twice_at_once_is_sent_once(
     async with Client(app.server) as client:
 
         async def place(quantity: str) -> None:
-            arguments = BRACKET | {"quantity": quantity, "list_client_order_id": "twice"}
+            arguments = with_leg(BRACKET, quantity=quantity) | {"list_client_order_id": "twice"}
             results.append(await client.call_tool("place_order_list", arguments))
 
         async with anyio.create_task_group() as group:
@@ -371,14 +369,16 @@ def bundled(name: str) -> dict[str, Any]:
 async def test_testnet_trader_allows_a_bracket_within_its_limits(build: Any, fake: FakeBinance) -> None:
     app = build(bundled("testnet-trader"))
     asked: list[str] = []
-    small = BRACKET | {"quantity": "0.002"}  # ≈140 USDT: under approve_above_notional 200
+    small = with_leg(BRACKET, quantity="0.002")  # ≈140 USDT: under approve_above_notional 200
     async with Client(app.server, elicitation_callback=asking(asked)) as client:
         placed = await client.call_tool("place_order_list", small)
         take_profit_leg = await client.call_tool(
             "place_order_list",
-            small | {"above_type": "TAKE_PROFIT", "above_price": None, "above_stop_price": "70000"},
+            with_leg(small, 0, type="TAKE_PROFIT", price=None, stop_price="70000"),
         )
-        too_large = await client.call_tool("place_order_list", BRACKET | {"quantity": "0.02"})  # ≈1400 USDT
+        too_large = await client.call_tool(
+            "place_order_list", with_leg(BRACKET, quantity="0.02")
+        )  # ≈1400 USDT
         asked_about = await client.call_tool(  # ≈700 USDT: a human approves
             "place_order_list", BRACKET | {"list_client_order_id": "trader-asked"}
         )

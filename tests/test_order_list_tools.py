@@ -37,6 +37,7 @@ from tests.fake_binance import Drop, ExecuteThenFail, FakeBinance
 from tests.fake_binance.data import symbol_specs
 from tests.fake_binance.order_request import NewOrder, parse_new_order
 from tests.fake_binance.params import Params
+from tests.order_lists import with_leg
 
 pytestmark = pytest.mark.anyio
 
@@ -51,15 +52,17 @@ NEW_TOOLS = (
 )
 SPECS: dict[str, ToolSpec] = {name: ALL_SPECS[name] for name in NEW_TOOLS}
 BRACKET = {
-    "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01",
-    "above_type": "LIMIT_MAKER", "above_price": "70000",
-    "below_type": "STOP_LOSS_LIMIT", "below_price": "60000", "below_stop_price": "60500",
+    "symbol": "BTCUSDT", "type": "OCO", "legs": [
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "70000"},
+        {"side": "SELL", "type": "STOP_LOSS_LIMIT", "quantity": "0.01", "price": "60000", "stop_price": "60500"},
+    ],
 }  # fmt: skip
 OTOCO = {
-    "symbol": "BTCUSDT", "type": "OTOCO", "working_type": "LIMIT", "working_side": "BUY",
-    "working_price": "64000", "working_quantity": "0.01", "pending_side": "SELL", "pending_quantity": "0.0099",
-    "pending_above_type": "LIMIT_MAKER", "pending_above_price": "70000",
-    "pending_below_type": "STOP_LOSS", "pending_below_stop_price": "60000",
+    "symbol": "BTCUSDT", "type": "OTOCO", "legs": [
+        {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"},
+        {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.0099", "price": "70000"},
+        {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.0099", "stop_price": "60000"},
+    ],
 }  # fmt: skip
 
 
@@ -141,36 +144,54 @@ async def test_an_oco_on_the_wrong_side_of_the_market_is_refused_before_sending(
     fake: FakeBinance, call: CallContext
 ) -> None:
     with pytest.raises(Refusal) as info:
-        await run("place_order_list", BRACKET | {"above_price": "64000"}, call)
-    assert info.value.kind is RefusalKind.INVALID_ARGUMENTS and info.value.field == "above_price"
+        await run("place_order_list", with_leg(BRACKET, 0, price="64000"), call)
+    assert info.value.kind is RefusalKind.INVALID_ARGUMENTS and info.value.field == "legs[0].price"
     assert "above the market price 65000" in info.value.reason
     with pytest.raises(Refusal) as info:
-        await run("place_order_list", BRACKET | {"below_price": "60000.001"}, call)
-    assert info.value.field == "below_price" and "tick size" in info.value.reason
+        await run("place_order_list", with_leg(BRACKET, 1, price="60000.001"), call)
+    assert info.value.field == "legs[1].price" and "tick size" in info.value.reason
     assert not [r for r in fake.requests if r.path.startswith("/api/v3/orderList")]
 
 
 @pytest.mark.parametrize(
     ("arguments", "field", "words"),
     [
-        (BRACKET | {"working_type": "LIMIT"}, "working_type", "an OCO list takes no working_type"),
-        ({k: v for k, v in BRACKET.items() if k != "quantity"}, "quantity", "needs quantity"),
-        (BRACKET | {"above_type": "STOP_LOSS", "above_price": None, "above_stop_price": "70000",
-                    "below_type": "LIMIT_MAKER", "below_stop_price": None}, "above_type", "stop-loss is the below leg"),
-        (BRACKET | {"below_stop_price": None}, "below_stop_price", "needs a stop price, a trailing delta or both"),
-        (BRACKET | {"above_time_in_force": "GTC"}, "above_time_in_force", "takes no time_in_force"),
-        (BRACKET | {"below_trailing_delta": 0}, "below_trailing_delta", "at least 1"),
-        (OTOCO | {"working_type": "MARKET"}, "working_type", "must be one of"),
-        (OTOCO | {"pending_below_type": "TAKE_PROFIT", "pending_below_stop_price": "60000"}, "pending_above_type",
+        (BRACKET | {"legs": BRACKET["legs"][:1]}, "legs", "at least 2 items"),
+        (OTOCO | {"type": "OCO"}, "legs", "an OCO has 2 legs (got 3)"),
+        (with_leg(BRACKET, 1, quantity=None), "legs[1].quantity", "required"),
+        (with_leg(BRACKET, 1, quantity="0.02"), "legs[1].quantity", "one quantity"),
+        (with_leg(BRACKET, 1, side="BUY"), "legs[1].side", "one side"),
+        (with_leg(BRACKET, 0, type="STOP_LOSS", price=None, stop_price="70000"), "legs[1].type",
          "one STOP_LOSS or STOP_LOSS_LIMIT leg"),
-        (BRACKET | {"list_client_order_id": "x", "above_client_order_id": "x"}, "list_client_order_id", "must differ"),
+        (with_leg(BRACKET, 1, stop_price=None), "legs[1].stop_price", "needs a stop_price, a trailing_delta or both"),
+        (with_leg(BRACKET, 0, time_in_force="GTC"), "legs[0].time_in_force", "takes no time_in_force"),
+        (with_leg(BRACKET, 1, trailing_delta=0), "legs[1].trailing_delta", "at least 1"),
+        (with_leg(BRACKET, 1, leverage=3), "legs[1].leverage", "legs[1] takes side, type, quantity"),
+        (with_leg(OTOCO, 0, type="MARKET", price=None), "legs[0].type", "working order is LIMIT or LIMIT_MAKER"),
+        (with_leg(OTOCO, 2, type="TAKE_PROFIT"), "legs[2].type", "one STOP_LOSS or STOP_LOSS_LIMIT leg"),
+        (with_leg(BRACKET, 0, client_order_id="x") | {"list_client_order_id": "x"}, "list_client_order_id",
+         "must differ"),
+        (BRACKET | {"side": "SELL", "above_type": "LIMIT_MAKER"}, "legs", "takes its orders as legs"),
     ],
 )  # fmt: skip
 def test_list_arguments_are_checked_in_words(arguments: dict[str, Any], field: str, words: str) -> None:
     with pytest.raises(ValidationError) as info:
-        PlaceOrderListInput.model_validate({k: v for k, v in arguments.items() if v is not None})
+        PlaceOrderListInput.model_validate(arguments)
     first, sentence = describe_validation_error(info.value, PlaceOrderListInput)
-    assert first == field and words in sentence
+    assert first == field and words in sentence, sentence
+
+
+def test_an_oco_pair_takes_its_legs_in_either_order() -> None:
+    """A SELL pair's stop-loss is its below leg, a BUY pair's its above leg, wherever it is given."""
+    swapped = BRACKET | {"legs": BRACKET["legs"][::-1]}
+    order = order_of_place_order_list(PlaceOrderListInput.model_validate(swapped))
+    assert [(leg.role, leg.type, leg.argument) for leg in order.legs] == [
+        ("below", "STOP_LOSS_LIMIT", "legs[0]"),
+        ("above", "LIMIT_MAKER", "legs[1]"),
+    ]
+    assert LIST.params(order) == LIST.params(
+        order_of_place_order_list(PlaceOrderListInput.model_validate(BRACKET))
+    )
 
 
 async def test_a_lost_answer_is_looked_up_never_resent(fake: FakeBinance, call: CallContext) -> None:
@@ -191,7 +212,9 @@ async def test_a_list_found_after_a_lost_answer_counts_only_if_its_legs_are_the_
     fake.inject(Drop(), "POST", "/api/v3/orderList/oco")
     with pytest.raises(Refusal) as info:
         await run(
-            "place_order_list", BRACKET | {"quantity": "0.02", "list_client_order_id": "reused-list"}, call
+            "place_order_list",
+            with_leg(BRACKET, quantity="0.02") | {"list_client_order_id": "reused-list"},
+            call,
         )
     assert info.value.kind is RefusalKind.ORDER_STATUS_UNKNOWN
     assert "exists but is not this one" in info.value.reason
@@ -203,9 +226,10 @@ async def test_a_list_lost_before_it_executed_is_unknown_not_resent(
     fake: FakeBinance, call: CallContext
 ) -> None:
     fake.inject(Drop(), "POST", "/api/v3/orderList/oto")
-    arguments = {"symbol": "BTCUSDT", "type": "OTO", "working_type": "LIMIT", "working_side": "BUY",
-                 "working_price": "64000", "working_quantity": "0.01", "pending_type": "MARKET",
-                 "pending_side": "SELL", "pending_quantity": "0.0099", "list_client_order_id": "gone-1"}  # fmt: skip
+    arguments = {"symbol": "BTCUSDT", "type": "OTO", "list_client_order_id": "gone-1", "legs": [
+        {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"},
+        {"side": "SELL", "type": "MARKET", "quantity": "0.0099"},
+    ]}  # fmt: skip
     with pytest.raises(Refusal) as info:
         await run("place_order_list", arguments, call)
     assert info.value.kind is RefusalKind.ORDER_STATUS_UNKNOWN and info.value.client_order_id == "gone-1"
@@ -228,7 +252,7 @@ async def test_dry_run_tests_each_leg_and_places_nothing(fake: FakeBinance, call
 
 def test_the_request_uses_binances_names_and_every_client_id() -> None:
     spec = SPECS["place_order_list"]
-    args = spec.prepare(PlaceOrderListInput.model_validate(OTOCO | {"pending_below_trailing_delta": 150}))
+    args = spec.prepare(PlaceOrderListInput.model_validate(with_leg(OTOCO, 2, trailing_delta=150)))
     params = LIST.params(order_of_place_order_list(args))
     assert params["workingTimeInForce"] == "GTC" and params["pendingBelowTrailingDelta"] == "150"
     assert params["pendingQuantity"] == "0.0099" and params["newOrderRespType"] == "FULL"
@@ -301,8 +325,10 @@ def test_place_order_takes_stop_loss_take_profit_and_trailing_delta(
 # ------------------------------------------------------------------------------ cancel and read lists
 async def test_cancel_order_list_and_get_open_lists(fake: FakeBinance, call: CallContext) -> None:
     placed = (await run("place_order_list", BRACKET | {"list_client_order_id": "c-1"}, call)).structured
-    await run("place_order_list", BRACKET | {"symbol": "ETHUSDT", "quantity": "0.1", "above_price": "3600",
-                                              "below_price": "3300", "below_stop_price": "3400"}, call)  # fmt: skip
+    eth = with_leg(with_leg(BRACKET, quantity="0.1"), 0, price="3600")
+    await run(
+        "place_order_list", with_leg(eth, 1, price="3300", stop_price="3400") | {"symbol": "ETHUSDT"}, call
+    )
     open_btc = (await run("get_order_lists", {"symbol": "BTCUSDT"}, call)).structured
     assert [x["list_client_order_id"] for x in open_btc["order_lists"]] == ["c-1"]
     assert (await run("get_order_lists", {}, call)).structured["count"] == 2
@@ -334,7 +360,7 @@ async def test_a_cancel_whose_answer_was_lost_is_checked(fake: FakeBinance, call
 
 # ------------------------------------------------------------------------------- get_order, my trades
 async def test_get_order_by_either_id(fake: FakeBinance, call: CallContext) -> None:
-    placed = (await run("place_order_list", BRACKET | {"below_trailing_delta": 100}, call)).structured
+    placed = (await run("place_order_list", with_leg(BRACKET, 1, trailing_delta=100), call)).structured
     stop = placed["orders"][0]
     by_id = (await run("get_order", {"symbol": "BTCUSDT", "order_id": stop["order_id"]}, call)).structured
     by_client = await run(

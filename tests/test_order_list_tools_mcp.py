@@ -16,6 +16,7 @@ from mcp import Client
 from binance_mcp.tools import catalog
 from tests.conftest import ALLOW_ALL
 from tests.fake_binance import ExecuteThenFail, FakeBinance
+from tests.order_lists import with_leg
 
 NEW_TOOLS = (
     "place_order_list",
@@ -33,12 +34,11 @@ pytestmark = [
     ),
 ]
 
-BRACKET_BUY = {
-    "symbol": "BTCUSDT", "type": "OTOCO", "working_type": "LIMIT", "working_side": "BUY",
-    "working_price": "64000", "working_quantity": "0.01", "pending_side": "SELL", "pending_quantity": "0.0099",
-    "pending_above_type": "LIMIT_MAKER", "pending_above_price": "70000",
-    "pending_below_type": "STOP_LOSS", "pending_below_stop_price": "60000",
-}  # fmt: skip
+BRACKET_BUY = {"symbol": "BTCUSDT", "type": "OTOCO", "legs": [
+    {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"},
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.0099", "price": "70000"},
+    {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.0099", "stop_price": "60000"},
+]}  # fmt: skip
 
 
 async def ok(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +56,8 @@ async def test_the_new_tools_are_listed_with_annotations(build: Any) -> None:
     for name in ("cancel_order_list", "amend_order"):
         assert tools[name].annotations.destructive_hint is True
     assert tools["place_order_list"].output_schema is not None
-    assert "pending_below_trailing_delta" in tools["place_order_list"].input_schema["properties"]
+    legs = tools["place_order_list"].input_schema["properties"]["legs"]
+    assert "trailing_delta" in legs["items"]["properties"]
 
 
 async def test_a_bracket_around_a_filled_buy_within_a_policy(build: Any, fake: FakeBinance) -> None:
@@ -106,10 +107,26 @@ async def test_a_lost_list_answer_is_recovered_once(build: Any, fake: FakeBinanc
 async def test_bad_list_arguments_are_one_clear_line(build: Any) -> None:
     app = build(ALLOW_ALL)
     async with Client(app.server) as client:
-        result = await client.call_tool("place_order_list", BRACKET_BUY | {"above_price": "70000"})
+        result = await client.call_tool("place_order_list", with_leg(BRACKET_BUY, 2, stop_price=None))
+        flat = await client.call_tool(  # the flat arguments place_order_list took before legs
+            "place_order_list",
+            {"symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01", "above_type": "LIMIT_MAKER",
+             "above_price": "70000", "below_type": "STOP_LOSS", "below_stop_price": "60000"},
+        )  # fmt: skip
     assert result.is_error and result.structured_content["error"] == "invalid_arguments"
-    assert "above_price: an OTOCO list takes no above_price" in result.content[0].text
+    assert result.structured_content["field"] == "legs[2].stop_price"
+    assert "legs[2].stop_price: a STOP_LOSS leg needs a stop_price" in result.content[0].text
     assert "\n" not in result.structured_content["reason"]
+    assert flat.is_error and flat.structured_content["field"] == "legs", flat.content[0].text
+    assert (
+        "place_order_list takes its orders as legs, a list of objects with side, type, quantity"
+        in (flat.structured_content["reason"])
+    )
+    assert (
+        "side, quantity, above_type, above_price, ... are no longer arguments"
+        in flat.structured_content["reason"]
+    )
+    assert "Traceback" not in flat.content[0].text
 
 
 async def test_place_order_sends_stop_loss_and_trailing_delta(build: Any, fake: FakeBinance) -> None:

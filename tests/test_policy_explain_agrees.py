@@ -174,12 +174,10 @@ def test_explain_predicts_what_the_server_does_with_an_order(
             "symbol": order["symbol"], "side": "SELL", "type": "LIMIT", "quantity": order["quantity"],
             "price": str((Decimal(order["price"]) * Decimal("1.002")).quantize(Decimal("0.01"))),
         }  # fmt: skip
-        oto = {
-            "symbol": order["symbol"], "type": "OTO", "working_type": "LIMIT", "working_side": "BUY",
-            "working_price": order["price"], "working_quantity": order["quantity"],
-            "pending_type": "LIMIT", "pending_side": "SELL", "pending_quantity": order["quantity"],
-            "pending_price": pending["price"],
-        }  # fmt: skip
+        oto = {"symbol": order["symbol"], "type": "OTO", "legs": [
+            {"side": "BUY", "type": "LIMIT", "quantity": order["quantity"], "price": order["price"]},
+            {"side": "SELL", "type": "LIMIT", "quantity": order["quantity"], "price": pending["price"]},
+        ]}  # fmt: skip
         # the money model: bounds and approval compare the largest single execution (README)
         expected_list = predicted(listed, [order, pending], max(value(order), value(pending)))
         outcome, rule = anyio.run(answer, app, "place_order_list", oto)

@@ -16,6 +16,7 @@ from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.policy.model import parse_policy
 from binance_mcp.tools.names import TOOL_NAMES
 from tests.fake_binance import FakeBinance
+from tests.order_lists import with_leg
 from tests.test_cli import run_cli
 from tests.test_trading_policy import answering
 
@@ -23,11 +24,10 @@ pytestmark = pytest.mark.anyio
 
 ETH_LIMIT = {"symbol": "ETHUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "3500"}
 BTC_LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"}
-OTO_BTC = {
-    "symbol": "BTCUSDT", "type": "OTO", "working_type": "LIMIT", "working_side": "BUY",
-    "working_price": "65100", "working_quantity": "0.02", "pending_type": "MARKET", "pending_side": "BUY",
-    "pending_quantity": "0.02",
-}  # fmt: skip
+OTO_BTC = {"symbol": "BTCUSDT", "type": "OTO", "legs": [
+    {"side": "BUY", "type": "LIMIT", "quantity": "0.02", "price": "65100"},
+    {"side": "BUY", "type": "MARKET", "quantity": "0.02"},
+]}  # fmt: skip
 
 GET_TOOLS = len([name for name in TOOL_NAMES if name.startswith("get_")])
 
@@ -165,7 +165,7 @@ async def test_a_tool_with_a_rule_of_its_own_name_keeps_it(build, fake: FakeBina
     async with Client(app.server) as client:
         oto = await client.call_tool(
             "place_order_list",
-            OTO_BTC | {"pending_type": "LIMIT", "pending_price": "70000", "pending_side": "SELL"},
+            with_leg(OTO_BTC, 1, type="LIMIT", price="70000", side="SELL"),
         )
     assert not oto.is_error, oto.content[0].text
 
@@ -435,11 +435,10 @@ DEVIATION = {
         ("place_order", {"symbol": "BTCUSDT", "side": "SELL", "type": "STOP_LOSS", "quantity": "0.01", "stop_price": "50000", "trailing_delta": 100}),
         (
             "place_order_list",
-            {
-                "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.01",
-                "above_type": "LIMIT_MAKER", "above_price": "104000",
-                "below_type": "STOP_LOSS", "below_stop_price": "64000",
-            },
+            {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+                {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "104000"},
+                {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.01", "stop_price": "64000"},
+            ]},
         ),
     ],
 )  # fmt: skip

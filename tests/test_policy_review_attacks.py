@@ -9,6 +9,7 @@ import pytest
 from mcp import Client
 
 from tests.fake_binance import FakeBinance
+from tests.order_lists import with_leg
 from tests.test_cli import run_cli
 from tests.test_policy_means_what_it_says import BTC_LIMIT, changes_sent, place_open_order
 
@@ -51,19 +52,18 @@ async def test_a_place_glob_bounds_amend_order_as_place_orders_own_rule_does(
     assert changes_sent(fake) == []
 
 
-@pytest.mark.parametrize("leg", ["pending_above_stop_price", "pending_below_stop_price"])
+@pytest.mark.parametrize("leg", [1, 2])  # the pending take-profit (above), the pending stop-loss (below)
 async def test_max_price_deviation_bounds_an_otocos_pending_stop_prices(
-    build, fake: FakeBinance, leg: str
+    build, fake: FakeBinance, leg: int
 ) -> None:
     rules = {"place_order": {"action": "allow", "constraints": {"max_price_deviation_pct": "5"}}}
     app = build({"version": "1", "default": "allow", "rules": rules})
-    arguments = {
-        "symbol": "BTCUSDT", "type": "OTOCO", "working_type": "LIMIT", "working_side": "BUY",
-        "working_price": "64000", "working_quantity": "0.01", "pending_side": "SELL",
-        "pending_quantity": "0.01", "pending_above_type": "TAKE_PROFIT", "pending_above_stop_price": "66000",
-        "pending_below_type": "STOP_LOSS", "pending_below_stop_price": "62000",
-    }  # fmt: skip
-    arguments[leg] = "200000" if "above" in leg else "1000"
+    arguments = {"symbol": "BTCUSDT", "type": "OTOCO", "legs": [
+        {"side": "BUY", "type": "LIMIT", "quantity": "0.01", "price": "64000"},
+        {"side": "SELL", "type": "TAKE_PROFIT", "quantity": "0.01", "stop_price": "66000"},
+        {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.01", "stop_price": "62000"},
+    ]}  # fmt: skip
+    arguments = with_leg(arguments, leg, stop_price="200000" if leg == 1 else "1000")
     async with Client(app.server) as client:
         result = await client.call_tool("place_order_list", arguments)
     assert result.is_error, result.content[0].text

@@ -442,10 +442,10 @@ async def test_a_cancel_of_an_order_that_filled_meanwhile_is_an_error(
     assert "is FILLED, so it was not cancelled" in result.structured_content["reason"]
 
 
-OCO_SELL = {
-    "symbol": "BTCUSDT", "type": "OCO", "side": "SELL", "quantity": "0.001",
-    "above_type": "LIMIT_MAKER", "above_price": "66000", "below_type": "STOP_LOSS", "below_stop_price": "64000",
-}  # fmt: skip
+OCO_SELL = {"symbol": "BTCUSDT", "type": "OCO", "legs": [
+    {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "66000"},
+    {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "64000"},
+]}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["order", "order list"])

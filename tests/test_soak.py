@@ -63,11 +63,10 @@ def call_of(index: int) -> tuple[str, dict[str, Any]]:
 
 def list_arguments(index: int) -> dict[str, Any]:
     """An OTO that executes in full at once: BUY crossing the book, then a MARKET SELL."""
-    return {
-        "symbol": "BTCUSDT", "type": "OTO", "list_client_order_id": f"soak-list-{index:04d}",
-        "working_type": "LIMIT", "working_side": "BUY", "working_price": "70000", "working_quantity": "0.001",
-        "pending_type": "MARKET", "pending_side": "SELL", "pending_quantity": "0.001",
-    }  # fmt: skip
+    return {"symbol": "BTCUSDT", "type": "OTO", "list_client_order_id": f"soak-list-{index:04d}", "legs": [
+        {"side": "BUY", "type": "LIMIT", "quantity": "0.001", "price": "70000"},
+        {"side": "SELL", "type": "MARKET", "quantity": "0.001"},
+    ]}  # fmt: skip
 
 
 def order_arguments(index: int) -> dict[str, Any]:

@@ -251,7 +251,11 @@ async def _largest(
     if low == 0:
         return {"largest_without_human": None, "largest_without_human_why": "no quantity at this price fits"}
     best = scaled(low * step)
-    quantities = {_quantity_field(leg.role): _text(leg.quantity) for leg in best.legs}
+    quantities: dict[str, Any] = (
+        {"quantity": _text(best.legs[0].quantity)}
+        if best.kind == "ORDER"
+        else {"legs": [{"quantity": _text(leg.quantity)} for leg in best.legs]}  # as given, leg by leg
+    )
     value = value_of(best, market, allowance)
     return {
         "largest_without_human": quantities
@@ -261,13 +265,3 @@ async def _largest(
 
 def _floor(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
-
-
-def _quantity_field(role: str) -> str:
-    """The argument that carries a leg's quantity: `quantity` (an order, an OCO's legs),
-    `working_quantity`, or `pending_quantity` (shared by an OTOCO's two pending legs)."""
-    if role == "working":
-        return "working_quantity"
-    if role.startswith("pending"):
-        return "pending_quantity"
-    return "quantity"

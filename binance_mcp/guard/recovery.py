@@ -152,7 +152,12 @@ class PendingRecovery:
             reason = f"{stopped}; its outcome cannot be looked up: check the account on Binance"
             return _Verdict("unknown", reason)
         try:
-            args = spec.input_model.model_validate(record.arguments or {})
+            arguments = record.arguments or {}
+            if record.tool == "place_order_list":  # a record written before legs reads as today's
+                from binance_mcp.tools.order_list_inputs import from_flat
+
+                arguments = from_flat(arguments)
+            args = spec.input_model.model_validate(arguments)
         except ValueError:
             return _Verdict("unknown", f"{stopped} and the record's arguments could not be read back")
         order = spec.order(args) if spec.order is not None else None

@@ -119,7 +119,7 @@ async def read_deep_enough(order: Order, market: Market, exchange: ExchangeClien
             f"{leg.side} of {leg.quantity}: what it would pay or bring beyond them cannot be estimated. "
             "Nothing was sent: use a smaller quantity, a quote_quantity, or a LIMIT order with "
             "time_in_force IOC",
-            field="quantity" if leg.role == "order" else f"{leg.role}_quantity",
+            field=leg.field("quantity"),
         )
     return replace(market, book=book)
 
@@ -241,7 +241,7 @@ def check_filters(order: Order, market: Market) -> None:
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
                 f"{where}{violation.message}; nothing was sent",
-                field=field if leg.role == "order" else f"{leg.role}_{field}",
+                field=given.field(field),
             )
 
 
@@ -265,11 +265,18 @@ def client_ids_sent(parsed: Parsed) -> list[tuple[str, str]]:
     list's and each of its legs' (the caller's or made by the server before the call was audited)."""
     if parsed.request.spec.order is None:
         return []
-    return [
-        (field, str(value))
-        for field, value in parsed.arguments.items()
-        if field.endswith("client_order_id") and value
-    ]
+    return [(field, str(value)) for field, value in client_id_arguments(parsed.arguments) if value]
+
+
+def client_id_arguments(arguments: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The client order id arguments of an order call, as (argument, value): `client_order_id`,
+    or `list_client_order_id` and each leg's `legs[1].client_order_id`."""
+    found = [(field, value) for field, value in arguments.items() if field.endswith("client_order_id")]
+    legs = arguments.get("legs")
+    for index, leg in enumerate(legs if isinstance(legs, list) else []):
+        if isinstance(leg, dict) and "client_order_id" in leg:
+            found.append((f"legs[{index}].client_order_id", leg["client_order_id"]))
+    return found
 
 
 def leg_client_order_ids(parsed: Parsed) -> list[str]:
@@ -281,11 +288,11 @@ def leg_client_order_ids(parsed: Parsed) -> list[str]:
 def caller_client_ids(parsed: Parsed) -> list[tuple[str, str]]:
     """The client ids to check before sending: every id the call sends, except those made from a
     random id the server chose for this call (new by construction, nothing to look up)."""
-    raw = parsed.request.raw
+    given = {field for field, _ in client_id_arguments(parsed.request.raw)}
     return [
         (field, client_id)
         for field, client_id in client_ids_sent(parsed)
-        if not parsed.generated_client_order_id or field in raw
+        if not parsed.generated_client_order_id or field in given
     ]
 
 
@@ -320,22 +327,21 @@ async def refuse_a_used_client_order_id(
 
 def _where_used(record: Any, client_order_id: str) -> str:
     """Which order the id was used for: `by place_order (order id 42)`, or, for an order list's leg,
-    `as the above leg's id of a place_order_list (list client order id L1, order list id 7)`."""
+    `as the id of legs[1] of a place_order_list (list client order id L1, order list id 7)`."""
     ident = f", order id {record.order_id}" if record.order_id else ""
     if record.tool == "place_order_list":
         ident = f", order list id {record.order_id}" if record.order_id else ""
     leg = next(
         (
-            name.removesuffix("_client_order_id")
-            for name, value in (record.arguments or {}).items()
-            if value == client_order_id
-            and name.endswith("_client_order_id")
-            and name != "list_client_order_id"
+            # legs[1]; in a record written before legs, `above_client_order_id`: the above leg
+            field.removesuffix(".client_order_id")
+            if field.startswith("legs[")
+            else f"the {field.removesuffix('_client_order_id')} leg"
+            for field, value in client_id_arguments(record.arguments or {})
+            if value == client_order_id and field != "list_client_order_id" and field != "client_order_id"
         ),
         None,
     )
     if leg is not None:
-        return (
-            f"as the {leg} leg's id of a {record.tool} (list_client_order_id {record.client_order_id}{ident})"
-        )
+        return f"as the id of {leg} of a {record.tool} (list_client_order_id {record.client_order_id}{ident})"
     return f"by {record.tool}{f' ({ident[2:]})' if ident else ''}"

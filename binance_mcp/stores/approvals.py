@@ -98,12 +98,17 @@ def canonical_arguments(arguments: Mapping[str, Any], *, drop_client_order_id: b
       plain decimal text without trailing zeros (`"0.010"`, `"0.01"`, `0.01`, `Decimal("1E-2")` all
       give `"0.01"`); other strings are kept as written (a client order id `"0010"` stays `"0010"`);
     - the client ids (`client_order_id`, an order list's `list_client_order_id` and its legs' ids
-      made from it) left out when `drop_client_order_id` (the server generated them: each retry
+      made from it, in `legs`) left out when `drop_client_order_id` (the server generated them: each retry
       gets new ones) and kept when the caller gave them (they name a different order).
     """
     data = {key: value for key, value in arguments.items() if value is not None}
     if drop_client_order_id:
         data = {key: value for key, value in data.items() if not key.endswith(CLIENT_ORDER_ID)}
+        if isinstance(data.get("legs"), list):  # an order list's legs: their ids made from the list's
+            data["legs"] = [
+                {k: v for k, v in leg.items() if k != CLIENT_ORDER_ID} if isinstance(leg, Mapping) else leg
+                for leg in data["legs"]
+            ]
     canonical = {key: _canonical_value(key, value) for key, value in data.items()}
     return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -856,9 +856,8 @@ class AuditLog:
                 arguments = json.loads(text)
             except (TypeError, ValueError):
                 continue
-            for name, value in sorted(arguments.items()) if isinstance(arguments, dict) else ():
-                leg = name.endswith("_client_order_id") and name != "list_client_order_id"
-                if leg and isinstance(value, str) and (int(record_id), value) not in used:
+            for name, value in _leg_client_ids(arguments):
+                if isinstance(value, str) and (int(record_id), value) not in used:
                     problems.append(
                         f"record {seq} (id {record_id}): leg id {value} ({name}) is not among the used client "
                         "order ids: it was removed, and could be reused"
@@ -1169,3 +1168,21 @@ def _record(row: tuple[Any, ...]) -> AuditRecord:
         except (TypeError, ValueError):
             data["result"] = {"value": data["result"]}
     return AuditRecord(**data)
+
+
+def _leg_client_ids(arguments: object) -> list[tuple[str, object]]:
+    """An order list's legs' client order ids in its recorded arguments, as (argument, id):
+    `legs[1].client_order_id`, or, in a record written before legs, `above_client_order_id`."""
+    if not isinstance(arguments, dict):
+        return []
+    legs = arguments.get("legs")
+    found = [
+        (f"legs[{index}].client_order_id", leg["client_order_id"])
+        for index, leg in enumerate(legs if isinstance(legs, list) else [])
+        if isinstance(leg, dict) and "client_order_id" in leg
+    ]
+    return found + [
+        (name, value)
+        for name, value in sorted(arguments.items())
+        if name.endswith("_client_order_id") and name != "list_client_order_id"
+    ]

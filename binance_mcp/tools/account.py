@@ -21,7 +21,7 @@ def _non_zero(balance: dict[str, str]) -> bool:
 @tool(
     ToolName.GET_ACCOUNT_INFO,
     title="Get account info",
-    description="The account's non-zero balances (free and locked), trading permissions and commission rates.",
+    description="Non-zero balances (free, locked), permissions, commission rates.",
     inputs=NoInput,
     output=outputs.AccountInfo,
 )
@@ -53,10 +53,7 @@ async def get_account_info(args: NoInput, call: CallContext) -> ToolOutput:
 @tool(
     ToolName.GET_OPEN_ORDERS,
     title="Get open orders",
-    description=(
-        "Orders still open (NEW or PARTIALLY_FILLED), and the pending orders of order lists waiting "
-        "for their working order to fill (PENDING_NEW), on one symbol or on all symbols."
-    ),
+    description="Open orders, with order lists' pending ones (PENDING_NEW), on one symbol or all.",
     inputs=OpenOrdersInput,
     output=outputs.Orders,
 )
@@ -73,8 +70,10 @@ async def get_open_orders(args: OpenOrdersInput, call: CallContext) -> ToolOutpu
 @tool(
     ToolName.GET_ORDER_HISTORY,
     title="Get order history",
-    description="The account's orders on a symbol (open, filled, cancelled), oldest first: the most recent "
-    "`limit` (default 100), or those between start_time and end_time (at most 24 hours apart).",
+    description=(
+        "A symbol's orders in any status, oldest first: the latest `limit`, or start_time to end_time "
+        "(ms, 24 h at most)."
+    ),
     inputs=OrderHistoryInput,
     output=outputs.Orders,
 )

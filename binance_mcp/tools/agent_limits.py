@@ -13,10 +13,8 @@ from binance_mcp.tools.spec import CallContext, tool
     ToolName.GET_LIMITS,
     title="Get my limits",
     description=(
-        "What you may do here, now: each tool's decision (allow, deny with the reason, or approval), "
-        "the order constraints, the largest order that goes ahead without a human, open orders against "
-        "their bound, each daily budget (traded, held by open orders, left, when it resets), each rate limit (calls left), dry "
-        "run, and who may approve. Call it before placing orders, so that they fit on the first try."
+        "What the policy lets you do now: each tool's decision, order bounds, the largest order without a"
+        " human, budgets left, rate limits, dry run. Read it before placing orders."
     ),
     inputs=NoInput,
     output=outputs.Limits,
@@ -39,11 +37,9 @@ async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
     ToolName.GET_ORDER_PREVIEW,
     title="Preview an order",
     description=(
-        "What the guard would decide for an order, sending nothing and asking no one: give the tool "
-        "(place_order or place_order_list) and its arguments. Says the order's value (its largest single "
-        "execution, each leg at its worst price) and how it was reached, whether that is a bound or an "
-        "estimate, each money bound compared (limit, value, unit), whether a human would be asked, and the "
-        "largest quantity at this price that goes ahead without one."
+        "What the guard would decide for a place_order or place_order_list call, sending nothing: the "
+        "order's value and how, each money bound, whether a human would be asked, and the largest "
+        "quantity that needs none."
     ),
     inputs=OrderPreviewInput,
     output=outputs.OrderPreview,

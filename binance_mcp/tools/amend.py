@@ -115,13 +115,11 @@ def describe_amend(args: AmendOrderInput, found: object, network: str) -> str:
 
 @tool(
     ToolName.AMEND_ORDER,
-    title="Amend order (reduce quantity)",
+    title="Amend order",
     description=(
-        "Reduce an open order's quantity without losing its place in the queue, by order_id or "
-        "client_order_id. new_quantity must be less than the order's quantity (a decrease only; to "
-        "increase, cancel and place again). In an OCO both legs change together. Checked before "
-        "sending: a decrease, the step size, the minimum quantity and notional, the symbol's amend "
-        "limit. The order keeps its client order id unless new_client_order_id is given."
+        "Reduce an open order's quantity, keeping its place in the queue (an OCO's legs together). "
+        "Refused: an increase (cancel and place again), off the step size, under the minimum quantity or "
+        "notional."
     ),
     inputs=AmendOrderInput,
     output=outputs.AmendedOrder,

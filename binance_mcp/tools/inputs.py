@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import secrets
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -32,9 +32,6 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,20}$")
 CLIENT_ORDER_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,36}$")
 DAY_MS = 24 * 60 * 60 * 1000
 
-KLINE_INTERVALS = (
-    "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M",
-)  # fmt: skip
 KlineInterval = Literal[
     "1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"
 ]
@@ -100,24 +97,20 @@ def new_client_order_id() -> str:
 Symbol = Annotated[
     str,
     BeforeValidator(_symbol),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9]{2,20}$", "description": "e.g. BTCUSDT"}),
+    WithJsonSchema({"type": "string"}),  # BTCUSDT: a wrong one is refused saying so
 ]
 PositiveDecimal = Annotated[
     Decimal,
     BeforeValidator(_positive_decimal),
     PlainSerializer(decimal_text, return_type=str),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?$", "description": 'a decimal string, e.g. "0.01"'}
-    ),
+    WithJsonSchema({"type": "string"}),  # a decimal string: each tool's description says so once
 ]
 ClientOrderId = Annotated[
     str,
     BeforeValidator(_client_order_id),
-    WithJsonSchema({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,36}$"}),
+    WithJsonSchema({"type": "string"}),  # 1-36 of A-Za-z0-9_-: checked here, said in the error
 ]
-TimestampMs = Annotated[
-    WholeNumber, Field(ge=0, le=10**14, description="milliseconds since the Unix epoch, UTC")
-]
+TimestampMs = Annotated[WholeNumber, Field(ge=0, le=10**14)]  # ms since the epoch: each tool says so
 OrderId = Annotated[WholeNumber, Field(ge=1), AfterValidator(_int64)]
 """Binance's ids are 64-bit numbers: a longer one is refused here, not sent (-1100)."""
 ListId = Annotated[WholeNumber, Field(ge=0), AfterValidator(_int64)]
@@ -130,15 +123,15 @@ class ToolInput(BaseModel):
 
 
 class SymbolInput(ToolInput):
-    symbol: Symbol = Field(description="Trading pair, e.g. BTCUSDT")
+    symbol: Symbol
 
 
 class MarketInput(SymbolInput):
-    fresh: bool = Field(False, description="true: ask Binance now, not the shared answer")
+    fresh: bool = Field(False, description="true: ask Binance now")
 
 
 class OrderBookInput(MarketInput):
-    limit: WholeNumber = Field(100, ge=1, le=5000, description="Price levels per side, 1 to 5000")
+    limit: WholeNumber = Field(100, ge=1, le=5000)
 
 
 def _check_window(start_time: int | None, end_time: int | None, *, at_most_ms: int | None = None) -> None:
@@ -153,8 +146,8 @@ def _check_window(start_time: int | None, end_time: int | None, *, at_most_ms: i
 
 
 class KlinesInput(MarketInput):
-    interval: KlineInterval = Field(description="Candle length: " + ", ".join(KLINE_INTERVALS))
-    limit: WholeNumber = Field(100, ge=1, le=1000, description="Number of candles, 1 to 1000")
+    interval: KlineInterval
+    limit: WholeNumber = Field(100, ge=1, le=1000)
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
 
@@ -169,16 +162,16 @@ class NoInput(ToolInput):
 
 
 class OrderPreviewInput(ToolInput):
-    tool: Literal["place_order", "place_order_list"] = Field(description="The tool the order is for")
-    arguments: dict[str, Any] = Field(description="Its arguments, exactly as you would send them")
+    tool: Literal["place_order", "place_order_list"]
+    arguments: dict[str, Any] = Field(description="as you would send them")
 
 
 class OpenOrdersInput(ToolInput):
-    symbol: Symbol | None = Field(None, description="Trading pair; leave out for every symbol")
+    symbol: Symbol | None = Field(None, description="left out: all symbols")
 
 
 class OrderHistoryInput(SymbolInput):
-    limit: WholeNumber = Field(100, ge=1, le=1000, description="Number of orders, 1 to 1000, most recent")
+    limit: WholeNumber = Field(100, ge=1, le=1000)
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
 
@@ -202,58 +195,25 @@ _TAKES_TIME_IN_FORCE = {"LIMIT", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"}
 _TRIGGERED = {"STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"}
 TrailingDelta = Annotated[
     WholeNumber,
-    Field(
-        ge=1,
-        le=10000,
-        description=(
-            "Trailing stop distance in BIPS (100 = 1 %); the symbol's TRAILING_DELTA filter bounds it "
-            "(often 10 to 2000)"
-        ),
-    ),
+    Field(ge=1, le=10000, description="trailing stop, BIPS (100 = 1 %)"),
 ]
 
 
 class PlaceOrderInput(SymbolInput):
-    side: Annotated[OrderSide, BeforeValidator(_upper)] = Field(description="BUY or SELL")
-    type: Annotated[OrderType, BeforeValidator(_upper)] = Field(
-        description=(
-            "LIMIT, MARKET, LIMIT_MAKER, STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT or TAKE_PROFIT_LIMIT "
-            "(STOP_LOSS and TAKE_PROFIT become MARKET orders when triggered)"
-        )
-    )
-    quantity: PositiveDecimal | None = Field(None, description='Amount of the base asset, e.g. "0.01" BTC')
-    quote_quantity: PositiveDecimal | None = Field(
-        None, description='MARKET only: amount of the quote asset to spend or receive, e.g. "100" USDT'
-    )
-    price: PositiveDecimal | None = Field(None, description="Limit price in the quote asset")
-    stop_price: PositiveDecimal | None = Field(
-        None,
-        description=(
-            "Trigger price for STOP_LOSS, STOP_LOSS_LIMIT, TAKE_PROFIT, TAKE_PROFIT_LIMIT: above the "
-            "market for STOP_LOSS BUY and TAKE_PROFIT SELL, below it for STOP_LOSS SELL and TAKE_PROFIT BUY"
-        ),
-    )
-    trailing_delta: TrailingDelta | None = Field(
-        None,
-        description=(
-            "Stop types only: make it a trailing stop, triggered after the price moves this many BIPS "
-            "(100 = 1 %) against you from its best since placement (or since stop_price was reached)"
-        ),
-    )
+    side: Annotated[OrderSide, BeforeValidator(_upper)]
+    type: Annotated[OrderType, BeforeValidator(_upper)]
+    quantity: PositiveDecimal | None = Field(None, description="base asset")
+    quote_quantity: PositiveDecimal | None = Field(None, description="MARKET: quote asset to spend/receive")
+    price: PositiveDecimal | None = None
+    stop_price: PositiveDecimal | None = None
+    trailing_delta: TrailingDelta | None = None
     time_in_force: Annotated[TimeInForce, BeforeValidator(_upper)] | None = Field(
-        None, description="GTC (default), IOC or FOK; for LIMIT, STOP_LOSS_LIMIT, TAKE_PROFIT_LIMIT"
+        None, description="default GTC"
     )
     cap_pct: PositiveDecimal | None = Field(
-        None,
-        description=(
-            "MARKET by quantity only: send it capped, as a LIMIT IOC at the order book's price for the "
-            "quantity plus (BUY) or minus (SELL) this percent, so Binance enforces the bound; what the "
-            "book cannot fill within it expires"
-        ),
+        None, description="MARKET by quantity: sent as LIMIT IOC at the book's price ± this %"
     )
-    client_order_id: ClientOrderId | None = Field(
-        None, description="Your id for the order (1-36 of A-Za-z0-9_-); generated when left out"
-    )
+    client_order_id: ClientOrderId | None = None
 
     @model_validator(mode="after")
     def _fits_the_type(self) -> PlaceOrderInput:
@@ -288,8 +248,8 @@ class PlaceOrderInput(SymbolInput):
 class OneOrderInput(SymbolInput):
     """One order of a symbol, named by either of its ids."""
 
-    order_id: OrderId | None = Field(None, description="Binance's order id")
-    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
+    order_id: OrderId | None = None
+    client_order_id: ClientOrderId | None = None
 
     @model_validator(mode="after")
     def _one_id(self) -> OneOrderInput:
@@ -307,16 +267,11 @@ class GetOrderInput(OneOrderInput):
 
 
 class MyTradesInput(SymbolInput):
-    order_id: OrderId | None = Field(None, description="Only the fills of this order")
+    order_id: OrderId | None = None
     start_time: TimestampMs | None = None
     end_time: TimestampMs | None = None
-    from_id: ListId | None = Field(None, description="Fills with this trade id and later")
-    limit: WholeNumber = Field(
-        100,
-        ge=1,
-        le=1000,
-        description="Number of fills, 1 to 1000; the most recent unless from_id or start_time",
-    )
+    from_id: ListId | None = Field(None, description="trade id to start from")
+    limit: WholeNumber = Field(100, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _combination(self) -> MyTradesInput:
@@ -329,14 +284,10 @@ class MyTradesInput(SymbolInput):
 
 
 class AmendOrderInput(SymbolInput):
-    order_id: OrderId | None = Field(None, description="Binance's order id")
-    client_order_id: ClientOrderId | None = Field(None, description="The order's client order id")
-    new_quantity: PositiveDecimal = Field(
-        description="The order's new base quantity: less than its quantity now (a decrease only)"
-    )
-    new_client_order_id: ClientOrderId | None = Field(
-        None, description="The order's client order id after the amend; Binance generates one when left out"
-    )
+    order_id: OrderId | None = None
+    client_order_id: ClientOrderId | None = None
+    new_quantity: PositiveDecimal = Field(description="less than now")
+    new_client_order_id: ClientOrderId | None = None
 
     @model_validator(mode="after")
     def _one_id(self) -> AmendOrderInput:
@@ -347,17 +298,21 @@ class AmendOrderInput(SymbolInput):
 
 def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> tuple[str | None, str]:
     """The first field at fault and one sentence for every problem, in plain words."""
-    allowed = ", ".join(model.model_fields) or "no arguments"
     problems: list[str] = []
     first_field: str | None = None
-    unknown = [str(err["loc"][0]) for err in exc.errors() if err["type"] == "extra_forbidden" and err["loc"]]
-    if unknown:
-        names = ", ".join(_shown(name) for name in unknown[:5])
-        if len(unknown) > 5:
-            names += f" and {len(unknown) - 5} more"
-        noun = "argument" if len(unknown) == 1 else "arguments"
-        problems.append(f"unknown {noun} {names}: this tool takes {allowed}")
-        first_field = unknown[0]
+    unknown: dict[tuple[Any, ...], list[str]] = {}  # by where they were given: the arguments, or legs[1]
+    for err in exc.errors():
+        if err["type"] == "extra_forbidden" and err["loc"]:
+            unknown.setdefault(tuple(err["loc"][:-1]), []).append(_path(err["loc"]) or "")
+    for parent, names in unknown.items():
+        shown = ", ".join(_shown(name) for name in names[:5])
+        if len(names) > 5:
+            shown += f" and {len(names) - 5} more"
+        noun = "argument" if len(names) == 1 else "arguments"
+        allowed = ", ".join(_fields_at(model, parent)) or "no arguments"
+        taker = f"{_path(parent)} takes" if parent else "this tool takes"
+        problems.append(f"unknown {noun} {shown}: {taker} {allowed}")
+        first_field = first_field or names[0]
     for err in exc.errors():
         if err["type"] == "extra_forbidden":
             continue
@@ -367,15 +322,38 @@ def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> t
     return first_field, "; ".join(problems)
 
 
+def _fields_at(model: type[BaseModel], parent: tuple[Any, ...]) -> list[str]:
+    """The arguments the model takes at a place in its arguments (`legs[1]`: a leg's)."""
+    current = model
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        inner = [t for t in get_args(field.annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not inner:
+            return []
+        current = inner[0]
+    return list(current.model_fields)
+
+
 def _shown(given: Any) -> str:
     """A refused value as quoted back: whole when short, cut when long (never the whole input echoed)."""
     text = repr(given)
     return text if len(text) <= 40 else f"{text[:36]}…"
 
 
+def _path(loc: Any) -> str | None:
+    """Where in the arguments: `price`, or `legs[1].price` inside a list of objects."""
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    return path or None
+
+
 def _sentence(err: Any) -> tuple[str | None, str]:
-    loc = [str(part) for part in err["loc"] if not isinstance(part, int)]
-    field_name = loc[0] if loc else None
+    field_name = _path(err["loc"])
     kind = err["type"]
     ctx = err.get("ctx") or {}
     given = err.get("input")

@@ -16,7 +16,7 @@ from binance_mcp.tools.spec import CallContext, tool
 @tool(
     ToolName.GET_PRICE,
     title="Get price",
-    description="Latest price of a Binance Spot symbol, e.g. BTCUSDT.",
+    description="Latest price of a symbol.",
     inputs=MarketInput,
     output=outputs.Price,
 )
@@ -32,7 +32,7 @@ async def get_price(args: MarketInput, call: CallContext) -> ToolOutput:
 @tool(
     ToolName.GET_ORDERBOOK,
     title="Get order book",
-    description="Bids and asks of a symbol, best first, up to `limit` levels per side (default 100).",
+    description="Bids and asks, best first, `limit` levels a side.",
     inputs=OrderBookInput,
     output=outputs.OrderBook,
 )
@@ -60,8 +60,7 @@ async def get_orderbook(args: OrderBookInput, call: CallContext) -> ToolOutput:
 @tool(
     ToolName.GET_KLINES,
     title="Get candles",
-    description="Candlesticks (OHLCV) of a symbol for an interval, oldest first; the most recent `limit` "
-    "(default 100) unless start_time/end_time (ms since epoch, UTC) say otherwise.",
+    description="Candles (OHLCV), oldest first: the latest `limit`, or start_time to end_time (ms).",
     inputs=KlinesInput,
     output=outputs.Klines,
 )
@@ -95,7 +94,7 @@ async def get_klines(args: KlinesInput, call: CallContext) -> ToolOutput:
 @tool(
     ToolName.GET_24HR_TICKER,
     title="Get 24h ticker",
-    description="24-hour rolling statistics of a symbol: last price, change, high, low, volume.",
+    description="24-hour rolling statistics: last price, change, high, low, volume.",
     inputs=MarketInput,
     output=outputs.Ticker24h,
 )
@@ -131,11 +130,8 @@ async def get_24hr_ticker(args: MarketInput, call: CallContext) -> ToolOutput:
     ToolName.GET_SYMBOL_INFO,
     title="Get symbol rules",
     description=(
-        "A symbol's trading rules from Binance: tick size, step size, min/max quantity (also for "
-        "MARKET), min/max notional, the price band a limit price must be in right now (around band_price, "
-        "the average Binance checks it against), quote precision "
-        "and the order types it takes. Read it before sizing an order: every place_order is checked "
-        "against these rules."
+        "A symbol's trading rules: tick and step size, quantity and notional bounds, the price band now, "
+        "order types."
     ),
     inputs=MarketInput,
     output=outputs.SymbolInfo,

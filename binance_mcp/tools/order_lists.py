@@ -45,18 +45,20 @@ if TYPE_CHECKING:
 def with_list_client_order_ids(args: PlaceOrderListInput) -> PlaceOrderListInput:
     """Fill the list's client order id if the caller left it out, and each leg's the caller left
     out (`order_list_inputs.leg_client_order_id`: `bmcp_` and a hash of the list's id and the
-    leg's place), before the call is audited: the audit record then names every id the list sends,
+    leg's role), before the call is audited: the audit record then names every id the list sends,
     and each is refused for a later order as a single order's id is."""
     list_id = args.list_client_order_id or new_client_order_id()
-    update: dict[str, Any] = {"list_client_order_id": list_id}
-    for leg in legs_of(args.model_copy(update=update)):
-        update[f"{leg.prefix}_client_order_id"] = leg.client_order_id
-    return args.model_copy(update=update)
+    named = args.model_copy(update={"list_client_order_id": list_id})
+    legs = [
+        given.model_copy(update={"client_order_id": leg.client_order_id})
+        for given, leg in zip(args.legs, legs_of(named), strict=True)
+    ]
+    return named.model_copy(update={"legs": legs})
 
 
 def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
     """An OCO (above, below), OTO (working, pending) or OTOCO (working, pending_above, pending_below),
-    each leg with its own client order id."""
+    its legs in the order given, each with its own client order id."""
     legs = tuple(
         Leg(
             side=leg.side,  # type: ignore[arg-type]
@@ -68,6 +70,7 @@ def order_of_place_order_list(args: PlaceOrderListInput) -> Order:
             role=leg.role,
             time_in_force=leg.time_in_force,
             client_order_id=leg.client_order_id,
+            argument=leg.argument,
         )
         for leg in legs_of(args)
     )
@@ -87,7 +90,7 @@ def check_order_list(order: Order, market: Market) -> None:
             # > stop-loss stop; BUY the other way round (Binance's -2010 "The relationship of the
             # prices for the orders is not correct"); stops are checked as triggers with the filters
             if leg.type in ("LIMIT_MAKER", "TAKE_PROFIT_LIMIT"):
-                name = f"{leg.role}_price"
+                name = leg.field("price")
                 problem = trigger_problem(leg.side, leg.type, leg.price, market.price, name)
                 if problem is not None:
                     if leg.type == "TAKE_PROFIT_LIMIT":
@@ -104,10 +107,10 @@ def check_order_list(order: Order, market: Market) -> None:
         if high is not None and low is not None and high <= low:
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
-                f"pending_above_{_level_name(above)}: the pending above leg ({above.type} at "
+                f"{above.field(_level_name(above))}: the pending above leg ({above.type} at "
                 f"{decimal_text(high)}) must be above the pending below leg ({below.type} at "
                 f"{decimal_text(low)}); nothing was sent",
-                field=f"pending_above_{_level_name(above)}",
+                field=above.field(_level_name(above)),
             )
 
 
@@ -125,20 +128,13 @@ def _level(leg: Leg) -> Decimal | None:
 
 @tool(
     ToolName.PLACE_ORDER_LIST,
-    title="Place order list (OCO, OTO, OTOCO)",
+    title="Place order list",
     description=(
-        "Place linked orders in one call. OCO: side, quantity, and two legs (above_*, below_*) of "
-        "which one cancels the other: to protect a position, SELL with above_type LIMIT_MAKER (take "
-        "profit, above_price above the market) and below_type STOP_LOSS or STOP_LOSS_LIMIT "
-        "(below_stop_price below the market); a BUY OCO has its stop-loss above. OTO: a working "
-        "LIMIT or LIMIT_MAKER order (working_*), and a pending order (pending_*) placed once it "
-        "fills. OTOCO: a working order, then an OCO pair (pending_side, pending_quantity, "
-        "pending_above_*, pending_below_*): a buy with its take-profit and stop-loss. Stop legs take "
-        "a stop price and/or a trailing delta (BIPS). Amounts are decimal strings. Every leg is "
-        "checked against the symbol's filters and the policy before anything is sent; the policy "
-        "compares its largest single execution (an OCO its larger leg, an OTO/OTOCO the largest of its "
-        "legs) with max_notional and approval bounds; the daily budget holds its worst path (the working "
-        "order plus the larger pending leg)."
+        "Place an OCO, OTO or OTOCO; amounts are decimal strings. Protect a position: OCO SELL, a "
+        "LIMIT_MAKER above the market and a STOP_LOSS(_LIMIT) below (BUY: reversed). Bracket an entry: "
+        "OTOCO, a LIMIT BUY, then a SELL LIMIT_MAKER and a SELL STOP_LOSS(_LIMIT). Each leg is checked as"
+        " place_order's; valued at its largest single execution; the budget holds the working order plus "
+        "the larger pending leg."
     ),
     inputs=PlaceOrderListInput,
     output=outputs.PlacedOrderList,
@@ -235,7 +231,7 @@ def describe_cancel_order_list(args: CancelOrderListInput, found: object, networ
 @tool(
     ToolName.CANCEL_ORDER_LIST,
     title="Cancel order list",
-    description="Cancel an OCO, OTO or OTOCO (every open order in it) by order_list_id or list_client_order_id.",
+    description="Cancel an order list (every open order in it) by order_list_id or list_client_order_id.",
     inputs=CancelOrderListInput,
     output=outputs.CancelledOrderList,
     describe=describe_cancel_order_list,
@@ -261,8 +257,8 @@ async def cancel_order_list(args: CancelOrderListInput, call: CallContext) -> To
     ToolName.GET_ORDER_LISTS,
     title="Get order lists",
     description=(
-        "The account's open order lists (OCO, OTO, OTOCO), optionally on one symbol; or one list in "
-        "any status by order_list_id or list_client_order_id, with its orders' details."
+        "Open order lists, on one symbol or all; or one list in any status by order_list_id or "
+        "list_client_order_id."
     ),
     inputs=GetOrderListsInput,
     output=outputs.OrderLists,

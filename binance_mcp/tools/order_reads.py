@@ -16,10 +16,7 @@ from binance_mcp.tools.spec import CallContext, tool
 @tool(
     ToolName.GET_ORDER,
     title="Get order",
-    description=(
-        "One order in any status (open, filled, cancelled, expired, or pending in an order list) by "
-        "order_id or client_order_id: its quantities, prices, status and order list."
-    ),
+    description="One order in any status by order_id or client_order_id.",
     inputs=GetOrderInput,
     output=outputs.FoundOrder,
 )
@@ -40,13 +37,11 @@ async def get_order(args: GetOrderInput, call: CallContext) -> ToolOutput:
 
 @tool(
     ToolName.GET_MY_TRADES,
-    title="Get my trades (fills)",
+    title="Get my trades",
     description=(
-        "The account's fills on a symbol, oldest first: price, quantity, quote quantity, commission "
-        "and its asset, maker or taker, order id; and their sum (bought, sold, average prices, "
-        "commission, the result of the round trips among them). The most recent `limit` (default 100), or those of "
-        "one order_id, or from trade id from_id, or between start_time and end_time (at most 24 "
-        "hours apart; not combined with order_id or from_id)."
+        "A symbol's fills, oldest first, and their sums (average prices, commission, realised): the "
+        "latest `limit`, one order_id's, from trade from_id, or start_time to end_time (ms, 24 h at most;"
+        " not with order_id or from_id)."
     ),
     inputs=MyTradesInput,
     output=outputs.Trades,

@@ -94,7 +94,7 @@ def check_trailing_deltas(order: Order, market: Market) -> None:
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
                 f"{where}{violation.message}; nothing was sent",
-                field=violation.field if leg.role == "order" else f"{leg.role}_{violation.field}",
+                field=leg.field(violation.field),
             )
 
 
@@ -138,15 +138,13 @@ def describe_cancel_all(args: SymbolInput, quote: object, network: str) -> str:
 @tool(
     ToolName.PLACE_ORDER,
     title="Place order",
-    description="Place a Binance Spot order. LIMIT needs quantity and price; MARKET takes quantity or "
-    "quote_quantity; LIMIT_MAKER needs quantity and price; STOP_LOSS and TAKE_PROFIT (a MARKET order "
-    "once triggered) need quantity and a stop_price and/or trailing_delta; STOP_LOSS_LIMIT and "
-    "TAKE_PROFIT_LIMIT need quantity, price and a stop_price and/or trailing_delta. A stop_price must "
-    "be on its side of the market (a SELL STOP_LOSS below it, a SELL TAKE_PROFIT above it; BUY "
-    "reversed). trailing_delta (BIPS, 100 = 1 %) makes a trailing stop: it triggers once the price "
-    "moves that far back from its best since placement (or since stop_price, its activation price, "
-    "was reached). Amounts are decimal strings. The order is checked against the symbol's filters "
-    "and the policy before anything is sent.",
+    description=(
+        "Place a Spot order; amounts are decimal strings. LIMIT and LIMIT_MAKER take a price; MARKET a "
+        "quantity or quote_quantity; STOP_LOSS and TAKE_PROFIT (MARKET once triggered) a stop_price "
+        "and/or trailing_delta, their _LIMIT forms a price too. A SELL stop-loss triggers below the "
+        "market, a SELL take-profit above (BUY: reversed). Checked against the symbol's rules and the "
+        "policy before sending; valued at its worst price (MARKET by quantity: estimated from the book)."
+    ),
     inputs=PlaceOrderInput,
     output=outputs.PlacedOrder,
     prepare=with_client_order_id,
@@ -228,7 +226,7 @@ def traded_quote(raw: dict[str, Any]) -> Decimal | None:
 @tool(
     ToolName.CANCEL_ORDER,
     title="Cancel order",
-    description="Cancel one open order by order_id or client_order_id.",
+    description="Cancel an open order by order_id or client_order_id.",
     inputs=CancelOrderInput,
     output=outputs.CancelledOrder,
     describe=describe_cancel,
@@ -255,7 +253,7 @@ async def cancel_order(args: CancelOrderInput, call: CallContext) -> ToolOutput:
 @tool(
     ToolName.CANCEL_ALL_ORDERS,
     title="Cancel all orders",
-    description="Cancel every open order on a symbol. Says so when there were none.",
+    description="Cancel every open order on a symbol.",
     inputs=SymbolInput,
     output=outputs.CancelledOrders,
     describe=describe_cancel_all,

@@ -30,6 +30,11 @@ def trigger_problem(
         return None
     where = "above" if above else "below"
     return (
-        f"{name}: a {side} {order_type} triggers {where} the market, so its {name.replace('_', ' ')} must be "
+        f"{name}: a {side} {order_type} triggers {where} the market, so its {_words(name)} must be "
         f"{where} the market price {decimal_text(market)} (got {decimal_text(price)}); nothing was sent"
     )
+
+
+def _words(name: str) -> str:
+    """`stop_price` or `legs[1].stop_price` in words: `stop price`."""
+    return name.rsplit(".", 1)[-1].replace("_", " ")
