@@ -2,7 +2,7 @@
 
 An order or a cancel goes under the account lock: crash recovery of an earlier run's pending
 records first; then the caller's token is looked up again (revoked: nothing is sent), and the call
-is decided again with what is true now (the policy in force, a fresh price and value, the open
+is decided again with what is true now (the policy in force, a price at most 1 s old and the value at it, the open
 orders, the client order id, the approval threshold and the budget) whenever anything it was
 decided on may have changed since it was screened: it waited for a human, or the account's epoch
 moved (`epoch.py`: a policy reload, another call's order, cancel or amend from any process
