@@ -7,6 +7,12 @@ backoff on a network failure, a 5xx or a 429, a bounded number of times, each at
 timeout. A notification is only news: it never blocks, allows or delays the call. `announce_pending`
 starts it as a background task and returns at once; a failure is logged, with the URL's scheme and
 host only (a webhook URL's path is a secret: whoever has it can post to the channel).
+
+Requests that come fast are grouped (`Notices`): at most one post per `approvals.notify_every`
+seconds (default 10) per receiver and agent; the first request of a quiet spell is posted at once,
+the ones that start waiting in the next seconds go out together in one post that lists them all
+(`text` names each; `approvals` carries every request). So an agent that opens many requests in a
+burst makes a few posts, not one per request. Counted in this process (each replica groups its own).
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -25,7 +32,15 @@ from binance_mcp import __version__
 if TYPE_CHECKING:
     from binance_mcp.stores.approvals import Approval
 
-__all__ = ["RETRY_DELAYS_S", "announce_pending", "notification_payload", "notify_pending", "shown_url"]
+__all__ = [
+    "RETRY_DELAYS_S",
+    "Notices",
+    "announce_pending",
+    "group_payload",
+    "notification_payload",
+    "notify_pending",
+    "shown_url",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +100,19 @@ async def notify_pending(
     """POST the request to `url`, retrying after each of `delays` on a network error, a 5xx or a
     429. True once an attempt gets a 2xx; False when every attempt failed or the receiver refused
     it (another 4xx: retrying would not help). Never raises: a failure is logged and that is all."""
-    body = json.dumps(notification_payload(approval, page_url, command), ensure_ascii=False).encode()
+    body = notification_payload(approval, page_url, command)
+    return await _post(url, body, approval.id, delays=delays, attempt_timeout_s=attempt_timeout_s)
+
+
+async def _post(
+    url: str,
+    payload: dict[str, Any],
+    what: str,
+    *,
+    delays: Sequence[float] = RETRY_DELAYS_S,
+    attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
+) -> bool:
+    body = json.dumps(payload, ensure_ascii=False).encode()
     headers = {"content-type": "application/json", "user-agent": f"binance-mcp/{__version__}"}
     problem = "no attempt was made"
     attempts = len(delays) + 1
@@ -111,12 +138,34 @@ async def notify_pending(
         "could not notify %s that %s waits for approval (%s after %d attempt%s); "
         "the request stays pending for a human to see with `binance-mcp approvals`",
         shown_url(url),
-        approval.id,
+        what,
         problem,
         attempts,
         "" if attempts == 1 else "s",
     )
     return False
+
+
+def group_payload(approvals: Sequence[tuple[Approval, str | None]], page_url: str | None) -> dict[str, Any]:
+    """One post for several requests that started waiting close together: `text` lists each (its
+    question, id and the command that approves it), `approvals` carries every request."""
+    if len(approvals) == 1:
+        return notification_payload(approvals[0][0], page_url, approvals[0][1])
+    agents = sorted({approval.agent for approval, _ in approvals if approval.agent})
+    who = f" for agent {', '.join(agents)}" if agents else ""
+    lines = [f"{len(approvals)} approvals needed{who}:"]
+    for approval, command in approvals:
+        question = approval.question.removesuffix(" — approve?")
+        lines.append(f"• {question} ({approval.id})" + (f": {command}" if command else ""))
+    if page_url:
+        lines.append(f"Decide on the approvals page: {page_url}")
+    return {
+        "text": _slack_escape("\n".join(lines)),
+        "approvals": [approval.to_dict() for approval, _ in approvals],
+        "page_url": page_url,
+        "approve_commands": [command for _, command in approvals],
+        "source": f"binance-mcp {__version__}",
+    }
 
 
 def announce_pending(
@@ -138,21 +187,92 @@ def announce_pending(
     except RuntimeError:
         return None
 
+    return _in_background(
+        loop,
+        notify_pending(url, approval, page_url, command=command, delays=delays),
+        url,
+        approval.id,
+        deadline_s,
+    )
+
+
+def _in_background(
+    loop: asyncio.AbstractEventLoop,
+    sending: Coroutine[Any, Any, bool],
+    url: str,
+    what: str,
+    deadline_s: float,
+) -> asyncio.Task[bool]:
     async def bounded() -> bool:
         try:
-            return await asyncio.wait_for(
-                notify_pending(url, approval, page_url, command=command, delays=delays), deadline_s
-            )
+            return await asyncio.wait_for(sending, deadline_s)
         except TimeoutError:
             logger.warning(
-                "gave up notifying %s that %s waits for approval after %g s",
-                shown_url(url),
-                approval.id,
-                deadline_s,
+                "gave up notifying %s that %s waits for approval after %g s", shown_url(url), what, deadline_s
             )
             return False
 
-    task = loop.create_task(bounded(), name=f"notify {approval.id}")
+    task = loop.create_task(bounded(), name=f"notify {what}")
     _BACKGROUND.add(task)
     task.add_done_callback(_BACKGROUND.discard)
     return task
+
+
+class Notices:
+    """Grouped notifications: at most one post per `every_s` per (URL, agent), in this process.
+    The first request after a quiet spell is posted at once; those that follow within `every_s`
+    wait for one post that lists them all, sent `every_s` after the last post."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, str | None], float] = {}
+        self._waiting: dict[tuple[str, str | None], list[tuple[Approval, str | None]]] = {}
+
+    def announce(
+        self,
+        url: str | None,
+        approval: Approval,
+        page_url: str | None,
+        *,
+        command: str | None = None,
+        every_s: float = 0,
+        deadline_s: float = DEADLINE_S,
+    ) -> asyncio.Task[bool] | None:
+        """Announce a request that just started waiting, now or in the next group post (the
+        task that posts it, None when there is no URL, no loop, or it joined a group already
+        on its way)."""
+        if not url:
+            return None
+        if every_s <= 0:
+            return announce_pending(url, approval, page_url, command=command, deadline_s=deadline_s)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+        key = (url, approval.agent)
+        now = time.monotonic()
+        last = self._last.get(key)
+        waiting = self._waiting.get(key)
+        if waiting is not None:  # a group post is on its way: this request joins it
+            waiting.append((approval, command))
+            return None
+        if last is None or now - last >= every_s:
+            self._last[key] = now
+            return announce_pending(url, approval, page_url, command=command, deadline_s=deadline_s)
+        self._waiting[key] = [(approval, command)]
+        return _in_background(
+            loop,
+            self._post_group(key, page_url, last + every_s - now),
+            url,
+            f"{approval.id} and others",
+            deadline_s + every_s,
+        )
+
+    async def _post_group(self, key: tuple[str, str | None], page_url: str | None, after_s: float) -> bool:
+        try:
+            await asyncio.sleep(max(0.0, after_s))
+        finally:  # even if cancelled: later requests must not join a group nobody posts
+            group = self._waiting.pop(key, [])
+            self._last[key] = time.monotonic()
+        if not group:
+            return True
+        return await _post(key[0], group_payload(group, page_url), ", ".join(a.id for a, _ in group))

@@ -308,3 +308,18 @@ def _highest(candidates: Sequence[tuple[str, Decimal | None]]) -> tuple[Decimal,
     others = " and ".join(f"{other} {decimal_text(value)}" for other, value in known if other != name)
     why = f" (the higher of it and {others})" if others else ""
     return price, f"{name} {decimal_text(price)}{why}"
+
+
+def least_value(order: Order) -> Decimal | None:
+    """The least `value_order` can come to, from what the order itself says, before any market
+    is read: its largest leg given by a quote quantity, or by a limit price and a quantity (a
+    limit BUY is worth exactly that; a SELL, a pending leg, at least that). None when no leg says
+    (a MARKET order by quantity, a stop-market, a trailing stop): only the market values those.
+    A value above a bound here is above it whatever the market says."""
+    known = []
+    for leg in order.legs:
+        if leg.quote_quantity is not None:
+            known.append(leg.quote_quantity)
+        elif not leg.trailing_delta and leg.type in LIMIT_TYPES and leg.quantity and leg.price:
+            known.append(leg.quantity * leg.price)
+    return max(known) if known else None

@@ -116,11 +116,16 @@ async def test_rate_limit_allows_max_per_window_and_says_when_to_retry(build, fa
         {
             "version": "1",
             "default": "allow",
-            "rules": {"get_price": {"action": "allow", "rate_limit": {"max": 3, "window": 60}}},
+            "rules": {
+                "get_price": {
+                    "action": "allow",
+                    "rate_limit": {"max": 3, "window": 60, "count_refused": False},
+                }
+            },
         }
     )
     async with Client(app.server) as client:
-        # calls refused before the rate-limit stage do not count
+        # with count_refused false, refused calls (here: bad arguments) do not count
         for _ in range(5):
             assert (await client.call_tool("get_price", {"symbol": "BTC/USDT"})).is_error
         results = [await client.call_tool("get_price", {"symbol": "BTCUSDT"}) for _ in range(5)]

@@ -219,7 +219,8 @@ async def use_it(server: Server, fake: FakeBinance, tokens: dict[str, str]) -> d
         await alice.list_tools()  # the client checks a result against the tool's schema, asked once
 
         async def call() -> None:
-            result = await alice.call_tool("get_price", {"symbol": "BTCUSDT"})
+            # fresh: the order's own price read may still be shared (--market-data-max-age)
+            result = await alice.call_tool("get_price", {"symbol": "BTCUSDT", "fresh": True})
             outcome["in_flight"] = result.structured_content
 
         group.start_soon(call)

@@ -56,7 +56,7 @@ def asking(asked: list[str], before_answer: Any = None, approve: bool = True) ->
 
 def test_the_stages_run_in_one_written_order_each_in_its_own_module() -> None:
     names = [stage.name for stage in STAGES]
-    assert names == ["hide", "parse", "validate", "decide", "rate_limit", "approve", "dispatch", "record"]
+    assert names == ["hide", "rate_limit", "parse", "validate", "decide", "approve", "dispatch", "record"]
     for stage in STAGES:
         module = importlib.import_module(stage.run.__module__)
         assert module.__name__ == f"binance_mcp.guard.{stage.name.replace('_', '')}"

@@ -62,7 +62,15 @@ def policies(draw: Any) -> dict[str, Any]:
     rules = {key: draw(order_rules())}
     if key == "place_order" and draw(st.booleans()):
         rules["*"] = {"action": "allow"}  # a glob never reopens what place_order's rule closes
-    return {"version": "1", "default": draw(st.sampled_from(["allow", "deny"])), "rules": rules}
+    # one server answers every example, and the requests for approval they open stay waiting: room
+    # for all of them (the cap on one agent's waiting requests has tests of its own, test_fair_use)
+    approvals = {"max_pending_per_agent": 1000}
+    return {
+        "version": "1",
+        "default": draw(st.sampled_from(["allow", "deny"])),
+        "rules": rules,
+        "approvals": approvals,
+    }
 
 
 @st.composite

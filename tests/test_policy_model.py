@@ -485,6 +485,7 @@ def test_the_schema_has_a_title_descriptions_and_refuses_unknown_fields() -> Non
         "agents",
         "budgets",
         "approvals",
+        "max_weight_share_pct",
     }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"version": "1", "rulez": {}}, schema)

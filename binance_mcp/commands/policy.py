@@ -294,6 +294,7 @@ def explain_json(engine: PolicyEngine, network: str, agent: str | None = None) -
                         "max": limit.rate_limit.max,
                         "window_s": limit.rate_limit.window,
                         "scope": limit.rate_limit.scope,
+                        "count_refused": limit.rate_limit.count_refused,
                         "shared_by": list(limit.tools),
                     }
                     for limit in decision.limits
@@ -301,12 +302,19 @@ def explain_json(engine: PolicyEngine, network: str, agent: str | None = None) -
             }
         )
     budgets = {asset: _decimal(amount) for asset, amount in engine.policy.budgets.daily_notional.items()}
+    share = engine.weight_share(agent)
+    approvals = engine.policy.approvals
     return {
         "network": network,
         "agent": agent,
         "default": engine.policy.default,
         "tools": tools,
         "budgets": budgets,
+        "weight_share": {"max_pct": share[0], "rule": share[1]} if share is not None else None,
+        "approvals": {
+            "max_pending_per_agent": approvals.max_pending_per_agent,
+            "notify_every_s": approvals.notify_every,
+        },
     }
 
 
@@ -365,11 +373,32 @@ def render_explain(source: str, engine: PolicyEngine, network: str, agent: str |
         if (budget := engine.budget(asset)) is not None
     ]
     notes += approvals_notes(engine, agent)
+    notes += weight_share_notes(engine, agent)
     if policy.agents and not agent:
         notes.append(f"agents with rules of their own: {', '.join(policy.agents)} (see --agent NAME)")
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
+
+
+def weight_share_notes(engine: PolicyEngine, agent: str | None) -> list[str]:
+    """Each agent's share of Binance's request weight (per IP address, 6000 a minute), where one is set."""
+    policy = engine.policy
+    agents = (
+        [agent]
+        if agent
+        else [None, *(name for name, entry in policy.agents.items() if entry.max_weight_share_pct)]
+    )
+    notes = []
+    for name in agents:
+        share = engine.weight_share(name)
+        if share is None:
+            continue
+        subject = f"agent {name}" if name else "each agent"
+        notes.append(
+            f"{subject} may use at most {share[0]} % of Binance's request weight per minute ({share[1]})"
+        )
+    return notes
 
 
 _ROUTE_WORDS = {"elicitation": "the MCP client asks its user (elicitation)", "operator": "an operator"}
@@ -403,6 +432,12 @@ def approvals_notes(engine: PolicyEngine, agent: str | None) -> list[str]:
     notes.append(
         f"a request for approval waits {engine.pending_ttl} s for a human (approvals.pending_ttl); {told}"
     )
+    every = engine.notify_every
+    grouped = f"; notifications at most one post per {every} s per agent (approvals.notify_every)"
+    notes.append(
+        f"each agent may have {engine.max_pending_per_agent} requests waiting at once "
+        f"(approvals.max_pending_per_agent){grouped if notify and every else ''}"
+    )
     return notes
 
 
@@ -417,6 +452,7 @@ def _cells(row: ExplainRow) -> tuple[str, ...]:
     limits = "; ".join(
         f"{limit.rate_limit.max} per {limit.rate_limit.window}s per {limit.rate_limit.scope}"
         + (f" (shared by {len(limit.tools)} tools)" if limit.shared else "")
+        + ("" if limit.rate_limit.count_refused else " (refused calls not counted)")
         for limit in decision.limits
     )
     dry_run = "refused" if row.dry_run and decision.dry_run_refused else "yes" if row.dry_run else "-"

@@ -37,10 +37,11 @@ python-binance signs inside the worker, the parameters logged carry none).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
@@ -68,15 +69,21 @@ if TYPE_CHECKING:  # imported on first use: the server must start fast (see the 
 
 logger = logging.getLogger(__name__)
 
+_UNGATED: ContextVar[bool] = ContextVar("binance_mcp_ungated", default=False)
+
 MAX_ERROR_MESSAGE = 300
 INVALID_SYMBOL = -1121
 RECV_WINDOW_MS = 10_000
 """The `recvWindow` of a signed request sent with no lease to respect (python-binance's too)."""
 MAX_RECV_WINDOW_MS = 60_000
 """Binance refuses a larger `recvWindow` (-1102; rest-api.md, "Timing security")."""
-LEASE_MARGIN_MS = 500
+FUTURE_TIMESTAMP_MS = 1_000
+"""Binance takes a timestamp up to this far ahead of its own clock without -1021 (rest-api.md,
+"Timing security"): a server whose clock runs ahead by less is never resynced, and its request is
+accepted for that much longer than its `recvWindow` says."""
+LEASE_MARGIN_MS = 500 + FUTURE_TIMESTAMP_MS
 """Taken off what is left of a lease when it becomes a `recvWindow`: the request's own way from
-the signing to the wire."""
+the signing to the wire, and the time a timestamp may run ahead of Binance's clock."""
 
 
 @dataclass
@@ -168,6 +175,10 @@ class ExchangeClient:
         self._limits: UsageTracker | None = None
         self._limits_asked = False
         self._pause: ExchangePaused | None = None
+        self.gate: Callable[[str, int], None] | None = None
+        """Asked before each request leaves, with its method and weight: raises an
+        `ExchangeFailure` (a `ShareUsed`) to keep it from being sent (the guard's share of the
+        weight per agent). Set once by whoever builds the client's users."""
         self.observers: list[Callable[[SentRequest], None]] = []
         """Told of every request this client sent to Binance, once it ended (the audit log keeps
         one compact record of each: retries, look-ups and market data included)."""
@@ -334,6 +345,23 @@ class ExchangeClient:
     async def get_symbol_info(self, symbol: str) -> dict[str, Any]:
         return (await self.read_symbol_info(symbol)).value
 
+    @staticmethod
+    @contextlib.contextmanager
+    def ungated() -> Iterator[None]:
+        """Requests made inside pass no `gate`: the lookups that settle an order already sent
+        (after a lost answer, or in recovery) must never be refused for a caller's share."""
+        token = _UNGATED.set(True)
+        try:
+            yield
+        finally:
+            _UNGATED.reset(token)
+
+    def cached_quote_asset(self, symbol: str) -> str | None:
+        """The symbol's quote asset if its exchangeInfo entry is kept (`rules_reads`; no request is made)."""
+        kept = self.rules_reads.peek(("rules", symbol))
+        quote = kept.value.get("quoteAsset") if kept is not None else None
+        return str(quote) if quote else None
+
     # -- account (keys) --------------------------------------------------------------------------
 
     async def get_account(self) -> dict[str, Any]:
@@ -453,6 +481,8 @@ class ExchangeClient:
 
     async def _send(self, method: str, params: dict[str, Any], sure_until: float | None = None) -> Any:
         weight = request_weight(method, params)
+        if self.gate is not None and not _UNGATED.get():
+            self.gate(method, weight)
         await self._clearance(weight, new_orders(method))
         seen: dict[str, str] = {}
         started = time.perf_counter()

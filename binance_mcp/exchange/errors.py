@@ -9,6 +9,7 @@ list of classes:
     ├── BinanceRejected             Binance answered with an error (its HTTP status, code, message)
     │   └── ExchangePaused          a 418 ban or a 429's Retry-After is running: nothing is sent
     ├── LimitReached                Binance's request-weight or order limit is used up here: not sent
+    ├── ShareUsed                   the caller's share of the request weight is used up: not sent
     ├── ExchangeUnavailable         no readable answer (refused, DNS, TLS, timeout, dropped); `sent`
     └── MissingCredentials          no API keys configured: never sent (refusal kind `not_configured`)
 
@@ -163,6 +164,40 @@ class LimitReached(ExchangeFailure):
             f"Binance's limit of {self.limit} is used up ({self.used} used) and the next window "
             f"opens in {self.wait_s:.1f} s, longer than the {self.max_wait_s:g} s this server waits; "
             f"nothing was sent: try again in {max(1, round(self.wait_s))} s"
+        )
+
+
+class ShareUsed(ExchangeFailure):
+    """The request would take its caller past the share of Binance's request weight it may use
+    (`gate`s of the exchange client set it, e.g. per agent): it is not sent, so that what the
+    others need is left to them. `setting` names what sets the share (shown, not interpreted)."""
+
+    refusal_kind = "rate_limited"
+
+    def __init__(
+        self, holder: str, share: int, used: int, weight: int, wait_s: float | None, setting: str
+    ) -> None:
+        super().__init__(None, None, f"{holder}'s share of request weight used up", retry_after=wait_s)
+        self.holder = holder
+        self.share = share
+        self.used = used
+        self.weight = weight
+        self.setting = setting
+
+    @property
+    def may_have_executed(self) -> bool:
+        return False
+
+    def sentence(self) -> str:
+        if self.retry_after is None:
+            return (
+                f"a request of weight {self.weight} is more than {self.holder}'s whole share of Binance's "
+                f"request weight ({self.share} a minute, {self.setting}); nothing was sent"
+            )
+        return (
+            f"{self.holder} used its share of Binance's request weight ({self.used} of {self.share} in "
+            f"the last 60 s, {self.setting}; Binance counts weight per IP address, shared by every "
+            f"agent here); nothing was sent: try again in {max(1, round(self.retry_after))} s"
         )
 
 

@@ -144,14 +144,15 @@ class OrderKind:
             return found
 
         tries = max(1, tries if tries is not None else exchange.retry.lookups)
-        try:
-            found: dict[str, Any] | None = await lookup_retrying(exchange.retry, tries, settled or _always)(
-                attempt
-            )
-        except (ExchangePaused, LimitReached, MissingCredentials) as exc:  # will not pass in time
-            return Lookup(seen["found"], False, exc.sentence())
-        if found is not None:
-            return Lookup(await self.complete(exchange, found), True, "found")
+        with exchange.ungated():  # settling what was sent: never refused for a caller's weight share
+            try:
+                found: dict[str, Any] | None = await lookup_retrying(
+                    exchange.retry, tries, settled or _always
+                )(attempt)
+            except (ExchangePaused, LimitReached, MissingCredentials) as exc:  # will not pass in time
+                return Lookup(seen["found"], False, exc.sentence())
+            if found is not None:
+                return Lookup(await self.complete(exchange, found), True, "found")
         logger.warning(
             "%s %s on %s: %d lookups did not settle it: %s", self.noun, ref, ref.symbol, tries, seen["detail"]
         )

@@ -153,6 +153,13 @@ class UsageTracker:
                 used = window.current(now_ms // limit.window_ms)
                 window.used = max(used, reported)
 
+    def weight_per_minute(self) -> int:
+        """The request weight Binance allows per minute (exchangeInfo's, 6000 until it was read)."""
+        for limit in self.limits:
+            if limit.kind == REQUEST_WEIGHT and limit.window_ms == 60_000:
+                return limit.limit
+        return DEFAULT_LIMITS[0].limit
+
     def used(self, limit: RateLimit, now_ms: int) -> int:
         return self._windows[limit].current(now_ms // limit.window_ms)
 

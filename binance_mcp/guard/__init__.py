@@ -1,11 +1,14 @@
 """The policy guard: every tool call passes these stages, in this order, before Binance sees it.
 
-    hide → parse → validate → decide → rate_limit → approve → dispatch → record
+    hide → rate_limit → parse → validate → decide → approve → dispatch → record
 
 `STAGES` below is that order, written once; each stage is a module of this package by the same
 name, a function from one frozen value (`call.py`) to the next, or a `Refusal`. The stages are
 chained by type (`Pipeline.then` takes only a stage whose input is the previous output), so two
-stages swapped fail the type check before they fail a test. The first six run
+stages swapped fail the type check before they fail a test. Within and across the stages, the
+checks run in the order of what they cost: the rate limit (a counter) before anything else,
+everything the order alone shows before the market is read, the market's public data before
+anything signed (the account's open orders, a budget's held orders) is read. The first six run
 while the SDK screens the call (the only place where a human can be asked, on both protocol
 eras), the last two in the tool's handler. Whatever goes wrong inside the guard denies the call:
 it fails closed (a store that cannot be reached — PostgreSQL, Redis — is refused as
@@ -110,7 +113,7 @@ def _decide() -> Callable[[Validated, Services], Awaitable[Decided]]:
     return decide
 
 
-def _rate_limit() -> Callable[[Decided, Services], Awaitable[Decided]]:
+def _rate_limit() -> Callable[[Request, Services], Awaitable[Request]]:
     from binance_mcp.guard.ratelimit import rate_limit
 
     return rate_limit
@@ -138,13 +141,13 @@ HIDE: Stage[Request, Request] = Stage("hide", _hide)
 PARSE: Stage[Request, Parsed] = Stage("parse", _parse)
 VALIDATE: Stage[Parsed, Validated] = Stage("validate", _validate)
 DECIDE: Stage[Validated, Decided] = Stage("decide", _decide)
-RATE_LIMIT: Stage[Decided, Decided] = Stage("rate_limit", _rate_limit)
+RATE_LIMIT: Stage[Request, Request] = Stage("rate_limit", _rate_limit)
 APPROVE: Stage[Decided, Admitted | Asking] = Stage("approve", _approve)
 DISPATCH: Stage[Admitted, Ended] = Stage("dispatch", _dispatch)
 RECORD: Stage[Ended, Ended] = Stage("record", _record)
 
 SCREENING: Pipeline[Request, Admitted | Asking] = (
-    Pipeline.start(HIDE).then(PARSE).then(VALIDATE).then(DECIDE).then(RATE_LIMIT).then(APPROVE)
+    Pipeline.start(HIDE).then(RATE_LIMIT).then(PARSE).then(VALIDATE).then(DECIDE).then(APPROVE)
 )
 """Run before the tool's handler, in the SDK's resolver: they end in `Admitted` or `Asking`."""
 

@@ -128,8 +128,10 @@ class ApprovalDesk:
         *,
         details: dict[str, str],
         pending_ttl_s: int,
+        max_pending: int | None = None,
     ) -> Approval:
-        """A request an operator can decide (the same one again while an identical call waits)."""
+        """A request an operator can decide (the same one again while an identical call waits);
+        `TooManyPending` when the agent already has `max_pending` waiting."""
         return await anyio.to_thread.run_sync(
             lambda: self.store.request(
                 **identity.fields(),
@@ -139,6 +141,7 @@ class ApprovalDesk:
                 ttl_s=ttl_s,
                 details=details,
                 pending_ttl_s=pending_ttl_s,
+                max_pending=max_pending,
             )
         )
 

@@ -11,7 +11,13 @@ never from what the model wrote.
 - 2025 era, elicitation: asked mid-call, at most five minutes.
 - 2026 era, elicitation: the question travels as an `input_required` round (`Asking`), bound to
   a single-use nonce; `take_answer` reads the human's answer in the final round.
-- Otherwise: `approval_required` with an approval id an operator can approve.
+- Otherwise: `approval_required` with an approval id an operator can approve, unless the agent
+  already has `approvals.max_pending_per_agent` requests waiting: then none is opened (refused
+  `rate_limited`), and the notification of a request is grouped with others that come fast
+  (`notify.Notices`).
+
+A call that reaches this stage passed every check: the rate limits that count only such calls
+(`"count_refused": false`) count it here first (`ratelimit.count_passed`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from binance_mcp.decimals import decimal_text
 from binance_mcp.guard.approval_desk import QUESTION_TIMEOUT_S, ApprovalForm, CallIdentity
 from binance_mcp.guard.call import Admitted, Asking
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
-from binance_mcp.notify import announce_pending
+from binance_mcp.guard.ratelimit import count_passed
 from binance_mcp.orders import describe
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.stores.approvals import canonical_arguments
@@ -112,6 +118,7 @@ async def question(decided: Decided, services: Services, found: Any = None) -> s
 
 
 async def approve(decided: Decided, services: Services) -> Admitted | Asking:
+    await count_passed(decided, services)  # every check let it through: the limits that count only such calls
     if not decided.needs_approval:
         return Admitted(decided)
     request = decided.request
@@ -156,17 +163,40 @@ async def approve(decided: Decided, services: Services) -> Admitted | Asking:
             "Nothing was sent",
             rule=rule,
         )
-    approval = await services.approvals.request_operator_approval(
-        identity,
-        asked,
-        ttl,
-        details=details_for(decided, services),
-        pending_ttl_s=services.engine.pending_ttl,
-    )
+    from binance_mcp.stores.approvals import TooManyPending
+
+    try:
+        approval = await services.approvals.request_operator_approval(
+            identity,
+            asked,
+            ttl,
+            details=details_for(decided, services),
+            pending_ttl_s=services.engine.pending_ttl,
+            max_pending=services.engine.max_pending_per_agent,
+        )
+    except TooManyPending as full:
+        raise Refusal(
+            RefusalKind.RATE_LIMITED,
+            f"{asked[: -len(' — approve?')]} needs a human's approval ({rule}), but {full.waiting} requests "
+            f"of {request.caller.agent or 'this caller'} already wait for one, the most the policy allows "
+            f"(approvals.max_pending_per_agent {full.limit}); no request was opened and nothing was sent: "
+            "call again once a human has decided on one of them (or it expired)",
+            rule="approvals.max_pending_per_agent",
+            limit=str(full.limit),
+            value=str(full.waiting),
+            unit="requests waiting for a human",
+            scope="agent",
+        ) from None
     expires_at = utc_seconds_text(approval.expires_at) if approval.expires_at else None
     command = services.approve_command(approval.id)
     if approval.fresh:
-        announce_pending(services.engine.notify_url, approval, services.approvals_page, command=command)
+        services.notices.announce(
+            services.engine.notify_url,
+            approval,
+            services.approvals_page,
+            command=command,
+            every_s=services.engine.notify_every,
+        )
     no_human = decided.decision.approve_above_notional
     up_to = (
         f" Orders up to {_text(no_human)} {decided.validated.valuation.quote_asset} go ahead without a human."

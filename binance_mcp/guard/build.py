@@ -16,6 +16,7 @@ from binance_mcp.guard.keys import KeyCheck
 from binance_mcp.guard.lock import DispatchLock
 from binance_mcp.guard.recovery import PendingRecovery
 from binance_mcp.guard.services import LazyStore, PolicyInForce, Services
+from binance_mcp.guard.weight_share import WeightShare
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.stores import Stores, open_stores
 from binance_mcp.stores.approvals import approve_command
@@ -109,6 +110,10 @@ def build_guard(
         approvals_page=approvals_page,
         dry_run=config.dry_run,
         agent_resolver=agent_resolver or agent_from_headers,
+    )
+    # each agent's share of the exchange's request weight, asked before every request leaves
+    exchange.gate = WeightShare(
+        services.policy, lambda: services.limiter, lambda: exchange.limits.weight_per_minute()
     )
     guard = Guard(services)
     guard.note_policy("loaded at start-up")

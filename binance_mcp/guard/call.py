@@ -1,7 +1,7 @@
 """The values one tool call becomes on its way through the guard, one per stage, all frozen.
 
-    Request ─hide─▶ Request ─parse─▶ Parsed ─validate─▶ Validated ─decide─▶ Decided
-      ─rate limit─▶ Decided ─approve─▶ Admitted (or Asking, while a 2026-era client asks its human)
+    Request ─hide─▶ Request ─rate limit─▶ Request ─parse─▶ Parsed ─validate─▶ Validated
+      ─decide─▶ Decided ─approve─▶ Admitted (or Asking, while a 2026-era client asks its human)
       ─dispatch─▶ Ended ─record─▶ the audit log
 
 Each stage takes one value and returns the next, or raises a `Refusal`. Nothing is filled in

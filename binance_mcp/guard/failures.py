@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 
-from binance_mcp.exchange.errors import ExchangeFailure, missing_keys_sentence
+from binance_mcp.exchange.errors import ExchangeFailure, ShareUsed, missing_keys_sentence
 from binance_mcp.refusals import Refusal, RefusalKind
 from binance_mcp.stores.postgres import connection_lost
 
@@ -37,6 +37,17 @@ def refusal_for(exc: ExchangeFailure, what: str, *, sent: bool = False) -> Refus
     """The refusal for an exchange failure while `what` ran."""
     if exc.refusal_kind == RefusalKind.NOT_CONFIGURED:
         return missing_keys(what)
+    if isinstance(exc, ShareUsed):  # this agent's share of the weight, not the exchange's refusal
+        return Refusal(
+            RefusalKind.RATE_LIMITED,
+            exc.sentence(),
+            rule=exc.setting,
+            retry_after_s=round(exc.retry_after, 3) if exc.retry_after else None,
+            limit=str(exc.share),
+            value=str(exc.used + exc.weight),
+            unit="request weight per 60 s",
+            scope="agent",
+        )
     wait = exc.retry_after
     return Refusal(
         RefusalKind.EXCHANGE_ERROR,

@@ -24,6 +24,7 @@ from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import store_refusal
 from binance_mcp.guard.hide import is_visible
 from binance_mcp.guard.ratelimit import counts_after_a_restart, limit_keys
+from binance_mcp.guard.weight_share import share_report
 from binance_mcp.stores.budgets import day_resets_at
 from binance_mcp.timestamps import utc_seconds_text
 from binance_mcp.tools.names import DRY_RUN_REFUSED, DRY_RUN_SIMULATED, TOOL_NAMES
@@ -87,6 +88,7 @@ async def _report(services: Services, caller: Caller) -> dict[str, Any]:
                 "max": int(limit.max),
                 "window_s": limit.window,
                 "scope": limit.scope,
+                "count_refused": limit.count_refused,
                 "left": services.limiter.left(key, int(limit.max), float(limit.window), others),
                 "rule": rule_limit.path,
             }
@@ -106,7 +108,11 @@ async def _report(services: Services, caller: Caller) -> dict[str, Any]:
         "orders": orders,
         "budgets": [budget | {"resets_at": utc_seconds_text(day_resets_at(now))} for budget in budgets],
         "rate_limits": rate_limits,
+        "weight_share": share_report(
+            services.policy, services.limiter, caller.agent, services.exchange.limits.weight_per_minute()
+        ),
         "approvers": sorted(approvers_for(services, caller)),
+        "approvals_pending_max": engine.max_pending_per_agent,
     }
 
 

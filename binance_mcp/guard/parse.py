@@ -1,4 +1,4 @@
-"""Stage 2, parse: raw arguments, bounded, into the tool's input model.
+"""Stage 3, parse: raw arguments, bounded, into the tool's input model.
 
 Bounds come first, before any number is built from text (a 12-character exponent would otherwise
 be written out in full), then the tool's model with its plain-words errors. A tool that sends

@@ -50,7 +50,7 @@ async def preview_report(
     request = Request(spec=tools.SPECS[tool], caller=caller, raw=arguments, started=time.perf_counter())
     validated: Validated | None = None
     try:
-        validated = await validate(await parse(request, services), services)
+        validated = await validate(await parse(request, services), services, refuse_early=False)
         decided = await decide(validated, services)
     except Refusal as refusal:
         found |= {"decision": "refused", "reason": refusal.reason, "refusal": refusal.structured(tool)}

@@ -1,15 +1,21 @@
-"""Stage 5, rate limit: calls per window, per agent (the default), everyone, or session.
+"""Stage 2, rate limit: calls per window, per agent (the default), everyone, or session.
 
-A call counts once, when it passes this stage: a refused call before it does not count, and the
-later rounds of a 2026-era call that asked its human are the same call. Calls are counted per
+It runs right after hide, before the arguments are read and before anything costs a request to
+the exchange: a caller over its limit is refused before its call reads prices, open orders or the
+account. A call counts when it arrives here, whatever becomes of it later: refused by a
+constraint, a filter, a budget or bad arguments, it still took a call of the window, so an agent
+that keeps getting refused is slowed down like any other (issue #16). A limit with
+`"count_refused": false` is only checked here; it counts the call when every check let it
+through, as approval begins (`count_passed`). The later rounds of a 2026-era call that asked its
+human are the same call. Calls are counted per
 caller and tool; a limit is checked against the sum of the tools its rule covers (a glob's, or
 place_order's with the tools that take its rule). So a reload that changes `max`, `window` or the
 rule's key counts the calls already made against the new rule. When an agent rule and a
 top-level rule both set a limit, both hold.
 
 Counts in Redis that Redis lost (a restart without persistence) are written again from the audit
-log before any call is counted (`counts_after_a_restart`): every call that passed this stage is
-on record with its agent, session, tool and time, so a restart never hands out a fresh allowance
+log before any call is counted (`counts_after_a_restart`): every call that passed this stage (or,
+with `count_refused: false`, passed every check) is on record with its agent, session, tool and time, so a restart never hands out a fresh allowance
 inside a window.
 """
 
@@ -30,15 +36,27 @@ from binance_mcp.stores.audit import AuditFilter, AuditRecord
 from binance_mcp.stores.ratelimit import KEEP_S
 
 if TYPE_CHECKING:
-    from binance_mcp.guard.call import Caller, Decided
+    from binance_mcp.guard.call import Caller, Decided, Request
     from binance_mcp.guard.services import Services
     from binance_mcp.policy.engine import PolicyEngine, RuleLimit
     from binance_mcp.stores.audit import AuditLog
 
 logger = logging.getLogger(__name__)
 
-COUNTED_DECISIONS = ("allowed", "approved", "approval_required", "declined", "dry_run", "not_configured")
-"""The audit decisions of calls that passed this stage (and so were counted)."""
+COUNTED_DECISIONS = (
+    "allowed",
+    "approved",
+    "approval_required",
+    "declined",
+    "dry_run",
+    "not_configured",
+    "denied",
+    "invalid_arguments",
+)
+"""The audit decisions of calls that passed this stage (and so were counted): every call but one
+refused by the limit itself (or hidden, or refused for a store); a call refused after this stage
+counted when it arrived (with `count_refused: false` it did not: rebuilt, it counts, the stricter
+way)."""
 REBUILD_WAIT_S = 5.0
 """How long a call waits for another process to rebuild the counts after a Redis restart."""
 
@@ -61,22 +79,60 @@ def limit_keys(caller: Caller, limit: RuleLimit, tool: str) -> tuple[str, tuple[
     return counter_key(caller, scope, tool), others
 
 
-async def rate_limit(decided: Decided, services: Services) -> Decided:
-    decision = decided.decision
-    if not decision.limits or decided.request.continuing:
-        return decided
-    await counts_after_a_restart(services)
-    tool = decided.request.spec.name
-    caller = decided.request.caller
-    keyed = [(limit, *limit_keys(caller, limit, tool)) for limit in decision.limits]
-    # every limit is checked before anything is counted; then the call is counted once per
-    # counter, by the last limit that reads it (checked again there, atomically)
+async def rate_limit(request: Request, services: Services) -> Request:
+    if request.continuing:
+        return request
+    decision = services.engine.decide(request.spec.name, request.caller.agent, services.network.value)
+    limits = decision.limits
+    if limits:
+        await counts_after_a_restart(services)
+        take(request, limits, arriving_keys(request, limits), services)
+    return request
+
+
+async def count_passed(decided: Decided, services: Services) -> None:
+    """A call every check let through: counted now under the limits that count only such calls
+    (`count_refused: false`), checked again atomically (a concurrent call may have taken the room)."""
+    request = decided.request
+    limits = decided.decision.limits
+    if request.continuing or not limits:
+        return
+    arrived = arriving_keys(request, limits)
+    passing = tuple(
+        limit for limit in limits if limit_keys(request.caller, limit, request.spec.name)[0] not in arrived
+    )
+    if passing:
+        await counts_after_a_restart(services)
+        take(
+            request,
+            passing,
+            {limit_keys(request.caller, limit, request.spec.name)[0] for limit in passing},
+            services,
+        )
+
+
+def arriving_keys(request: Request, limits: tuple[RuleLimit, ...]) -> set[str]:
+    """The counters a call is counted in when it arrives: those of every limit that counts
+    refused calls (a counter two limits read is counted at arrival if either says so)."""
+    tool = request.spec.name
+    return {limit_keys(request.caller, limit, tool)[0] for limit in limits if limit.rate_limit.count_refused}
+
+
+def take(request: Request, limits: tuple[RuleLimit, ...], counting: set[str], services: Services) -> None:
+    """Check every limit; count the call once in each counter of `counting`, by the last limit
+    that reads it (checked again there, atomically). The first limit with no room refuses it."""
+    tool = request.spec.name
+    keyed = [(limit, *limit_keys(request.caller, limit, tool)) for limit in limits]
     last = {key: index for index, (_limit, key, _others) in enumerate(keyed)}
-    checks = [(limit, key, others, False) for limit, key, others in keyed] if len(keyed) > 1 else []
-    checks += [
-        (limit, key, others, True) for index, (limit, key, others) in enumerate(keyed) if last[key] == index
+    recording = [
+        (limit, key, others, True)
+        for index, (limit, key, others) in enumerate(keyed)
+        if key in counting and last[key] == index
     ]
-    for limit, key, others, record in checks:
+    checks = [(limit, key, others, False) for limit, key, others in keyed]
+    if len(keyed) == 1 and recording:
+        checks = []  # one limit that counts: its atomic check is the only one needed
+    for limit, key, others, record in checks + recording:
         bound = limit.rate_limit
         wait = services.limiter.hit(key, int(bound.max), float(bound.window), others, record=record)
         if wait is not None:
@@ -91,7 +147,6 @@ async def rate_limit(decided: Decided, services: Services) -> Decided:
                 unit=f"calls per {bound.window} s",
                 scope=bound.scope,
             )
-    return decided
 
 
 def longest_window(engine: PolicyEngine) -> int:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from binance_mcp.guard.audit_writer import AuditWriter
     from binance_mcp.guard.keys import KeyCheck
     from binance_mcp.guard.lock import DispatchLock
+    from binance_mcp.notify import Notices
     from binance_mcp.policy.engine import PolicyEngine
     from binance_mcp.stores.budgets import BudgetStore
     from binance_mcp.stores.ratelimit import RateLimiter
@@ -94,6 +95,12 @@ class LazyStore:
             self._store.close()
 
 
+def _notices() -> Notices:
+    from binance_mcp.notify import Notices
+
+    return Notices()
+
+
 @dataclass(frozen=True)
 class Services:
     policy: PolicyInForce
@@ -120,6 +127,8 @@ class Services:
     """Writes owed after a send (a budget settle that failed), tried again until they land."""
     counts: CallCounts = field(default_factory=CallCounts)
     """How this server's calls ended, kept by the record stage (what /metrics reports)."""
+    notices: Notices = field(default_factory=lambda: _notices())
+    """Notifications of requests waiting for a human, grouped when they come fast (`notify.Notices`)."""
 
     @property
     def engine(self) -> PolicyEngine:

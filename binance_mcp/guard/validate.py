@@ -1,13 +1,15 @@
-"""Stage 3, validate: everything about a call that can be known before the policy is asked.
+"""Stage 4, validate: everything about a call that can be known before the policy is asked.
 
 API keys present (and, on mainnet, unable to withdraw); for an order, the order itself (the
-tool's `order` hook), its symbol's exchange rules, last price and the price its filters use (the
-reference price, else the avgPriceMins average), every leg against the exchange's filters (tick,
+tool's `order` hook) and, before any request, the policy's bounds that the order alone shows
+(`decide.check_order_alone`: symbols, sides, types, quantity, a value above max_notional
+already at its limit price); then its symbol's exchange rules, last price and the price its filters use (the
+reference price, else the avgPriceMins average; public reads), every leg against the exchange's filters (tick,
 step, min/max quantity, notional, price band, quote precision, trigger direction), then the
 tool's own `check` hook on the whole order (an OCO's prices against the market, trailing-delta
-bounds), the symbol's open-order counts (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS,
-MAX_NUM_ORDER_LISTS), the order's value (`binance_mcp.valuation`), and every client order id it
-sends (an order list's legs too) never used before. A tool that changes an existing order
+bounds), the order's value (`binance_mcp.valuation`), and every client order id it
+sends (an order list's legs too) never used before. The symbol's open-order counts
+(MAX_NUM_ORDERS, ...) are a signed read: `decide` counts them after every cheaper check. A tool that changes an existing order
 (`amend_order`) has its `screen` hook check the change against the order as the exchange has it.
 A call that fails here is refused before any human is asked or budget touched.
 """
@@ -22,6 +24,7 @@ import anyio
 from binance_mcp.decimals import decimal_text
 from binance_mcp.exchange.filters import SymbolRules, check_order, filter_price
 from binance_mcp.guard.call import Validated
+from binance_mcp.guard.decide import check_order_alone
 from binance_mcp.guard.epoch import read_epoch
 from binance_mcp.guard.failures import EXCHANGE_FAILURES, refusal_for
 from binance_mcp.market import Market
@@ -35,7 +38,9 @@ if TYPE_CHECKING:
     from binance_mcp.orders import Order
 
 
-async def validate(parsed: Parsed, services: Services) -> Validated:
+async def validate(parsed: Parsed, services: Services, *, refuse_early: bool = True) -> Validated:
+    """`refuse_early=False` (a preview) values an order before any bound is checked, so that every
+    bound can be shown against its value."""
     request = parsed.request
     spec = request.spec
     epoch = await read_epoch(services) if spec.changes_account else None  # before all it decides on
@@ -48,12 +53,15 @@ async def validate(parsed: Parsed, services: Services) -> Validated:
             await screen(parsed, services)
         return Validated(parsed, epoch=epoch)
     order = spec.order(parsed.args)
+    # what the order alone shows against the policy, before the market is read (`decide` checks
+    # the rest, and everything that costs a signed read, once the order is valued)
+    if refuse_early:
+        check_order_alone(order, decision, spec.name, services.exchange.cached_quote_asset(order.symbol))
     market = await fetch_market(services.exchange, order.symbol, book=needs_book(order))
     market = await read_deep_enough(order, market, services.exchange)
     check_filters(order, market)
     if spec.check is not None:
         spec.check(order, market)  # the tool's own rules on the whole order (an OCO's prices, ...)
-    await check_open_counts(order, market, services.exchange)
     await refuse_used_client_ids(parsed, services)
     allowance = decision.constraints.market_allowance_pct if decision.constraints is not None else None
     valuation = value_of(order, market, allowance)
@@ -182,38 +190,6 @@ async def fetch_market(exchange: ExchangeClient, symbol: str, *, book: bool = Fa
     )
 
 
-async def check_open_counts(order: Order, market: Market, exchange: ExchangeClient) -> None:
-    """The symbol's order-count filters (MAX_NUM_ORDERS, MAX_NUM_ALGO_ORDERS, MAX_NUM_ORDER_LISTS)
-    against what is open on it now, before anything is sent: Binance refuses with -1013."""
-    from binance_mcp.exchange.filters import check_open_counts as first_broken
-
-    rules = market.rules
-    is_list = order.kind != "ORDER"
-    if (
-        rules.max_num_orders is None
-        and rules.max_num_algo_orders is None
-        and not (is_list and rules.max_num_order_lists is not None)
-    ):
-        return
-    try:
-        open_orders = await exchange.get_open_orders(order.symbol)
-        open_lists = None
-        if is_list and rules.max_num_order_lists is not None:
-            lists = await exchange.get_open_order_lists()
-            open_lists = sum(1 for found in lists if found.get("symbol") == order.symbol)
-    except EXCHANGE_FAILURES as exc:
-        raise refusal_for(exc, f"counting the open orders on {order.symbol}") from None
-    violation = first_broken(
-        rules,
-        open_orders=open_orders,
-        open_lists=open_lists,
-        new_types=[leg.type for leg in order.legs],
-        new_list=is_list,
-    )
-    if violation is not None:
-        raise Refusal(RefusalKind.INVALID_ARGUMENTS, f"{violation.message}; nothing was sent", field="symbol")
-
-
 def check_filters(order: Order, market: Market) -> None:
     """Every leg against the symbol's exchange filters: the first broken one refuses the call."""
 
@@ -233,7 +209,7 @@ def check_filters(order: Order, market: Market) -> None:
             average_basis=market.filter_basis,
         )
         if violation is not None:
-            where = "" if leg.role == "order" else f"{leg.role} leg: "
+            where = leg.where
             field = violation.field
             if leg is not given and field == "price":  # the price its cap_pct made
                 where += f"cap_pct {decimal_text(given.cap_pct or Decimal(0))} sends it as a LIMIT IOC whose "

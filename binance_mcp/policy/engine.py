@@ -318,6 +318,27 @@ class PolicyEngine:
         """Where a request that starts waiting is announced (`approvals.notify`), or None."""
         return self.policy.approvals.notify
 
+    @property
+    def max_pending_per_agent(self) -> int:
+        """Requests waiting for a human one agent may have open at once (`approvals.max_pending_per_agent`)."""
+        return self.policy.approvals.max_pending_per_agent
+
+    @property
+    def notify_every(self) -> int:
+        """Seconds between two notification posts about one agent's requests (`approvals.notify_every`)."""
+        return self.policy.approvals.notify_every
+
+    def weight_share(self, agent: str | None) -> tuple[int, str] | None:
+        """The agent's share of the exchange's request weight per minute, in percent, and the
+        policy path that sets it (the agent's own `max_weight_share_pct`, else the top level's);
+        None when the policy sets none."""
+        entry = self.policy.agents.get(agent) if agent is not None else None
+        if entry is not None and entry.max_weight_share_pct is not None:
+            return entry.max_weight_share_pct, f"agents.{agent}.max_weight_share_pct"
+        if self.policy.max_weight_share_pct is not None:
+            return self.policy.max_weight_share_pct, "max_weight_share_pct"
+        return None
+
     def explain(self, network: str, agent: str | None = None) -> list[ExplainRow]:
         """What each tool may do on a network, for `policy explain`."""
         rows = []

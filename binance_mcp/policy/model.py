@@ -53,6 +53,8 @@ from binance_mcp.tools.names import ORDER_TOOLS, SYMBOL_TOOLS, TOOL_NAMES
 __all__ = [
     "APPROVAL_ROUTES",
     "BUNDLED_POLICIES",
+    "DEFAULT_MAX_PENDING_PER_AGENT",
+    "DEFAULT_NOTIFY_EVERY",
     "DEFAULT_PENDING_TTL",
     "NETWORKS",
     "ORDER_ONLY_FIELDS",
@@ -95,6 +97,10 @@ human through `binance-mcp approvals` or the approvals page."""
 
 APPROVAL_ROUTES: tuple[str, ...] = ("elicitation", "operator")
 DEFAULT_PENDING_TTL = 3600
+DEFAULT_MAX_PENDING_PER_AGENT = 5
+"""Requests waiting for a human that one agent may have open at once (`approvals.max_pending_per_agent`)."""
+DEFAULT_NOTIFY_EVERY = 10
+"""Seconds between two notification posts about one agent's requests (`approvals.notify_every`)."""
 """Seconds a request for approval waits for a human before it expires (`approvals.pending_ttl`)."""
 
 NETWORKS: tuple[str, ...] = ("testnet", "mainnet", "demo")
@@ -358,6 +364,10 @@ NonNegativeDecimal = Annotated[
 # --------------------------------------------------------------------------- the models
 
 
+WeightSharePct = Annotated[StrictInt, Field(ge=1, le=100)]
+"""Percent of the exchange's request weight per minute: 1 to 100."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -382,6 +392,14 @@ class RateLimit(_Strict):
             "Who shares the count: each agent (default: an HTTP token's name; over stdio the local "
             "user), everyone (global), or each MCP session (2025-era clients; a 2026-era client has "
             "no session and counts as its agent)."
+        ),
+    )
+    count_refused: StrictBool = Field(
+        default=True,
+        description=(
+            "Whether calls the guard refuses (bad arguments, a constraint, a budget, a filter) count "
+            "toward the limit too (default true: a caller that keeps getting refused is slowed down "
+            "like any other); false counts only the calls let through."
         ),
     )
 
@@ -511,6 +529,24 @@ class Approvals(_Strict):
         le=7 * 86400,
         description="Seconds a request waits for a human before it expires (default 3600).",
     )
+    max_pending_per_agent: StrictInt = Field(
+        default=DEFAULT_MAX_PENDING_PER_AGENT,
+        ge=1,
+        le=1000,
+        description=(
+            "Requests waiting for a human that one agent may have open at once (default 5); past it a "
+            "call that needs approval is refused instead of opening another."
+        ),
+    )
+    notify_every: StrictInt = Field(
+        default=DEFAULT_NOTIFY_EVERY,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds between two notification posts about one agent's requests (default 10): the "
+            "requests that start waiting meanwhile go out together in the next post. 0 posts each at once."
+        ),
+    )
 
 
 class AgentApprovals(_Strict):
@@ -539,6 +575,13 @@ class AgentPolicy(_Strict):
     )
     approvals: AgentApprovals | None = Field(
         default=None, description="Who may approve this agent's calls (left out: the top level decides)."
+    )
+    max_weight_share_pct: WeightSharePct | None = Field(
+        default=None,
+        description=(
+            "The most of Binance's request weight per minute (6000 on one IP address) this agent's "
+            "calls may use, in percent (left out: the top-level max_weight_share_pct)."
+        ),
     )
 
 
@@ -585,6 +628,14 @@ class Policy(_Strict):
     approvals: Approvals = Field(
         default_factory=Approvals,
         description="Who may approve, who is notified, how long a request waits.",
+    )
+    max_weight_share_pct: WeightSharePct | None = Field(
+        default=None,
+        description=(
+            "The most of Binance's request weight per minute (6000 on one IP address, shared by every "
+            "agent) that each agent's calls may use, in percent; an agent's own setting wins. Left "
+            "out: no share is set."
+        ),
     )
 
     @model_validator(mode="after")

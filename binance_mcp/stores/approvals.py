@@ -51,6 +51,7 @@ __all__ = [
     "ApprovalError",
     "ApprovalExpired",
     "ApprovalStore",
+    "TooManyPending",
     "UnknownApproval",
     "approvals_path",
     "approve_command",
@@ -143,6 +144,18 @@ def _decimal_text(value: Decimal | float | int | str) -> Any:
 
 class ApprovalError(Exception):
     """An approval cannot be decided as asked; the message is one line for the CLI."""
+
+
+class TooManyPending(ApprovalError):
+    """The agent already has `waiting` requests pending, its most (`limit`): no other is opened."""
+
+    def __init__(self, agent: str | None, waiting: int, limit: int) -> None:
+        super().__init__(
+            f"{agent or 'this caller'} has {waiting} requests waiting for a human, its most ({limit})"
+        )
+        self.agent = agent
+        self.waiting = waiting
+        self.limit = limit
 
 
 class UnknownApproval(ApprovalError, KeyError):
@@ -491,12 +504,15 @@ class ApprovalStore:
         details: Mapping[str, str] | None = None,
         pending_ttl_s: int = DEFAULT_PENDING_TTL_S,
         now: datetime | None = None,
+        max_pending: int | None = None,
     ) -> Approval:
         """A pending approval for this call, for a human to decide, with the order's `details` (as
         `binance_mcp.approval_details.request_details` renders them), expiring `pending_ttl_s`
         seconds from now. While an identical call is already pending, that same request is
         returned (its question, details and ttl brought up to date, its expiry kept) instead of a
-        second one. `network` and `base_url` are shown to the human (never part of the match)."""
+        second one. `network` and `base_url` are shown to the human (never part of the match).
+        With `max_pending`, an agent (on this account) that already has that many pending gets
+        `TooManyPending` instead of a new one (counted in the same transaction)."""
         if ttl_s < 1:
             raise ValueError("ttl_s must be at least 1 second")
         if pending_ttl_s < 1:
@@ -520,6 +536,14 @@ class ApprovalStore:
                 found = self._row(conn, row[0])
                 assert found is not None
                 return found
+            if max_pending is not None:
+                waiting = conn.execute(
+                    "SELECT count(*) FROM approvals WHERE account = ? AND agent = ? AND status = 'pending'"
+                    " AND expires_at > ?",
+                    (call[1], call[2], _iso(moment)),
+                ).fetchone()[0]
+                if waiting >= max_pending:
+                    raise TooManyPending(agent, int(waiting), max_pending)
             approval_id = _new_id()
             while self._row(conn, approval_id) is not None:  # 2^40 ids: a collision is rare, never fatal
                 approval_id = _new_id()

@@ -14,7 +14,8 @@ from binance_mcp.tools.spec import CallContext, tool
     title="Get my limits",
     description=(
         "What the policy lets you do now: each tool's decision, order bounds, the largest order without a"
-        " human, budgets left, rate limits, dry run. Read it before placing orders."
+        " human, budgets left, rate limits, your share of the exchange's weight, dry run. Read it before"
+        " placing orders."
     ),
     inputs=NoInput,
     output=outputs.Limits,
@@ -30,6 +31,9 @@ async def get_limits(args: NoInput, call: CallContext) -> ToolOutput:
         lines.append(f"budget {budget['asset']}: {budget['left']} of {budget['limit']} left today")
     for limit in report.rate_limits:
         lines.append(f"{limit['tool']}: {limit['left']} of {limit['max']} calls left ({limit['scope']})")
+    if report.weight_share is not None:
+        share = report.weight_share
+        lines.append(f"request weight: {share['left']} of {share['weight_per_minute']} left this minute")
     return ToolOutput(report.model_dump(), "; ".join(lines))
 
 
@@ -55,6 +59,11 @@ async def get_order_preview(args: OrderPreviewInput, call: CallContext) -> ToolO
     largest = report.largest_without_human
     if largest:
         sizes = ", ".join(f"{key} {value}" for key, value in largest.items() if key.endswith("quantity"))
+        legs = [leg["quantity"] for leg in largest.get("legs") or []]
+        if legs:  # an order list: its legs' quantities, in the order of its legs
+            sizes = (
+                f"quantity {legs[0]} a leg" if len(set(legs)) == 1 else f"leg quantities {', '.join(legs)}"
+            )
         words.append(f"largest without a human: {sizes}")
     words.append("nothing was sent")
     return ToolOutput(report.model_dump(exclude_none=True), "; ".join(words))

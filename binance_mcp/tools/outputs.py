@@ -235,8 +235,18 @@ class Limits(Result):
     budgets: list[dict[str, Any]] = Field(
         description="Per quote asset: limit, traded, held (open orders at their worst path), left, resets_at"
     )
-    rate_limits: list[dict[str, Any]] = Field(description="Per tool: max, window_s, scope, left")
+    rate_limits: list[dict[str, Any]] = Field(
+        description="Per tool: max, window_s, scope, count_refused (refused calls count too), left"
+    )
+    weight_share: dict[str, Any] | None = Field(
+        None,
+        description="Your share of Binance's request weight (max_pct, weight_per_minute, left over the "
+        "last 60 s, rule); null when the policy sets none",
+    )
     approvers: list[str] = Field(description="Who may approve: elicitation (the client's user), operator")
+    approvals_pending_max: int | None = Field(
+        None, description="Requests for approval you may have waiting at once"
+    )
 
 
 class OrderPreview(Result):
