@@ -381,6 +381,68 @@ async def test_approval_requests_that_come_fast_are_posted_together(build, fake:
     assert len(group["approvals"]) == 4 and group["text"].startswith("4 approvals needed")
 
 
+def test_requests_grouped_for_a_later_post_are_posted_when_the_server_stops(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """Over stdio, two requests in a burst with `notify_every` 600: the first is posted at once,
+    the second waits for the group post. The client then closes: the server stops before the ten
+    minutes are up, and the second request is posted as it stops. It used to be never posted (the
+    post waiting in the background died with the process)."""
+    import os
+
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    from tests.command import BINANCE_MCP
+    from tests.conftest import API_KEY, API_SECRET, write_policy
+
+    fake.set_price("BTCUSDT", "60000.00")
+    receiver = Receiver()
+    policy = {
+        "version": "1",
+        "default": "allow",
+        "rules": {"place_order": {"action": "require_approval"}},
+        "approvals": {"notify": receiver.url, "notify_every": 600},
+    }
+    params = StdioServerParameters(
+        command=BINANCE_MCP,
+        args=[
+            "--testnet",
+            "--base-url",
+            fake.base_url,
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--policy",
+            str(write_policy(tmp_path, policy)),
+        ],
+        env={
+            "BINANCE_API_KEY": API_KEY,
+            "BINANCE_API_SECRET": API_SECRET,
+            "PATH": os.environ.get("PATH", ""),
+        },
+        cwd=str(tmp_path),
+    )
+
+    async def burst() -> set[str]:
+        with (tmp_path / "stderr.txt").open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                asked = [await client.call_tool("place_order", priced(index)) for index in range(2)]
+        return {result.structured_content["approval_id"] for result in asked}
+
+    try:
+        ids = anyio.run(burst)
+        posted = {
+            approval["id"]
+            for body in list(receiver.bodies)
+            for approval in body.get("approvals", [body.get("approval")])
+            if approval
+        }
+    finally:
+        receiver.close()
+    assert len(ids) == 2
+    assert posted == ids, [body["text"] for body in receiver.bodies]
+    assert all("sekret" not in json.dumps(body) for body in receiver.bodies)  # the webhook's secret path
+
+
 # -- the early refusal never refuses what the market would allow ------------------------------------
 
 TYPES = ["LIMIT", "LIMIT_MAKER", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT", "MARKET", "STOP_LOSS"]
