@@ -298,6 +298,54 @@ async def test_an_order_whose_answer_is_lost_is_looked_up_even_at_the_end_of_the
     assert len(orders_sent(fake)) == 2 and len(fake.open_orders("BTCUSDT")) == 2
 
 
+async def test_a_shared_read_refused_by_one_agents_share_is_not_refused_to_another(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """alice leads a price read that bob joins (concurrent identical reads share one request);
+    its first attempt takes the last of alice's share and fails with a 503, and its retry is
+    refused by her share. bob reads the price with a request of his own: he used to be refused
+    as rate-limited, by alice's rule, for a share that is not his."""
+    import threading
+
+    from tests.fake_binance.faults import Hold, Status
+    from tests.test_http import connected, running
+
+    policy = {"version": "1", "default": "allow", "agents": {"alice": {"max_weight_share_pct": 1}}}
+    fake.set_price("BTCUSDT", "60000.00")
+    fake.set_price("ETHUSDT", "3000.00")
+    fresh = {"symbol": "ETHUSDT", "fresh": True}  # spent on another symbol: no BTCUSDT price is kept
+    async with (
+        running(tmp_path, fake, policy=policy, market_data_max_age=30) as server,
+        connected(server.url, server.tokens["alice"]) as alice,
+        connected(server.url, server.tokens["bob"]) as bob,
+    ):
+
+        async def left() -> int:
+            return int((await alice.call_tool("get_limits", {})).structured_content["weight_share"]["left"])
+
+        assert not (await alice.call_tool("get_price", fresh)).is_error
+        while await left() >= 4:  # a fresh price read weighs 2
+            assert not (await alice.call_tool("get_price", fresh)).is_error
+        assert 2 <= await left() <= 3  # room for one attempt, none for its retry
+        hold = Hold(threading.Event(), threading.Event(), then=Status(503, None))
+        fake.inject(hold, method="GET", path="/api/v3/ticker/price")
+        answers: dict[str, Any] = {}
+
+        async def read(name: str, client: Client) -> None:
+            answers[name] = await client.call_tool("get_price", {"symbol": "BTCUSDT"})
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read, "alice", alice)
+            await anyio.to_thread.run_sync(hold.arrived.wait, 10)
+            group.start_soon(read, "bob", bob)
+            await anyio.sleep(0.5)  # bob's read joins alice's, in the air
+            hold.released.set()
+    assert answers["alice"].structured_content["error"] == "rate_limited"
+    assert answers["alice"].structured_content["rule"] == "agents.alice.max_weight_share_pct"
+    assert not answers["bob"].is_error, answers["bob"].structured_content
+    assert answers["bob"].structured_content["price"] == "60000.00000000"
+
+
 def test_the_weight_share_is_validated_and_explained(tmp_path: Path) -> None:
     from tests.test_cli import run_cli
 
