@@ -184,6 +184,21 @@ async def test_a_price_too_far_from_the_market_is_refused_before_open_orders_are
     assert all_open_orders_reads(fake)  # the placed order's count (and its recount under the lock)
 
 
+async def test_an_amend_refused_for_dry_run_reads_nothing_first(build, fake: FakeBinance) -> None:
+    """`--dry-run` refuses amend_order (Binance has no test endpoint for it): a reason that needs
+    no request. The order to amend used to be read first (GET /api/v3/order, weight 4)."""
+    fake.set_price("BTCUSDT", "60000.00")
+    app = build({"version": "1", "default": "allow"}, dry_run=True)
+    async with Client(app.server) as client:
+        before = len(fake.requests)
+        amended = await client.call_tool(
+            "amend_order", {"symbol": "BTCUSDT", "order_id": 12345, "new_quantity": "0.0005"}
+        )
+    assert amended.structured_content["error"] == "policy_denied", amended.content[0].text
+    assert amended.structured_content["rule"] == "--dry-run"
+    assert fake.requests[before:] == []
+
+
 # -- refused calls count --------------------------------------------------------------------------
 
 
