@@ -231,6 +231,37 @@ async def test_refused_calls_count_toward_the_rate_limit(build, fake: FakeBinanc
     assert (row["left"], row["count_refused"]) == (0, True)
 
 
+async def test_one_agents_refused_calls_do_not_use_up_everyones_limit(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """place_order may be called 3 times a window by everyone together (`global`). alice's three
+    orders over `max_notional` are refused; bob's order is placed. Refused calls count toward the
+    caller's own limits, not everyone's: bob used to be refused as rate-limited for alice's
+    refusals."""
+    from tests.test_http import connected, running
+
+    rule = {
+        "action": "allow",
+        "rate_limit": {"max": 3, "window": 3600, "scope": "global"},
+        "constraints": {"max_notional": "100"},
+    }
+    policy = {"version": "1", "default": "allow", "rules": {"place_order": rule}}
+    fake.set_price("BTCUSDT", "60000.00")
+    async with running(tmp_path, fake, policy=policy) as server:
+        async with connected(server.url, server.tokens["alice"]) as alice:
+            refused = [await alice.call_tool("place_order", LARGE_BUY) for _ in range(3)]
+        async with connected(server.url, server.tokens["bob"]) as bob:
+            placed = await bob.call_tool("place_order", SMALL_BUY)
+            limits = (await bob.call_tool("get_limits", {})).structured_content
+    assert [r.structured_content["error"] for r in refused] == ["policy_denied"] * 3
+    assert not placed.is_error, placed.content[0].text
+    row = next(limit for limit in limits["rate_limits"] if limit["tool"] == "place_order")
+    assert (row["left"], row["count_refused"]) == (2, False)
+    explained = explain_json(PolicyEngine(parse_policy(json.dumps(policy))), "testnet")
+    shown = next(tool for tool in explained["tools"] if tool["tool"] == "place_order")
+    assert shown["rate_limits"][0]["count_refused"] is False
+
+
 async def test_a_policy_may_count_only_the_calls_let_through(build, fake: FakeBinance) -> None:
     fake.set_price("BTCUSDT", "60000.00")
     rule = {

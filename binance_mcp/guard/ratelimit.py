@@ -55,8 +55,11 @@ COUNTED_DECISIONS = (
 )
 """The audit decisions of calls that passed this stage (and so were counted): every call but one
 refused by the limit itself (or hidden, or refused for a store); a call refused after this stage
-counted when it arrived (with `count_refused: false` it did not: rebuilt, it counts, the stricter
-way)."""
+counted when it arrived (with `count_refused: false` it did not, and is not rebuilt there:
+`REFUSED_IN_SCREENING`)."""
+REFUSED_IN_SCREENING = ("denied", "invalid_arguments")
+"""Decisions of calls refused by a check: not counted again under a limit that counts only the
+calls let through (`count_refused: false`, a `global` limit's default)."""
 REBUILD_WAIT_S = 5.0
 """How long a call waits for another process to rebuild the counts after a Redis restart."""
 
@@ -166,7 +169,8 @@ def counted_keys(record: AuditRecord, engine: PolicyEngine) -> tuple[str, ...]:
     again in everyone's counter, it would take the room of agents it never shared a limit with."""
     agent = record.client if record.identity == "token" else None
     limits = engine.decide(record.tool, agent, record.network).limits
-    scopes = {limit.rate_limit.scope for limit in limits}
+    refused = record.decision in REFUSED_IN_SCREENING
+    scopes = {limit.rate_limit.scope for limit in limits if limit.rate_limit.count_refused or not refused}
     holders = {"agent": agent or "local", "global": "*", "session": record.session}
     if "session" in scopes and agent is not None and record.session == f"agent:{agent}":
         scopes = (scopes - {"session"}) | {"agent"}  # a 2026-era caller (`counter_key`)
