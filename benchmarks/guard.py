@@ -37,7 +37,7 @@ from binance_mcp.config import Network  # noqa: E402
 from binance_mcp.exchange.client import ExchangeClient  # noqa: E402
 from binance_mcp.policy.engine import PolicyEngine  # noqa: E402
 from binance_mcp.policy.model import parse_policy  # noqa: E402
-from binance_mcp.tools.inputs import SymbolInput  # noqa: E402
+from binance_mcp.tools.inputs import MarketInput  # noqa: E402
 from binance_mcp.tools.market import get_price  # noqa: E402
 from binance_mcp.tools.names import TOOL_NAMES  # noqa: E402
 from binance_mcp.tools.outputs import Price  # noqa: E402
@@ -109,7 +109,7 @@ def bare_server(exchange: ExchangeClient) -> MCPServer:
 
     @server.tool()
     async def get_price_tool(symbol: str) -> Price:  # the same output schema, so clients validate alike
-        output = await get_price(SymbolInput(symbol=symbol), context)
+        output = await get_price(MarketInput(symbol=symbol), context)
         return Price(**output.structured)
 
     return server
@@ -128,7 +128,7 @@ async def bench_calls(pairs: int, calls: int) -> None:
     announce_roomy_limits()
     with FakeBinance(api_key=KEY, api_secret=SECRET) as fake, tempfile.TemporaryDirectory() as tmp:
         app = await allow_all_app(fake, Path(tmp))
-        bare_exchange = ExchangeClient(fake.base_url, None)
+        bare_exchange = ExchangeClient(fake.base_url, None, market_data_max_age=0)  # afresh, as ours
         await bare_exchange.get_symbol_info("BTCUSDT")  # reads the exchange's rate limits once
         bare = bare_server(bare_exchange)
         guarded_ms: list[float] = []

@@ -238,11 +238,10 @@ def check_service_url(value: str, source: str, schemes: tuple[str, ...], example
 
 
 def _shown(url: str) -> str:
-    """A URL as an error may show it: without its password."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
+    """A URL as an error may show it: without its password (`url_secrets.shown_url`)."""
+    from binance_mcp.url_secrets import shown_url
+
+    return shown_url(url)
 
 
 def parse_seconds(value: str | float | None, source: str, default: float) -> float:
@@ -405,11 +404,12 @@ def build_config(
 
 
 def lock_lease(flag: float | None) -> float:
-    """`--lock-lease`: at least 1 s (the lease is renewed every third of it, and a signed request
-    sent under it must be able to arrive within it), at most 300 (default 30)."""
+    """`--lock-lease`: at least 2 s (the lease is renewed every third of it, and a signed request
+    sent under it must be able to arrive within it: its `recvWindow` is the lease less 1.5 s,
+    `exchange.client.LEASE_MARGIN_MS`), at most 300 (default 30)."""
     seconds = parse_seconds(flag, "--lock-lease", 30.0)
-    if seconds < 1:
-        raise ConfigError(f"--lock-lease: must be at least 1 second (got {flag})")
+    if seconds < 2:
+        raise ConfigError(f"--lock-lease: must be at least 2 seconds (got {flag})")
     return seconds
 
 

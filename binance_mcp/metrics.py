@@ -293,6 +293,12 @@ async def respond(head: bytes, metrics: ServerMetrics, token: str | None) -> tup
     headers = {
         k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
     }
+    if not _loopback_host(headers.get("host", "")):  # a page's DNS rebinding names its own host
+        return (
+            "421 Misdirected Request",
+            b"the metrics port answers only to 127.0.0.1 or localhost\n",
+            "text/plain",
+        )
     if path.split("?", 1)[0] != METRICS_PATH:
         return "404 Not Found", b"not found: the metrics are at /metrics\n", "text/plain"
     if method != "GET":
@@ -300,3 +306,10 @@ async def respond(head: bytes, metrics: ServerMetrics, token: str | None) -> tup
     if not authorized(headers.get("authorization"), token, open_without=True):
         return "401 Unauthorized", b"/metrics needs Authorization: Bearer <metrics token>\n", "text/plain"
     return "200 OK", await metrics.render(), CONTENT_TYPE
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine's loopback (`127.0.0.1`, `localhost`, `[::1]`, any
+    port): the only names a client on this machine uses for a port bound to 127.0.0.1."""
+    name = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+    return name.lower() in ("127.0.0.1", "localhost", "[::1]")

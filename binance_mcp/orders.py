@@ -48,6 +48,13 @@ class Leg:
     argument: str = ""
     """Where the caller gave the leg: `legs[1]` in an order list's arguments, "" for a single order."""
 
+    @property
+    def where(self) -> str:
+        """How a refusal's reason starts for this leg: `legs[1] (below leg): `; "" for one order."""
+        if self.role == "order":
+            return ""
+        return f"{self.argument} ({self.role} leg): " if self.argument else f"{self.role} leg: "
+
     def field(self, name: str) -> str:
         """The argument that carries one of the leg's values: `price`, or `legs[1].price`."""
         return f"{self.argument}.{name}" if self.argument else name

@@ -3,10 +3,14 @@
 mcp 2.3 validates a tool's typed parameters before any decorator could run and drops unknown
 arguments silently, so each tool is registered with an argument model that accepts anything and
 hands the raw arguments to the guard, while tools/list still publishes the tool's own input
-schema. Asking a human (elicitation) works on both protocol eras only from a parameter resolver
-(`Annotated[ElicitationResult[...], Resolve(fn)]`) that the SDK runs before the handler body: the
-guard's screening is that resolver. The SDK declares `tools.listChanged: false` unless the
-low-level server's initialization options say otherwise, with no public parameter for it. The
+schema. Asking a human in the 2026 era (an `input_required` round) works only from a parameter
+resolver (`Annotated[ElicitationResult[...], Resolve(fn)]`) that the SDK runs before the handler
+body: the guard's screening is that resolver. The SDK's resolver machinery costs a call about a
+tenth of a millisecond, so each tool is a `GuardedTool` that screens a call's first round itself
+and hands the SDK's path only a call that must ask (its conclusion carried along, not screened
+twice) or a later round carrying the human's answer; the 2025 era asks mid-call (`ctx.elicit`)
+from anywhere, so its calls never need the resolver. The SDK declares `tools.listChanged: false`
+unless the low-level server's initialization options say otherwise, with no public parameter for it. The
 HTTP session manager keeps its open sessions in a private dict (counted and ended from here), and
 our stdio transport serves the low-level server directly. If mcp changes any of these,
 the contract tests fail loudly; the dependency is pinned `mcp>=2.3,<2.4`.
@@ -21,15 +25,18 @@ from typing import Annotated, Any
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import UnexpectedToolError
 from mcp.server.mcpserver.resolve import Resolve, build_resolver_plans, find_resolved_parameters
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Screen = Callable[[dict[str, Any], Context], Awaitable[Any]]
 Finish = Callable[[Any, Any], Awaitable[CallToolResult]]
 UnknownTool = Callable[[str, dict[str, Any], Any], Awaitable[None]]
+FirstRound = Callable[[dict[str, Any], Context], Awaitable[CallToolResult | None]]
 
 
 class RawArguments(ArgModelBase):
@@ -57,8 +64,10 @@ def guarded_handler(
     """
 
     async def resolve(arguments: dict[str, Any], ctx: Context) -> Any:
-        concluded = await screen(arguments, ctx)
-        _SCREENED.set(concluded)
+        concluded = _SCREENED.get()  # screened already by the first round (`first_round`)
+        if concluded is None:
+            concluded = await screen(arguments, ctx)
+            _SCREENED.set(concluded)
         elicit = elicit_of(concluded)
         return elicit if elicit is not None else concluded
 
@@ -79,10 +88,57 @@ def guarded_handler(
     return handler
 
 
-def sdk_tool(name: str, entry: dict[str, Any], handler: Callable[..., Awaitable[CallToolResult]]) -> Tool:
+def first_round(screen: Screen, finish: Finish, elicit_of: Callable[[Any], Any]) -> FirstRound:
+    """A call's first round without the SDK's resolver machinery: screened, then finished, unless
+    screening concluded that the client's human must be asked (2026 era), or the round carries a
+    human's answer (a later round): then None, and the SDK's path runs `guarded_handler`'s
+    resolver, which asks, or takes the answer; a conclusion already reached is carried to it."""
+
+    async def run(arguments: dict[str, Any], ctx: Context) -> CallToolResult | None:
+        if ctx.request_state is not None or ctx.input_responses:
+            return None  # a later round: the resolver screens it and takes the human's answer
+        concluded = await screen(arguments, ctx)
+        if elicit_of(concluded) is not None:
+            _SCREENED.set(concluded)  # the resolver asks this, without screening the call again
+            return None
+        return await finish(concluded, None)
+
+    return run
+
+
+class GuardedTool(Tool):
+    """The SDK's tool, whose call runs `first_round` first and the SDK's own path only when that
+    hands the call on (a question for the client's human, or the answer to one). A failure is
+    answered as the SDK answers a tool that raised: an `MCPError` as itself, anything else as an
+    error result that says nothing of what went wrong (the server logs it)."""
+
+    first_round: FirstRound = Field(exclude=True)
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        try:
+            result = await self.first_round(arguments, context)
+        except MCPError:
+            raise
+        except Exception as exc:
+            raise UnexpectedToolError(f"Error executing tool {self.name}") from exc
+        if result is not None:
+            return result
+        try:
+            return await super().run(arguments, context, convert_result)
+        finally:
+            _SCREENED.set(None)  # never carried past this call
+
+
+def sdk_tool(
+    name: str,
+    entry: dict[str, Any],
+    handler: Callable[..., Awaitable[CallToolResult]],
+    first: FirstRound,
+) -> Tool:
     """The SDK's registration of a guarded handler, from its catalogue entry: no model to build."""
     resolved = find_resolved_parameters(handler)
-    return Tool(
+    return GuardedTool(
+        first_round=first,
         fn=handler,
         name=name,
         title=entry["title"],

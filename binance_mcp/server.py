@@ -30,7 +30,7 @@ from binance_mcp.guard.caller import CURRENT_CALLER
 from binance_mcp.policy.model import Policy, bundled_policy_path, load_policy_file
 from binance_mcp.policy.reload import PolicyWatcher
 from binance_mcp.results import dumps
-from binance_mcp.sdk import ServerWithListChanged, guarded_handler, sdk_tool
+from binance_mcp.sdk import ServerWithListChanged, first_round, guarded_handler, sdk_tool
 from binance_mcp.state_dir import resolve_state_dir
 from binance_mcp.stdio import serve_stdio as serve_over_stdio
 from binance_mcp.stopping import DEPLOYED, DrainTimes
@@ -203,14 +203,11 @@ def guarded_tool(name: str, entry: dict[str, Any], guard: Guard) -> Tool:
     async def screen(arguments: dict[str, Any], ctx: Any) -> Any:
         return await guard.screen(tool_spec(name), arguments, ctx)
 
-    handler = guarded_handler(
-        name,
-        screen,
-        guard.finish,
-        ApprovalForm,
-        lambda concluded: getattr(concluded, "elicit", None),  # an `Asking` carries the question
-    )
-    return sdk_tool(name, entry, handler)
+    def elicit_of(concluded: Any) -> Any:
+        return getattr(concluded, "elicit", None)  # an `Asking` carries the question
+
+    handler = guarded_handler(name, screen, guard.finish, ApprovalForm, elicit_of)
+    return sdk_tool(name, entry, handler, first_round(screen, guard.finish, elicit_of))
 
 
 def tool_spec(name: str) -> ToolSpec:

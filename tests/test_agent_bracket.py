@@ -106,3 +106,41 @@ async def test_the_largest_protected_entry_is_placed_on_the_first_try(build: Any
     assert quantity * Decimal(take_profit) <= 200 < (quantity + Decimal(step)) * Decimal(take_profit)
     sent = [r for r in fake.requests if r.method == "POST" and r.path.startswith("/api/v3/order")]
     assert [r.path for r in sent] == ["/api/v3/orderList/otoco"]
+
+
+async def test_the_previews_text_gives_an_order_lists_largest_quantity(build: Any) -> None:
+    """A client that shows the model only a result's text: the preview of an order list says the
+    largest quantity needing no human, as it does for one order."""
+    app = build(bundled_testnet_trader())
+    oco = {
+        "symbol": "BTCUSDT",
+        "type": "OCO",
+        "legs": [
+            {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.01", "price": "70000"},
+            {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.01", "stop_price": "60000"},
+        ],
+    }
+    async with Client(app.server) as client:
+        result = await client.call_tool("get_order_preview", {"tool": "place_order_list", "arguments": oco})
+    assert not result.is_error, result.content[0].text
+    largest = result.structured_content["largest_without_human"]
+    quantity = largest["legs"][0]["quantity"]
+    assert f"largest without a human: quantity {quantity} a leg" in result.content[0].text
+
+
+async def test_a_refused_leg_is_named_as_the_agent_gave_it(build: Any, fake: FakeBinance) -> None:
+    """The agent wrote `legs`; a refusal of one leg's value says which, in its words and its field."""
+    fake.set_price("BTCUSDT", "65000")
+    app = build(bundled_testnet_trader())
+    oco = {
+        "symbol": "BTCUSDT",
+        "type": "OCO",
+        "legs": [
+            {"side": "SELL", "type": "LIMIT_MAKER", "quantity": "0.001", "price": "70000"},
+            {"side": "SELL", "type": "STOP_LOSS", "quantity": "0.001", "stop_price": "66000"},  # above
+        ],
+    }
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order_list", oco)
+    assert result.is_error and result.structured_content["field"] == "legs[1].stop_price"
+    assert result.structured_content["reason"].startswith("legs[1] (below leg): stop_price 66000"), result

@@ -129,3 +129,21 @@ async def test_a_signed_read_is_on_record_before_it_leaves(
     with AuditLog(audit_path(tmp_path / "state")) as log:
         assert log.pending(account=app.guard.services.account) == []
         assert [(r.tool, r.outcome) for r in log.query()] == [("get_account_info", "ok")]
+
+
+def test_failed_sign_ins_of_addresses_that_never_return_are_summarised_and_forgotten() -> None:
+    """One window was kept per address until the server closed: a sweep of many addresses (an IPv6
+    range) grew memory without end, and their summaries waited for the shutdown."""
+    from binance_mcp.http.sign_in import FailedSignIns
+
+    now = [0.0]
+    summaries: list[str] = []
+    failures = FailedSignIns(lambda address, sentence: summaries.append(address), clock=lambda: now[0])
+    for address in ("2001:db8::1", "2001:db8::2", "2001:db8::3"):
+        failures.failed(address, "invalid_token")
+    now[0] = 61.0
+    failures.failed("2001:db8::4", "invalid_token")
+    assert sorted(summaries) == ["2001:db8::1", "2001:db8::2", "2001:db8::3"]
+    assert failures.retry_after("2001:db8::1") is None
+    failures.close()
+    assert summaries[-1] == "2001:db8::4" and len(summaries) == 4

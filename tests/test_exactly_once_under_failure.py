@@ -555,3 +555,105 @@ def test_sqlite_stdio_a_paused_server_loses_the_lock_and_its_late_send_is_refuse
     assert not seen["b"].is_error and content(seen["b"])["status"] == "FILLED"
     assert seen["a"].is_error and answer_a["error"] == "account_busy"
     assert placed(exchange, "sq-stalled") == 0 and placed(exchange, "sq-next") == 1
+
+
+def test_a_send_window_ends_with_the_lease_even_when_this_clock_runs_ahead_of_binances(
+    servers: Servers,
+) -> None:
+    """Binance takes a timestamp up to 1 s ahead of its own clock (rest-api.md, "Timing security")
+    without -1021, so a server whose clock runs ahead never resyncs; its request is then accepted
+    for up to 1 s longer than its recvWindow says. That must still end before the lease does."""
+    import sqlite3
+
+    servers.on_state_dir(("bot",))
+    server = servers.start()  # the default 30 s lease: no renewal while the order is held
+    arrived, released = threading.Event(), threading.Event()
+    servers.fake.inject(Hold(arrived, released, at_most=60), method="POST", path="/api/v3/order")
+    ahead_ms = 900  # this machine's clock ahead of Binance's, within Binance's tolerance
+    servers.fake.server_time_offset_ms = -ahead_ms
+    seen: dict[str, Any] = {}
+
+    async def scenario() -> None:
+        async with connected(server.url, servers.tokens["bot"]) as agent, anyio.create_task_group() as group:
+            await agent.list_tools()
+
+            async def place() -> None:
+                seen["r"] = await agent.call_tool("place_order", MARKET_BUY | {"client_order_id": "ahead-1"})
+
+            group.start_soon(place)
+            await anyio.to_thread.run_sync(arrived.wait, 30)
+            with sqlite3.connect(Path(servers.state[1]) / "locks.sqlite3") as conn:
+                [(expires_at,)] = conn.execute("SELECT expires_at FROM account_leases").fetchall()
+            seen["lease_ends_ms"] = expires_at * 1000
+            released.set()
+
+    try:
+        anyio.run(scenario)
+    finally:
+        servers.fake.server_time_offset_ms = 0
+    [sent] = [r for r in servers.fake.requests if r.params.get("newClientOrderId") == "ahead-1"]
+    assert not seen["r"].is_error and content(seen["r"])["status"] == "FILLED"
+    # the last moment Binance accepts it, on this machine's clock: its timestamp (this clock) plus
+    # its recvWindow on Binance's clock, which runs `ahead_ms` behind
+    accepted_until_ms = int(sent.params["timestamp"]) + int(sent.params["recvWindow"]) + ahead_ms
+    assert accepted_until_ms <= seen["lease_ends_ms"], (
+        accepted_until_ms - seen["lease_ends_ms"],
+        sent.params,
+    )
+
+
+def test_a_token_store_that_fails_at_the_send_sends_nothing_and_says_so(servers: Servers) -> None:
+    """The token is looked up again right before the send; when that look-up fails (the store is
+    broken, not merely the token revoked), nothing is sent and the agent is told exactly that: not
+    "the outcome is unknown", and the budget's reservation is given back."""
+    import sqlite3
+
+    servers.on_state_dir(("bot", "bot2"))
+    server = servers.start()
+    order_in, order_go = threading.Event(), threading.Event()
+    price_in, price_go = threading.Event(), threading.Event()
+    servers.fake.inject(Hold(order_in, order_go, at_most=60), method="POST", path="/api/v3/order")
+    seen: dict[str, Any] = {}
+    state_dir = Path(servers.state[1])
+
+    async def scenario() -> None:
+        async with (
+            connected(server.url, servers.tokens["bot"]) as bot,
+            connected(server.url, servers.tokens["bot2"]) as bot2,
+            anyio.create_task_group() as group,
+        ):
+            await bot.list_tools()
+            await bot2.list_tools()
+
+            async def first() -> None:
+                seen["bot"] = await bot.call_tool("place_order", MARKET_BUY | {"client_order_id": "first-b"})
+
+            async def late() -> None:  # screened while bot's order is in flight: decided again
+                arguments = MARKET_BUY | {"client_order_id": "bot2-broken"}
+                seen["bot2"] = await bot2.call_tool("place_order", arguments)
+
+            group.start_soon(first)
+            await anyio.to_thread.run_sync(order_in.wait, 30)
+            group.start_soon(late)
+            await anyio.sleep(1)  # screened, and waiting for the lock
+            servers.fake.inject(
+                Hold(price_in, price_go, at_most=60), method="GET", path="/api/v3/ticker/price"
+            )
+            order_go.set()
+            assert await anyio.to_thread.run_sync(price_in.wait, 30)  # bot2 holds the lock, deciding again
+            with sqlite3.connect(state_dir / "tokens.sqlite3") as conn:
+                conn.execute("DROP TABLE tokens")  # the token store breaks under the call
+            price_go.set()
+
+    anyio.run(scenario)
+    print(f"token store broken under the lock: {seen['bot2'].content[0].text}")
+    refusal = content(seen["bot2"])
+    assert not seen["bot"].is_error
+    assert placed(servers.fake, "bot2-broken") == 0
+    assert seen["bot2"].is_error and "nothing was sent" in refusal["reason"], refusal
+    assert "unknown" not in refusal["reason"], refusal
+    record = call_record(servers, "bot2-broken")
+    assert record["outcome"] != "unknown", record
+    with sqlite3.connect(state_dir / "budgets.sqlite3") as conn:
+        states = [row[0] for row in conn.execute("SELECT state FROM reservations ORDER BY created_at")]
+    assert states == ["kept", "released"], states

@@ -199,9 +199,11 @@ async def test_stdio_serves_metrics_on_the_opt_in_port_on_loopback(tmp_path: Pat
             async with httpx2.AsyncClient(timeout=30) as http:
                 answer = await http.get(url)
                 elsewhere = await http.get(url.removesuffix("/metrics") + "/mcp")
+                rebound = await http.get(url, headers={"Host": "attacker.example:80"})  # DNS rebinding
     finally:
         errlog.close()
     assert answer.status_code == 200 and elsewhere.status_code == 404
+    assert rebound.status_code == 421 and "binance_mcp" not in rebound.text
     found = samples(answer.text)
     assert value(found, "binance_mcp_calls_total", tool="get_price", decision="allowed", outcome="ok") == 1
 

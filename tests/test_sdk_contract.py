@@ -75,3 +75,15 @@ def test_python_binance_still_has_what_the_exchange_client_uses(attribute: str) 
         loop = getattr(client, "loop", None)
         if loop is not None and not loop.is_closed():
             loop.close()
+
+
+def test_a_tool_is_called_through_its_run_which_the_guarded_tool_overrides() -> None:
+    """`sdk.GuardedTool` screens a call's first round in `Tool.run` itself and tells a later round
+    of a 2026-era call by the context's `request_state` / `input_responses`."""
+    from mcp.server.mcpserver import Context
+    from mcp.server.mcpserver.tools import Tool, tool_manager
+
+    assert "tool.run(arguments, context, convert_result=convert_result)" in inspect.getsource(tool_manager)
+    assert list(inspect.signature(Tool.run).parameters) == ["self", "arguments", "context", "convert_result"]
+    assert isinstance(Context.request_state, property) and isinstance(Context.input_responses, property)
+    assert issubclass(sdk.GuardedTool, Tool) and "run" in vars(sdk.GuardedTool)

@@ -328,6 +328,31 @@ async def test_a_reading_of_another_version_or_too_old_for_the_caller_is_not_ser
     assert (first.asked, second.asked, third.asked) == (1, 1, 1)
 
 
+async def test_a_refusal_of_the_askers_own_share_is_not_served_to_the_callers_waiting() -> None:
+    """The first caller's weight share is used up when its read is retried: that refusal is its
+    own (naming it); a caller waiting for the same read asks again, on its own share."""
+    from binance_mcp.exchange.errors import ShareUsed
+    from binance_mcp.exchange.shared_reads import SharedReads
+
+    used_up = ShareUsed("agent alice", 60, 60, 2, 30.0, "agents.alice.max_weight_share_pct")
+    shared, alices, bobs, got, refused = SharedReads(max_age=KEPT), Gate(error=used_up), Gate("bob's"), [], []
+
+    async def alice() -> None:
+        try:
+            await shared.read("k", alices)
+        except ShareUsed as exc:
+            refused.append(exc.holder)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(alice)
+        await anyio.wait_all_tasks_blocked()
+        group.start_soon(lambda: _append(got, shared.read("k", bobs)))
+        await anyio.wait_all_tasks_blocked()
+        bobs.opened.set()
+        alices.opened.set()
+    assert refused == ["agent alice"] and [r.value for r in got] == ["bob's"] and bobs.asked == 1
+
+
 async def test_when_the_caller_that_asked_is_cancelled_a_waiting_caller_asks_again() -> None:
     from binance_mcp.exchange.shared_reads import SharedReads
 

@@ -552,3 +552,70 @@ def test_doctor_says_where_a_policys_shared_limits_are_counted(tmp_path: Path, f
         "FAIL  shared rate limits: rules.place_order.rate_limit (global) count calls in PostgreSQL"
         in done.stdout
     )
+
+
+def test_a_password_given_as_a_url_parameter_or_a_conninfo_is_never_printed(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """libpq takes the password in the URL's query too (`?password=`); a conninfo string (not a
+    URL) is refused. Neither message may show the password."""
+    port = free_port()  # nothing listens there
+    done = doctor(
+        tmp_path, fake, "--state-url", f"postgresql://127.0.0.1:{port}/db?user=bob&password=hunter2"
+    )
+    assert done.returncode == 1, done.stdout
+    assert "FAIL  state: cannot connect to PostgreSQL at" in done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
+    done = doctor(tmp_path, fake, "--state-url", f"host=127.0.0.1 port={port} password=hunter2")
+    assert done.returncode == 2 and "is not a postgresql:// URL" in done.stderr
+    assert "hunter2" not in done.stdout + done.stderr
+    done = doctor(tmp_path, fake, "--rate-limit-url", f"redis://127.0.0.1:{port}/0?password=hunter2")
+    assert done.returncode == 1, done.stdout
+    assert "hunter2" not in done.stdout + done.stderr
+
+
+async def test_a_redis_restart_while_counted_calls_are_in_flight_hands_out_no_fresh_allowance(
+    tmp_path: Path, fake: FakeBinance, own_redis: OwnRedis
+) -> None:
+    """Three orders counted against a `global` limit of 3: the first held by the exchange (it holds
+    the account lock), the two others waiting for the lock, none of them on record yet as ended.
+    Redis restarts meanwhile: the counts rebuilt from the audit log must still count them."""
+    import threading
+
+    import redis
+
+    from tests.fake_binance import Hold
+
+    fake.set_price("BTCUSDT", "10000")
+    app = server_on(tmp_path, fake, GLOBAL_THREE, rate_url=own_redis.url)
+    arrived, released = threading.Event(), threading.Event()
+    fake.inject(Hold(arrived, released, at_most=60), method="POST", path="/api/v3/order")
+    kinds: list[str] = []
+
+    def counted() -> int:
+        client = redis.Redis.from_url(own_redis.url)
+        return sum(int(client.llen(key)) for key in client.keys("*global:*:place_order*"))
+
+    async def place(client: Client) -> None:
+        result = await client.call_tool("place_order", LIMIT_BUY)
+        kinds.append(result.structured_content.get("error", "ok") if result.is_error else "ok")
+
+    try:
+        async with Client(app.server) as client, anyio.create_task_group() as group:
+            group.start_soon(place, client)
+            await anyio.to_thread.run_sync(arrived.wait, 30)  # the first holds the lock
+            group.start_soon(place, client)
+            group.start_soon(place, client)
+            with anyio.fail_after(30):  # both counted, both waiting for the lock
+                while await anyio.to_thread.run_sync(counted) < 3:
+                    await anyio.sleep(0.05)
+            own_redis.stop()  # no persistence: every count is gone with it
+            own_redis.start()
+            fourth = await client.call_tool("place_order", LIMIT_BUY)  # over the limit, in flight or not
+            released.set()
+        assert fourth.is_error and fourth.structured_content["error"] == "rate_limited", fourth.content
+        assert kinds == ["ok", "ok", "ok"], kinds
+        assert len(orders_sent(fake)) == 3
+    finally:
+        released.set()
+        app.close()

@@ -67,11 +67,18 @@ def test_audit_round_trip_and_the_reused_client_order_id_is_found_by_account(sta
     assert found[0].reason == "with [redacted] inside"
     assert audit.sent_with_client_order_id("cid-1", account=str(AccountKey.of("testnet", "key-b"))) == []
     audit.finish(pending, outcome="ok", order_id=4242)
+    # the same write again (its commit landed, its answer was lost, it is retried): done already
+    audit.finish(pending, outcome="ok", order_id=4242)
     with pytest.raises(ValueError, match="not pending"):
-        audit.finish(pending, outcome="ok")
+        audit.finish(pending, outcome="error")
+    other = state.audit()
+    other.owner = "another-host/1/2026-01-01T00:00:00.000Z"
+    with pytest.raises(ValueError, match="not pending"):  # e.g. a second recovery elsewhere
+        other.finish(pending, outcome="ok")
+    other.close()
     with pytest.raises(KeyError):
         audit.finish(999_999, outcome="ok")
-    [record] = audit.query(tool="place_order")
+    [record] = audit.query(tool="place_order")  # one call, one outcome
     assert (record.outcome, record.order_id, record.account) == ("ok", 4242, ACCOUNT)
     assert audit.pending(account=ACCOUNT) == []
     audit.close()

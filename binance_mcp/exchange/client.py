@@ -77,9 +77,13 @@ RECV_WINDOW_MS = 10_000
 """The `recvWindow` of a signed request sent with no lease to respect (python-binance's too)."""
 MAX_RECV_WINDOW_MS = 60_000
 """Binance refuses a larger `recvWindow` (-1102; rest-api.md, "Timing security")."""
-LEASE_MARGIN_MS = 500
+FUTURE_TIMESTAMP_MS = 1_000
+"""Binance takes a timestamp up to this far ahead of its own clock without -1021 (rest-api.md,
+"Timing security"): a server whose clock runs ahead by less is never resynced, and its request is
+accepted for that much longer than its `recvWindow` says."""
+LEASE_MARGIN_MS = 500 + FUTURE_TIMESTAMP_MS
 """Taken off what is left of a lease when it becomes a `recvWindow`: the request's own way from
-the signing to the wire."""
+the signing to the wire, and the time a timestamp may run ahead of Binance's clock."""
 
 
 @dataclass

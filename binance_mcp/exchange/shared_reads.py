@@ -19,8 +19,8 @@ detaches its flight (an order of the account was sent: the open-order count is n
 flight detached that way serves the callers already waiting for it but is not kept.
 
 A failed read is not kept: its callers all get its error, the next caller asks again. A caller
-whose flight was cancelled under it (its leader's client left), or refused by its leader's own
-share of the request weight (`ShareUsed`: the leader's, not the caller's), asks again itself.
+whose flight was cancelled under it (its leader's client left) or refused for its leader's own
+weight share (`ShareUsed`, a retry not sent) asks again itself.
 """
 
 from __future__ import annotations
@@ -107,11 +107,9 @@ class SharedReads:
                     await flight.landed.wait()
                     if flight.reading is not None:
                         return _shared(flight.reading)
-                    if isinstance(flight.error, ShareUsed):
-                        continue  # its leader's own share refused it: not this caller's to bear
-                    if flight.error is not None:
+                    if flight.error is not None and not isinstance(flight.error, ShareUsed):
                         raise flight.error
-                    continue  # its leader was cancelled before it landed: ask again
+                    continue  # its leader was cancelled, or refused its own share: ask again
             return await self._fly(key, fetch, version)
 
     def peek(

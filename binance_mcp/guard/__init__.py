@@ -31,20 +31,12 @@ import anyio
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from binance_mcp.guard.approval_desk import client_can_elicit
-from binance_mcp.guard.approve import approve, ask_now, take_answer
 from binance_mcp.guard.call import Admitted, Asking, Decided, Ended, Parsed, Request, Validated, request_of
 from binance_mcp.guard.caller import CURRENT_CALLER, Caller
-from binance_mcp.guard.decide import decide
-from binance_mcp.guard.dispatch import dispatch
 from binance_mcp.guard.endings import GUARD_FAILED, refused
 from binance_mcp.guard.failures import store_refusal
-from binance_mcp.guard.hide import Hidden, hide, is_visible
-from binance_mcp.guard.limits_report import limits_report
-from binance_mcp.guard.parse import parse
-from binance_mcp.guard.ratelimit import rate_limit
-from binance_mcp.guard.record import audit_record, call_in_flight, record, record_abandoned
+from binance_mcp.guard.hide import Hidden, is_visible
 from binance_mcp.guard.services import Services
-from binance_mcp.guard.validate import validate
 from binance_mcp.refusals import Refusal, RefusalKind, unknown_tool_result
 from binance_mcp.stopping import Stopping
 from binance_mcp.stores.lease import DEFAULT_LEASE_S
@@ -69,10 +61,17 @@ Next = TypeVar("Next")
 
 @dataclass(frozen=True)
 class Stage(Generic[In, Out]):
-    """One stage: its name and its function from one frozen value to the next (or a `Refusal`)."""
+    """One stage: its name and its function from one frozen value to the next (or a `Refusal`).
+
+    The function is imported on the first call (`load`): a server that only answers
+    initialize and tools/list, as every client's start-up asks, imports no stage."""
 
     name: str
-    run: Callable[[In, Services], Awaitable[Out]]
+    load: Callable[[], Callable[[In, Services], Awaitable[Out]]]
+
+    @functools.cached_property
+    def run(self) -> Callable[[In, Services], Awaitable[Out]]:
+        return self.load()
 
 
 class Pipeline(Generic[In, Out]):
@@ -90,14 +89,62 @@ class Pipeline(Generic[In, Out]):
         return Pipeline((*self.stages, stage))
 
 
-HIDE: Stage[Request, Request] = Stage("hide", hide)
-PARSE: Stage[Request, Parsed] = Stage("parse", parse)
-VALIDATE: Stage[Parsed, Validated] = Stage("validate", validate)
-DECIDE: Stage[Validated, Decided] = Stage("decide", decide)
-RATE_LIMIT: Stage[Request, Request] = Stage("rate_limit", rate_limit)
-APPROVE: Stage[Decided, Admitted | Asking] = Stage("approve", approve)
-DISPATCH: Stage[Admitted, Ended] = Stage("dispatch", dispatch)
-RECORD: Stage[Ended, Ended] = Stage("record", record)
+def _hide() -> Callable[[Request, Services], Awaitable[Request]]:
+    from binance_mcp.guard.hide import hide
+
+    return hide
+
+
+def _parse() -> Callable[[Request, Services], Awaitable[Parsed]]:
+    from binance_mcp.guard.parse import parse
+
+    return parse
+
+
+def _validate() -> Callable[[Parsed, Services], Awaitable[Validated]]:
+    from binance_mcp.guard.validate import validate
+
+    return validate
+
+
+def _decide() -> Callable[[Validated, Services], Awaitable[Decided]]:
+    from binance_mcp.guard.decide import decide
+
+    return decide
+
+
+def _rate_limit() -> Callable[[Request, Services], Awaitable[Request]]:
+    from binance_mcp.guard.ratelimit import rate_limit
+
+    return rate_limit
+
+
+def _approve() -> Callable[[Decided, Services], Awaitable[Admitted | Asking]]:
+    from binance_mcp.guard.approve import approve
+
+    return approve
+
+
+def _dispatch() -> Callable[[Admitted, Services], Awaitable[Ended]]:
+    from binance_mcp.guard.dispatch import dispatch
+
+    return dispatch
+
+
+def _record() -> Callable[[Ended, Services], Awaitable[Ended]]:
+    from binance_mcp.guard.record import record
+
+    return record
+
+
+HIDE: Stage[Request, Request] = Stage("hide", _hide)
+PARSE: Stage[Request, Parsed] = Stage("parse", _parse)
+VALIDATE: Stage[Parsed, Validated] = Stage("validate", _validate)
+DECIDE: Stage[Validated, Decided] = Stage("decide", _decide)
+RATE_LIMIT: Stage[Request, Request] = Stage("rate_limit", _rate_limit)
+APPROVE: Stage[Decided, Admitted | Asking] = Stage("approve", _approve)
+DISPATCH: Stage[Admitted, Ended] = Stage("dispatch", _dispatch)
+RECORD: Stage[Ended, Ended] = Stage("record", _record)
 
 SCREENING: Pipeline[Request, Admitted | Asking] = (
     Pipeline.start(HIDE).then(RATE_LIMIT).then(PARSE).then(VALIDATE).then(DECIDE).then(APPROVE)
@@ -108,6 +155,13 @@ SENDING: Pipeline[Admitted, Ended] = Pipeline.start(DISPATCH).then(RECORD)
 """Run in the tool's handler: dispatch, then record (which runs whatever dispatch concluded)."""
 
 STAGES: tuple[Stage[Any, Any], ...] = SCREENING.stages + SENDING.stages
+
+
+async def _ask_now(ctx: Context, asked: str) -> str:
+    """2025 era: the client's human asked mid-call (`approve.ask_now`, imported when first asked)."""
+    from binance_mcp.guard.approve import ask_now
+
+    return await ask_now(ctx, asked)
 
 
 class Guard:
@@ -163,6 +217,7 @@ class Guard:
 
     async def limits(self, caller: Caller) -> dict[str, Any]:
         """What `caller` may do here and now (`get_limits`, and the resource binance-mcp://limits)."""
+        from binance_mcp.guard.limits_report import limits_report
 
         return await limits_report(self.services, caller)
 
@@ -209,7 +264,7 @@ class Guard:
             continuing=ctx is not None and ctx.request_state is not None,
             can_elicit=can_elicit,
             modern=modern,
-            ask_now=functools.partial(ask_now, ctx)
+            ask_now=functools.partial(_ask_now, ctx)
             if ctx is not None and can_elicit and not modern
             else None,
         )
@@ -240,9 +295,13 @@ class Guard:
             logger.exception("guard failed screening %s; the call is denied", spec.name)
             return refused(reached, Refusal(RefusalKind.POLICY_DENIED, GUARD_FAILED))
         except anyio.get_cancelled_exc_class():  # the client left, or the drain cut the call
+            from binance_mcp.guard.record import record_abandoned
+
             record_abandoned(reached, self.services, cut=self.stopping.cut)
             raise
         if isinstance(reached, Asking) and not reached.request.continuing:
+            from binance_mcp.guard.record import audit_record
+
             asked = Ended(  # the record of the question; the answer comes in a later round
                 reached,
                 None,
@@ -260,6 +319,9 @@ class Guard:
         if isinstance(screened, Ended):
             ended = screened
         else:
+            from binance_mcp.guard.approve import take_answer
+            from binance_mcp.guard.record import call_in_flight, record_abandoned
+
             with call_in_flight():
                 try:
                     admitted = (

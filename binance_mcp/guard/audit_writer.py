@@ -85,7 +85,7 @@ class AuditWriter:
         self._start_lock = threading.Lock()
         self._closed = False
         self._written = 0
-        self._owed: dict[int, tuple[AuditRecord, dict[str, Any]]] = {}
+        self._owed: dict[int, Callable[[], AuditRecord]] = {}
         """Outcomes of pending records whose write failed, by record id (`repair`)."""
 
     @property
@@ -99,7 +99,13 @@ class AuditWriter:
 
     def write(self, record: AuditRecord) -> None:
         """Queue a record; the call's result does not wait for it."""
-        self._submit(lambda store: store.append(record))
+        self.write_made(lambda: record)
+
+    def write_made(self, make: Callable[[], AuditRecord]) -> None:
+        """Queue a record that `make` builds on the writer's thread, off the call's own time: every
+        value it reads must be fixed already (its time and latency taken when the call ended).
+        Records queued together are committed together (`_Append`)."""
+        self._submit(_Append(make))
 
     def event(self, name: str, reason: str, *, policy: str | None = None, defer: bool = False) -> None:
         """Record something that is not a tool call (a policy loaded, failed sign-ins). With
@@ -173,20 +179,32 @@ class AuditWriter:
             store="audit log",
         )
 
-    def finish(self, record_id: int, fallback: AuditRecord, **fields: Any) -> None:
-        """Queue the outcome of a pending record. If another process completed it meanwhile (crash
+    def finish(self, record_id: int, make: Callable[[], AuditRecord]) -> None:
+        """Queue the outcome of a pending record, the record of it that `make` builds on the
+        writer's thread (as `write_made`). If another process completed it meanwhile (crash
         recovery on a shared state), the outcome is written as a record of its own."""
 
         def finish(store: AuditLog) -> None:
+            entry = make()
             try:
-                store.finish(record_id, durable=False, **fields)
+                store.finish(
+                    record_id,
+                    durable=False,
+                    outcome=entry.outcome,
+                    decision=entry.decision,
+                    reason=entry.reason,
+                    order_id=entry.order_id,
+                    client_order_id=entry.client_order_id,
+                    latency_ms=entry.latency_ms,
+                    result=entry.result,
+                )
             except ValueError:
                 logger.warning(
                     "audit record %s was completed elsewhere; recording the outcome again", record_id
                 )
-                store.append(fallback)
+                store.append(entry)
             except Exception as exc:  # the store is away: owed, and written by `repair` once it is back
-                self._owed[record_id] = (fallback, fields)
+                self._owed[record_id] = make
                 logger.warning(
                     "the outcome of audit record %s is owed (%s): written once the log is back",
                     record_id,
@@ -203,7 +221,7 @@ class AuditWriter:
             owed = self._owed.pop(record_id, None)
             if owed is not None:
                 logger.warning("writing the owed outcome of audit record %s", record_id)
-                self.finish(record_id, owed[0], **owed[1])
+                self.finish(record_id, owed)
 
     async def read(self, fn: Callable[[AuditLog], Any]) -> Any:
         """A read that must see every record written before it (in order, on the writer's thread);
@@ -274,18 +292,68 @@ class AuditWriter:
                 self.store.append(record)
             except Exception as exc:
                 self._failed(exc, lost=True)
+        carried: Any = None
         while True:
-            item = self._queue.get()
+            item, carried = (carried, None) if carried is not None else (self._queue.get(), None)
             if item is _STOP:
                 return
-            job, future, writes = item
-            self._written += 1
-            if self._written % ANCHOR_EVERY == 0:
-                self._log_head()
+            if isinstance(item[0], _Append):  # with every record queued behind it, in one commit
+                batch = [item]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        following = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if following is _STOP or not isinstance(following[0], _Append):
+                        carried = following  # run next, in its turn
+                        break
+                    batch.append(following)
+                self._append_all(batch)
+                continue
+            self._run_one(item)
+
+    def _run_one(self, item: Any) -> None:
+        job, future, writes = item
+        self._written += 1
+        if self._written % ANCHOR_EVERY == 0:
+            self._log_head()
+        try:
+            result = job(self.store)
+        except BaseException as exc:  # the call's result stands; later calls are refused
+            self._failed(exc, lost=writes)
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    def _append_all(self, batch: list[Any]) -> None:
+        """Records queued together, in one transaction; when that fails (one of them refused, the
+        store failing), each is tried on its own, so each is written or counted lost as alone."""
+        if len(batch) > 1:
             try:
-                result = job(self.store)
-            except BaseException as exc:  # the call's result stands; later calls are refused
-                self._failed(exc, lost=writes)
-                future.set_exception(exc)
+                records = [job.make() for job, _, _ in batch]
+                ids = self.store.append_all(records)
+            except Exception:
+                pass
             else:
-                future.set_result(result)
+                for (_, future, _), record_id in zip(batch, ids, strict=True):
+                    self._written += 1
+                    if self._written % ANCHOR_EVERY == 0:
+                        self._log_head()
+                    future.set_result(record_id)
+                return
+        for item in batch:
+            self._run_one(item)
+
+
+MAX_BATCH = 64
+"""The most queued records one commit takes."""
+
+
+@dataclass(frozen=True)
+class _Append:
+    """A job that appends the record `make` builds: queued ones are committed together."""
+
+    make: Callable[[], AuditRecord]
+
+    def __call__(self, store: AuditLog) -> int:
+        return store.append(self.make())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from binance_mcp.account import account_of
@@ -18,6 +20,7 @@ from binance_mcp.guard.weight_share import WeightShare
 from binance_mcp.policy.engine import PolicyEngine
 from binance_mcp.stores import Stores, open_stores
 from binance_mcp.stores.approvals import approve_command
+from binance_mcp.timestamps import utc_text
 
 if TYPE_CHECKING:
     from binance_mcp.config import ServerConfig
@@ -64,16 +67,18 @@ def build_guard(
 
     def sent(request: SentRequest) -> None:
         from binance_mcp.guard.caller import CURRENT_CALLER
-        from binance_mcp.stores.audit import AuditDecision, AuditRecord
 
         if not request.reached:
             return  # nothing of it left this machine: not a request Binance saw
-        caller = CURRENT_CALLER.get()
-        client = "binance-mcp" if caller is None else caller.agent or f"{caller.client} (declared)"
-        audit.write(
-            AuditRecord(
+        caller, at = CURRENT_CALLER.get(), time.time()
+
+        def make() -> AuditRecord:  # on the audit writer's thread: off the call's own time
+            from binance_mcp.stores.audit import AuditDecision, AuditRecord
+
+            return AuditRecord(
+                time=utc_text(datetime.fromtimestamp(at, UTC)),
                 session="" if caller is None else caller.session,
-                client=client,
+                client="binance-mcp" if caller is None else caller.agent or f"{caller.client} (declared)",
                 network=config.network.value,
                 base_url=exchange.base_url,
                 account=account,
@@ -86,7 +91,8 @@ def build_guard(
                 reason=request.failure,
                 latency_ms=request.ms,
             )
-        )
+
+        audit.write_made(make)
 
     exchange.observers.append(sent)  # one compact audit record per request Binance was sent
     services = Services(

@@ -18,7 +18,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.caller import Caller
-from binance_mcp.market import Market
 from binance_mcp.results import dumps
 from binance_mcp.tools.bounds import check_raw_arguments
 
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
 
     from binance_mcp.guard.approval_desk import ApprovalForm, CallIdentity, OpenQuestion
     from binance_mcp.guard.epoch import Epoch
+    from binance_mcp.market import Market
     from binance_mcp.orders import Order
     from binance_mcp.policy.engine import Decision
     from binance_mcp.tools.spec import ToolSpec

@@ -2,7 +2,7 @@
 
 An order or a cancel goes under the account lock: crash recovery of an earlier run's pending
 records first; then the caller's token is looked up again (revoked: nothing is sent), and the call
-is decided again with what is true now (the policy in force, a fresh price and value, the open
+is decided again with what is true now (the policy in force, a price at most 1 s old and the value at it, the open
 orders, the client order id, the approval threshold and the budget) whenever anything it was
 decided on may have changed since it was screened: it waited for a human, or the account's epoch
 moved (`epoch.py`: a policy reload, another call's order, cancel or amend from any process
@@ -35,7 +35,13 @@ from binance_mcp.guard.call import Admitted, Decided, Ended
 from binance_mcp.guard.decide import decide, recount_open_orders
 from binance_mcp.guard.endings import in_flight, refused, succeeded
 from binance_mcp.guard.epoch import read_epoch
-from binance_mcp.guard.failures import EXCHANGE_FAILURES, may_have_executed, refusal_for
+from binance_mcp.guard.failures import (
+    EXCHANGE_FAILURES,
+    STORE_RETRY_AFTER_S,
+    may_have_executed,
+    refusal_for,
+    store_refusal,
+)
 from binance_mcp.guard.limits_report import forget_open_orders, limits_report
 from binance_mcp.guard.preview import preview_report
 from binance_mcp.guard.record import audit_record
@@ -75,7 +81,13 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
         generation = services.policy.generation  # the policy this call was (re)decided by
 
         async def authority_then_fence() -> float:
-            await check_authority(admitted, services, generation)
+            try:
+                await check_authority(admitted, services, generation)
+            except Refusal:
+                raise
+            except Exception as exc:  # nothing has left: never "the outcome is unknown"
+                logger.warning("could not check the caller's authority before the send: %s", exc)
+                raise authority_unchecked(exc) from None
             return await held.fence()
 
         fenced = SEND_WINDOW.set(SendWindow(authority_then_fence))
@@ -207,6 +219,21 @@ async def check_authority(admitted: Admitted, services: Services, generation: in
             "the policy was reloaded right before the send; nothing was sent: call again to be decided "
             "by the policy in force",
         )
+
+
+def authority_unchecked(exc: Exception) -> Refusal:
+    """The refusal of a send whose token or policy could not be read right before it: nothing left."""
+    outage = store_refusal(exc, what="the order")
+    if outage is not None:
+        return outage
+    return Refusal(
+        RefusalKind.STORE_UNAVAILABLE,
+        "the caller's token could not be checked right before the send: the state store failed "
+        f"({exc.__class__.__name__}); nothing was sent, call again once it is back (the operator: "
+        "binance-mcp doctor checks it)",
+        retry_after_s=STORE_RETRY_AFTER_S,
+        store="state",
+    )
 
 
 async def spend_operator_approval(admitted: Admitted, services: Services) -> str:

@@ -23,12 +23,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from binance_mcp.guard.call import Ended, Parsed, Request, request_of
 from binance_mcp.guard.endings import abandoned
 from binance_mcp.stores.audit import AuditDecision, AuditRecord, Outcome
-from binance_mcp.timestamps import utc_now_text
+from binance_mcp.timestamps import utc_text
 
 if TYPE_CHECKING:
     from binance_mcp.guard.call import Reached
@@ -60,9 +62,34 @@ def call_in_flight() -> Iterator[CallInFlight]:
         _THIS_CALL.reset(token)
 
 
-def audit_record(ended: Ended, services: Services, outcome: str | None = None) -> AuditRecord:
-    """The audit record of a call that ended (or, with `outcome="pending"`, is about to send)."""
+@dataclass(frozen=True)
+class Ending:
+    """What a record must take from the moment its call ended, so that the record itself can be
+    built later, on the audit writer's thread: the time, the latency and the policy in force."""
 
+    at: float
+    latency_ms: float
+    policy: str
+
+    @staticmethod
+    def now(ended: Ended, services: Services) -> Ending:
+        started = request_of(ended.reached).started
+        return Ending(
+            time.time(), round((time.perf_counter() - started) * 1000, 3), services.policy.fingerprint
+        )
+
+    @property
+    def time_text(self) -> str:
+        return utc_text(datetime.fromtimestamp(self.at, UTC))
+
+
+def audit_record(
+    ended: Ended, services: Services, outcome: str | None = None, ending: Ending | None = None
+) -> AuditRecord:
+    """The audit record of a call that ended (or, with `outcome="pending"`, is about to send).
+    Built at once, or later from `ending`, taken when the call ended (`Ending.now`)."""
+
+    ending = ending or Ending.now(ended, services)
     reached = ended.reached
     if (outcome or ended.outcome) == "pending":
         call = _THIS_CALL.get()
@@ -75,7 +102,7 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
     arguments = parsed.arguments if parsed is not None else request.audited_arguments
     caller = request.caller
     return AuditRecord(
-        time=utc_now_text(),
+        time=ending.time_text,
         session=caller.session,
         client=caller.agent or f"{caller.client} (declared)",
         network=services.network.value,
@@ -91,8 +118,8 @@ def audit_record(ended: Ended, services: Services, outcome: str | None = None) -
         outcome=outcome or ended.outcome,
         order_id=ended.order_id,
         client_order_id=ended.client_order_id,
-        latency_ms=round((time.perf_counter() - request.started) * 1000, 3),
-        policy=services.policy.fingerprint,
+        latency_ms=ending.latency_ms,
+        policy=ending.policy,
         result=result_summary(ended) if outcome is None else None,
     )
 
@@ -183,8 +210,9 @@ async def record(ended: Ended, services: Services) -> Ended:
     count(ended, services)
     if ended.result is not None and (ended.result.structured_content or {}).get("store") == "audit log":
         return ended
-    entry = audit_record(ended, services)
+    ending = Ending.now(ended, services)
     if logger.isEnabledFor(logging.DEBUG):  # --log-level DEBUG: each call's decision, never its arguments
+        entry = audit_record(ended, services, ending=ending)
         logger.debug(
             "%s by %s: %s, %s%s (rule %s) in %.1f ms",
             entry.tool,
@@ -195,18 +223,12 @@ async def record(ended: Ended, services: Services) -> Ended:
             entry.rule,
             entry.latency_ms or 0,
         )
+
+    def make() -> AuditRecord:  # on the audit writer's thread: off the call's own time
+        return audit_record(ended, services, ending=ending)
+
     if ended.pending_id is not None:
-        services.audit.finish(
-            ended.pending_id,
-            entry,
-            outcome=entry.outcome,
-            decision=entry.decision,
-            reason=entry.reason,
-            order_id=entry.order_id,
-            client_order_id=entry.client_order_id,
-            latency_ms=entry.latency_ms,
-            result=entry.result,
-        )
+        services.audit.finish(ended.pending_id, make)
     else:
-        services.audit.write(entry)
+        services.audit.write_made(make)
     return ended

@@ -209,7 +209,7 @@ def check_filters(order: Order, market: Market) -> None:
             average_basis=market.filter_basis,
         )
         if violation is not None:
-            where = "" if leg.role == "order" else f"{leg.role} leg: "
+            where = leg.where
             field = violation.field
             if leg is not given and field == "price":  # the price its cap_pct made
                 where += f"cap_pct {decimal_text(given.cap_pct or Decimal(0))} sends it as a LIMIT IOC whose "

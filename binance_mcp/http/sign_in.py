@@ -25,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 20
 WINDOW_S = 60.0
+MAX_ADDRESSES = 10_000
+"""Addresses tracked at once: past it the oldest window is summarised and let go early (a sweep of
+many addresses, an IPv6 range, cannot grow the server's memory without end)."""
 
 
 @dataclass
@@ -71,6 +74,7 @@ class FailedSignIns:
         with self._lock:
             window = self._current(address)
             if window is None:
+                self._sweep()
                 window = self._windows[address] = _Window(self._clock(), utc_now_text())
                 logger.warning(
                     "failed sign-in from %s (%s); more in the next %g s are counted",
@@ -94,6 +98,16 @@ class FailedSignIns:
             self._summarise(address, window)
             return None
         return window
+
+    def _sweep(self) -> None:
+        """Summarise and forget the windows that ran out (an address that never comes back), and
+        the oldest past `MAX_ADDRESSES`. Dicts keep insertion order: the oldest windows come first."""
+        now = self._clock()
+        for address, window in list(self._windows.items()):
+            if now - window.started < self.window_s and len(self._windows) < MAX_ADDRESSES:
+                break
+            del self._windows[address]
+            self._summarise(address, window)
 
     def _summarise(self, address: str, window: _Window) -> None:
         if self._summary is None or not window.failures:

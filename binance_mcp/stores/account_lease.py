@@ -28,6 +28,7 @@ store, so only one task per process waits on the row. The store's own clock (Pos
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -216,7 +217,9 @@ class AccountLeases:
         `LeaseLost` when another generation holds it or it ran out. Returns the lease with its new
         `sure_until`."""
         asked = time.monotonic()
-        current = await anyio.to_thread.run_sync(_twice, self._extend, lease)
+        # durable: the extension the send relies on must survive a crash of the store, or another
+        # replica could take the lock back to an earlier expiry while this request is still valid
+        current = await anyio.to_thread.run_sync(_twice, functools.partial(self._extend, durable=True), lease)
         if current is not None:
             lease.lost = True
             raise LeaseLost(lease, current or None)
@@ -293,9 +296,9 @@ class AccountLeases:
             )
             return generation
 
-    def _extend(self, lease: Lease) -> str | None:
+    def _extend(self, lease: Lease, *, durable: bool = False) -> str | None:
         """Extend `lease` if it still holds its row; else who holds it now ("" when nobody)."""
-        with self._db.writing(durable=False, serialise=f"account lease {lease.account}") as session:
+        with self._db.writing(durable=durable, serialise=f"account lease {lease.account}") as session:
             now = self._now(session)
             row = self._row(session, lease.account, now)
             if row is None or row.holder != lease.holder or row.generation != lease.generation:

@@ -24,10 +24,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from binance_mcp.state_dir import StateError
 from binance_mcp.stores.sqlite import Cursor, Migrations, Rows, Session, StoreConflict
+from binance_mcp.url_secrets import shown_url
 
 __all__ = ["PostgresDatabase", "connection_lost", "open_pool", "safe_url"]
 
@@ -54,13 +54,8 @@ def lock_key(text: str) -> int:
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """The URL without its password (in its userinfo or its query), for messages."""
+    return shown_url(url)
 
 
 class _PgSession:

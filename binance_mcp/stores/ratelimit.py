@@ -27,7 +27,11 @@ counters Redis keeps the `run_id` of the server they were last known complete on
 compares it with the server's own (`INFO server`). When they differ (or the mark is gone with the
 counters), one process claims the rebuild and `rebuild()` writes the counts again from the calls
 the audit log recorded (the guard reads them: `binance_mcp.guard.ratelimit`); the others wait for
-it, a few seconds at most.
+it, a few seconds at most. A call is on record only once it ended, so the rebuilding process also
+writes back the hits it counted itself (`_mine`) wherever the audit log knows fewer: its calls
+still in flight (waiting for the account lock, for the exchange, for a human) stay counted. The
+calls in flight in *another* process at that moment are not known to the rebuild (README,
+*Several replicas*).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import contextlib
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +66,8 @@ COMPLETE_ON = NAMESPACE + "complete-on-run-id"
 REBUILDING = NAMESPACE + "rebuilding"
 """Redis: held (SET NX, with an expiry) by the process rebuilding the counters after a restart."""
 REBUILD_CLAIM_S = 30
+MINE_PER_KEY = 10_000
+"""The most hits of one key this process remembers having counted in Redis (for a rebuild)."""
 NO_RUN_ID = "unknown"
 """The mark kept when Redis does not say its `run_id`: then a restart is known by the mark's loss."""
 
@@ -164,6 +171,8 @@ class RateLimiter:
         self._shared = shared
         self._storage: Any = None
         self._lock = threading.Lock()
+        self._mine: dict[str, deque[float]] = {}
+        """Redis: when this process counted each key's hits (epoch seconds), for `rebuild`."""
 
     def _local(self) -> MovingWindowStorage:
         if self._storage is None:
@@ -217,6 +226,8 @@ class RateLimiter:
                 if count + amount <= room:
                     return None
             elif storage.acquire_entry(stored_key, room, window, amount):
+                if self._remote:
+                    self._mine.setdefault(key, deque(maxlen=MINE_PER_KEY)).extend([time.time()] * amount)
                 return None
         start, count = storage.get_moving_window(stored_key, max_calls, window)
         if count:
@@ -254,7 +265,8 @@ class RateLimiter:
 
     def rebuild(self, restart: Restart, hits: Iterable[tuple[str, float]], keep_s: float) -> int:
         """Write each key's counts again from `hits` (key, epoch seconds) — the calls the audit log
-        recorded in the last `keep_s` seconds — replacing what the key held, then mark the counters
+        recorded in the last `keep_s` seconds, or the hits this process counted itself where those
+        are more (its calls still in flight) — replacing what the key held, then mark the counters
         complete on this Redis server; returns how many keys. A key no call of the span names is
         left as it is."""
         storage = self._redis()
@@ -262,6 +274,11 @@ class RateLimiter:
         by_key: dict[str, list[float]] = {}
         for key, at in hits:
             by_key.setdefault(key, []).append(at)
+        since = time.time() - keep_s
+        for key, mine in list(self._mine.items()):  # this process's calls not on record yet
+            recent = [at for at in list(mine) if at >= since]
+            if len(recent) > len(by_key.get(key, ())):
+                by_key[key] = recent
         expiry = max(1, math.ceil(keep_s))
         pipe = client.pipeline(transaction=True)
         for key, times in by_key.items():

@@ -10,13 +10,15 @@ salted slow hash would buy nothing here: the token is not a password a person ch
 a 256-bit value is hopeless, so one SHA-256 is enough and keeps a check at about a microsecond.
 
 The running server checks every request against the store (`agent_for`), so a revoke from the CLI
-ends a token at once. It stays cheap by asking SQLite whether anyone committed since the last look
-(`PRAGMA data_version`, no disk read) and reloading the few rows only when someone did. The hash of
+ends a token at once. It stays cheap by asking whether anyone changed the tokens since the last
+look and reloading the few rows only when someone did: SQLite says whether another connection
+committed (`PRAGMA data_version`, no disk read); PostgreSQL keeps a counter that a trigger bumps
+in the same transaction as every change of `tokens`, whoever makes it (one one-row read). The hash of
 the presented token is compared with every stored one by `hmac.compare_digest`, without stopping at
 a match, so how long a check takes says nothing about which token, if any, came close.
 
 `TokenStore` runs on either database of `binance_mcp.stores`: the SQLite file, or PostgreSQL for
-several replicas (where every check reads the few rows again: a revoke holds on every replica at once).
+several replicas (where every check reads the counter: a revoke holds on every replica at once).
 """
 
 from __future__ import annotations
@@ -63,6 +65,23 @@ _MIGRATIONS = {
             created TEXT NOT NULL,
             kind TEXT NOT NULL DEFAULT 'agent' CHECK (kind IN ('agent', 'operator'))
         );
+        """,
+        # version 2: a counter every change of `tokens` bumps, in the same transaction, whoever
+        # makes it (this server, an older CLI, psql): what `TokenStore` reads to know whether its
+        # copy of the rows is still the store's
+        """
+        CREATE TABLE IF NOT EXISTS tokens_version (
+            one INTEGER PRIMARY KEY CHECK (one = 1),
+            n BIGINT NOT NULL
+        );
+        INSERT INTO tokens_version (one, n) VALUES (1, 0) ON CONFLICT (one) DO NOTHING;
+        CREATE OR REPLACE FUNCTION binance_mcp_tokens_changed() RETURNS trigger LANGUAGE plpgsql
+            AS 'BEGIN UPDATE tokens_version SET n = n + 1 WHERE one = 1; RETURN NULL; END';
+        DO 'BEGIN
+            DROP TRIGGER IF EXISTS tokens_changed ON tokens;
+            CREATE TRIGGER tokens_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON tokens
+                FOR EACH STATEMENT EXECUTE FUNCTION binance_mcp_tokens_changed();
+        END';
         """,
     ),
 }
@@ -216,8 +235,15 @@ class TokenStore:
         found = self.holder(token)
         return found.name if found is not None and found.kind == OPERATOR else None
 
+    def _changes(self) -> int:
+        """A number that moves whenever the tokens may have changed since the last look."""
+        if self._db.dialect == "postgresql":
+            with self._db.reading() as session:
+                return int(session.execute("SELECT n FROM tokens_version WHERE one = 1").fetchone()[0])
+        return self._db.data_version()
+
     def _refresh(self) -> None:
-        version = self._db.data_version()
+        version = self._changes()  # read before the rows: a change in between reloads them again
         if version != self._version:
             with self._db.reading() as session:
                 rows = session.execute("SELECT token_sha256, name, kind FROM tokens").fetchall()

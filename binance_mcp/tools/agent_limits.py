@@ -59,6 +59,11 @@ async def get_order_preview(args: OrderPreviewInput, call: CallContext) -> ToolO
     largest = report.largest_without_human
     if largest:
         sizes = ", ".join(f"{key} {value}" for key, value in largest.items() if key.endswith("quantity"))
+        legs = [leg["quantity"] for leg in largest.get("legs") or []]
+        if legs:  # an order list: its legs' quantities, in the order of its legs
+            sizes = (
+                f"quantity {legs[0]} a leg" if len(set(legs)) == 1 else f"leg quantities {', '.join(legs)}"
+            )
         words.append(f"largest without a human: {sizes}")
     words.append("nothing was sent")
     return ToolOutput(report.model_dump(exclude_none=True), "; ".join(words))

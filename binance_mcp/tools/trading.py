@@ -90,7 +90,7 @@ def check_trailing_deltas(order: Order, market: Market) -> None:
             market.rules, side=leg.side, order_type=leg.type, trailing_delta=leg.trailing_delta
         )
         if violation is not None:
-            where = "" if leg.role == "order" else f"{leg.role} leg: "
+            where = leg.where
             raise Refusal(
                 RefusalKind.INVALID_ARGUMENTS,
                 f"{where}{violation.message}; nothing was sent",
