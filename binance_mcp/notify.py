@@ -13,6 +13,9 @@ seconds (default 10) per receiver and agent; the first request of a quiet spell 
 the ones that start waiting in the next seconds go out together in one post that lists them all
 (`text` names each; `approvals` carries every request). So an agent that opens many requests in a
 burst makes a few posts, not one per request. Counted in this process (each replica groups its own).
+When the server stops, the requests still waiting for their group post are posted at once
+(`Notices.flush`): a request that started waiting is never left unannounced because the process
+ended before its group's time came.
 """
 
 from __future__ import annotations
@@ -226,6 +229,7 @@ class Notices:
     def __init__(self) -> None:
         self._last: dict[tuple[str, str | None], float] = {}
         self._waiting: dict[tuple[str, str | None], list[tuple[Approval, str | None]]] = {}
+        self._pages: dict[tuple[str, str | None], str | None] = {}
 
     def announce(
         self,
@@ -259,6 +263,7 @@ class Notices:
             self._last[key] = now
             return announce_pending(url, approval, page_url, command=command, deadline_s=deadline_s)
         self._waiting[key] = [(approval, command)]
+        self._pages[key] = page_url
         return _in_background(
             loop,
             self._post_group(key, page_url, last + every_s - now),
@@ -272,7 +277,26 @@ class Notices:
             await asyncio.sleep(max(0.0, after_s))
         finally:  # even if cancelled: later requests must not join a group nobody posts
             group = self._waiting.pop(key, [])
+            self._pages.pop(key, None)
             self._last[key] = time.monotonic()
         if not group:
-            return True
+            return True  # posted already (`flush`)
         return await _post(key[0], group_payload(group, page_url), ", ".join(a.id for a, _ in group))
+
+    async def flush(self, attempt_timeout_s: float = ATTEMPT_TIMEOUT_S) -> None:
+        """The server is stopping: post every group still waiting for its time, now (one attempt
+        each, all at once, `attempt_timeout_s` at most); the requests stay pending either way."""
+        groups = [(key, self._waiting.pop(key), self._pages.pop(key, None)) for key in list(self._waiting)]
+        if not groups:
+            return
+        sends = [
+            _post(
+                url,
+                group_payload(group, page_url),
+                ", ".join(approval.id for approval, _ in group),
+                delays=(),
+                attempt_timeout_s=attempt_timeout_s,
+            )
+            for (url, _agent), group, page_url in groups
+        ]
+        await asyncio.gather(*sends)

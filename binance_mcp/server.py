@@ -178,6 +178,7 @@ class App:
                 await group.start(serve_metrics, self.guard, metrics_port, metrics_token)
             # finishes calls in flight on EOF and SIGTERM
             await serve_over_stdio(self.server, times=times, stopping=self.guard.stopping)
+            await self.guard.services.notices.flush()  # grouped approval requests not yet posted
             group.cancel_scope.cancel()
 
 

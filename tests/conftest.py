@@ -69,6 +69,7 @@ def make_app(
     keys: dict[str, str] | None = None,
     market_data_max_age: float = 0.0,
     watch: bool = False,
+    rate_url: str | None = None,
 ) -> App:
     """A server on `base_url`; `keys` is the environment that sets its API key (HMAC by default).
 
@@ -78,6 +79,8 @@ def make_app(
     if keys is None:
         keys = {"BINANCE_API_KEY": API_KEY, "BINANCE_API_SECRET": API_SECRET}
     env = keys if credentials else {}
+    if rate_url is not None:  # the agents' rate-limit counters in this Redis
+        env = {**env, "BINANCE_MCP_RATE_LIMIT_URL": rate_url}
     config = build_config(
         network_flag=network,
         base_url_flag=base_url,

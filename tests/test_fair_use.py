@@ -184,6 +184,21 @@ async def test_a_price_too_far_from_the_market_is_refused_before_open_orders_are
     assert all_open_orders_reads(fake)  # the placed order's count (and its recount under the lock)
 
 
+async def test_an_amend_refused_for_dry_run_reads_nothing_first(build, fake: FakeBinance) -> None:
+    """`--dry-run` refuses amend_order (Binance has no test endpoint for it): a reason that needs
+    no request. The order to amend used to be read first (GET /api/v3/order, weight 4)."""
+    fake.set_price("BTCUSDT", "60000.00")
+    app = build({"version": "1", "default": "allow"}, dry_run=True)
+    async with Client(app.server) as client:
+        before = len(fake.requests)
+        amended = await client.call_tool(
+            "amend_order", {"symbol": "BTCUSDT", "order_id": 12345, "new_quantity": "0.0005"}
+        )
+    assert amended.structured_content["error"] == "policy_denied", amended.content[0].text
+    assert amended.structured_content["rule"] == "--dry-run"
+    assert fake.requests[before:] == []
+
+
 # -- refused calls count --------------------------------------------------------------------------
 
 
@@ -214,6 +229,37 @@ async def test_refused_calls_count_toward_the_rate_limit(build, fake: FakeBinanc
     assert orders_sent(fake) == []
     row = next(limit for limit in limits["rate_limits"] if limit["tool"] == "place_order")
     assert (row["left"], row["count_refused"]) == (0, True)
+
+
+async def test_one_agents_refused_calls_do_not_use_up_everyones_limit(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """place_order may be called 3 times a window by everyone together (`global`). alice's three
+    orders over `max_notional` are refused; bob's order is placed. Refused calls count toward the
+    caller's own limits, not everyone's: bob used to be refused as rate-limited for alice's
+    refusals."""
+    from tests.test_http import connected, running
+
+    rule = {
+        "action": "allow",
+        "rate_limit": {"max": 3, "window": 3600, "scope": "global"},
+        "constraints": {"max_notional": "100"},
+    }
+    policy = {"version": "1", "default": "allow", "rules": {"place_order": rule}}
+    fake.set_price("BTCUSDT", "60000.00")
+    async with running(tmp_path, fake, policy=policy) as server:
+        async with connected(server.url, server.tokens["alice"]) as alice:
+            refused = [await alice.call_tool("place_order", LARGE_BUY) for _ in range(3)]
+        async with connected(server.url, server.tokens["bob"]) as bob:
+            placed = await bob.call_tool("place_order", SMALL_BUY)
+            limits = (await bob.call_tool("get_limits", {})).structured_content
+    assert [r.structured_content["error"] for r in refused] == ["policy_denied"] * 3
+    assert not placed.is_error, placed.content[0].text
+    row = next(limit for limit in limits["rate_limits"] if limit["tool"] == "place_order")
+    assert (row["left"], row["count_refused"]) == (2, False)
+    explained = explain_json(PolicyEngine(parse_policy(json.dumps(policy))), "testnet")
+    shown = next(tool for tool in explained["tools"] if tool["tool"] == "place_order")
+    assert shown["rate_limits"][0]["count_refused"] is False
 
 
 async def test_a_policy_may_count_only_the_calls_let_through(build, fake: FakeBinance) -> None:
@@ -298,6 +344,54 @@ async def test_an_order_whose_answer_is_lost_is_looked_up_even_at_the_end_of_the
     assert len(orders_sent(fake)) == 2 and len(fake.open_orders("BTCUSDT")) == 2
 
 
+async def test_a_shared_read_refused_by_one_agents_share_is_not_refused_to_another(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """alice leads a price read that bob joins (concurrent identical reads share one request);
+    its first attempt takes the last of alice's share and fails with a 503, and its retry is
+    refused by her share. bob reads the price with a request of his own: he used to be refused
+    as rate-limited, by alice's rule, for a share that is not his."""
+    import threading
+
+    from tests.fake_binance.faults import Hold, Status
+    from tests.test_http import connected, running
+
+    policy = {"version": "1", "default": "allow", "agents": {"alice": {"max_weight_share_pct": 1}}}
+    fake.set_price("BTCUSDT", "60000.00")
+    fake.set_price("ETHUSDT", "3000.00")
+    fresh = {"symbol": "ETHUSDT", "fresh": True}  # spent on another symbol: no BTCUSDT price is kept
+    async with (
+        running(tmp_path, fake, policy=policy, market_data_max_age=30) as server,
+        connected(server.url, server.tokens["alice"]) as alice,
+        connected(server.url, server.tokens["bob"]) as bob,
+    ):
+
+        async def left() -> int:
+            return int((await alice.call_tool("get_limits", {})).structured_content["weight_share"]["left"])
+
+        assert not (await alice.call_tool("get_price", fresh)).is_error
+        while await left() >= 4:  # a fresh price read weighs 2
+            assert not (await alice.call_tool("get_price", fresh)).is_error
+        assert 2 <= await left() <= 3  # room for one attempt, none for its retry
+        hold = Hold(threading.Event(), threading.Event(), then=Status(503, None))
+        fake.inject(hold, method="GET", path="/api/v3/ticker/price")
+        answers: dict[str, Any] = {}
+
+        async def read(name: str, client: Client) -> None:
+            answers[name] = await client.call_tool("get_price", {"symbol": "BTCUSDT"})
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(read, "alice", alice)
+            await anyio.to_thread.run_sync(hold.arrived.wait, 10)
+            group.start_soon(read, "bob", bob)
+            await anyio.sleep(0.5)  # bob's read joins alice's, in the air
+            hold.released.set()
+    assert answers["alice"].structured_content["error"] == "rate_limited"
+    assert answers["alice"].structured_content["rule"] == "agents.alice.max_weight_share_pct"
+    assert not answers["bob"].is_error, answers["bob"].structured_content
+    assert answers["bob"].structured_content["price"] == "60000.00000000"
+
+
 def test_the_weight_share_is_validated_and_explained(tmp_path: Path) -> None:
     from tests.test_cli import run_cli
 
@@ -379,6 +473,68 @@ async def test_approval_requests_that_come_fast_are_posted_together(build, fake:
     first, group = receiver.bodies
     assert first["approval"]["id"] in ids
     assert len(group["approvals"]) == 4 and group["text"].startswith("4 approvals needed")
+
+
+def test_requests_grouped_for_a_later_post_are_posted_when_the_server_stops(
+    tmp_path: Path, fake: FakeBinance
+) -> None:
+    """Over stdio, two requests in a burst with `notify_every` 600: the first is posted at once,
+    the second waits for the group post. The client then closes: the server stops before the ten
+    minutes are up, and the second request is posted as it stops. It used to be never posted (the
+    post waiting in the background died with the process)."""
+    import os
+
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    from tests.command import BINANCE_MCP
+    from tests.conftest import API_KEY, API_SECRET, write_policy
+
+    fake.set_price("BTCUSDT", "60000.00")
+    receiver = Receiver()
+    policy = {
+        "version": "1",
+        "default": "allow",
+        "rules": {"place_order": {"action": "require_approval"}},
+        "approvals": {"notify": receiver.url, "notify_every": 600},
+    }
+    params = StdioServerParameters(
+        command=BINANCE_MCP,
+        args=[
+            "--testnet",
+            "--base-url",
+            fake.base_url,
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--policy",
+            str(write_policy(tmp_path, policy)),
+        ],
+        env={
+            "BINANCE_API_KEY": API_KEY,
+            "BINANCE_API_SECRET": API_SECRET,
+            "PATH": os.environ.get("PATH", ""),
+        },
+        cwd=str(tmp_path),
+    )
+
+    async def burst() -> set[str]:
+        with (tmp_path / "stderr.txt").open("w") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), mode="legacy") as client:
+                asked = [await client.call_tool("place_order", priced(index)) for index in range(2)]
+        return {result.structured_content["approval_id"] for result in asked}
+
+    try:
+        ids = anyio.run(burst)
+        posted = {
+            approval["id"]
+            for body in list(receiver.bodies)
+            for approval in body.get("approvals", [body.get("approval")])
+            if approval
+        }
+    finally:
+        receiver.close()
+    assert len(ids) == 2
+    assert posted == ids, [body["text"] for body in receiver.bodies]
+    assert all("sekret" not in json.dumps(body) for body in receiver.bodies)  # the webhook's secret path
 
 
 # -- the early refusal never refuses what the market would allow ------------------------------------

@@ -84,10 +84,14 @@ async def running(
     bounds: HttpBounds | None = None,
     allow_origins: tuple[str, ...] = (),
     drain: DrainTimes = QUICK_STOP,
+    rate_url: str | None = None,
+    market_data_max_age: float = 0.0,
 ) -> AsyncIterator[Running]:
     """A server over HTTP with a token for each of `agents` (none: open to `local`). It stops as
     soon as its clients have gone (`QUICK_STOP`) unless the test asks for the deployed `drain`."""
-    app = make_app(tmp_path, fake.base_url, policy=policy)
+    app = make_app(
+        tmp_path, fake.base_url, policy=policy, rate_url=rate_url, market_data_max_age=market_data_max_age
+    )
     tokens: dict[str, str] = {}
     if agents:
         with TokenStore.in_state_dir(app.state_dir) as store:

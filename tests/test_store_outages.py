@@ -441,6 +441,40 @@ async def test_two_servers_racing_after_a_redis_restart_rebuild_once_and_pass_no
             app.close()
 
 
+@pytest.mark.parametrize(
+    "alices",
+    [
+        {"action": "deny"},  # her rule sets no limit
+        {"action": "allow", "constraints": {"max_notional": "1"}},  # refused: not counted globally
+    ],
+    ids=["denied", "over_max_notional"],
+)
+async def test_a_redis_restart_counts_no_agent_in_a_limit_it_was_never_counted_in(
+    tmp_path: Path, fake: FakeBinance, own_redis: OwnRedis, alices: dict[str, Any]
+) -> None:
+    """place_order may be called 3 times a window by everyone together (`global`); alice's calls
+    are all refused (denied, or over her `max_notional`). They were never counted in everyone's
+    counter, so bob has 2 left after his one order. The rebuild from the audit log (a Redis
+    restart, or the first call on an empty Redis) used to count her refused calls there, and bob
+    was refused as rate-limited for what alice did."""
+    from tests.test_http import connected, running
+
+    fake.set_price("BTCUSDT", "10000")
+    policy = GLOBAL_THREE | {"agents": {"alice": {"rules": {"place_order": alices}}}}
+    async with running(tmp_path, fake, policy=policy, rate_url=own_redis.url) as server:
+        async with connected(server.url, server.tokens["alice"]) as alice:
+            denied = [await alice.call_tool("place_order", LIMIT_BUY) for _ in range(5)]
+        assert [r.structured_content["error"] for r in denied] == ["policy_denied"] * 5
+        async with connected(server.url, server.tokens["bob"]) as bob:
+            assert not (await bob.call_tool("place_order", LIMIT_BUY)).is_error
+            own_redis.stop()  # no persistence: every count is gone with it
+            own_redis.start()
+            again = [await bob.call_tool("place_order", LIMIT_BUY) for _ in range(3)]
+    kinds = [r.structured_content.get("error", "ok") if r.is_error else "ok" for r in again]
+    assert kinds == ["ok", "ok", "rate_limited"], kinds
+    assert len(orders_sent(fake)) == 3
+
+
 # --------------------------------------------------------------------------- doctor
 
 

@@ -55,8 +55,11 @@ COUNTED_DECISIONS = (
 )
 """The audit decisions of calls that passed this stage (and so were counted): every call but one
 refused by the limit itself (or hidden, or refused for a store); a call refused after this stage
-counted when it arrived (with `count_refused: false` it did not: rebuilt, it counts, the stricter
-way)."""
+counted when it arrived (with `count_refused: false` it did not, and is not rebuilt there:
+`REFUSED_IN_SCREENING`)."""
+REFUSED_IN_SCREENING = ("denied", "invalid_arguments")
+"""Decisions of calls refused by a check: not counted again under a limit that counts only the
+calls let through (`count_refused: false`, a `global` limit's default)."""
 REBUILD_WAIT_S = 5.0
 """How long a call waits for another process to rebuild the counts after a Redis restart."""
 
@@ -159,22 +162,29 @@ def longest_window(engine: PolicyEngine) -> int:
     return max((rule.rate_limit.window for rule in rules if rule.rate_limit is not None), default=0)
 
 
-def counted_keys(record: AuditRecord) -> tuple[str, ...]:
-    """The counters a recorded call was counted under, whatever the scope of its limit: its
-    agent's, everyone's and its session's (`counter_key`'s spelling)."""
-    agent = record.client if record.identity == "token" else "local"
-    tool = record.tool
-    return (f"agent:{agent}:{tool}", f"global:*:{tool}", f"session:{record.session}:{tool}")
+def counted_keys(record: AuditRecord, engine: PolicyEngine) -> tuple[str, ...]:
+    """The counters a recorded call was counted under: those of the scopes of the limits the
+    policy in force sets for its agent and tool (`counter_key`'s spelling). A call whose rule sets
+    no limit (a tool the agent is denied, or one without a rate limit) was counted in none: counted
+    again in everyone's counter, it would take the room of agents it never shared a limit with."""
+    agent = record.client if record.identity == "token" else None
+    limits = engine.decide(record.tool, agent, record.network).limits
+    refused = record.decision in REFUSED_IN_SCREENING
+    scopes = {limit.rate_limit.scope for limit in limits if limit.rate_limit.count_refused or not refused}
+    holders = {"agent": agent or "local", "global": "*", "session": record.session}
+    if "session" in scopes and agent is not None and record.session == f"agent:{agent}":
+        scopes = (scopes - {"session"}) | {"agent"}  # a 2026-era caller (`counter_key`)
+    return tuple(f"{scope}:{holders[scope]}:{record.tool}" for scope in sorted(scopes))
 
 
-def counted_calls(store: AuditLog, since: datetime) -> list[tuple[str, float]]:
+def counted_calls(store: AuditLog, since: datetime, engine: PolicyEngine) -> list[tuple[str, float]]:
     """(counter key, epoch seconds) of each call the audit log recorded since `since` that a rate
     limit counted."""
 
     def hits() -> Iterator[tuple[str, float]]:
         for record in store.calls(AuditFilter(decisions=COUNTED_DECISIONS, since=since)):
             at = datetime.strptime(record.time, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
-            for key in counted_keys(record):
+            for key in counted_keys(record, engine):
                 yield key, at
 
     return list(hits())
@@ -197,16 +207,17 @@ async def counts_after_a_restart(services: Services) -> None:
     keep_s = min(longest_window(services.engine), KEEP_S)
     since = datetime.now(UTC) - timedelta(seconds=keep_s)
     try:
-        hits = await services.audit.read(lambda store: counted_calls(store, since)) if keep_s else []
+        engine = services.engine
+        hits = await services.audit.read(lambda store: counted_calls(store, since, engine)) if keep_s else []
         keys = limiter.rebuild(restart, hits, keep_s)
     except BaseException:
         limiter.give_up(restart)  # the next call claims it again, rather than wait for the claim to expire
         raise
     logger.warning(
-        "the rate-limit counters' Redis restarted or lost them (run_id %s): %d calls of the last %d s "
-        "counted again from the audit log, under %d counters",
+        "the rate-limit counters' Redis restarted or lost them (run_id %s): %d counts of the last %d s "
+        "written again from the audit log, under %d counters",
         restart.run_id,
-        len(hits) // 3,
+        len(hits),
         keep_s,
         keys,
     )

@@ -45,7 +45,7 @@ async def validate(parsed: Parsed, services: Services, *, refuse_early: bool = T
     spec = request.spec
     epoch = await read_epoch(services) if spec.changes_account else None  # before all it decides on
     decision = services.engine.decide(spec.name, request.caller.agent, services.network.value)
-    if decision.action == "deny":
+    if decision.action == "deny" or ((services.dry_run or decision.dry_run) and decision.dry_run_refused):
         return Validated(parsed)  # refused by `decide` next: nothing to ask the exchange about
     await services.keys.check(spec)
     if spec.order is None:

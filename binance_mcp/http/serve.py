@@ -150,6 +150,7 @@ class HttpService:
                     group.start_soon(self.app.watcher.run)
                 group.start_soon(keep_leases, self.app.guard)
                 await self.server.serve(sockets=[CappedListener.adopt(self.settings.sock, self.bounds)])
+                await self.app.guard.services.notices.flush()  # grouped approval requests not yet posted
                 group.cancel_scope.cancel()
         finally:
             self.failures.close()  # the summaries of sign-ins failed in the last window

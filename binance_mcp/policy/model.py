@@ -399,9 +399,18 @@ class RateLimit(_Strict):
         description=(
             "Whether calls the guard refuses (bad arguments, a constraint, a budget, a filter) count "
             "toward the limit too (default true: a caller that keeps getting refused is slowed down "
-            "like any other); false counts only the calls let through."
+            "like any other); false counts only the calls let through. A global limit defaults to "
+            "false: one agent's refused calls must not use up everyone's calls."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _global_counts_passed(cls, data: Any) -> Any:
+        # everyone's count is not the caller's: one agent's refusals would starve the others
+        if isinstance(data, Mapping) and data.get("scope") == "global" and "count_refused" not in data:
+            return {**data, "count_refused": False}
+        return data
 
     @property
     def window_seconds(self) -> float:

@@ -63,6 +63,9 @@ class Hold:
     released: threading.Event
     reply_released: threading.Event | None = None
     at_most: float = 30.0
+    then: Status | None = None
+    """Once released, answer with this error instead (not executed): a request that fails only
+    after others have come to wait for it."""
 
 
 Fault = Status | Delay | Drop | ExecuteThenFail | Hold

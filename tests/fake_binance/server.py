@@ -111,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(fault, Hold):
             fault.arrived.set()
             fault.released.wait(fault.at_most)
+            if fault.then is not None:
+                fault = fault.then
         if isinstance(fault, Drop):
             self._drop(rec)
             return
