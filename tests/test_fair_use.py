@@ -450,7 +450,7 @@ async def test_approval_requests_that_come_fast_are_posted_together(build, fake:
             "version": "1",
             "default": "allow",
             "rules": {"place_order": {"action": "require_approval"}},
-            "approvals": {"notify": receiver.url},
+            "approvals": {"notify": receiver.url, "notify_every": 4},  # the default 10 s, shorter
         }
         app = build(policy)
         async with Client(app.server) as client:
