@@ -87,11 +87,11 @@ async def compare(
     print(f"{'ratio (median of pairs)':>30}: {statistics.median(ratios):7.3f}")
 
 
-async def main(pairs: int, calls: int) -> None:
+async def main(pairs: int, calls: int, max_age: float) -> None:
     announce_roomy_limits()
     with FakeBinance(api_key=KEY, api_secret=SECRET) as fake, tempfile.TemporaryDirectory() as tmp:
         fake.set_balance("USDT", "1000000000")
-        app = await allow_all_app(fake, Path(tmp))
+        app = await allow_all_app(fake, Path(tmp), market_data_max_age=max_age)
         binance = direct_client(fake.base_url)
 
         async with Client(app.server) as mcp:
@@ -139,5 +139,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=11)
     parser.add_argument("--calls", type=int, default=100)
+    parser.add_argument(
+        "--market-data-max-age",
+        type=float,
+        default=0.0,
+        help="the server's sharing of market data (default 0: every call reads afresh; the server's own default is 0.5)",
+    )
     arguments = parser.parse_args()
-    anyio.run(main, arguments.pairs, arguments.calls)
+    anyio.run(main, arguments.pairs, arguments.calls, arguments.market_data_max_age)
