@@ -28,7 +28,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -415,12 +415,12 @@ def test_a_token_revoked_while_its_calls_wait_for_the_lock_sends_nothing(servers
         assert placed(servers.fake, f"bot2-{n}") == 0
 
 
-def test_a_token_revoked_after_its_call_took_the_lock_sends_nothing(servers: Servers) -> None:
-    """The token is looked up again at the send itself, not only when the lock is taken: bot2's
-    call holds the lock and is deciding again (the price it reads is held by the exchange) when
-    its token is revoked."""
-    servers.on_state_dir(("bot", "bot2"))
-    server = servers.start()
+def while_the_second_call_decides_again(
+    servers: Servers, server: Server, second_id: str, meanwhile: Callable[[], None]
+) -> dict[str, Any]:
+    """bot's order is held by the exchange; bot2's, screened meanwhile, waits for the lock, then
+    holds it and decides again, its price read held by the exchange while `meanwhile()` runs (in a
+    thread). Returns both results ("bot", "bot2")."""
     order_in, order_go = threading.Event(), threading.Event()
     price_in, price_go = threading.Event(), threading.Event()
     servers.fake.inject(Hold(order_in, order_go, at_most=60), method="POST", path="/api/v3/order")
@@ -436,11 +436,13 @@ def test_a_token_revoked_after_its_call_took_the_lock_sends_nothing(servers: Ser
             await bot2.list_tools()
 
             async def first() -> None:
-                seen["bot"] = await bot.call_tool("place_order", MARKET_BUY | {"client_order_id": "first"})
+                arguments = MARKET_BUY | {"client_order_id": f"first-{second_id}"}
+                seen["bot"] = await bot.call_tool("place_order", arguments)
 
             async def late() -> None:  # screened while bot's order is in flight: decided again
-                arguments = MARKET_BUY | {"client_order_id": "bot2-late"}
-                seen["bot2"] = await bot2.call_tool("place_order", arguments)
+                seen["bot2"] = await bot2.call_tool(
+                    "place_order", MARKET_BUY | {"client_order_id": second_id}
+                )
 
             group.start_soon(first)
             await anyio.to_thread.run_sync(order_in.wait, 30)
@@ -451,13 +453,25 @@ def test_a_token_revoked_after_its_call_took_the_lock_sends_nothing(servers: Ser
             )
             order_go.set()
             assert await anyio.to_thread.run_sync(price_in.wait, 30)  # bot2 holds the lock, deciding again
-            revoked = await anyio.to_thread.run_sync(
-                lambda: run_cli("tokens", "revoke", "bot2", *servers.state)
-            )
-            assert revoked.returncode == 0, revoked.stderr
+            await anyio.to_thread.run_sync(meanwhile)
             price_go.set()
 
     anyio.run(scenario)
+    return seen
+
+
+def test_a_token_revoked_after_its_call_took_the_lock_sends_nothing(servers: Servers) -> None:
+    """The token is looked up again at the send itself, not only when the lock is taken: bot2's
+    call holds the lock and is deciding again (the price it reads is held by the exchange) when
+    its token is revoked."""
+    servers.on_state_dir(("bot", "bot2"))
+    server = servers.start()
+
+    def revoke() -> None:
+        revoked = run_cli("tokens", "revoke", "bot2", *servers.state)
+        assert revoked.returncode == 0, revoked.stderr
+
+    seen = while_the_second_call_decides_again(servers, server, "bot2-late", revoke)
     print(f"revoked under the lock: {seen['bot2'].content[0].text}")
     refusal = content(seen["bot2"])
     assert not seen["bot"].is_error
@@ -610,42 +624,13 @@ def test_a_token_store_that_fails_at_the_send_sends_nothing_and_says_so(servers:
 
     servers.on_state_dir(("bot", "bot2"))
     server = servers.start()
-    order_in, order_go = threading.Event(), threading.Event()
-    price_in, price_go = threading.Event(), threading.Event()
-    servers.fake.inject(Hold(order_in, order_go, at_most=60), method="POST", path="/api/v3/order")
-    seen: dict[str, Any] = {}
     state_dir = Path(servers.state[1])
 
-    async def scenario() -> None:
-        async with (
-            connected(server.url, servers.tokens["bot"]) as bot,
-            connected(server.url, servers.tokens["bot2"]) as bot2,
-            anyio.create_task_group() as group,
-        ):
-            await bot.list_tools()
-            await bot2.list_tools()
+    def break_the_token_store() -> None:
+        with sqlite3.connect(state_dir / "tokens.sqlite3") as conn:
+            conn.execute("DROP TABLE tokens")
 
-            async def first() -> None:
-                seen["bot"] = await bot.call_tool("place_order", MARKET_BUY | {"client_order_id": "first-b"})
-
-            async def late() -> None:  # screened while bot's order is in flight: decided again
-                arguments = MARKET_BUY | {"client_order_id": "bot2-broken"}
-                seen["bot2"] = await bot2.call_tool("place_order", arguments)
-
-            group.start_soon(first)
-            await anyio.to_thread.run_sync(order_in.wait, 30)
-            group.start_soon(late)
-            await anyio.sleep(1)  # screened, and waiting for the lock
-            servers.fake.inject(
-                Hold(price_in, price_go, at_most=60), method="GET", path="/api/v3/ticker/price"
-            )
-            order_go.set()
-            assert await anyio.to_thread.run_sync(price_in.wait, 30)  # bot2 holds the lock, deciding again
-            with sqlite3.connect(state_dir / "tokens.sqlite3") as conn:
-                conn.execute("DROP TABLE tokens")  # the token store breaks under the call
-            price_go.set()
-
-    anyio.run(scenario)
+    seen = while_the_second_call_decides_again(servers, server, "bot2-broken", break_the_token_store)
     print(f"token store broken under the lock: {seen['bot2'].content[0].text}")
     refusal = content(seen["bot2"])
     assert not seen["bot"].is_error
