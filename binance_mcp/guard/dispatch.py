@@ -2,10 +2,10 @@
 
 An order or a cancel goes under the account lock: crash recovery of an earlier run's pending
 records first; then the caller's token is looked up again (revoked: nothing is sent), and the call
-is decided again with what is true now (the policy in force, a price at most 1 s old and the value at it, the open
-orders, the client order id, the approval threshold and the budget) whenever anything it was
-decided on may have changed since it was screened: it waited for a human, or the account's epoch
-moved (`epoch.py`: a policy reload, another call's order, cancel or amend from any process
+is decided again with what is true now (the policy in force, a price at most 1 s old and the
+value at it, the open orders, the client order id, the approval threshold and the budget) whenever
+anything it was decided on may have changed since it was screened: it waited for a human, or the
+account's epoch moved (`epoch.py`: a policy reload, another call's order, cancel or amend from any process
 sharing the state, or one in flight when it was screened). Anything that changed against it
 refuses the call, saying what changed, and an operator's approval is spent only after that. Then
 the budget is reserved, the `pending` audit record is made durable (naming the lock's holder and
@@ -84,7 +84,7 @@ async def dispatch(admitted: Admitted, services: Services) -> Ended:
             try:
                 await check_authority(admitted, services, generation)
             except Refusal:
-                raise
+                raise  # the caller's authority is gone: said as it is
             except Exception as exc:  # nothing has left: never "the outcome is unknown"
                 logger.warning("could not check the caller's authority before the send: %s", exc)
                 raise authority_unchecked(exc) from None
