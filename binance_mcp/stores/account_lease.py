@@ -37,13 +37,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
 from binance_mcp.stores.lease import DEFAULT_LEASE_S, owner_is_gone, process_owner
+from binance_mcp.stores.postgres import once_more_if_dropped
 
 if TYPE_CHECKING:
     from binance_mcp.stores.sqlite import Database, Session
@@ -60,14 +61,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DEFAULT_WAIT_S = 10.0
 """How long a call waits for another holder's lease before it is refused as `account_busy`:
 well under an MCP client's usual request timeout (30–60 s)."""
 
-QUICK_FAILURE_S = 1.0
-"""A store failure faster than this is a dead pooled connection, worth one more try."""
 
 CLOSE_WAIT_S = 5.0
 """How long `close()` waits for each release still under way (a store that is away)."""
@@ -219,7 +217,8 @@ class AccountLeases:
         asked = time.monotonic()
         # durable: the extension the send relies on must survive a crash of the store, or another
         # replica could take the lock back to an earlier expiry while this request is still valid
-        current = await anyio.to_thread.run_sync(_twice, functools.partial(self._extend, durable=True), lease)
+        extend = functools.partial(self._extend, lease, durable=True)
+        current = await anyio.to_thread.run_sync(once_more_if_dropped, "account lock fence", extend)
         if current is not None:
             lease.lost = True
             raise LeaseLost(lease, current or None)
@@ -244,7 +243,8 @@ class AccountLeases:
         while True:
             asked = time.monotonic()
             with anyio.CancelScope(shield=True):  # a taken lease is never dropped by a cancel
-                got = await anyio.to_thread.run_sync(_twice, self._try_take, account)
+                take = functools.partial(self._try_take, account)
+                got = await anyio.to_thread.run_sync(once_more_if_dropped, "account lock", take)
             if isinstance(got, int):
                 lease = Lease(account, self.holder, got, self.lease_s, asked + self.lease_s)
                 try:
@@ -321,11 +321,13 @@ class AccountLeases:
 
     def _free(self, lease: Lease) -> None:
         try:
-            _twice(
-                self._db.statement,
-                "UPDATE account_leases SET expires_at = 0 WHERE account = ? AND holder = ? AND generation = ?",
-                (lease.account, lease.holder, lease.generation),
-                durable=False,
+            once_more_if_dropped(
+                "account lock release",
+                lambda: self._db.statement(
+                    "UPDATE account_leases SET expires_at = 0 WHERE account = ? AND holder = ? AND generation = ?",
+                    (lease.account, lease.holder, lease.generation),
+                    durable=False,
+                ),
             )
         except Exception as exc:
             logger.warning(
@@ -341,7 +343,7 @@ class AccountLeases:
         while not lease._stop.wait(lease.lease_s / 3):
             asked = time.monotonic()
             try:
-                current = _twice(self._extend, lease)
+                current = once_more_if_dropped("account lock renewal", lambda: self._extend(lease))
             except Exception as exc:
                 logger.warning("could not renew the account lock of %s: %s", lease.account, _first_line(exc))
                 continue
@@ -359,20 +361,6 @@ class AccountLeases:
     def _current(self, account: str) -> _Row | None:
         with self._db.reading() as session:
             return self._row(session, account, self._now(session))
-
-
-def _twice(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """`fn` once more after a quick failure: a pooled connection the server closed (PostgreSQL
-    restarted, its backend ended) fails at once and is replaced. A slow failure (no connection to
-    be had within the pool's timeout: the store is away) is raised as it is, as is the second."""
-    started = time.monotonic()
-    try:
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        if time.monotonic() - started > QUICK_FAILURE_S:
-            raise
-        logger.info("account lock store: %s; trying once more", _first_line(exc))
-    return fn(*args, **kwargs)
 
 
 def _first_line(exc: BaseException) -> str:

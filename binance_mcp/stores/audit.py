@@ -21,22 +21,21 @@ import json
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from binance_mcp.stores.audit_chain import GENESIS, ChainReport, link, walk
 from binance_mcp.stores.audit_key import audit_key
 from binance_mcp.stores.lease import DEFAULT_LEASE_S, process_owner
-from binance_mcp.stores.postgres import connection_lost
+from binance_mcp.stores.postgres import once_more_if_dropped
 from binance_mcp.stores.sqlite import Database, SqliteDatabase
 from binance_mcp.timestamps import utc_now_text, utc_text
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 AUDIT_DB_NAME = "audit.sqlite3"
 REDACTED = "[redacted]"
@@ -601,7 +600,11 @@ class AuditLog:
         pending = record.outcome == Outcome.PENDING
         if durable is None:
             durable = pending or record.client_order_id is not None or bool(leg_client_order_ids)
-        return self._once_more(lambda: self._append(record, row, leg_client_order_ids, durable=durable))
+        # made once more on a connection found dead (lost exactly while its commit was under way, the
+        # record may then be written twice: each copy is a link of the chain)
+        return once_more_if_dropped(
+            "audit write", lambda: self._append(record, row, leg_client_order_ids, durable=durable)
+        )
 
     def _append(
         self, record: AuditRecord, row: tuple[Any, ...], leg_client_order_ids: Sequence[str], *, durable: bool
@@ -670,7 +673,7 @@ class AuditLog:
         if decision is not None:
             _check(decision, DECISIONS, "decision")
         fields = (outcome, decision, reason, order_id, client_order_id, latency_ms, result)
-        self._once_more(lambda: self._finish(record_id, *fields, durable=durable))
+        once_more_if_dropped("audit write", lambda: self._finish(record_id, *fields, durable=durable))
 
     def _finish(
         self,
@@ -726,19 +729,6 @@ class AuditLog:
                 call[11],
             )
             self._chain(session, content)
-
-    def _once_more(self, write: Callable[[], T]) -> T:
-        """A write whose connection turned out dead (PostgreSQL restarted between the pool's check
-        and the write) is made once more, on a fresh connection; any other failure, or a second
-        one, is the caller's. (Lost exactly while its commit was under way, a record may then be
-        written twice: each copy is a link of the chain, and a second outcome is refused.)"""
-        try:
-            return write()
-        except Exception as exc:
-            if not connection_lost(exc):
-                raise
-            logger.warning("audit write failed on a lost connection (%s); trying once more", exc)
-            return write()
 
     def renew_lease(self, now: datetime | None = None) -> int:
         """Extend the lease of every record this owner still has pending to `now` + `lease_s`;

@@ -20,14 +20,22 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from binance_mcp.state_dir import StateError
 from binance_mcp.stores.sqlite import Cursor, Migrations, Rows, Session, StoreConflict
 from binance_mcp.url_secrets import shown_url
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+QUICK_FAILURE_S = 1.0
+"""A lost connection reported faster than this was a dead pooled connection, worth one more try."""
 
 __all__ = ["PostgresDatabase", "connection_lost", "open_pool", "safe_url"]
 
@@ -86,6 +94,21 @@ def connect_hint(reason: str) -> str:
     if "connection refused" in text:
         return " — is PostgreSQL running on that host and port (pg_isready -h HOST -p PORT)?"
     return ""
+
+
+def once_more_if_dropped(what: str, fn: Callable[[], T]) -> T:
+    """`fn()`, made once more when it failed at once on a lost connection: a pooled connection
+    PostgreSQL closed (restarted, its backend ended) fails at once, and the pool replaces it. A
+    slow failure (no connection within the pool's timeout: the store is away, and a second wait
+    would only double it), any other error, and a second failure are raised as they are."""
+    started = time.monotonic()
+    try:
+        return fn()
+    except Exception as exc:
+        if time.monotonic() - started > QUICK_FAILURE_S or not connection_lost(exc):
+            raise
+        logger.warning("%s failed on a lost connection (%s); trying once more", what, exc)
+    return fn()
 
 
 def connection_lost(exc: BaseException) -> bool:
