@@ -28,7 +28,8 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,16 @@ async def eventually(check: Any, seconds: float) -> Any:
             await anyio.sleep(0.5)
 
 
+@asynccontextmanager
+async def two_agents(url_a: str, token_a: str, url_b: str, token_b: str) -> AsyncIterator[tuple[Any, Any]]:
+    """Two agents' sessions over HTTP, each with the tools listed (the client reads their output
+    schemas before anything is disturbed)."""
+    async with connected(url_a, token_a) as a, connected(url_b, token_b) as b:
+        await a.list_tools()
+        await b.list_tools()
+        yield a, b
+
+
 async def order_while(
     cluster: Servers, server: Server, client_order_id: str, in_flight: Any, read_record: bool = True
 ) -> tuple[Any, dict[str, Any] | None]:
@@ -238,12 +249,9 @@ def test_a_paused_holder_loses_the_lock_and_its_late_send_is_refused(servers: Se
 
     async def scenario() -> None:
         async with (
-            connected(a.url, servers.tokens["bot"]) as on_a,
-            connected(b.url, servers.tokens["bot"]) as on_b,
+            two_agents(a.url, servers.tokens["bot"], b.url, servers.tokens["bot"]) as (on_a, on_b),
             anyio.create_task_group() as group,
         ):
-            await on_a.list_tools()
-            await on_b.list_tools()
 
             async def stalled() -> None:
                 seen["a"] = await on_a.call_tool("place_order", MARKET_BUY | {"client_order_id": "stalled-a"})
@@ -381,12 +389,9 @@ def test_a_token_revoked_while_its_calls_wait_for_the_lock_sends_nothing(servers
 
     async def scenario() -> None:
         async with (
-            connected(server.url, servers.tokens["bot"]) as bot,
-            connected(server.url, servers.tokens["bot2"]) as bot2,
+            two_agents(server.url, servers.tokens["bot"], server.url, servers.tokens["bot2"]) as (bot, bot2),
             anyio.create_task_group() as group,
         ):
-            await bot.list_tools()
-            await bot2.list_tools()
 
             async def holder() -> None:
                 seen["bot"] = await bot.call_tool("place_order", MARKET_BUY | {"client_order_id": "holder"})
@@ -428,12 +433,9 @@ def while_the_second_call_decides_again(
 
     async def scenario() -> None:
         async with (
-            connected(server.url, servers.tokens["bot"]) as bot,
-            connected(server.url, servers.tokens["bot2"]) as bot2,
+            two_agents(server.url, servers.tokens["bot"], server.url, servers.tokens["bot2"]) as (bot, bot2),
             anyio.create_task_group() as group,
         ):
-            await bot.list_tools()
-            await bot2.list_tools()
 
             async def first() -> None:
                 arguments = MARKET_BUY | {"client_order_id": f"first-{second_id}"}
