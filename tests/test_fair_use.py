@@ -35,6 +35,11 @@ SMALL_BUY = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "quantity": "0
 LARGE_BUY = SMALL_BUY | {"quantity": "0.01"}  # 600 USDT
 
 
+def allowing_orders(**rule: Any) -> dict[str, Any]:
+    """A policy that allows everything, `place_order` with `rule`'s fields (constraints, a rate limit)."""
+    return {"version": "1", "default": "allow", "rules": {"place_order": {"action": "allow", **rule}}}
+
+
 def all_open_orders_reads(fake: FakeBinance) -> list[Any]:
     """`GET /api/v3/openOrders` for every symbol: weight 80 each."""
     return [r for r in fake.requests if r.path == "/api/v3/openOrders" and "symbol" not in r.params]
@@ -112,18 +117,7 @@ async def test_a_value_over_max_notional_is_refused_without_a_request_to_the_exc
     """Once the symbol's rules are known (cached from any earlier call on it), a LIMIT order
     whose price × quantity is over `max_notional` is refused from what it says: no price, no open
     orders, nothing signed is read. (It used to read the market and count open orders first.)"""
-    app = build(
-        {
-            "version": "1",
-            "default": "allow",
-            "rules": {
-                "place_order": {
-                    "action": "allow",
-                    "constraints": {"max_notional": "100", "max_open_orders": 5},
-                }
-            },
-        }
-    )
+    app = build(allowing_orders(constraints={"max_notional": "100", "max_open_orders": 5}))
     async with Client(app.server) as client:
         assert not (await client.call_tool("get_symbol_info", {"symbol": "BTCUSDT"})).is_error
         fake.clear_requests()
@@ -138,18 +132,7 @@ async def test_a_value_over_max_notional_is_refused_without_a_request_to_the_exc
 async def test_a_symbol_the_rule_does_not_allow_is_refused_before_anything_is_read(
     build, fake: FakeBinance
 ) -> None:
-    app = build(
-        {
-            "version": "1",
-            "default": "allow",
-            "rules": {
-                "place_order": {
-                    "action": "allow",
-                    "constraints": {"symbols": ["ETHUSDT"], "max_open_orders": 5},
-                }
-            },
-        }
-    )
+    app = build(allowing_orders(constraints={"symbols": ["ETHUSDT"], "max_open_orders": 5}))
     async with Client(app.server) as client:
         refused = await client.call_tool("place_order", SMALL_BUY)
     assert refused.structured_content["rule"] == "rules.place_order.constraints.symbols"
@@ -162,18 +145,7 @@ async def test_a_price_too_far_from_the_market_is_refused_before_open_orders_are
     """A bound that needs the market (the price deviation) reads the public market, never the
     account: open orders are counted only for a call every cheaper check let through."""
     fake.set_price("BTCUSDT", "60000.00")
-    app = build(
-        {
-            "version": "1",
-            "default": "allow",
-            "rules": {
-                "place_order": {
-                    "action": "allow",
-                    "constraints": {"max_price_deviation_pct": "1", "max_open_orders": 5},
-                }
-            },
-        }
-    )
+    app = build(allowing_orders(constraints={"max_price_deviation_pct": "1", "max_open_orders": 5}))
     async with Client(app.server) as client:
         refused = await client.call_tool("place_order", SMALL_BUY | {"price": "55000"})
         counted_for_the_refused_one = len(all_open_orders_reads(fake))
@@ -206,19 +178,7 @@ async def test_refused_calls_count_toward_the_rate_limit(build, fake: FakeBinanc
     """10 calls a window: ten orders refused by `max_notional` take them all, so the 11th call
     (a valid order) is refused as rate-limited. It used to be placed: refused calls never counted."""
     fake.set_price("BTCUSDT", "60000.00")
-    app = build(
-        {
-            "version": "1",
-            "default": "allow",
-            "rules": {
-                "place_order": {
-                    "action": "allow",
-                    "rate_limit": {"max": 10, "window": 3600},
-                    "constraints": {"max_notional": "100"},
-                }
-            },
-        }
-    )
+    app = build(allowing_orders(rate_limit={"max": 10, "window": 3600}, constraints={"max_notional": "100"}))
     async with Client(app.server) as client:
         refused = [await client.call_tool("place_order", LARGE_BUY) for _ in range(10)]
         eleventh = await client.call_tool("place_order", SMALL_BUY)
