@@ -41,6 +41,7 @@ from binance_mcp.stores import PostgresState
 from tests.conftest import API_KEY, API_SECRET, write_policy
 from tests.fake_binance import FakeBinance, Hold
 from tests.test_cli import run_cli
+from tests.test_four_processes import server as stdio_server
 from tests.test_http import connected
 from tests.test_http_process import Server
 from tests.test_replicas import start_replica
@@ -481,26 +482,6 @@ def test_a_token_revoked_after_its_call_took_the_lock_sends_nothing(servers: Ser
     assert placed(servers.fake, "bot2-late") == 0
 
 
-def stdio_server(directory: Path, fake: FakeBinance, *flags: str) -> Any:
-    from mcp.client.stdio import StdioServerParameters
-
-    from tests.command import BINANCE_MCP
-
-    return StdioServerParameters(
-        command=BINANCE_MCP,
-        args=[
-            *("--testnet", "--base-url", fake.base_url, "--state-dir", str(directory / "state")),
-            *("--policy", str(write_policy(directory, POLICY)), *flags),
-        ],
-        env={
-            "BINANCE_API_KEY": API_KEY,
-            "BINANCE_API_SECRET": API_SECRET,
-            "PATH": os.environ.get("PATH", ""),
-        },
-        cwd=str(directory),
-    )
-
-
 def stdio_pids(directory: Path) -> list[int]:
     """The `binance-mcp` stdio processes serving `directory`'s state, oldest first."""
     found = []
@@ -524,7 +505,7 @@ def test_sqlite_stdio_a_paused_server_loses_the_lock_and_its_late_send_is_refuse
 
     exchange.faults.clear()
     exchange.rate_limiter.new_minute()
-    params = stdio_server(tmp_path, exchange, "--lock-lease", "2", "--lock-wait", "20")
+    params = stdio_server(tmp_path, exchange, POLICY, "--lock-lease", "2", "--lock-wait", "20")
     arrived, released = threading.Event(), threading.Event()
     seen: dict[str, Any] = {}
 

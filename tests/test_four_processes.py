@@ -25,12 +25,13 @@ pytestmark = pytest.mark.anyio
 PROCESSES = 4
 
 
-def server(tmp_path: Path, fake: FakeBinance, policy: dict[str, Any]) -> StdioServerParameters:
+def server(tmp_path: Path, fake: FakeBinance, policy: dict[str, Any], *flags: str) -> StdioServerParameters:
+    """A stdio `binance-mcp` on the test exchange, its state and policy in `tmp_path`, with `flags`."""
     return StdioServerParameters(
         command=BINANCE_MCP,
         args=[
             *("--testnet", "--base-url", fake.base_url, "--state-dir", str(tmp_path / "state")),
-            *("--policy", str(write_policy(tmp_path, policy))),
+            *("--policy", str(write_policy(tmp_path, policy)), *flags),
         ],
         env={
             "BINANCE_API_KEY": API_KEY,
