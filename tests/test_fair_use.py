@@ -377,6 +377,16 @@ def test_the_weight_share_is_validated_and_explained(tmp_path: Path) -> None:
 # -- approvals: a cap per agent, grouped notifications ----------------------------------------------
 
 
+def posted_ids(receiver: Receiver) -> set[str]:
+    """The approval ids the webhook was sent so far, one post's or a grouped post's."""
+    return {
+        approval["id"]
+        for body in list(receiver.bodies)
+        for approval in body.get("approvals", [body.get("approval")])
+        if approval
+    }
+
+
 def priced(index: int) -> dict[str, Any]:
     return SMALL_BUY | {"price": str(59000 + index)}
 
@@ -420,12 +430,7 @@ async def test_approval_requests_that_come_fast_are_posted_together(build, fake:
             with anyio.fail_after(30):
                 while posted != ids:
                     await anyio.sleep(0.2)
-                    posted = {
-                        approval["id"]
-                        for body in list(receiver.bodies)
-                        for approval in body.get("approvals", [body.get("approval")])
-                        if approval
-                    }
+                    posted = posted_ids(receiver)
     finally:
         receiver.close()
     assert len(ids) == 5
@@ -442,12 +447,9 @@ def test_requests_grouped_for_a_later_post_are_posted_when_the_server_stops(
     the second waits for the group post. The client then closes: the server stops before the ten
     minutes are up, and the second request is posted as it stops. It used to be never posted (the
     post waiting in the background died with the process)."""
-    import os
+    from mcp.client.stdio import stdio_client
 
-    from mcp.client.stdio import StdioServerParameters, stdio_client
-
-    from tests.command import BINANCE_MCP
-    from tests.conftest import API_KEY, API_SECRET, write_policy
+    from tests.test_four_processes import server as stdio_server
 
     fake.set_price("BTCUSDT", "60000.00")
     receiver = Receiver()
@@ -457,24 +459,7 @@ def test_requests_grouped_for_a_later_post_are_posted_when_the_server_stops(
         "rules": {"place_order": {"action": "require_approval"}},
         "approvals": {"notify": receiver.url, "notify_every": 600},
     }
-    params = StdioServerParameters(
-        command=BINANCE_MCP,
-        args=[
-            "--testnet",
-            "--base-url",
-            fake.base_url,
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--policy",
-            str(write_policy(tmp_path, policy)),
-        ],
-        env={
-            "BINANCE_API_KEY": API_KEY,
-            "BINANCE_API_SECRET": API_SECRET,
-            "PATH": os.environ.get("PATH", ""),
-        },
-        cwd=str(tmp_path),
-    )
+    params = stdio_server(tmp_path, fake, policy)
 
     async def burst() -> set[str]:
         with (tmp_path / "stderr.txt").open("w") as errlog:
@@ -484,12 +469,7 @@ def test_requests_grouped_for_a_later_post_are_posted_when_the_server_stops(
 
     try:
         ids = anyio.run(burst)
-        posted = {
-            approval["id"]
-            for body in list(receiver.bodies)
-            for approval in body.get("approvals", [body.get("approval")])
-            if approval
-        }
+        posted = posted_ids(receiver)
     finally:
         receiver.close()
     assert len(ids) == 2
