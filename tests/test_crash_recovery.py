@@ -244,6 +244,19 @@ async def test_pending_records_of_this_account_are_completed_before_the_first_or
     assert records[mainnet].outcome == "pending" and records[other_key].outcome == "pending"
 
 
+async def records_after_an_order(tmp_path: Path, fake: FakeBinance) -> dict[int | None, AuditRecord]:
+    """Start a server on `tmp_path`'s state, place one order (its recovery runs first), stop it:
+    the audit records by id."""
+    app = make_app(tmp_path, fake.base_url)
+    app.exchange.retry = fast_lookups(app)
+    async with Client(app.server) as client:
+        result = await client.call_tool("place_order", LIMIT_BUY)
+        assert not result.is_error, result.content[0].text
+    records = {r.id: r for r in app.audit.query()}
+    app.close()
+    return records
+
+
 def fast_lookups(app: App) -> Any:
     from dataclasses import replace
 
@@ -377,13 +390,7 @@ async def test_a_pending_order_list_is_completed_before_the_next_order_if_its_le
         record_of(flat),
     )
     fake.clear_requests()
-    app = make_app(tmp_path, fake.base_url)
-    app.exchange.retry = fast_lookups(app)
-    async with Client(app.server) as client:
-        result = await client.call_tool("place_order", LIMIT_BUY)
-        assert not result.is_error, result.content[0].text
-    records = {r.id: r for r in app.audit.query()}
-    app.close()
+    records = await records_after_an_order(tmp_path, fake)
     list_lookups = [r for r in fake.requests if r.method == "GET" and r.path == "/api/v3/orderList"]
     assert list_lookups and all(r.time_ms <= posts(fake)[0].time_ms for r in list_lookups)
     assert records[ours].outcome == "ok" and "list-placed" in (records[ours].reason or "")
@@ -439,13 +446,7 @@ async def test_recovery_takes_the_one_path_an_old_order_is_not_ours_and_list_can
         cancel_list(list_client_order_id="cancelled-list"),
         cancel_list(order_list_id=listed["open-list"]["orderListId"]),
     )
-    app = make_app(tmp_path, fake.base_url)
-    app.exchange.retry = fast_lookups(app)
-    async with Client(app.server) as client:
-        result = await client.call_tool("place_order", LIMIT_BUY)
-        assert not result.is_error, result.content[0].text
-    records = {r.id: r for r in app.audit.query()}
-    app.close()
+    records = await records_after_an_order(tmp_path, fake)
     assert records[old].outcome == "unknown" and "before this one was sent" in (records[old].reason or "")
     assert records[cancelled].outcome == "ok" and "ALL_DONE" in (records[cancelled].reason or "")
     assert records[still_open].outcome == "error" and "so the cancel did not happen" in (
@@ -473,13 +474,7 @@ async def test_recovery_says_a_process_stopped_only_when_it_knows_and_otherwise_
         record | {"arguments": dict(LIMIT_BUY, client_order_id="never-2"), "client_order_id": "never-2"},
         gone="other-host/77/2026-01-01T00:00:00.000Z",
     )
-    app = make_app(tmp_path, fake.base_url)
-    app.exchange.retry = fast_lookups(app)
-    async with Client(app.server) as client:
-        result = await client.call_tool("place_order", LIMIT_BUY)
-        assert not result.is_error, result.content[0].text
-    records = {r.id: r for r in app.audit.query()}
-    app.close()
+    records = await records_after_an_order(tmp_path, fake)
     assert records[stopped].outcome == "unknown" and records[stalled].outcome == "unknown"
     assert f"({here_gone}) stopped before its outcome was written" in (records[stopped].reason or "")
     reason = records[stalled].reason or ""
