@@ -64,6 +64,24 @@ async def lock_held_by_the_test(app: App) -> AsyncIterator[None]:
         yield
 
 
+DENY_ORDERS = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}}
+
+
+async def placed_under_the_tests_lock(app: App, client: Any, meanwhile: Callable[[], object]) -> Any:
+    """A `place_order` (LIMIT) screened while the test holds the account lock: once it waits for
+    the lock (screened, allowed), `meanwhile()` runs, then the lock is let go. Its result."""
+    result: list[Any] = []
+    async with anyio.create_task_group() as group, lock_held_by_the_test(app):
+
+        async def place() -> None:
+            result.append(await client.call_tool("place_order", LIMIT))
+
+        group.start_soon(place)
+        await until(lambda: app.guard.services.lock.waiting == 1)
+        meanwhile()
+    return result[0]
+
+
 async def test_an_order_in_flight_in_another_process_is_counted_before_the_waiting_call_is_sent(
     tmp_path: Path, fake: FakeBinance, build: Any
 ) -> None:
@@ -255,21 +273,12 @@ async def test_a_change_still_in_flight_when_a_call_was_screened_is_never_taken_
 
 async def test_a_policy_reloaded_to_deny_while_a_call_waits_refuses_it(build: Any, fake: FakeBinance) -> None:
     app = build({"version": "1", "default": "allow"})
-    deny = parse_policy(
-        json.dumps({"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}})
-    )
+    deny = parse_policy(json.dumps(DENY_ORDERS))
     async with Client(app.server) as client:
         await client.call_tool("get_limits", {})  # the stores open before the lock is taken
-        result: list[Any] = []
-        async with anyio.create_task_group() as group, lock_held_by_the_test(app):
-
-            async def place() -> None:
-                result.append(await client.call_tool("place_order", LIMIT))
-
-            group.start_soon(place)
-            await until(lambda: app.guard.services.lock.waiting == 1)  # screened, allowed
-            app.guard.install(PolicyEngine(deny))
-    refused = result[0]
+        refused = await placed_under_the_tests_lock(
+            app, client, lambda: app.guard.install(PolicyEngine(deny))
+        )
     assert refused.is_error and refused.structured_content["error"] == "policy_denied", refused.content[
         0
     ].text
@@ -287,15 +296,8 @@ async def test_a_call_whose_account_did_not_move_is_sent_on_its_first_decision(
     async with Client(app.server) as client:
         await client.call_tool("get_limits", {})
         fake.clear_requests()
-        result: list[Any] = []
-        async with anyio.create_task_group() as group, lock_held_by_the_test(app):
-
-            async def place() -> None:
-                result.append(await client.call_tool("place_order", LIMIT))
-
-            group.start_soon(place)
-            await until(lambda: app.guard.services.lock.waiting == 1)
-    assert not result[0].is_error, result[0].content[0].text
+        result = await placed_under_the_tests_lock(app, client, lambda: None)
+    assert not result.is_error, result.content[0].text
     counts = [r for r in fake.requests if r.path == "/api/v3/openOrders"]
     assert len(counts) == 2 and len(orders_sent(fake)) == 1
 
@@ -327,9 +329,6 @@ async def test_a_token_revoked_while_its_call_waits_sends_nothing(tmp_path: Path
     assert orders_sent(fake) == []
 
 
-DENY_ORDERS = {"version": "1", "default": "allow", "rules": {"place_order": {"action": "deny"}}}
-
-
 async def test_under_watch_a_deny_saved_just_before_an_order_decides_it_whatever_the_poll(
     build: Any, fake: FakeBinance, tmp_path: Path
 ) -> None:
@@ -353,15 +352,8 @@ async def test_under_watch_a_deny_saved_while_a_call_waits_for_the_lock_refuses_
     app = build({"version": "1", "default": "allow"}, watch=True)
     async with Client(app.server) as client:
         await client.call_tool("get_limits", {})  # the stores open before the lock is taken
-        result: list[Any] = []
-        async with anyio.create_task_group() as group, lock_held_by_the_test(app):
-
-            async def place() -> None:
-                result.append(await client.call_tool("place_order", LIMIT))
-
-            group.start_soon(place)
-            await until(lambda: app.guard.services.lock.waiting == 1)  # screened, allowed
-            (tmp_path / "policy.json").write_text(json.dumps(DENY_ORDERS))
-    refused = result[0]
+        refused = await placed_under_the_tests_lock(
+            app, client, lambda: (tmp_path / "policy.json").write_text(json.dumps(DENY_ORDERS))
+        )
     assert refused.structured_content["error"] == "policy_denied", refused.content[0].text
     assert orders_sent(fake) == []
