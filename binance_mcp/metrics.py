@@ -256,6 +256,11 @@ async def serve_metrics(
     metrics = ServerMetrics(guard)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=port)
     bound = listener.extra(anyio.abc.SocketAttribute.local_port)
+    from binance_mcp.http.origins import own_hosts
+
+    hosts = frozenset(
+        own_hosts("127.0.0.1", bound)
+    )  # the names of this port, as the HTTP transport checks them
     print(f"binance-mcp: metrics at http://127.0.0.1:{bound}{METRICS_PATH}", file=sys.stderr, flush=True)
     task_status.started(bound)
 
@@ -264,7 +269,7 @@ async def serve_metrics(
             try:
                 with anyio.fail_after(READ_TIMEOUT_S):
                     head = await read_head(stream)
-                status, body, content_type = await respond(head, metrics, token)
+                status, body, content_type = await respond(head, metrics, token, hosts)
                 await stream.send(
                     f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
                     "Connection: close\r\n\r\n".encode()
@@ -286,14 +291,17 @@ async def read_head(stream: anyio.abc.SocketStream) -> bytes:
     return head
 
 
-async def respond(head: bytes, metrics: ServerMetrics, token: str | None) -> tuple[str, bytes, str]:
-    """The answer to one request on the metrics port: status line, body and its type."""
+async def respond(
+    head: bytes, metrics: ServerMetrics, token: str | None, hosts: frozenset[str]
+) -> tuple[str, bytes, str]:
+    """The answer to one request on the metrics port (whose own `Host` names are `hosts`): status
+    line, body and its type."""
     lines = head.decode("latin-1").split("\r\n")
     method, path, *_ = ([*lines[0].split(" "), "", ""])[:3]
     headers = {
         k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)
     }
-    if not _loopback_host(headers.get("host", "")):  # a page's DNS rebinding names its own host
+    if headers.get("host", "").lower() not in hosts:  # a page's DNS rebinding names its own host
         return (
             "421 Misdirected Request",
             b"the metrics port answers only to 127.0.0.1 or localhost\n",
@@ -306,10 +314,3 @@ async def respond(head: bytes, metrics: ServerMetrics, token: str | None) -> tup
     if not authorized(headers.get("authorization"), token, open_without=True):
         return "401 Unauthorized", b"/metrics needs Authorization: Bearer <metrics token>\n", "text/plain"
     return "200 OK", await metrics.render(), CONTENT_TYPE
-
-
-def _loopback_host(host: str) -> bool:
-    """Whether a Host header names this machine's loopback (`127.0.0.1`, `localhost`, `[::1]`, any
-    port): the only names a client on this machine uses for a port bound to 127.0.0.1."""
-    name = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
-    return name.lower() in ("127.0.0.1", "localhost", "[::1]")
