@@ -42,7 +42,7 @@ from binance_mcp.guard.failures import (
     refusal_for,
     store_refusal,
 )
-from binance_mcp.guard.limits_report import forget_open_orders, limits_report
+from binance_mcp.guard.limits_report import limits_report
 from binance_mcp.guard.preview import preview_report
 from binance_mcp.guard.record import audit_record
 from binance_mcp.guard.validate import leg_client_order_ids, validate
@@ -264,8 +264,6 @@ async def send(
 
     async def about_to_send() -> None:
         nonlocal sent, pending_id
-        if spec.changes_account:
-            forget_open_orders(services)
         if spec.changes_account and not decided.dry_run:
             record = audit_record(in_flight(admitted), services)
             if held is not None:
@@ -308,8 +306,6 @@ async def send(
             client_order_id=decided.parsed.client_order_id,
         )
         return refused(admitted, failure, pending_id=pending_id, outcome="unknown" if sent else "error")
-    if spec.changes_account:
-        forget_open_orders(services)  # a read while it was in flight may have kept the old count
     settle_budget(
         services,
         reservation,

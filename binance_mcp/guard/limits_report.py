@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from binance_mcp.decimals import decimal_text
-from binance_mcp.exchange.client import OPEN_ORDER_COUNT
 from binance_mcp.guard.approve import approvers_for
 from binance_mcp.guard.budget import exchange_now, settle_open_orders
 from binance_mcp.guard.decide import epoch_key
@@ -160,12 +159,6 @@ OPEN_ORDERS_SHOWN_MAX_AGE = 5.0
 reading the limits in a loop costs one request per 5 s at most. It is the guard's shared count
 (`ExchangeClient.count_open_orders`), for the account's epoch now: an order of the account from
 any process sharing the state, or sent by this one, is counted afresh."""
-
-
-def forget_open_orders(services: Services) -> None:
-    """An order was placed, cancelled or amended here: the next read counts afresh (the exchange
-    client forgets the count itself around every order it sends; this says so at the guard)."""
-    services.exchange.account_reads.forget(OPEN_ORDER_COUNT)
 
 
 async def _open_orders_now(services: Services) -> dict[str, Any]:
